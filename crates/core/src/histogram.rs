@@ -1,0 +1,295 @@
+//! Mergeable HDR histograms for every per-request and per-token metric.
+//!
+//! Each worker owns one [`LatencyHistograms`] and records into it without
+//! locks; the engine merges them once at the end (`+=`). Nothing keeps a
+//! vector of samples. Latencies are stored in microseconds, rates in
+//! milli-tokens per second, both with 3 significant digits. The serialized
+//! form is base64 of HdrHistogram's V2 deflate encoding, so runs and shards can
+//! be merged later by any HdrHistogram implementation.
+
+use base64::Engine as _;
+use hdrhistogram::serialization::{Deserializer, Serializer, V2DeflateSerializer};
+use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
+
+/// Highest latency we can record: one hour in microseconds. Larger values
+/// are clamped (and still counted) rather than dropped.
+const MAX_LATENCY_US: u64 = 3_600_000_000;
+/// Highest rate we can record: 10 million tokens/s in milli-tokens/s.
+const MAX_RATE_MTPS: u64 = 10_000_000_000;
+const SIGFIG: u8 = 3;
+
+/// Errors from (de)serializing histograms.
+#[derive(Debug, thiserror::Error)]
+pub enum HistError {
+    /// The base64 text was not valid base64.
+    #[error("histogram is not valid base64: {0}")]
+    Base64(#[from] base64::DecodeError),
+    /// The bytes were not a valid V2 histogram.
+    #[error("histogram is not a valid HdrHistogram V2 encoding: {0}")]
+    Decode(String),
+    /// The histogram bounds did not fit.
+    #[error("histogram could not be created: {0}")]
+    Create(String),
+}
+
+/// One HDR histogram with a fixed range, clamping out-of-range samples.
+#[derive(Debug, Clone)]
+pub struct Hist {
+    inner: Histogram<u64>,
+}
+
+impl Hist {
+    fn with_max(max: u64) -> Self {
+        // Bounds are constants that hdrhistogram accepts; a failure here is a
+        // programming error caught by every test.
+        let inner = Histogram::new_with_bounds(1, max, SIGFIG)
+            .expect("constant histogram bounds are valid");
+        Self { inner }
+    }
+
+    /// A histogram for latencies in microseconds.
+    pub fn latency() -> Self {
+        Self::with_max(MAX_LATENCY_US)
+    }
+
+    /// A histogram for rates in milli-tokens per second.
+    pub fn rate() -> Self {
+        Self::with_max(MAX_RATE_MTPS)
+    }
+
+    /// Records `value` once, clamped into the histogram's range.
+    pub fn record(&mut self, value: u64) {
+        self.record_n(value, 1);
+    }
+
+    /// Records `value` `count` times, clamped into the histogram's range.
+    pub fn record_n(&mut self, value: u64, count: u64) {
+        let v = value.clamp(1, self.inner.high());
+        // saturating_record_n cannot fail for clamped values.
+        self.inner.saturating_record_n(v, count);
+    }
+
+    /// Number of recorded samples.
+    pub fn len(&self) -> u64 {
+        self.inner.len()
+    }
+
+    /// True when nothing was recorded.
+    pub fn is_empty(&self) -> bool {
+        self.inner.is_empty()
+    }
+
+    /// The value at quantile `q` (0..=1), or `None` when empty.
+    pub fn quantile(&self, q: f64) -> Option<u64> {
+        (!self.is_empty()).then(|| self.inner.value_at_quantile(q))
+    }
+
+    /// The mean, or `None` when empty.
+    pub fn mean(&self) -> Option<f64> {
+        (!self.is_empty()).then(|| self.inner.mean())
+    }
+
+    /// Smallest and largest recorded values, or `None` when empty.
+    pub fn min_max(&self) -> Option<(u64, u64)> {
+        (!self.is_empty()).then(|| (self.inner.min(), self.inner.max()))
+    }
+
+    /// Adds every sample of `other` to `self`.
+    pub fn merge(&mut self, other: &Hist) {
+        // Both sides share the same bounds by construction, so `add` only
+        // fails if a deserialized histogram had wider bounds; clamp then.
+        if self.inner.add(&other.inner).is_err() {
+            for v in other.inner.iter_recorded() {
+                self.record_n(v.value_iterated_to(), v.count_at_value());
+            }
+        }
+    }
+
+    /// Base64 of the V2 deflate serialization.
+    pub fn to_base64(&self) -> String {
+        let mut buf = Vec::new();
+        // Serializing into a Vec cannot fail for a valid histogram.
+        if V2DeflateSerializer::new()
+            .serialize(&self.inner, &mut buf)
+            .is_err()
+        {
+            return String::new();
+        }
+        base64::engine::general_purpose::STANDARD.encode(buf)
+    }
+
+    /// Parses the form written by [`Hist::to_base64`].
+    pub fn from_base64(text: &str, latency: bool) -> Result<Self, HistError> {
+        let bytes = base64::engine::general_purpose::STANDARD.decode(text)?;
+        let decoded: Histogram<u64> = Deserializer::new()
+            .deserialize(&mut bytes.as_slice())
+            .map_err(|e| HistError::Decode(format!("{e:?}")))?;
+        let mut out = if latency { Self::latency() } else { Self::rate() };
+        for v in decoded.iter_recorded() {
+            out.record_n(v.value_iterated_to(), v.count_at_value());
+        }
+        Ok(out)
+    }
+}
+
+/// The full set of histograms one run (or one worker) accumulates.
+#[derive(Debug, Clone)]
+pub struct LatencyHistograms {
+    /// Time to first token, µs: first content event − request start.
+    pub ttft_us: Hist,
+    /// Inter-token latency, µs: one sample per token after the first event,
+    /// the gap to the previous content event divided by the event's tokens.
+    pub itl_us: Hist,
+    /// Raw gap between consecutive content events, µs: one sample per event.
+    pub event_gap_us: Hist,
+    /// Time per output token of each request, µs.
+    pub tpot_us: Hist,
+    /// End-to-end latency, µs: last content event − request start.
+    pub e2e_us: Hist,
+    /// Decode rate of each request, milli-tokens/s.
+    pub decode_mtps: Hist,
+}
+
+impl Default for LatencyHistograms {
+    fn default() -> Self {
+        Self {
+            ttft_us: Hist::latency(),
+            itl_us: Hist::latency(),
+            event_gap_us: Hist::latency(),
+            tpot_us: Hist::latency(),
+            e2e_us: Hist::latency(),
+            decode_mtps: Hist::rate(),
+        }
+    }
+}
+
+impl std::ops::AddAssign<&LatencyHistograms> for LatencyHistograms {
+    fn add_assign(&mut self, o: &LatencyHistograms) {
+        self.ttft_us.merge(&o.ttft_us);
+        self.itl_us.merge(&o.itl_us);
+        self.event_gap_us.merge(&o.event_gap_us);
+        self.tpot_us.merge(&o.tpot_us);
+        self.e2e_us.merge(&o.e2e_us);
+        self.decode_mtps.merge(&o.decode_mtps);
+    }
+}
+
+/// Serialized histograms as stored in `run.json` (base64 V2 deflate).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SerializedHistograms {
+    /// Unit of the latency histograms; always `"us"`.
+    pub latency_unit: String,
+    /// Unit of the rate histograms; always `"milli_tokens_per_s"`.
+    pub rate_unit: String,
+    /// See [`LatencyHistograms::ttft_us`].
+    pub ttft: String,
+    /// See [`LatencyHistograms::itl_us`].
+    pub itl: String,
+    /// See [`LatencyHistograms::event_gap_us`].
+    pub event_gap: String,
+    /// See [`LatencyHistograms::tpot_us`].
+    pub tpot: String,
+    /// See [`LatencyHistograms::e2e_us`].
+    pub e2e: String,
+    /// See [`LatencyHistograms::decode_mtps`].
+    pub decode_rate: String,
+}
+
+impl LatencyHistograms {
+    /// The `run.json` form.
+    pub fn serialize(&self) -> SerializedHistograms {
+        SerializedHistograms {
+            latency_unit: "us".into(),
+            rate_unit: "milli_tokens_per_s".into(),
+            ttft: self.ttft_us.to_base64(),
+            itl: self.itl_us.to_base64(),
+            event_gap: self.event_gap_us.to_base64(),
+            tpot: self.tpot_us.to_base64(),
+            e2e: self.e2e_us.to_base64(),
+            decode_rate: self.decode_mtps.to_base64(),
+        }
+    }
+
+    /// Reads the `run.json` form back.
+    pub fn deserialize(s: &SerializedHistograms) -> Result<Self, HistError> {
+        Ok(Self {
+            ttft_us: Hist::from_base64(&s.ttft, true)?,
+            itl_us: Hist::from_base64(&s.itl, true)?,
+            event_gap_us: Hist::from_base64(&s.event_gap, true)?,
+            tpot_us: Hist::from_base64(&s.tpot, true)?,
+            e2e_us: Hist::from_base64(&s.e2e, true)?,
+            decode_mtps: Hist::from_base64(&s.decode_rate, false)?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn filled(values: &[u64]) -> Hist {
+        let mut h = Hist::latency();
+        values.iter().for_each(|v| h.record(*v));
+        h
+    }
+
+    #[test]
+    fn merge_equals_recording_everything_in_one() {
+        let a = [10, 20, 3000, 40_000];
+        let b = [5, 7, 123_456];
+        let mut merged = filled(&a);
+        merged.merge(&filled(&b));
+        let all: Vec<u64> = a.iter().chain(b.iter()).copied().collect();
+        let one = filled(&all);
+        for q in [0.0, 0.1, 0.5, 0.9, 0.99, 1.0] {
+            assert_eq!(merged.quantile(q), one.quantile(q), "q={q}");
+        }
+        assert_eq!(merged.len(), 7);
+    }
+
+    #[test]
+    fn merge_is_associative() {
+        let (a, b, c) = (filled(&[1, 2, 3]), filled(&[400, 500]), filled(&[60_000]));
+        let mut left = a.clone();
+        left.merge(&b);
+        left.merge(&c);
+        let mut bc = b.clone();
+        bc.merge(&c);
+        let mut right = a.clone();
+        right.merge(&bc);
+        assert_eq!(left.to_base64(), right.to_base64());
+    }
+
+    #[test]
+    fn base64_round_trip_keeps_quantiles() {
+        let h = filled(&[100, 200, 300, 1_000_000]);
+        let back = Hist::from_base64(&h.to_base64(), true).unwrap();
+        assert_eq!(back.len(), 4);
+        assert_eq!(back.quantile(0.5), h.quantile(0.5));
+        assert_eq!(back.quantile(1.0), h.quantile(1.0));
+    }
+
+    #[test]
+    fn out_of_range_values_are_clamped_not_lost() {
+        let mut h = Hist::latency();
+        h.record(0);
+        h.record(u64::MAX);
+        assert_eq!(h.len(), 2);
+    }
+
+    #[test]
+    fn bad_base64_is_an_error_not_a_panic() {
+        assert!(Hist::from_base64("not base64!!", true).is_err());
+        assert!(Hist::from_base64("AAAA", true).is_err());
+    }
+
+    #[test]
+    fn percentiles_are_monotone() {
+        let h = filled(&(1..1000).map(|i| i * 37 % 9973).collect::<Vec<_>>());
+        let qs: Vec<u64> = (0..=100)
+            .map(|p| h.quantile(p as f64 / 100.0).unwrap())
+            .collect();
+        assert!(qs.windows(2).all(|w| w[0] <= w[1]));
+    }
+}

@@ -1,0 +1,20 @@
+//! Domain types shared by every stackbench crate: the per-request stream of
+//! token events, the metric definitions computed from it, mergeable HDR
+//! histograms, the steady-state throughput timeline, and the versioned result
+//! formats (`run.json`, `requests.jsonl`) that users keep.
+//!
+//! This crate does no I/O and depends on no other crate of ours, so the metric
+//! definitions can be tested in isolation and reused by every front end.
+#![warn(missing_docs)]
+
+pub mod histogram;
+pub mod metrics;
+pub mod record;
+pub mod run_file;
+pub mod summary;
+pub mod timeline;
+
+pub use histogram::{HistError, LatencyHistograms};
+pub use metrics::{RequestMetrics, TokenEvent};
+pub use record::{CountSource, RequestRecord, RequestStatus, ServerTimings};
+pub use timeline::Timeline;

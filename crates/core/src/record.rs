@@ -1,0 +1,146 @@
+//! One line of `requests.jsonl`: everything we know about one request.
+//!
+//! This is a user-facing contract (see `docs/results-schema.md`): fields are
+//! only added, never renamed, and `REQUESTS_SCHEMA_VERSION` changes when the
+//! meaning of a field does.
+
+use serde::{Deserialize, Serialize};
+
+/// Version of the `requests.jsonl` line format.
+pub const REQUESTS_SCHEMA_VERSION: u32 = 1;
+
+/// How a request ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RequestStatus {
+    /// The stream ended normally.
+    Ok,
+    /// The request failed; `error` says why.
+    Failed,
+    /// The run stopped (duration reached, Ctrl-C) while it was in flight.
+    Cancelled,
+}
+
+/// Where the per-event token counts came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CountSource {
+    /// Every event's count came from the server (token ids, cumulative usage
+    /// or cumulative timings).
+    Exact,
+    /// At least one event was counted as one token because the server gave
+    /// no per-event count.
+    Estimated,
+}
+
+/// Server-side timings reported by llama-server (`timings`), all optional
+/// because servers differ. Milliseconds.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ServerTimings {
+    /// Prompt tokens reused from the server's cache.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_n: Option<u64>,
+    /// Prompt tokens processed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt_n: Option<u64>,
+    /// Prompt processing time, ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt_ms: Option<f64>,
+    /// Generated tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub predicted_n: Option<u64>,
+    /// Generation time, ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub predicted_ms: Option<f64>,
+    /// Generation rate reported by the server, tokens/s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub predicted_per_second: Option<f64>,
+    /// Draft tokens proposed (speculative decoding only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub draft_n: Option<u64>,
+    /// Draft tokens accepted (speculative decoding only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub draft_n_accepted: Option<u64>,
+}
+
+/// Why a request failed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestErrorInfo {
+    /// A stable machine-readable kind: `connect`, `http_status`, `stream`,
+    /// `malformed_chunk`, `server_error`, `truncated`, `timeout`.
+    pub kind: String,
+    /// Human-readable reason, including the server's message when it sent one.
+    pub message: String,
+    /// HTTP status, when the server answered with an error status.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+}
+
+/// Token accounting of one request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenCount {
+    /// Where the per-event counts came from.
+    pub source: CountSource,
+    /// Sum of the per-event counts.
+    pub counted: u64,
+    /// The server's own final count (`usage.completion_tokens`,
+    /// `timings.predicted_n`, `eval_count`), when it sent one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<u64>,
+    /// True when `counted == server`; false when they differ or the server
+    /// gave no final count (then `output_tokens` is an estimate).
+    pub reconciled: bool,
+}
+
+/// One line of `requests.jsonl`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RequestRecord {
+    /// Sequence number of the request in the run (warm-up requests included).
+    pub id: u64,
+    /// Worker (client stream) that sent it.
+    pub worker: u32,
+    /// True for warm-up requests, which no statistic includes.
+    pub warmup: bool,
+    /// How it ended.
+    pub status: RequestStatus,
+    /// Why it failed, for `failed`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<RequestErrorInfo>,
+    /// Wall-clock start, µs since the Unix epoch.
+    pub start_unix_us: u64,
+    /// Start, µs since the measured phase began (negative for warm-up).
+    pub start_offset_us: i64,
+    /// Time to first content event, µs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttft_us: Option<u64>,
+    /// Last content event − start, µs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub e2e_us: Option<u64>,
+    /// End of the response body − start, µs (includes trailing usage/[DONE]).
+    pub stream_end_us: u64,
+    /// Content events received.
+    pub events: u32,
+    /// Output tokens: the server's final count when present, else the sum of
+    /// the per-event counts.
+    pub output_tokens: u64,
+    /// How `output_tokens` was established.
+    pub count: TokenCount,
+    /// Prompt tokens as the server reported them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt_tokens: Option<u64>,
+    /// Prompt tokens the server took from its cache, when it said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cached_prompt_tokens: Option<u64>,
+    /// Time per output token after the first event, µs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tpot_us: Option<f64>,
+    /// Decode rate, tokens/s (1e6 / `tpot_us`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decode_tok_s: Option<f64>,
+    /// The server's finish reason (`length`, `stop`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finish_reason: Option<String>,
+    /// The server's own timings for this request (llama-server).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_timings: Option<ServerTimings>,
+}

@@ -1,0 +1,170 @@
+//! The run summary: what the tables show and what `run.json` stores under
+//! `summary`. Built once from the merged histograms and counters.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+use crate::histogram::{Hist, LatencyHistograms};
+use crate::timeline::WindowRate;
+
+/// A distribution summarised from one histogram, in the unit its name says.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Dist {
+    /// Number of samples.
+    pub count: u64,
+    /// Mean.
+    pub mean: Option<f64>,
+    /// Smallest sample.
+    pub min: Option<f64>,
+    /// 10th percentile.
+    pub p10: Option<f64>,
+    /// Median.
+    pub p50: Option<f64>,
+    /// 90th percentile.
+    pub p90: Option<f64>,
+    /// 99th percentile.
+    pub p99: Option<f64>,
+    /// Largest sample.
+    pub max: Option<f64>,
+}
+
+impl Dist {
+    /// Summarises `h`, dividing every value by `scale` (1000 turns µs into ms
+    /// and milli-tokens/s into tokens/s).
+    pub fn from_hist(h: &Hist, scale: f64) -> Self {
+        let q = |p: f64| h.quantile(p).map(|v| v as f64 / scale);
+        let (min, max) = h
+            .min_max()
+            .map_or((None, None), |(a, b)| (Some(a as f64 / scale), Some(b as f64 / scale)));
+        Self {
+            count: h.len(),
+            mean: h.mean().map(|m| m / scale),
+            min,
+            p10: q(0.10),
+            p50: q(0.50),
+            p90: q(0.90),
+            p99: q(0.99),
+            max,
+        }
+    }
+}
+
+/// Request counts by outcome.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestCounts {
+    /// Finished normally (measured phase only).
+    pub ok: u64,
+    /// Failed (measured phase only).
+    pub failed: u64,
+    /// Cut off by the end of the run.
+    pub cancelled: u64,
+    /// OK requests whose counted tokens did not match the server's final
+    /// count, or that had no final count.
+    pub unreconciled: u64,
+    /// OK requests whose per-event counts were estimated (one per event).
+    pub estimated_counts: u64,
+}
+
+/// Everything the summary table shows.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    /// Requests by outcome.
+    pub requests: RequestCounts,
+    /// Failure reasons (`kind: message`, truncated) with their counts.
+    pub errors: BTreeMap<String, u64>,
+    /// Output tokens of OK requests plus the tokens cancelled requests
+    /// received before the end.
+    pub output_tokens: u64,
+    /// Prompt tokens of OK requests as the server reported them.
+    pub prompt_tokens: u64,
+    /// Duration of the measured phase, s.
+    pub wall_s: f64,
+    /// Steady-state total output tok/s (the window below); falls back to
+    /// `output_tok_s_wall` when there was no steady window.
+    pub output_tok_s: f64,
+    /// `"steady_window"` or `"wall"`: where `output_tok_s` comes from.
+    pub output_tok_s_source: String,
+    /// Output tokens / wall time of the measured phase.
+    pub output_tok_s_wall: f64,
+    /// The steady-state window, when there was one.
+    pub steady_window: Option<WindowRate>,
+    /// OK requests per second over the measured phase.
+    pub requests_per_s: f64,
+    /// Per-request decode rate, tokens/s.
+    pub decode_tok_s: Dist,
+    /// Time to first token, ms.
+    pub ttft_ms: Dist,
+    /// Inter-token latency (one sample per token), ms.
+    pub itl_ms: Dist,
+    /// Gap between content events (one sample per event), ms.
+    pub event_gap_ms: Dist,
+    /// Time per output token per request, ms.
+    pub tpot_ms: Dist,
+    /// End-to-end latency, ms.
+    pub e2e_ms: Dist,
+}
+
+/// Counters the engine accumulates besides the histograms.
+#[derive(Debug, Clone, Default)]
+pub struct Totals {
+    /// Request counts.
+    pub requests: RequestCounts,
+    /// Failure reasons.
+    pub errors: BTreeMap<String, u64>,
+    /// Output tokens (see [`Summary::output_tokens`]).
+    pub output_tokens: u64,
+    /// Prompt tokens.
+    pub prompt_tokens: u64,
+}
+
+impl Totals {
+    /// Adds `o` into `self`.
+    pub fn merge(&mut self, o: &Totals) {
+        let (a, b) = (&mut self.requests, &o.requests);
+        a.ok += b.ok;
+        a.failed += b.failed;
+        a.cancelled += b.cancelled;
+        a.unreconciled += b.unreconciled;
+        a.estimated_counts += b.estimated_counts;
+        for (k, v) in &o.errors {
+            *self.errors.entry(k.clone()).or_default() += v;
+        }
+        self.output_tokens += o.output_tokens;
+        self.prompt_tokens += o.prompt_tokens;
+    }
+}
+
+impl Summary {
+    /// Builds the summary of a measured phase that lasted `wall_s` seconds.
+    pub fn build(
+        h: &LatencyHistograms,
+        t: &Totals,
+        wall_s: f64,
+        steady: Option<WindowRate>,
+    ) -> Self {
+        let per_s = |x: f64| if wall_s > 0.0 { x / wall_s } else { 0.0 };
+        let wall_rate = per_s(t.output_tokens as f64);
+        let (rate, source) = match steady {
+            Some(w) => (w.tok_s, "steady_window"),
+            None => (wall_rate, "wall"),
+        };
+        Self {
+            requests: t.requests.clone(),
+            errors: t.errors.clone(),
+            output_tokens: t.output_tokens,
+            prompt_tokens: t.prompt_tokens,
+            wall_s,
+            output_tok_s: rate,
+            output_tok_s_source: source.into(),
+            output_tok_s_wall: wall_rate,
+            steady_window: steady,
+            requests_per_s: per_s(t.requests.ok as f64),
+            decode_tok_s: Dist::from_hist(&h.decode_mtps, 1000.0),
+            ttft_ms: Dist::from_hist(&h.ttft_us, 1000.0),
+            itl_ms: Dist::from_hist(&h.itl_us, 1000.0),
+            event_gap_ms: Dist::from_hist(&h.event_gap_us, 1000.0),
+            tpot_ms: Dist::from_hist(&h.tpot_us, 1000.0),
+            e2e_ms: Dist::from_hist(&h.e2e_us, 1000.0),
+        }
+    }
+}

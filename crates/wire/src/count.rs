@@ -1,0 +1,225 @@
+//! Per-event token counting and its reconciliation with the server's final
+//! count.
+//!
+//! A chunk is a *content event* when it carries text or tokens; role-only,
+//! empty, usage-only and finish-only chunks are not. Each content event gets
+//! an exact count when the server provides one — the length of `token_ids`,
+//! or the increase of a cumulative counter (vLLM `continuous_usage_stats`,
+//! llama-server `timings_per_token`) — and otherwise counts as one token,
+//! marked estimated. At the end the sum is compared with the server's final
+//! count (`usage.completion_tokens` or `timings.predicted_n`): equal means
+//! reconciled; anything else is flagged, never adjusted silently.
+
+use stackbench_core::{CountSource, ServerTimings};
+
+use crate::openai::ChunkInfo;
+
+/// Accumulates counts over one stream.
+#[derive(Debug, Default)]
+pub struct TokenCounter {
+    counted: u64,
+    cumulative: u64,
+    estimated: bool,
+    server_count: Option<u64>,
+    prompt_tokens: Option<u64>,
+    cached_tokens: Option<u64>,
+    timings: Option<ServerTimings>,
+    finish_reason: Option<String>,
+}
+
+/// The counts of a finished stream.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CountOutcome {
+    /// Where the per-event counts came from.
+    pub source: CountSource,
+    /// Sum of the per-event counts.
+    pub counted: u64,
+    /// The server's final count, if it sent one.
+    pub server: Option<u64>,
+    /// `counted == server`.
+    pub reconciled: bool,
+    /// The server's count when present, else `counted`.
+    pub output_tokens: u64,
+    /// Prompt tokens the server reported.
+    pub prompt_tokens: Option<u64>,
+    /// Cached prompt tokens the server reported.
+    pub cached_tokens: Option<u64>,
+    /// llama-server's final `timings`.
+    pub timings: Option<ServerTimings>,
+    /// The finish reason.
+    pub finish_reason: Option<String>,
+}
+
+impl TokenCounter {
+    /// Creates a counter for a new stream.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Takes one decoded chunk; returns the tokens it carried when it is a
+    /// content event, `None` otherwise.
+    pub fn observe(&mut self, c: &ChunkInfo) -> Option<u32> {
+        let mut running: Option<u64> = None;
+        if let Some(u) = &c.usage {
+            self.prompt_tokens = u.prompt_tokens.or(self.prompt_tokens);
+            self.cached_tokens = u.cached_tokens.or(self.cached_tokens);
+            if let Some(n) = u.completion_tokens {
+                // Ollama's completions put all-zero usage on every chunk:
+                // only a usage-only chunk, a finishing chunk or a non-zero
+                // running count is a real count.
+                if !c.has_choices || c.finish_reason.is_some() || n > 0 {
+                    self.server_count = Some(n);
+                }
+                if c.has_choices && n > 0 {
+                    running = Some(n);
+                }
+            }
+        }
+        if let Some(t) = &c.timings {
+            if c.has_choices {
+                running = running.or(t.predicted_n);
+            }
+            if let Some(p) = t.predicted_n {
+                if c.usage.is_none() || self.server_count.is_none() {
+                    self.server_count = Some(p);
+                }
+            }
+            self.timings = Some(t.clone());
+        }
+        if let Some(r) = &c.finish_reason {
+            self.finish_reason = Some(r.clone());
+        }
+        let advanced = running.filter(|n| *n > self.cumulative);
+        let ids = c.token_ids.filter(|n| *n > 0);
+        if c.text_bytes == 0 && ids.is_none() && advanced.is_none() {
+            return None;
+        }
+        let tokens = match (ids, advanced) {
+            (Some(n), _) => n as u64,
+            (None, Some(n)) => n - self.cumulative,
+            (None, None) => {
+                self.estimated = true;
+                1
+            }
+        };
+        if let Some(n) = running {
+            self.cumulative = self.cumulative.max(n);
+        }
+        self.counted += tokens;
+        Some(u32::try_from(tokens).unwrap_or(u32::MAX))
+    }
+
+    /// Records a final count from outside the chunk stream (e.g. a native
+    /// API's `tokens_predicted` or `eval_count`).
+    pub fn set_server_count(&mut self, n: u64) {
+        self.server_count = Some(n);
+    }
+
+    /// Ends the stream.
+    pub fn finish(self) -> CountOutcome {
+        CountOutcome {
+            source: if self.estimated {
+                CountSource::Estimated
+            } else {
+                CountSource::Exact
+            },
+            counted: self.counted,
+            server: self.server_count,
+            reconciled: self.server_count == Some(self.counted),
+            output_tokens: self.server_count.unwrap_or(self.counted),
+            prompt_tokens: self.prompt_tokens,
+            cached_tokens: self.cached_tokens,
+            timings: self.timings,
+            finish_reason: self.finish_reason,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::openai::parse_chunk;
+
+    fn run(chunks: &[&str]) -> (Vec<u32>, CountOutcome) {
+        let mut c = TokenCounter::new();
+        let per_event = chunks
+            .iter()
+            .filter_map(|s| c.observe(&parse_chunk(s.as_bytes()).unwrap()))
+            .collect();
+        (per_event, c.finish())
+    }
+
+    #[test]
+    fn one_token_per_chunk_reconciles_with_final_usage() {
+        let (ev, out) = run(&[
+            r#"{"choices":[{"delta":{"role":"assistant","content":null}}]}"#,
+            r#"{"choices":[{"delta":{"content":"a"}}]}"#,
+            r#"{"choices":[{"delta":{"content":"b"}}]}"#,
+            r#"{"choices":[{"delta":{},"finish_reason":"length"}]}"#,
+            r#"{"choices":[],"usage":{"prompt_tokens":5,"completion_tokens":2}}"#,
+        ]);
+        assert_eq!(ev, vec![1, 1]);
+        assert_eq!(out.source, CountSource::Estimated);
+        assert!(out.reconciled);
+        assert_eq!(out.output_tokens, 2);
+        assert_eq!(out.finish_reason.as_deref(), Some("length"));
+    }
+
+    #[test]
+    fn continuous_usage_gives_exact_multi_token_counts() {
+        let (ev, out) = run(&[
+            r#"{"choices":[{"delta":{"role":"assistant","content":""}}],"usage":{"prompt_tokens":5,"completion_tokens":0}}"#,
+            r#"{"choices":[{"delta":{"content":"ab"}}],"usage":{"prompt_tokens":5,"completion_tokens":1}}"#,
+            r#"{"choices":[{"delta":{"content":"cde"}}],"usage":{"prompt_tokens":5,"completion_tokens":4}}"#,
+            r#"{"choices":[{"delta":{"content":"f"},"finish_reason":"length"}],"usage":{"prompt_tokens":5,"completion_tokens":6}}"#,
+            r#"{"choices":[],"usage":{"prompt_tokens":5,"completion_tokens":6}}"#,
+        ]);
+        assert_eq!(ev, vec![1, 3, 2]);
+        assert_eq!(out.source, CountSource::Exact);
+        assert!(out.reconciled);
+    }
+
+    #[test]
+    fn token_ids_are_exact() {
+        let (ev, out) = run(&[
+            r#"{"choices":[{"delta":{"content":" Hello world"},"token_ids":[22691,1917]}]}"#,
+            r#"{"choices":[{"delta":{"content":"!"},"finish_reason":"length","token_ids":[11]}]}"#,
+            r#"{"choices":[],"usage":{"prompt_tokens":12,"completion_tokens":3}}"#,
+        ]);
+        assert_eq!(ev, vec![2, 1]);
+        assert_eq!(out.source, CountSource::Exact);
+        assert!(out.reconciled);
+    }
+
+    #[test]
+    fn merged_chunks_without_exact_counts_are_flagged() {
+        // 2 chunks, 3 tokens: the Ollama /v1 case.
+        let (_, out) = run(&[
+            r#"{"choices":[{"delta":{"role":"assistant","content":"The sky"}}]}"#,
+            r#"{"choices":[{"delta":{"content":" is"}}]}"#,
+            r#"{"choices":[],"usage":{"prompt_tokens":1,"completion_tokens":3}}"#,
+        ]);
+        assert!(!out.reconciled);
+        assert_eq!(out.counted, 2);
+        assert_eq!(out.output_tokens, 3);
+    }
+
+    #[test]
+    fn ollama_zero_usage_on_every_chunk_is_not_a_counter() {
+        let (ev, out) = run(&[
+            r#"{"choices":[{"text":"a","finish_reason":null}],"usage":{"prompt_tokens":0,"completion_tokens":0,"total_tokens":0}}"#,
+            r#"{"choices":[{"text":"b","finish_reason":null}],"usage":{"prompt_tokens":0,"completion_tokens":0,"total_tokens":0}}"#,
+            r#"{"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":2,"total_tokens":5}}"#,
+        ]);
+        assert_eq!(ev, vec![1, 1]);
+        assert!(out.reconciled);
+    }
+
+    #[test]
+    fn no_final_count_is_unreconciled() {
+        let (_, out) = run(&[r#"{"choices":[{"delta":{"content":"a"}}]}"#]);
+        assert_eq!(out.server, None);
+        assert!(!out.reconciled);
+        assert_eq!(out.output_tokens, 1);
+    }
+}

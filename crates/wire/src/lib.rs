@@ -1,0 +1,14 @@
+//! Wire formats of the servers stackbench drives, as pure functions over
+//! bytes: SSE framing, OpenAI-compatible chunk decoding, per-event token
+//! counting with reconciliation, and request bodies. No I/O happens here, so
+//! every parser can be tested on recorded captures and split at any byte.
+#![warn(missing_docs)]
+
+pub mod body;
+pub mod count;
+pub mod openai;
+pub mod sse;
+
+pub use count::{CountOutcome, TokenCounter};
+pub use openai::{ChunkInfo, Usage};
+pub use sse::{SseDecoder, SseEvent};

