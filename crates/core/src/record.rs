@@ -108,8 +108,9 @@ pub struct RequestRecord {
     pub error: Option<RequestErrorInfo>,
     /// Wall-clock start, µs since the Unix epoch.
     pub start_unix_us: u64,
-    /// Start, µs since the measured phase began (negative for warm-up).
-    pub start_offset_us: i64,
+    /// Start, µs since the run began (warm-up included; `run.json`'s
+    /// `summary.measured_start_us` says when measuring began).
+    pub start_offset_us: u64,
     /// Time to first content event, µs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ttft_us: Option<u64>,

@@ -77,6 +77,8 @@ pub struct Summary {
     pub output_tokens: u64,
     /// Prompt tokens of OK requests as the server reported them.
     pub prompt_tokens: u64,
+    /// When the measured phase began, µs since the run began (after warm-up).
+    pub measured_start_us: u64,
     /// Duration of the measured phase, s.
     pub wall_s: f64,
     /// Steady-state total output tok/s (the window below); falls back to
@@ -86,7 +88,9 @@ pub struct Summary {
     pub output_tok_s_source: String,
     /// Output tokens / wall time of the measured phase.
     pub output_tok_s_wall: f64,
-    /// The steady-state window, when there was one.
+    /// The steady-state window (µs since the run began), when there was one:
+    /// from the first completed request (the pipeline is full) to the moment
+    /// the first worker found no more work (drain begins).
     pub steady_window: Option<WindowRate>,
     /// OK requests per second over the measured phase.
     pub requests_per_s: f64,
@@ -139,6 +143,7 @@ impl Summary {
     pub fn build(
         h: &LatencyHistograms,
         t: &Totals,
+        measured_start_us: u64,
         wall_s: f64,
         steady: Option<WindowRate>,
     ) -> Self {
@@ -153,6 +158,7 @@ impl Summary {
             errors: t.errors.clone(),
             output_tokens: t.output_tokens,
             prompt_tokens: t.prompt_tokens,
+            measured_start_us,
             wall_s,
             output_tok_s: rate,
             output_tok_s_source: source.into(),

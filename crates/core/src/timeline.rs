@@ -17,7 +17,7 @@ pub const BUCKET_US: u64 = 50_000;
 /// the timeline (the per-request records and totals still hold them).
 const MAX_BUCKETS: usize = 48 * 3600 * 20;
 
-/// Token arrivals bucketed by time since the measured phase started.
+/// Token arrivals bucketed by time since the run started.
 #[derive(Debug, Clone, Default)]
 pub struct Timeline {
     buckets: Vec<u32>,
@@ -26,9 +26,9 @@ pub struct Timeline {
 /// The throughput measured inside a window.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct WindowRate {
-    /// Window start, µs since the measured phase began (snapped to a bucket).
+    /// Window start, µs since the run began (snapped to a bucket).
     pub start_us: u64,
-    /// Window end, µs since the measured phase began (snapped to a bucket).
+    /// Window end, µs since the run began (snapped to a bucket).
     pub end_us: u64,
     /// Tokens that arrived inside the window.
     pub tokens: u64,
@@ -37,7 +37,7 @@ pub struct WindowRate {
 }
 
 impl Timeline {
-    /// Adds `tokens` that arrived `at_us` after the measured phase started.
+    /// Adds `tokens` that arrived `at_us` after the run started.
     pub fn add(&mut self, at_us: u64, tokens: u32) {
         let idx = usize::try_from(at_us / BUCKET_US).unwrap_or(usize::MAX);
         if idx >= self.buckets.len() {

@@ -1,0 +1,70 @@
+//! Why a request failed, with what the user needs to act on it.
+
+use stackbench_wire::openai::MalformedChunk;
+
+/// A failed request.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RequestError {
+    /// No connection could be made or the request could not be sent.
+    #[error("cannot reach {url}: {reason}")]
+    Connect {
+        /// Where we tried to connect.
+        url: String,
+        /// The transport's reason.
+        reason: String,
+    },
+    /// The server answered with an error status before streaming.
+    #[error("HTTP {status}: {message}")]
+    HttpStatus {
+        /// HTTP status code.
+        status: u16,
+        /// The server's error message (or the start of its body).
+        message: String,
+    },
+    /// The connection broke while streaming (reset, closed mid-body).
+    #[error("stream broke after {events} events: {reason}")]
+    Stream {
+        /// Content events received before the break.
+        events: usize,
+        /// The transport's reason.
+        reason: String,
+    },
+    /// A chunk was not valid JSON of the expected shape.
+    #[error(transparent)]
+    Malformed(#[from] MalformedChunk),
+    /// The server sent an error object inside the stream.
+    #[error("server error in stream: {0}")]
+    Server(String),
+    /// The stream ended without `[DONE]` and without a finish reason.
+    #[error("stream ended early (no [DONE], no finish_reason) after {events} events")]
+    Truncated {
+        /// Content events received.
+        events: usize,
+    },
+    /// The request took longer than the configured timeout.
+    #[error("no complete response within {0:?}")]
+    Timeout(std::time::Duration),
+}
+
+impl RequestError {
+    /// A stable machine-readable kind for records and summaries.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Connect { .. } => "connect",
+            Self::HttpStatus { .. } => "http_status",
+            Self::Stream { .. } => "stream",
+            Self::Malformed(_) => "malformed_chunk",
+            Self::Server(_) => "server_error",
+            Self::Truncated { .. } => "truncated",
+            Self::Timeout(_) => "timeout",
+        }
+    }
+
+    /// The HTTP status, for `HttpStatus`.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Self::HttpStatus { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+}

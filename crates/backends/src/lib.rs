@@ -1,0 +1,45 @@
+//! Drivers: each sends one streaming request to one kind of API, timestamps
+//! every network read that completes a content event, counts its tokens via
+//! `stackbench-wire`, and returns the reconciled counts or a typed error.
+//!
+//! [`Driver`] is an enum rather than a trait object: the set of APIs is
+//! closed and known, and a `match` keeps the hot path free of boxing.
+#![warn(missing_docs)]
+
+mod error;
+mod openai;
+mod url;
+
+use std::sync::atomic::AtomicU64;
+use std::time::Instant;
+
+use stackbench_core::TokenEvent;
+use stackbench_wire::CountOutcome;
+
+pub use error::RequestError;
+pub use openai::{OpenAiDriver, OpenAiTarget};
+pub use url::{normalize_base_url, BaseUrlError};
+
+/// A driver for one API of one server.
+#[derive(Debug, Clone)]
+pub enum Driver {
+    /// OpenAI-compatible `/v1/chat/completions` or `/v1/completions`.
+    OpenAi(OpenAiDriver),
+}
+
+impl Driver {
+    /// Sends one request with `prompt`, pushing one [`TokenEvent`] per content
+    /// event into `events` (timed from `start`) and adding its tokens to
+    /// `live_tokens` as they arrive.
+    pub async fn send(
+        &self,
+        prompt: &str,
+        start: Instant,
+        events: &mut Vec<TokenEvent>,
+        live_tokens: &AtomicU64,
+    ) -> Result<CountOutcome, RequestError> {
+        match self {
+            Self::OpenAi(d) => d.send(prompt, start, events, live_tokens).await,
+        }
+    }
+}

@@ -1,0 +1,241 @@
+//! The OpenAI-compatible streaming driver (`/v1/chat/completions`,
+//! `/v1/completions`) used for vLLM, llama-server and Ollama alike.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
+use stackbench_core::TokenEvent;
+use stackbench_wire::body::{openai_body, BodyOptions, OpenAiApi};
+use stackbench_wire::openai::{error_message, parse_chunk};
+use stackbench_wire::{CountOutcome, SseDecoder, SseEvent, TokenCounter};
+
+use crate::error::RequestError;
+
+/// Where and how to send requests.
+#[derive(Debug, Clone)]
+pub struct OpenAiTarget {
+    /// Server root as returned by [`crate::normalize_base_url`].
+    pub root: reqwest::Url,
+    /// Endpoint.
+    pub api: OpenAiApi,
+    /// Bearer token, if the server needs one. Never logged or written.
+    pub api_key: Option<String>,
+    /// Body options.
+    pub body: BodyOptions,
+    /// Upper bound on one request, from send to end of stream.
+    pub request_timeout: Duration,
+}
+
+/// Streams requests to one OpenAI-compatible endpoint.
+#[derive(Debug, Clone)]
+pub struct OpenAiDriver {
+    client: reqwest::Client,
+    url: reqwest::Url,
+    target: OpenAiTarget,
+}
+
+/// Builds the HTTP client every driver uses.
+///
+/// Idle pooled connections are dropped after 4 s: llama-server closes
+/// keep-alive connections after 5 s, and reusing one it is closing makes a
+/// request fail for no fault of the server.
+pub(crate) fn http_client(api_key: Option<&str>) -> Result<reqwest::Client, String> {
+    let mut headers = HeaderMap::new();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    if let Some(key) = api_key {
+        let mut v = HeaderValue::from_str(&format!("Bearer {key}"))
+            .map_err(|_| "the API key contains characters not allowed in a header".to_string())?;
+        v.set_sensitive(true);
+        headers.insert(AUTHORIZATION, v);
+    }
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .pool_idle_timeout(Duration::from_secs(4))
+        .pool_max_idle_per_host(usize::MAX)
+        .tcp_nodelay(true)
+        .connect_timeout(Duration::from_secs(10))
+        .build()
+        .map_err(|e| e.to_string())
+}
+
+impl OpenAiDriver {
+    /// Creates a driver; fails only on an unusable API key or TLS setup.
+    pub fn new(target: OpenAiTarget) -> Result<Self, String> {
+        let client = http_client(target.api_key.as_deref())?;
+        let url = target
+            .root
+            .join(&format!("v1/{}", target.api.path()))
+            .map_err(|e| e.to_string())?;
+        Ok(Self { client, url, target })
+    }
+
+    /// The full endpoint URL.
+    pub fn url(&self) -> &reqwest::Url {
+        &self.url
+    }
+
+    /// See [`crate::Driver::send`].
+    pub async fn send(
+        &self,
+        prompt: &str,
+        start: Instant,
+        events: &mut Vec<TokenEvent>,
+        live_tokens: &AtomicU64,
+    ) -> Result<CountOutcome, RequestError> {
+        let timeout = self.target.request_timeout;
+        match tokio::time::timeout(timeout, self.stream(prompt, start, events, live_tokens)).await
+        {
+            Ok(r) => r,
+            Err(_) => Err(RequestError::Timeout(timeout)),
+        }
+    }
+
+    async fn stream(
+        &self,
+        prompt: &str,
+        start: Instant,
+        events: &mut Vec<TokenEvent>,
+        live_tokens: &AtomicU64,
+    ) -> Result<CountOutcome, RequestError> {
+        let body = openai_body(self.target.api, &self.target.body, prompt);
+        let mut resp = self
+            .client
+            .post(self.url.clone())
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| RequestError::Connect {
+                url: self.url.to_string(),
+                reason: error_chain(&e),
+            })?;
+        if !resp.status().is_success() {
+            return Err(http_error(resp).await);
+        }
+        let mut decoder = SseDecoder::new();
+        let mut state = StreamState::default();
+        loop {
+            let read = resp.chunk().await.map_err(|e| RequestError::Stream {
+                events: events.len(),
+                reason: error_chain(&e),
+            })?;
+            let Some(bytes) = read else { break };
+            let at_us = micros_since(start);
+            decoder.feed(&bytes, |ev| state.on_event(ev, at_us, events, live_tokens));
+            if state.stop() {
+                break;
+            }
+        }
+        if !state.stop() {
+            let at_us = micros_since(start);
+            decoder.finish(|ev| state.on_event(ev, at_us, events, live_tokens));
+        }
+        if let Some(e) = state.error.take() {
+            return Err(e);
+        }
+        if state.done {
+            // Read the (empty) rest so the connection can be reused.
+            while let Ok(Some(_)) = resp.chunk().await {}
+        }
+        let counts = state.counter.finish();
+        if !state.done && counts.finish_reason.is_none() {
+            return Err(RequestError::Truncated {
+                events: events.len(),
+            });
+        }
+        Ok(counts)
+    }
+}
+
+/// What one stream has shown so far.
+#[derive(Default)]
+struct StreamState {
+    counter: TokenCounter,
+    done: bool,
+    error: Option<RequestError>,
+}
+
+impl StreamState {
+    fn stop(&self) -> bool {
+        self.done || self.error.is_some()
+    }
+
+    /// Handles one SSE event; returns false to stop decoding.
+    fn on_event(
+        &mut self,
+        ev: SseEvent<'_>,
+        at_us: u64,
+        events: &mut Vec<TokenEvent>,
+        live_tokens: &AtomicU64,
+    ) -> bool {
+        let data = match ev {
+            SseEvent::Error(payload) => {
+                self.error = Some(RequestError::Server(payload_message(payload)));
+                return false;
+            }
+            SseEvent::Data(d) => d.trim_ascii(),
+        };
+        if data == b"[DONE]" {
+            self.done = true;
+            return false;
+        }
+        match parse_chunk(data) {
+            Ok(info) => {
+                if let Some(msg) = info.error {
+                    self.error = Some(RequestError::Server(msg));
+                    return false;
+                }
+                if let Some(tokens) = self.counter.observe(&info) {
+                    events.push(TokenEvent { at_us, tokens });
+                    live_tokens.fetch_add(u64::from(tokens), Ordering::Relaxed);
+                }
+                true
+            }
+            Err(m) => {
+                self.error = Some(RequestError::Malformed(m));
+                false
+            }
+        }
+    }
+}
+
+fn micros_since(start: Instant) -> u64 {
+    u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX)
+}
+
+/// The server's message from an error payload, else the raw text.
+fn payload_message(payload: &[u8]) -> String {
+    match serde_json::from_slice::<serde_json::Value>(payload) {
+        Ok(v) => v.get("error").map_or_else(|| error_message(&v), error_message),
+        Err(_) => String::from_utf8_lossy(payload).into_owned(),
+    }
+}
+
+/// Turns a non-2xx response into an error carrying the server's message.
+pub(crate) async fn http_error(resp: reqwest::Response) -> RequestError {
+    let status = resp.status().as_u16();
+    let text = resp.text().await.unwrap_or_default();
+    let message = if text.trim().is_empty() {
+        "(empty body)".to_string()
+    } else {
+        let m = payload_message(text.as_bytes());
+        m.chars().take(500).collect()
+    };
+    RequestError::HttpStatus { status, message }
+}
+
+/// The error and its sources in one line ("connection refused" hides
+/// several layers deep in reqwest errors).
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut src = e.source();
+    while let Some(s) = src {
+        let s_text = s.to_string();
+        if !out.contains(&s_text) {
+            out.push_str(": ");
+            out.push_str(&s_text);
+        }
+        src = s.source();
+    }
+    out
+}

@@ -1,0 +1,16 @@
+//! The load engine: runs a closed loop of N workers against one driver,
+//! warm-up first, bounded by a request count or a duration, cancellable at
+//! any moment, and streams every request's record to `requests.jsonl` as it
+//! finishes. Each worker owns its histograms and counters; they are merged
+//! once at the end.
+#![warn(missing_docs)]
+
+mod live;
+mod prompt;
+mod schedule;
+mod sink;
+
+pub use live::LiveCounters;
+pub use prompt::PromptGenerator;
+pub use schedule::{run, Bound, RunOutcome, RunPlan};
+pub use sink::{write_atomic, RecordSink, SinkError};

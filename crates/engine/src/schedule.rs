@@ -1,0 +1,379 @@
+//! The closed-loop scheduler: N workers, each sending its next request as
+//! soon as its previous one ends, through a warm-up phase and a measured
+//! phase bounded by count or duration.
+//!
+//! One mechanism serves every mode: a phase is a range of request ids, an
+//! optional deadline and a stop token; warm-up and measurement are two
+//! phases of the same loop.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use stackbench_backends::{Driver, RequestError};
+use stackbench_core::record::{RequestErrorInfo, TokenCount};
+use stackbench_core::summary::{Summary, Totals};
+use stackbench_core::{
+    LatencyHistograms, RequestMetrics, RequestRecord, RequestStatus, Timeline, TokenEvent,
+};
+use stackbench_wire::CountOutcome;
+use tokio_util::sync::CancellationToken;
+
+use crate::live::LiveCounters;
+use crate::prompt::PromptGenerator;
+use crate::sink::RecordSink;
+
+/// What ends the measured phase.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Bound {
+    /// After this many measured requests have finished.
+    Requests(u64),
+    /// At this duration after the measured phase began; requests still in
+    /// flight are cancelled and recorded as `cancelled`.
+    Duration(Duration),
+}
+
+/// The load to apply.
+#[derive(Debug, Clone)]
+pub struct RunPlan {
+    /// Closed-loop workers.
+    pub concurrency: u32,
+    /// End of the measured phase.
+    pub bound: Bound,
+    /// Requests sent (and not counted) before measuring.
+    pub warmup_requests: u64,
+    /// Prompt source.
+    pub prompts: PromptGenerator,
+}
+
+/// The result of a run.
+#[derive(Debug, Clone)]
+pub struct RunOutcome {
+    /// Merged histograms of the measured phase.
+    pub histograms: LatencyHistograms,
+    /// The summary (built from the histograms, counters and timeline).
+    pub summary: Summary,
+    /// True when the run was cancelled from outside (Ctrl-C).
+    pub interrupted: bool,
+}
+
+/// One phase's shared state.
+struct Phase {
+    driver: Arc<Driver>,
+    prompts: PromptGenerator,
+    t0: Instant,
+    measured: bool,
+    next_id: AtomicU64,
+    end_id: Option<u64>,
+    stop: CancellationToken,
+    /// When the first worker found no more work, µs since t0.
+    drain_at_us: AtomicU64,
+    /// When the first request finished OK, µs since t0.
+    first_ok_us: AtomicU64,
+    timeline: Mutex<Timeline>,
+    live: Arc<LiveCounters>,
+    sink: RecordSink,
+}
+
+/// What one worker accumulated.
+#[derive(Default)]
+struct WorkerTally {
+    hists: LatencyHistograms,
+    totals: Totals,
+}
+
+/// Runs the plan: warm-up, then the measured phase. `cancel` stops it at
+/// any time (the outcome is then marked interrupted). Records go to `sink`.
+pub async fn run(
+    driver: Arc<Driver>,
+    plan: &RunPlan,
+    sink: RecordSink,
+    live: Arc<LiveCounters>,
+    cancel: CancellationToken,
+) -> RunOutcome {
+    let t0 = Instant::now();
+    let workers = plan.concurrency.max(1);
+    let mut first_id = 0;
+    if plan.warmup_requests > 0 {
+        let warm = Phase {
+            driver: driver.clone(),
+            prompts: plan.prompts.clone(),
+            t0,
+            measured: false,
+            next_id: AtomicU64::new(0),
+            end_id: Some(plan.warmup_requests),
+            stop: cancel.child_token(),
+            drain_at_us: AtomicU64::new(u64::MAX),
+            first_ok_us: AtomicU64::new(u64::MAX),
+            timeline: Mutex::new(Timeline::default()),
+            live: live.clone(),
+            sink: sink.clone(),
+        };
+        let n = u64::from(workers).min(plan.warmup_requests) as u32;
+        run_phase(Arc::new(warm), n).await;
+        first_id = plan.warmup_requests;
+    }
+    let measured_start = t0.elapsed();
+    let stop = cancel.child_token();
+    let phase = Arc::new(Phase {
+        driver,
+        prompts: plan.prompts.clone(),
+        t0,
+        measured: true,
+        next_id: AtomicU64::new(first_id),
+        end_id: match plan.bound {
+            Bound::Requests(n) => Some(first_id + n),
+            Bound::Duration(_) => None,
+        },
+        stop: stop.clone(),
+        drain_at_us: AtomicU64::new(u64::MAX),
+        first_ok_us: AtomicU64::new(u64::MAX),
+        timeline: Mutex::new(Timeline::default()),
+        live,
+        sink,
+    });
+    let deadline_task = match plan.bound {
+        Bound::Duration(d) if !cancel.is_cancelled() => {
+            let (stop, phase) = (stop.clone(), phase.clone());
+            Some(tokio::spawn(async move {
+                tokio::time::sleep(d).await;
+                phase.mark_drain();
+                stop.cancel();
+            }))
+        }
+        _ => None,
+    };
+    let tally = if cancel.is_cancelled() {
+        WorkerTally::default()
+    } else {
+        run_phase(phase.clone(), workers).await
+    };
+    if let Some(t) = deadline_task {
+        t.abort();
+    }
+    let end = t0.elapsed();
+    let wall_s = (end - measured_start).as_secs_f64();
+    let start_us = phase.first_ok_us.load(Ordering::Relaxed);
+    let end_us = phase
+        .drain_at_us
+        .load(Ordering::Relaxed)
+        .min(micros(end));
+    let steady = phase
+        .timeline
+        .lock()
+        .ok()
+        .and_then(|t| t.rate_in(start_us, end_us));
+    let summary = Summary::build(
+        &tally.hists,
+        &tally.totals,
+        micros(measured_start),
+        wall_s,
+        steady,
+    );
+    RunOutcome {
+        histograms: tally.hists,
+        summary,
+        interrupted: cancel.is_cancelled(),
+    }
+}
+
+async fn run_phase(phase: Arc<Phase>, workers: u32) -> WorkerTally {
+    let handles: Vec<_> = (0..workers)
+        .map(|w| tokio::spawn(worker(phase.clone(), w)))
+        .collect();
+    let mut all = WorkerTally::default();
+    for h in handles {
+        // A worker only ends by returning; a panic would be a bug, and the
+        // other workers' results are still worth keeping.
+        if let Ok(t) = h.await {
+            all.hists += &t.hists;
+            all.totals.merge(&t.totals);
+        }
+    }
+    all
+}
+
+fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+}
+
+impl Phase {
+    fn now_us(&self) -> u64 {
+        micros(self.t0.elapsed())
+    }
+
+    fn mark_drain(&self) {
+        self.drain_at_us.fetch_min(self.now_us(), Ordering::Relaxed);
+    }
+
+    /// The next request id, or `None` when the phase has no more work.
+    fn take(&self) -> Option<u64> {
+        if self.stop.is_cancelled() {
+            self.mark_drain();
+            return None;
+        }
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        if self.end_id.is_some_and(|end| id >= end) {
+            self.mark_drain();
+            return None;
+        }
+        Some(id)
+    }
+}
+
+async fn worker(phase: Arc<Phase>, wid: u32) -> WorkerTally {
+    let mut tally = WorkerTally::default();
+    let mut events: Vec<TokenEvent> = Vec::with_capacity(1024);
+    while let Some(id) = phase.take() {
+        let prompt = phase.prompts.prompt(id);
+        events.clear();
+        let start_offset_us = phase.now_us();
+        let start_unix_us = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, micros);
+        let start = Instant::now();
+        let result = tokio::select! {
+            biased;
+            _ = phase.stop.cancelled() => None,
+            r = phase.driver.send(&prompt, start, &mut events, &phase.live.tokens) => Some(r),
+        };
+        let finished = Finished {
+            id,
+            worker: wid,
+            start_unix_us,
+            start_offset_us,
+            stream_end_us: micros(start.elapsed()),
+        };
+        let record = phase.account(&finished, result, &events, &mut tally);
+        phase.sink.send(record).await;
+    }
+    tally
+}
+
+/// Identity and timing of a request that just ended.
+struct Finished {
+    id: u64,
+    worker: u32,
+    start_unix_us: u64,
+    start_offset_us: u64,
+    stream_end_us: u64,
+}
+
+impl Phase {
+    /// Updates the tallies with one request and returns its record.
+    fn account(
+        &self,
+        f: &Finished,
+        result: Option<Result<CountOutcome, RequestError>>,
+        events: &[TokenEvent],
+        tally: &mut WorkerTally,
+    ) -> RequestRecord {
+        let counted: u64 = events.iter().map(|e| u64::from(e.tokens)).sum();
+        let mut rec = RequestRecord {
+            id: f.id,
+            worker: f.worker,
+            warmup: !self.measured,
+            status: RequestStatus::Cancelled,
+            error: None,
+            start_unix_us: f.start_unix_us,
+            start_offset_us: f.start_offset_us,
+            ttft_us: events.first().map(|e| e.at_us),
+            e2e_us: events.last().map(|e| e.at_us),
+            stream_end_us: f.stream_end_us,
+            events: u32::try_from(events.len()).unwrap_or(u32::MAX),
+            output_tokens: counted,
+            count: TokenCount {
+                source: stackbench_core::CountSource::Estimated,
+                counted,
+                server: None,
+                reconciled: false,
+            },
+            prompt_tokens: None,
+            cached_prompt_tokens: None,
+            tpot_us: None,
+            decode_tok_s: None,
+            finish_reason: None,
+            server_timings: None,
+        };
+        let t = &mut tally.totals;
+        match result {
+            None => {
+                if self.measured {
+                    t.requests.cancelled += 1;
+                    t.output_tokens += counted;
+                    self.add_to_timeline(f.start_offset_us, events);
+                }
+            }
+            Some(Err(e)) => {
+                rec.status = RequestStatus::Failed;
+                rec.error = Some(RequestErrorInfo {
+                    kind: e.kind().to_string(),
+                    message: e.to_string(),
+                    status: e.status(),
+                });
+                if self.measured {
+                    t.requests.failed += 1;
+                    self.live.failed.fetch_add(1, Ordering::Relaxed);
+                    add_error(&mut t.errors, &e);
+                }
+            }
+            Some(Ok(c)) => {
+                rec.status = RequestStatus::Ok;
+                rec.output_tokens = c.output_tokens;
+                rec.count = TokenCount {
+                    source: c.source,
+                    counted: c.counted,
+                    server: c.server,
+                    reconciled: c.reconciled,
+                };
+                rec.prompt_tokens = c.prompt_tokens;
+                rec.cached_prompt_tokens = c.cached_tokens.or(c.timings.as_ref().and_then(|t| t.cache_n));
+                rec.finish_reason = c.finish_reason;
+                rec.server_timings = c.timings;
+                let m = RequestMetrics::from_events(events, c.output_tokens);
+                if let Some(m) = &m {
+                    rec.tpot_us = m.tpot_us;
+                    rec.decode_tok_s = m.decode_tok_s;
+                }
+                if self.measured {
+                    if let Some(m) = &m {
+                        m.record_into(events, &mut tally.hists);
+                    }
+                    t.requests.ok += 1;
+                    t.requests.unreconciled += u64::from(!c.reconciled);
+                    t.requests.estimated_counts +=
+                        u64::from(c.source == stackbench_core::CountSource::Estimated);
+                    t.output_tokens += c.output_tokens;
+                    t.prompt_tokens += c.prompt_tokens.unwrap_or(0);
+                    self.add_to_timeline(f.start_offset_us, events);
+                    self.first_ok_us
+                        .fetch_min(self.now_us(), Ordering::Relaxed);
+                    self.live.ok.fetch_add(1, Ordering::Relaxed);
+                } else {
+                    self.live.warmup_done.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+        rec
+    }
+
+    fn add_to_timeline(&self, start_offset_us: u64, events: &[TokenEvent]) {
+        if let Ok(mut t) = self.timeline.lock() {
+            for e in events {
+                t.add(start_offset_us + e.at_us, e.tokens);
+            }
+        }
+    }
+}
+
+/// At most this many distinct error reasons are kept; the rest are pooled.
+const MAX_ERROR_KINDS: usize = 32;
+
+fn add_error(errors: &mut BTreeMap<String, u64>, e: &RequestError) {
+    let mut key: String = format!("{}: {e}", e.kind()).chars().take(160).collect();
+    if !errors.contains_key(&key) && errors.len() >= MAX_ERROR_KINDS {
+        key = format!("{}: (other reasons)", e.kind());
+    }
+    *errors.entry(key).or_default() += 1;
+}

@@ -1,0 +1,315 @@
+//! The wire formats of the three servers, written from server-apis.md
+//! independently of the client's parsers.
+//!
+//! Quirks reproduced (server-apis.md §2, §9):
+//! * vLLM: chat opens with a role chunk `{"role":"assistant","content":""}`
+//!   sent with the first token; the last token chunk carries
+//!   `finish_reason` and `stop_reason`; usage comes in a `choices: []` chunk
+//!   only when `include_usage` is set, and on every chunk (cumulative) with
+//!   `continuous_usage_stats`; `token_ids` with `return_token_ids`.
+//! * llama-server: a role chunk with `content: null` flushed with the first
+//!   token; one event per token even for speculative bursts; a separate
+//!   empty-delta finish chunk; `timings` on the last chunk (and on every
+//!   partial with `timings_per_token`); completions always end with usage.
+//! * Ollama: the role rides on the first content chunk; a separate
+//!   empty-delta finish chunk; completions with `include_usage` carry zero
+//!   usage on every chunk; `system_fingerprint: "fp_ollama"`.
+
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+/// Which server to imitate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Flavor {
+    /// vLLM (`vllm serve`).
+    Vllm,
+    /// llama.cpp's llama-server.
+    Llamacpp,
+    /// Ollama.
+    Ollama,
+}
+
+impl Flavor {
+    /// Parses `vllm`, `llamacpp` (or `llama-server`, `llama.cpp`), `ollama`.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "vllm" => Some(Self::Vllm),
+            "llamacpp" | "llama-server" | "llama.cpp" => Some(Self::Llamacpp),
+            "ollama" => Some(Self::Ollama),
+            _ => None,
+        }
+    }
+
+    /// The canonical name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Vllm => "vllm",
+            Self::Llamacpp => "llamacpp",
+            Self::Ollama => "ollama",
+        }
+    }
+}
+
+/// Which OpenAI-compatible endpoint a request came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Api {
+    Chat,
+    Completions,
+}
+
+/// Server-side timings of one request (llama-server `timings`).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Timings {
+    pub prompt_n: u64,
+    pub prompt_ms: f64,
+    pub predicted_n: u64,
+    pub predicted_ms: f64,
+}
+
+/// Stream options a request asked for.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct StreamOpts {
+    pub include_usage: bool,
+    pub continuous_usage: bool,
+    pub timings_per_token: bool,
+    pub return_token_ids: bool,
+}
+
+/// Renders the chunks of one stream.
+pub(crate) struct Renderer {
+    pub flavor: Flavor,
+    pub api: Api,
+    pub id: String,
+    pub created: u64,
+    pub model: String,
+    pub opts: StreamOpts,
+    pub prompt_tokens: u64,
+}
+
+fn push_event(out: &mut Vec<u8>, v: &Value) {
+    out.extend_from_slice(b"data: ");
+    // Serializing a Value into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, v);
+    out.extend_from_slice(b"\n\n");
+}
+
+impl Renderer {
+    fn usage(&self, completion: u64) -> Value {
+        json!({
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": completion,
+            "total_tokens": self.prompt_tokens + completion,
+        })
+    }
+
+    fn timings_value(t: &Timings) -> Value {
+        let per_s = |n: u64, ms: f64| if ms > 0.0 { n as f64 * 1000.0 / ms } else { 0.0 };
+        let per_tok = |n: u64, ms: f64| if n > 0 { ms / n as f64 } else { 0.0 };
+        json!({
+            "cache_n": 0,
+            "prompt_n": t.prompt_n,
+            "prompt_ms": t.prompt_ms,
+            "prompt_per_token_ms": per_tok(t.prompt_n, t.prompt_ms),
+            "prompt_per_second": per_s(t.prompt_n, t.prompt_ms),
+            "predicted_n": t.predicted_n,
+            "predicted_ms": t.predicted_ms,
+            "predicted_per_token_ms": per_tok(t.predicted_n, t.predicted_ms),
+            "predicted_per_second": per_s(t.predicted_n, t.predicted_ms),
+        })
+    }
+
+    /// A chunk envelope with one choice (or none when `choice` is None).
+    fn chunk(&self, choice: Option<Value>) -> Map<String, Value> {
+        let object = match self.api {
+            Api::Chat => "chat.completion.chunk",
+            Api::Completions => "text_completion",
+        };
+        let mut m = Map::new();
+        m.insert("id".into(), json!(self.id));
+        m.insert("object".into(), json!(object));
+        m.insert("created".into(), json!(self.created));
+        m.insert("model".into(), json!(self.model));
+        match self.flavor {
+            Flavor::Llamacpp => {
+                m.insert("system_fingerprint".into(), json!("b7079-sim0000"));
+            }
+            Flavor::Ollama => {
+                m.insert("system_fingerprint".into(), json!("fp_ollama"));
+            }
+            Flavor::Vllm => {}
+        }
+        m.insert("choices".into(), Value::Array(choice.into_iter().collect()));
+        m
+    }
+
+    fn choice(&self, delta_or_text: Value, finish: Option<&str>) -> Value {
+        let mut c = Map::new();
+        c.insert("index".into(), json!(0));
+        match self.api {
+            Api::Chat => c.insert("delta".into(), delta_or_text),
+            Api::Completions => c.insert("text".into(), delta_or_text),
+        };
+        if self.flavor != Flavor::Ollama || self.api == Api::Completions {
+            c.insert("logprobs".into(), Value::Null);
+        }
+        c.insert("finish_reason".into(), finish.map_or(Value::Null, |f| json!(f)));
+        if self.flavor == Flavor::Vllm && (finish.is_some() || self.api == Api::Completions) {
+            c.insert("stop_reason".into(), Value::Null);
+        }
+        Value::Object(c)
+    }
+
+    /// Chunks sent together with the first token, before it.
+    pub fn open(&self, out: &mut Vec<u8>) {
+        if self.api != Api::Chat {
+            return;
+        }
+        let content = match self.flavor {
+            Flavor::Vllm => json!(""),
+            Flavor::Llamacpp => Value::Null,
+            Flavor::Ollama => return, // role rides on the first content chunk
+        };
+        let mut m = self.chunk(Some(
+            self.choice(json!({"role": "assistant", "content": content}), None),
+        ));
+        if self.flavor == Flavor::Vllm && self.opts.continuous_usage {
+            m.insert("usage".into(), self.usage(0));
+        }
+        push_event(out, &Value::Object(m));
+    }
+
+    /// One content event carrying `text` made of `ids`; `cumulative` tokens
+    /// sent so far including these; `finish` is set on vLLM's last chunk.
+    pub fn content(
+        &self,
+        out: &mut Vec<u8>,
+        text: &str,
+        ids: &[u32],
+        cumulative: u64,
+        first: bool,
+        finish: Option<&str>,
+        timings: &Timings,
+    ) {
+        let payload = match self.api {
+            Api::Chat if self.flavor == Flavor::Ollama && first => {
+                json!({"role": "assistant", "content": text})
+            }
+            Api::Chat => json!({"content": text}),
+            Api::Completions => json!(text),
+        };
+        let finish = if self.flavor == Flavor::Vllm { finish } else { None };
+        let mut choice = self.choice(payload, finish);
+        if self.flavor == Flavor::Vllm && self.opts.return_token_ids {
+            if let Value::Object(c) = &mut choice {
+                c.insert("token_ids".into(), json!(ids));
+            }
+        }
+        let mut m = self.chunk(Some(choice));
+        match self.flavor {
+            Flavor::Vllm if self.opts.continuous_usage => {
+                m.insert("usage".into(), self.usage(cumulative));
+            }
+            Flavor::Llamacpp if self.opts.timings_per_token => {
+                m.insert("timings".into(), Self::timings_value(timings));
+            }
+            Flavor::Ollama if self.api == Api::Completions && self.opts.include_usage => {
+                m.insert("usage".into(), json!({"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}));
+            }
+            _ => {}
+        }
+        push_event(out, &Value::Object(m));
+    }
+
+    /// Everything after the last token: finish chunk, usage, `[DONE]`.
+    pub fn close(&self, out: &mut Vec<u8>, finish: &str, completion: u64, timings: &Timings) {
+        let usage_chunk = |r: &Self| {
+            let mut m = r.chunk(None);
+            m.insert("usage".into(), r.usage(completion));
+            m
+        };
+        match self.flavor {
+            Flavor::Vllm => {
+                if self.opts.include_usage {
+                    push_event(out, &Value::Object(usage_chunk(self)));
+                }
+            }
+            Flavor::Llamacpp => {
+                let empty = match self.api {
+                    Api::Chat => json!({}),
+                    Api::Completions => json!(""),
+                };
+                let mut fin = self.chunk(Some(self.choice(empty, Some(finish))));
+                let with_usage = self.api == Api::Completions;
+                if with_usage {
+                    fin.insert("usage".into(), self.usage(completion));
+                }
+                if self.api == Api::Chat && self.opts.include_usage {
+                    push_event(out, &Value::Object(fin));
+                    let mut u = usage_chunk(self);
+                    u.insert("timings".into(), Self::timings_value(timings));
+                    push_event(out, &Value::Object(u));
+                } else {
+                    fin.insert("timings".into(), Self::timings_value(timings));
+                    push_event(out, &Value::Object(fin));
+                }
+            }
+            Flavor::Ollama => {
+                let empty = match self.api {
+                    Api::Chat => json!({}),
+                    Api::Completions => json!(""),
+                };
+                push_event(out, &Value::Object(self.chunk(Some(self.choice(empty, Some(finish))))));
+                if self.opts.include_usage {
+                    push_event(out, &Value::Object(usage_chunk(self)));
+                }
+            }
+        }
+        out.extend_from_slice(b"data: [DONE]\n\n");
+    }
+
+    /// An error inside the stream, in this flavor's shape; ends the stream.
+    pub fn stream_error(&self, out: &mut Vec<u8>, message: &str) {
+        match self.flavor {
+            Flavor::Vllm => {
+                push_event(out, &json!({"error": {"message": message, "type": "InternalServerError", "param": null, "code": 500}}));
+                out.extend_from_slice(b"data: [DONE]\n\n");
+            }
+            Flavor::Llamacpp => {
+                push_event(out, &json!({"error": {"code": 500, "message": message, "type": "server_error"}}));
+            }
+            Flavor::Ollama => {
+                push_event(out, &json!({"error": {"message": message, "type": "api_error", "param": null, "code": null}}));
+            }
+        }
+    }
+
+    /// A non-streamed response body.
+    pub fn whole(&self, text: &str, finish: &str, completion: u64, timings: &Timings) -> Value {
+        let choice = match self.api {
+            Api::Chat => json!({"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish}),
+            Api::Completions => json!({"index": 0, "text": text, "finish_reason": finish}),
+        };
+        let object = match self.api {
+            Api::Chat => "chat.completion",
+            Api::Completions => "text_completion",
+        };
+        let mut v = json!({
+            "id": self.id, "object": object, "created": self.created, "model": self.model,
+            "choices": [choice], "usage": self.usage(completion),
+        });
+        if self.flavor == Flavor::Llamacpp {
+            v["timings"] = Self::timings_value(timings);
+        }
+        v
+    }
+}
+
+/// An error body sent instead of a stream, in the flavor's shape.
+pub(crate) fn error_body(flavor: Flavor, status: u16, message: &str) -> Value {
+    match flavor {
+        Flavor::Vllm => json!({"error": {"message": message, "type": if status >= 500 { "InternalServerError" } else { "BadRequestError" }, "param": null, "code": status}}),
+        Flavor::Llamacpp => json!({"error": {"code": status, "message": message, "type": if status >= 500 { "server_error" } else { "invalid_request_error" }}}),
+        Flavor::Ollama => json!({"error": {"message": message, "type": if status >= 500 { "api_error" } else { "invalid_request_error" }, "param": null, "code": null}}),
+    }
+}

@@ -1,0 +1,25 @@
+//! A simulated LLM server for tests and dry runs.
+//!
+//! It speaks the OpenAI-compatible streaming wire formats of vLLM,
+//! llama-server and Ollama with each one's documented quirks
+//! (`docs/server-apis.md` in the shared docs), and emits tokens on a known
+//! schedule: token `k` of a stream is sent at an absolute deadline, so the
+//! average rate is exact whatever the timer jitter. That schedule is the
+//! ground truth the client's measurements are tested against.
+//!
+//! Its wire types are written here, separately from the client's parsers in
+//! `stackbench-wire`, so that a protocol mistake cannot hide on both sides.
+#![warn(missing_docs)]
+
+mod fault;
+mod flavor;
+mod model;
+mod profile;
+mod request;
+mod server;
+
+pub use fault::{Fault, FaultKind, FaultParseError};
+pub use flavor::Flavor;
+pub use model::LatencyModel;
+pub use profile::{builtin_profiles, Profile, ProfileError, BUILTIN_PROFILES};
+pub use server::{SimHandle, SimServer};

@@ -1,0 +1,225 @@
+//! Simulator profiles: which server to imitate and its latency model, in
+//! TOML (`configs/sim/*.toml`). The built-in profiles are compiled in, so
+//! the demo needs no files.
+
+use serde::Deserialize;
+use std::path::Path;
+
+use crate::flavor::Flavor;
+
+/// A profile file that could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ProfileError {
+    /// The file could not be read.
+    #[error("cannot read profile {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The TOML is invalid or has unknown keys (serde's message names the
+    /// line and column).
+    #[error("invalid profile {path}: {message}")]
+    Parse {
+        /// The file (or built-in name).
+        path: String,
+        /// What is wrong, with the location.
+        message: String,
+    },
+    /// A value is out of range.
+    #[error("invalid profile {path}: {message}")]
+    Invalid {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// No built-in profile has that name.
+    #[error("unknown built-in profile '{0}' (known: {known})", known = BUILTIN_PROFILES.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", "))]
+    Unknown(String),
+}
+
+/// A simulated stack.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct Profile {
+    /// Which server's wire format to speak.
+    pub flavor: Flavor,
+    /// Stack label for tables (e.g. `vLLM`).
+    pub stack: String,
+    /// Quantization label for tables (e.g. `NVFP4+MTP-1`).
+    pub quantization: String,
+    /// Model name the server reports.
+    pub model: String,
+    /// Where the calibration numbers come from.
+    #[serde(default)]
+    pub source: String,
+    /// The latency model.
+    pub latency: LatencyProfile,
+    /// Multi-token prediction (speculative decoding) bursts, if any.
+    #[serde(default)]
+    pub mtp: Option<MtpProfile>,
+}
+
+/// Latency model parameters.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct LatencyProfile {
+    /// Base time to first token with an empty prompt and a free slot, ms.
+    pub ttft_ms: f64,
+    /// Prompt tokens processed per second (adds prompt/prefill to TTFT).
+    pub prefill_tps: f64,
+    /// Single-stream decode rate, tokens/s.
+    pub decode_tps: f64,
+    /// Aggregate decode tok/s at a number of active streams, as
+    /// `[[streams, total_tps], ...]`, linear in between and flat after the
+    /// last point. Empty: perfect scaling (`streams × decode_tps`).
+    #[serde(default)]
+    pub batch_curve: Vec<(u32, f64)>,
+    /// Streams served at once; more requests wait in a queue (their wait is
+    /// part of their TTFT).
+    pub max_slots: u32,
+    /// Tokens carried by each content event (vLLM `--stream-interval`-like
+    /// coalescing); 1 for one event per token.
+    #[serde(default = "one")]
+    pub tokens_per_event: u32,
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// MTP / speculative decoding: each decode step yields 1 token plus the
+/// accepted draft tokens, delivered together.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct MtpProfile {
+    /// Draft tokens proposed per step.
+    pub draft_tokens: u32,
+    /// Probability that each successive draft token is accepted.
+    pub acceptance: f64,
+}
+
+/// The profiles compiled into the binary: `(name, TOML)`.
+pub const BUILTIN_PROFILES: &[(&str, &str)] = &[
+    ("vllm-fp8", include_str!("../../../configs/sim/vllm-fp8.toml")),
+    ("vllm-nvfp4", include_str!("../../../configs/sim/vllm-nvfp4.toml")),
+    ("vllm-nvfp4-mtp1", include_str!("../../../configs/sim/vllm-nvfp4-mtp1.toml")),
+    ("llamacpp-nvfp4", include_str!("../../../configs/sim/llamacpp-nvfp4.toml")),
+    ("llamacpp-mxfp4", include_str!("../../../configs/sim/llamacpp-mxfp4.toml")),
+    ("ollama-q4km", include_str!("../../../configs/sim/ollama-q4km.toml")),
+];
+
+/// Every built-in profile, parsed.
+pub fn builtin_profiles() -> Result<Vec<(&'static str, Profile)>, ProfileError> {
+    BUILTIN_PROFILES
+        .iter()
+        .map(|(name, text)| Profile::parse(text, name).map(|p| (*name, p)))
+        .collect()
+}
+
+impl Profile {
+    /// Parses TOML; `origin` names the file in errors.
+    pub fn parse(text: &str, origin: &str) -> Result<Self, ProfileError> {
+        let p: Profile = toml::from_str(text).map_err(|e| ProfileError::Parse {
+            path: origin.to_string(),
+            message: e.to_string(),
+        })?;
+        p.validate(origin)?;
+        Ok(p)
+    }
+
+    /// Reads a profile file, or a built-in one by name when no such file
+    /// exists and the name is a built-in's.
+    pub fn load(path_or_name: &str) -> Result<Self, ProfileError> {
+        let path = Path::new(path_or_name);
+        if !path.exists() {
+            if let Some((_, text)) = BUILTIN_PROFILES.iter().find(|(n, _)| *n == path_or_name) {
+                return Self::parse(text, path_or_name);
+            }
+            if !path_or_name.contains('/') && !path_or_name.ends_with(".toml") {
+                return Err(ProfileError::Unknown(path_or_name.to_string()));
+            }
+        }
+        let text = std::fs::read_to_string(path).map_err(|source| ProfileError::Read {
+            path: path_or_name.to_string(),
+            source,
+        })?;
+        Self::parse(&text, path_or_name)
+    }
+
+    fn validate(&self, origin: &str) -> Result<(), ProfileError> {
+        let bad = |message: String| {
+            Err(ProfileError::Invalid {
+                path: origin.to_string(),
+                message,
+            })
+        };
+        let l = &self.latency;
+        let finite_pos = |x: f64| x.is_finite() && x > 0.0;
+        if !(l.ttft_ms.is_finite() && l.ttft_ms >= 0.0) {
+            return bad(format!("latency.ttft-ms must be >= 0, got {}", l.ttft_ms));
+        }
+        if !finite_pos(l.prefill_tps) || !finite_pos(l.decode_tps) {
+            return bad("latency.prefill-tps and latency.decode-tps must be > 0".into());
+        }
+        if l.max_slots == 0 || l.tokens_per_event == 0 {
+            return bad("latency.max-slots and latency.tokens-per-event must be >= 1".into());
+        }
+        let mut prev = 0;
+        for (n, tps) in &l.batch_curve {
+            if *n <= prev || !finite_pos(*tps) {
+                return bad("latency.batch-curve needs increasing stream counts >= 1 and rates > 0".into());
+            }
+            prev = *n;
+        }
+        if let Some(m) = &self.mtp {
+            if !(0.0..=1.0).contains(&m.acceptance) || m.draft_tokens == 0 {
+                return bad("mtp.acceptance must be in [0, 1] and mtp.draft-tokens >= 1".into());
+            }
+        }
+        Ok(())
+    }
+
+    /// Sets the single-stream decode rate, scaling the batch curve with it.
+    pub fn set_decode_tps(&mut self, tps: f64) {
+        let scale = tps / self.latency.decode_tps;
+        self.latency.decode_tps = tps;
+        for (_, total) in &mut self.latency.batch_curve {
+            *total *= scale;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_builtin_profile_parses() {
+        let all = builtin_profiles().unwrap();
+        assert_eq!(all.len(), BUILTIN_PROFILES.len());
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected_with_the_location() {
+        let text = BUILTIN_PROFILES[0].1.replace("max-slots", "max-slot");
+        let err = Profile::parse(&text, "x.toml").unwrap_err().to_string();
+        assert!(err.contains("x.toml") && err.contains("max-slot"), "{err}");
+        assert!(err.contains("line"), "{err}");
+    }
+
+    #[test]
+    fn out_of_range_values_are_rejected() {
+        let text = BUILTIN_PROFILES[0].1.replace("max-slots = ", "max-slots = 0 #");
+        assert!(Profile::parse(&text, "x").is_err());
+    }
+
+    #[test]
+    fn unknown_builtin_names_list_the_known_ones() {
+        let err = Profile::load("nope").unwrap_err().to_string();
+        assert!(err.contains("vllm-fp8"), "{err}");
+    }
+}

@@ -1,0 +1,134 @@
+//! What a simulated server reads from a request body: the prompt size, the
+//! output length per the flavor's precedence rules, and stream options.
+
+use serde_json::Value;
+
+use crate::flavor::{Api, Flavor, StreamOpts};
+
+/// Output length when a request gives none and the flavor has no fixed
+/// default (stands in for "until the context is full").
+const OPEN_ENDED_TOKENS: u64 = 256;
+
+/// A parsed request.
+#[derive(Debug, Clone)]
+pub(crate) struct SimRequest {
+    pub model: String,
+    pub stream: bool,
+    pub max_tokens: u64,
+    pub prompt_tokens: u64,
+    pub opts: StreamOpts,
+}
+
+fn as_u64(v: Option<&Value>) -> Option<i64> {
+    v.and_then(Value::as_i64)
+}
+
+/// Words in a text: the simulator's tokenizer.
+fn count_words(s: &str) -> u64 {
+    s.split_whitespace().count() as u64
+}
+
+/// Parses `body` as the flavor would; `Err` is a 400 message.
+pub(crate) fn parse(flavor: Flavor, api: Api, body: &[u8]) -> Result<SimRequest, String> {
+    let v: Value = serde_json::from_slice(body).map_err(|e| format!("invalid JSON body: {e}"))?;
+    let model = v
+        .get("model")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let stream = v.get("stream").and_then(Value::as_bool).unwrap_or(false);
+    let prompt_tokens = match api {
+        Api::Chat => {
+            let msgs = v
+                .get("messages")
+                .and_then(Value::as_array)
+                .ok_or("'messages' must be an array")?;
+            // Content words plus a few template tokens per message.
+            3 + msgs
+                .iter()
+                .map(|m| 4 + m.get("content").and_then(Value::as_str).map_or(0, count_words))
+                .sum::<u64>()
+        }
+        Api::Completions => match v.get("prompt") {
+            Some(Value::String(s)) => count_words(s).max(1),
+            Some(Value::Array(a)) => a.len() as u64,
+            _ => return Err("'prompt' must be a string".into()),
+        },
+    };
+    let max = |keys: &[&str]| keys.iter().find_map(|k| as_u64(v.get(*k)));
+    let asked = match (flavor, api) {
+        (Flavor::Vllm, Api::Chat) => max(&["max_completion_tokens", "max_tokens"]),
+        (Flavor::Vllm, Api::Completions) => Some(max(&["max_tokens"]).unwrap_or(16)),
+        (Flavor::Llamacpp, _) => max(&["n_predict", "max_completion_tokens", "max_tokens"]),
+        // Ollama's /v1 layer maps max_tokens only.
+        (Flavor::Ollama, _) => max(&["max_tokens"]),
+    };
+    let max_tokens = match asked {
+        Some(n) if n > 0 => n as u64,
+        Some(0) if flavor == Flavor::Vllm => return Err("max_tokens must be at least 1".into()),
+        _ => OPEN_ENDED_TOKENS,
+    };
+    let so = v.get("stream_options");
+    if so.is_some() && !stream && flavor == Flavor::Vllm {
+        return Err("Stream options can only be defined when `stream=True`.".into());
+    }
+    let flag = |key: &str| {
+        so.and_then(|o| o.get(key))
+            .and_then(Value::as_bool)
+            .unwrap_or(false)
+    };
+    let include_usage = flag("include_usage");
+    let opts = StreamOpts {
+        include_usage,
+        // Newest vLLM only honours continuous stats together with usage.
+        continuous_usage: flag("continuous_usage_stats") && include_usage,
+        timings_per_token: v
+            .get("timings_per_token")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
+        return_token_ids: v
+            .get("return_token_ids")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
+    };
+    Ok(SimRequest {
+        model,
+        stream,
+        max_tokens,
+        prompt_tokens,
+        opts,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn output_length_precedence_per_flavor() {
+        let body = br#"{"prompt":"a b c","max_tokens":5,"n_predict":7,"max_completion_tokens":9,"stream":true}"#;
+        assert_eq!(parse(Flavor::Llamacpp, Api::Completions, body).unwrap().max_tokens, 7);
+        assert_eq!(parse(Flavor::Vllm, Api::Completions, body).unwrap().max_tokens, 5);
+        let chat = br#"{"messages":[{"role":"user","content":"hi"}],"max_tokens":5,"max_completion_tokens":9}"#;
+        assert_eq!(parse(Flavor::Vllm, Api::Chat, chat).unwrap().max_tokens, 9);
+        assert_eq!(parse(Flavor::Ollama, Api::Chat, chat).unwrap().max_tokens, 5);
+    }
+
+    #[test]
+    fn vllm_completions_default_to_16_tokens() {
+        let r = parse(Flavor::Vllm, Api::Completions, br#"{"prompt":"x","stream":true}"#).unwrap();
+        assert_eq!(r.max_tokens, 16);
+    }
+
+    #[test]
+    fn vllm_rejects_stream_options_without_stream() {
+        let body = br#"{"prompt":"x","stream_options":{"include_usage":true}}"#;
+        assert!(parse(Flavor::Vllm, Api::Completions, body).is_err());
+    }
+
+    #[test]
+    fn continuous_usage_needs_include_usage() {
+        let body = br#"{"prompt":"x","stream":true,"stream_options":{"continuous_usage_stats":true}}"#;
+        assert!(!parse(Flavor::Vllm, Api::Completions, body).unwrap().opts.continuous_usage);
+    }
+}

@@ -1,0 +1,358 @@
+//! The HTTP server: routes per flavor, the slot queue, and the generation
+//! task that writes each stream on the latency model's schedule.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use rand::rngs::SmallRng;
+use rand::SeedableRng;
+use serde_json::json;
+use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
+
+use crate::fault::{fault_for, Fault, FaultKind};
+use crate::flavor::{error_body, Api, Flavor, Renderer, Timings};
+use crate::model::LatencyModel;
+use crate::profile::Profile;
+use crate::request::{parse, SimRequest};
+
+const WORDS: &[&str] = &[
+    " the", " quick", " model", " serves", " tokens", " on", " a", " schedule", " and", " every",
+    " stream", " keeps", " its", " own", " pace", ".",
+];
+
+/// A simulated server, ready to bind.
+#[derive(Debug, Clone)]
+pub struct SimServer {
+    profile: Profile,
+    faults: Vec<Fault>,
+}
+
+/// A running simulated server; dropping it leaves the server running until
+/// the runtime ends, `shutdown` stops it.
+#[derive(Debug)]
+pub struct SimHandle {
+    /// The bound address.
+    pub addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl SimHandle {
+    /// `http://addr` (the server root).
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops accepting and waits for the server task.
+    pub async fn shutdown(mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        let _ = self.task.await;
+    }
+
+    /// Runs until the server task ends (never, unless it fails).
+    pub async fn wait(self) {
+        let _ = self.task.await;
+    }
+}
+
+struct SimState {
+    profile: Profile,
+    model: LatencyModel,
+    faults: Vec<Fault>,
+    slots: Arc<Semaphore>,
+    active: AtomicUsize,
+    requests: AtomicU64,
+}
+
+/// Holds a slot; releases it and the active count on drop.
+struct ActiveSlot {
+    state: Arc<SimState>,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Drop for ActiveSlot {
+    fn drop(&mut self) {
+        self.state.active.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl SimServer {
+    /// A server imitating `profile`.
+    pub fn new(profile: Profile) -> Self {
+        Self {
+            profile,
+            faults: Vec::new(),
+        }
+    }
+
+    /// Adds faults (see [`Fault`]).
+    pub fn with_faults(mut self, faults: Vec<Fault>) -> Self {
+        self.faults = faults;
+        self
+    }
+
+    /// The profile served.
+    pub fn profile(&self) -> &Profile {
+        &self.profile
+    }
+
+    /// Binds `addr` (port 0 picks a free port) and starts serving.
+    pub async fn bind(self, addr: SocketAddr) -> std::io::Result<SimHandle> {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        let flavor = self.profile.flavor;
+        let state = Arc::new(SimState {
+            model: LatencyModel::new(&self.profile),
+            slots: Arc::new(Semaphore::new(self.profile.latency.max_slots as usize)),
+            profile: self.profile,
+            faults: self.faults,
+            active: AtomicUsize::new(0),
+            requests: AtomicU64::new(0),
+        });
+        let app = router(flavor).with_state(state);
+        let (tx, rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let serve = axum::serve(listener, app).with_graceful_shutdown(async {
+                let _ = rx.await;
+            });
+            if let Err(e) = serve.await {
+                tracing::error!("simulator stopped: {e}");
+            }
+        });
+        Ok(SimHandle {
+            addr,
+            stop: Some(tx),
+            task,
+        })
+    }
+}
+
+fn router(flavor: Flavor) -> Router<Arc<SimState>> {
+    let r = Router::new()
+        .route("/v1/chat/completions", post(chat))
+        .route("/v1/completions", post(completions))
+        .route("/v1/models", get(models));
+    match flavor {
+        Flavor::Vllm => r.route("/health", get(|| async { StatusCode::OK })),
+        Flavor::Llamacpp => r
+            .route("/health", get(llama_health))
+            .route("/v1/health", get(llama_health))
+            .route("/models", get(models)),
+        Flavor::Ollama => r
+            .route("/", get(|| async { "Ollama is running" }))
+            .fallback(|| async { (StatusCode::NOT_FOUND, "404 page not found") }),
+    }
+}
+
+async fn llama_health() -> Response {
+    with_server_header(axum::Json(json!({"status": "ok"})).into_response())
+}
+
+fn with_server_header(mut r: Response) -> Response {
+    r.headers_mut()
+        .insert(header::SERVER, HeaderValue::from_static("llama.cpp"));
+    r
+}
+
+fn now_unix() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+async fn models(State(s): State<Arc<SimState>>) -> Response {
+    let m = &s.profile.model;
+    let body = match s.profile.flavor {
+        Flavor::Vllm => json!({"object": "list", "data": [{
+            "id": m, "object": "model", "created": now_unix(), "owned_by": "vllm",
+            "root": m, "parent": null, "max_model_len": 32768, "permission": []}]}),
+        Flavor::Llamacpp => json!({"models": [{"name": m, "model": m, "type": "model"}],
+            "object": "list", "data": [{"id": m, "object": "model", "created": now_unix(),
+            "owned_by": "llamacpp", "meta": {"n_vocab": 151936, "n_ctx_train": 262144,
+            "n_params": 35_000_000_000_u64, "size": 20_000_000_000_u64}}]}),
+        Flavor::Ollama => json!({"object": "list", "data": [{
+            "id": m, "object": "model", "created": now_unix(), "owned_by": "library"}]}),
+    };
+    let r = axum::Json(body).into_response();
+    if s.profile.flavor == Flavor::Llamacpp {
+        with_server_header(r)
+    } else {
+        r
+    }
+}
+
+async fn chat(State(s): State<Arc<SimState>>, body: Bytes) -> Response {
+    handle(s, Api::Chat, body)
+}
+
+async fn completions(State(s): State<Arc<SimState>>, body: Bytes) -> Response {
+    handle(s, Api::Completions, body)
+}
+
+fn error_response(flavor: Flavor, status: StatusCode, message: &str) -> Response {
+    let r = (status, axum::Json(error_body(flavor, status.as_u16(), message))).into_response();
+    if flavor == Flavor::Llamacpp {
+        with_server_header(r)
+    } else {
+        r
+    }
+}
+
+fn handle(s: Arc<SimState>, api: Api, body: Bytes) -> Response {
+    let flavor = s.profile.flavor;
+    let req = match parse(flavor, api, &body) {
+        Ok(r) => r,
+        Err(msg) => return error_response(flavor, StatusCode::BAD_REQUEST, &msg),
+    };
+    let n = s.requests.fetch_add(1, Ordering::Relaxed) + 1;
+    let fault = fault_for(&s.faults, n);
+    if fault == Some(FaultKind::Http500) {
+        return error_response(flavor, StatusCode::INTERNAL_SERVER_ERROR, "simulated internal error");
+    }
+    let renderer = Renderer {
+        flavor,
+        api,
+        id: format!("chatcmpl-sim{n}"),
+        created: now_unix(),
+        model: if req.model.is_empty() { s.profile.model.clone() } else { req.model.clone() },
+        opts: req.opts,
+        prompt_tokens: req.prompt_tokens,
+    };
+    let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(16);
+    let stream = req.stream;
+    tokio::spawn(generate(s, req, renderer, fault, n, tx));
+    let body = Body::from_stream(futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    }));
+    let mut resp = Response::new(body);
+    let h = resp.headers_mut();
+    if stream {
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    } else {
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    }
+    if flavor == Flavor::Llamacpp {
+        h.insert("x-accel-buffering", HeaderValue::from_static("no"));
+        resp = with_server_header(resp);
+    }
+    resp
+}
+
+/// Emits one stream on the model's schedule. Stops when the client goes.
+async fn generate(
+    s: Arc<SimState>,
+    req: SimRequest,
+    r: Renderer,
+    fault: Option<FaultKind>,
+    n: u64,
+    tx: mpsc::Sender<Result<Bytes, std::io::Error>>,
+) {
+    let Ok(permit) = s.slots.clone().acquire_owned().await else {
+        return;
+    };
+    s.active.fetch_add(1, Ordering::Relaxed);
+    let _slot = ActiveSlot {
+        state: s.clone(),
+        _permit: permit,
+    };
+    let slot_start = Instant::now();
+    let prefill = Duration::from_secs_f64(s.model.prefill_s(req.prompt_tokens));
+    let first_at = slot_start + prefill;
+    let mut deadline = first_at;
+    let mut rng = SmallRng::seed_from_u64(n);
+    let mut timings = Timings {
+        prompt_n: req.prompt_tokens,
+        prompt_ms: prefill.as_secs_f64() * 1000.0,
+        ..Timings::default()
+    };
+    let mut sent = 0u64;
+    let mut events = 0u32;
+    let mut whole_text = String::new();
+    let mut text = String::new();
+    let mut ids: Vec<u32> = Vec::new();
+    while sent < req.max_tokens {
+        let first = sent == 0;
+        let size = s.model.event_size(first, req.max_tokens - sent, &mut rng);
+        if !first {
+            for _ in 0..size {
+                let rate = s.model.stream_tps(s.active.load(Ordering::Relaxed));
+                deadline += Duration::from_secs_f64(1.0 / rate);
+            }
+        }
+        tokio::time::sleep_until(deadline.into()).await;
+        let mut buf = Vec::with_capacity(512);
+        if first && req.stream {
+            r.open(&mut buf);
+        }
+        text.clear();
+        ids.clear();
+        for k in sent..sent + size {
+            let w = (k as usize) % WORDS.len();
+            ids.push(1000 + w as u32);
+            text.push_str(WORDS[w]);
+        }
+        let last = sent + size == req.max_tokens;
+        sent += size;
+        timings.predicted_n = sent;
+        timings.predicted_ms = (deadline - first_at).as_secs_f64() * 1000.0;
+        if !req.stream {
+            whole_text.push_str(&text);
+            continue;
+        }
+        if r.flavor == Flavor::Llamacpp {
+            // One event per token, the burst written in one flush.
+            for (i, id) in ids.iter().enumerate() {
+                let w = WORDS[(*id - 1000) as usize];
+                let cum = sent - size + i as u64 + 1;
+                let mut t = timings;
+                t.predicted_n = cum;
+                r.content(&mut buf, w, &[*id], cum, first && i == 0, None, &t);
+            }
+        } else {
+            r.content(&mut buf, &text, &ids, sent, first, last.then_some("length"), &timings);
+        }
+        events += 1;
+        if events == 3 {
+            match fault {
+                Some(FaultKind::Reset) => {
+                    let _ = tx.send(Ok(Bytes::from(buf))).await;
+                    let _ = tx
+                        .send(Err(std::io::Error::other("simulated connection reset")))
+                        .await;
+                    return;
+                }
+                Some(FaultKind::Malformed) => {
+                    buf.extend_from_slice(b"data: {\"choices\":[{\"delta\":{\"content\":\"tru\n\n");
+                }
+                Some(FaultKind::StreamError) => {
+                    r.stream_error(&mut buf, "simulated error mid-stream");
+                    let _ = tx.send(Ok(Bytes::from(buf))).await;
+                    return;
+                }
+                _ => {}
+            }
+        }
+        if tx.send(Ok(Bytes::from(buf))).await.is_err() {
+            return; // client went away
+        }
+    }
+    let mut buf = Vec::with_capacity(512);
+    if req.stream {
+        r.close(&mut buf, "length", sent, &timings);
+    } else {
+        let v = r.whole(&whole_text, "length", sent, &timings);
+        let _ = serde_json::to_writer(&mut buf, &v);
+    }
+    let _ = tx.send(Ok(Bytes::from(buf))).await;
+}
