@@ -7,6 +7,7 @@
 #![warn(missing_docs)]
 
 mod error;
+mod meta;
 mod openai;
 mod url;
 
@@ -17,6 +18,7 @@ use stackbench_core::TokenEvent;
 use stackbench_wire::CountOutcome;
 
 pub use error::RequestError;
+pub use meta::list_models;
 pub use openai::{OpenAiDriver, OpenAiTarget};
 pub use url::{normalize_base_url, BaseUrlError};
 

@@ -67,7 +67,11 @@ impl OpenAiDriver {
             .root
             .join(&format!("v1/{}", target.api.path()))
             .map_err(|e| e.to_string())?;
-        Ok(Self { client, url, target })
+        Ok(Self {
+            client,
+            url,
+            target,
+        })
     }
 
     /// The full endpoint URL.
@@ -84,8 +88,7 @@ impl OpenAiDriver {
         live_tokens: &AtomicU64,
     ) -> Result<CountOutcome, RequestError> {
         let timeout = self.target.request_timeout;
-        match tokio::time::timeout(timeout, self.stream(prompt, start, events, live_tokens)).await
-        {
+        match tokio::time::timeout(timeout, self.stream(prompt, start, events, live_tokens)).await {
             Ok(r) => r,
             Err(_) => Err(RequestError::Timeout(timeout)),
         }
@@ -206,7 +209,9 @@ fn micros_since(start: Instant) -> u64 {
 /// The server's message from an error payload, else the raw text.
 fn payload_message(payload: &[u8]) -> String {
     match serde_json::from_slice::<serde_json::Value>(payload) {
-        Ok(v) => v.get("error").map_or_else(|| error_message(&v), error_message),
+        Ok(v) => v
+            .get("error")
+            .map_or_else(|| error_message(&v), error_message),
         Err(_) => String::from_utf8_lossy(payload).into_owned(),
     }
 }

@@ -41,8 +41,17 @@ mod tests {
 
     #[test]
     fn root_and_v1_prefix_give_the_same_root() {
-        for s in ["http://h:8000", "http://h:8000/", "http://h:8000/v1", "http://h:8000/v1/"] {
-            assert_eq!(normalize_base_url(s).unwrap().as_str(), "http://h:8000/", "{s}");
+        for s in [
+            "http://h:8000",
+            "http://h:8000/",
+            "http://h:8000/v1",
+            "http://h:8000/v1/",
+        ] {
+            assert_eq!(
+                normalize_base_url(s).unwrap().as_str(),
+                "http://h:8000/",
+                "{s}"
+            );
         }
         assert_eq!(
             normalize_base_url("http://h/proxy/v1").unwrap().as_str(),

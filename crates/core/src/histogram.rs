@@ -125,7 +125,11 @@ impl Hist {
         let decoded: Histogram<u64> = Deserializer::new()
             .deserialize(&mut bytes.as_slice())
             .map_err(|e| HistError::Decode(format!("{e:?}")))?;
-        let mut out = if latency { Self::latency() } else { Self::rate() };
+        let mut out = if latency {
+            Self::latency()
+        } else {
+            Self::rate()
+        };
         for v in decoded.iter_recorded() {
             out.record_n(v.value_iterated_to(), v.count_at_value());
         }
@@ -149,6 +153,9 @@ pub struct LatencyHistograms {
     pub e2e_us: Hist,
     /// Decode rate of each request, milli-tokens/s.
     pub decode_mtps: Hist,
+    /// End-to-end output rate of each request (output tokens / E2E),
+    /// milli-tokens/s: what a user waiting for the whole answer sees.
+    pub e2e_rate_mtps: Hist,
 }
 
 impl Default for LatencyHistograms {
@@ -160,6 +167,7 @@ impl Default for LatencyHistograms {
             tpot_us: Hist::latency(),
             e2e_us: Hist::latency(),
             decode_mtps: Hist::rate(),
+            e2e_rate_mtps: Hist::rate(),
         }
     }
 }
@@ -172,6 +180,7 @@ impl std::ops::AddAssign<&LatencyHistograms> for LatencyHistograms {
         self.tpot_us.merge(&o.tpot_us);
         self.e2e_us.merge(&o.e2e_us);
         self.decode_mtps.merge(&o.decode_mtps);
+        self.e2e_rate_mtps.merge(&o.e2e_rate_mtps);
     }
 }
 
@@ -194,6 +203,8 @@ pub struct SerializedHistograms {
     pub e2e: String,
     /// See [`LatencyHistograms::decode_mtps`].
     pub decode_rate: String,
+    /// See [`LatencyHistograms::e2e_rate_mtps`].
+    pub e2e_rate: String,
 }
 
 impl LatencyHistograms {
@@ -208,6 +219,7 @@ impl LatencyHistograms {
             tpot: self.tpot_us.to_base64(),
             e2e: self.e2e_us.to_base64(),
             decode_rate: self.decode_mtps.to_base64(),
+            e2e_rate: self.e2e_rate_mtps.to_base64(),
         }
     }
 
@@ -220,6 +232,7 @@ impl LatencyHistograms {
             tpot_us: Hist::from_base64(&s.tpot, true)?,
             e2e_us: Hist::from_base64(&s.e2e, true)?,
             decode_mtps: Hist::from_base64(&s.decode_rate, false)?,
+            e2e_rate_mtps: Hist::from_base64(&s.e2e_rate, false)?,
         })
     }
 }

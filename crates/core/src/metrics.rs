@@ -73,6 +73,10 @@ impl RequestMetrics {
         if let Some(rate) = self.decode_tok_s {
             h.decode_mtps.record((rate * 1000.0).round() as u64);
         }
+        if self.e2e_us > 0 {
+            let rate = self.output_tokens as f64 * 1e6 / self.e2e_us as f64;
+            h.e2e_rate_mtps.record((rate * 1000.0).round() as u64);
+        }
         for pair in events.windows(2) {
             let gap = pair[1].at_us.saturating_sub(pair[0].at_us);
             let tokens = u64::from(pair[1].tokens.max(1));
@@ -104,12 +108,25 @@ mod tests {
     #[test]
     fn multi_token_events_give_one_itl_sample_per_token() {
         // First event 1 token, then 3 events of 3 tokens 60 ms apart.
-        let events = vec![ev(50_000, 1), ev(110_000, 3), ev(170_000, 3), ev(230_000, 3)];
+        let events = vec![
+            ev(50_000, 1),
+            ev(110_000, 3),
+            ev(170_000, 3),
+            ev(230_000, 3),
+        ];
         let m = RequestMetrics::from_events(&events, 10).unwrap();
         let mut h = LatencyHistograms::default();
         m.record_into(&events, &mut h);
-        assert_eq!(h.itl_us.len(), 9, "one ITL sample per token after the first event");
-        assert_eq!(h.event_gap_us.len(), 3, "one gap sample per event after the first");
+        assert_eq!(
+            h.itl_us.len(),
+            9,
+            "one ITL sample per token after the first event"
+        );
+        assert_eq!(
+            h.event_gap_us.len(),
+            3,
+            "one gap sample per event after the first"
+        );
         // HDR keeps 3 significant digits.
         let near = |v: Option<u64>, want: f64| (v.unwrap() as f64 - want).abs() / want < 1e-3;
         assert!(near(h.itl_us.quantile(0.5), 20_000.0));

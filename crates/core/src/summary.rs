@@ -33,9 +33,9 @@ impl Dist {
     /// and milli-tokens/s into tokens/s).
     pub fn from_hist(h: &Hist, scale: f64) -> Self {
         let q = |p: f64| h.quantile(p).map(|v| v as f64 / scale);
-        let (min, max) = h
-            .min_max()
-            .map_or((None, None), |(a, b)| (Some(a as f64 / scale), Some(b as f64 / scale)));
+        let (min, max) = h.min_max().map_or((None, None), |(a, b)| {
+            (Some(a as f64 / scale), Some(b as f64 / scale))
+        });
         Self {
             count: h.len(),
             mean: h.mean().map(|m| m / scale),
@@ -96,6 +96,8 @@ pub struct Summary {
     pub requests_per_s: f64,
     /// Per-request decode rate, tokens/s.
     pub decode_tok_s: Dist,
+    /// Per-request output tokens / E2E, tokens/s.
+    pub e2e_tok_s: Dist,
     /// Time to first token, ms.
     pub ttft_ms: Dist,
     /// Inter-token latency (one sample per token), ms.
@@ -166,6 +168,7 @@ impl Summary {
             steady_window: steady,
             requests_per_s: per_s(t.requests.ok as f64),
             decode_tok_s: Dist::from_hist(&h.decode_mtps, 1000.0),
+            e2e_tok_s: Dist::from_hist(&h.e2e_rate_mtps, 1000.0),
             ttft_ms: Dist::from_hist(&h.ttft_us, 1000.0),
             itl_ms: Dist::from_hist(&h.itl_us, 1000.0),
             event_gap_ms: Dist::from_hist(&h.event_gap_us, 1000.0),

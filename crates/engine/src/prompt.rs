@@ -15,10 +15,10 @@ const WORDS: &[&str] = &[
     "as", "with", "his", "they", "at", "be", "this", "have", "from", "or", "one", "had", "by",
     "word", "but", "not", "what", "all", "were", "we", "when", "your", "can", "said", "there",
     "use", "an", "each", "which", "she", "do", "how", "their", "if", "will", "up", "other",
-    "about", "out", "many", "then", "them", "these", "so", "some", "her", "would", "make",
-    "like", "him", "into", "time", "has", "look", "two", "more", "write", "go", "see", "number",
-    "no", "way", "could", "people", "my", "than", "first", "water", "been", "call", "who", "oil",
-    "its", "now", "find", "long", "down", "day", "did", "get", "come", "made", "may", "part",
+    "about", "out", "many", "then", "them", "these", "so", "some", "her", "would", "make", "like",
+    "him", "into", "time", "has", "look", "two", "more", "write", "go", "see", "number", "no",
+    "way", "could", "people", "my", "than", "first", "water", "been", "call", "who", "oil", "its",
+    "now", "find", "long", "down", "day", "did", "get", "come", "made", "may", "part",
 ];
 
 /// Makes the prompt of request `id` for a run with `seed`.
@@ -63,7 +63,12 @@ mod tests {
 
     #[test]
     fn size_tracks_the_requested_tokens() {
-        let words = |n| PromptGenerator::new(3, n).prompt(0).split_whitespace().count();
+        let words = |n| {
+            PromptGenerator::new(3, n)
+                .prompt(0)
+                .split_whitespace()
+                .count()
+        };
         assert!(words(1000) > 950 && words(1000) < 1010, "{}", words(1000));
         assert!(words(16) < 12);
     }

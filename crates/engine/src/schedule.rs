@@ -155,10 +155,7 @@ pub async fn run(
     let end = t0.elapsed();
     let wall_s = (end - measured_start).as_secs_f64();
     let start_us = phase.first_ok_us.load(Ordering::Relaxed);
-    let end_us = phase
-        .drain_at_us
-        .load(Ordering::Relaxed)
-        .min(micros(end));
+    let end_us = phase.drain_at_us.load(Ordering::Relaxed).min(micros(end));
     let steady = phase
         .timeline
         .lock()
@@ -328,7 +325,9 @@ impl Phase {
                     reconciled: c.reconciled,
                 };
                 rec.prompt_tokens = c.prompt_tokens;
-                rec.cached_prompt_tokens = c.cached_tokens.or(c.timings.as_ref().and_then(|t| t.cache_n));
+                rec.cached_prompt_tokens = c
+                    .cached_tokens
+                    .or(c.timings.as_ref().and_then(|t| t.cache_n));
                 rec.finish_reason = c.finish_reason;
                 rec.server_timings = c.timings;
                 let m = RequestMetrics::from_events(events, c.output_tokens);
@@ -347,8 +346,7 @@ impl Phase {
                     t.output_tokens += c.output_tokens;
                     t.prompt_tokens += c.prompt_tokens.unwrap_or(0);
                     self.add_to_timeline(f.start_offset_us, events);
-                    self.first_ok_us
-                        .fetch_min(self.now_us(), Ordering::Relaxed);
+                    self.first_ok_us.fetch_min(self.now_us(), Ordering::Relaxed);
                     self.live.ok.fetch_add(1, Ordering::Relaxed);
                 } else {
                     self.live.warmup_done.fetch_add(1, Ordering::Relaxed);

@@ -63,7 +63,10 @@ mod tests {
     fn parses_and_rejects() {
         assert_eq!(
             "reset:10".parse::<Fault>().unwrap(),
-            Fault { kind: FaultKind::Reset, every: 10 }
+            Fault {
+                kind: FaultKind::Reset,
+                every: 10
+            }
         );
         assert!("reset:0".parse::<Fault>().is_err());
         assert!("boom:3".parse::<Fault>().is_err());
@@ -73,8 +76,14 @@ mod tests {
     #[test]
     fn first_matching_fault_wins() {
         let f = [
-            Fault { kind: FaultKind::Http500, every: 3 },
-            Fault { kind: FaultKind::Reset, every: 2 },
+            Fault {
+                kind: FaultKind::Http500,
+                every: 3,
+            },
+            Fault {
+                kind: FaultKind::Reset,
+                every: 2,
+            },
         ];
         assert_eq!(fault_for(&f, 1), None);
         assert_eq!(fault_for(&f, 2), Some(FaultKind::Reset));

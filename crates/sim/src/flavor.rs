@@ -76,6 +76,18 @@ pub(crate) struct StreamOpts {
     pub return_token_ids: bool,
 }
 
+/// One content event: `text` made of token `ids`, `cumulative` tokens sent
+/// so far including these, `first` for the stream's first event, `finish`
+/// set on the last one (vLLM puts it on the last token chunk).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Piece<'a> {
+    pub text: &'a str,
+    pub ids: &'a [u32],
+    pub cumulative: u64,
+    pub first: bool,
+    pub finish: Option<&'a str>,
+}
+
 /// Renders the chunks of one stream.
 pub(crate) struct Renderer {
     pub flavor: Flavor,
@@ -104,7 +116,13 @@ impl Renderer {
     }
 
     fn timings_value(t: &Timings) -> Value {
-        let per_s = |n: u64, ms: f64| if ms > 0.0 { n as f64 * 1000.0 / ms } else { 0.0 };
+        let per_s = |n: u64, ms: f64| {
+            if ms > 0.0 {
+                n as f64 * 1000.0 / ms
+            } else {
+                0.0
+            }
+        };
         let per_tok = |n: u64, ms: f64| if n > 0 { ms / n as f64 } else { 0.0 };
         json!({
             "cache_n": 0,
@@ -153,7 +171,10 @@ impl Renderer {
         if self.flavor != Flavor::Ollama || self.api == Api::Completions {
             c.insert("logprobs".into(), Value::Null);
         }
-        c.insert("finish_reason".into(), finish.map_or(Value::Null, |f| json!(f)));
+        c.insert(
+            "finish_reason".into(),
+            finish.map_or(Value::Null, |f| json!(f)),
+        );
         if self.flavor == Flavor::Vllm && (finish.is_some() || self.api == Api::Completions) {
             c.insert("stop_reason".into(), Value::Null);
         }
@@ -179,18 +200,15 @@ impl Renderer {
         push_event(out, &Value::Object(m));
     }
 
-    /// One content event carrying `text` made of `ids`; `cumulative` tokens
-    /// sent so far including these; `finish` is set on vLLM's last chunk.
-    pub fn content(
-        &self,
-        out: &mut Vec<u8>,
-        text: &str,
-        ids: &[u32],
-        cumulative: u64,
-        first: bool,
-        finish: Option<&str>,
-        timings: &Timings,
-    ) {
+    /// One content event (see [`Piece`]).
+    pub fn content(&self, out: &mut Vec<u8>, piece: &Piece<'_>, timings: &Timings) {
+        let Piece {
+            text,
+            ids,
+            cumulative,
+            first,
+            finish,
+        } = *piece;
         let payload = match self.api {
             Api::Chat if self.flavor == Flavor::Ollama && first => {
                 json!({"role": "assistant", "content": text})
@@ -198,7 +216,11 @@ impl Renderer {
             Api::Chat => json!({"content": text}),
             Api::Completions => json!(text),
         };
-        let finish = if self.flavor == Flavor::Vllm { finish } else { None };
+        let finish = if self.flavor == Flavor::Vllm {
+            finish
+        } else {
+            None
+        };
         let mut choice = self.choice(payload, finish);
         if self.flavor == Flavor::Vllm && self.opts.return_token_ids {
             if let Value::Object(c) = &mut choice {
@@ -214,7 +236,10 @@ impl Renderer {
                 m.insert("timings".into(), Self::timings_value(timings));
             }
             Flavor::Ollama if self.api == Api::Completions && self.opts.include_usage => {
-                m.insert("usage".into(), json!({"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}));
+                m.insert(
+                    "usage".into(),
+                    json!({"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}),
+                );
             }
             _ => {}
         }
@@ -259,7 +284,10 @@ impl Renderer {
                     Api::Chat => json!({}),
                     Api::Completions => json!(""),
                 };
-                push_event(out, &Value::Object(self.chunk(Some(self.choice(empty, Some(finish))))));
+                push_event(
+                    out,
+                    &Value::Object(self.chunk(Some(self.choice(empty, Some(finish))))),
+                );
                 if self.opts.include_usage {
                     push_event(out, &Value::Object(usage_chunk(self)));
                 }
@@ -272,14 +300,23 @@ impl Renderer {
     pub fn stream_error(&self, out: &mut Vec<u8>, message: &str) {
         match self.flavor {
             Flavor::Vllm => {
-                push_event(out, &json!({"error": {"message": message, "type": "InternalServerError", "param": null, "code": 500}}));
+                push_event(
+                    out,
+                    &json!({"error": {"message": message, "type": "InternalServerError", "param": null, "code": 500}}),
+                );
                 out.extend_from_slice(b"data: [DONE]\n\n");
             }
             Flavor::Llamacpp => {
-                push_event(out, &json!({"error": {"code": 500, "message": message, "type": "server_error"}}));
+                push_event(
+                    out,
+                    &json!({"error": {"code": 500, "message": message, "type": "server_error"}}),
+                );
             }
             Flavor::Ollama => {
-                push_event(out, &json!({"error": {"message": message, "type": "api_error", "param": null, "code": null}}));
+                push_event(
+                    out,
+                    &json!({"error": {"message": message, "type": "api_error", "param": null, "code": null}}),
+                );
             }
         }
     }
@@ -287,7 +324,9 @@ impl Renderer {
     /// A non-streamed response body.
     pub fn whole(&self, text: &str, finish: &str, completion: u64, timings: &Timings) -> Value {
         let choice = match self.api {
-            Api::Chat => json!({"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish}),
+            Api::Chat => {
+                json!({"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish})
+            }
             Api::Completions => json!({"index": 0, "text": text, "finish_reason": finish}),
         };
         let object = match self.api {
@@ -308,8 +347,14 @@ impl Renderer {
 /// An error body sent instead of a stream, in the flavor's shape.
 pub(crate) fn error_body(flavor: Flavor, status: u16, message: &str) -> Value {
     match flavor {
-        Flavor::Vllm => json!({"error": {"message": message, "type": if status >= 500 { "InternalServerError" } else { "BadRequestError" }, "param": null, "code": status}}),
-        Flavor::Llamacpp => json!({"error": {"code": status, "message": message, "type": if status >= 500 { "server_error" } else { "invalid_request_error" }}}),
-        Flavor::Ollama => json!({"error": {"message": message, "type": if status >= 500 { "api_error" } else { "invalid_request_error" }, "param": null, "code": null}}),
+        Flavor::Vllm => {
+            json!({"error": {"message": message, "type": if status >= 500 { "InternalServerError" } else { "BadRequestError" }, "param": null, "code": status}})
+        }
+        Flavor::Llamacpp => {
+            json!({"error": {"code": status, "message": message, "type": if status >= 500 { "server_error" } else { "invalid_request_error" }}})
+        }
+        Flavor::Ollama => {
+            json!({"error": {"message": message, "type": if status >= 500 { "api_error" } else { "invalid_request_error" }, "param": null, "code": null}})
+        }
     }
 }

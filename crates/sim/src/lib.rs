@@ -11,6 +11,7 @@
 //! `stackbench-wire`, so that a protocol mistake cannot hide on both sides.
 #![warn(missing_docs)]
 
+mod clock;
 mod fault;
 mod flavor;
 mod model;

@@ -104,12 +104,30 @@ pub struct MtpProfile {
 
 /// The profiles compiled into the binary: `(name, TOML)`.
 pub const BUILTIN_PROFILES: &[(&str, &str)] = &[
-    ("vllm-fp8", include_str!("../../../configs/sim/vllm-fp8.toml")),
-    ("vllm-nvfp4", include_str!("../../../configs/sim/vllm-nvfp4.toml")),
-    ("vllm-nvfp4-mtp1", include_str!("../../../configs/sim/vllm-nvfp4-mtp1.toml")),
-    ("llamacpp-nvfp4", include_str!("../../../configs/sim/llamacpp-nvfp4.toml")),
-    ("llamacpp-mxfp4", include_str!("../../../configs/sim/llamacpp-mxfp4.toml")),
-    ("ollama-q4km", include_str!("../../../configs/sim/ollama-q4km.toml")),
+    (
+        "vllm-fp8",
+        include_str!("../../../configs/sim/vllm-fp8.toml"),
+    ),
+    (
+        "vllm-nvfp4",
+        include_str!("../../../configs/sim/vllm-nvfp4.toml"),
+    ),
+    (
+        "vllm-nvfp4-mtp1",
+        include_str!("../../../configs/sim/vllm-nvfp4-mtp1.toml"),
+    ),
+    (
+        "llamacpp-nvfp4",
+        include_str!("../../../configs/sim/llamacpp-nvfp4.toml"),
+    ),
+    (
+        "llamacpp-mxfp4",
+        include_str!("../../../configs/sim/llamacpp-mxfp4.toml"),
+    ),
+    (
+        "ollama-q4km",
+        include_str!("../../../configs/sim/ollama-q4km.toml"),
+    ),
 ];
 
 /// Every built-in profile, parsed.
@@ -171,7 +189,9 @@ impl Profile {
         let mut prev = 0;
         for (n, tps) in &l.batch_curve {
             if *n <= prev || !finite_pos(*tps) {
-                return bad("latency.batch-curve needs increasing stream counts >= 1 and rates > 0".into());
+                return bad(
+                    "latency.batch-curve needs increasing stream counts >= 1 and rates > 0".into(),
+                );
             }
             prev = *n;
         }
@@ -213,7 +233,9 @@ mod tests {
 
     #[test]
     fn out_of_range_values_are_rejected() {
-        let text = BUILTIN_PROFILES[0].1.replace("max-slots = ", "max-slots = 0 #");
+        let text = BUILTIN_PROFILES[0]
+            .1
+            .replace("max-slots = ", "max-slots = 0 #");
         assert!(Profile::parse(&text, "x").is_err());
     }
 

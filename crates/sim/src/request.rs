@@ -46,7 +46,12 @@ pub(crate) fn parse(flavor: Flavor, api: Api, body: &[u8]) -> Result<SimRequest,
             // Content words plus a few template tokens per message.
             3 + msgs
                 .iter()
-                .map(|m| 4 + m.get("content").and_then(Value::as_str).map_or(0, count_words))
+                .map(|m| {
+                    4 + m
+                        .get("content")
+                        .and_then(Value::as_str)
+                        .map_or(0, count_words)
+                })
                 .sum::<u64>()
         }
         Api::Completions => match v.get("prompt") {
@@ -107,16 +112,34 @@ mod tests {
     #[test]
     fn output_length_precedence_per_flavor() {
         let body = br#"{"prompt":"a b c","max_tokens":5,"n_predict":7,"max_completion_tokens":9,"stream":true}"#;
-        assert_eq!(parse(Flavor::Llamacpp, Api::Completions, body).unwrap().max_tokens, 7);
-        assert_eq!(parse(Flavor::Vllm, Api::Completions, body).unwrap().max_tokens, 5);
+        assert_eq!(
+            parse(Flavor::Llamacpp, Api::Completions, body)
+                .unwrap()
+                .max_tokens,
+            7
+        );
+        assert_eq!(
+            parse(Flavor::Vllm, Api::Completions, body)
+                .unwrap()
+                .max_tokens,
+            5
+        );
         let chat = br#"{"messages":[{"role":"user","content":"hi"}],"max_tokens":5,"max_completion_tokens":9}"#;
         assert_eq!(parse(Flavor::Vllm, Api::Chat, chat).unwrap().max_tokens, 9);
-        assert_eq!(parse(Flavor::Ollama, Api::Chat, chat).unwrap().max_tokens, 5);
+        assert_eq!(
+            parse(Flavor::Ollama, Api::Chat, chat).unwrap().max_tokens,
+            5
+        );
     }
 
     #[test]
     fn vllm_completions_default_to_16_tokens() {
-        let r = parse(Flavor::Vllm, Api::Completions, br#"{"prompt":"x","stream":true}"#).unwrap();
+        let r = parse(
+            Flavor::Vllm,
+            Api::Completions,
+            br#"{"prompt":"x","stream":true}"#,
+        )
+        .unwrap();
         assert_eq!(r.max_tokens, 16);
     }
 
@@ -128,7 +151,13 @@ mod tests {
 
     #[test]
     fn continuous_usage_needs_include_usage() {
-        let body = br#"{"prompt":"x","stream":true,"stream_options":{"continuous_usage_stats":true}}"#;
-        assert!(!parse(Flavor::Vllm, Api::Completions, body).unwrap().opts.continuous_usage);
+        let body =
+            br#"{"prompt":"x","stream":true,"stream_options":{"continuous_usage_stats":true}}"#;
+        assert!(
+            !parse(Flavor::Vllm, Api::Completions, body)
+                .unwrap()
+                .opts
+                .continuous_usage
+        );
     }
 }

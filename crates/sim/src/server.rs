@@ -11,6 +11,7 @@ use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use axum::serve::ListenerExt;
 use axum::Router;
 use rand::rngs::SmallRng;
 use rand::SeedableRng;
@@ -18,14 +19,28 @@ use serde_json::json;
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 
 use crate::fault::{fault_for, Fault, FaultKind};
-use crate::flavor::{error_body, Api, Flavor, Renderer, Timings};
+use crate::flavor::{error_body, Api, Flavor, Piece, Renderer, Timings};
 use crate::model::LatencyModel;
 use crate::profile::Profile;
 use crate::request::{parse, SimRequest};
 
 const WORDS: &[&str] = &[
-    " the", " quick", " model", " serves", " tokens", " on", " a", " schedule", " and", " every",
-    " stream", " keeps", " its", " own", " pace", ".",
+    " the",
+    " quick",
+    " model",
+    " serves",
+    " tokens",
+    " on",
+    " a",
+    " schedule",
+    " and",
+    " every",
+    " stream",
+    " keeps",
+    " its",
+    " own",
+    " pace",
+    ".",
 ];
 
 /// A simulated server, ready to bind.
@@ -121,6 +136,11 @@ impl SimServer {
         });
         let app = router(flavor).with_state(state);
         let (tx, rx) = oneshot::channel::<()>();
+        // Token events are small writes: without TCP_NODELAY, Nagle's
+        // algorithm would hold one back until the previous one is ACKed.
+        let listener = listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         let task = tokio::spawn(async move {
             let serve = axum::serve(listener, app).with_graceful_shutdown(async {
                 let _ = rx.await;
@@ -200,7 +220,11 @@ async fn completions(State(s): State<Arc<SimState>>, body: Bytes) -> Response {
 }
 
 fn error_response(flavor: Flavor, status: StatusCode, message: &str) -> Response {
-    let r = (status, axum::Json(error_body(flavor, status.as_u16(), message))).into_response();
+    let r = (
+        status,
+        axum::Json(error_body(flavor, status.as_u16(), message)),
+    )
+        .into_response();
     if flavor == Flavor::Llamacpp {
         with_server_header(r)
     } else {
@@ -217,14 +241,22 @@ fn handle(s: Arc<SimState>, api: Api, body: Bytes) -> Response {
     let n = s.requests.fetch_add(1, Ordering::Relaxed) + 1;
     let fault = fault_for(&s.faults, n);
     if fault == Some(FaultKind::Http500) {
-        return error_response(flavor, StatusCode::INTERNAL_SERVER_ERROR, "simulated internal error");
+        return error_response(
+            flavor,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "simulated internal error",
+        );
     }
     let renderer = Renderer {
         flavor,
         api,
         id: format!("chatcmpl-sim{n}"),
         created: now_unix(),
-        model: if req.model.is_empty() { s.profile.model.clone() } else { req.model.clone() },
+        model: if req.model.is_empty() {
+            s.profile.model.clone()
+        } else {
+            req.model.clone()
+        },
         opts: req.opts,
         prompt_tokens: req.prompt_tokens,
     };
@@ -237,10 +269,16 @@ fn handle(s: Arc<SimState>, api: Api, body: Bytes) -> Response {
     let mut resp = Response::new(body);
     let h = resp.headers_mut();
     if stream {
-        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/event-stream"),
+        );
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     } else {
-        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
     }
     if flavor == Flavor::Llamacpp {
         h.insert("x-accel-buffering", HeaderValue::from_static("no"));
@@ -290,7 +328,7 @@ async fn generate(
                 deadline += Duration::from_secs_f64(1.0 / rate);
             }
         }
-        tokio::time::sleep_until(deadline.into()).await;
+        crate::clock::sleep_until(deadline).await;
         let mut buf = Vec::with_capacity(512);
         if first && req.stream {
             r.open(&mut buf);
@@ -317,10 +355,24 @@ async fn generate(
                 let cum = sent - size + i as u64 + 1;
                 let mut t = timings;
                 t.predicted_n = cum;
-                r.content(&mut buf, w, &[*id], cum, first && i == 0, None, &t);
+                let piece = Piece {
+                    text: w,
+                    ids: std::slice::from_ref(id),
+                    cumulative: cum,
+                    first: first && i == 0,
+                    finish: None,
+                };
+                r.content(&mut buf, &piece, &t);
             }
         } else {
-            r.content(&mut buf, &text, &ids, sent, first, last.then_some("length"), &timings);
+            let piece = Piece {
+                text: &text,
+                ids: &ids,
+                cumulative: sent,
+                first,
+                finish: last.then_some("length"),
+            };
+            r.content(&mut buf, &piece, &timings);
         }
         events += 1;
         if events == 3 {

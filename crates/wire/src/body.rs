@@ -113,7 +113,8 @@ mod tests {
 
     #[test]
     fn chat_body_pins_sampling_and_usage() {
-        let v: Value = serde_json::from_slice(&openai_body(OpenAiApi::Chat, &opts(), "hi")).unwrap();
+        let v: Value =
+            serde_json::from_slice(&openai_body(OpenAiApi::Chat, &opts(), "hi")).unwrap();
         assert_eq!(v["messages"][0]["content"], "hi");
         assert_eq!(v["stream_options"]["include_usage"], true);
         assert_eq!(v["stream_options"]["continuous_usage_stats"], true);
@@ -128,7 +129,8 @@ mod tests {
         let mut o = opts();
         o.ignore_eos = false;
         o.extra.insert("max_tokens".into(), json!(5));
-        let v: Value = serde_json::from_slice(&openai_body(OpenAiApi::Completions, &o, "p")).unwrap();
+        let v: Value =
+            serde_json::from_slice(&openai_body(OpenAiApi::Completions, &o, "p")).unwrap();
         assert_eq!(v["prompt"], "p");
         assert_eq!(v["max_tokens"], 5);
         assert!(v.get("ignore_eos").is_none());

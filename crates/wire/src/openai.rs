@@ -227,17 +227,25 @@ mod tests {
         let c = parse_chunk(br#"{"choices":[],"usage":{"completion_tokens":2,"prompt_tokens":9,"total_tokens":11,"prompt_tokens_details":{"cached_tokens":4}},"timings":{"cache_n":4,"prompt_n":5,"prompt_ms":30.9,"predicted_n":2,"predicted_ms":37.8,"predicted_per_second":52.9}}"#).unwrap();
         assert!(!c.has_choices);
         let u = c.usage.unwrap();
-        assert_eq!((u.prompt_tokens, u.completion_tokens, u.cached_tokens), (Some(9), Some(2), Some(4)));
+        assert_eq!(
+            (u.prompt_tokens, u.completion_tokens, u.cached_tokens),
+            (Some(9), Some(2), Some(4))
+        );
         assert_eq!(c.timings.unwrap().predicted_n, Some(2));
     }
 
     #[test]
     fn error_payloads_in_every_known_shape() {
-        let nested = parse_chunk(br#"{"error":{"code":500,"message":"boom","type":"server_error"}}"#).unwrap();
+        let nested =
+            parse_chunk(br#"{"error":{"code":500,"message":"boom","type":"server_error"}}"#)
+                .unwrap();
         assert_eq!(nested.error.as_deref(), Some("boom"));
         let flat = parse_chunk(br#"{"error":"server busy"}"#).unwrap();
         assert_eq!(flat.error.as_deref(), Some("server busy"));
-        let old_vllm = parse_chunk(br#"{"object":"error","message":"bad","type":"BadRequestError","code":400}"#).unwrap();
+        let old_vllm = parse_chunk(
+            br#"{"object":"error","message":"bad","type":"BadRequestError","code":400}"#,
+        )
+        .unwrap();
         assert_eq!(old_vllm.error.as_deref(), Some("bad"));
     }
 

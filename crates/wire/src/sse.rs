@@ -165,7 +165,15 @@ mod tests {
     fn every_split_point_gives_the_same_events() {
         let stream = b"data: {\"a\":1}\n\n: ping\n\ndata:{\"b\":2}\r\n\r\nerror: {\"x\":1}\n\ndata: [DONE]\n\n";
         let whole = collect(&[stream]);
-        assert_eq!(whole, vec!["data:{\"a\":1}", "data:{\"b\":2}", "error:{\"x\":1}", "data:[DONE]"]);
+        assert_eq!(
+            whole,
+            vec![
+                "data:{\"a\":1}",
+                "data:{\"b\":2}",
+                "error:{\"x\":1}",
+                "data:[DONE]"
+            ]
+        );
         for i in 0..stream.len() {
             for j in i..stream.len() {
                 let parts = [&stream[..i], &stream[i..j], &stream[j..]];

@@ -1,0 +1,189 @@
+//! Command-line arguments (clap stays in this crate). Raw arguments are
+//! validated into the library's configuration types by each command.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Benchmark LLM inference stacks (vLLM, llama-server, Ollama) on your own
+/// box: time every streamed token, count tokens exactly, and write
+/// histograms and tables you can compare across runs.
+#[derive(Debug, Parser)]
+#[command(name = "stackbench", version, about, long_about = None)]
+pub struct Cli {
+    /// More log output on stderr (-v info, -vv debug); RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Benchmark one OpenAI-compatible server at a fixed concurrency.
+    Run(Box<RunArgs>),
+    /// Serve a simulated vLLM, llama-server or Ollama (for dry runs and tests).
+    Sim(SimArgs),
+    /// Run the built-in simulated stacks at c=1 and c=32 and print the two
+    /// comparison tables (about a minute; no server needed).
+    Demo(DemoArgs),
+}
+
+/// Which OpenAI-compatible endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ApiArg {
+    /// POST /v1/chat/completions
+    Chat,
+    /// POST /v1/completions
+    Completions,
+}
+
+/// `stackbench run`
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Server root or its /v1 prefix, e.g. http://127.0.0.1:8000/v1.
+    #[arg(long, value_name = "URL")]
+    pub base_url: String,
+    /// Model name to send; default: the first model the server lists at /v1/models.
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Endpoint to drive.
+    #[arg(long, value_enum, default_value_t = ApiArg::Chat)]
+    pub api: ApiArg,
+    /// Name of an environment variable holding the API key (sent as a Bearer
+    /// token; never written to any output).
+    #[arg(long, value_name = "NAME")]
+    pub api_key_env: Option<String>,
+
+    /// Closed-loop workers: each sends its next request when its previous one ends.
+    #[arg(short = 'c', long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub concurrency: u32,
+    /// Measured requests to finish [default: 10 x concurrency, unless --duration].
+    #[arg(short = 'n', long, conflicts_with = "duration")]
+    pub num_requests: Option<u64>,
+    /// Measure for this long (e.g. 60s, 5m); requests still running then are cancelled.
+    #[arg(short = 'd', long, value_parser = parse_duration)]
+    pub duration: Option<Duration>,
+    /// Requests sent before measuring; not counted.
+    #[arg(long, default_value_t = 1)]
+    pub warmup_requests: u64,
+
+    /// Approximate prompt length in tokens (the server's count is recorded).
+    #[arg(long, default_value_t = 128, value_parser = clap::value_parser!(u32).range(1..))]
+    pub prompt_tokens: u32,
+    /// Output tokens per request (sent as max_tokens, with ignore_eos).
+    #[arg(long, default_value_t = 128, value_parser = clap::value_parser!(u32).range(1..))]
+    pub output_tokens: u32,
+    /// Do not send ignore_eos: outputs may end early.
+    #[arg(long)]
+    pub no_ignore_eos: bool,
+    /// Sampling temperature.
+    #[arg(long, default_value_t = 0.0)]
+    pub temperature: f64,
+    /// Seed for prompts and sampling [default: a fresh random seed per run, recorded in run.json].
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Do not ask for per-event token counts (continuous_usage_stats,
+    /// timings_per_token); use if a strict server rejects those fields.
+    #[arg(long)]
+    pub no_per_event_counts: bool,
+    /// Extra JSON object merged into every request body, e.g. '{"top_p":1}'.
+    #[arg(long, value_name = "JSON")]
+    pub extra_body: Option<String>,
+    /// Give up on a request after this long.
+    #[arg(long, default_value = "10m", value_parser = parse_duration)]
+    pub request_timeout: Duration,
+
+    /// Results folder [default: results/<UTC timestamp>-<label>/].
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Label used in the default results folder name [default: <model>-c<N>].
+    #[arg(long)]
+    pub label: Option<String>,
+    /// Stack name for tables (e.g. vLLM).
+    #[arg(long)]
+    pub stack: Option<String>,
+    /// Quantization name for tables (e.g. NVFP4).
+    #[arg(long)]
+    pub quantization: Option<String>,
+    /// No progress bar.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+/// Simulated flavors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FlavorArg {
+    /// vLLM
+    Vllm,
+    /// llama.cpp's llama-server
+    Llamacpp,
+    /// Ollama
+    Ollama,
+}
+
+/// `stackbench sim`
+#[derive(Debug, Args)]
+pub struct SimArgs {
+    /// Server to imitate [default: the profile's flavor, else vllm].
+    #[arg(long, value_enum)]
+    pub flavor: Option<FlavorArg>,
+    /// Profile: a TOML file or a built-in name (vllm-fp8, vllm-nvfp4,
+    /// vllm-nvfp4-mtp1, llamacpp-nvfp4, llamacpp-mxfp4, ollama-q4km)
+    /// [default: vllm-nvfp4, llamacpp-mxfp4 or ollama-q4km by flavor].
+    #[arg(long, value_name = "FILE|NAME")]
+    pub profile: Option<String>,
+    /// Override the base time to first token, ms.
+    #[arg(long)]
+    pub ttft_ms: Option<f64>,
+    /// Override the single-stream decode rate, tok/s (the batch curve scales with it).
+    #[arg(long)]
+    pub decode_tps: Option<f64>,
+    /// Override the tokens carried by each event (disables MTP bursts).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub tokens_per_event: Option<u32>,
+    /// Override the number of slots (streams served at once).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_slots: Option<u32>,
+    /// Fail every N-th request: http500:N, reset:N, malformed:N, stream-error:N (repeatable).
+    #[arg(long, value_name = "KIND:N")]
+    pub fault: Vec<String>,
+    /// Address to bind.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: String,
+    /// Port to bind; 0 picks a free one. The bound URL is printed on stdout's first line.
+    #[arg(long, default_value_t = 0)]
+    pub port: u16,
+}
+
+/// `stackbench demo`
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Results folder [default: results/<UTC timestamp>-demo/].
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Measured duration of each c=32 run.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pub duration: Duration,
+    /// Requests per single-user (c=1) run.
+    #[arg(long, default_value_t = 6)]
+    pub single_user_requests: u64,
+    /// Output tokens per request.
+    #[arg(long, default_value_t = 96, value_parser = clap::value_parser!(u32).range(2..))]
+    pub output_tokens: u32,
+    /// No progress bar.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+/// Parses `60s`, `5m`, `1h30m`, `250ms`.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(s)
+        .map_err(|e| format!("'{s}' is not a duration like 30s, 5m or 1h: {e}"))?;
+    if d.is_zero() {
+        return Err("duration must be greater than zero".into());
+    }
+    Ok(d)
+}

@@ -1,0 +1,321 @@
+//! The real binary, end to end: a simulator in one process, `stackbench
+//! run` in another, killed or interrupted mid-run, bad input, and the
+//! `run.json` contract.
+#![allow(clippy::unwrap_used)]
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+const BIN: &str = env!("CARGO_BIN_EXE_stackbench");
+
+/// Kills the child when dropped, so a failing test leaves nothing behind.
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn sim(args: &[&str]) -> (Proc, String) {
+    let mut child = Command::new(BIN)
+        .arg("sim")
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(
+        line.starts_with("http://127.0.0.1:"),
+        "first line is the URL: {line:?}"
+    );
+    (Proc(child), line.trim().to_string())
+}
+
+fn run_cmd(url: &str, out: &Path, extra: &[&str]) -> Command {
+    let mut c = Command::new(BIN);
+    c.args(["run", "--base-url", url, "--out"])
+        .arg(out)
+        .args(["--quiet", "--prompt-tokens", "16"])
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    c
+}
+
+fn wait_for_lines(path: &Path, n: usize) {
+    for _ in 0..200 {
+        if std::fs::read_to_string(path).is_ok_and(|s| s.lines().count() >= n) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("{} never reached {n} lines", path.display());
+}
+
+#[test]
+fn kill_9_mid_run_leaves_requests_jsonl_parseable() {
+    let (_sim, url) = sim(&["--decode-tps", "2000", "--ttft-ms", "1"]);
+    let dir = tempfile::tempdir().unwrap();
+    let mut run = Proc(
+        run_cmd(
+            &url,
+            dir.path(),
+            &["-c", "8", "-n", "1000000", "--output-tokens", "8"],
+        )
+        .spawn()
+        .unwrap(),
+    );
+    let jsonl = dir.path().join("requests.jsonl");
+    wait_for_lines(&jsonl, 20);
+    run.0.kill().unwrap(); // SIGKILL
+    run.0.wait().unwrap();
+    let text = std::fs::read_to_string(&jsonl).unwrap();
+    let lines: Vec<&str> = text.split_inclusive('\n').collect();
+    assert!(lines.len() >= 20);
+    for (i, line) in lines.iter().enumerate() {
+        let parsed = serde_json::from_str::<serde_json::Value>(line);
+        let is_last = i + 1 == lines.len();
+        assert!(
+            parsed.is_ok() || (is_last && !line.ends_with('\n')),
+            "line {i} unparseable: {line}"
+        );
+    }
+    // run.json was written at the start and says the run is not complete.
+    let run: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("run.json")).unwrap()).unwrap();
+    assert_eq!(run["complete"], false);
+}
+
+#[test]
+fn ctrl_c_writes_an_incomplete_run_json_with_the_partial_summary() {
+    let (_sim, url) = sim(&["--decode-tps", "2000", "--ttft-ms", "1"]);
+    let dir = tempfile::tempdir().unwrap();
+    let mut run = Proc(
+        run_cmd(
+            &url,
+            dir.path(),
+            &["-c", "4", "-n", "1000000", "--output-tokens", "8"],
+        )
+        .spawn()
+        .unwrap(),
+    );
+    let jsonl = dir.path().join("requests.jsonl");
+    wait_for_lines(&jsonl, 10);
+    let pid = run.0.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let status = run.0.wait().unwrap();
+    assert_eq!(
+        status.code(),
+        Some(2),
+        "an interrupted run is not a success"
+    );
+    let run_json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("run.json")).unwrap()).unwrap();
+    assert_eq!(run_json["complete"], false);
+    assert_eq!(run_json["stopped_early"], "interrupted");
+    let ok_lines = std::fs::read_to_string(&jsonl)
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains("\"status\":\"ok\"") && l.contains("\"warmup\":false"))
+        .count() as u64;
+    assert!(ok_lines > 0);
+    assert_eq!(run_json["summary"]["requests"]["ok"], ok_lines);
+}
+
+#[test]
+fn run_json_holds_the_documented_fields() {
+    let (_sim, url) = sim(&[
+        "--decode-tps",
+        "500",
+        "--ttft-ms",
+        "5",
+        "--flavor",
+        "llamacpp",
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_cmd(
+        &url,
+        dir.path(),
+        &[
+            "-c",
+            "2",
+            "-n",
+            "6",
+            "--output-tokens",
+            "16",
+            "--api",
+            "completions",
+        ],
+    )
+    .output()
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("decode rate (tok/s)"), "{stdout}");
+    let v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("run.json")).unwrap()).unwrap();
+    assert_eq!(v["schema_version"], 1);
+    assert_eq!(v["complete"], true);
+    let s = &v["summary"];
+    for path in [
+        "/requests/ok",
+        "/requests/failed",
+        "/output_tokens",
+        "/output_tok_s",
+        "/decode_tok_s/mean",
+        "/decode_tok_s/p10",
+        "/decode_tok_s/p50",
+        "/decode_tok_s/p90",
+        "/ttft_ms/p50",
+        "/ttft_ms/p90",
+        "/ttft_ms/p99",
+        "/itl_ms/p50",
+        "/itl_ms/p90",
+        "/itl_ms/p99",
+        "/e2e_ms/p50",
+        "/e2e_ms/p99",
+    ] {
+        assert!(
+            s.pointer(path).is_some_and(|x| x.is_number()),
+            "summary{path} missing or not a number"
+        );
+    }
+    assert_eq!(s["requests"]["ok"], 6);
+    assert_eq!(s["output_tokens"], 96);
+    for h in [
+        "ttft",
+        "itl",
+        "event_gap",
+        "tpot",
+        "e2e",
+        "decode_rate",
+        "e2e_rate",
+    ] {
+        assert!(
+            v["histograms"][h].as_str().is_some_and(|b| !b.is_empty()),
+            "histogram {h}"
+        );
+    }
+    // The llama-server flavor's timings are kept per request.
+    let first = std::fs::read_to_string(dir.path().join("requests.jsonl")).unwrap();
+    let rec: serde_json::Value = serde_json::from_str(first.lines().last().unwrap()).unwrap();
+    assert_eq!(rec["server_timings"]["predicted_n"], 16);
+}
+
+#[test]
+fn the_api_key_is_never_written() {
+    let (_sim, url) = sim(&["--decode-tps", "500", "--ttft-ms", "1"]);
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_cmd(
+        &url,
+        dir.path(),
+        &[
+            "-n",
+            "2",
+            "--output-tokens",
+            "4",
+            "--api-key-env",
+            "SB_TEST_KEY",
+        ],
+    )
+    .env("SB_TEST_KEY", "sk-very-secret-123")
+    .output()
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for f in ["run.json", "requests.jsonl"] {
+        let text = std::fs::read_to_string(dir.path().join(f)).unwrap();
+        assert!(!text.contains("sk-very-secret-123"), "{f} leaks the key");
+    }
+}
+
+#[test]
+fn bad_input_is_a_clear_error_with_exit_code_2() {
+    let cases: &[(&[&str], &str)] = &[
+        (&["run", "--base-url", "localhost:8000"], "invalid base URL"),
+        (
+            &[
+                "run",
+                "--base-url",
+                "http://127.0.0.1:9",
+                "--model",
+                "m",
+                "--extra-body",
+                "[1]",
+            ],
+            "JSON object",
+        ),
+        (
+            &[
+                "run",
+                "--base-url",
+                "http://127.0.0.1:9",
+                "--api-key-env",
+                "SB_SURELY_UNSET_VAR",
+            ],
+            "not set",
+        ),
+        (&["run", "--base-url", "http://127.0.0.1:9"], "cannot reach"),
+        (
+            &["sim", "--profile", "no-such-profile"],
+            "unknown built-in profile",
+        ),
+        (&["sim", "--fault", "boom:3"], "invalid fault"),
+    ];
+    for (args, needle) in cases {
+        let out = Command::new(BIN).args(*args).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(
+            err.contains(needle),
+            "{args:?}: expected '{needle}' in: {err}"
+        );
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+    }
+    let out = Command::new(BIN)
+        .args(["run", "--duration", "soon"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn help_explains_the_commands() {
+    let out = Command::new(BIN).arg("--help").output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    for cmd in ["run", "sim", "demo"] {
+        assert!(text.contains(cmd), "{text}");
+    }
+    let out = Command::new(BIN).args(["run", "--help"]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    for flag in [
+        "--base-url",
+        "--concurrency",
+        "--num-requests",
+        "--duration",
+        "--warmup-requests",
+        "--api-key-env",
+        "--output-tokens",
+    ] {
+        assert!(text.contains(flag), "{flag} missing from run --help");
+    }
+}

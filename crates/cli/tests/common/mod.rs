@@ -1,0 +1,124 @@
+//! Shared helpers for the integration tests: start a simulated server with
+//! a profile written inline, and run the engine against it.
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use stackbench_backends::{normalize_base_url, Driver, OpenAiDriver, OpenAiTarget};
+use stackbench_core::RequestRecord;
+use stackbench_engine::{
+    run, Bound, LiveCounters, PromptGenerator, RecordSink, RunOutcome, RunPlan,
+};
+use stackbench_sim::{Fault, Profile, SimHandle, SimServer};
+use stackbench_wire::body::{BodyOptions, OpenAiApi};
+use tokio_util::sync::CancellationToken;
+
+/// A profile with the given flavor and latency parameters. Prefill is made
+/// negligible so that TTFT equals `ttft_ms` plus transport time.
+pub fn profile(
+    flavor: &str,
+    ttft_ms: f64,
+    decode_tps: f64,
+    extra_latency: &str,
+    extra: &str,
+) -> Profile {
+    let text = format!(
+        r#"
+flavor = "{flavor}"
+stack = "test"
+quantization = "none"
+model = "test-model"
+{extra}
+
+[latency]
+ttft-ms = {ttft_ms}
+prefill-tps = 1e12
+decode-tps = {decode_tps}
+max-slots = 512
+{extra_latency}
+"#
+    );
+    Profile::parse(&text, "inline").expect("test profile parses")
+}
+
+/// Starts `profile` on a free port.
+pub async fn start(profile: Profile, faults: Vec<Fault>) -> SimHandle {
+    SimServer::new(profile)
+        .with_faults(faults)
+        .bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
+        .await
+        .expect("simulator binds")
+}
+
+/// Knobs of one engine run.
+pub struct Load {
+    pub api: OpenAiApi,
+    pub concurrency: u32,
+    pub bound: Bound,
+    pub warmup: u64,
+    pub output_tokens: u32,
+    pub per_event_counts: bool,
+    pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Load {
+    pub fn new(concurrency: u32, bound: Bound, output_tokens: u32) -> Self {
+        Self {
+            api: OpenAiApi::Chat,
+            concurrency,
+            bound,
+            warmup: 0,
+            output_tokens,
+            per_event_counts: true,
+            extra: Default::default(),
+        }
+    }
+}
+
+/// Runs the engine against `base_url`, writing records under `dir`.
+pub async fn bench(base_url: &str, load: &Load, dir: &Path) -> (RunOutcome, Vec<RequestRecord>) {
+    let driver = OpenAiDriver::new(OpenAiTarget {
+        root: normalize_base_url(base_url).unwrap(),
+        api: load.api,
+        api_key: None,
+        body: BodyOptions {
+            model: "test-model".into(),
+            max_tokens: load.output_tokens,
+            ignore_eos: true,
+            temperature: 0.0,
+            seed: Some(1),
+            per_event_counts: load.per_event_counts,
+            extra: load.extra.clone(),
+        },
+        request_timeout: Duration::from_secs(120),
+    })
+    .unwrap();
+    let plan = RunPlan {
+        concurrency: load.concurrency,
+        bound: load.bound,
+        warmup_requests: load.warmup,
+        prompts: PromptGenerator::new(42, 32),
+    };
+    let path = dir.join("requests.jsonl");
+    let (sink, handle) = RecordSink::create(&path).unwrap();
+    let outcome = run(
+        Arc::new(Driver::OpenAi(driver)),
+        &plan,
+        sink,
+        Arc::new(LiveCounters::default()),
+        CancellationToken::new(),
+    )
+    .await;
+    tokio::task::spawn_blocking(move || handle.finish().unwrap())
+        .await
+        .unwrap();
+    let records = std::fs::read_to_string(&path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    (outcome, records)
+}

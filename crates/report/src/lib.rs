@@ -1,0 +1,232 @@
+//! Rendering results for people: the per-run summary table and the two
+//! comparison tables (single-user decode tok/s; total tok/s at c=N).
+//! Every table is Markdown, which reads well in a terminal too.
+#![warn(missing_docs)]
+
+use stackbench_core::run_file::RunFile;
+use stackbench_core::summary::Dist;
+
+/// A Markdown table with right-aligned numeric columns.
+pub fn markdown_table(headers: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let numeric: Vec<bool> = (0..headers.len())
+        .map(|i| {
+            rows.iter().all(|r| {
+                r.get(i)
+                    .is_some_and(|c| c == "-" || c.trim_end_matches('%').parse::<f64>().is_ok())
+            }) && !rows.is_empty()
+        })
+        .collect();
+    let line = |cells: Vec<String>| format!("| {} |\n", cells.join(" | "));
+    let pad = |s: &str, w: usize, right: bool| {
+        let n = w.saturating_sub(s.chars().count());
+        if right {
+            format!("{}{s}", " ".repeat(n))
+        } else {
+            format!("{s}{}", " ".repeat(n))
+        }
+    };
+    let mut out = line(
+        headers
+            .iter()
+            .zip(&widths)
+            .zip(&numeric)
+            .map(|((h, w), r)| pad(h, *w, *r))
+            .collect(),
+    );
+    out += &line(
+        widths
+            .iter()
+            .zip(&numeric)
+            .map(|(w, r)| {
+                let dashes = "-".repeat((*w).max(3) - 1);
+                if *r {
+                    format!("{dashes}:")
+                } else {
+                    format!("{dashes}-")
+                }
+            })
+            .collect(),
+    );
+    for row in rows {
+        out += &line(
+            row.iter()
+                .zip(&widths)
+                .zip(&numeric)
+                .map(|((c, w), r)| pad(c, *w, *r))
+                .collect(),
+        );
+    }
+    out
+}
+
+/// `x` with `digits` decimals, or `-`.
+pub fn num(x: Option<f64>, digits: usize) -> String {
+    x.map_or_else(|| "-".to_string(), |v| format!("{v:.digits$}"))
+}
+
+fn dist_row(name: &str, unit: &str, d: &Dist, digits: usize) -> Vec<String> {
+    vec![
+        format!("{name} ({unit})"),
+        num(d.mean, digits),
+        num(d.p10, digits),
+        num(d.p50, digits),
+        num(d.p90, digits),
+        num(d.p99, digits),
+        d.count.to_string(),
+    ]
+}
+
+/// The summary of one run, as printed after `stackbench run`.
+pub fn run_summary(run: &RunFile) -> String {
+    let s = &run.summary;
+    let r = &s.requests;
+    let mut out = format!(
+        "{} ({} API) at concurrency {}: {} ok, {} failed, {} cancelled in {:.1} s\n",
+        run.target.model,
+        run.target.api,
+        run.load.concurrency,
+        r.ok,
+        r.failed,
+        r.cancelled,
+        s.wall_s
+    );
+    let window = s.steady_window.map_or_else(
+        || "no steady window; whole run".to_string(),
+        |w| {
+            format!(
+                "steady window {:.1}-{:.1} s",
+                w.start_us as f64 / 1e6,
+                w.end_us as f64 / 1e6
+            )
+        },
+    );
+    out += &format!(
+        "output: {} tokens, {:.1} tok/s total ({window}), {:.1} tok/s over the whole run, {:.2} req/s\n\n",
+        s.output_tokens, s.output_tok_s, s.output_tok_s_wall, s.requests_per_s
+    );
+    let rows = vec![
+        dist_row("decode rate", "tok/s", &s.decode_tok_s, 1),
+        dist_row("e2e rate", "tok/s", &s.e2e_tok_s, 1),
+        dist_row("TTFT", "ms", &s.ttft_ms, 1),
+        dist_row("ITL", "ms", &s.itl_ms, 2),
+        dist_row("event gap", "ms", &s.event_gap_ms, 2),
+        dist_row("TPOT", "ms", &s.tpot_ms, 2),
+        dist_row("E2E", "ms", &s.e2e_ms, 0),
+    ];
+    out += &markdown_table(&["metric", "mean", "p10", "p50", "p90", "p99", "n"], &rows);
+    if r.unreconciled > 0 || r.estimated_counts > 0 {
+        out += &format!(
+            "\ntoken counts: {} requests counted one token per event (server gave no per-event count); {} did not match the server's final count\n",
+            r.estimated_counts, r.unreconciled
+        );
+    }
+    if !s.errors.is_empty() {
+        out += "\nfailures:\n";
+        for (reason, n) in &s.errors {
+            out += &format!("  {n} x {reason}\n");
+        }
+    }
+    out
+}
+
+/// One row of the comparison tables.
+#[derive(Debug, Clone)]
+pub struct StackRow {
+    /// Stack label.
+    pub stack: String,
+    /// Quantization label.
+    pub quantization: String,
+    /// The run.
+    pub run: RunFile,
+}
+
+/// *Stack | Quantization | Single-user tok/s* (median decode tok/s at c=1,
+/// with the E2E rate and TTFT beside it).
+pub fn single_user_table(rows: &[StackRow]) -> String {
+    let body: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            let s = &r.run.summary;
+            vec![
+                r.stack.clone(),
+                r.quantization.clone(),
+                num(s.decode_tok_s.p50, 1),
+                num(s.e2e_tok_s.p50, 1),
+                num(s.ttft_ms.p50, 0),
+                s.requests.ok.to_string(),
+            ]
+        })
+        .collect();
+    markdown_table(
+        &[
+            "Stack",
+            "Quantization",
+            "Single-user tok/s",
+            "E2E tok/s",
+            "TTFT p50 ms",
+            "requests",
+        ],
+        &body,
+    )
+}
+
+/// *Stack | c=N total tok/s* (steady-state total output tok/s).
+pub fn total_table(rows: &[StackRow], concurrency: u32) -> String {
+    let col = format!("c={concurrency} total tok/s");
+    let body: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            let s = &r.run.summary;
+            vec![
+                r.stack.clone(),
+                r.quantization.clone(),
+                num(Some(s.output_tok_s), 1),
+                num(s.decode_tok_s.p50, 1),
+                num(s.ttft_ms.p50, 0),
+                s.requests.ok.to_string(),
+            ]
+        })
+        .collect();
+    markdown_table(
+        &[
+            "Stack",
+            "Quantization",
+            &col,
+            "per-stream tok/s p50",
+            "TTFT p50 ms",
+            "requests",
+        ],
+        &body,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_aligns_numbers_right_and_text_left() {
+        let t = markdown_table(
+            &["Stack", "tok/s"],
+            &[
+                vec!["vLLM".into(), "55.9".into()],
+                vec!["Ollama".into(), "24.0".into()],
+            ],
+        );
+        let expected =
+            "| Stack  | tok/s |\n| ------ | ----: |\n| vLLM   |  55.9 |\n| Ollama |  24.0 |\n";
+        assert_eq!(t, expected);
+    }
+
+    #[test]
+    fn missing_numbers_render_as_dash() {
+        assert_eq!(num(None, 1), "-");
+        assert_eq!(num(Some(1.25), 1), "1.2");
+    }
+}
