@@ -12,7 +12,7 @@ use stackbench_backends::{normalize_base_url, Driver, OpenAiDriver, OpenAiTarget
 use stackbench_core::run_file::{LoadConfig, RunFile, Target};
 use stackbench_engine::{Bound, LiveCounters, PromptGenerator, RunPlan};
 use stackbench_report::{single_user_table, total_table, StackRow};
-use stackbench_sim::{builtin_profiles, Profile, SimServer};
+use stackbench_sim::{builtin_profiles, Profile, SimHandle, SimServer};
 use stackbench_wire::body::{BodyOptions, OpenAiApi};
 use tokio_util::sync::CancellationToken;
 
@@ -30,6 +30,7 @@ struct DemoStack {
     name: &'static str,
     profile: Profile,
     base_url: String,
+    _server: SimHandle,
 }
 
 fn job(
@@ -122,6 +123,13 @@ async fn phase(
         runs.push(t.await.context("a demo run panicked")??);
     }
     progress.finish();
+    for r in &runs {
+        let q = &r.summary.requests;
+        if q.ok == 0 && !cancel.is_cancelled() {
+            let reason = r.summary.errors.keys().next().cloned().unwrap_or_default();
+            anyhow::bail!("every request to the simulated {} failed: {reason}", r.target.model);
+        }
+    }
     Ok(runs)
 }
 
@@ -152,6 +160,7 @@ pub async fn execute(a: DemoArgs) -> anyhow::Result<ExitStatus> {
             name,
             profile,
             base_url: handle.base_url(),
+            _server: handle,
         });
     }
     let cancel = CancellationToken::new();

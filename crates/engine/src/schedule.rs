@@ -242,8 +242,16 @@ async fn worker(phase: Arc<Phase>, wid: u32) -> WorkerTally {
             start_offset_us,
             stream_end_us: micros(start.elapsed()),
         };
+        let refused = matches!(&result, Some(Err(RequestError::Connect { .. })));
         let record = phase.account(&finished, result, &events, &mut tally);
         phase.sink.send(record).await;
+        if refused {
+            // A server that is down fails instantly; don't spin on it.
+            tokio::select! {
+                _ = phase.stop.cancelled() => {}
+                _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+            }
+        }
     }
     tally
 }

@@ -143,7 +143,11 @@ impl SimServer {
         });
         let task = tokio::spawn(async move {
             let serve = axum::serve(listener, app).with_graceful_shutdown(async {
-                let _ = rx.await;
+                // Only an explicit shutdown stops the server; a dropped
+                // handle leaves it running.
+                if rx.await.is_err() {
+                    std::future::pending::<()>().await;
+                }
             });
             if let Err(e) = serve.await {
                 tracing::error!("simulator stopped: {e}");

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it: installs the real llama-server and
+# model into the cache (minutes on a fresh machine, seconds afterwards),
+# then format check, lints and every test. Tests that need llama-server
+# fail, not skip, when it is missing: this script exports its location.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+echo "== installing llama-server and the SmolLM2 model (cached in ${STACKBENCH_CACHE:-$HOME/.cache/stackbench})"
+eval "$(bash scripts/install-llama-server.sh | grep -E '^LLAMA_SERVER_(BIN|MODEL)=')"
+export LLAMA_SERVER_BIN LLAMA_SERVER_MODEL
+export STACKBENCH_REQUIRE_LLAMA_SERVER=1
+
+echo "== cargo fmt --check"
+cargo fmt --all --check
+
+echo "== cargo clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+echo "== cargo test"
+cargo test --workspace --locked
