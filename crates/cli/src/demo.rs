@@ -127,7 +127,10 @@ async fn phase(
         let q = &r.summary.requests;
         if q.ok == 0 && !cancel.is_cancelled() {
             let reason = r.summary.errors.keys().next().cloned().unwrap_or_default();
-            anyhow::bail!("every request to the simulated {} failed: {reason}", r.target.model);
+            anyhow::bail!(
+                "every request to the simulated {} failed: {reason}",
+                r.target.model
+            );
         }
     }
     Ok(runs)

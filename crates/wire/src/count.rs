@@ -19,6 +19,10 @@ use crate::openai::ChunkInfo;
 pub struct TokenCounter {
     counted: u64,
     cumulative: u64,
+    /// Whether a cumulative counter has come with every content event so
+    /// far (`None` before the first). A counter that shows up late (e.g.
+    /// on the final chunk only) cannot be split across earlier events.
+    tracking: Option<bool>,
     estimated: bool,
     server_count: Option<u64>,
     prompt_tokens: Option<u64>,
@@ -89,7 +93,8 @@ impl TokenCounter {
         if let Some(r) = &c.finish_reason {
             self.finish_reason = Some(r.clone());
         }
-        let advanced = running.filter(|n| *n > self.cumulative);
+        let tracking = self.tracking != Some(false);
+        let advanced = running.filter(|n| tracking && *n > self.cumulative);
         let ids = c.token_ids.filter(|n| *n > 0);
         if c.text_bytes == 0 && ids.is_none() && advanced.is_none() {
             return None;
@@ -102,6 +107,7 @@ impl TokenCounter {
                 1
             }
         };
+        self.tracking = Some(tracking && running.is_some());
         if let Some(n) = running {
             self.cumulative = self.cumulative.max(n);
         }

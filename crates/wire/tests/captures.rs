@@ -1,0 +1,131 @@
+//! The parsers on real captures and on the documented examples, fed in
+//! every chunking from one byte at a time to the whole stream at once.
+#![allow(clippy::unwrap_used)]
+
+use stackbench_core::CountSource;
+use stackbench_wire::openai::{error_message, parse_chunk};
+use stackbench_wire::{CountOutcome, SseDecoder, SseEvent, TokenCounter};
+
+fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(format!(
+        "{}/tests/fixtures/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
+}
+
+/// Decodes a stream split into `chunk`-byte reads; returns per-event token
+/// counts, whether `[DONE]` was seen, and the counter's outcome.
+fn decode(bytes: &[u8], chunk: usize) -> (Vec<u32>, bool, CountOutcome) {
+    let mut dec = SseDecoder::new();
+    let mut counter = TokenCounter::new();
+    let mut events = Vec::new();
+    let mut done = false;
+    for piece in bytes.chunks(chunk) {
+        dec.feed(piece, |ev| {
+            let SseEvent::Data(d) = ev else {
+                panic!("unexpected error event")
+            };
+            if d == b"[DONE]" {
+                done = true;
+                return false;
+            }
+            if let Some(n) = counter.observe(&parse_chunk(d).unwrap()) {
+                events.push(n);
+            }
+            true
+        });
+    }
+    (events, done, counter.finish())
+}
+
+fn all_chunkings(name: &str) -> (Vec<u32>, bool, CountOutcome) {
+    let bytes = fixture(name);
+    let whole = decode(&bytes, bytes.len());
+    for chunk in [1, 2, 7, 64, 1000] {
+        assert_eq!(
+            decode(&bytes, chunk),
+            whole,
+            "{name} split every {chunk} bytes"
+        );
+    }
+    whole
+}
+
+#[test]
+fn llama_server_chat_stream_counts_64_tokens_and_keeps_timings() {
+    let (events, done, out) = all_chunkings("llama-server-v1-chat-stream.sse");
+    assert!(done);
+    assert_eq!(
+        events.len(),
+        64,
+        "role chunk and finish chunk are not content"
+    );
+    assert!(events.iter().all(|n| *n == 1));
+    assert_eq!(out.server, Some(64));
+    assert!(out.reconciled);
+    assert_eq!(out.finish_reason.as_deref(), Some("length"));
+    let t = out.timings.unwrap();
+    assert_eq!(t.predicted_n, Some(64));
+    assert!(t.predicted_per_second.unwrap() > 0.0);
+}
+
+#[test]
+fn llama_server_timings_per_token_gives_exact_counts() {
+    let (events, _, out) = all_chunkings("v1-chat-stream-timings-per-token.sse");
+    assert_eq!(out.source, CountSource::Exact);
+    assert!(out.reconciled);
+    assert_eq!(
+        events.iter().map(|n| u64::from(*n)).sum::<u64>(),
+        out.server.unwrap()
+    );
+}
+
+#[test]
+fn llama_server_completions_stream_ends_with_usage_on_the_finish_chunk() {
+    let (events, done, out) = all_chunkings("v1-completions-stream.sse");
+    assert!(done);
+    assert_eq!(events.len(), 12);
+    assert_eq!(out.server, Some(12));
+    assert_eq!(out.prompt_tokens, Some(4));
+    assert!(out.reconciled);
+}
+
+#[test]
+fn vllm_documented_example_counts_token_ids() {
+    let (events, done, out) = all_chunkings("vllm-doc-example.sse");
+    assert!(done);
+    assert_eq!(events, vec![2, 1]);
+    assert_eq!(out.source, CountSource::Exact);
+    assert!(out.reconciled);
+    assert_eq!(out.finish_reason.as_deref(), Some("length"));
+}
+
+#[test]
+fn ollama_documented_example_folds_the_role_into_the_first_chunk() {
+    let (events, done, out) = all_chunkings("ollama-v1-doc-example.sse");
+    assert!(done);
+    assert_eq!(events, vec![1]);
+    assert_eq!(out.finish_reason.as_deref(), Some("stop"));
+    assert!(out.reconciled);
+}
+
+#[test]
+fn llama_server_error_bodies_yield_their_messages() {
+    for (name, needle) in [
+        (
+            "error-context-exceeded.http",
+            "exceeds the available context size",
+        ),
+        ("error-bad-json.http", "parse error"),
+    ] {
+        let text = String::from_utf8(fixture(name)).unwrap();
+        let body = text
+            .split("\r\n\r\n")
+            .nth(1)
+            .or_else(|| text.split("\n\n").nth(1))
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_str(body.trim()).unwrap();
+        assert!(error_message(&v["error"]).contains(needle), "{name}");
+    }
+}
