@@ -41,6 +41,14 @@ pub enum RequestError {
         /// Content events received.
         events: usize,
     },
+    /// The server did not become ready in time.
+    #[error("server not ready after {waited:?}; last answer: {last}")]
+    NotReady {
+        /// How long we waited.
+        waited: std::time::Duration,
+        /// What the server last said.
+        last: String,
+    },
     /// The request took longer than the configured timeout.
     #[error("no complete response within {0:?}")]
     Timeout(std::time::Duration),
@@ -57,6 +65,7 @@ impl RequestError {
             Self::Server(_) => "server_error",
             Self::Truncated { .. } => "truncated",
             Self::Timeout(_) => "timeout",
+            Self::NotReady { .. } => "not_ready",
         }
     }
 

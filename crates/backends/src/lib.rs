@@ -18,7 +18,7 @@ use stackbench_core::TokenEvent;
 use stackbench_wire::CountOutcome;
 
 pub use error::RequestError;
-pub use meta::list_models;
+pub use meta::{list_models, wait_ready, Readiness, ReadyWait};
 pub use openai::{OpenAiDriver, OpenAiTarget};
 pub use url::{normalize_base_url, BaseUrlError};
 

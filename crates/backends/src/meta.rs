@@ -44,3 +44,92 @@ pub async fn list_models(
         })
         .unwrap_or_default())
 }
+
+/// How long to wait for a server that is still starting.
+#[derive(Debug, Clone, Copy)]
+pub struct ReadyWait {
+    /// Give up after this long.
+    pub timeout: Duration,
+    /// Poll interval.
+    pub interval: Duration,
+}
+
+/// What the server said while we waited.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Readiness {
+    /// `/health` answered 2xx.
+    Ready,
+    /// The server has no `/health` (Ollama answers 404): assume ready.
+    NoHealthEndpoint,
+}
+
+/// Waits until `GET /health` answers 2xx. While the connection is refused
+/// (vLLM binds only once loaded) or the server answers 503 (llama-server
+/// "Loading model"), keeps polling until `wait.timeout`; then fails with the
+/// last thing the server said.
+pub async fn wait_ready(
+    root: &reqwest::Url,
+    api_key: Option<&str>,
+    wait: ReadyWait,
+) -> Result<Readiness, RequestError> {
+    let url = root.join("health").map_err(|e| RequestError::Connect {
+        url: root.to_string(),
+        reason: e.to_string(),
+    })?;
+    let client = http_client(api_key).map_err(|reason| RequestError::Connect {
+        url: url.to_string(),
+        reason,
+    })?;
+    let deadline = tokio::time::Instant::now() + wait.timeout;
+    let mut waited_reports = Every::new(Duration::from_secs(5));
+    loop {
+        let last = match client
+            .get(url.clone())
+            .timeout(Duration::from_secs(10))
+            .send()
+            .await
+        {
+            Ok(r) if r.status().is_success() => return Ok(Readiness::Ready),
+            Ok(r) if r.status() == reqwest::StatusCode::NOT_FOUND => {
+                return Ok(Readiness::NoHealthEndpoint)
+            }
+            Ok(r) if r.status() == reqwest::StatusCode::SERVICE_UNAVAILABLE => http_error(r).await,
+            Ok(r) => return Err(http_error(r).await),
+            Err(e) => RequestError::Connect {
+                url: url.to_string(),
+                reason: error_chain(&e),
+            },
+        };
+        if tokio::time::Instant::now() + wait.interval > deadline {
+            return Err(RequestError::NotReady {
+                waited: wait.timeout,
+                last: last.to_string(),
+            });
+        }
+        if waited_reports.tick() {
+            eprintln!("waiting for {url} to be ready: {last}");
+        }
+        tokio::time::sleep(wait.interval).await;
+    }
+}
+
+/// True once per `period` (the first call included).
+struct Every {
+    period: Duration,
+    last: Option<tokio::time::Instant>,
+}
+
+impl Every {
+    fn new(period: Duration) -> Self {
+        Self { period, last: None }
+    }
+
+    fn tick(&mut self) -> bool {
+        let now = tokio::time::Instant::now();
+        if self.last.is_some_and(|l| now - l < self.period) {
+            return false;
+        }
+        self.last = Some(now);
+        true
+    }
+}

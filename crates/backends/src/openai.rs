@@ -1,12 +1,14 @@
-//! The OpenAI-compatible streaming driver (`/v1/chat/completions`,
-//! `/v1/completions`) used for vLLM, llama-server and Ollama alike.
+//! The streaming SSE driver: OpenAI-compatible `/v1/chat/completions` and
+//! `/v1/completions` (vLLM, llama-server, Ollama alike) and llama-server's
+//! native `/completion`, which differ only in body and chunk shape.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use stackbench_core::TokenEvent;
-use stackbench_wire::body::{openai_body, BodyOptions, OpenAiApi};
+use stackbench_wire::body::{request_body, Api, BodyOptions};
+use stackbench_wire::llama::parse_native_chunk;
 use stackbench_wire::openai::{error_message, parse_chunk};
 use stackbench_wire::{CountOutcome, SseDecoder, SseEvent, TokenCounter};
 
@@ -18,7 +20,7 @@ pub struct OpenAiTarget {
     /// Server root as returned by [`crate::normalize_base_url`].
     pub root: reqwest::Url,
     /// Endpoint.
-    pub api: OpenAiApi,
+    pub api: Api,
     /// Bearer token, if the server needs one. Never logged or written.
     pub api_key: Option<String>,
     /// Body options.
@@ -65,7 +67,7 @@ impl OpenAiDriver {
         let client = http_client(target.api_key.as_deref())?;
         let url = target
             .root
-            .join(&format!("v1/{}", target.api.path()))
+            .join(target.api.path())
             .map_err(|e| e.to_string())?;
         Ok(Self {
             client,
@@ -101,22 +103,21 @@ impl OpenAiDriver {
         events: &mut Vec<TokenEvent>,
         live_tokens: &AtomicU64,
     ) -> Result<CountOutcome, RequestError> {
-        let body = openai_body(self.target.api, &self.target.body, prompt);
-        let mut resp = self
-            .client
-            .post(self.url.clone())
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| RequestError::Connect {
-                url: self.url.to_string(),
-                reason: error_chain(&e),
-            })?;
+        let body = request_body(self.target.api, &self.target.body, prompt);
+        let mut resp = self.send_with_retry(body).await?;
         if !resp.status().is_success() {
             return Err(http_error(resp).await);
         }
         let mut decoder = SseDecoder::new();
-        let mut state = StreamState::default();
+        let mut state = StreamState {
+            parse: match self.target.api {
+                Api::LlamaNative => parse_native_chunk,
+                Api::Chat | Api::Completions => parse_chunk,
+            },
+            counter: TokenCounter::new(),
+            done: false,
+            error: None,
+        };
         loop {
             let read = resp.chunk().await.map_err(|e| RequestError::Stream {
                 events: events.len(),
@@ -141,7 +142,10 @@ impl OpenAiDriver {
             while let Ok(Some(_)) = resp.chunk().await {}
         }
         let counts = state.counter.finish();
-        if !state.done && counts.finish_reason.is_none() {
+        // OpenAI-compatible streams end with [DONE]; llama-server's native
+        // one just closes after its final (stop) event.
+        let ended = state.done || counts.finish_reason.is_some();
+        if !ended {
             return Err(RequestError::Truncated {
                 events: events.len(),
             });
@@ -150,9 +154,67 @@ impl OpenAiDriver {
     }
 }
 
+type ChunkParser =
+    fn(&[u8]) -> Result<stackbench_wire::ChunkInfo, stackbench_wire::openai::MalformedChunk>;
+
+/// Attempts at sending one request whose pooled connection turned out to be
+/// closed by the server.
+const MAX_SEND_ATTEMPTS: u32 = 3;
+
+impl OpenAiDriver {
+    /// Sends the request; retries (at once, on a fresh connection) only when
+    /// the connection was closed before any byte of a response arrived.
+    ///
+    /// llama-server closes a keep-alive connection after every streamed
+    /// response without announcing it (no `Connection: close`), so the next
+    /// request on that pooled connection races the close. The server never
+    /// read such a request; curl retries it the same way. Without this, up
+    /// to a third of the requests at c=1 failed.
+    async fn send_with_retry(&self, body: Vec<u8>) -> Result<reqwest::Response, RequestError> {
+        let body = bytes::Bytes::from(body);
+        let mut attempt = 1;
+        loop {
+            match self
+                .client
+                .post(self.url.clone())
+                .body(body.clone())
+                .send()
+                .await
+            {
+                Ok(resp) => return Ok(resp),
+                Err(e) if attempt < MAX_SEND_ATTEMPTS && closed_before_response(&e) => {
+                    tracing::debug!("retrying on a fresh connection: {}", error_chain(&e));
+                    attempt += 1;
+                }
+                Err(e) => {
+                    return Err(RequestError::Connect {
+                        url: self.url.to_string(),
+                        reason: error_chain(&e),
+                    })
+                }
+            }
+        }
+    }
+}
+
+/// True when hyper reports that the connection closed before a response
+/// message arrived (a stale pooled connection).
+fn closed_before_response(e: &reqwest::Error) -> bool {
+    let mut src: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(s) = src {
+        if s.downcast_ref::<hyper::Error>()
+            .is_some_and(|h| h.is_incomplete_message() || h.is_canceled())
+        {
+            return true;
+        }
+        src = s.source();
+    }
+    false
+}
+
 /// What one stream has shown so far.
-#[derive(Default)]
 struct StreamState {
+    parse: ChunkParser,
     counter: TokenCounter,
     done: bool,
     error: Option<RequestError>,
@@ -182,7 +244,7 @@ impl StreamState {
             self.done = true;
             return false;
         }
-        match parse_chunk(data) {
+        match (self.parse)(data) {
             Ok(info) => {
                 if let Some(msg) = info.error {
                     self.error = Some(RequestError::Server(msg));

@@ -38,6 +38,8 @@ pub enum ApiArg {
     Chat,
     /// POST /v1/completions
     Completions,
+    /// llama-server's native POST /completion (exact token ids per event)
+    Native,
 }
 
 /// `stackbench run`
@@ -92,6 +94,10 @@ pub struct RunArgs {
     /// Extra JSON object merged into every request body, e.g. '{"top_p":1}'.
     #[arg(long, value_name = "JSON")]
     pub extra_body: Option<String>,
+    /// Wait this long for the server to become ready (GET /health answering
+    /// 200; while it refuses connections or answers 503 "Loading model").
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    pub ready_timeout: Duration,
     /// Give up on a request after this long.
     #[arg(long, default_value = "10m", value_parser = parse_duration)]
     pub request_timeout: Duration,

@@ -13,7 +13,7 @@ use stackbench_core::run_file::{LoadConfig, RunFile, Target};
 use stackbench_engine::{Bound, LiveCounters, PromptGenerator, RunPlan};
 use stackbench_report::{single_user_table, total_table, StackRow};
 use stackbench_sim::{builtin_profiles, Profile, SimHandle, SimServer};
-use stackbench_wire::body::{BodyOptions, OpenAiApi};
+use stackbench_wire::body::{Api, BodyOptions};
 use tokio_util::sync::CancellationToken;
 
 use crate::args::DemoArgs;
@@ -53,7 +53,7 @@ fn job(
     };
     let driver = OpenAiDriver::new(OpenAiTarget {
         root: root.clone(),
-        api: OpenAiApi::Chat,
+        api: Api::Chat,
         api_key: None,
         body,
         request_timeout: Duration::from_secs(600),

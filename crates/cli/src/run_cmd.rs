@@ -4,10 +4,12 @@
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
-use stackbench_backends::{list_models, normalize_base_url, Driver, OpenAiDriver, OpenAiTarget};
+use stackbench_backends::{
+    list_models, normalize_base_url, wait_ready, Driver, OpenAiDriver, OpenAiTarget, ReadyWait,
+};
 use stackbench_core::run_file::{LoadConfig, Target};
 use stackbench_engine::{Bound, LiveCounters, PromptGenerator, RunPlan};
-use stackbench_wire::body::{BodyOptions, OpenAiApi};
+use stackbench_wire::body::{Api, BodyOptions};
 use tokio_util::sync::CancellationToken;
 
 use crate::args::{ApiArg, RunArgs};
@@ -55,7 +57,17 @@ pub async fn execute(a: RunArgs) -> anyhow::Result<ExitStatus> {
     if !a.temperature.is_finite() || a.temperature < 0.0 {
         bail!("--temperature must be a number >= 0");
     }
-    // Listing the models checks that the server is up before anything runs.
+    wait_ready(
+        &root,
+        key.as_deref(),
+        ReadyWait {
+            timeout: a.ready_timeout,
+            interval: std::time::Duration::from_millis(500),
+        },
+    )
+    .await
+    .context("the server is not ready")?;
+    // Listing the models checks that the API answers before anything runs.
     let models = list_models(&root, key.as_deref()).await;
     let model = match (&a.model, models) {
         (Some(m), _) => m.clone(),
@@ -69,8 +81,9 @@ pub async fn execute(a: RunArgs) -> anyhow::Result<ExitStatus> {
     };
     let seed = a.seed.unwrap_or_else(rand::random);
     let api = match a.api {
-        ApiArg::Chat => OpenAiApi::Chat,
-        ApiArg::Completions => OpenAiApi::Completions,
+        ApiArg::Chat => Api::Chat,
+        ApiArg::Completions => Api::Completions,
+        ApiArg::Native => Api::LlamaNative,
     };
     let body = BodyOptions {
         model: model.clone(),

@@ -274,7 +274,16 @@ fn bad_input_is_a_clear_error_with_exit_code_2() {
             ],
             "not set",
         ),
-        (&["run", "--base-url", "http://127.0.0.1:9"], "cannot reach"),
+        (
+            &[
+                "run",
+                "--base-url",
+                "http://127.0.0.1:9",
+                "--ready-timeout",
+                "1s",
+            ],
+            "not ready",
+        ),
         (
             &["sim", "--profile", "no-such-profile"],
             "unknown built-in profile",

@@ -58,7 +58,7 @@ async fn fixed_three_token_events_are_counted_exactly_from_token_ids() {
     .await;
     let dir = tempfile::tempdir().unwrap();
     let mut load = Load::new(2, Bound::Requests(6), 61);
-    load.api = stackbench_wire::body::OpenAiApi::Completions;
+    load.api = stackbench_wire::body::Api::Completions;
     load.per_event_counts = false;
     load.extra
         .insert("return_token_ids".into(), serde_json::Value::Bool(true));
@@ -101,8 +101,8 @@ async fn merged_events_without_per_event_counts_are_flagged_not_fudged() {
 async fn every_flavor_and_api_reconciles_one_token_events() {
     for flavor in ["vllm", "llamacpp", "ollama"] {
         for api in [
-            stackbench_wire::body::OpenAiApi::Chat,
-            stackbench_wire::body::OpenAiApi::Completions,
+            stackbench_wire::body::Api::Chat,
+            stackbench_wire::body::Api::Completions,
         ] {
             let sim = start(profile(flavor, 2.0, 500.0, "", ""), vec![]).await;
             let dir = tempfile::tempdir().unwrap();

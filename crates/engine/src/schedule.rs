@@ -72,14 +72,26 @@ struct Phase {
     /// When the first request finished OK, µs since t0.
     first_ok_us: AtomicU64,
     timeline: Mutex<Timeline>,
+    /// Histogram shards. A full set of HDR histograms takes about 2 MB, so
+    /// one per worker would cost gigabytes at thousands of streams; workers
+    /// share a few shards instead and lock one once per finished request.
+    hists: Vec<Mutex<LatencyHistograms>>,
     live: Arc<LiveCounters>,
     sink: RecordSink,
 }
 
-/// What one worker accumulated.
+/// Histogram shards per phase: enough that workers rarely wait on a lock.
+const HIST_SHARDS: usize = 4;
+
+fn shards() -> Vec<Mutex<LatencyHistograms>> {
+    (0..HIST_SHARDS)
+        .map(|_| Mutex::new(LatencyHistograms::default()))
+        .collect()
+}
+
+/// What one worker accumulated besides the histograms.
 #[derive(Default)]
 struct WorkerTally {
-    hists: LatencyHistograms,
     totals: Totals,
 }
 
@@ -107,6 +119,7 @@ pub async fn run(
             drain_at_us: AtomicU64::new(u64::MAX),
             first_ok_us: AtomicU64::new(u64::MAX),
             timeline: Mutex::new(Timeline::default()),
+            hists: Vec::new(),
             live: live.clone(),
             sink: sink.clone(),
         };
@@ -130,6 +143,7 @@ pub async fn run(
         drain_at_us: AtomicU64::new(u64::MAX),
         first_ok_us: AtomicU64::new(u64::MAX),
         timeline: Mutex::new(Timeline::default()),
+        hists: shards(),
         live,
         sink,
     });
@@ -161,15 +175,21 @@ pub async fn run(
         .lock()
         .ok()
         .and_then(|t| t.rate_in(start_us, end_us));
+    let mut hists = LatencyHistograms::default();
+    for shard in &phase.hists {
+        if let Ok(h) = shard.lock() {
+            hists += &h;
+        }
+    }
     let summary = Summary::build(
-        &tally.hists,
+        &hists,
         &tally.totals,
         micros(measured_start),
         wall_s,
         steady,
     );
     RunOutcome {
-        histograms: tally.hists,
+        histograms: hists,
         summary,
         interrupted: cancel.is_cancelled(),
     }
@@ -184,7 +204,6 @@ async fn run_phase(phase: Arc<Phase>, workers: u32) -> WorkerTally {
         // A worker only ends by returning; a panic would be a bug, and the
         // other workers' results are still worth keeping.
         if let Ok(t) = h.await {
-            all.hists += &t.hists;
             all.totals.merge(&t.totals);
         }
     }
@@ -345,7 +364,10 @@ impl Phase {
                 }
                 if self.measured {
                     if let Some(m) = &m {
-                        m.record_into(events, &mut tally.hists);
+                        let shard = &self.hists[f.worker as usize % self.hists.len()];
+                        if let Ok(mut h) = shard.lock() {
+                            m.record_into(events, &mut h);
+                        }
                     }
                     t.requests.ok += 1;
                     t.requests.unreconciled += u64::from(!c.reconciled);

@@ -318,6 +318,11 @@ async fn generate(
         prompt_ms: prefill.as_secs_f64() * 1000.0,
         ..Timings::default()
     };
+    // llama-server's generation clock includes the step that produced the
+    // first token (its predicted_ms spans n intervals for n tokens); mimic
+    // that so its predicted_per_second equals the true decode rate.
+    let first_interval_ms = 1000.0 / s.model.stream_tps(s.active.load(Ordering::Relaxed));
+    timings.prompt_ms = (timings.prompt_ms - first_interval_ms).max(0.0);
     let mut sent = 0u64;
     let mut events = 0u32;
     let mut whole_text = String::new();
@@ -333,6 +338,7 @@ async fn generate(
             }
         }
         crate::clock::sleep_until(deadline).await;
+
         let mut buf = Vec::with_capacity(512);
         if first && req.stream {
             r.open(&mut buf);
@@ -347,7 +353,7 @@ async fn generate(
         let last = sent + size == req.max_tokens;
         sent += size;
         timings.predicted_n = sent;
-        timings.predicted_ms = (deadline - first_at).as_secs_f64() * 1000.0;
+        timings.predicted_ms = (deadline - first_at).as_secs_f64() * 1000.0 + first_interval_ms;
         if !req.stream {
             whole_text.push_str(&text);
             continue;

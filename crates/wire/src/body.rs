@@ -1,25 +1,29 @@
-//! Request bodies for the OpenAI-compatible endpoints.
+//! Request bodies for the OpenAI-compatible endpoints and llama-server's
+//! native `/completion`.
 //!
 //! Sampling is always pinned explicitly (server defaults differ, see
 //! server-apis.md §3) and usage is always requested explicitly.
 
 use serde_json::{json, Map, Value};
 
-/// Which OpenAI-compatible endpoint.
+/// Which endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OpenAiApi {
+pub enum Api {
     /// `POST /v1/chat/completions`
     Chat,
     /// `POST /v1/completions`
     Completions,
+    /// llama-server's native `POST /completion`
+    LlamaNative,
 }
 
-impl OpenAiApi {
-    /// The path below the `/v1` prefix.
+impl Api {
+    /// The path below the server root.
     pub fn path(self) -> &'static str {
         match self {
-            Self::Chat => "chat/completions",
-            Self::Completions => "completions",
+            Self::Chat => "v1/chat/completions",
+            Self::Completions => "v1/completions",
+            Self::LlamaNative => "completion",
         }
     }
 
@@ -28,7 +32,14 @@ impl OpenAiApi {
         match self {
             Self::Chat => "chat",
             Self::Completions => "completions",
+            Self::LlamaNative => "llama-native",
         }
+    }
+
+    /// Whether the stream ends with `data: [DONE]` (OpenAI-compatible
+    /// endpoints) or simply closes (llama-server native).
+    pub fn ends_with_done(self) -> bool {
+        self != Self::LlamaNative
     }
 }
 
@@ -55,7 +66,38 @@ pub struct BodyOptions {
 }
 
 /// Builds a streaming body for `api` with `prompt`.
-pub fn openai_body(api: OpenAiApi, o: &BodyOptions, prompt: &str) -> Vec<u8> {
+pub fn request_body(api: Api, o: &BodyOptions, prompt: &str) -> Vec<u8> {
+    let mut body = match api {
+        Api::LlamaNative => native_body(o, prompt),
+        Api::Chat | Api::Completions => openai_value(api, o, prompt),
+    };
+    if let Value::Object(map) = &mut body {
+        for (k, v) in &o.extra {
+            map.insert(k.clone(), v.clone());
+        }
+    }
+    serde_json::to_vec(&body).unwrap_or_default()
+}
+
+/// llama-server `/completion`: `n_predict`, exact `tokens` per event, and
+/// no prompt cache unless the user asks (`--extra-body`).
+fn native_body(o: &BodyOptions, prompt: &str) -> Value {
+    let mut v = json!({
+        "prompt": prompt,
+        "n_predict": o.max_tokens,
+        "stream": true,
+        "temperature": o.temperature,
+        "cache_prompt": false,
+        "return_tokens": true,
+        "ignore_eos": o.ignore_eos,
+    });
+    if let Some(seed) = o.seed {
+        v["seed"] = json!(seed);
+    }
+    v
+}
+
+fn openai_value(api: Api, o: &BodyOptions, prompt: &str) -> Value {
     let mut body = json!({
         "model": o.model,
         "stream": true,
@@ -70,13 +112,13 @@ pub fn openai_body(api: OpenAiApi, o: &BodyOptions, prompt: &str) -> Vec<u8> {
         unreachable!("json! object literal is an object")
     };
     match api {
-        OpenAiApi::Chat => {
+        Api::Chat => {
             map.insert(
                 "messages".into(),
                 json!([{ "role": "user", "content": prompt }]),
             );
         }
-        OpenAiApi::Completions => {
+        Api::Completions | Api::LlamaNative => {
             map.insert("prompt".into(), Value::String(prompt.to_string()));
         }
     }
@@ -89,10 +131,7 @@ pub fn openai_body(api: OpenAiApi, o: &BodyOptions, prompt: &str) -> Vec<u8> {
     if o.per_event_counts {
         map.insert("timings_per_token".into(), Value::Bool(true));
     }
-    for (k, v) in &o.extra {
-        map.insert(k.clone(), v.clone());
-    }
-    serde_json::to_vec(&body).unwrap_or_default()
+    body
 }
 
 #[cfg(test)]
@@ -113,8 +152,7 @@ mod tests {
 
     #[test]
     fn chat_body_pins_sampling_and_usage() {
-        let v: Value =
-            serde_json::from_slice(&openai_body(OpenAiApi::Chat, &opts(), "hi")).unwrap();
+        let v: Value = serde_json::from_slice(&request_body(Api::Chat, &opts(), "hi")).unwrap();
         assert_eq!(v["messages"][0]["content"], "hi");
         assert_eq!(v["stream_options"]["include_usage"], true);
         assert_eq!(v["stream_options"]["continuous_usage_stats"], true);
@@ -129,10 +167,33 @@ mod tests {
         let mut o = opts();
         o.ignore_eos = false;
         o.extra.insert("max_tokens".into(), json!(5));
-        let v: Value =
-            serde_json::from_slice(&openai_body(OpenAiApi::Completions, &o, "p")).unwrap();
+        let v: Value = serde_json::from_slice(&request_body(Api::Completions, &o, "p")).unwrap();
         assert_eq!(v["prompt"], "p");
         assert_eq!(v["max_tokens"], 5);
         assert!(v.get("ignore_eos").is_none());
+    }
+}
+
+#[cfg(test)]
+mod native_tests {
+    use super::*;
+
+    #[test]
+    fn native_body_uses_n_predict_and_disables_the_prompt_cache() {
+        let o = BodyOptions {
+            model: "m".into(),
+            max_tokens: 32,
+            ignore_eos: true,
+            temperature: 0.0,
+            seed: Some(3),
+            per_event_counts: true,
+            extra: Map::new(),
+        };
+        let v: Value = serde_json::from_slice(&request_body(Api::LlamaNative, &o, "p")).unwrap();
+        assert_eq!(v["n_predict"], 32);
+        assert_eq!(v["cache_prompt"], false);
+        assert_eq!(v["ignore_eos"], true);
+        assert_eq!(v["stream"], true);
+        assert!(v.get("stream_options").is_none());
     }
 }

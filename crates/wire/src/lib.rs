@@ -6,6 +6,7 @@
 
 pub mod body;
 pub mod count;
+pub mod llama;
 pub mod openai;
 pub mod sse;
 

@@ -13,7 +13,7 @@ use stackbench_engine::{
     run, Bound, LiveCounters, PromptGenerator, RecordSink, RunOutcome, RunPlan,
 };
 use stackbench_sim::{Fault, Profile, SimHandle, SimServer};
-use stackbench_wire::body::{BodyOptions, OpenAiApi};
+use stackbench_wire::body::{Api, BodyOptions};
 use tokio_util::sync::CancellationToken;
 
 /// A profile with the given flavor and latency parameters. Prefill is made
@@ -53,9 +53,29 @@ pub async fn start(profile: Profile, faults: Vec<Fault>) -> SimHandle {
         .expect("simulator binds")
 }
 
+/// Starts `profile` on a free port in its own thread and runtime, so the
+/// simulator's wake-ups are not delayed by the client's work in the test's
+/// runtime (as with a server in another process). Returns its URL; the
+/// server lives until the test process exits.
+pub fn start_isolated(profile: Profile) -> String {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let handle = start(profile, vec![]).await;
+            tx.send(handle.base_url()).unwrap();
+            handle.wait().await;
+        });
+    });
+    rx.recv().unwrap()
+}
+
 /// Knobs of one engine run.
 pub struct Load {
-    pub api: OpenAiApi,
+    pub api: Api,
     pub concurrency: u32,
     pub bound: Bound,
     pub warmup: u64,
@@ -67,7 +87,7 @@ pub struct Load {
 impl Load {
     pub fn new(concurrency: u32, bound: Bound, output_tokens: u32) -> Self {
         Self {
-            api: OpenAiApi::Chat,
+            api: Api::Chat,
             concurrency,
             bound,
             warmup: 0,

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Client cost benchmarks (not tests): the simulator runs in its own process,
+# `stackbench run` in another, and /usr/bin/time measures the client only.
+#   1. memory over many short requests (peak RSS at 10k and at 100k requests:
+#      it must stay flat; nothing keeps per-request samples);
+#   2. CPU per streamed token at c=256: (user + sys) / tokens received.
+# Usage: scripts/bench-client.sh [requests=100000]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+n="${1:-100000}"
+cargo build --release -q -p stackbench-cli
+bin=target/release/stackbench
+out="$(mktemp -d)"
+sim_pid=""
+stop_sim() { [[ -n "$sim_pid" ]] && kill "$sim_pid" 2>/dev/null; wait "$sim_pid" 2>/dev/null || true; sim_pid=""; }
+trap 'stop_sim; rm -rf "$out"' EXIT
+
+start_sim() { # sets $url
+  rm -f "$out/sim.url"
+  "$bin" sim --flavor vllm --max-slots 1024 "$@" >"$out/sim.url" 2>/dev/null &
+  sim_pid=$!
+  for _ in $(seq 50); do [[ -s "$out/sim.url" ]] && break; sleep 0.1; done
+  url=$(head -n 1 "$out/sim.url")
+}
+
+measure() { # label, args...
+  local label="$1"; shift
+  /usr/bin/time -f "%e %U %S %M" -o "$out/time" "$bin" run --quiet --out "$out/$label" "$@" >/dev/null
+  read -r wall user sys rss_kb <"$out/time"
+  tokens=$(python3 -c "import json,sys; s=json.load(open(sys.argv[1]))['summary']; print(s['output_tokens'], s['requests']['ok'], s['requests']['failed'])" "$out/$label/run.json")
+  read -r tok ok failed <<<"$tokens"
+  python3 - "$label" "$wall" "$user" "$sys" "$rss_kb" "$tok" "$ok" "$failed" <<'PY'
+import sys
+label, wall, user, sys_, rss, tok, ok, failed = sys.argv[1:]
+cpu = float(user) + float(sys_)
+print(f"{label}: {ok} ok / {failed} failed, {tok} tokens in {float(wall):.1f} s; "
+      f"client CPU {cpu:.2f} s = {cpu / max(int(tok), 1) * 1e6:.2f} us/token; peak RSS {int(rss) / 1024:.1f} MiB")
+PY
+}
+
+start_sim --decode-tps 20000 --ttft-ms 0
+measure "short-10k" --base-url "$url" -c 64 -n 10000 --output-tokens 4 --prompt-tokens 16 --warmup-requests 0
+measure "short-${n}" --base-url "$url" -c 64 -n "$n" --output-tokens 4 --prompt-tokens 16 --warmup-requests 0
+stop_sim
+
+start_sim --decode-tps 40 --ttft-ms 20 --tokens-per-event 1
+measure "c256" --base-url "$url" -c 256 -n 1024 --output-tokens 256 --prompt-tokens 64 --warmup-requests 0
