@@ -8,6 +8,7 @@
 
 mod error;
 mod meta;
+mod metrics;
 mod openai;
 mod url;
 
@@ -18,7 +19,8 @@ use stackbench_core::TokenEvent;
 use stackbench_wire::CountOutcome;
 
 pub use error::RequestError;
-pub use meta::{list_models, wait_ready, Readiness, ReadyWait};
+pub use meta::{list_models, server_metadata, wait_ready, Readiness, ReadyWait};
+pub use metrics::{meta_client, scrape_metrics, ServerCounters};
 pub use openai::{OpenAiDriver, OpenAiTarget};
 pub use url::{normalize_base_url, BaseUrlError};
 

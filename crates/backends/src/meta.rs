@@ -133,3 +133,74 @@ impl Every {
         true
     }
 }
+
+/// Server metadata for `run.json`: the `Server` header, llama-server's
+/// `/props` (`build_info`, `total_slots`, `model_path`, per-slot `n_ctx`),
+/// and `/v1/models` (ids and llama-server's `meta`: `n_params`, `size`,
+/// `n_vocab`, `n_ctx_train`). Whatever a server lacks is left out.
+pub async fn server_metadata(root: &reqwest::Url, api_key: Option<&str>) -> serde_json::Value {
+    use serde_json::{json, Map, Value};
+    let mut out = Map::new();
+    let Ok(client) = http_client(api_key) else {
+        return Value::Object(out);
+    };
+    let get = |path: &str| {
+        let client = client.clone();
+        let url = root.join(path);
+        async move {
+            let resp = client
+                .get(url.ok()?)
+                .timeout(Duration::from_secs(10))
+                .send()
+                .await
+                .ok()?;
+            let server = resp
+                .headers()
+                .get(reqwest::header::SERVER)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
+            let ok = resp.status().is_success();
+            let body: Option<Value> = resp.json().await.ok();
+            Some((server, ok.then_some(body).flatten()))
+        }
+    };
+    if let Some((server, Some(models))) = get("v1/models").await {
+        if let Some(s) = server {
+            out.insert("server_header".into(), json!(s));
+        }
+        let list: Vec<Value> = models
+            .get("data")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .map(|m| {
+                        let mut e = Map::new();
+                        for k in ["id", "owned_by", "max_model_len", "meta"] {
+                            if let Some(v) = m.get(k).filter(|v| !v.is_null()) {
+                                e.insert(k.into(), v.clone());
+                            }
+                        }
+                        Value::Object(e)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        out.insert("models".into(), Value::Array(list));
+    }
+    if let Some((server, Some(props))) = get("props").await {
+        if let Some(s) = server {
+            out.entry("server_header").or_insert(json!(s));
+        }
+        let pick = |ptr: &str| props.pointer(ptr).cloned().unwrap_or(Value::Null);
+        out.insert(
+            "props".into(),
+            json!({
+                "build_info": pick("/build_info"),
+                "total_slots": pick("/total_slots"),
+                "model_path": pick("/model_path"),
+                "n_ctx_per_slot": pick("/default_generation_settings/n_ctx"),
+            }),
+        );
+    }
+    Value::Object(out)
+}

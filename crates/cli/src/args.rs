@@ -98,6 +98,10 @@ pub struct RunArgs {
     /// 200; while it refuses connections or answers 503 "Loading model").
     #[arg(long, default_value = "60s", value_parser = parse_duration)]
     pub ready_timeout: Duration,
+    /// Do not scrape the server's Prometheus /metrics (scraped by default
+    /// before, every 5 s during, and after the measured phase).
+    #[arg(long)]
+    pub no_metrics: bool,
     /// Give up on a request after this long.
     #[arg(long, default_value = "10m", value_parser = parse_duration)]
     pub request_timeout: Duration,

@@ -94,6 +94,8 @@ fn job(
         },
         server: serde_json::json!({"simulated": true, "profile": s.name, "flavor": s.profile.flavor.name(), "source": s.profile.source}),
         out: out.join(format!("{}-c{concurrency}", s.name)),
+        scrape_metrics: false,
+        api_key: None,
     })
 }
 

@@ -7,6 +7,7 @@ mod demo;
 mod progress;
 mod results;
 mod run_cmd;
+mod server_watch;
 mod sim_cmd;
 
 use std::io::IsTerminal;

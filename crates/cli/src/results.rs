@@ -10,7 +10,9 @@ use stackbench_backends::Driver;
 use stackbench_core::run_file::{HostInfo, LoadConfig, RunFile, Target, RUN_SCHEMA_VERSION};
 use stackbench_core::summary::Summary;
 use stackbench_core::LatencyHistograms;
-use stackbench_engine::{run, LiveCounters, RecordSink, RunPlan};
+use stackbench_engine::{run, run_with_hooks, LiveCounters, RecordSink, RunPlan};
+
+use crate::server_watch::MetricsWatch;
 use tokio_util::sync::CancellationToken;
 
 /// Everything one measured run needs.
@@ -27,6 +29,10 @@ pub struct Job {
     pub server: serde_json::Value,
     /// Results folder (created if missing).
     pub out: PathBuf,
+    /// Scrape the server's `/metrics` around the measured phase.
+    pub scrape_metrics: bool,
+    /// API key for metadata and scrapes.
+    pub api_key: Option<String>,
 }
 
 /// A compact UTC timestamp for folder names: `20261127T003512Z`.
@@ -95,10 +101,21 @@ pub async fn benchmark(
         host: host_info(),
         summary: Summary::default(),
         histograms: LatencyHistograms::default().serialize(),
+        server_metrics: None,
     };
     write_run_file(&job.out, &file)?;
     let (sink, handle) = RecordSink::create(&job.out.join("requests.jsonl"))?;
-    let outcome = run(job.driver, &job.plan, sink, live, cancel).await;
+    let root = stackbench_backends::normalize_base_url(&file.target.base_url)?;
+    let mut watch = if job.scrape_metrics {
+        Some(MetricsWatch::new(&root, job.api_key.as_deref(), &job.out)?)
+    } else {
+        None
+    };
+    let outcome = match watch.as_mut() {
+        Some(w) => run_with_hooks(job.driver, &job.plan, sink, live, cancel, w).await,
+        None => run(job.driver, &job.plan, sink, live, cancel).await,
+    };
+    file.server_metrics = watch.map(|w| w.finish(&outcome.summary));
     let written = tokio::task::spawn_blocking(move || handle.finish()).await?;
     file.summary = outcome.summary;
     file.histograms = outcome.histograms.serialize();

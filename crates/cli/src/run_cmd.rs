@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context};
 use stackbench_backends::{
-    list_models, normalize_base_url, wait_ready, Driver, OpenAiDriver, OpenAiTarget, ReadyWait,
+    list_models, normalize_base_url, server_metadata, wait_ready, Driver, OpenAiDriver,
+    OpenAiTarget, ReadyWait,
 };
 use stackbench_core::run_file::{LoadConfig, Target};
 use stackbench_engine::{Bound, LiveCounters, PromptGenerator, RunPlan};
@@ -97,7 +98,7 @@ pub async fn execute(a: RunArgs) -> anyhow::Result<ExitStatus> {
     let driver = OpenAiDriver::new(OpenAiTarget {
         root: root.clone(),
         api,
-        api_key: key,
+        api_key: key.clone(),
         body,
         request_timeout: a.request_timeout,
     })
@@ -146,8 +147,10 @@ pub async fn execute(a: RunArgs) -> anyhow::Result<ExitStatus> {
             temperature: a.temperature,
             seed,
         },
-        server: serde_json::Value::Null,
+        server: server_metadata(&root, key.as_deref()).await,
         out: out.clone(),
+        scrape_metrics: !a.no_metrics,
+        api_key: key.clone(),
     };
     let cancel = CancellationToken::new();
     cancel_on_ctrl_c(cancel.clone());

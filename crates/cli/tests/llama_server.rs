@@ -269,3 +269,138 @@ async fn context_overflow_and_a_dying_server_become_clear_failed_records() {
             "connect" | "stream" | "truncated"
         )));
 }
+
+/// c=8 against `-np 8` through the real binary: the client's output tokens
+/// equal the server's `/metrics` counter delta exactly, and its total tok/s
+/// is within 3% of the server's tokens per wall second.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn c8_totals_match_the_server_metrics_counters() {
+    let _g = SERIAL.lock().await;
+    let Some(server) = start(8, 512).await else {
+        eprintln!("llama-server not installed; skipping");
+        return;
+    };
+    for api in ["chat", "native"] {
+        let dir = tempfile::tempdir().unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_stackbench"))
+            .args(["run", "--quiet", "--base-url", &server.url, "--api", api])
+            .args([
+                "-c",
+                "8",
+                "-n",
+                "48",
+                "--output-tokens",
+                "64",
+                "--prompt-tokens",
+                "32",
+                "--out",
+            ])
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{api}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let run: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.path().join("run.json")).unwrap()).unwrap();
+        let s = &run["summary"];
+        let m = &run["server_metrics"];
+        assert_eq!(s["requests"]["ok"], 48, "{api}");
+        assert_eq!(m["available"], true, "{api}: {m}");
+        assert_eq!(
+            m["tokens"].as_f64(),
+            s["output_tokens"].as_f64(),
+            "{api}: tokens must match exactly"
+        );
+        let diff = m["tok_s_diff_pct"].as_f64().unwrap();
+        eprintln!(
+            "{api} c=8: client {:.1} tok/s, server {:.1} tok/s ({diff:+.2}%), server per-stream {:.1} tok/s, client per-stream p50 {:.1}",
+            s["output_tok_s_wall"].as_f64().unwrap(),
+            m["tok_s_wall"].as_f64().unwrap(),
+            m["per_stream_decode_tok_s"].as_f64().unwrap(),
+            s["decode_tok_s"]["p50"].as_f64().unwrap(),
+        );
+        assert!(
+            diff.abs() < 3.0,
+            "{api}: client vs server total tok/s differ by {diff:.2}%"
+        );
+        let lines = std::fs::read_to_string(dir.path().join("server-metrics.jsonl")).unwrap();
+        assert!(lines.lines().any(|l| l.contains("\"phase\":\"before\"")));
+        assert!(lines.lines().any(|l| l.contains("\"phase\":\"after\"")));
+        // Metadata from /props, /v1/models and the Server header.
+        let srv = &run["server"];
+        assert_eq!(srv["server_header"], "llama.cpp");
+        assert_eq!(srv["props"]["total_slots"], 8);
+        assert_eq!(srv["props"]["n_ctx_per_slot"], 512);
+        assert!(srv["props"]["build_info"].is_string());
+        assert!(srv["models"][0]["meta"]["n_params"].as_u64().unwrap() > 100_000_000);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_without_metrics_is_noted_not_fatal() {
+    let _g = SERIAL.lock().await;
+    let Some((bin, model)) = installed() else {
+        eprintln!("llama-server not installed; skipping");
+        return;
+    };
+    let port = free_port();
+    let child = Command::new(bin)
+        .arg("-m")
+        .arg(model)
+        .args([
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+            "-np",
+            "1",
+            "-c",
+            "512",
+            "-t",
+            "2",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let server = Server {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+    };
+    let dir = tempfile::tempdir().unwrap();
+    // The binary itself waits out the model load (connection refused, then 503).
+    let out = Command::new(env!("CARGO_BIN_EXE_stackbench"))
+        .args([
+            "run",
+            "--quiet",
+            "--base-url",
+            &server.url,
+            "-n",
+            "2",
+            "--output-tokens",
+            "8",
+            "--out",
+        ])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let run: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("run.json")).unwrap()).unwrap();
+    assert_eq!(run["server_metrics"]["available"], false);
+    assert!(
+        run["server_metrics"]["note"]
+            .as_str()
+            .unwrap()
+            .contains("501"),
+        "{}",
+        run["server_metrics"]
+    );
+}

@@ -102,4 +102,47 @@ pub struct RunFile {
     pub summary: Summary,
     /// The merged histograms of the measured phase.
     pub histograms: SerializedHistograms,
+    /// The server's own counters over the measured phase, beside ours.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_metrics: Option<ServerMetrics>,
+}
+
+/// The server's view of the measured phase, from `/metrics` scrapes taken
+/// right before the first and after the last measured request.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ServerMetrics {
+    /// The scraped URL.
+    pub endpoint: String,
+    /// False when the endpoint was missing or disabled (see `note`).
+    pub available: bool,
+    /// Why the figures are missing or partial.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    /// Scrapes written to `server-metrics.jsonl`.
+    pub scrapes: u64,
+    /// Seconds between the before and after scrapes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window_s: Option<f64>,
+    /// Generated tokens counted by the server in the window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens: Option<f64>,
+    /// Server seconds spent generating, summed over slots (llama-server).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens_seconds: Option<f64>,
+    /// Prompt tokens processed by the server in the window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt_tokens: Option<f64>,
+    /// `tokens / window_s`: the server's total output rate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tok_s_wall: Option<f64>,
+    /// `tokens / tokens_seconds`: a per-stream decode rate (the seconds
+    /// counter sums every slot's time, so at c>1 this is not a total).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub per_stream_decode_tok_s: Option<f64>,
+    /// (client output tokens − server tokens) / server tokens × 100.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens_diff_pct: Option<f64>,
+    /// (client `output_tok_s_wall` − `tok_s_wall`) / `tok_s_wall` × 100.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tok_s_diff_pct: Option<f64>,
 }

@@ -12,5 +12,5 @@ mod sink;
 
 pub use live::LiveCounters;
 pub use prompt::PromptGenerator;
-pub use schedule::{run, Bound, RunOutcome, RunPlan};
+pub use schedule::{run, run_with_hooks, Bound, NoHooks, PhaseHooks, RunOutcome, RunPlan};
 pub use sink::{write_atomic, RecordSink, SinkError};

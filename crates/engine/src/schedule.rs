@@ -95,6 +95,25 @@ struct WorkerTally {
     totals: Totals,
 }
 
+/// Work done around the measured phase: after warm-up, right before the
+/// first measured request, and after the last measured request ended (e.g.
+/// scraping the server's counters so their difference covers exactly the
+/// measured requests).
+pub trait PhaseHooks: Send {
+    /// Called once warm-up is over, before measuring starts.
+    fn before_measure(&mut self) -> impl std::future::Future<Output = ()> + Send;
+    /// Called when every measured request has ended.
+    fn after_measure(&mut self) -> impl std::future::Future<Output = ()> + Send;
+}
+
+/// No hooks.
+pub struct NoHooks;
+
+impl PhaseHooks for NoHooks {
+    async fn before_measure(&mut self) {}
+    async fn after_measure(&mut self) {}
+}
+
 /// Runs the plan: warm-up, then the measured phase. `cancel` stops it at
 /// any time (the outcome is then marked interrupted). Records go to `sink`.
 pub async fn run(
@@ -103,6 +122,18 @@ pub async fn run(
     sink: RecordSink,
     live: Arc<LiveCounters>,
     cancel: CancellationToken,
+) -> RunOutcome {
+    run_with_hooks(driver, plan, sink, live, cancel, &mut NoHooks).await
+}
+
+/// [`run`] with [`PhaseHooks`].
+pub async fn run_with_hooks<H: PhaseHooks>(
+    driver: Arc<Driver>,
+    plan: &RunPlan,
+    sink: RecordSink,
+    live: Arc<LiveCounters>,
+    cancel: CancellationToken,
+    hooks: &mut H,
 ) -> RunOutcome {
     let t0 = Instant::now();
     let workers = plan.concurrency.max(1);
@@ -126,6 +157,9 @@ pub async fn run(
         let n = u64::from(workers).min(plan.warmup_requests) as u32;
         run_phase(Arc::new(warm), n).await;
         first_id = plan.warmup_requests;
+    }
+    if !cancel.is_cancelled() {
+        hooks.before_measure().await;
     }
     let measured_start = t0.elapsed();
     let stop = cancel.child_token();
@@ -167,6 +201,7 @@ pub async fn run(
         t.abort();
     }
     let end = t0.elapsed();
+    hooks.after_measure().await;
     let wall_s = (end - measured_start).as_secs_f64();
     let start_us = phase.first_ok_us.load(Ordering::Relaxed);
     let end_us = phase.drain_at_us.load(Ordering::Relaxed).min(micros(end));

@@ -126,6 +126,9 @@ pub fn run_summary(run: &RunFile) -> String {
             r.estimated_counts, r.unreconciled
         );
     }
+    if let Some(m) = &run.server_metrics {
+        out += &server_line(m);
+    }
     if !s.errors.is_empty() {
         out += "\nfailures:\n";
         for (reason, n) in &s.errors {
@@ -133,6 +136,24 @@ pub fn run_summary(run: &RunFile) -> String {
         }
     }
     out
+}
+
+fn server_line(m: &stackbench_core::run_file::ServerMetrics) -> String {
+    if !m.available {
+        return format!(
+            "\nserver /metrics: not available ({})\n",
+            m.note.as_deref().unwrap_or("no answer")
+        );
+    }
+    let pct = |x: Option<f64>| x.map_or_else(|| "-".to_string(), |v| format!("{v:+.2}%"));
+    format!(
+        "\nserver /metrics over the measured phase: {} tokens (client {}), {} tok/s (client {}), per-stream decode {} tok/s\n",
+        num(m.tokens, 0),
+        pct(m.tokens_diff_pct),
+        num(m.tok_s_wall, 1),
+        pct(m.tok_s_diff_pct),
+        num(m.per_stream_decode_tok_s, 1),
+    )
 }
 
 /// One row of the comparison tables.

@@ -8,6 +8,7 @@ pub mod body;
 pub mod count;
 pub mod llama;
 pub mod openai;
+pub mod prometheus;
 pub mod sse;
 
 pub use count::{CountOutcome, TokenCounter};

@@ -129,3 +129,18 @@ fn llama_server_error_bodies_yield_their_messages() {
         assert!(error_message(&v["error"]).contains(needle), "{name}");
     }
 }
+
+#[test]
+fn llama_server_metrics_page_parses_with_its_counters() {
+    use stackbench_wire::prometheus::{parse_prometheus, total};
+    let text = String::from_utf8(fixture("metrics.prom")).unwrap();
+    let s = parse_prometheus(&text).unwrap();
+    assert_eq!(total(&s, "llamacpp:tokens_predicted_total"), Some(48.0));
+    assert_eq!(
+        total(&s, "llamacpp:tokens_predicted_seconds_total"),
+        Some(0.503595)
+    );
+    assert_eq!(total(&s, "llamacpp:prompt_tokens_total"), Some(43.0));
+    assert_eq!(total(&s, "llamacpp:requests_processing"), Some(0.0));
+    assert_eq!(total(&s, "llamacpp:requests_deferred"), Some(0.0));
+}

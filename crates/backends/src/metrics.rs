@@ -1,0 +1,89 @@
+//! Server telemetry: Prometheus `/metrics` scrapes and the counters the
+//! run compares its own figures with.
+
+use std::time::Duration;
+
+use stackbench_wire::prometheus::{parse_prometheus, total, Sample};
+
+use crate::error::RequestError;
+use crate::openai::{error_chain, http_client, http_error};
+
+/// The counters we derive server-side figures from, summed over label sets.
+/// Names: llama-server `llamacpp:*`, vLLM `vllm:*`.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct ServerCounters {
+    /// Generated tokens (`tokens_predicted_total` / `generation_tokens_total`).
+    pub tokens: Option<f64>,
+    /// Seconds spent generating, summed over slots (llama-server only).
+    pub tokens_seconds: Option<f64>,
+    /// Prompt tokens processed.
+    pub prompt_tokens: Option<f64>,
+    /// Seconds spent on prompts (llama-server only).
+    pub prompt_seconds: Option<f64>,
+    /// Requests being processed now.
+    pub processing: Option<f64>,
+    /// Requests waiting.
+    pub waiting: Option<f64>,
+}
+
+impl ServerCounters {
+    /// Picks the counters out of a scrape.
+    pub fn from_samples(s: &[Sample]) -> Self {
+        let first = |names: &[&str]| names.iter().find_map(|n| total(s, n));
+        Self {
+            tokens: first(&[
+                "llamacpp:tokens_predicted_total",
+                "vllm:generation_tokens_total",
+            ]),
+            tokens_seconds: first(&["llamacpp:tokens_predicted_seconds_total"]),
+            prompt_tokens: first(&["llamacpp:prompt_tokens_total", "vllm:prompt_tokens_total"]),
+            prompt_seconds: first(&["llamacpp:prompt_seconds_total"]),
+            processing: first(&["llamacpp:requests_processing", "vllm:num_requests_running"]),
+            waiting: first(&["llamacpp:requests_deferred", "vllm:num_requests_waiting"]),
+        }
+    }
+
+    /// True when no request is running or waiting.
+    pub fn idle(&self) -> bool {
+        self.processing.unwrap_or(0.0) == 0.0 && self.waiting.unwrap_or(0.0) == 0.0
+    }
+}
+
+/// Fetches and parses `GET /metrics`. A server without metrics answers an
+/// error status (llama-server without `--metrics`: 501), returned as such.
+pub async fn scrape_metrics(
+    client: &reqwest::Client,
+    root: &reqwest::Url,
+) -> Result<(String, Vec<Sample>), RequestError> {
+    let url = root.join("metrics").map_err(|e| RequestError::Connect {
+        url: root.to_string(),
+        reason: e.to_string(),
+    })?;
+    let resp = client
+        .get(url.clone())
+        .timeout(Duration::from_secs(10))
+        .send()
+        .await
+        .map_err(|e| RequestError::Connect {
+            url: url.to_string(),
+            reason: error_chain(&e),
+        })?;
+    if !resp.status().is_success() {
+        return Err(http_error(resp).await);
+    }
+    let text = resp.text().await.map_err(|e| RequestError::Stream {
+        events: 0,
+        reason: error_chain(&e),
+    })?;
+    let samples =
+        parse_prometheus(&text).map_err(|e| RequestError::Server(format!("/metrics: {e}")))?;
+    Ok((text, samples))
+}
+
+/// A client for metadata and scrapes (not the benchmark's own client).
+pub fn meta_client(api_key: Option<&str>) -> Result<reqwest::Client, RequestError> {
+    http_client(api_key).map_err(|reason| RequestError::Connect {
+        url: String::new(),
+        reason,
+    })
+}

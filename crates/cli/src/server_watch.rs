@@ -1,0 +1,196 @@
+//! Scrapes the server's Prometheus `/metrics` before, during and after the
+//! measured phase into `server-metrics.jsonl`, and derives the server's
+//! figures for the same work. A missing or disabled endpoint is noted in
+//! `run.json`, never fatal.
+
+use std::fs::File;
+use std::io::Write;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use stackbench_backends::{meta_client, scrape_metrics, ServerCounters};
+use stackbench_core::run_file::ServerMetrics;
+use stackbench_core::summary::Summary;
+use stackbench_engine::PhaseHooks;
+use stackbench_wire::prometheus::Sample;
+
+/// How often to scrape during the run.
+const DURING_EVERY: Duration = Duration::from_secs(5);
+/// After the run, wait at most this long for the server to go idle so that
+/// its counters include the last requests.
+const SETTLE_FOR: Duration = Duration::from_secs(3);
+
+/// The scraper, used as the engine's [`PhaseHooks`].
+pub struct MetricsWatch {
+    client: reqwest::Client,
+    root: reqwest::Url,
+    file: Arc<Mutex<Option<File>>>,
+    t0: Instant,
+    scrapes: Arc<Mutex<u64>>,
+    before: Option<(Instant, ServerCounters)>,
+    after: Option<(Instant, ServerCounters)>,
+    note: Option<String>,
+    during: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl MetricsWatch {
+    /// A watch of `root`'s `/metrics` writing into `dir/server-metrics.jsonl`.
+    pub fn new(root: &reqwest::Url, api_key: Option<&str>, dir: &Path) -> anyhow::Result<Self> {
+        let file = File::create(dir.join("server-metrics.jsonl"))?;
+        Ok(Self {
+            client: meta_client(api_key)?,
+            root: root.clone(),
+            file: Arc::new(Mutex::new(Some(file))),
+            t0: Instant::now(),
+            scrapes: Arc::new(Mutex::new(0)),
+            before: None,
+            after: None,
+            note: None,
+            during: None,
+        })
+    }
+
+    async fn scrape(&mut self, phase: &str) -> Option<(Instant, ServerCounters)> {
+        scrape_and_log(
+            &self.client,
+            &self.root,
+            phase,
+            self.t0,
+            &self.file,
+            &self.scrapes,
+        )
+        .await
+        .map_err(|e| {
+            self.note
+                .get_or_insert_with(|| format!("metrics unavailable: {e}"));
+        })
+        .ok()
+    }
+
+    /// The server's figures beside the client's `summary`.
+    pub fn finish(&self, summary: &Summary) -> ServerMetrics {
+        let mut m = ServerMetrics {
+            endpoint: self
+                .root
+                .join("metrics")
+                .map(|u| u.to_string())
+                .unwrap_or_default(),
+            available: self.before.is_some(),
+            note: self.note.clone(),
+            scrapes: self.scrapes.lock().map_or(0, |n| *n),
+            ..ServerMetrics::default()
+        };
+        let (Some((t1, a)), Some((t2, b))) = (self.before, self.after) else {
+            return m;
+        };
+        let delta = |x: Option<f64>, y: Option<f64>| Some(y? - x?);
+        let window = (t2 - t1).as_secs_f64();
+        m.window_s = Some(window);
+        m.tokens = delta(a.tokens, b.tokens);
+        m.tokens_seconds = delta(a.tokens_seconds, b.tokens_seconds);
+        m.prompt_tokens = delta(a.prompt_tokens, b.prompt_tokens);
+        m.tok_s_wall = m.tokens.filter(|_| window > 0.0).map(|t| t / window);
+        m.per_stream_decode_tok_s = m
+            .tokens
+            .zip(m.tokens_seconds)
+            .filter(|(_, s)| *s > 0.0)
+            .map(|(t, s)| t / s);
+        let pct =
+            |ours: f64, theirs: f64| (theirs != 0.0).then(|| (ours - theirs) / theirs * 100.0);
+        m.tokens_diff_pct = m.tokens.and_then(|t| pct(summary.output_tokens as f64, t));
+        m.tok_s_diff_pct = m.tok_s_wall.and_then(|r| pct(summary.output_tok_s_wall, r));
+        m
+    }
+}
+
+async fn scrape_and_log(
+    client: &reqwest::Client,
+    root: &reqwest::Url,
+    phase: &str,
+    t0: Instant,
+    file: &Mutex<Option<File>>,
+    scrapes: &Mutex<u64>,
+) -> Result<(Instant, ServerCounters), stackbench_backends::RequestError> {
+    let sent = Instant::now();
+    let (_, samples) = scrape_metrics(client, root).await?;
+    // The scrape's instant: halfway through the request.
+    let at = sent + (Instant::now() - sent) / 2;
+    let line = serde_json::json!({
+        "phase": phase,
+        "t_s": (at - t0).as_secs_f64(),
+        "unix_ms": SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64),
+        "samples": flatten(&samples),
+    });
+    if let Ok(mut f) = file.lock() {
+        if let Some(f) = f.as_mut() {
+            let _ = writeln!(f, "{line}");
+        }
+    }
+    if let Ok(mut n) = scrapes.lock() {
+        *n += 1;
+    }
+    Ok((at, ServerCounters::from_samples(&samples)))
+}
+
+/// `name{k="v",...}` → value.
+fn flatten(samples: &[Sample]) -> serde_json::Map<String, serde_json::Value> {
+    samples
+        .iter()
+        .map(|s| {
+            let key = if s.labels.is_empty() {
+                s.name.clone()
+            } else {
+                let labels: Vec<String> =
+                    s.labels.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
+                format!("{}{{{}}}", s.name, labels.join(","))
+            };
+            let v = serde_json::Number::from_f64(s.value)
+                .map_or(serde_json::Value::Null, serde_json::Value::Number);
+            (key, v)
+        })
+        .collect()
+}
+
+impl PhaseHooks for MetricsWatch {
+    async fn before_measure(&mut self) {
+        self.before = self.scrape("before").await;
+        if self.before.is_none() {
+            return;
+        }
+        let (client, root, file, scrapes, t0) = (
+            self.client.clone(),
+            self.root.clone(),
+            self.file.clone(),
+            self.scrapes.clone(),
+            self.t0,
+        );
+        self.during = Some(tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(DURING_EVERY).await;
+                let _ = scrape_and_log(&client, &root, "during", t0, &file, &scrapes).await;
+            }
+        }));
+    }
+
+    async fn after_measure(&mut self) {
+        if let Some(t) = self.during.take() {
+            t.abort();
+        }
+        if self.before.is_none() {
+            return;
+        }
+        // Counters are updated when a slot finishes, which can trail the
+        // last byte the client read: wait until the server is idle.
+        let until = Instant::now() + SETTLE_FOR;
+        loop {
+            let s = self.scrape("after").await;
+            let idle = s.is_some_and(|(_, c)| c.idle());
+            self.after = s;
+            if idle || Instant::now() >= until || self.after.is_none() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
