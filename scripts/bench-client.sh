@@ -25,7 +25,7 @@ start_sim() { # sets $url
 
 measure() { # label, args...
   local label="$1"; shift
-  /usr/bin/time -f "%e %U %S %M" -o "$out/time" "$bin" run --quiet --out "$out/$label" "$@" >/dev/null
+  /usr/bin/time -f "%e %U %S %M" -o "$out/time" "$bin" run --quiet --no-metrics --out "$out/$label" "$@" >/dev/null
   read -r wall user sys rss_kb <"$out/time"
   tokens=$(python3 -c "import json,sys; s=json.load(open(sys.argv[1]))['summary']; print(s['output_tokens'], s['requests']['ok'], s['requests']['failed'])" "$out/$label/run.json")
   read -r tok ok failed <<<"$tokens"
@@ -33,8 +33,10 @@ measure() { # label, args...
 import sys
 label, wall, user, sys_, rss, tok, ok, failed = sys.argv[1:]
 cpu = float(user) + float(sys_)
+t = max(int(tok), 1)
 print(f"{label}: {ok} ok / {failed} failed, {tok} tokens in {float(wall):.1f} s; "
-      f"client CPU {cpu:.2f} s = {cpu / max(int(tok), 1) * 1e6:.2f} us/token; peak RSS {int(rss) / 1024:.1f} MiB")
+      f"client CPU {cpu:.2f} s (user {user} + sys {sys_}) = {cpu / t * 1e6:.2f} us/token "
+      f"(user {float(user) / t * 1e6:.2f}, sys {float(sys_) / t * 1e6:.2f}); peak RSS {int(rss) / 1024:.1f} MiB")
 PY
 }
 
@@ -43,5 +45,18 @@ measure "short-10k" --base-url "$url" -c 64 -n 10000 --output-tokens 4 --prompt-
 measure "short-${n}" --base-url "$url" -c 64 -n "$n" --output-tokens 4 --prompt-tokens 16 --warmup-requests 0
 stop_sim
 
-start_sim --decode-tps 40 --ttft-ms 20 --tokens-per-event 1
+# Perfect batching (no curve), 50 tok/s per stream: 12,800 tok/s at c=256,
+# one token per event, each event its own write on the server side.
+cat >"$out/flat.toml" <<'TOML'
+flavor = "vllm"
+stack = "bench"
+quantization = "none"
+model = "bench"
+[latency]
+ttft-ms = 20.0
+prefill-tps = 100000.0
+decode-tps = 50.0
+max-slots = 1024
+TOML
+start_sim --profile "$out/flat.toml"
 measure "c256" --base-url "$url" -c 256 -n 1024 --output-tokens 256 --prompt-tokens 64 --warmup-requests 0
