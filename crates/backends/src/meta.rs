@@ -5,32 +5,57 @@ use std::time::Duration;
 use crate::error::RequestError;
 use crate::openai::{error_chain, http_client, http_error};
 
+/// `GET root/path` with a timeout; any HTTP status is returned as is.
+pub(crate) async fn get_path(
+    client: &reqwest::Client,
+    root: &reqwest::Url,
+    path: &str,
+    timeout: Duration,
+) -> Result<reqwest::Response, RequestError> {
+    let url = root.join(path).map_err(|e| RequestError::Connect {
+        url: root.to_string(),
+        reason: e.to_string(),
+    })?;
+    client
+        .get(url.clone())
+        .timeout(timeout)
+        .send()
+        .await
+        .map_err(|e| RequestError::Connect {
+            url: url.to_string(),
+            reason: error_chain(&e),
+        })
+}
+
+/// [`get_path`], with a non-2xx status turned into an error.
+pub(crate) async fn get_ok(
+    client: &reqwest::Client,
+    root: &reqwest::Url,
+    path: &str,
+    timeout: Duration,
+) -> Result<reqwest::Response, RequestError> {
+    let resp = get_path(client, root, path, timeout).await?;
+    if !resp.status().is_success() {
+        return Err(http_error(resp).await);
+    }
+    Ok(resp)
+}
+
+fn client_for(api_key: Option<&str>) -> Result<reqwest::Client, RequestError> {
+    http_client(api_key).map_err(|reason| RequestError::Connect {
+        url: String::new(),
+        reason,
+    })
+}
+
 /// `GET /v1/models`: the ids the server lists (OpenAI `data[].id`). Also the
 /// cheapest check that the server is up before a run starts.
 pub async fn list_models(
     root: &reqwest::Url,
     api_key: Option<&str>,
 ) -> Result<Vec<String>, RequestError> {
-    let url = root.join("v1/models").map_err(|e| RequestError::Connect {
-        url: root.to_string(),
-        reason: e.to_string(),
-    })?;
-    let client = http_client(api_key).map_err(|reason| RequestError::Connect {
-        url: url.to_string(),
-        reason,
-    })?;
-    let resp = client
-        .get(url.clone())
-        .timeout(Duration::from_secs(30))
-        .send()
-        .await
-        .map_err(|e| RequestError::Connect {
-            url: url.to_string(),
-            reason: error_chain(&e),
-        })?;
-    if !resp.status().is_success() {
-        return Err(http_error(resp).await);
-    }
+    let client = client_for(api_key)?;
+    let resp = get_ok(&client, root, "v1/models", Duration::from_secs(30)).await?;
     let v: serde_json::Value = resp.json().await.map_err(|e| RequestError::Stream {
         events: 0,
         reason: format!("/v1/models is not JSON: {}", error_chain(&e)),
@@ -76,29 +101,18 @@ pub async fn wait_ready(
         url: root.to_string(),
         reason: e.to_string(),
     })?;
-    let client = http_client(api_key).map_err(|reason| RequestError::Connect {
-        url: url.to_string(),
-        reason,
-    })?;
+    let client = client_for(api_key)?;
     let deadline = tokio::time::Instant::now() + wait.timeout;
     let mut waited_reports = Every::new(Duration::from_secs(5));
     loop {
-        let last = match client
-            .get(url.clone())
-            .timeout(Duration::from_secs(10))
-            .send()
-            .await
-        {
+        let last = match get_path(&client, root, "health", Duration::from_secs(10)).await {
             Ok(r) if r.status().is_success() => return Ok(Readiness::Ready),
             Ok(r) if r.status() == reqwest::StatusCode::NOT_FOUND => {
                 return Ok(Readiness::NoHealthEndpoint)
             }
             Ok(r) if r.status() == reqwest::StatusCode::SERVICE_UNAVAILABLE => http_error(r).await,
             Ok(r) => return Err(http_error(r).await),
-            Err(e) => RequestError::Connect {
-                url: url.to_string(),
-                reason: error_chain(&e),
-            },
+            Err(e) => e,
         };
         if tokio::time::Instant::now() + wait.interval > deadline {
             return Err(RequestError::NotReady {
@@ -144,14 +158,10 @@ pub async fn server_metadata(root: &reqwest::Url, api_key: Option<&str>) -> serd
     let Ok(client) = http_client(api_key) else {
         return Value::Object(out);
     };
-    let get = |path: &str| {
+    let get = |path: &'static str| {
         let client = client.clone();
-        let url = root.join(path);
         async move {
-            let resp = client
-                .get(url.ok()?)
-                .timeout(Duration::from_secs(10))
-                .send()
+            let resp = get_path(&client, root, path, Duration::from_secs(10))
                 .await
                 .ok()?;
             let server = resp
@@ -191,16 +201,39 @@ pub async fn server_metadata(root: &reqwest::Url, api_key: Option<&str>) -> serd
         if let Some(s) = server {
             out.entry("server_header").or_insert(json!(s));
         }
-        let pick = |ptr: &str| props.pointer(ptr).cloned().unwrap_or(Value::Null);
-        out.insert(
-            "props".into(),
-            json!({
-                "build_info": pick("/build_info"),
-                "total_slots": pick("/total_slots"),
-                "model_path": pick("/model_path"),
-                "n_ctx_per_slot": pick("/default_generation_settings/n_ctx"),
-            }),
-        );
+        out.insert("props".into(), props_summary(&props));
     }
     Value::Object(out)
+}
+
+/// The parts of llama-server's `/props` that describe the setup.
+pub fn props_summary(props: &serde_json::Value) -> serde_json::Value {
+    let pick = |ptr: &str| {
+        props
+            .pointer(ptr)
+            .cloned()
+            .unwrap_or(serde_json::Value::Null)
+    };
+    serde_json::json!({
+        "build_info": pick("/build_info"),
+        "total_slots": pick("/total_slots"),
+        "model_path": pick("/model_path"),
+        "n_ctx_per_slot": pick("/default_generation_settings/n_ctx"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn props_summary_of_a_real_capture() {
+        let text = include_str!("../../wire/tests/fixtures/props.json");
+        let v: serde_json::Value = serde_json::from_str(text).unwrap();
+        let s = props_summary(&v);
+        assert_eq!(s["total_slots"], 2);
+        assert_eq!(s["n_ctx_per_slot"], 1024);
+        assert_eq!(s["build_info"], "b0-unknown");
+        assert_eq!(s["model_path"], "models/SmolLM2-135M-Instruct.Q4_1.gguf");
+    }
 }

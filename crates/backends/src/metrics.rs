@@ -6,7 +6,8 @@ use std::time::Duration;
 use stackbench_wire::prometheus::{parse_prometheus, total, Sample};
 
 use crate::error::RequestError;
-use crate::openai::{error_chain, http_client, http_error};
+use crate::meta::get_ok;
+use crate::openai::{error_chain, http_client};
 
 /// The counters we derive server-side figures from, summed over label sets.
 /// Names: llama-server `llamacpp:*`, vLLM `vllm:*`.
@@ -55,22 +56,7 @@ pub async fn scrape_metrics(
     client: &reqwest::Client,
     root: &reqwest::Url,
 ) -> Result<(String, Vec<Sample>), RequestError> {
-    let url = root.join("metrics").map_err(|e| RequestError::Connect {
-        url: root.to_string(),
-        reason: e.to_string(),
-    })?;
-    let resp = client
-        .get(url.clone())
-        .timeout(Duration::from_secs(10))
-        .send()
-        .await
-        .map_err(|e| RequestError::Connect {
-            url: url.to_string(),
-            reason: error_chain(&e),
-        })?;
-    if !resp.status().is_success() {
-        return Err(http_error(resp).await);
-    }
+    let resp = get_ok(client, root, "metrics", Duration::from_secs(10)).await?;
     let text = resp.text().await.map_err(|e| RequestError::Stream {
         events: 0,
         reason: error_chain(&e),

@@ -15,7 +15,7 @@
 
 mod common;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -65,28 +65,42 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// Starts llama-server with `slots` slots and `ctx` context per slot, and
-/// waits (through its 503 "Loading model") until it is ready.
-async fn start(slots: u32, ctx_per_slot: u32) -> Option<Server> {
-    let (bin, model) = installed()?;
+/// Spawns `bin` on a free port with `args` after the port; does not wait.
+fn spawn(bin: &Path, model: &Path, args: &[&str]) -> Server {
     let port = free_port();
     let child = Command::new(bin)
-        .args(["-m"])
+        .arg("-m")
         .arg(model)
-        .args(["--host", "127.0.0.1", "--port", &port.to_string()])
         .args([
-            "-np",
-            &slots.to_string(),
-            "-c",
-            &(slots * ctx_per_slot).to_string(),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+            "-t",
+            "2",
         ])
-        .args(["-t", "2", "--metrics", "--no-webui"])
+        .args(args)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let url = format!("http://127.0.0.1:{port}");
-    let server = Server { child, url };
+    Server {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+    }
+}
+
+/// Starts llama-server with `slots` slots and `ctx` context per slot, and
+/// waits (through its 503 "Loading model") until it is ready.
+async fn start(slots: u32, ctx_per_slot: u32) -> Option<Server> {
+    let (bin, model) = installed()?;
+    let np = slots.to_string();
+    let ctx = (slots * ctx_per_slot).to_string();
+    let server = spawn(
+        &bin,
+        &model,
+        &["-np", &np, "-c", &ctx, "--metrics", "--no-webui"],
+    );
     let wait = ReadyWait {
         timeout: Duration::from_secs(120),
         interval: Duration::from_millis(100),
@@ -346,30 +360,7 @@ async fn a_server_without_metrics_is_noted_not_fatal() {
         eprintln!("llama-server not installed; skipping");
         return;
     };
-    let port = free_port();
-    let child = Command::new(bin)
-        .arg("-m")
-        .arg(model)
-        .args([
-            "--host",
-            "127.0.0.1",
-            "--port",
-            &port.to_string(),
-            "-np",
-            "1",
-            "-c",
-            "512",
-            "-t",
-            "2",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let server = Server {
-        child,
-        url: format!("http://127.0.0.1:{port}"),
-    };
+    let server = spawn(&bin, &model, &["-np", "1", "-c", "512"]);
     let dir = tempfile::tempdir().unwrap();
     // The binary itself waits out the model load (connection refused, then 503).
     let out = Command::new(env!("CARGO_BIN_EXE_stackbench"))
@@ -403,4 +394,32 @@ async fn a_server_without_metrics_is_noted_not_fatal() {
         "{}",
         run["server_metrics"]
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_cannot_load_its_model_is_a_clear_error_not_a_hang() {
+    let _g = SERIAL.lock().await;
+    let Some((bin, _)) = installed() else {
+        eprintln!("llama-server not installed; skipping");
+        return;
+    };
+    let server = spawn(&bin, Path::new("/nonexistent/model.gguf"), &[]);
+    let started = std::time::Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_stackbench"))
+        .args([
+            "run",
+            "--quiet",
+            "--base-url",
+            &server.url,
+            "-n",
+            "2",
+            "--ready-timeout",
+            "3s",
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("not ready after 3s"), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(30));
 }

@@ -144,3 +144,33 @@ fn llama_server_metrics_page_parses_with_its_counters() {
     assert_eq!(total(&s, "llamacpp:requests_processing"), Some(0.0));
     assert_eq!(total(&s, "llamacpp:requests_deferred"), Some(0.0));
 }
+
+#[test]
+fn llama_server_native_stream_counts_token_ids_exactly() {
+    use stackbench_wire::llama::parse_native_chunk;
+    let bytes = fixture("native-completion-stream.sse");
+    for chunk in [1, 13, bytes.len()] {
+        let mut dec = SseDecoder::new();
+        let mut counter = TokenCounter::new();
+        let mut events = Vec::new();
+        for piece in bytes.chunks(chunk) {
+            dec.feed(piece, |ev| {
+                let SseEvent::Data(d) = ev else {
+                    panic!("unexpected error event")
+                };
+                if let Some(n) = counter.observe(&parse_native_chunk(d).unwrap()) {
+                    events.push(n);
+                }
+                true
+            });
+        }
+        dec.finish(|_| true);
+        let out = counter.finish();
+        assert_eq!(events, vec![1; 12], "split every {chunk}");
+        assert_eq!(out.source, CountSource::Exact);
+        assert_eq!(out.server, Some(12));
+        assert!(out.reconciled);
+        assert_eq!(out.finish_reason.as_deref(), Some("limit"));
+        assert_eq!(out.timings.unwrap().predicted_n, Some(12));
+    }
+}
