@@ -19,7 +19,7 @@ use stackbench_core::TokenEvent;
 use stackbench_wire::CountOutcome;
 
 pub use error::RequestError;
-pub use meta::{list_models, server_metadata, wait_ready, Readiness, ReadyWait};
+pub use meta::{list_models, ollama_preload, server_metadata, wait_ready, Readiness, ReadyWait};
 pub use metrics::{meta_client, scrape_metrics, ServerCounters};
 pub use openai::{OpenAiDriver, OpenAiTarget};
 pub use url::{normalize_base_url, BaseUrlError};

@@ -222,6 +222,43 @@ pub fn props_summary(props: &serde_json::Value) -> serde_json::Value {
     })
 }
 
+/// Loads `model` into an Ollama server (`POST /api/generate` with only the
+/// model, as Ollama documents) so that no measured request pays the load.
+/// Returns the server's `load_duration` in ms.
+pub async fn ollama_preload(
+    root: &reqwest::Url,
+    api_key: Option<&str>,
+    model: &str,
+) -> Result<Option<f64>, RequestError> {
+    let client = client_for(api_key)?;
+    let url = root
+        .join("api/generate")
+        .map_err(|e| RequestError::Connect {
+            url: root.to_string(),
+            reason: e.to_string(),
+        })?;
+    let resp = client
+        .post(url.clone())
+        .json(&serde_json::json!({ "model": model, "stream": false }))
+        .timeout(Duration::from_secs(600))
+        .send()
+        .await
+        .map_err(|e| RequestError::Connect {
+            url: url.to_string(),
+            reason: error_chain(&e),
+        })?;
+    if !resp.status().is_success() {
+        return Err(http_error(resp).await);
+    }
+    let v: serde_json::Value = resp.json().await.map_err(|e| RequestError::Stream {
+        events: 0,
+        reason: error_chain(&e),
+    })?;
+    Ok(v.get("load_duration")
+        .and_then(serde_json::Value::as_f64)
+        .map(|ns| ns / 1e6))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

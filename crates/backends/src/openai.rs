@@ -9,6 +9,8 @@ use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use stackbench_core::TokenEvent;
 use stackbench_wire::body::{request_body, Api, BodyOptions};
 use stackbench_wire::llama::parse_native_chunk;
+use stackbench_wire::ndjson::NdjsonDecoder;
+use stackbench_wire::ollama::parse_ollama_chunk;
 use stackbench_wire::openai::{error_message, parse_chunk};
 use stackbench_wire::{CountOutcome, SseDecoder, SseEvent, TokenCounter};
 
@@ -108,10 +110,11 @@ impl OpenAiDriver {
         if !resp.status().is_success() {
             return Err(http_error(resp).await);
         }
-        let mut decoder = SseDecoder::new();
+        let mut decoder = Framer::for_api(self.target.api);
         let mut state = StreamState {
             parse: match self.target.api {
                 Api::LlamaNative => parse_native_chunk,
+                Api::OllamaGenerate | Api::OllamaChat => parse_ollama_chunk,
                 Api::Chat | Api::Completions => parse_chunk,
             },
             counter: TokenCounter::new(),
@@ -151,6 +154,36 @@ impl OpenAiDriver {
             });
         }
         Ok(counts)
+    }
+}
+
+/// Splits the response body into payloads: SSE events or NDJSON lines.
+enum Framer {
+    Sse(SseDecoder),
+    Ndjson(NdjsonDecoder),
+}
+
+impl Framer {
+    fn for_api(api: Api) -> Self {
+        if api.ndjson() {
+            Self::Ndjson(NdjsonDecoder::new())
+        } else {
+            Self::Sse(SseDecoder::new())
+        }
+    }
+
+    fn feed(&mut self, bytes: &[u8], mut f: impl FnMut(SseEvent<'_>) -> bool) {
+        match self {
+            Self::Sse(d) => d.feed(bytes, f),
+            Self::Ndjson(d) => d.feed(bytes, |line| f(SseEvent::Data(line))),
+        }
+    }
+
+    fn finish(&mut self, mut f: impl FnMut(SseEvent<'_>) -> bool) {
+        match self {
+            Self::Sse(d) => d.finish(f),
+            Self::Ndjson(d) => d.finish(|line| f(SseEvent::Data(line))),
+        }
     }
 }
 

@@ -40,6 +40,10 @@ pub enum ApiArg {
     Completions,
     /// llama-server's native POST /completion (exact token ids per event)
     Native,
+    /// Ollama's native POST /api/generate (NDJSON; no ignore_eos)
+    OllamaGenerate,
+    /// Ollama's native POST /api/chat (NDJSON; no ignore_eos)
+    OllamaChat,
 }
 
 /// `stackbench run`
@@ -81,6 +85,11 @@ pub struct RunArgs {
     /// Do not send ignore_eos: outputs may end early.
     #[arg(long)]
     pub no_ignore_eos: bool,
+    /// Leave requests that ended before --output-tokens (EOS; Ollama has no
+    /// ignore_eos) out of the latency and decode statistics. They are always
+    /// counted as `short` in the summary.
+    #[arg(long)]
+    pub exclude_short: bool,
     /// Sampling temperature.
     #[arg(long, default_value_t = 0.0)]
     pub temperature: f64,

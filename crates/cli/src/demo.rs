@@ -67,6 +67,8 @@ fn job(
             bound,
             warmup_requests: warmup,
             prompts: PromptGenerator::new(seed, PROMPT_TOKENS),
+            target_output_tokens: a.output_tokens,
+            exclude_short: false,
         },
         target: Target {
             base_url: root.to_string(),
@@ -89,6 +91,7 @@ fn job(
             prompt_tokens: PROMPT_TOKENS,
             output_tokens: a.output_tokens,
             ignore_eos: true,
+            exclude_short: false,
             temperature: 0.0,
             seed,
         },

@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context};
 use stackbench_backends::{
-    list_models, normalize_base_url, server_metadata, wait_ready, Driver, OpenAiDriver,
-    OpenAiTarget, ReadyWait,
+    list_models, normalize_base_url, ollama_preload, server_metadata, wait_ready, Driver,
+    OpenAiDriver, OpenAiTarget, ReadyWait,
 };
 use stackbench_core::run_file::{LoadConfig, Target};
 use stackbench_engine::{Bound, LiveCounters, PromptGenerator, RunPlan};
@@ -80,11 +80,24 @@ pub async fn execute(a: RunArgs) -> anyhow::Result<ExitStatus> {
             return Err(e).context("could not ask the server for its model (pass --model to skip)")
         }
     };
+    let mut server = server_metadata(&root, key.as_deref()).await;
+    if matches!(a.api, ApiArg::OllamaGenerate | ApiArg::OllamaChat) {
+        // Ollama loads models lazily: load it now so that neither warm-up
+        // nor measured requests pay for it.
+        let load_ms = ollama_preload(&root, key.as_deref(), &model)
+            .await
+            .context("could not load the model into Ollama")?;
+        if let serde_json::Value::Object(m) = &mut server {
+            m.insert("preload_load_ms".into(), serde_json::json!(load_ms));
+        }
+    }
     let seed = a.seed.unwrap_or_else(rand::random);
     let api = match a.api {
         ApiArg::Chat => Api::Chat,
         ApiArg::Completions => Api::Completions,
         ApiArg::Native => Api::LlamaNative,
+        ApiArg::OllamaGenerate => Api::OllamaGenerate,
+        ApiArg::OllamaChat => Api::OllamaChat,
     };
     let body = BodyOptions {
         model: model.clone(),
@@ -114,6 +127,8 @@ pub async fn execute(a: RunArgs) -> anyhow::Result<ExitStatus> {
         bound,
         warmup_requests: a.warmup_requests,
         prompts: PromptGenerator::new(seed, a.prompt_tokens),
+        target_output_tokens: a.output_tokens,
+        exclude_short: a.exclude_short,
     };
     let label = a.label.clone().unwrap_or_else(|| {
         format!(
@@ -144,10 +159,11 @@ pub async fn execute(a: RunArgs) -> anyhow::Result<ExitStatus> {
             prompt_tokens: a.prompt_tokens,
             output_tokens: a.output_tokens,
             ignore_eos: !a.no_ignore_eos,
+            exclude_short: a.exclude_short,
             temperature: a.temperature,
             seed,
         },
-        server: server_metadata(&root, key.as_deref()).await,
+        server,
         out: out.clone(),
         scrape_metrics: !a.no_metrics,
         api_key: key.clone(),

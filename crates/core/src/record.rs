@@ -33,8 +33,10 @@ pub enum CountSource {
     Estimated,
 }
 
-/// Server-side timings reported by llama-server (`timings`), all optional
-/// because servers differ. Milliseconds.
+/// Server-side timings of one request: llama-server's `timings`, or
+/// Ollama's final-object counts and durations mapped onto the same fields
+/// (`prompt_eval_count` → `prompt_n`, `eval_count` → `predicted_n`,
+/// nanosecond durations → ms). All optional because servers differ.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ServerTimings {
     /// Prompt tokens reused from the server's cache.
@@ -61,6 +63,13 @@ pub struct ServerTimings {
     /// Draft tokens accepted (speculative decoding only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub draft_n_accepted: Option<u64>,
+    /// Model load time before this request, ms (Ollama `load_duration`;
+    /// a large value is a cold load).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load_ms: Option<f64>,
+    /// Whole request as the server timed it, ms (Ollama `total_duration`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total_ms: Option<f64>,
 }
 
 /// Why a request failed.
@@ -141,7 +150,12 @@ pub struct RequestRecord {
     /// The server's finish reason (`length`, `stop`, ...).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finish_reason: Option<String>,
-    /// The server's own timings for this request (llama-server).
+    /// The server's own timings for this request (llama-server `timings`,
+    /// Ollama's final counts and durations).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server_timings: Option<ServerTimings>,
+    /// OK but fewer output tokens than asked for (the server stopped at EOS:
+    /// Ollama has no `ignore_eos`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub short: bool,
 }

@@ -48,6 +48,9 @@ pub struct LoadConfig {
     pub output_tokens: u32,
     /// Whether `ignore_eos` was sent.
     pub ignore_eos: bool,
+    /// Whether requests that ended early were left out of the statistics.
+    #[serde(default)]
+    pub exclude_short: bool,
     /// Sampling temperature sent.
     pub temperature: f64,
     /// Seed of the prompt generator (fresh per run unless given), also sent

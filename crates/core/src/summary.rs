@@ -63,6 +63,13 @@ pub struct RequestCounts {
     pub unreconciled: u64,
     /// OK requests whose per-event counts were estimated (one per event).
     pub estimated_counts: u64,
+    /// OK requests that ended with fewer tokens than asked for.
+    #[serde(default)]
+    pub short: u64,
+    /// OK requests during which the server loaded the model (Ollama
+    /// `load_duration` over 1 s): their TTFT includes the load.
+    #[serde(default)]
+    pub cold_loads: u64,
 }
 
 /// Everything the summary table shows.
@@ -132,6 +139,8 @@ impl Totals {
         a.cancelled += b.cancelled;
         a.unreconciled += b.unreconciled;
         a.estimated_counts += b.estimated_counts;
+        a.short += b.short;
+        a.cold_loads += b.cold_loads;
         for (k, v) in &o.errors {
             *self.errors.entry(k.clone()).or_default() += v;
         }

@@ -45,6 +45,12 @@ pub struct RunPlan {
     pub warmup_requests: u64,
     /// Prompt source.
     pub prompts: PromptGenerator,
+    /// Output length asked for: an OK request that ends with fewer tokens
+    /// (EOS where the server has no `ignore_eos`, e.g. Ollama) is *short*.
+    pub target_output_tokens: u32,
+    /// Leave short requests out of the latency and decode histograms (they
+    /// are still counted, and their tokens still count in the totals).
+    pub exclude_short: bool,
 }
 
 /// The result of a run.
@@ -72,6 +78,8 @@ struct Phase {
     /// When the first request finished OK, µs since t0.
     first_ok_us: AtomicU64,
     timeline: Mutex<Timeline>,
+    target_output_tokens: u32,
+    exclude_short: bool,
     /// Histogram shards. A full set of HDR histograms takes about 2 MB, so
     /// one per worker would cost gigabytes at thousands of streams; workers
     /// share a few shards instead and lock one once per finished request.
@@ -150,6 +158,8 @@ pub async fn run_with_hooks<H: PhaseHooks>(
             drain_at_us: AtomicU64::new(u64::MAX),
             first_ok_us: AtomicU64::new(u64::MAX),
             timeline: Mutex::new(Timeline::default()),
+            target_output_tokens: plan.target_output_tokens,
+            exclude_short: plan.exclude_short,
             hists: Vec::new(),
             live: live.clone(),
             sink: sink.clone(),
@@ -177,6 +187,8 @@ pub async fn run_with_hooks<H: PhaseHooks>(
         drain_at_us: AtomicU64::new(u64::MAX),
         first_ok_us: AtomicU64::new(u64::MAX),
         timeline: Mutex::new(Timeline::default()),
+        target_output_tokens: plan.target_output_tokens,
+        exclude_short: plan.exclude_short,
         hists: shards(),
         live,
         sink,
@@ -354,6 +366,7 @@ impl Phase {
             decode_tok_s: None,
             finish_reason: None,
             server_timings: None,
+            short: false,
         };
         let t = &mut tally.totals;
         match result {
@@ -392,13 +405,18 @@ impl Phase {
                     .or(c.timings.as_ref().and_then(|t| t.cache_n));
                 rec.finish_reason = c.finish_reason;
                 rec.server_timings = c.timings;
+                let short = c.output_tokens < u64::from(self.target_output_tokens);
+                rec.short = short;
                 let m = RequestMetrics::from_events(events, c.output_tokens);
                 if let Some(m) = &m {
                     rec.tpot_us = m.tpot_us;
                     rec.decode_tok_s = m.decode_tok_s;
                 }
                 if self.measured {
-                    if let Some(m) = &m {
+                    t.requests.short += u64::from(short);
+                    let load_ms = rec.server_timings.as_ref().and_then(|t| t.load_ms);
+                    t.requests.cold_loads += u64::from(load_ms.is_some_and(|ms| ms > COLD_LOAD_MS));
+                    if let Some(m) = m.as_ref().filter(|_| !(short && self.exclude_short)) {
                         let shard = &self.hists[f.worker as usize % self.hists.len()];
                         if let Ok(mut h) = shard.lock() {
                             m.record_into(events, &mut h);
@@ -429,6 +447,10 @@ impl Phase {
         }
     }
 }
+
+/// A measured request whose server-reported model load took longer than
+/// this (Ollama `load_duration`) was a cold load.
+const COLD_LOAD_MS: f64 = 1000.0;
 
 /// At most this many distinct error reasons are kept; the rest are pooled.
 const MAX_ERROR_KINDS: usize = 32;

@@ -126,6 +126,24 @@ pub fn run_summary(run: &RunFile) -> String {
             r.estimated_counts, r.unreconciled
         );
     }
+    if r.short > 0 {
+        out += &format!(
+            "\n{} requests ended before {} tokens (EOS); {} the statistics above\n",
+            r.short,
+            run.load.output_tokens,
+            if run.load.exclude_short {
+                "left out of"
+            } else {
+                "included in"
+            }
+        );
+    }
+    if r.cold_loads > 0 {
+        out += &format!(
+            "\nwarning: {} measured requests included a model load (load_duration > 1 s); raise --warmup-requests\n",
+            r.cold_loads
+        );
+    }
     if let Some(m) = &run.server_metrics {
         out += &server_line(m);
     }

@@ -58,13 +58,56 @@ pub(crate) enum Api {
     Completions,
 }
 
-/// Server-side timings of one request (llama-server `timings`).
+/// Server-side timings of one request (llama-server `timings`, Ollama's
+/// durations).
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Timings {
     pub prompt_n: u64,
     pub prompt_ms: f64,
     pub predicted_n: u64,
     pub predicted_ms: f64,
+    pub load_ms: f64,
+}
+
+/// Writes one stream in some server's format.
+pub(crate) trait StreamWriter: Send + Sync + 'static {
+    /// Chunks sent together with the first token, before it.
+    fn open(&self, out: &mut Vec<u8>);
+    /// One content event.
+    fn content(&self, out: &mut Vec<u8>, piece: &Piece<'_>, timings: &Timings);
+    /// Everything after the last token.
+    fn close(&self, out: &mut Vec<u8>, finish: &str, completion: u64, timings: &Timings);
+    /// An error inside the stream; ends the stream.
+    fn stream_error(&self, out: &mut Vec<u8>, message: &str);
+    /// A non-streamed response body.
+    fn whole(&self, text: &str, finish: &str, completion: u64, timings: &Timings) -> Value;
+    /// True when every token is its own event even in a burst (llama-server).
+    fn one_event_per_token(&self) -> bool;
+    /// The streaming Content-Type.
+    fn content_type(&self) -> &'static str {
+        "text/event-stream"
+    }
+}
+
+impl StreamWriter for Renderer {
+    fn open(&self, out: &mut Vec<u8>) {
+        Renderer::open(self, out);
+    }
+    fn content(&self, out: &mut Vec<u8>, piece: &Piece<'_>, timings: &Timings) {
+        Renderer::content(self, out, piece, timings);
+    }
+    fn close(&self, out: &mut Vec<u8>, finish: &str, completion: u64, timings: &Timings) {
+        Renderer::close(self, out, finish, completion, timings);
+    }
+    fn stream_error(&self, out: &mut Vec<u8>, message: &str) {
+        Renderer::stream_error(self, out, message);
+    }
+    fn whole(&self, text: &str, finish: &str, completion: u64, timings: &Timings) -> Value {
+        Renderer::whole(self, text, finish, completion, timings)
+    }
+    fn one_event_per_token(&self) -> bool {
+        self.flavor == Flavor::Llamacpp
+    }
 }
 
 /// Stream options a request asked for.

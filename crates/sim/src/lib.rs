@@ -15,6 +15,7 @@ mod clock;
 mod fault;
 mod flavor;
 mod model;
+mod ollama;
 mod profile;
 mod request;
 mod server;

@@ -85,6 +85,15 @@ pub struct LatencyProfile {
     /// coalescing); 1 for one event per token.
     #[serde(default = "one")]
     pub tokens_per_event: u32,
+    /// The model emits end-of-sequence after this many tokens: streams stop
+    /// there (`finish_reason`/`done_reason` "stop") unless the request sets
+    /// `ignore_eos` and the flavor honours it (vLLM, llama-server; not Ollama).
+    #[serde(default)]
+    pub eos_after: Option<u64>,
+    /// Time to load the model, paid by the first request after start (and
+    /// reported as Ollama's `load_duration`), ms.
+    #[serde(default)]
+    pub load_ms: f64,
 }
 
 fn one() -> u32 {

@@ -17,6 +17,59 @@ pub(crate) struct SimRequest {
     pub max_tokens: u64,
     pub prompt_tokens: u64,
     pub opts: StreamOpts,
+    /// The request asked to ignore end-of-sequence.
+    pub ignore_eos: bool,
+    /// An Ollama load request: a model and no prompt.
+    pub preload: bool,
+}
+
+fn chat_prompt_tokens(v: &Value) -> Result<u64, String> {
+    let msgs = v
+        .get("messages")
+        .and_then(Value::as_array)
+        .ok_or("'messages' must be an array")?;
+    // Content words plus a few template tokens per message.
+    Ok(3 + msgs
+        .iter()
+        .map(|m| {
+            4 + m
+                .get("content")
+                .and_then(Value::as_str)
+                .map_or(0, count_words)
+        })
+        .sum::<u64>())
+}
+
+/// Parses an Ollama `/api/generate` (`chat = false`) or `/api/chat` body.
+/// Streaming is on unless `"stream": false`; `options.num_predict` sets
+/// the length; there is no `ignore_eos`.
+pub(crate) fn parse_ollama_native(chat: bool, body: &[u8]) -> Result<SimRequest, String> {
+    let v: Value = serde_json::from_slice(body).map_err(|e| format!("invalid JSON body: {e}"))?;
+    let model = v
+        .get("model")
+        .and_then(Value::as_str)
+        .ok_or("model is required")?
+        .to_string();
+    let prompt_tokens = if chat {
+        v.get("messages")
+            .map(|_| chat_prompt_tokens(&v))
+            .transpose()?
+    } else {
+        v.get("prompt").and_then(Value::as_str).map(count_words)
+    };
+    let num_predict = v.pointer("/options/num_predict").and_then(Value::as_i64);
+    Ok(SimRequest {
+        model,
+        stream: v.get("stream").and_then(Value::as_bool).unwrap_or(true),
+        max_tokens: match num_predict {
+            Some(n) if n > 0 => n as u64,
+            _ => OPEN_ENDED_TOKENS,
+        },
+        prompt_tokens: prompt_tokens.unwrap_or(0),
+        opts: StreamOpts::default(),
+        ignore_eos: false,
+        preload: prompt_tokens.is_none(),
+    })
 }
 
 fn as_u64(v: Option<&Value>) -> Option<i64> {
@@ -102,6 +155,12 @@ pub(crate) fn parse(flavor: Flavor, api: Api, body: &[u8]) -> Result<SimRequest,
         max_tokens,
         prompt_tokens,
         opts,
+        // Ollama's OpenAI layer has no ignore_eos.
+        ignore_eos: flavor != Flavor::Ollama
+            && v.get("ignore_eos")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
+        preload: false,
     })
 }
 

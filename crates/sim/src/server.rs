@@ -19,10 +19,11 @@ use serde_json::json;
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 
 use crate::fault::{fault_for, Fault, FaultKind};
-use crate::flavor::{error_body, Api, Flavor, Piece, Renderer, Timings};
+use crate::flavor::{error_body, Api, Flavor, Piece, Renderer, StreamWriter, Timings};
 use crate::model::LatencyModel;
+use crate::ollama::OllamaWriter;
 use crate::profile::Profile;
-use crate::request::{parse, SimRequest};
+use crate::request::{parse, parse_ollama_native, SimRequest};
 
 const WORDS: &[&str] = &[
     " the",
@@ -87,6 +88,8 @@ struct SimState {
     slots: Arc<Semaphore>,
     active: AtomicUsize,
     requests: AtomicU64,
+    /// Whether the model load (`load-ms`) has been paid.
+    loaded: std::sync::atomic::AtomicBool,
 }
 
 /// Holds a slot; releases it and the active count on drop.
@@ -133,6 +136,7 @@ impl SimServer {
             faults: self.faults,
             active: AtomicUsize::new(0),
             requests: AtomicU64::new(0),
+            loaded: std::sync::atomic::AtomicBool::new(false),
         });
         let app = router(flavor).with_state(state);
         let (tx, rx) = oneshot::channel::<()>();
@@ -174,6 +178,15 @@ fn router(flavor: Flavor) -> Router<Arc<SimState>> {
             .route("/models", get(models)),
         Flavor::Ollama => r
             .route("/", get(|| async { "Ollama is running" }))
+            .route("/api/generate", post(ollama_generate))
+            .route("/api/chat", post(ollama_chat))
+            .route(
+                "/api/version",
+                get(|| async { axum::Json(json!({"version": "0.13.5"})) }),
+            )
+            .route("/api/tags", get(ollama_tags))
+            .route("/api/ps", get(ollama_ps))
+            .route("/api/show", post(ollama_show))
             .fallback(|| async { (StatusCode::NOT_FOUND, "404 page not found") }),
     }
 }
@@ -264,19 +277,58 @@ fn handle(s: Arc<SimState>, api: Api, body: Bytes) -> Response {
         opts: req.opts,
         prompt_tokens: req.prompt_tokens,
     };
+    stream_response(s, req, renderer, fault, n)
+}
+
+async fn ollama_generate(State(s): State<Arc<SimState>>, body: Bytes) -> Response {
+    handle_ollama_native(s, false, body)
+}
+
+async fn ollama_chat(State(s): State<Arc<SimState>>, body: Bytes) -> Response {
+    handle_ollama_native(s, true, body)
+}
+
+fn handle_ollama_native(s: Arc<SimState>, chat: bool, body: Bytes) -> Response {
+    let req = match parse_ollama_native(chat, &body) {
+        Ok(r) => r,
+        Err(msg) => {
+            return (StatusCode::BAD_REQUEST, axum::Json(json!({"error": msg}))).into_response()
+        }
+    };
+    let n = s.requests.fetch_add(1, Ordering::Relaxed) + 1;
+    let fault = fault_for(&s.faults, n);
+    if fault == Some(FaultKind::Http500) {
+        let body = json!({"error": "simulated internal error"});
+        return (StatusCode::INTERNAL_SERVER_ERROR, axum::Json(body)).into_response();
+    }
+    let writer = OllamaWriter {
+        chat,
+        model: req.model.clone(),
+        prompt_tokens: req.prompt_tokens,
+    };
+    stream_response(s, req, writer, fault, n)
+}
+
+/// Starts the generation task and returns its streaming response.
+fn stream_response<W: StreamWriter>(
+    s: Arc<SimState>,
+    req: SimRequest,
+    writer: W,
+    fault: Option<FaultKind>,
+    n: u64,
+) -> Response {
+    let flavor = s.profile.flavor;
     let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(16);
     let stream = req.stream;
-    tokio::spawn(generate(s, req, renderer, fault, n, tx));
+    let content_type = writer.content_type();
+    tokio::spawn(generate(s, req, writer, fault, n, tx));
     let body = Body::from_stream(futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|item| (item, rx))
     }));
     let mut resp = Response::new(body);
     let h = resp.headers_mut();
     if stream {
-        h.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/event-stream"),
-        );
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     } else {
         h.insert(
@@ -291,11 +343,42 @@ fn handle(s: Arc<SimState>, api: Api, body: Bytes) -> Response {
     resp
 }
 
+async fn ollama_tags(State(s): State<Arc<SimState>>) -> Response {
+    let m = &s.profile.model;
+    axum::Json(
+        json!({"models": [{"name": m, "model": m, "size": 20_000_000_000_u64,
+        "details": {"format": "gguf", "family": "qwen3moe", "parameter_size": "35B",
+        "quantization_level": s.profile.quantization}}]}),
+    )
+    .into_response()
+}
+
+async fn ollama_ps(State(s): State<Arc<SimState>>) -> Response {
+    let m = &s.profile.model;
+    let loaded = s.loaded.load(Ordering::Relaxed);
+    let models = if loaded {
+        json!([{"name": m, "model": m, "size": 24_000_000_000_u64, "size_vram": 24_000_000_000_u64,
+            "context_length": 4096, "details": {"quantization_level": s.profile.quantization}}])
+    } else {
+        json!([])
+    };
+    axum::Json(json!({ "models": models })).into_response()
+}
+
+async fn ollama_show(State(s): State<Arc<SimState>>) -> Response {
+    axum::Json(
+        json!({"details": {"format": "gguf", "family": "qwen3moe", "parameter_size": "35B",
+        "quantization_level": s.profile.quantization}, "capabilities": ["completion"],
+        "model_info": {"general.architecture": "qwen3moe"}}),
+    )
+    .into_response()
+}
+
 /// Emits one stream on the model's schedule. Stops when the client goes.
-async fn generate(
+async fn generate<W: StreamWriter>(
     s: Arc<SimState>,
     req: SimRequest,
-    r: Renderer,
+    r: W,
     fault: Option<FaultKind>,
     n: u64,
     tx: mpsc::Sender<Result<Bytes, std::io::Error>>,
@@ -308,6 +391,29 @@ async fn generate(
         state: s.clone(),
         _permit: permit,
     };
+    // The first request after start loads the model.
+    let load_ms = if s.profile.latency.load_ms > 0.0 && !s.loaded.swap(true, Ordering::Relaxed) {
+        tokio::time::sleep(Duration::from_secs_f64(s.profile.latency.load_ms / 1000.0)).await;
+        s.profile.latency.load_ms
+    } else {
+        s.loaded.store(true, Ordering::Relaxed);
+        0.0
+    };
+    if req.preload {
+        let mut buf = Vec::new();
+        let t = Timings {
+            load_ms,
+            ..Timings::default()
+        };
+        r.close(&mut buf, "load", 0, &t);
+        let _ = tx.send(Ok(Bytes::from(buf))).await;
+        return;
+    }
+    // End of sequence comes early unless ignored (where the flavor can).
+    let (target, finish) = match s.profile.latency.eos_after {
+        Some(eos) if eos < req.max_tokens && !req.ignore_eos => (eos.max(1), "stop"),
+        _ => (req.max_tokens, "length"),
+    };
     let slot_start = Instant::now();
     let prefill = Duration::from_secs_f64(s.model.prefill_s(req.prompt_tokens));
     let first_at = slot_start + prefill;
@@ -316,6 +422,7 @@ async fn generate(
     let mut timings = Timings {
         prompt_n: req.prompt_tokens,
         prompt_ms: prefill.as_secs_f64() * 1000.0,
+        load_ms,
         ..Timings::default()
     };
     // llama-server's generation clock includes the step that produced the
@@ -328,9 +435,9 @@ async fn generate(
     let mut whole_text = String::new();
     let mut text = String::new();
     let mut ids: Vec<u32> = Vec::new();
-    while sent < req.max_tokens {
+    while sent < target {
         let first = sent == 0;
-        let size = s.model.event_size(first, req.max_tokens - sent, &mut rng);
+        let size = s.model.event_size(first, target - sent, &mut rng);
         if !first {
             for _ in 0..size {
                 let rate = s.model.stream_tps(s.active.load(Ordering::Relaxed));
@@ -350,7 +457,7 @@ async fn generate(
             ids.push(1000 + w as u32);
             text.push_str(WORDS[w]);
         }
-        let last = sent + size == req.max_tokens;
+        let last = sent + size == target;
         sent += size;
         timings.predicted_n = sent;
         timings.predicted_ms = (deadline - first_at).as_secs_f64() * 1000.0 + first_interval_ms;
@@ -358,7 +465,7 @@ async fn generate(
             whole_text.push_str(&text);
             continue;
         }
-        if r.flavor == Flavor::Llamacpp {
+        if r.one_event_per_token() {
             // One event per token, the burst written in one flush.
             for (i, id) in ids.iter().enumerate() {
                 let w = WORDS[(*id - 1000) as usize];
@@ -380,7 +487,7 @@ async fn generate(
                 ids: &ids,
                 cumulative: sent,
                 first,
-                finish: last.then_some("length"),
+                finish: last.then_some(finish),
             };
             r.content(&mut buf, &piece, &timings);
         }
@@ -411,9 +518,9 @@ async fn generate(
     }
     let mut buf = Vec::with_capacity(512);
     if req.stream {
-        r.close(&mut buf, "length", sent, &timings);
+        r.close(&mut buf, finish, sent, &timings);
     } else {
-        let v = r.whole(&whole_text, "length", sent, &timings);
+        let v = r.whole(&whole_text, finish, sent, &timings);
         let _ = serde_json::to_writer(&mut buf, &v);
     }
     let _ = tx.send(Ok(Bytes::from(buf))).await;

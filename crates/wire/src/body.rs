@@ -15,6 +15,10 @@ pub enum Api {
     Completions,
     /// llama-server's native `POST /completion`
     LlamaNative,
+    /// Ollama's native `POST /api/generate` (NDJSON)
+    OllamaGenerate,
+    /// Ollama's native `POST /api/chat` (NDJSON)
+    OllamaChat,
 }
 
 impl Api {
@@ -24,6 +28,8 @@ impl Api {
             Self::Chat => "v1/chat/completions",
             Self::Completions => "v1/completions",
             Self::LlamaNative => "completion",
+            Self::OllamaGenerate => "api/generate",
+            Self::OllamaChat => "api/chat",
         }
     }
 
@@ -33,13 +39,20 @@ impl Api {
             Self::Chat => "chat",
             Self::Completions => "completions",
             Self::LlamaNative => "llama-native",
+            Self::OllamaGenerate => "ollama-generate",
+            Self::OllamaChat => "ollama-chat",
         }
+    }
+
+    /// Whether the response is NDJSON (Ollama native) rather than SSE.
+    pub fn ndjson(self) -> bool {
+        matches!(self, Self::OllamaGenerate | Self::OllamaChat)
     }
 
     /// Whether the stream ends with `data: [DONE]` (OpenAI-compatible
     /// endpoints) or simply closes (llama-server native).
     pub fn ends_with_done(self) -> bool {
-        self != Self::LlamaNative
+        matches!(self, Self::Chat | Self::Completions)
     }
 }
 
@@ -69,6 +82,7 @@ pub struct BodyOptions {
 pub fn request_body(api: Api, o: &BodyOptions, prompt: &str) -> Vec<u8> {
     let mut body = match api {
         Api::LlamaNative => native_body(o, prompt),
+        Api::OllamaGenerate | Api::OllamaChat => ollama_body(api, o, prompt),
         Api::Chat | Api::Completions => openai_value(api, o, prompt),
     };
     if let Value::Object(map) = &mut body {
@@ -97,6 +111,23 @@ fn native_body(o: &BodyOptions, prompt: &str) -> Value {
     v
 }
 
+/// Ollama `/api/generate` and `/api/chat`: length and sampling go in
+/// `options`; there is no `ignore_eos` (unknown options are ignored), so
+/// outputs may be shorter than `num_predict`.
+fn ollama_body(api: Api, o: &BodyOptions, prompt: &str) -> Value {
+    let mut options = json!({ "num_predict": o.max_tokens, "temperature": o.temperature });
+    if let Some(seed) = o.seed {
+        options["seed"] = json!(seed);
+    }
+    let mut v = json!({ "model": o.model, "stream": true, "options": options });
+    if api == Api::OllamaChat {
+        v["messages"] = json!([{ "role": "user", "content": prompt }]);
+    } else {
+        v["prompt"] = json!(prompt);
+    }
+    v
+}
+
 fn openai_value(api: Api, o: &BodyOptions, prompt: &str) -> Value {
     let mut body = json!({
         "model": o.model,
@@ -118,7 +149,7 @@ fn openai_value(api: Api, o: &BodyOptions, prompt: &str) -> Value {
                 json!([{ "role": "user", "content": prompt }]),
             );
         }
-        Api::Completions | Api::LlamaNative => {
+        _ => {
             map.insert("prompt".into(), Value::String(prompt.to_string()));
         }
     }

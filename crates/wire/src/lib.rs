@@ -7,6 +7,8 @@
 pub mod body;
 pub mod count;
 pub mod llama;
+pub mod ndjson;
+pub mod ollama;
 pub mod openai;
 pub mod prometheus;
 pub mod sse;

@@ -82,6 +82,7 @@ pub struct Load {
     pub output_tokens: u32,
     pub per_event_counts: bool,
     pub extra: serde_json::Map<String, serde_json::Value>,
+    pub exclude_short: bool,
 }
 
 impl Load {
@@ -94,6 +95,7 @@ impl Load {
             output_tokens,
             per_event_counts: true,
             extra: Default::default(),
+            exclude_short: false,
         }
     }
 }
@@ -121,6 +123,8 @@ pub async fn bench(base_url: &str, load: &Load, dir: &Path) -> (RunOutcome, Vec<
         bound: load.bound,
         warmup_requests: load.warmup,
         prompts: PromptGenerator::new(42, 32),
+        target_output_tokens: load.output_tokens,
+        exclude_short: load.exclude_short,
     };
     let path = dir.join("requests.jsonl");
     let (sink, handle) = RecordSink::create(&path).unwrap();
