@@ -25,6 +25,12 @@ pub struct ServerCounters {
     pub processing: Option<f64>,
     /// Requests waiting.
     pub waiting: Option<f64>,
+    /// Speculative decoding: verification steps.
+    pub spec_drafts: Option<f64>,
+    /// Speculative decoding: draft tokens proposed.
+    pub spec_draft_tokens: Option<f64>,
+    /// Speculative decoding: draft tokens accepted.
+    pub spec_accepted_tokens: Option<f64>,
 }
 
 impl ServerCounters {
@@ -41,6 +47,18 @@ impl ServerCounters {
             prompt_seconds: first(&["llamacpp:prompt_seconds_total"]),
             processing: first(&["llamacpp:requests_processing", "vllm:num_requests_running"]),
             waiting: first(&["llamacpp:requests_deferred", "vllm:num_requests_waiting"]),
+            spec_drafts: first(&[
+                "vllm:spec_decode_num_drafts_total",
+                "llamacpp:spec_decode_num_drafts_total",
+            ]),
+            spec_draft_tokens: first(&[
+                "vllm:spec_decode_num_draft_tokens_total",
+                "llamacpp:spec_decode_num_draft_tokens_total",
+            ]),
+            spec_accepted_tokens: first(&[
+                "vllm:spec_decode_num_accepted_tokens_total",
+                "llamacpp:spec_decode_num_accepted_tokens_total",
+            ]),
         }
     }
 

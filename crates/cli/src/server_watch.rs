@@ -96,6 +96,14 @@ impl MetricsWatch {
             .zip(m.tokens_seconds)
             .filter(|(_, s)| *s > 0.0)
             .map(|(t, s)| t / s);
+        let drafts = delta(a.spec_drafts, b.spec_drafts).filter(|d| *d > 0.0);
+        let proposed = delta(a.spec_draft_tokens, b.spec_draft_tokens);
+        let accepted = delta(a.spec_accepted_tokens, b.spec_accepted_tokens);
+        if let (Some(d), Some(p), Some(acc)) = (drafts, proposed, accepted) {
+            m.spec_drafts = Some(d);
+            m.spec_acceptance_rate = (p > 0.0).then(|| acc / p);
+            m.spec_mean_acceptance_length = Some(1.0 + acc / d);
+        }
         let pct =
             |ours: f64, theirs: f64| (theirs != 0.0).then(|| (ours - theirs) / theirs * 100.0);
         m.tokens_diff_pct = m.tokens.and_then(|t| pct(summary.output_tokens as f64, t));

@@ -148,4 +148,14 @@ pub struct ServerMetrics {
     /// (client `output_tok_s_wall` − `tok_s_wall`) / `tok_s_wall` × 100.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tok_s_diff_pct: Option<f64>,
+    /// Speculative decoding steps in the window (absent when the server
+    /// ran none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spec_drafts: Option<f64>,
+    /// Draft acceptance rate: accepted / proposed draft tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spec_acceptance_rate: Option<f64>,
+    /// Mean tokens per verification step: 1 + accepted / steps.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spec_mean_acceptance_length: Option<f64>,
 }

@@ -164,6 +164,13 @@ fn server_line(m: &stackbench_core::run_file::ServerMetrics) -> String {
         );
     }
     let pct = |x: Option<f64>| x.map_or_else(|| "-".to_string(), |v| format!("{v:+.2}%"));
+    let spec = m.spec_acceptance_rate.map_or_else(String::new, |r| {
+        format!(
+            "speculative decoding: {:.1}% of draft tokens accepted, {} tokens per step\n",
+            r * 100.0,
+            num(m.spec_mean_acceptance_length, 2)
+        )
+    });
     format!(
         "\nserver /metrics over the measured phase: {} tokens (client {}), {} tok/s (client {}), per-stream decode {} tok/s\n",
         num(m.tokens, 0),
@@ -171,7 +178,7 @@ fn server_line(m: &stackbench_core::run_file::ServerMetrics) -> String {
         num(m.tok_s_wall, 1),
         pct(m.tok_s_diff_pct),
         num(m.per_stream_decode_tok_s, 1),
-    )
+    ) + &spec
 }
 
 /// One row of the comparison tables.

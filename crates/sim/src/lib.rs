@@ -14,6 +14,7 @@
 mod clock;
 mod fault;
 mod flavor;
+mod metrics;
 mod model;
 mod ollama;
 mod profile;

@@ -90,6 +90,11 @@ impl LatencyModel {
         n.min(remaining)
     }
 
+    /// Draft tokens proposed per decode step, when MTP is on.
+    pub fn mtp_drafts(&self) -> Option<u32> {
+        self.mtp.map(|(d, _)| d)
+    }
+
     /// The configured MTP acceptance rate, if any.
     pub fn mtp_acceptance(&self) -> Option<f64> {
         self.mtp.map(|(_, p)| p)

@@ -20,6 +20,7 @@ use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 
 use crate::fault::{fault_for, Fault, FaultKind};
 use crate::flavor::{error_body, Api, Flavor, Piece, Renderer, StreamWriter, Timings};
+use crate::metrics::SimCounters;
 use crate::model::LatencyModel;
 use crate::ollama::OllamaWriter;
 use crate::profile::Profile;
@@ -90,6 +91,8 @@ struct SimState {
     requests: AtomicU64,
     /// Whether the model load (`load-ms`) has been paid.
     loaded: std::sync::atomic::AtomicBool,
+    /// What was served, for `/metrics`.
+    counters: SimCounters,
 }
 
 /// Holds a slot; releases it and the active count on drop.
@@ -137,6 +140,7 @@ impl SimServer {
             active: AtomicUsize::new(0),
             requests: AtomicU64::new(0),
             loaded: std::sync::atomic::AtomicBool::new(false),
+            counters: SimCounters::default(),
         });
         let app = router(flavor).with_state(state);
         let (tx, rx) = oneshot::channel::<()>();
@@ -171,9 +175,17 @@ fn router(flavor: Flavor) -> Router<Arc<SimState>> {
         .route("/v1/completions", post(completions))
         .route("/v1/models", get(models));
     match flavor {
-        Flavor::Vllm => r.route("/health", get(|| async { StatusCode::OK })),
+        Flavor::Vllm => r
+            .route("/health", get(|| async { StatusCode::OK }))
+            .route(
+                "/version",
+                get(|| async { axum::Json(json!({"version": "0.11.0"})) }),
+            )
+            .route("/tokenize", post(vllm_tokenize))
+            .route("/metrics", get(metrics_page)),
         Flavor::Llamacpp => r
             .route("/health", get(llama_health))
+            .route("/metrics", get(metrics_page))
             .route("/v1/health", get(llama_health))
             .route("/models", get(models)),
         Flavor::Ollama => r
@@ -343,6 +355,31 @@ fn stream_response<W: StreamWriter>(
     resp
 }
 
+async fn metrics_page(State(s): State<Arc<SimState>>) -> Response {
+    let running = s.active.load(Ordering::Relaxed);
+    let page = match s.profile.flavor {
+        Flavor::Vllm => s.counters.vllm_page(&s.profile.model, running),
+        Flavor::Llamacpp => s.counters.llamacpp_page(running),
+        Flavor::Ollama => return StatusCode::NOT_FOUND.into_response(),
+    };
+    let mut r = page.into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    r
+}
+
+async fn vllm_tokenize(body: Bytes) -> Response {
+    let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+    let text = v.get("prompt").and_then(|p| p.as_str()).unwrap_or_default();
+    let tokens: Vec<u64> = (0..text.split_whitespace().count() as u64)
+        .map(|i| 1000 + i)
+        .collect();
+    axum::Json(json!({"count": tokens.len(), "max_model_len": 32768, "tokens": tokens}))
+        .into_response()
+}
+
 async fn ollama_tags(State(s): State<Arc<SimState>>) -> Response {
     let m = &s.profile.model;
     axum::Json(
@@ -383,7 +420,10 @@ async fn generate<W: StreamWriter>(
     n: u64,
     tx: mpsc::Sender<Result<Bytes, std::io::Error>>,
 ) {
-    let Ok(permit) = s.slots.clone().acquire_owned().await else {
+    s.counters.waiting.fetch_add(1, Ordering::Relaxed);
+    let permit = s.slots.clone().acquire_owned().await;
+    s.counters.waiting.fetch_sub(1, Ordering::Relaxed);
+    let Ok(permit) = permit else {
         return;
     };
     s.active.fetch_add(1, Ordering::Relaxed);
@@ -430,6 +470,12 @@ async fn generate<W: StreamWriter>(
     // that so its predicted_per_second equals the true decode rate.
     let first_interval_ms = 1000.0 / s.model.stream_tps(s.active.load(Ordering::Relaxed));
     timings.prompt_ms = (timings.prompt_ms - first_interval_ms).max(0.0);
+    s.counters
+        .prompt_tokens
+        .fetch_add(req.prompt_tokens, Ordering::Relaxed);
+    s.counters
+        .prompt_us
+        .fetch_add((timings.prompt_ms * 1000.0) as u64, Ordering::Relaxed);
     let mut sent = 0u64;
     let mut events = 0u32;
     let mut whole_text = String::new();
@@ -459,6 +505,19 @@ async fn generate<W: StreamWriter>(
         }
         let last = sent + size == target;
         sent += size;
+        s.counters
+            .generation_tokens
+            .fetch_add(size, Ordering::Relaxed);
+        if let (Some(drafts), false) = (s.model.mtp_drafts(), first) {
+            // One decode step: `drafts` proposed, `size - 1` accepted.
+            s.counters.spec_drafts.fetch_add(1, Ordering::Relaxed);
+            s.counters
+                .spec_draft_tokens
+                .fetch_add(u64::from(drafts), Ordering::Relaxed);
+            s.counters
+                .spec_accepted_tokens
+                .fetch_add(size - 1, Ordering::Relaxed);
+        }
         timings.predicted_n = sent;
         timings.predicted_ms = (deadline - first_at).as_secs_f64() * 1000.0 + first_interval_ms;
         if !req.stream {
@@ -516,6 +575,10 @@ async fn generate<W: StreamWriter>(
             return; // client went away
         }
     }
+    s.counters
+        .generation_us
+        .fetch_add((timings.predicted_ms * 1000.0) as u64, Ordering::Relaxed);
+    s.counters.requests_ok.fetch_add(1, Ordering::Relaxed);
     let mut buf = Vec::with_capacity(512);
     if req.stream {
         r.close(&mut buf, finish, sent, &timings);

@@ -1,0 +1,145 @@
+//! The simulator's `/metrics` agree with what it served, and the binary's
+//! scrapes turn them into the server-side figures of `run.json`, including
+//! the speculative-decoding acceptance of an MTP profile.
+#![allow(clippy::unwrap_used)]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+const BIN: &str = env!("CARGO_BIN_EXE_stackbench");
+
+fn run_against_sim(sim_args: &[&str], run_args: &[&str]) -> serde_json::Value {
+    let mut sim = Command::new(BIN)
+        .arg("sim")
+        .args(sim_args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut url = String::new();
+    BufReader::new(sim.stdout.take().unwrap())
+        .read_line(&mut url)
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(BIN)
+        .args(["run", "--quiet", "--base-url", url.trim(), "--out"])
+        .arg(dir.path())
+        .args(run_args)
+        .output()
+        .unwrap();
+    let _ = sim.kill();
+    let _ = sim.wait();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&std::fs::read(dir.path().join("run.json")).unwrap()).unwrap()
+}
+
+#[test]
+fn vllm_mtp_acceptance_from_metrics_matches_the_configured_acceptance() {
+    // vllm-nvfp4-mtp1: one draft token per step, accepted with p = 0.8.
+    let run = run_against_sim(
+        &[
+            "--profile",
+            "vllm-nvfp4-mtp1",
+            "--decode-tps",
+            "800",
+            "--ttft-ms",
+            "5",
+        ],
+        &[
+            "-c",
+            "4",
+            "-n",
+            "48",
+            "--output-tokens",
+            "128",
+            "--prompt-tokens",
+            "32",
+        ],
+    );
+    let m = &run["server_metrics"];
+    let s = &run["summary"];
+    assert_eq!(m["available"], true, "{m}");
+    assert_eq!(
+        m["tokens"].as_f64(),
+        s["output_tokens"].as_f64(),
+        "tokens agree exactly"
+    );
+    assert_eq!(s["requests"]["unreconciled"], 0);
+    let rate = m["spec_acceptance_rate"].as_f64().unwrap();
+    assert!(
+        (rate - 0.8).abs() < 0.02,
+        "acceptance {rate} vs configured 0.8"
+    );
+    let len = m["spec_mean_acceptance_length"].as_f64().unwrap();
+    assert!((len - 1.8).abs() < 0.02, "mean acceptance length {len}");
+    // Bursts: fewer events than tokens, ITL per token, exact counts.
+    assert!(s["event_gap_ms"]["count"].as_u64().unwrap() < s["itl_ms"]["count"].as_u64().unwrap());
+    assert_eq!(run["server"]["models"][0]["owned_by"], "vllm");
+}
+
+#[test]
+fn llamacpp_flavor_metrics_give_the_per_stream_decode_rate() {
+    let run = run_against_sim(
+        &[
+            "--flavor",
+            "llamacpp",
+            "--decode-tps",
+            "200",
+            "--ttft-ms",
+            "5",
+            "--max-slots",
+            "1",
+        ],
+        &[
+            "-c",
+            "1",
+            "-n",
+            "6",
+            "--output-tokens",
+            "64",
+            "--prompt-tokens",
+            "32",
+        ],
+    );
+    let m = &run["server_metrics"];
+    assert_eq!(
+        m["tokens"].as_f64(),
+        run["summary"]["output_tokens"].as_f64()
+    );
+    let server = m["per_stream_decode_tok_s"].as_f64().unwrap();
+    let client = run["summary"]["decode_tok_s"]["p50"].as_f64().unwrap();
+    assert!(
+        (server - 200.0).abs() / 200.0 < 0.01,
+        "server per-stream {server}"
+    );
+    assert!(
+        (client - server).abs() / server < 0.01,
+        "client {client} vs server {server}"
+    );
+    assert!(m.get("spec_acceptance_rate").is_none());
+    assert_eq!(run["server"]["server_header"], "llama.cpp");
+}
+
+#[test]
+fn ollama_has_no_metrics_and_that_is_noted() {
+    let run = run_against_sim(
+        &[
+            "--flavor",
+            "ollama",
+            "--decode-tps",
+            "300",
+            "--ttft-ms",
+            "5",
+        ],
+        &["-n", "2", "--output-tokens", "8", "--model", "x"],
+    );
+    assert_eq!(run["server_metrics"]["available"], false);
+    assert!(run["server_metrics"]["note"]
+        .as_str()
+        .unwrap()
+        .contains("404"));
+}

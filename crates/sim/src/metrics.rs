@@ -1,0 +1,169 @@
+//! What the simulated server has served, as counters, and their Prometheus
+//! pages in vLLM's (`vllm:*_total`, labels `model_name`, `engine`) and
+//! llama-server's (`llamacpp:*`, no labels) naming. Ollama has no metrics.
+
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Counters updated as the server works (tokens when sent, durations in
+/// microseconds when a request ends).
+#[derive(Debug, Default)]
+pub(crate) struct SimCounters {
+    pub prompt_tokens: AtomicU64,
+    pub generation_tokens: AtomicU64,
+    pub prompt_us: AtomicU64,
+    pub generation_us: AtomicU64,
+    pub requests_ok: AtomicU64,
+    pub spec_drafts: AtomicU64,
+    pub spec_draft_tokens: AtomicU64,
+    pub spec_accepted_tokens: AtomicU64,
+    pub waiting: AtomicU64,
+}
+
+fn get(a: &AtomicU64) -> u64 {
+    a.load(Ordering::Relaxed)
+}
+
+fn metric(out: &mut String, name: &str, kind: &str, labels: &str, value: f64) {
+    let _ = writeln!(
+        out,
+        "# HELP {name} simulated\n# TYPE {name} {kind}\n{name}{labels} {value}"
+    );
+}
+
+impl SimCounters {
+    /// vLLM's page.
+    pub fn vllm_page(&self, model: &str, running: usize) -> String {
+        let l = format!("{{engine=\"0\",model_name=\"{model}\"}}");
+        let mut o = String::new();
+        metric(
+            &mut o,
+            "vllm:num_requests_running",
+            "gauge",
+            &l,
+            running as f64,
+        );
+        metric(
+            &mut o,
+            "vllm:num_requests_waiting",
+            "gauge",
+            &l,
+            get(&self.waiting) as f64,
+        );
+        metric(
+            &mut o,
+            "vllm:kv_cache_usage_perc",
+            "gauge",
+            &l,
+            (running as f64 / 256.0).min(1.0),
+        );
+        let counters = [
+            ("vllm:prompt_tokens_total", &self.prompt_tokens),
+            ("vllm:generation_tokens_total", &self.generation_tokens),
+            ("vllm:spec_decode_num_drafts_total", &self.spec_drafts),
+            (
+                "vllm:spec_decode_num_draft_tokens_total",
+                &self.spec_draft_tokens,
+            ),
+            (
+                "vllm:spec_decode_num_accepted_tokens_total",
+                &self.spec_accepted_tokens,
+            ),
+        ];
+        for (name, v) in counters {
+            metric(&mut o, name, "counter", &l, get(v) as f64);
+            // prometheus_client also exposes a creation timestamp.
+            let created = name.trim_end_matches("_total").to_string() + "_created";
+            let _ = writeln!(o, "{created}{l} 1.7e9");
+        }
+        let ok = format!("{{engine=\"0\",finished_reason=\"length\",model_name=\"{model}\"}}");
+        metric(
+            &mut o,
+            "vllm:request_success_total",
+            "counter",
+            &ok,
+            get(&self.requests_ok) as f64,
+        );
+        metric(&mut o, "vllm:num_preemptions_total", "counter", &l, 0.0);
+        let info = "{block_size=\"16\",cache_dtype=\"auto\",enable_prefix_caching=\"True\",num_gpu_blocks=\"8192\"}";
+        metric(&mut o, "vllm:cache_config_info", "gauge", info, 1.0);
+        o
+    }
+
+    /// llama-server's page.
+    pub fn llamacpp_page(&self, running: usize) -> String {
+        let mut o = String::new();
+        let s = |a: &AtomicU64| get(a) as f64 / 1e6;
+        metric(
+            &mut o,
+            "llamacpp:prompt_tokens_total",
+            "counter",
+            "",
+            get(&self.prompt_tokens) as f64,
+        );
+        metric(
+            &mut o,
+            "llamacpp:prompt_seconds_total",
+            "counter",
+            "",
+            s(&self.prompt_us),
+        );
+        metric(
+            &mut o,
+            "llamacpp:tokens_predicted_total",
+            "counter",
+            "",
+            get(&self.generation_tokens) as f64,
+        );
+        metric(
+            &mut o,
+            "llamacpp:tokens_predicted_seconds_total",
+            "counter",
+            "",
+            s(&self.generation_us),
+        );
+        metric(
+            &mut o,
+            "llamacpp:n_decode_total",
+            "counter",
+            "",
+            get(&self.generation_tokens) as f64,
+        );
+        metric(
+            &mut o,
+            "llamacpp:spec_decode_num_drafts_total",
+            "counter",
+            "",
+            get(&self.spec_drafts) as f64,
+        );
+        metric(
+            &mut o,
+            "llamacpp:spec_decode_num_draft_tokens_total",
+            "counter",
+            "",
+            get(&self.spec_draft_tokens) as f64,
+        );
+        metric(
+            &mut o,
+            "llamacpp:spec_decode_num_accepted_tokens_total",
+            "counter",
+            "",
+            get(&self.spec_accepted_tokens) as f64,
+        );
+        metric(
+            &mut o,
+            "llamacpp:requests_processing",
+            "gauge",
+            "",
+            running as f64,
+        );
+        metric(
+            &mut o,
+            "llamacpp:requests_deferred",
+            "gauge",
+            "",
+            get(&self.waiting) as f64,
+        );
+        o
+    }
+}
