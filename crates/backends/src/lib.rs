@@ -10,6 +10,7 @@ mod error;
 mod meta;
 mod metrics;
 mod openai;
+mod probe;
 mod url;
 
 use std::sync::atomic::AtomicU64;
@@ -22,6 +23,7 @@ pub use error::RequestError;
 pub use meta::{list_models, ollama_preload, server_metadata, wait_ready, Readiness, ReadyWait};
 pub use metrics::{meta_client, scrape_metrics, ServerCounters};
 pub use openai::{OpenAiDriver, OpenAiTarget};
+pub use probe::{probe, ProbeReport, ServerKind};
 pub use url::{normalize_base_url, BaseUrlError};
 
 /// A driver for one API of one server.

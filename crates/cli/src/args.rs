@@ -26,6 +26,8 @@ pub enum Command {
     Run(Box<RunArgs>),
     /// Serve a simulated vLLM, llama-server or Ollama (for dry runs and tests).
     Sim(SimArgs),
+    /// Identify the server at a URL and test what it honours (JSON on stdout).
+    Probe(ProbeArgs),
     /// Run the built-in simulated stacks at c=1 and c=32 and print the two
     /// comparison tables (about a minute; no server needed).
     Demo(DemoArgs),
@@ -58,6 +60,10 @@ pub struct RunArgs {
     /// Endpoint to drive.
     #[arg(long, value_enum, default_value_t = ApiArg::Chat)]
     pub api: ApiArg,
+    /// Which server this is; `auto` probes it (see `stackbench probe`) and
+    /// sends only the request options it honours.
+    #[arg(long, value_enum, default_value_t = RunFlavorArg::Auto)]
+    pub flavor: RunFlavorArg,
     /// Name of an environment variable holding the API key (sent as a Bearer
     /// token; never written to any output).
     #[arg(long, value_name = "NAME")]
@@ -130,6 +136,32 @@ pub struct RunArgs {
     /// No progress bar.
     #[arg(short, long)]
     pub quiet: bool,
+}
+
+/// `stackbench probe`
+#[derive(Debug, Args)]
+pub struct ProbeArgs {
+    /// Server root or its /v1 prefix.
+    #[arg(long, value_name = "URL")]
+    pub base_url: String,
+    /// Name of an environment variable holding the API key.
+    #[arg(long, value_name = "NAME")]
+    pub api_key_env: Option<String>,
+}
+
+/// Which server `run` talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RunFlavorArg {
+    /// Probe the server and pick the request options it honours.
+    Auto,
+    /// vLLM: continuous usage stats for exact per-event counts.
+    Vllm,
+    /// llama-server: timings_per_token for exact per-event counts.
+    Llamacpp,
+    /// Ollama: no per-event counts (reconciled against the final usage).
+    Ollama,
+    /// Any other OpenAI-compatible server: only standard fields.
+    Openai,
 }
 
 /// Simulated flavors.

@@ -55,6 +55,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         match cli.command {
             Command::Run(a) => run_cmd::execute(*a).await,
             Command::Sim(a) => sim_cmd::execute(a).await,
+            Command::Probe(a) => run_cmd::probe_cmd(a).await,
             Command::Demo(a) => demo::execute(a).await,
         }
     })

@@ -5,15 +5,15 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context};
 use stackbench_backends::{
-    list_models, normalize_base_url, ollama_preload, server_metadata, wait_ready, Driver,
-    OpenAiDriver, OpenAiTarget, ReadyWait,
+    list_models, normalize_base_url, ollama_preload, probe, server_metadata, wait_ready, Driver,
+    OpenAiDriver, OpenAiTarget, ReadyWait, ServerKind,
 };
 use stackbench_core::run_file::{LoadConfig, Target};
 use stackbench_engine::{Bound, LiveCounters, PromptGenerator, RunPlan};
 use stackbench_wire::body::{Api, BodyOptions};
 use tokio_util::sync::CancellationToken;
 
-use crate::args::{ApiArg, RunArgs};
+use crate::args::{ApiArg, ProbeArgs, RunArgs, RunFlavorArg};
 use crate::progress::Progress;
 use crate::results::{benchmark, default_out, Job};
 use crate::ExitStatus;
@@ -81,6 +81,27 @@ pub async fn execute(a: RunArgs) -> anyhow::Result<ExitStatus> {
         }
     };
     let mut server = server_metadata(&root, key.as_deref()).await;
+    let kind = match a.flavor {
+        RunFlavorArg::Auto => {
+            let report = probe(&root, key.as_deref())
+                .await
+                .context("probing the server (pass --flavor to skip)")?;
+            if let serde_json::Value::Object(m) = &mut server {
+                m.insert("probe".into(), serde_json::to_value(&report)?);
+            }
+            report.kind
+        }
+        RunFlavorArg::Vllm => ServerKind::Vllm,
+        RunFlavorArg::Llamacpp => ServerKind::Llamacpp,
+        RunFlavorArg::Ollama => ServerKind::Ollama,
+        RunFlavorArg::Openai => ServerKind::Openai,
+    };
+    if let serde_json::Value::Object(m) = &mut server {
+        m.insert("flavor".into(), serde_json::to_value(kind)?);
+    }
+    if kind == ServerKind::Ollama && !a.no_ignore_eos && !a.exclude_short {
+        eprintln!("note: Ollama has no ignore_eos; outputs may stop early (counted as `short`; --exclude-short leaves them out of the statistics)");
+    }
     if matches!(a.api, ApiArg::OllamaGenerate | ApiArg::OllamaChat) {
         // Ollama loads models lazily: load it now so that neither warm-up
         // nor measured requests pay for it.
@@ -105,7 +126,9 @@ pub async fn execute(a: RunArgs) -> anyhow::Result<ExitStatus> {
         ignore_eos: !a.no_ignore_eos,
         temperature: a.temperature,
         seed: Some(seed),
-        per_event_counts: !a.no_per_event_counts,
+        // Only servers known to honour them get the per-event count fields.
+        per_event_counts: !a.no_per_event_counts
+            && matches!(kind, ServerKind::Vllm | ServerKind::Llamacpp),
         extra,
     };
     let driver = OpenAiDriver::new(OpenAiTarget {
@@ -199,5 +222,14 @@ pub async fn execute(a: RunArgs) -> anyhow::Result<ExitStatus> {
             .unwrap_or_default();
         bail!("every measured request failed ({reason})");
     }
+    Ok(ExitStatus::Success)
+}
+
+/// Runs `stackbench probe`.
+pub async fn probe_cmd(a: ProbeArgs) -> anyhow::Result<ExitStatus> {
+    let root = normalize_base_url(&a.base_url)?;
+    let key = api_key(a.api_key_env.as_deref())?;
+    let report = probe(&root, key.as_deref()).await?;
+    println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(ExitStatus::Success)
 }

@@ -186,6 +186,8 @@ fn router(flavor: Flavor) -> Router<Arc<SimState>> {
         Flavor::Llamacpp => r
             .route("/health", get(llama_health))
             .route("/metrics", get(metrics_page))
+            .route("/tokenize", post(llama_tokenize))
+            .route("/props", get(llama_props))
             .route("/v1/health", get(llama_health))
             .route("/models", get(models)),
         Flavor::Ollama => r
@@ -368,6 +370,29 @@ async fn metrics_page(State(s): State<Arc<SimState>>) -> Response {
         HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
     );
     r
+}
+
+async fn llama_tokenize(body: Bytes) -> Response {
+    let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+    let text = v
+        .get("content")
+        .and_then(|p| p.as_str())
+        .unwrap_or_default();
+    let tokens: Vec<u64> = (0..text.split_whitespace().count() as u64)
+        .map(|i| 1000 + i)
+        .collect();
+    with_server_header(axum::Json(json!({ "tokens": tokens })).into_response())
+}
+
+async fn llama_props(State(s): State<Arc<SimState>>) -> Response {
+    let body = json!({
+        "build_info": "b7079-sim0000",
+        "total_slots": s.profile.latency.max_slots,
+        "model_path": s.profile.model,
+        "default_generation_settings": {"n_ctx": 4096},
+        "is_sleeping": false,
+    });
+    with_server_header(axum::Json(body).into_response())
 }
 
 async fn vllm_tokenize(body: Bytes) -> Response {

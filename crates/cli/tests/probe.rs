@@ -1,0 +1,106 @@
+//! `stackbench probe` names each simulated flavor and reports what it
+//! honours truthfully; `run` (flavor auto) records the probe.
+#![allow(clippy::unwrap_used)]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+const BIN: &str = env!("CARGO_BIN_EXE_stackbench");
+
+struct Sim(std::process::Child, String);
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn sim(flavor: &str) -> Sim {
+    let mut child = Command::new(BIN)
+        .args([
+            "sim",
+            "--flavor",
+            flavor,
+            "--decode-tps",
+            "500",
+            "--ttft-ms",
+            "2",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut url = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut url)
+        .unwrap();
+    Sim(child, url.trim().to_string())
+}
+
+fn probe(url: &str) -> serde_json::Value {
+    let out = Command::new(BIN)
+        .args(["probe", "--base-url", url])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn probe_names_each_flavor_and_its_capabilities() {
+    // (flavor, continuous usage, timings per token, ignore_eos, metrics, tokenize)
+    let cases = [
+        ("vllm", true, false, true, true, true),
+        ("llamacpp", false, true, true, true, true),
+        ("ollama", false, false, false, false, false),
+    ];
+    for (flavor, continuous, timings, ignore_eos, metrics, tokenize) in cases {
+        let s = sim(flavor);
+        let p = probe(&format!("{}/v1", s.1));
+        assert_eq!(p["kind"], flavor, "{p}");
+        assert_eq!(p["include_usage"], true, "{flavor}: {p}");
+        assert_eq!(p["continuous_usage"], continuous, "{flavor}: {p}");
+        assert_eq!(p["timings_per_token"], timings, "{flavor}: {p}");
+        assert_eq!(p["ignore_eos_documented"], ignore_eos, "{flavor}");
+        assert_eq!(p["metrics"], metrics, "{flavor}");
+        assert_eq!(p["tokenize"], tokenize, "{flavor}");
+        assert!(p["version"].is_string(), "{flavor}: {p}");
+        assert_eq!(p["models"].as_array().unwrap().len(), 1);
+    }
+}
+
+#[test]
+fn run_with_flavor_auto_records_the_probe() {
+    let s = sim("llamacpp");
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(BIN)
+        .args([
+            "run",
+            "--quiet",
+            "--base-url",
+            &s.1,
+            "-n",
+            "2",
+            "--output-tokens",
+            "8",
+            "--out",
+        ])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let run: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("run.json")).unwrap()).unwrap();
+    assert_eq!(run["server"]["flavor"], "llamacpp");
+    assert_eq!(run["server"]["probe"]["parallel_slots"], 4);
+    assert_eq!(run["server"]["props"]["total_slots"], 4);
+}
