@@ -135,6 +135,9 @@ fn the_binary_preloads_the_model_so_no_measured_request_is_a_cold_load() {
             "m:1",
             "--api",
             "ollama-chat",
+            // No probe: its own tiny request would load the model first.
+            "--flavor",
+            "ollama",
         ])
         .args([
             "-n",

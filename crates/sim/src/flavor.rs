@@ -158,7 +158,7 @@ impl Renderer {
         })
     }
 
-    fn timings_value(t: &Timings) -> Value {
+    pub(crate) fn timings_value(t: &Timings) -> Value {
         let per_s = |n: u64, ms: f64| {
             if ms > 0.0 {
                 n as f64 * 1000.0 / ms

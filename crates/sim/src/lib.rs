@@ -14,6 +14,7 @@
 mod clock;
 mod fault;
 mod flavor;
+mod llama_native;
 mod metrics;
 mod model;
 mod ollama;

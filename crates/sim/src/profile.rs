@@ -94,6 +94,10 @@ pub struct LatencyProfile {
     /// reported as Ollama's `load_duration`), ms.
     #[serde(default)]
     pub load_ms: f64,
+    /// llama-server only: for this long after start every endpoint answers
+    /// 503 "Loading model", ms.
+    #[serde(default)]
+    pub startup_ms: f64,
 }
 
 fn one() -> u32 {

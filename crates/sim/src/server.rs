@@ -24,7 +24,8 @@ use crate::metrics::SimCounters;
 use crate::model::LatencyModel;
 use crate::ollama::OllamaWriter;
 use crate::profile::Profile;
-use crate::request::{parse, parse_ollama_native, SimRequest};
+use crate::llama_native::LlamaNativeWriter;
+use crate::request::{parse, parse_llama_native, parse_ollama_native, SimRequest};
 
 const WORDS: &[&str] = &[
     " the",
@@ -93,6 +94,8 @@ struct SimState {
     loaded: std::sync::atomic::AtomicBool,
     /// What was served, for `/metrics`.
     counters: SimCounters,
+    /// Until then a llama-server answers 503 "Loading model".
+    ready_at: Instant,
 }
 
 /// Holds a slot; releases it and the active count on drop.
@@ -132,6 +135,7 @@ impl SimServer {
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let flavor = self.profile.flavor;
+        let self_startup_s = self.profile.latency.startup_ms.max(0.0) / 1000.0;
         let state = Arc::new(SimState {
             model: LatencyModel::new(&self.profile),
             slots: Arc::new(Semaphore::new(self.profile.latency.max_slots as usize)),
@@ -141,8 +145,14 @@ impl SimServer {
             requests: AtomicU64::new(0),
             loaded: std::sync::atomic::AtomicBool::new(false),
             counters: SimCounters::default(),
+            ready_at: Instant::now()
+                + Duration::from_secs_f64(self_startup_s),
         });
-        let app = router(flavor).with_state(state);
+        let mut app = router(flavor);
+        if flavor == Flavor::Llamacpp {
+            app = app.layer(axum::middleware::from_fn_with_state(state.clone(), loading_gate));
+        }
+        let app = app.with_state(state);
         let (tx, rx) = oneshot::channel::<()>();
         // Token events are small writes: without TCP_NODELAY, Nagle's
         // algorithm would hold one back until the previous one is ACKed.
@@ -188,6 +198,8 @@ fn router(flavor: Flavor) -> Router<Arc<SimState>> {
             .route("/metrics", get(metrics_page))
             .route("/tokenize", post(llama_tokenize))
             .route("/props", get(llama_props))
+            .route("/slots", get(llama_slots))
+            .route("/completion", post(llama_completion))
             .route("/v1/health", get(llama_health))
             .route("/models", get(models)),
         Flavor::Ollama => r
@@ -203,6 +215,19 @@ fn router(flavor: Flavor) -> Router<Arc<SimState>> {
             .route("/api/show", post(ollama_show))
             .fallback(|| async { (StatusCode::NOT_FOUND, "404 page not found") }),
     }
+}
+
+/// llama-server answers every endpoint with 503 while the model loads.
+async fn loading_gate(
+    State(s): State<Arc<SimState>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if Instant::now() < s.ready_at {
+        let body = json!({"error": {"code": 503, "message": "Loading model", "type": "unavailable_error"}});
+        return with_server_header((StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response());
+    }
+    next.run(req).await
 }
 
 async fn llama_health() -> Response {
@@ -370,6 +395,31 @@ async fn metrics_page(State(s): State<Arc<SimState>>) -> Response {
         HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
     );
     r
+}
+
+async fn llama_completion(State(s): State<Arc<SimState>>, body: Bytes) -> Response {
+    let req = match parse_llama_native(&body) {
+        Ok(r) => r,
+        Err(msg) => return error_response(Flavor::Llamacpp, StatusCode::BAD_REQUEST, &msg),
+    };
+    let n = s.requests.fetch_add(1, Ordering::Relaxed) + 1;
+    let fault = fault_for(&s.faults, n);
+    if fault == Some(FaultKind::Http500) {
+        return error_response(Flavor::Llamacpp, StatusCode::INTERNAL_SERVER_ERROR, "simulated internal error");
+    }
+    let writer = LlamaNativeWriter {
+        model: s.profile.model.clone(),
+        prompt_tokens: req.prompt_tokens,
+    };
+    stream_response(s, req, writer, fault, n)
+}
+
+async fn llama_slots(State(s): State<Arc<SimState>>) -> Response {
+    let busy = s.active.load(Ordering::Relaxed);
+    let slots: Vec<_> = (0..s.profile.latency.max_slots as usize)
+        .map(|i| json!({"id": i, "n_ctx": 4096, "is_processing": i < busy}))
+        .collect();
+    with_server_header(axum::Json(slots).into_response())
 }
 
 async fn llama_tokenize(body: Bytes) -> Response {
