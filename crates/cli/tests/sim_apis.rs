@@ -12,7 +12,17 @@ use stackbench_wire::body::Api;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn llama_native_completion_counts_exactly_and_matches_the_server_rate() {
-    let sim = start(profile("llamacpp", 10.0, 150.0, "", "[mtp]\ndraft-tokens = 2\nacceptance = 0.6"), vec![]).await;
+    let sim = start(
+        profile(
+            "llamacpp",
+            10.0,
+            150.0,
+            "",
+            "[mtp]\ndraft-tokens = 2\nacceptance = 0.6",
+        ),
+        vec![],
+    )
+    .await;
     let dir = tempfile::tempdir().unwrap();
     let mut load = Load::new(2, Bound::Requests(6), 50);
     load.api = Api::LlamaNative;
@@ -21,11 +31,17 @@ async fn llama_native_completion_counts_exactly_and_matches_the_server_rate() {
     for r in &records {
         assert_eq!(r.count.source, stackbench_core::CountSource::Exact);
         assert!(r.count.reconciled);
-        assert_eq!(r.events, 50, "llama-server sends one event per token even in bursts");
+        assert_eq!(
+            r.events, 50,
+            "llama-server sends one event per token even in bursts"
+        );
         let t = r.server_timings.as_ref().unwrap();
         assert_eq!(t.predicted_n, Some(50));
         let (client, server) = (r.decode_tok_s.unwrap(), t.predicted_per_second.unwrap());
-        assert!((client - server).abs() / server < 0.01, "client {client} vs server {server}");
+        assert!(
+            (client - server).abs() / server < 0.01,
+            "client {client} vs server {server}"
+        );
         assert_eq!(r.finish_reason.as_deref(), Some("limit"));
     }
 }
@@ -48,9 +64,23 @@ fn llama_server_loading_503_is_waited_out() {
         .spawn()
         .unwrap();
     let mut url = String::new();
-    std::io::BufRead::read_line(&mut std::io::BufReader::new(sim.stdout.take().unwrap()), &mut url).unwrap();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(sim.stdout.take().unwrap()),
+        &mut url,
+    )
+    .unwrap();
     let out = std::process::Command::new(bin)
-        .args(["run", "--quiet", "--base-url", url.trim(), "-n", "2", "--output-tokens", "8", "--out"])
+        .args([
+            "run",
+            "--quiet",
+            "--base-url",
+            url.trim(),
+            "-n",
+            "2",
+            "--output-tokens",
+            "8",
+            "--out",
+        ])
         .arg(dir.path().join("run"))
         .output()
         .unwrap();
@@ -63,8 +93,14 @@ fn llama_server_loading_503_is_waited_out() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn in_stream_errors_on_native_apis_fail_the_request_with_the_server_message() {
-    for (flavor, api) in [("ollama", Api::OllamaGenerate), ("llamacpp", Api::LlamaNative)] {
-        let faults = vec![Fault { kind: FaultKind::StreamError, every: 2 }];
+    for (flavor, api) in [
+        ("ollama", Api::OllamaGenerate),
+        ("llamacpp", Api::LlamaNative),
+    ] {
+        let faults = vec![Fault {
+            kind: FaultKind::StreamError,
+            every: 2,
+        }];
         let sim = start(profile(flavor, 2.0, 500.0, "", ""), faults).await;
         let dir = tempfile::tempdir().unwrap();
         let mut load = Load::new(1, Bound::Requests(4), 10);
@@ -74,6 +110,10 @@ async fn in_stream_errors_on_native_apis_fail_the_request_with_the_server_messag
         assert_eq!(out.summary.requests.ok, 2, "{flavor}");
         let e = records.iter().find_map(|r| r.error.as_ref()).unwrap();
         assert_eq!(e.kind, "server_error", "{flavor}");
-        assert!(e.message.contains("simulated error mid-stream"), "{flavor}: {}", e.message);
+        assert!(
+            e.message.contains("simulated error mid-stream"),
+            "{flavor}: {}",
+            e.message
+        );
     }
 }

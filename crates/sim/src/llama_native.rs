@@ -60,7 +60,10 @@ impl StreamWriter for LlamaNativeWriter {
     }
 
     fn stream_error(&self, out: &mut Vec<u8>, message: &str) {
-        push_event(out, &json!({"error": {"code": 500, "message": message, "type": "server_error"}}));
+        push_event(
+            out,
+            &json!({"error": {"code": 500, "message": message, "type": "server_error"}}),
+        );
     }
 
     fn whole(&self, text: &str, finish: &str, completion: u64, t: &Timings) -> Value {

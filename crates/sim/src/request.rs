@@ -164,6 +164,32 @@ pub(crate) fn parse(flavor: Flavor, api: Api, body: &[u8]) -> Result<SimRequest,
     })
 }
 
+/// Parses a llama-server native `/completion` body: `prompt`, `n_predict`
+/// (default −1: open-ended), `stream` (default false), `ignore_eos`.
+pub(crate) fn parse_llama_native(body: &[u8]) -> Result<SimRequest, String> {
+    let v: Value = serde_json::from_slice(body).map_err(|e| format!("invalid JSON body: {e}"))?;
+    let prompt = match v.get("prompt") {
+        Some(Value::String(s)) => count_words(s).max(1),
+        Some(Value::Array(a)) => a.len() as u64,
+        _ => return Err("\"prompt\" must be provided".into()),
+    };
+    Ok(SimRequest {
+        model: String::new(),
+        stream: v.get("stream").and_then(Value::as_bool).unwrap_or(false),
+        max_tokens: match v.get("n_predict").and_then(Value::as_i64) {
+            Some(n) if n > 0 => n as u64,
+            _ => OPEN_ENDED_TOKENS,
+        },
+        prompt_tokens: prompt,
+        opts: StreamOpts::default(),
+        ignore_eos: v
+            .get("ignore_eos")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
+        preload: false,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -219,27 +245,4 @@ mod tests {
                 .continuous_usage
         );
     }
-}
-
-/// Parses a llama-server native `/completion` body: `prompt`, `n_predict`
-/// (default −1: open-ended), `stream` (default false), `ignore_eos`.
-pub(crate) fn parse_llama_native(body: &[u8]) -> Result<SimRequest, String> {
-    let v: Value = serde_json::from_slice(body).map_err(|e| format!("invalid JSON body: {e}"))?;
-    let prompt = match v.get("prompt") {
-        Some(Value::String(s)) => count_words(s).max(1),
-        Some(Value::Array(a)) => a.len() as u64,
-        _ => return Err("\"prompt\" must be provided".into()),
-    };
-    Ok(SimRequest {
-        model: String::new(),
-        stream: v.get("stream").and_then(Value::as_bool).unwrap_or(false),
-        max_tokens: match v.get("n_predict").and_then(Value::as_i64) {
-            Some(n) if n > 0 => n as u64,
-            _ => OPEN_ENDED_TOKENS,
-        },
-        prompt_tokens: prompt,
-        opts: StreamOpts::default(),
-        ignore_eos: v.get("ignore_eos").and_then(Value::as_bool).unwrap_or(false),
-        preload: false,
-    })
 }

@@ -20,11 +20,11 @@ use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 
 use crate::fault::{fault_for, Fault, FaultKind};
 use crate::flavor::{error_body, Api, Flavor, Piece, Renderer, StreamWriter, Timings};
+use crate::llama_native::LlamaNativeWriter;
 use crate::metrics::SimCounters;
 use crate::model::LatencyModel;
 use crate::ollama::OllamaWriter;
 use crate::profile::Profile;
-use crate::llama_native::LlamaNativeWriter;
 use crate::request::{parse, parse_llama_native, parse_ollama_native, SimRequest};
 
 const WORDS: &[&str] = &[
@@ -145,12 +145,14 @@ impl SimServer {
             requests: AtomicU64::new(0),
             loaded: std::sync::atomic::AtomicBool::new(false),
             counters: SimCounters::default(),
-            ready_at: Instant::now()
-                + Duration::from_secs_f64(self_startup_s),
+            ready_at: Instant::now() + Duration::from_secs_f64(self_startup_s),
         });
         let mut app = router(flavor);
         if flavor == Flavor::Llamacpp {
-            app = app.layer(axum::middleware::from_fn_with_state(state.clone(), loading_gate));
+            app = app.layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                loading_gate,
+            ));
         }
         let app = app.with_state(state);
         let (tx, rx) = oneshot::channel::<()>();
@@ -225,7 +227,9 @@ async fn loading_gate(
 ) -> Response {
     if Instant::now() < s.ready_at {
         let body = json!({"error": {"code": 503, "message": "Loading model", "type": "unavailable_error"}});
-        return with_server_header((StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response());
+        return with_server_header(
+            (StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response(),
+        );
     }
     next.run(req).await
 }
@@ -405,7 +409,11 @@ async fn llama_completion(State(s): State<Arc<SimState>>, body: Bytes) -> Respon
     let n = s.requests.fetch_add(1, Ordering::Relaxed) + 1;
     let fault = fault_for(&s.faults, n);
     if fault == Some(FaultKind::Http500) {
-        return error_response(Flavor::Llamacpp, StatusCode::INTERNAL_SERVER_ERROR, "simulated internal error");
+        return error_response(
+            Flavor::Llamacpp,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "simulated internal error",
+        );
     }
     let writer = LlamaNativeWriter {
         model: s.profile.model.clone(),
