@@ -20,7 +20,9 @@ use stackbench_core::TokenEvent;
 use stackbench_wire::CountOutcome;
 
 pub use error::RequestError;
-pub use meta::{list_models, ollama_preload, server_metadata, wait_ready, Readiness, ReadyWait};
+pub use meta::{
+    list_models, ollama_metadata, ollama_preload, server_metadata, wait_ready, Readiness, ReadyWait,
+};
 pub use metrics::{meta_client, scrape_metrics, ServerCounters};
 pub use openai::{OpenAiDriver, OpenAiTarget};
 pub use probe::{probe, ProbeReport, ServerKind};

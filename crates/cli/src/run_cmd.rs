@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context};
 use stackbench_backends::{
-    list_models, normalize_base_url, ollama_preload, probe, server_metadata, wait_ready, Driver,
-    OpenAiDriver, OpenAiTarget, ReadyWait, ServerKind,
+    list_models, normalize_base_url, ollama_metadata, ollama_preload, probe, server_metadata,
+    wait_ready, Driver, OpenAiDriver, OpenAiTarget, ReadyWait, ServerKind,
 };
 use stackbench_core::run_file::{LoadConfig, Target};
 use stackbench_engine::{Bound, LiveCounters, PromptGenerator, RunPlan};
@@ -110,6 +110,12 @@ pub async fn execute(a: RunArgs) -> anyhow::Result<ExitStatus> {
             .context("could not load the model into Ollama")?;
         if let serde_json::Value::Object(m) = &mut server {
             m.insert("preload_load_ms".into(), serde_json::json!(load_ms));
+        }
+    }
+    if kind == ServerKind::Ollama {
+        let meta = ollama_metadata(&root, key.as_deref(), &model).await;
+        if let serde_json::Value::Object(m) = &mut server {
+            m.insert("ollama".into(), meta);
         }
     }
     let seed = a.seed.unwrap_or_else(rand::random);

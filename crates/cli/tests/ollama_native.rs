@@ -161,6 +161,10 @@ fn the_binary_preloads_the_model_so_no_measured_request_is_a_cold_load() {
     let run: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out_dir.join("run.json")).unwrap()).unwrap();
     assert_eq!(run["server"]["preload_load_ms"], 1200.0);
+    let o = &run["server"]["ollama"];
+    assert!(o["version"].is_string(), "{o}");
+    assert!(o["ps"]["size_vram"].as_u64().unwrap() > 0, "{o}");
+    assert_eq!(o["show"]["details"]["quantization_level"], "q");
     assert_eq!(run["summary"]["requests"]["cold_loads"], 0);
     assert_eq!(run["summary"]["requests"]["ok"], 3);
 }
