@@ -23,7 +23,7 @@ pub use error::RequestError;
 pub use meta::{
     list_models, ollama_metadata, ollama_preload, server_metadata, wait_ready, Readiness, ReadyWait,
 };
-pub use metrics::{meta_client, scrape_metrics, ServerCounters};
+pub use metrics::{cache_config, meta_client, scrape_metrics, GaugeMaxima, ServerCounters};
 pub use openai::{OpenAiDriver, OpenAiTarget};
 pub use probe::{probe, ProbeReport, ServerKind};
 pub use url::{normalize_base_url, BaseUrlError};

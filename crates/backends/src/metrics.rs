@@ -31,6 +31,14 @@ pub struct ServerCounters {
     pub spec_draft_tokens: Option<f64>,
     /// Speculative decoding: draft tokens accepted.
     pub spec_accepted_tokens: Option<f64>,
+    /// KV-cache usage, 0–1 (vLLM).
+    pub kv_cache_usage: Option<f64>,
+    /// Preemptions so far (vLLM).
+    pub preemptions: Option<f64>,
+    /// Prefix-cache lookups and hits, in tokens (vLLM).
+    pub prefix_cache_queries: Option<f64>,
+    /// See `prefix_cache_queries`.
+    pub prefix_cache_hits: Option<f64>,
 }
 
 impl ServerCounters {
@@ -58,6 +66,16 @@ impl ServerCounters {
             spec_accepted_tokens: first(&[
                 "vllm:spec_decode_num_accepted_tokens_total",
                 "llamacpp:spec_decode_num_accepted_tokens_total",
+            ]),
+            kv_cache_usage: first(&["vllm:kv_cache_usage_perc", "vllm:gpu_cache_usage_perc"]),
+            preemptions: first(&["vllm:num_preemptions_total"]),
+            prefix_cache_queries: first(&[
+                "vllm:prefix_cache_queries_total",
+                "vllm:gpu_prefix_cache_queries_total",
+            ]),
+            prefix_cache_hits: first(&[
+                "vllm:prefix_cache_hits_total",
+                "vllm:gpu_prefix_cache_hits_total",
             ]),
         }
     }
@@ -90,4 +108,37 @@ pub fn meta_client(api_key: Option<&str>) -> Result<reqwest::Client, RequestErro
         url: String::new(),
         reason,
     })
+}
+
+/// The labels of vLLM's `cache_config_info` gauge (block size, GPU blocks,
+/// cache dtype, prefix caching...), which describe the KV cache.
+pub fn cache_config(samples: &[Sample]) -> Option<std::collections::BTreeMap<String, String>> {
+    samples
+        .iter()
+        .find(|s| s.name == "vllm:cache_config_info")
+        .map(|s| s.labels.clone())
+}
+
+/// Gauges tracked as maxima over every scrape of a run.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct GaugeMaxima {
+    /// Highest number of requests running.
+    pub running: Option<f64>,
+    /// Highest number of requests waiting.
+    pub waiting: Option<f64>,
+    /// Highest KV-cache usage (0–1).
+    pub kv_cache_usage: Option<f64>,
+}
+
+impl GaugeMaxima {
+    /// Takes one scrape into account.
+    pub fn update(&mut self, c: &ServerCounters) {
+        let max = |a: Option<f64>, b: Option<f64>| match (a, b) {
+            (Some(x), Some(y)) => Some(x.max(y)),
+            (x, y) => x.or(y),
+        };
+        self.running = max(self.running, c.processing);
+        self.waiting = max(self.waiting, c.waiting);
+        self.kv_cache_usage = max(self.kv_cache_usage, c.kv_cache_usage);
+    }
 }

@@ -107,6 +107,8 @@ pub struct RunArgs {
     #[arg(long)]
     pub no_per_event_counts: bool,
     /// Extra JSON object merged into every request body, e.g. '{"top_p":1}'.
+    /// For Ollama's native APIs, '{"num_ctx": 8192}' goes into `options`
+    /// (a num_ctx that differs from the loaded one reloads the model).
     #[arg(long, value_name = "JSON")]
     pub extra_body: Option<String>,
     /// Wait this long for the server to become ready (GET /health answering

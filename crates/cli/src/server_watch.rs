@@ -9,7 +9,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use stackbench_backends::{meta_client, scrape_metrics, ServerCounters};
+use stackbench_backends::{cache_config, meta_client, scrape_metrics, GaugeMaxima, ServerCounters};
 use stackbench_core::run_file::ServerMetrics;
 use stackbench_core::summary::Summary;
 use stackbench_engine::PhaseHooks;
@@ -28,6 +28,8 @@ pub struct MetricsWatch {
     file: Arc<Mutex<Option<File>>>,
     t0: Instant,
     scrapes: Arc<Mutex<u64>>,
+    maxima: Arc<Mutex<GaugeMaxima>>,
+    cache_config: Option<std::collections::BTreeMap<String, String>>,
     before: Option<(Instant, ServerCounters)>,
     after: Option<(Instant, ServerCounters)>,
     note: Option<String>,
@@ -44,6 +46,8 @@ impl MetricsWatch {
             file: Arc::new(Mutex::new(Some(file))),
             t0: Instant::now(),
             scrapes: Arc::new(Mutex::new(0)),
+            maxima: Arc::new(Mutex::new(GaugeMaxima::default())),
+            cache_config: None,
             before: None,
             after: None,
             note: None,
@@ -52,20 +56,25 @@ impl MetricsWatch {
     }
 
     async fn scrape(&mut self, phase: &str) -> Option<(Instant, ServerCounters)> {
-        scrape_and_log(
-            &self.client,
-            &self.root,
-            phase,
-            self.t0,
-            &self.file,
-            &self.scrapes,
-        )
-        .await
-        .map_err(|e| {
-            self.note
-                .get_or_insert_with(|| format!("metrics unavailable: {e}"));
-        })
-        .ok()
+        let sink = Sink {
+            t0: self.t0,
+            file: self.file.clone(),
+            scrapes: self.scrapes.clone(),
+            maxima: self.maxima.clone(),
+        };
+        match scrape_and_log(&self.client, &self.root, phase, &sink).await {
+            Ok((at, c, samples)) => {
+                if self.cache_config.is_none() {
+                    self.cache_config = cache_config(&samples);
+                }
+                Some((at, c))
+            }
+            Err(e) => {
+                self.note
+                    .get_or_insert_with(|| format!("metrics unavailable: {e}"));
+                None
+            }
+        }
     }
 
     /// The server's figures beside the client's `summary`.
@@ -104,6 +113,17 @@ impl MetricsWatch {
             m.spec_acceptance_rate = (p > 0.0).then(|| acc / p);
             m.spec_mean_acceptance_length = Some(1.0 + acc / d);
         }
+        if let Ok(mx) = self.maxima.lock() {
+            m.max_running = mx.running;
+            m.max_waiting = mx.waiting;
+            m.max_kv_cache_usage = mx.kv_cache_usage;
+        }
+        m.preemptions = delta(a.preemptions, b.preemptions);
+        m.prefix_cache_hit_rate = delta(a.prefix_cache_hits, b.prefix_cache_hits)
+            .zip(delta(a.prefix_cache_queries, b.prefix_cache_queries))
+            .filter(|(_, q)| *q > 0.0)
+            .map(|(h, q)| h / q);
+        m.cache_config = self.cache_config.clone();
         let pct =
             |ours: f64, theirs: f64| (theirs != 0.0).then(|| (ours - theirs) / theirs * 100.0);
         m.tokens_diff_pct = m.tokens.and_then(|t| pct(summary.output_tokens as f64, t));
@@ -112,14 +132,22 @@ impl MetricsWatch {
     }
 }
 
+/// Where scrapes go: the JSONL file, the scrape count, the gauge maxima.
+#[derive(Clone)]
+struct Sink {
+    t0: Instant,
+    file: Arc<Mutex<Option<File>>>,
+    scrapes: Arc<Mutex<u64>>,
+    maxima: Arc<Mutex<GaugeMaxima>>,
+}
+
 async fn scrape_and_log(
     client: &reqwest::Client,
     root: &reqwest::Url,
     phase: &str,
-    t0: Instant,
-    file: &Mutex<Option<File>>,
-    scrapes: &Mutex<u64>,
-) -> Result<(Instant, ServerCounters), stackbench_backends::RequestError> {
+    sink: &Sink,
+) -> Result<(Instant, ServerCounters, Vec<Sample>), stackbench_backends::RequestError> {
+    let (t0, file, scrapes) = (sink.t0, &sink.file, &sink.scrapes);
     let sent = Instant::now();
     let (_, samples) = scrape_metrics(client, root).await?;
     // The scrape's instant: halfway through the request.
@@ -138,7 +166,11 @@ async fn scrape_and_log(
     if let Ok(mut n) = scrapes.lock() {
         *n += 1;
     }
-    Ok((at, ServerCounters::from_samples(&samples)))
+    let counters = ServerCounters::from_samples(&samples);
+    if let Ok(mut m) = sink.maxima.lock() {
+        m.update(&counters);
+    }
+    Ok((at, counters, samples))
 }
 
 /// `name{k="v",...}` → value.
@@ -166,17 +198,17 @@ impl PhaseHooks for MetricsWatch {
         if self.before.is_none() {
             return;
         }
-        let (client, root, file, scrapes, t0) = (
-            self.client.clone(),
-            self.root.clone(),
-            self.file.clone(),
-            self.scrapes.clone(),
-            self.t0,
-        );
+        let (client, root) = (self.client.clone(), self.root.clone());
+        let sink = Sink {
+            t0: self.t0,
+            file: self.file.clone(),
+            scrapes: self.scrapes.clone(),
+            maxima: self.maxima.clone(),
+        };
         self.during = Some(tokio::spawn(async move {
             loop {
                 tokio::time::sleep(DURING_EVERY).await;
-                let _ = scrape_and_log(&client, &root, "during", t0, &file, &scrapes).await;
+                let _ = scrape_and_log(&client, &root, "during", &sink).await;
             }
         }));
     }

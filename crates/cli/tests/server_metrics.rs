@@ -79,6 +79,11 @@ fn vllm_mtp_acceptance_from_metrics_matches_the_configured_acceptance() {
     // Bursts: fewer events than tokens, ITL per token, exact counts.
     assert!(s["event_gap_ms"]["count"].as_u64().unwrap() < s["itl_ms"]["count"].as_u64().unwrap());
     assert_eq!(run["server"]["models"][0]["owned_by"], "vllm");
+    // vLLM's KV-cache configuration and gauges.
+    assert_eq!(m["cache_config"]["block_size"], "16", "{m}");
+    assert_eq!(m["preemptions"], 0.0);
+    assert!(m["max_kv_cache_usage"].is_number());
+    assert!(m["max_running"].is_number());
 }
 
 #[test]

@@ -158,4 +158,22 @@ pub struct ServerMetrics {
     /// Mean tokens per verification step: 1 + accepted / steps.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub spec_mean_acceptance_length: Option<f64>,
+    /// Highest number of requests running at a scrape.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_running: Option<f64>,
+    /// Highest number of requests waiting (queued, deferred) at a scrape.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_waiting: Option<f64>,
+    /// Highest KV-cache usage at a scrape, 0–1 (vLLM).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_kv_cache_usage: Option<f64>,
+    /// Preemptions during the window (vLLM).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preemptions: Option<f64>,
+    /// Prefix-cache hits / lookups during the window, in tokens (vLLM).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix_cache_hit_rate: Option<f64>,
+    /// vLLM's `cache_config_info` labels (KV-cache configuration).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_config: Option<std::collections::BTreeMap<String, String>>,
 }

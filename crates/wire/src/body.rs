@@ -78,6 +78,14 @@ pub struct BodyOptions {
     pub extra: Map<String, Value>,
 }
 
+impl BodyOptions {
+    /// Ollama's `options.num_ctx` from `extra` (`{"num_ctx": N}` at the top
+    /// level is moved into `options`, where Ollama reads it).
+    fn ollama_num_ctx(&self) -> Option<&Value> {
+        self.extra.get("num_ctx")
+    }
+}
+
 /// Builds a streaming body for `api` with `prompt`.
 pub fn request_body(api: Api, o: &BodyOptions, prompt: &str) -> Vec<u8> {
     let mut body = match api {
@@ -87,6 +95,9 @@ pub fn request_body(api: Api, o: &BodyOptions, prompt: &str) -> Vec<u8> {
     };
     if let Value::Object(map) = &mut body {
         for (k, v) in &o.extra {
+            if k == "num_ctx" && api.ndjson() {
+                continue; // placed in options above
+            }
             map.insert(k.clone(), v.clone());
         }
     }
@@ -118,6 +129,9 @@ fn ollama_body(api: Api, o: &BodyOptions, prompt: &str) -> Value {
     let mut options = json!({ "num_predict": o.max_tokens, "temperature": o.temperature });
     if let Some(seed) = o.seed {
         options["seed"] = json!(seed);
+    }
+    if let Some(n) = o.ollama_num_ctx() {
+        options["num_ctx"] = n.clone();
     }
     let mut v = json!({ "model": o.model, "stream": true, "options": options });
     if api == Api::OllamaChat {
@@ -202,6 +216,33 @@ mod tests {
         assert_eq!(v["prompt"], "p");
         assert_eq!(v["max_tokens"], 5);
         assert!(v.get("ignore_eos").is_none());
+    }
+}
+
+#[cfg(test)]
+mod ollama_tests {
+    use super::*;
+
+    #[test]
+    fn ollama_body_puts_length_sampling_and_num_ctx_in_options() {
+        let mut extra = Map::new();
+        extra.insert("num_ctx".into(), json!(8192));
+        let o = BodyOptions {
+            model: "qwen3:32b".into(),
+            max_tokens: 64,
+            ignore_eos: true,
+            temperature: 0.0,
+            seed: Some(9),
+            per_event_counts: false,
+            extra,
+        };
+        let v: Value = serde_json::from_slice(&request_body(Api::OllamaChat, &o, "hi")).unwrap();
+        assert_eq!(v["options"]["num_predict"], 64);
+        assert_eq!(v["options"]["num_ctx"], 8192);
+        assert_eq!(v["options"]["seed"], 9);
+        assert_eq!(v["messages"][0]["content"], "hi");
+        assert!(v.get("num_ctx").is_none());
+        assert!(v.get("ignore_eos").is_none(), "Ollama has no ignore_eos");
     }
 }
 

@@ -174,3 +174,48 @@ fn llama_server_native_stream_counts_token_ids_exactly() {
         assert_eq!(out.timings.unwrap().predicted_n, Some(12));
     }
 }
+
+#[test]
+fn llama_server_documented_example_has_the_separate_finish_chunk_and_trailing_timings() {
+    let (events, done, out) = all_chunkings("llama-server-doc-example.sse");
+    assert!(done);
+    assert_eq!(events, vec![1]);
+    assert!(out.reconciled);
+    assert_eq!(out.finish_reason.as_deref(), Some("length"));
+    assert_eq!(out.timings.unwrap().predicted_per_second, Some(52.9));
+}
+
+#[test]
+fn documented_error_bodies_of_every_server_yield_their_messages() {
+    // server-apis.md §6: vLLM nested and flat (old), llama-server, Ollama
+    // native and /v1, auth errors.
+    for (body, needle) in [
+        (
+            r#"{"error":{"message":"The model `x` does not exist.","type":"NotFoundError","param":null,"code":404}}"#,
+            "does not exist",
+        ),
+        (
+            r#"{"object":"error","message":"This model's maximum context length is 4096 tokens.","type":"BadRequestError","param":"input_tokens","code":400}"#,
+            "maximum context length",
+        ),
+        (
+            r#"{"error":{"code":503,"message":"Loading model","type":"unavailable_error"}}"#,
+            "Loading model",
+        ),
+        (
+            r#"{"error":"server busy, please try again.  maximum pending requests exceeded"}"#,
+            "server busy",
+        ),
+        (
+            r#"{"error":{"message":"model \"x\" not found, try pulling it first","type":"not_found_error","param":null,"code":null}}"#,
+            "not found",
+        ),
+        (r#"{"error":"Unauthorized"}"#, "Unauthorized"),
+    ] {
+        let c = parse_chunk(body.as_bytes()).unwrap();
+        assert!(
+            c.error.as_deref().unwrap_or_default().contains(needle),
+            "{body}"
+        );
+    }
+}
