@@ -39,6 +39,10 @@ pub struct ServerCounters {
     pub prefix_cache_queries: Option<f64>,
     /// See `prefix_cache_queries`.
     pub prefix_cache_hits: Option<f64>,
+    /// vLLM: seconds requests spent in the decode phase (histogram sum).
+    pub decode_seconds: Option<f64>,
+    /// vLLM: requests that finished a decode phase (histogram count).
+    pub decode_requests: Option<f64>,
 }
 
 impl ServerCounters {
@@ -77,6 +81,8 @@ impl ServerCounters {
                 "vllm:prefix_cache_hits_total",
                 "vllm:gpu_prefix_cache_hits_total",
             ]),
+            decode_seconds: first(&["vllm:request_decode_time_seconds_sum"]),
+            decode_requests: first(&["vllm:request_decode_time_seconds_count"]),
         }
     }
 

@@ -105,6 +105,14 @@ impl MetricsWatch {
             .zip(m.tokens_seconds)
             .filter(|(_, s)| *s > 0.0)
             .map(|(t, s)| t / s);
+        // vLLM: the decode phase excludes each request's first token.
+        let decode_s = delta(a.decode_seconds, b.decode_seconds);
+        let decode_n = delta(a.decode_requests, b.decode_requests);
+        if let (None, Some(t), Some(s), Some(n)) =
+            (m.per_stream_decode_tok_s, m.tokens, decode_s, decode_n)
+        {
+            m.per_stream_decode_tok_s = (s > 0.0).then(|| (t - n) / s);
+        }
         let drafts = delta(a.spec_drafts, b.spec_drafts).filter(|d| *d > 0.0);
         let proposed = delta(a.spec_draft_tokens, b.spec_draft_tokens);
         let accepted = delta(a.spec_accepted_tokens, b.spec_accepted_tokens);

@@ -186,3 +186,21 @@ async fn a_cold_load_in_a_measured_request_is_counted() {
         "the load lands in TTFT"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_ollama_queue_answers_503_server_busy_and_the_run_records_it() {
+    // One slot, one waiting place: of four simultaneous requests, the last
+    // ones are refused.
+    let mut p = profile("ollama", 50.0, 100.0, "max-queue = 1", "");
+    p.latency.max_slots = 1;
+    let sim = start(p, vec![]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut load = Load::new(4, Bound::Requests(8), 20);
+    load.api = Api::OllamaGenerate;
+    let (out, records) = bench(&sim.base_url(), &load, dir.path()).await;
+    assert!(out.summary.requests.failed >= 1, "{:?}", out.summary);
+    assert!(out.summary.requests.ok >= 2);
+    let e = records.iter().find_map(|r| r.error.as_ref()).unwrap();
+    assert_eq!(e.status, Some(503));
+    assert!(e.message.contains("server busy"), "{}", e.message);
+}

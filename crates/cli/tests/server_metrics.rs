@@ -79,6 +79,15 @@ fn vllm_mtp_acceptance_from_metrics_matches_the_configured_acceptance() {
     // Bursts: fewer events than tokens, ITL per token, exact counts.
     assert!(s["event_gap_ms"]["count"].as_u64().unwrap() < s["itl_ms"]["count"].as_u64().unwrap());
     assert_eq!(run["server"]["models"][0]["owned_by"], "vllm");
+    // The server's per-stream decode rate (from its decode-phase
+    // histogram) against ours: c=4 streams at the 4-stream point of the
+    // batch curve.
+    let server = m["per_stream_decode_tok_s"].as_f64().unwrap();
+    let client = s["decode_tok_s"]["p50"].as_f64().unwrap();
+    assert!(
+        (client - server).abs() / server < 0.01,
+        "client {client} vs server {server}"
+    );
     // vLLM's KV-cache configuration and gauges.
     assert_eq!(m["cache_config"]["block_size"], "16", "{m}");
     assert_eq!(m["preemptions"], 0.0);

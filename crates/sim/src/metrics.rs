@@ -18,6 +18,9 @@ pub(crate) struct SimCounters {
     pub spec_draft_tokens: AtomicU64,
     pub spec_accepted_tokens: AtomicU64,
     pub waiting: AtomicU64,
+    /// Sum over requests of (last token − first token), µs: vLLM's decode
+    /// phase (`request_decode_time_seconds`).
+    pub decode_phase_us: AtomicU64,
 }
 
 fn get(a: &AtomicU64) -> u64 {
@@ -85,6 +88,12 @@ impl SimCounters {
             get(&self.requests_ok) as f64,
         );
         metric(&mut o, "vllm:num_preemptions_total", "counter", &l, 0.0);
+        let _ = writeln!(
+            o,
+            "# HELP vllm:request_decode_time_seconds simulated\n# TYPE vllm:request_decode_time_seconds histogram\nvllm:request_decode_time_seconds_bucket{{engine=\"0\",le=\"+Inf\",model_name=\"{model}\"}} {n}\nvllm:request_decode_time_seconds_count{l} {n}\nvllm:request_decode_time_seconds_sum{l} {sum}",
+            n = get(&self.requests_ok),
+            sum = get(&self.decode_phase_us) as f64 / 1e6,
+        );
         let info = "{block_size=\"16\",cache_dtype=\"auto\",enable_prefix_caching=\"True\",num_gpu_blocks=\"8192\"}";
         metric(&mut o, "vllm:cache_config_info", "gauge", info, 1.0);
         o

@@ -98,6 +98,10 @@ pub struct LatencyProfile {
     /// 503 "Loading model", ms.
     #[serde(default)]
     pub startup_ms: f64,
+    /// Ollama only (`OLLAMA_MAX_QUEUE`): requests beyond this many waiting
+    /// for a slot are refused with 503 "server busy".
+    #[serde(default)]
+    pub max_queue: Option<u64>,
 }
 
 fn one() -> u32 {

@@ -361,6 +361,17 @@ fn stream_response<W: StreamWriter>(
     n: u64,
 ) -> Response {
     let flavor = s.profile.flavor;
+    let queued = s.counters.waiting.fetch_add(1, Ordering::Relaxed);
+    let full = s.profile.latency.max_queue.is_some_and(|q| queued >= q);
+    if flavor == Flavor::Ollama && full {
+        s.counters.waiting.fetch_sub(1, Ordering::Relaxed);
+        let msg = "server busy, please try again.  maximum pending requests exceeded";
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(json!({ "error": msg })),
+        )
+            .into_response();
+    }
     let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(16);
     let stream = req.stream;
     let content_type = writer.content_type();
@@ -503,7 +514,7 @@ async fn generate<W: StreamWriter>(
     n: u64,
     tx: mpsc::Sender<Result<Bytes, std::io::Error>>,
 ) {
-    s.counters.waiting.fetch_add(1, Ordering::Relaxed);
+    // `waiting` was raised when the request was accepted.
     let permit = s.slots.clone().acquire_owned().await;
     s.counters.waiting.fetch_sub(1, Ordering::Relaxed);
     let Ok(permit) = permit else {
@@ -662,6 +673,10 @@ async fn generate<W: StreamWriter>(
         .generation_us
         .fetch_add((timings.predicted_ms * 1000.0) as u64, Ordering::Relaxed);
     s.counters.requests_ok.fetch_add(1, Ordering::Relaxed);
+    s.counters.decode_phase_us.fetch_add(
+        u64::try_from((deadline - first_at).as_micros()).unwrap_or(0),
+        Ordering::Relaxed,
+    );
     let mut buf = Vec::with_capacity(512);
     if req.stream {
         r.close(&mut buf, finish, sent, &timings);
