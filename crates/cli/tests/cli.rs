@@ -3,12 +3,13 @@
 //! `run.json` contract.
 #![allow(clippy::unwrap_used)]
 
-use std::io::{BufRead, BufReader};
+mod common;
+
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-const BIN: &str = env!("CARGO_BIN_EXE_stackbench");
+use common::{read_run_json, spawn_sim, SimProc, BIN};
 
 /// Kills the child when dropped, so a failing test leaves nothing behind.
 struct Proc(Child);
@@ -20,23 +21,10 @@ impl Drop for Proc {
     }
 }
 
-fn sim(args: &[&str]) -> (Proc, String) {
-    let mut child = Command::new(BIN)
-        .arg("sim")
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    assert!(
-        line.starts_with("http://127.0.0.1:"),
-        "first line is the URL: {line:?}"
-    );
-    (Proc(child), line.trim().to_string())
+fn sim(args: &[&str]) -> (SimProc, String) {
+    let s = spawn_sim(args);
+    let url = s.url.clone();
+    (s, url)
 }
 
 fn run_cmd(url: &str, out: &Path, extra: &[&str]) -> Command {
@@ -89,8 +77,7 @@ fn kill_9_mid_run_leaves_requests_jsonl_parseable() {
         );
     }
     // run.json was written at the start and says the run is not complete.
-    let run: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.path().join("run.json")).unwrap()).unwrap();
+    let run = read_run_json(dir.path());
     assert_eq!(run["complete"], false);
 }
 
@@ -121,8 +108,7 @@ fn ctrl_c_writes_an_incomplete_run_json_with_the_partial_summary() {
         Some(2),
         "an interrupted run is not a success"
     );
-    let run_json: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.path().join("run.json")).unwrap()).unwrap();
+    let run_json = read_run_json(dir.path());
     assert_eq!(run_json["complete"], false);
     assert_eq!(run_json["stopped_early"], "interrupted");
     let ok_lines = std::fs::read_to_string(&jsonl)
@@ -168,8 +154,7 @@ fn run_json_holds_the_documented_fields() {
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("decode rate (tok/s)"), "{stdout}");
-    let v: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.path().join("run.json")).unwrap()).unwrap();
+    let v = read_run_json(dir.path());
     assert_eq!(v["schema_version"], 1);
     assert_eq!(v["complete"], true);
     let s = &v["summary"];

@@ -296,7 +296,7 @@ async fn c8_totals_match_the_server_metrics_counters() {
     };
     for api in ["chat", "native"] {
         let dir = tempfile::tempdir().unwrap();
-        let out = Command::new(env!("CARGO_BIN_EXE_stackbench"))
+        let out = Command::new(common::BIN)
             .args(["run", "--quiet", "--base-url", &server.url, "--api", api])
             .args([
                 "-c",
@@ -317,8 +317,7 @@ async fn c8_totals_match_the_server_metrics_counters() {
             "{api}: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let run: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(dir.path().join("run.json")).unwrap()).unwrap();
+        let run = common::read_run_json(dir.path());
         let s = &run["summary"];
         let m = &run["server_metrics"];
         assert_eq!(s["requests"]["ok"], 48, "{api}");
@@ -363,7 +362,7 @@ async fn a_server_without_metrics_is_noted_not_fatal() {
     let server = spawn(&bin, &model, &["-np", "1", "-c", "512"]);
     let dir = tempfile::tempdir().unwrap();
     // The binary itself waits out the model load (connection refused, then 503).
-    let out = Command::new(env!("CARGO_BIN_EXE_stackbench"))
+    let out = Command::new(common::BIN)
         .args([
             "run",
             "--quiet",
@@ -383,8 +382,7 @@ async fn a_server_without_metrics_is_noted_not_fatal() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let run: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.path().join("run.json")).unwrap()).unwrap();
+    let run = common::read_run_json(dir.path());
     assert_eq!(run["server_metrics"]["available"], false);
     assert!(
         run["server_metrics"]["note"]
@@ -405,7 +403,7 @@ async fn a_server_that_cannot_load_its_model_is_a_clear_error_not_a_hang() {
     };
     let server = spawn(&bin, Path::new("/nonexistent/model.gguf"), &[]);
     let started = std::time::Instant::now();
-    let out = Command::new(env!("CARGO_BIN_EXE_stackbench"))
+    let out = Command::new(common::BIN)
         .args([
             "run",
             "--quiet",

@@ -110,27 +110,15 @@ fn the_binary_preloads_the_model_so_no_measured_request_is_a_cold_load() {
         "flavor = \"ollama\"\nstack = \"Ollama\"\nquantization = \"q\"\nmodel = \"m:1\"\n[latency]\nttft-ms = 5.0\nprefill-tps = 1e9\ndecode-tps = 300.0\nmax-slots = 2\nload-ms = 1200.0\n",
     )
     .unwrap();
-    let bin = env!("CARGO_BIN_EXE_stackbench");
-    let mut sim = Command::new(bin)
-        .args(["sim", "--profile"])
-        .arg(&profile_path)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut url = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(sim.stdout.take().unwrap()),
-        &mut url,
-    )
-    .unwrap();
+    let sim = common::spawn_sim(&[std::ffi::OsStr::new("--profile"), profile_path.as_os_str()]);
+    let url = sim.url.clone();
     let out_dir = dir.path().join("run");
-    let out = Command::new(bin)
+    let out = Command::new(common::BIN)
         .args([
             "run",
             "--quiet",
             "--base-url",
-            url.trim(),
+            url.as_str(),
             "--model",
             "m:1",
             "--api",
@@ -151,15 +139,13 @@ fn the_binary_preloads_the_model_so_no_measured_request_is_a_cold_load() {
         .arg(&out_dir)
         .output()
         .unwrap();
-    let _ = sim.kill();
-    let _ = sim.wait();
+    drop(sim);
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let run: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out_dir.join("run.json")).unwrap()).unwrap();
+    let run = common::read_run_json(&out_dir);
     assert_eq!(run["server"]["preload_load_ms"], 1200.0);
     let o = &run["server"]["ollama"];
     assert!(o["version"].is_string(), "{o}");

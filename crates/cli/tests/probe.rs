@@ -2,40 +2,14 @@
 //! honours truthfully; `run` (flavor auto) records the probe.
 #![allow(clippy::unwrap_used)]
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+mod common;
 
-const BIN: &str = env!("CARGO_BIN_EXE_stackbench");
+use std::process::Command;
 
-struct Sim(std::process::Child, String);
+use common::{read_run_json, spawn_sim, SimProc, BIN};
 
-impl Drop for Sim {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn sim(flavor: &str) -> Sim {
-    let mut child = Command::new(BIN)
-        .args([
-            "sim",
-            "--flavor",
-            flavor,
-            "--decode-tps",
-            "500",
-            "--ttft-ms",
-            "2",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut url = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut url)
-        .unwrap();
-    Sim(child, url.trim().to_string())
+fn sim(flavor: &str) -> SimProc {
+    spawn_sim(&["--flavor", flavor, "--decode-tps", "500", "--ttft-ms", "2"])
 }
 
 fn probe(url: &str) -> serde_json::Value {
@@ -61,7 +35,7 @@ fn probe_names_each_flavor_and_its_capabilities() {
     ];
     for (flavor, continuous, timings, ignore_eos, metrics, tokenize) in cases {
         let s = sim(flavor);
-        let p = probe(&format!("{}/v1", s.1));
+        let p = probe(&format!("{}/v1", s.url));
         assert_eq!(p["kind"], flavor, "{p}");
         assert_eq!(p["include_usage"], true, "{flavor}: {p}");
         assert_eq!(p["continuous_usage"], continuous, "{flavor}: {p}");
@@ -83,7 +57,7 @@ fn run_with_flavor_auto_records_the_probe() {
             "run",
             "--quiet",
             "--base-url",
-            &s.1,
+            &s.url,
             "-n",
             "2",
             "--output-tokens",
@@ -98,8 +72,7 @@ fn run_with_flavor_auto_records_the_probe() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let run: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.path().join("run.json")).unwrap()).unwrap();
+    let run = read_run_json(dir.path());
     assert_eq!(run["server"]["flavor"], "llamacpp");
     assert_eq!(run["server"]["probe"]["parallel_slots"], 4);
     assert_eq!(run["server"]["props"]["total_slots"], 4);

@@ -3,38 +3,27 @@
 //! the speculative-decoding acceptance of an MTP profile.
 #![allow(clippy::unwrap_used)]
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+mod common;
 
-const BIN: &str = env!("CARGO_BIN_EXE_stackbench");
+use std::process::Command;
+
+use common::{read_run_json, spawn_sim, BIN};
 
 fn run_against_sim(sim_args: &[&str], run_args: &[&str]) -> serde_json::Value {
-    let mut sim = Command::new(BIN)
-        .arg("sim")
-        .args(sim_args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut url = String::new();
-    BufReader::new(sim.stdout.take().unwrap())
-        .read_line(&mut url)
-        .unwrap();
+    let sim = spawn_sim(sim_args);
     let dir = tempfile::tempdir().unwrap();
     let out = Command::new(BIN)
-        .args(["run", "--quiet", "--base-url", url.trim(), "--out"])
+        .args(["run", "--quiet", "--base-url", &sim.url, "--out"])
         .arg(dir.path())
         .args(run_args)
         .output()
         .unwrap();
-    let _ = sim.kill();
-    let _ = sim.wait();
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    serde_json::from_slice(&std::fs::read(dir.path().join("run.json")).unwrap()).unwrap()
+    read_run_json(dir.path())
 }
 
 #[test]

@@ -37,13 +37,31 @@ async fn llama_native_completion_counts_exactly_and_matches_the_server_rate() {
         );
         let t = r.server_timings.as_ref().unwrap();
         assert_eq!(t.predicted_n, Some(50));
-        let (client, server) = (r.decode_tok_s.unwrap(), t.predicted_per_second.unwrap());
-        assert!(
-            (client - server).abs() / server < 0.01,
-            "client {client} vs server {server}"
-        );
         assert_eq!(r.finish_reason.as_deref(), Some("limit"));
     }
+    // Medians: one request's first event can be a few ms late on a loaded
+    // machine, which moves that request's rate by ~2%.
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let client = median(records.iter().map(|r| r.decode_tok_s.unwrap()).collect());
+    let server = median(
+        records
+            .iter()
+            .map(|r| {
+                r.server_timings
+                    .as_ref()
+                    .unwrap()
+                    .predicted_per_second
+                    .unwrap()
+            })
+            .collect(),
+    );
+    assert!(
+        (client - server).abs() / server < 0.01,
+        "client {client} vs server {server}"
+    );
 }
 
 #[test]
@@ -55,26 +73,13 @@ fn llama_server_loading_503_is_waited_out() {
         "flavor = \"llamacpp\"\nstack = \"s\"\nquantization = \"q\"\nmodel = \"m\"\n[latency]\nttft-ms = 2.0\nprefill-tps = 1e9\ndecode-tps = 500.0\nmax-slots = 1\nstartup-ms = 1500.0\n",
     )
     .unwrap();
-    let bin = env!("CARGO_BIN_EXE_stackbench");
-    let mut sim = std::process::Command::new(bin)
-        .args(["sim", "--profile"])
-        .arg(&path)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut url = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(sim.stdout.take().unwrap()),
-        &mut url,
-    )
-    .unwrap();
-    let out = std::process::Command::new(bin)
+    let sim = common::spawn_sim(&[std::ffi::OsStr::new("--profile"), path.as_os_str()]);
+    let out = std::process::Command::new(common::BIN)
         .args([
             "run",
             "--quiet",
             "--base-url",
-            url.trim(),
+            &sim.url,
             "-n",
             "2",
             "--output-tokens",
@@ -84,8 +89,7 @@ fn llama_server_loading_503_is_waited_out() {
         .arg(dir.path().join("run"))
         .output()
         .unwrap();
-    let _ = sim.kill();
-    let _ = sim.wait();
+    drop(sim);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{err}");
     assert!(err.contains("Loading model"), "the wait says why: {err}");

@@ -146,3 +146,49 @@ pub async fn bench(base_url: &str, load: &Load, dir: &Path) -> (RunOutcome, Vec<
         .collect();
     (outcome, records)
 }
+
+/// The `stackbench` binary under test.
+pub const BIN: &str = env!("CARGO_BIN_EXE_stackbench");
+
+/// A `stackbench sim` process, killed when dropped.
+pub struct SimProc {
+    child: std::process::Child,
+    /// The URL it printed on its first line.
+    pub url: String,
+}
+
+impl Drop for SimProc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `stackbench sim ARGS` and reads the bound URL from its stdout.
+pub fn spawn_sim<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> SimProc {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(BIN)
+        .arg("sim")
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(
+        line.starts_with("http://127.0.0.1:"),
+        "first line is the URL: {line:?}"
+    );
+    SimProc {
+        child,
+        url: line.trim().to_string(),
+    }
+}
+
+/// Reads `dir/run.json`.
+pub fn read_run_json(dir: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(dir.join("run.json")).unwrap()).unwrap()
+}
