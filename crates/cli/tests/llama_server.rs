@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::{bench, Load};
+use common::{bench, median, Load};
 use stackbench_backends::{normalize_base_url, wait_ready, ReadyWait};
 use stackbench_core::{RequestRecord, RequestStatus};
 use stackbench_engine::Bound;
@@ -109,11 +109,6 @@ async fn start(slots: u32, ctx_per_slot: u32) -> Option<Server> {
         .await
         .unwrap();
     Some(server)
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
 }
 
 fn measured(records: &[RequestRecord]) -> Vec<&RequestRecord> {

@@ -8,14 +8,9 @@ mod common;
 
 use std::process::Command;
 
-use common::{bench, profile, start, Load};
+use common::{bench, median, profile, start, Load};
 use stackbench_engine::Bound;
 use stackbench_wire::body::Api;
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn native_generate_and_chat_count_exactly_and_match_the_server_rate() {

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{bench, profile, start, Load};
+use common::{bench, median, profile, start, Load};
 use stackbench_engine::Bound;
 use stackbench_sim::{Fault, FaultKind};
 use stackbench_wire::body::Api;
@@ -41,10 +41,6 @@ async fn llama_native_completion_counts_exactly_and_matches_the_server_rate() {
     }
     // Medians: one request's first event can be a few ms late on a loaded
     // machine, which moves that request's rate by ~2%.
-    let median = |mut v: Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
-    };
     let client = median(records.iter().map(|r| r.decode_tok_s.unwrap()).collect());
     let server = median(
         records

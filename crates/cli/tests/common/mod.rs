@@ -192,3 +192,9 @@ pub fn spawn_sim<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> SimProc {
 pub fn read_run_json(dir: &Path) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(dir.join("run.json")).unwrap()).unwrap()
 }
+
+/// The median of `v` (upper middle for even lengths).
+pub fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
