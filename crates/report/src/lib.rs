@@ -192,64 +192,49 @@ pub struct StackRow {
     pub run: RunFile,
 }
 
-/// *Stack | Quantization | Single-user tok/s* (median decode tok/s at c=1,
-/// with the E2E rate and TTFT beside it).
-pub fn single_user_table(rows: &[StackRow]) -> String {
+/// One comparison table: stack, quantization, two rate columns chosen by
+/// the caller, median TTFT and the number of OK requests.
+fn comparison_table(
+    rows: &[StackRow],
+    rate_headers: [&str; 2],
+    rates: impl Fn(&stackbench_core::summary::Summary) -> [Option<f64>; 2],
+) -> String {
     let body: Vec<Vec<String>> = rows
         .iter()
         .map(|r| {
             let s = &r.run.summary;
+            let [a, b] = rates(s);
             vec![
                 r.stack.clone(),
                 r.quantization.clone(),
-                num(s.decode_tok_s.p50, 1),
-                num(s.e2e_tok_s.p50, 1),
+                num(a, 1),
+                num(b, 1),
                 num(s.ttft_ms.p50, 0),
                 s.requests.ok.to_string(),
             ]
         })
         .collect();
+    let [ha, hb] = rate_headers;
     markdown_table(
-        &[
-            "Stack",
-            "Quantization",
-            "Single-user tok/s",
-            "E2E tok/s",
-            "TTFT p50 ms",
-            "requests",
-        ],
+        &["Stack", "Quantization", ha, hb, "TTFT p50 ms", "requests"],
         &body,
     )
+}
+
+/// *Stack | Quantization | Single-user tok/s* (median decode tok/s at c=1,
+/// with the E2E rate and TTFT beside it).
+pub fn single_user_table(rows: &[StackRow]) -> String {
+    comparison_table(rows, ["Single-user tok/s", "E2E tok/s"], |s| {
+        [s.decode_tok_s.p50, s.e2e_tok_s.p50]
+    })
 }
 
 /// *Stack | c=N total tok/s* (steady-state total output tok/s).
 pub fn total_table(rows: &[StackRow], concurrency: u32) -> String {
     let col = format!("c={concurrency} total tok/s");
-    let body: Vec<Vec<String>> = rows
-        .iter()
-        .map(|r| {
-            let s = &r.run.summary;
-            vec![
-                r.stack.clone(),
-                r.quantization.clone(),
-                num(Some(s.output_tok_s), 1),
-                num(s.decode_tok_s.p50, 1),
-                num(s.ttft_ms.p50, 0),
-                s.requests.ok.to_string(),
-            ]
-        })
-        .collect();
-    markdown_table(
-        &[
-            "Stack",
-            "Quantization",
-            &col,
-            "per-stream tok/s p50",
-            "TTFT p50 ms",
-            "requests",
-        ],
-        &body,
-    )
+    comparison_table(rows, [&col, "per-stream tok/s p50"], |s| {
+        [Some(s.output_tok_s), s.decode_tok_s.p50]
+    })
 }
 
 #[cfg(test)]
