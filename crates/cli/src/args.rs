@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use stackbench_core::Seed;
 
 /// Benchmark LLM inference stacks (vLLM, llama-server, Ollama) on your own
 /// box: time every streamed token, count tokens exactly, and write
@@ -99,9 +100,11 @@ pub struct RunArgs {
     /// Sampling temperature.
     #[arg(long, default_value_t = 0.0)]
     pub temperature: f64,
-    /// Seed for prompts and sampling [default: a fresh random seed per run, recorded in run.json].
+    /// Seed for prompts and sampling, 0 to 2147483647 (the range vLLM,
+    /// llama-server and Ollama all accept) [default: a fresh random seed per
+    /// run, recorded in run.json].
     #[arg(long)]
-    pub seed: Option<u64>,
+    pub seed: Option<Seed>,
     /// Do not ask for per-event token counts (continuous_usage_stats,
     /// timings_per_token); use if a strict server rejects those fields.
     #[arg(long)]
@@ -116,9 +119,13 @@ pub struct RunArgs {
     #[arg(long, default_value = "60s", value_parser = parse_duration)]
     pub ready_timeout: Duration,
     /// Do not scrape the server's Prometheus /metrics (scraped by default
-    /// before, every 5 s during, and after the measured phase).
+    /// before, during and after the measured phase).
     #[arg(long)]
     pub no_metrics: bool,
+    /// How often to scrape /metrics during the measured phase. Gauges
+    /// (running, waiting, KV-cache use) are only seen at scrapes.
+    #[arg(long, default_value = "1s", value_parser = parse_duration, value_name = "DURATION")]
+    pub metrics_interval: Duration,
     /// Give up on a request after this long.
     #[arg(long, default_value = "10m", value_parser = parse_duration)]
     pub request_timeout: Duration,

@@ -41,7 +41,7 @@ fn job(
     out: &Path,
 ) -> anyhow::Result<Job> {
     let root = normalize_base_url(&s.base_url)?;
-    let seed = rand::random();
+    let seed = crate::run_cmd::random_seed();
     let body = BodyOptions {
         model: s.profile.model.clone(),
         max_tokens: a.output_tokens,
@@ -93,11 +93,11 @@ fn job(
             ignore_eos: true,
             exclude_short: false,
             temperature: 0.0,
-            seed,
+            seed: seed.get(),
         },
         server: serde_json::json!({"simulated": true, "profile": s.name, "flavor": s.profile.flavor.name(), "source": s.profile.source}),
         out: out.join(format!("{}-c{concurrency}", s.name)),
-        scrape_metrics: false,
+        metrics_every: None,
         api_key: None,
     })
 }

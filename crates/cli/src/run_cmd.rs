@@ -9,6 +9,7 @@ use stackbench_backends::{
     wait_ready, Driver, OpenAiDriver, OpenAiTarget, ReadyWait, ServerKind,
 };
 use stackbench_core::run_file::{LoadConfig, Target};
+use stackbench_core::Seed;
 use stackbench_engine::{Bound, LiveCounters, PromptGenerator, RunPlan};
 use stackbench_wire::body::{Api, BodyOptions};
 use tokio_util::sync::CancellationToken;
@@ -35,6 +36,11 @@ fn extra_body(s: Option<&str>) -> anyhow::Result<serde_json::Map<String, serde_j
         Ok(_) => bail!("--extra-body must be a JSON object, e.g. '{{\"top_p\": 1}}'"),
         Err(e) => bail!("--extra-body is not valid JSON: {e}"),
     }
+}
+
+/// A fresh seed for a run that was given none.
+pub fn random_seed() -> Seed {
+    Seed::from_random_bits(rand::random())
 }
 
 /// Waits for Ctrl-C, then cancels `token` (a second Ctrl-C exits at once).
@@ -118,7 +124,7 @@ pub async fn execute(a: RunArgs) -> anyhow::Result<ExitStatus> {
             m.insert("ollama".into(), meta);
         }
     }
-    let seed = a.seed.unwrap_or_else(rand::random);
+    let seed = a.seed.unwrap_or_else(random_seed);
     let api = match a.api {
         ApiArg::Chat => Api::Chat,
         ApiArg::Completions => Api::Completions,
@@ -190,11 +196,11 @@ pub async fn execute(a: RunArgs) -> anyhow::Result<ExitStatus> {
             ignore_eos: !a.no_ignore_eos,
             exclude_short: a.exclude_short,
             temperature: a.temperature,
-            seed,
+            seed: seed.get(),
         },
         server,
         out: out.clone(),
-        scrape_metrics: !a.no_metrics,
+        metrics_every: (!a.no_metrics).then_some(a.metrics_interval),
         api_key: key.clone(),
     };
     let cancel = CancellationToken::new();

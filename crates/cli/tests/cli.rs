@@ -274,6 +274,28 @@ fn bad_input_is_a_clear_error_with_exit_code_2() {
             "unknown built-in profile",
         ),
         (&["sim", "--fault", "boom:3"], "invalid fault"),
+        // A seed vLLM would reject (above 2^63 - 1) or llama-server would
+        // read as "random" (2^32 - 1) is refused before anything is sent.
+        (
+            &[
+                "run",
+                "--base-url",
+                "http://127.0.0.1:9",
+                "--seed",
+                "9223372036854775808",
+            ],
+            "up to 2147483647",
+        ),
+        (
+            &[
+                "run",
+                "--base-url",
+                "http://127.0.0.1:9",
+                "--seed",
+                "4294967295",
+            ],
+            "up to 2147483647",
+        ),
     ];
     for (args, needle) in cases {
         let out = Command::new(BIN).args(*args).output().unwrap();

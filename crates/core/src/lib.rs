@@ -11,10 +11,12 @@ pub mod histogram;
 pub mod metrics;
 pub mod record;
 pub mod run_file;
+pub mod seed;
 pub mod summary;
 pub mod timeline;
 
 pub use histogram::{HistError, LatencyHistograms};
 pub use metrics::{RequestMetrics, TokenEvent};
 pub use record::{CountSource, RequestRecord, RequestStatus, ServerTimings};
+pub use seed::{Seed, SeedOutOfRange};
 pub use timeline::Timeline;

@@ -54,7 +54,9 @@ pub struct LoadConfig {
     /// Sampling temperature sent.
     pub temperature: f64,
     /// Seed of the prompt generator (fresh per run unless given), also sent
-    /// as the sampling seed.
+    /// as the sampling seed. Written in `0..=Seed::MAX` (see
+    /// [`crate::Seed`]); read as any `u64`, since files written before that
+    /// rule may hold larger values.
     pub seed: u64,
 }
 
@@ -148,6 +150,13 @@ pub struct ServerMetrics {
     /// (client `output_tok_s_wall` − `tok_s_wall`) / `tok_s_wall` × 100.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tok_s_diff_pct: Option<f64>,
+    /// (client `summary.decode_tok_s_pooled` − `per_stream_decode_tok_s`) /
+    /// `per_stream_decode_tok_s` × 100: both are ratios of sums over the
+    /// same requests, so this is the like-for-like decode comparison (the
+    /// client's median of per-request rates weighs requests differently and
+    /// may differ from the pooled figure by several percent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decode_diff_pct: Option<f64>,
     /// Speculative decoding steps in the window (absent when the server
     /// ran none).
     #[serde(default, skip_serializing_if = "Option::is_none")]

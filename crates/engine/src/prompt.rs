@@ -9,6 +9,7 @@
 
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
+use stackbench_core::Seed;
 
 const WORDS: &[&str] = &[
     "the", "of", "and", "to", "in", "is", "you", "that", "it", "he", "was", "for", "on", "are",
@@ -24,21 +25,25 @@ const WORDS: &[&str] = &[
 /// Makes the prompt of request `id` for a run with `seed`.
 #[derive(Debug, Clone)]
 pub struct PromptGenerator {
-    seed: u64,
+    seed: Seed,
     tokens: u32,
 }
 
 impl PromptGenerator {
     /// Prompts of about `tokens` tokens for the run seeded with `seed`.
-    pub fn new(seed: u64, tokens: u32) -> Self {
+    pub fn new(seed: Seed, tokens: u32) -> Self {
         Self { seed, tokens }
     }
 
     /// The prompt of request `id`.
     pub fn prompt(&self, id: u64) -> String {
-        let mut rng = SmallRng::seed_from_u64(self.seed ^ id.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let mut rng =
+            SmallRng::seed_from_u64(self.seed.get() ^ id.wrapping_mul(0x9E37_79B9_7F4A_7C15));
         // The header costs roughly 8 tokens; the instruction another 8.
-        let mut s = format!("Run {:x} request {id}. Continue this text:", self.seed);
+        let mut s = format!(
+            "Run {:x} request {id}. Continue this text:",
+            self.seed.get()
+        );
         let words = self.tokens.saturating_sub(16).max(1);
         s.reserve(words as usize * 6);
         for _ in 0..words {
@@ -55,16 +60,19 @@ mod tests {
 
     #[test]
     fn prompts_are_unique_per_request_and_per_seed() {
-        let g = PromptGenerator::new(1, 64);
+        let g = PromptGenerator::new(Seed::new(1).unwrap(), 64);
         assert_ne!(g.prompt(1), g.prompt(2));
-        assert_ne!(g.prompt(1), PromptGenerator::new(2, 64).prompt(1));
+        assert_ne!(
+            g.prompt(1),
+            PromptGenerator::new(Seed::new(2).unwrap(), 64).prompt(1)
+        );
         assert_eq!(g.prompt(5), g.prompt(5));
     }
 
     #[test]
     fn size_tracks_the_requested_tokens() {
         let words = |n| {
-            PromptGenerator::new(3, n)
+            PromptGenerator::new(Seed::new(3).unwrap(), n)
                 .prompt(0)
                 .split_whitespace()
                 .count()

@@ -5,6 +5,7 @@
 //! server-apis.md §3) and usage is always requested explicitly.
 
 use serde_json::{json, Map, Value};
+use stackbench_core::Seed;
 
 /// Which endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,8 +68,8 @@ pub struct BodyOptions {
     pub ignore_eos: bool,
     /// Sampling temperature.
     pub temperature: f64,
-    /// Sampling seed.
-    pub seed: Option<u64>,
+    /// Sampling seed (always in the range every server accepts).
+    pub seed: Option<Seed>,
     /// Ask for cumulative usage on every chunk (vLLM's
     /// `continuous_usage_stats`) and llama-server's `timings_per_token`, so
     /// that multi-token events are counted exactly. Servers that do not know
@@ -117,7 +118,7 @@ fn native_body(o: &BodyOptions, prompt: &str) -> Value {
         "ignore_eos": o.ignore_eos,
     });
     if let Some(seed) = o.seed {
-        v["seed"] = json!(seed);
+        v["seed"] = json!(seed.get());
     }
     v
 }
@@ -128,7 +129,7 @@ fn native_body(o: &BodyOptions, prompt: &str) -> Value {
 fn ollama_body(api: Api, o: &BodyOptions, prompt: &str) -> Value {
     let mut options = json!({ "num_predict": o.max_tokens, "temperature": o.temperature });
     if let Some(seed) = o.seed {
-        options["seed"] = json!(seed);
+        options["seed"] = json!(seed.get());
     }
     if let Some(n) = o.ollama_num_ctx() {
         options["num_ctx"] = n.clone();
@@ -171,7 +172,7 @@ fn openai_value(api: Api, o: &BodyOptions, prompt: &str) -> Value {
         map.insert("ignore_eos".into(), Value::Bool(true));
     }
     if let Some(seed) = o.seed {
-        map.insert("seed".into(), json!(seed));
+        map.insert("seed".into(), json!(seed.get()));
     }
     if o.per_event_counts {
         map.insert("timings_per_token".into(), Value::Bool(true));
@@ -189,7 +190,7 @@ mod tests {
             max_tokens: 64,
             ignore_eos: true,
             temperature: 0.0,
-            seed: Some(7),
+            seed: Some(Seed::new(7).unwrap()),
             per_event_counts: true,
             extra: Map::new(),
         }
@@ -232,7 +233,7 @@ mod ollama_tests {
             max_tokens: 64,
             ignore_eos: true,
             temperature: 0.0,
-            seed: Some(9),
+            seed: Some(Seed::new(9).unwrap()),
             per_event_counts: false,
             extra,
         };
@@ -257,7 +258,7 @@ mod native_tests {
             max_tokens: 32,
             ignore_eos: true,
             temperature: 0.0,
-            seed: Some(3),
+            seed: Some(Seed::new(3).unwrap()),
             per_event_counts: true,
             extra: Map::new(),
         };

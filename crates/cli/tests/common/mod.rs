@@ -2,13 +2,16 @@
 //! a profile written inline, and run the engine against it.
 #![allow(dead_code, clippy::unwrap_used)]
 
+pub mod server_proc;
+pub mod vllm;
+
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use stackbench_backends::{normalize_base_url, Driver, OpenAiDriver, OpenAiTarget};
-use stackbench_core::RequestRecord;
+use stackbench_core::{RequestRecord, Seed};
 use stackbench_engine::{
     run, Bound, LiveCounters, PromptGenerator, RecordSink, RunOutcome, RunPlan,
 };
@@ -111,7 +114,7 @@ pub async fn bench(base_url: &str, load: &Load, dir: &Path) -> (RunOutcome, Vec<
             max_tokens: load.output_tokens,
             ignore_eos: true,
             temperature: 0.0,
-            seed: Some(1),
+            seed: Some(Seed::new(1).unwrap()),
             per_event_counts: load.per_event_counts,
             extra: load.extra.clone(),
         },
@@ -122,7 +125,7 @@ pub async fn bench(base_url: &str, load: &Load, dir: &Path) -> (RunOutcome, Vec<
         concurrency: load.concurrency,
         bound: load.bound,
         warmup_requests: load.warmup,
-        prompts: PromptGenerator::new(42, 32),
+        prompts: PromptGenerator::new(Seed::new(42).unwrap(), 32),
         target_output_tokens: load.output_tokens,
         exclude_short: load.exclude_short,
     };
