@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it: installs the real llama-server and
-# model into the cache (minutes on a fresh machine, seconds afterwards),
-# then format check, lints and every test. Tests that need llama-server
-# fail, not skip, when it is missing: this script exports its location.
+# vLLM (CPU build) with their models into the cache (minutes on a fresh
+# machine, seconds afterwards), then format check, lints and every test.
+# Tests that need a real server fail, not skip, when it is missing: this
+# script exports where they are and requires them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,6 +11,11 @@ echo "== installing llama-server and the SmolLM2 model (cached in ${STACKBENCH_C
 eval "$(bash scripts/install-llama-server.sh | grep -E '^LLAMA_SERVER_(BIN|MODEL)=')"
 export LLAMA_SERVER_BIN LLAMA_SERVER_MODEL
 export STACKBENCH_REQUIRE_LLAMA_SERVER=1
+
+echo "== installing vLLM 0.32.0 (CPU build) and its model folder"
+eval "$(bash scripts/install-vllm.sh | grep -E '^VLLM_(PYTHON|MODEL)=')"
+export VLLM_PYTHON VLLM_MODEL
+export STACKBENCH_REQUIRE_VLLM=1
 
 echo "== cargo fmt --check"
 cargo fmt --all --check

@@ -150,8 +150,9 @@ impl Every {
 
 /// Server metadata for `run.json`: the `Server` header, llama-server's
 /// `/props` (`build_info`, `total_slots`, `model_path`, per-slot `n_ctx`),
-/// and `/v1/models` (ids and llama-server's `meta`: `n_params`, `size`,
-/// `n_vocab`, `n_ctx_train`). Whatever a server lacks is left out.
+/// `/v1/models` (ids, vLLM's `max_model_len`, llama-server's `meta`:
+/// `n_params`, `size`, `n_vocab`, `n_ctx_train`) and vLLM's `/version`.
+/// Whatever a server lacks is left out.
 pub async fn server_metadata(root: &reqwest::Url, api_key: Option<&str>) -> serde_json::Value {
     use serde_json::{json, Map, Value};
     let mut out = Map::new();
@@ -202,6 +203,13 @@ pub async fn server_metadata(root: &reqwest::Url, api_key: Option<&str>) -> serd
             out.entry("server_header").or_insert(json!(s));
         }
         out.insert("props".into(), props_summary(&props));
+    }
+    // vLLM's `/version` is `{"version": "0.x.y"}`; other servers answer 404
+    // or something else, which is left out.
+    if let Some((_, Some(v))) = get("version").await {
+        if let Some(version) = v.get("version").filter(|v| v.is_string()) {
+            out.insert("version".into(), version.clone());
+        }
     }
     Value::Object(out)
 }

@@ -29,8 +29,9 @@ pub struct Job {
     pub server: serde_json::Value,
     /// Results folder (created if missing).
     pub out: PathBuf,
-    /// Scrape the server's `/metrics` around the measured phase.
-    pub scrape_metrics: bool,
+    /// Scrape the server's `/metrics` before and after the measured phase
+    /// and at this interval during it; `None`: no scrapes.
+    pub metrics_every: Option<std::time::Duration>,
     /// API key for metadata and scrapes.
     pub api_key: Option<String>,
 }
@@ -106,10 +107,14 @@ pub async fn benchmark(
     write_run_file(&job.out, &file)?;
     let (sink, handle) = RecordSink::create(&job.out.join("requests.jsonl"))?;
     let root = stackbench_backends::normalize_base_url(&file.target.base_url)?;
-    let mut watch = if job.scrape_metrics {
-        Some(MetricsWatch::new(&root, job.api_key.as_deref(), &job.out)?)
-    } else {
-        None
+    let mut watch = match job.metrics_every {
+        Some(every) => Some(MetricsWatch::new(
+            &root,
+            job.api_key.as_deref(),
+            &job.out,
+            every,
+        )?),
+        None => None,
     };
     let outcome = match watch.as_mut() {
         Some(w) => run_with_hooks(job.driver, &job.plan, sink, live, cancel, w).await,

@@ -15,8 +15,6 @@ use stackbench_core::summary::Summary;
 use stackbench_engine::PhaseHooks;
 use stackbench_wire::prometheus::Sample;
 
-/// How often to scrape during the run.
-const DURING_EVERY: Duration = Duration::from_secs(5);
 /// After the run, wait at most this long for the server to go idle so that
 /// its counters include the last requests.
 const SETTLE_FOR: Duration = Duration::from_secs(3);
@@ -34,11 +32,20 @@ pub struct MetricsWatch {
     after: Option<(Instant, ServerCounters)>,
     note: Option<String>,
     during: Option<tokio::task::JoinHandle<()>>,
+    every: Duration,
 }
 
 impl MetricsWatch {
-    /// A watch of `root`'s `/metrics` writing into `dir/server-metrics.jsonl`.
-    pub fn new(root: &reqwest::Url, api_key: Option<&str>, dir: &Path) -> anyhow::Result<Self> {
+    /// A watch of `root`'s `/metrics` writing into
+    /// `dir/server-metrics.jsonl`, scraping `every` so often during the
+    /// measured phase. Gauges (running, waiting, KV-cache use) are only seen
+    /// at scrapes, so the interval must be well below the run's length.
+    pub fn new(
+        root: &reqwest::Url,
+        api_key: Option<&str>,
+        dir: &Path,
+        every: Duration,
+    ) -> anyhow::Result<Self> {
         let file = File::create(dir.join("server-metrics.jsonl"))?;
         Ok(Self {
             client: meta_client(api_key)?,
@@ -52,6 +59,7 @@ impl MetricsWatch {
             after: None,
             note: None,
             during: None,
+            every,
         })
     }
 
@@ -136,6 +144,10 @@ impl MetricsWatch {
             |ours: f64, theirs: f64| (theirs != 0.0).then(|| (ours - theirs) / theirs * 100.0);
         m.tokens_diff_pct = m.tokens.and_then(|t| pct(summary.output_tokens as f64, t));
         m.tok_s_diff_pct = m.tok_s_wall.and_then(|r| pct(summary.output_tok_s_wall, r));
+        m.decode_diff_pct = summary
+            .decode_tok_s_pooled
+            .zip(m.per_stream_decode_tok_s)
+            .and_then(|(ours, theirs)| pct(ours, theirs));
         m
     }
 }
@@ -206,7 +218,7 @@ impl PhaseHooks for MetricsWatch {
         if self.before.is_none() {
             return;
         }
-        let (client, root) = (self.client.clone(), self.root.clone());
+        let (client, root, every) = (self.client.clone(), self.root.clone(), self.every);
         let sink = Sink {
             t0: self.t0,
             file: self.file.clone(),
@@ -215,7 +227,7 @@ impl PhaseHooks for MetricsWatch {
         };
         self.during = Some(tokio::spawn(async move {
             loop {
-                tokio::time::sleep(DURING_EVERY).await;
+                tokio::time::sleep(every).await;
                 let _ = scrape_and_log(&client, &root, "during", &sink).await;
             }
         }));

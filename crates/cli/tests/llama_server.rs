@@ -16,9 +16,10 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use common::server_proc::{free_port, ServerProc};
 use common::{bench, median, Load};
 use stackbench_backends::{normalize_base_url, wait_ready, ReadyWait};
 use stackbench_core::{RequestRecord, RequestStatus};
@@ -27,18 +28,6 @@ use stackbench_wire::body::Api;
 
 /// One llama-server at a time: they share two cores.
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-struct Server {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn installed() -> Option<(PathBuf, PathBuf)> {
     let from_env = std::env::var_os("LLAMA_SERVER_BIN").zip(std::env::var_os("LLAMA_SERVER_MODEL"));
@@ -57,19 +46,11 @@ fn installed() -> Option<(PathBuf, PathBuf)> {
     ok
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// Spawns `bin` on a free port with `args` after the port; does not wait.
-fn spawn(bin: &Path, model: &Path, args: &[&str]) -> Server {
+fn spawn(bin: &Path, model: &Path, args: &[&str]) -> ServerProc {
     let port = free_port();
-    let child = Command::new(bin)
-        .arg("-m")
+    let mut cmd = Command::new(bin);
+    cmd.arg("-m")
         .arg(model)
         .args([
             "--host",
@@ -81,18 +62,13 @@ fn spawn(bin: &Path, model: &Path, args: &[&str]) -> Server {
         ])
         .args(args)
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    Server {
-        child,
-        url: format!("http://127.0.0.1:{port}"),
-    }
+        .stderr(Stdio::null());
+    ServerProc::spawn(cmd, port)
 }
 
 /// Starts llama-server with `slots` slots and `ctx` context per slot, and
 /// waits (through its 503 "Loading model") until it is ready.
-async fn start(slots: u32, ctx_per_slot: u32) -> Option<Server> {
+async fn start(slots: u32, ctx_per_slot: u32) -> Option<ServerProc> {
     let (bin, model) = installed()?;
     let np = slots.to_string();
     let ctx = (slots * ctx_per_slot).to_string();
@@ -262,7 +238,7 @@ async fn context_overflow_and_a_dying_server_become_clear_failed_records() {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    server.child.kill().unwrap();
+    server.kill();
     let (out, records) = tokio::time::timeout(Duration::from_secs(60), run)
         .await
         .expect("no hang")

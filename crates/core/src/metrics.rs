@@ -31,6 +31,10 @@ pub struct RequestMetrics {
     pub tpot_us: Option<f64>,
     /// The inverse of TPOT in tokens/s.
     pub decode_tok_s: Option<f64>,
+    /// Tokens after the first event (the numerator of the decode rate).
+    pub decode_tokens: u64,
+    /// Last event − first event, µs (the denominator of the decode rate).
+    pub decode_span_us: u64,
 }
 
 impl RequestMetrics {
@@ -57,6 +61,8 @@ impl RequestMetrics {
             events: u32::try_from(events.len()).unwrap_or(u32::MAX),
             tpot_us,
             decode_tok_s,
+            decode_tokens: decoded,
+            decode_span_us: span_us,
         })
     }
 

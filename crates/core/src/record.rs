@@ -67,6 +67,19 @@ pub struct ServerTimings {
     /// a large value is a cold load).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub load_ms: Option<f64>,
+    /// Time the request waited for the scheduler, ms (vLLM per-request
+    /// `metrics.queue_time_ms`: queued → scheduled).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue_ms: Option<f64>,
+    /// Scheduled → first token, ms (vLLM per-request
+    /// `metrics.time_to_first_token_ms`; it excludes the queue).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefill_ms: Option<f64>,
+    /// First token → last token, ms, on the server's clock (vLLM per-request
+    /// `metrics.generation_time_ms`, the same interval as our decode span:
+    /// the server's decode rate is (output tokens − 1) / `decode_ms`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decode_ms: Option<f64>,
     /// Whole request as the server timed it, ms (Ollama `total_duration`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub total_ms: Option<f64>,

@@ -103,6 +103,15 @@ pub struct Summary {
     pub requests_per_s: f64,
     /// Per-request decode rate, tokens/s.
     pub decode_tok_s: Dist,
+    /// Pooled decode rate, tokens/s: Σ tokens after the first event /
+    /// Σ (last event − first event) over the requests in `decode_tok_s`.
+    /// A ratio of sums, so it weighs each request by its decode time — the
+    /// definition servers use for their own per-stream figure (vLLM's
+    /// `request_decode_time_seconds` sum and count, llama-server's
+    /// `tokens_predicted_seconds_total`), unlike the median of per-request
+    /// rates, which weighs each request once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decode_tok_s_pooled: Option<f64>,
     /// Per-request output tokens / E2E, tokens/s.
     pub e2e_tok_s: Dist,
     /// Time to first token, ms.
@@ -128,6 +137,11 @@ pub struct Totals {
     pub output_tokens: u64,
     /// Prompt tokens.
     pub prompt_tokens: u64,
+    /// Σ decode tokens of the requests with a decode rate (see
+    /// [`Summary::decode_tok_s_pooled`]).
+    pub decode_tokens: u64,
+    /// Σ decode spans of the same requests, µs.
+    pub decode_us: u64,
 }
 
 impl Totals {
@@ -146,6 +160,16 @@ impl Totals {
         }
         self.output_tokens += o.output_tokens;
         self.prompt_tokens += o.prompt_tokens;
+        self.decode_tokens += o.decode_tokens;
+        self.decode_us += o.decode_us;
+    }
+
+    /// Adds one request's decode work to the pooled decode rate.
+    pub fn add_decode(&mut self, m: &crate::RequestMetrics) {
+        if m.decode_tok_s.is_some() {
+            self.decode_tokens += m.decode_tokens;
+            self.decode_us += m.decode_span_us;
+        }
     }
 }
 
@@ -177,6 +201,8 @@ impl Summary {
             steady_window: steady,
             requests_per_s: per_s(t.requests.ok as f64),
             decode_tok_s: Dist::from_hist(&h.decode_mtps, 1000.0),
+            decode_tok_s_pooled: (t.decode_us > 0)
+                .then(|| t.decode_tokens as f64 * 1e6 / t.decode_us as f64),
             e2e_tok_s: Dist::from_hist(&h.e2e_rate_mtps, 1000.0),
             ttft_ms: Dist::from_hist(&h.ttft_us, 1000.0),
             itl_ms: Dist::from_hist(&h.itl_us, 1000.0),
@@ -184,5 +210,58 @@ impl Summary {
             tpot_ms: Dist::from_hist(&h.tpot_us, 1000.0),
             e2e_ms: Dist::from_hist(&h.e2e_us, 1000.0),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::{RequestMetrics, TokenEvent};
+
+    fn events(gaps_us: &[u64]) -> Vec<TokenEvent> {
+        let mut at = 1_000;
+        let mut v = vec![TokenEvent {
+            at_us: at,
+            tokens: 1,
+        }];
+        for g in gaps_us {
+            at += g;
+            v.push(TokenEvent {
+                at_us: at,
+                tokens: 1,
+            });
+        }
+        v
+    }
+
+    /// The pooled rate is a ratio of sums (what servers report), not a
+    /// mean or median of per-request rates: a slow request weighs by its
+    /// decode time.
+    #[test]
+    fn pooled_decode_rate_is_total_tokens_over_total_decode_time() {
+        let mut t = Totals::default();
+        let mut h = LatencyHistograms::default();
+        // 10 tokens after the first over 100 ms (100 tok/s), and 10 over
+        // 400 ms (25 tok/s): per-request mean 62.5, pooled 20 / 0.5 s = 40.
+        for gap in [10_000, 40_000] {
+            let ev = events(&[gap; 10]);
+            let m = RequestMetrics::from_events(&ev, 11).unwrap();
+            m.record_into(&ev, &mut h);
+            t.add_decode(&m);
+        }
+        let s = Summary::build(&h, &t, 0, 1.0, None);
+        assert_eq!((t.decode_tokens, t.decode_us), (20, 500_000));
+        assert!((s.decode_tok_s_pooled.unwrap() - 40.0).abs() < 1e-9);
+        assert!((s.decode_tok_s.mean.unwrap() - 62.5).abs() < 0.1);
+    }
+
+    #[test]
+    fn requests_without_a_decode_rate_add_nothing() {
+        let mut t = Totals::default();
+        let one_event = RequestMetrics::from_events(&events(&[]), 1).unwrap();
+        t.add_decode(&one_event);
+        assert_eq!((t.decode_tokens, t.decode_us), (0, 0));
+        let s = Summary::build(&LatencyHistograms::default(), &t, 0, 1.0, None);
+        assert_eq!(s.decode_tok_s_pooled, None);
     }
 }

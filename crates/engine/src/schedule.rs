@@ -417,6 +417,7 @@ impl Phase {
                     let load_ms = rec.server_timings.as_ref().and_then(|t| t.load_ms);
                     t.requests.cold_loads += u64::from(load_ms.is_some_and(|ms| ms > COLD_LOAD_MS));
                     if let Some(m) = m.as_ref().filter(|_| !(short && self.exclude_short)) {
+                        t.add_decode(m);
                         let shard = &self.hists[f.worker as usize % self.hists.len()];
                         if let Ok(mut h) = shard.lock() {
                             m.record_into(events, &mut h);

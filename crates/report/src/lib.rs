@@ -107,9 +107,15 @@ pub fn run_summary(run: &RunFile) -> String {
         },
     );
     out += &format!(
-        "output: {} tokens, {:.1} tok/s total ({window}), {:.1} tok/s over the whole run, {:.2} req/s\n\n",
+        "output: {} tokens, {:.1} tok/s total ({window}), {:.1} tok/s over the whole run, {:.2} req/s\n",
         s.output_tokens, s.output_tok_s, s.output_tok_s_wall, s.requests_per_s
     );
+    if let Some(pooled) = s.decode_tok_s_pooled {
+        out += &format!(
+            "decode: {pooled:.1} tok/s pooled (all decode tokens / all decode time; the table's decode rates are per request)\n"
+        );
+    }
+    out += "\n";
     let rows = vec![
         dist_row("decode rate", "tok/s", &s.decode_tok_s, 1),
         dist_row("e2e rate", "tok/s", &s.e2e_tok_s, 1),
@@ -172,12 +178,13 @@ fn server_line(m: &stackbench_core::run_file::ServerMetrics) -> String {
         )
     });
     format!(
-        "\nserver /metrics over the measured phase: {} tokens (client {}), {} tok/s (client {}), per-stream decode {} tok/s\n",
+        "\nserver /metrics over the measured phase: {} tokens (client {}), {} tok/s (client {}), per-stream decode {} tok/s (client pooled {})\n",
         num(m.tokens, 0),
         pct(m.tokens_diff_pct),
         num(m.tok_s_wall, 1),
         pct(m.tok_s_diff_pct),
         num(m.per_stream_decode_tok_s, 1),
+        pct(m.decode_diff_pct),
     ) + &spec
 }
 

@@ -37,7 +37,8 @@ pub struct ChunkInfo {
     pub token_ids: Option<usize>,
     /// `usage`, when present and not null.
     pub usage: Option<Usage>,
-    /// `timings` (llama-server), when present.
+    /// `timings` (llama-server), or vLLM's per-request `metrics` (final
+    /// usage chunk, with `--enable-per-request-metrics`), when present.
     pub timings: Option<ServerTimings>,
     /// `finish_reason` of the choice, when not null/empty.
     pub finish_reason: Option<String>,
@@ -63,6 +64,8 @@ struct RawChunk<'a> {
     usage: Option<RawUsage>,
     #[serde(default)]
     timings: Option<ServerTimings>,
+    #[serde(default)]
+    metrics: Option<RawVllmMetrics>,
     #[serde(default)]
     error: Option<serde_json::Value>,
     /// Old vLLM flat errors: `{"object":"error","message":...}`.
@@ -94,6 +97,45 @@ struct RawDelta<'a> {
     reasoning: Option<Cow<'a, str>>,
     #[serde(default)]
     token_ids: Option<SeqLen>,
+}
+
+/// vLLM's per-request `metrics` (`PerRequestMetrics` in vLLM ≥ 0.3x):
+/// engine-core timestamps turned into intervals, on the final usage chunk.
+#[derive(Deserialize)]
+struct RawVllmMetrics {
+    /// Scheduled → first token (vLLM calls it TTFT; it excludes the queue).
+    #[serde(default)]
+    time_to_first_token_ms: Option<f64>,
+    /// First token → last token.
+    #[serde(default)]
+    generation_time_ms: Option<f64>,
+    /// Queued → scheduled.
+    #[serde(default)]
+    queue_time_ms: Option<f64>,
+    #[serde(default)]
+    speculative_decoding: Option<RawVllmSpec>,
+}
+
+#[derive(Deserialize)]
+struct RawVllmSpec {
+    #[serde(default)]
+    num_draft_tokens: Option<u64>,
+    #[serde(default)]
+    num_accepted_draft_tokens: Option<u64>,
+}
+
+impl RawVllmMetrics {
+    fn into_timings(self) -> ServerTimings {
+        let spec = self.speculative_decoding;
+        ServerTimings {
+            queue_ms: self.queue_time_ms,
+            prefill_ms: self.time_to_first_token_ms,
+            decode_ms: self.generation_time_ms,
+            draft_n: spec.as_ref().and_then(|s| s.num_draft_tokens),
+            draft_n_accepted: spec.as_ref().and_then(|s| s.num_accepted_draft_tokens),
+            ..ServerTimings::default()
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -184,7 +226,9 @@ pub fn parse_chunk(data: &[u8]) -> Result<ChunkInfo, MalformedChunk> {
         completion_tokens: u.completion_tokens,
         cached_tokens: u.prompt_tokens_details.and_then(|d| d.cached_tokens),
     });
-    info.timings = raw.timings;
+    info.timings = raw
+        .timings
+        .or_else(|| raw.metrics.map(RawVllmMetrics::into_timings));
     Ok(info)
 }
 
@@ -232,6 +276,19 @@ mod tests {
             (Some(9), Some(2), Some(4))
         );
         assert_eq!(c.timings.unwrap().predicted_n, Some(2));
+    }
+
+    #[test]
+    fn vllm_per_request_metrics_become_server_timings() {
+        // The final usage chunk of vLLM 0.32 with --enable-per-request-metrics
+        // (fields as its PerRequestMetrics model dumps them, nulls excluded).
+        let c = parse_chunk(br#"{"id":"chatcmpl-1","object":"chat.completion.chunk","created":1,"model":"smol","choices":[],"usage":{"prompt_tokens":92,"total_tokens":220,"completion_tokens":128},"metrics":{"time_to_first_token_ms":21.5,"generation_time_ms":1270.25,"queue_time_ms":0.4,"mean_itl_ms":10.0,"tokens_per_second":99.1,"speculative_decoding":{"num_draft_tokens":30,"num_accepted_draft_tokens":12}}}"#).unwrap();
+        let t = c.timings.unwrap();
+        assert_eq!(t.decode_ms, Some(1270.25));
+        assert_eq!(t.prefill_ms, Some(21.5));
+        assert_eq!(t.queue_ms, Some(0.4));
+        assert_eq!((t.draft_n, t.draft_n_accepted), (Some(30), Some(12)));
+        assert_eq!(t.predicted_n, None, "the count comes from usage");
     }
 
     #[test]
