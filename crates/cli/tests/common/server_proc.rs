@@ -37,10 +37,12 @@ impl ServerProc {
             .spawn()
             .unwrap_or_else(|e| panic!("could not start {cmd:?}: {e}"));
         let pgid = child.id();
+        // `-PGID` straight after the signal: dash, Debian's sh, takes no
+        // `--` in kill (and then kills nothing).
         let mut watcher = Command::new("sh")
             .args([
                 "-c",
-                "cat >/dev/null; kill -KILL -- -\"$0\" 2>/dev/null",
+                "cat >/dev/null; kill -KILL -\"$0\" 2>/dev/null",
                 &pgid.to_string(),
             ])
             .stdin(Stdio::piped())
@@ -63,8 +65,10 @@ impl ServerProc {
 
     /// Kills the whole process group with SIGKILL and reaps the leader.
     pub fn kill(&mut self) {
+        // procps' kill needs `--` before a negative PID (dash's builtin,
+        // in the watcher above, refuses it).
         let _ = Command::new("kill")
-            .args(["-KILL", "--", &format!("-{}", self.child.id())])
+            .args(["-s", "KILL", "--", &format!("-{}", self.child.id())])
             .stderr(Stdio::null())
             .status();
         let _ = self.child.wait();
