@@ -13,39 +13,13 @@
 
 mod common;
 
-use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use common::vllm::Shared;
-use common::{median, read_run_json, BIN};
+use common::{measured_records as measured, median, read_run_json, run_bin as run, BIN};
 
 static VLLM: Shared = Shared::new(&["--enable-per-request-metrics"]);
-
-/// `stackbench run` against `url` with `args`, results in `out`.
-fn run(url: &str, out: &Path, args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(["run", "--quiet", "--base-url", url, "--out"])
-        .arg(out)
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn records(dir: &Path) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(dir.join("requests.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
-fn measured(dir: &Path) -> Vec<serde_json::Value> {
-    records(dir)
-        .into_iter()
-        .filter(|r| r["warmup"] == false)
-        .collect()
-}
 
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
@@ -56,27 +30,24 @@ fn stderr(o: &Output) -> String {
 /// runs failed every request. Ten runs with default seeds: all OK.
 #[test]
 fn default_seeds_are_accepted_by_vllm() {
-    let Some(g) = VLLM.lock() else {
-        eprintln!("vLLM not installed; skipping");
-        return;
-    };
-    let url = &g.as_ref().unwrap().url;
-    let mut seeds = Vec::new();
-    for i in 0..10 {
-        let dir = tempfile::tempdir().unwrap();
-        let args = ["-n", "2", "--output-tokens", "4", "--prompt-tokens", "16"];
-        let out = run(url, dir.path(), &args);
-        assert!(out.status.success(), "run {i}: {}", stderr(&out));
-        let run = read_run_json(dir.path());
-        assert_eq!(run["summary"]["requests"]["ok"], 2, "run {i}: {run}");
-        assert_eq!(run["summary"]["requests"]["failed"], 0, "run {i}");
-        let seed = run["load"]["seed"].as_u64().unwrap();
-        assert!(seed < 1 << 31, "seed {seed} is in every server's range");
-        seeds.push(seed);
-    }
-    seeds.sort_unstable();
-    seeds.dedup();
-    assert!(seeds.len() >= 9, "seeds are fresh per run: {seeds:?}");
+    VLLM.with_url(|url| {
+        let mut seeds = Vec::new();
+        for i in 0..10 {
+            let dir = tempfile::tempdir().unwrap();
+            let args = ["-n", "2", "--output-tokens", "4", "--prompt-tokens", "16"];
+            let out = run(url, dir.path(), &args);
+            assert!(out.status.success(), "run {i}: {}", stderr(&out));
+            let run = read_run_json(dir.path());
+            assert_eq!(run["summary"]["requests"]["ok"], 2, "run {i}: {run}");
+            assert_eq!(run["summary"]["requests"]["failed"], 0, "run {i}");
+            let seed = run["load"]["seed"].as_u64().unwrap();
+            assert!(seed < 1 << 31, "seed {seed} is in every server's range");
+            seeds.push(seed);
+        }
+        seeds.sort_unstable();
+        seeds.dedup();
+        assert!(seeds.len() >= 9, "seeds are fresh per run: {seeds:?}");
+    });
 }
 
 /// Output tokens equal vLLM's `generation_tokens_total` delta at c=1, 8 and
@@ -84,45 +55,42 @@ fn default_seeds_are_accepted_by_vllm() {
 /// (continuous usage), reconciled with the final usage.
 #[test]
 fn token_counts_equal_the_server_counters_at_c1_c8_c32() {
-    let Some(g) = VLLM.lock() else {
-        eprintln!("vLLM not installed; skipping");
-        return;
-    };
-    let url = &g.as_ref().unwrap().url;
-    for api in ["chat", "completions"] {
-        for (c, n) in [("1", "4"), ("8", "16"), ("32", "64")] {
-            let dir = tempfile::tempdir().unwrap();
-            let args = [
-                "--api",
-                api,
-                "-c",
-                c,
-                "-n",
-                n,
-                "--output-tokens",
-                "32",
-                "--prompt-tokens",
-                "32",
-            ];
-            let out = run(url, dir.path(), &args);
-            assert!(out.status.success(), "{api} c={c}: {}", stderr(&out));
-            let run = read_run_json(dir.path());
-            let (s, m) = (&run["summary"], &run["server_metrics"]);
-            assert_eq!(s["requests"]["ok"].to_string(), n, "{api} c={c}");
-            assert_eq!(s["requests"]["unreconciled"], 0, "{api} c={c}");
-            assert_eq!(s["requests"]["estimated_counts"], 0, "{api} c={c}");
-            assert_eq!(
-                m["tokens"].as_f64(),
-                s["output_tokens"].as_f64(),
-                "{api} c={c}: client tokens equal the server's counter delta: {m}"
-            );
-            for r in measured(dir.path()) {
-                assert_eq!(r["count"]["source"], "exact", "{r}");
-                assert_eq!(r["count"]["counted"], r["count"]["server"], "{r}");
-                assert_eq!(r["output_tokens"], 32, "ignore_eos honoured: {r}");
+    VLLM.with_url(|url| {
+        for api in ["chat", "completions"] {
+            for (c, n) in [("1", "4"), ("8", "16"), ("32", "64")] {
+                let dir = tempfile::tempdir().unwrap();
+                let args = [
+                    "--api",
+                    api,
+                    "-c",
+                    c,
+                    "-n",
+                    n,
+                    "--output-tokens",
+                    "32",
+                    "--prompt-tokens",
+                    "32",
+                ];
+                let out = run(url, dir.path(), &args);
+                assert!(out.status.success(), "{api} c={c}: {}", stderr(&out));
+                let run = read_run_json(dir.path());
+                let (s, m) = (&run["summary"], &run["server_metrics"]);
+                assert_eq!(s["requests"]["ok"].to_string(), n, "{api} c={c}");
+                assert_eq!(s["requests"]["unreconciled"], 0, "{api} c={c}");
+                assert_eq!(s["requests"]["estimated_counts"], 0, "{api} c={c}");
+                assert_eq!(
+                    m["tokens"].as_f64(),
+                    s["output_tokens"].as_f64(),
+                    "{api} c={c}: client tokens equal the server's counter delta: {m}"
+                );
+                for r in measured(dir.path()) {
+                    assert_eq!(r["count"]["source"], "exact", "{r}");
+                    assert_eq!(r["count"]["counted"], r["count"]["server"], "{r}");
+                    assert_eq!(r["output_tokens"], 32, "ignore_eos honoured: {r}");
+                }
             }
         }
-    }
+    });
 }
 
 /// c=1: the client's decode rate is within 1 % of vLLM's own for the same
@@ -131,133 +99,124 @@ fn token_counts_equal_the_server_counters_at_c1_c8_c32() {
 /// pooled against the `/metrics` decode-time histogram's sum.
 #[test]
 fn single_user_decode_rate_matches_vllm() {
-    let Some(g) = VLLM.lock() else {
-        eprintln!("vLLM not installed; skipping");
-        return;
-    };
-    let url = &g.as_ref().unwrap().url;
-    let dir = tempfile::tempdir().unwrap();
-    let args = [
-        "-n",
-        "10",
-        "--output-tokens",
-        "128",
-        "--prompt-tokens",
-        "64",
-    ];
-    let out = run(url, dir.path(), &args);
-    assert!(out.status.success(), "{}", stderr(&out));
-    let recs = measured(dir.path());
-    assert_eq!(recs.len(), 10);
-    let diffs: Vec<f64> = recs
-        .iter()
-        .map(|r| {
-            let client = r["decode_tok_s"].as_f64().unwrap();
-            let decode_ms = r["server_timings"]["decode_ms"].as_f64().unwrap();
-            let server = 127.0 / (decode_ms / 1e3);
-            (client - server) / server
-        })
-        .collect();
-    let d = median(diffs.clone());
-    eprintln!(
-        "c=1 per-request decode diffs vs vLLM (client − server): {diffs:.4?}, median {d:+.4}"
-    );
-    assert!(d.abs() < 0.01, "median per-request diff {d:+.4}");
-    let run = read_run_json(dir.path());
-    let (s, m) = (&run["summary"], &run["server_metrics"]);
-    let pooled = s["decode_tok_s_pooled"].as_f64().unwrap();
-    let server = m["per_stream_decode_tok_s"].as_f64().unwrap();
-    let diff = (pooled - server) / server;
-    eprintln!("c=1 pooled decode: client {pooled:.2}, vLLM {server:.2} tok/s ({diff:+.4})");
-    assert!(diff.abs() < 0.01, "pooled {pooled} vs server {server}");
+    VLLM.with_url(|url| {
+        let dir = tempfile::tempdir().unwrap();
+        let args = [
+            "-n",
+            "10",
+            "--output-tokens",
+            "128",
+            "--prompt-tokens",
+            "64",
+        ];
+        let out = run(url, dir.path(), &args);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let recs = measured(dir.path());
+        assert_eq!(recs.len(), 10);
+        let diffs: Vec<f64> = recs
+            .iter()
+            .map(|r| {
+                let client = r["decode_tok_s"].as_f64().unwrap();
+                let decode_ms = r["server_timings"]["decode_ms"].as_f64().unwrap();
+                let server = 127.0 / (decode_ms / 1e3);
+                (client - server) / server
+            })
+            .collect();
+        let d = median(diffs.clone());
+        eprintln!(
+            "c=1 per-request decode diffs vs vLLM (client − server): {diffs:.4?}, median {d:+.4}"
+        );
+        assert!(d.abs() < 0.01, "median per-request diff {d:+.4}");
+        let run = read_run_json(dir.path());
+        let (s, m) = (&run["summary"], &run["server_metrics"]);
+        let pooled = s["decode_tok_s_pooled"].as_f64().unwrap();
+        let server = m["per_stream_decode_tok_s"].as_f64().unwrap();
+        let diff = (pooled - server) / server;
+        eprintln!("c=1 pooled decode: client {pooled:.2}, vLLM {server:.2} tok/s ({diff:+.4})");
+        assert!(diff.abs() < 0.01, "pooled {pooled} vs server {server}");
+    });
 }
 
 /// `probe` names vLLM 0.32.0 and what it honours; `run` records `/version`,
 /// the model's `max_model_len` and `cache_config_info`.
 #[test]
 fn probe_and_metadata_describe_vllm() {
-    let Some(g) = VLLM.lock() else {
-        eprintln!("vLLM not installed; skipping");
-        return;
-    };
-    let url = &g.as_ref().unwrap().url;
-    let out = Command::new(BIN)
-        .args(["probe", "--base-url", url])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
-    let p: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(p["kind"], "vllm", "{p}");
-    assert_eq!(p["version"], "0.32.0", "{p}");
-    assert_eq!(p["models"][0], "smol", "{p}");
-    assert_eq!(p["include_usage"], true, "{p}");
-    assert_eq!(p["continuous_usage"], true, "{p}");
-    assert_eq!(p["timings_per_token"], false, "{p}");
-    assert_eq!(p["ignore_eos_documented"], true, "{p}");
-    assert_eq!(p["metrics"], true, "{p}");
-    assert_eq!(p["tokenize"], true, "{p}");
+    VLLM.with_url(|url| {
+        let out = Command::new(BIN)
+            .args(["probe", "--base-url", url])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        let p: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(p["kind"], "vllm", "{p}");
+        assert_eq!(p["version"], "0.32.0", "{p}");
+        assert_eq!(p["models"][0], "smol", "{p}");
+        assert_eq!(p["include_usage"], true, "{p}");
+        assert_eq!(p["continuous_usage"], true, "{p}");
+        assert_eq!(p["timings_per_token"], false, "{p}");
+        assert_eq!(p["ignore_eos_documented"], true, "{p}");
+        assert_eq!(p["metrics"], true, "{p}");
+        assert_eq!(p["tokenize"], true, "{p}");
 
-    let dir = tempfile::tempdir().unwrap();
-    let out = run(url, dir.path(), &["-n", "2", "--output-tokens", "8"]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    let run = read_run_json(dir.path());
-    let srv = &run["server"];
-    assert_eq!(srv["version"], "0.32.0", "{srv}");
-    assert_eq!(srv["flavor"], "vllm", "{srv}");
-    assert_eq!(srv["models"][0]["id"], "smol", "{srv}");
-    assert_eq!(srv["models"][0]["owned_by"], "vllm", "{srv}");
-    assert_eq!(srv["models"][0]["max_model_len"], 2048, "{srv}");
-    let cc = &run["server_metrics"]["cache_config"];
-    assert!(
-        cc["block_size"].is_string(),
-        "cache_config_info recorded: {cc}"
-    );
-    assert!(cc["cache_dtype"].is_string(), "{cc}");
-    assert_eq!(run["target"]["model"], "smol");
+        let dir = tempfile::tempdir().unwrap();
+        let out = run(url, dir.path(), &["-n", "2", "--output-tokens", "8"]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let run = read_run_json(dir.path());
+        let srv = &run["server"];
+        assert_eq!(srv["version"], "0.32.0", "{srv}");
+        assert_eq!(srv["flavor"], "vllm", "{srv}");
+        assert_eq!(srv["models"][0]["id"], "smol", "{srv}");
+        assert_eq!(srv["models"][0]["owned_by"], "vllm", "{srv}");
+        assert_eq!(srv["models"][0]["max_model_len"], 2048, "{srv}");
+        let cc = &run["server_metrics"]["cache_config"];
+        assert!(
+            cc["block_size"].is_string(),
+            "cache_config_info recorded: {cc}"
+        );
+        assert!(cc["cache_dtype"].is_string(), "{cc}");
+        assert_eq!(run["target"]["model"], "smol");
+    });
 }
 
 /// A wrong model name (404) and a prompt past `max_model_len` (400) are
 /// failed requests that carry vLLM's own message; the run says why.
 #[test]
 fn wrong_model_and_too_long_prompt_fail_with_the_server_message() {
-    let Some(g) = VLLM.lock() else {
-        eprintln!("vLLM not installed; skipping");
-        return;
-    };
-    let url = &g.as_ref().unwrap().url;
-    let cases = [
-        (
-            ["--model", "no-such-model", "--prompt-tokens", "16"],
-            404,
-            "does not exist",
-        ),
-        (
-            ["--model", "smol", "--prompt-tokens", "3000"],
-            400,
-            "maximum context length",
-        ),
-    ];
-    for (args, status, text) in cases {
-        let dir = tempfile::tempdir().unwrap();
-        let mut all = vec!["-n", "2", "--output-tokens", "8", "--warmup-requests", "0"];
-        all.extend(args);
-        let out = run(url, dir.path(), &all);
-        assert_eq!(out.status.code(), Some(2), "{status}: {}", stderr(&out));
-        assert!(stderr(&out).contains("every measured request failed"));
-        assert!(stderr(&out).contains(text), "{}", stderr(&out));
-        let recs = measured(dir.path());
-        assert_eq!(recs.len(), 2);
-        for r in recs {
-            assert_eq!(r["status"], "failed", "{r}");
-            assert_eq!(r["error"]["kind"], "http_status", "{r}");
-            assert_eq!(r["error"]["status"], status, "{r}");
-            let msg = r["error"]["message"].as_str().unwrap();
-            assert!(msg.contains(text), "server's message kept: {msg}");
+    VLLM.with_url(|url| {
+        let cases = [
+            (
+                ["--model", "no-such-model", "--prompt-tokens", "16"],
+                404,
+                "does not exist",
+            ),
+            (
+                ["--model", "smol", "--prompt-tokens", "3000"],
+                400,
+                "maximum context length",
+            ),
+        ];
+        for (args, status, text) in cases {
+            let dir = tempfile::tempdir().unwrap();
+            let mut all = vec!["-n", "2", "--output-tokens", "8", "--warmup-requests", "0"];
+            all.extend(args);
+            let out = run(url, dir.path(), &all);
+            assert_eq!(out.status.code(), Some(2), "{status}: {}", stderr(&out));
+            assert!(stderr(&out).contains("every measured request failed"));
+            assert!(stderr(&out).contains(text), "{}", stderr(&out));
+            let recs = measured(dir.path());
+            assert_eq!(recs.len(), 2);
+            for r in recs {
+                assert_eq!(r["status"], "failed", "{r}");
+                assert_eq!(r["error"]["kind"], "http_status", "{r}");
+                assert_eq!(r["error"]["status"], status, "{r}");
+                let msg = r["error"]["message"].as_str().unwrap();
+                assert!(msg.contains(text), "server's message kept: {msg}");
+            }
+            let run = read_run_json(dir.path());
+            assert_eq!(run["complete"], true);
+            assert_eq!(run["summary"]["requests"]["failed"], 2);
         }
-        let run = read_run_json(dir.path());
-        assert_eq!(run["complete"], true);
-        assert_eq!(run["summary"]["requests"]["failed"], 2);
-    }
+    });
 }
 
 /// A 3-second c=8 run still sees the server busy: the scrapes during the
@@ -265,24 +224,21 @@ fn wrong_model_and_too_long_prompt_fail_with_the_server_message() {
 /// before and after scrapes, both idle, it reported `max_running: 0`).
 #[test]
 fn a_short_run_catches_the_running_and_kv_cache_maxima() {
-    let Some(g) = VLLM.lock() else {
-        eprintln!("vLLM not installed; skipping");
-        return;
-    };
-    let url = &g.as_ref().unwrap().url;
-    let dir = tempfile::tempdir().unwrap();
-    let args = ["-c", "8", "-d", "3s", "--output-tokens", "64"];
-    let out = run(url, dir.path(), &args);
-    assert!(out.status.success(), "{}", stderr(&out));
-    let m = read_run_json(dir.path())["server_metrics"].clone();
-    assert!(
-        m["scrapes"].as_u64().unwrap() >= 4,
-        "before, 2+ during, after: {m}"
-    );
-    let running = m["max_running"].as_f64().unwrap();
-    assert!((1.0..=8.0).contains(&running), "max_running {running}: {m}");
-    assert!(running >= 6.0, "8 workers keep ~8 requests running: {m}");
-    assert!(m["max_kv_cache_usage"].as_f64().unwrap() > 0.0, "{m}");
+    VLLM.with_url(|url| {
+        let dir = tempfile::tempdir().unwrap();
+        let args = ["-c", "8", "-d", "3s", "--output-tokens", "64"];
+        let out = run(url, dir.path(), &args);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let m = read_run_json(dir.path())["server_metrics"].clone();
+        assert!(
+            m["scrapes"].as_u64().unwrap() >= 4,
+            "before, 2+ during, after: {m}"
+        );
+        let running = m["max_running"].as_f64().unwrap();
+        assert!((1.0..=8.0).contains(&running), "max_running {running}: {m}");
+        assert!(running >= 6.0, "8 workers keep ~8 requests running: {m}");
+        assert!(m["max_kv_cache_usage"].as_f64().unwrap() > 0.0, "{m}");
+    });
 }
 
 /// The server killed mid-run (the whole process tree, SIGKILL): the run

@@ -18,10 +18,8 @@
 
 mod common;
 
-use std::process::Command;
-
-use common::read_run_json;
 use common::vllm::Shared;
+use common::{measured_records, read_run_json, run_bin};
 
 const SPEC_TOKENS: u64 = 3;
 
@@ -35,95 +33,81 @@ static VLLM: Shared = Shared::new(&[
 
 #[test]
 fn ngram_speculative_decoding_is_counted_exactly_and_matches_the_counters() {
-    let Some(g) = VLLM.lock() else {
-        eprintln!("vLLM not installed; skipping");
-        return;
-    };
-    let url = &g.as_ref().unwrap().url;
-    for c in ["1", "4"] {
-        let dir = tempfile::tempdir().unwrap();
-        let out = Command::new(common::BIN)
-            .args(["run", "--quiet", "--base-url", url, "--out"])
-            .arg(dir.path())
-            .args(["-c", c, "-n", "8", "--output-tokens", "128"])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "c={c}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let run = read_run_json(dir.path());
-        let (s, m) = (&run["summary"], &run["server_metrics"]);
-        let recs: Vec<serde_json::Value> =
-            std::fs::read_to_string(dir.path().join("requests.jsonl"))
-                .unwrap()
-                .lines()
-                .map(|l| serde_json::from_str(l).unwrap())
-                .filter(|r: &serde_json::Value| r["warmup"] == false)
-                .collect();
-        assert_eq!(recs.len(), 8);
-
-        // Exact counts although events carry several tokens.
-        assert_eq!(
-            m["tokens"].as_f64(),
-            s["output_tokens"].as_f64(),
-            "c={c}: {m}"
-        );
-        let events: u64 = recs.iter().map(|r| r["events"].as_u64().unwrap()).sum();
-        let tokens: u64 = recs
-            .iter()
-            .map(|r| r["output_tokens"].as_u64().unwrap())
-            .sum();
-        assert_eq!(tokens, 8 * 128);
-        for r in &recs {
-            assert_eq!(r["count"]["source"], "exact", "{r}");
-            assert_eq!(r["count"]["reconciled"], true, "{r}");
-        }
-        assert!(
-            events * 2 < tokens,
-            "multi-token events: {events} events for {tokens} tokens"
-        );
-        // One ITL sample per token after the first event, one gap per event.
-        assert_eq!(s["itl_ms"]["count"].as_u64(), Some(tokens - 8));
-        assert_eq!(s["event_gap_ms"]["count"].as_u64(), Some(events - 8));
-
-        // The acceptance figures against the raw counters and per request.
-        let drafts = m["spec_drafts"].as_f64().unwrap();
-        let rate = m["spec_acceptance_rate"].as_f64().unwrap();
-        let mean_len = m["spec_mean_acceptance_length"].as_f64().unwrap();
-        let accepted_counter = ((mean_len - 1.0) * drafts).round() as u64;
-        let per_request: u64 = recs
-            .iter()
-            .map(|r| r["server_timings"]["draft_n_accepted"].as_u64().unwrap())
-            .sum();
-        let proposed: u64 = recs
-            .iter()
-            .map(|r| r["server_timings"]["draft_n"].as_u64().unwrap())
-            .sum();
-        assert_eq!(
-            per_request, accepted_counter,
-            "c={c}: per-request metrics sum to the counter"
-        );
-        assert!(
-            (rate - per_request as f64 / proposed as f64).abs() < 1e-9,
-            "c={c}"
-        );
-        let client_accepted = tokens - events;
-        eprintln!(
-            "c={c}: {events} events for {tokens} tokens; acceptance {:.1}%, {mean_len:.3} tokens per step over {drafts} drafts; accepted: client {client_accepted}, vLLM {accepted_counter}",
-            rate * 100.0
-        );
-        for r in &recs {
-            let client = r["output_tokens"].as_u64().unwrap() - r["events"].as_u64().unwrap();
-            let server = r["server_timings"]["draft_n_accepted"].as_u64().unwrap();
-            // Events that coalesced in transit would raise the client's
-            // figure above vLLM's; at these rates they do not happen.
+    VLLM.with_url(|url| {
+        for c in ["1", "4"] {
+            let dir = tempfile::tempdir().unwrap();
+            let out = run_bin(url, dir.path(), &["-c", c, "-n", "8", "--output-tokens", "128"]);
             assert!(
-                client <= server && server - client <= SPEC_TOKENS,
-                "c={c}: request {}: client {client} vs vLLM {server} accepted",
-                r["id"]
+                out.status.success(),
+                "c={c}: {}",
+                String::from_utf8_lossy(&out.stderr)
             );
+            let run = read_run_json(dir.path());
+            let (s, m) = (&run["summary"], &run["server_metrics"]);
+            let recs = measured_records(dir.path());
+            assert_eq!(recs.len(), 8);
+
+            // Exact counts although events carry several tokens.
+            assert_eq!(
+                m["tokens"].as_f64(),
+                s["output_tokens"].as_f64(),
+                "c={c}: {m}"
+            );
+            let events: u64 = recs.iter().map(|r| r["events"].as_u64().unwrap()).sum();
+            let tokens: u64 = recs
+                .iter()
+                .map(|r| r["output_tokens"].as_u64().unwrap())
+                .sum();
+            assert_eq!(tokens, 8 * 128);
+            for r in &recs {
+                assert_eq!(r["count"]["source"], "exact", "{r}");
+                assert_eq!(r["count"]["reconciled"], true, "{r}");
+            }
+            assert!(
+                events * 2 < tokens,
+                "multi-token events: {events} events for {tokens} tokens"
+            );
+            // One ITL sample per token after the first event, one gap per event.
+            assert_eq!(s["itl_ms"]["count"].as_u64(), Some(tokens - 8));
+            assert_eq!(s["event_gap_ms"]["count"].as_u64(), Some(events - 8));
+
+            // The acceptance figures against the raw counters and per request.
+            let drafts = m["spec_drafts"].as_f64().unwrap();
+            let rate = m["spec_acceptance_rate"].as_f64().unwrap();
+            let mean_len = m["spec_mean_acceptance_length"].as_f64().unwrap();
+            let accepted_counter = ((mean_len - 1.0) * drafts).round() as u64;
+            let per_request: u64 = recs
+                .iter()
+                .map(|r| r["server_timings"]["draft_n_accepted"].as_u64().unwrap())
+                .sum();
+            let proposed: u64 = recs
+                .iter()
+                .map(|r| r["server_timings"]["draft_n"].as_u64().unwrap())
+                .sum();
+            assert_eq!(
+                per_request, accepted_counter,
+                "c={c}: per-request metrics sum to the counter"
+            );
+            assert!(
+                (rate - per_request as f64 / proposed as f64).abs() < 1e-9,
+                "c={c}"
+            );
+            let client_accepted = tokens - events;
+            eprintln!(
+                "c={c}: {events} events for {tokens} tokens; acceptance {:.1}%, {mean_len:.3} tokens per step over {drafts} drafts; accepted: client {client_accepted}, vLLM {accepted_counter}",
+                rate * 100.0
+            );
+            for r in &recs {
+                let client = r["output_tokens"].as_u64().unwrap() - r["events"].as_u64().unwrap();
+                let server = r["server_timings"]["draft_n_accepted"].as_u64().unwrap();
+                // Events that coalesced in transit would raise the client's
+                // figure above vLLM's; at these rates they do not happen.
+                assert!(
+                    client <= server && server - client <= SPEC_TOKENS,
+                    "c={c}: request {}: client {client} vs vLLM {server} accepted",
+                    r["id"]
+                );
+            }
         }
-    }
+    });
 }

@@ -191,6 +191,33 @@ pub fn spawn_sim<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> SimProc {
     }
 }
 
+/// `stackbench run --quiet --base-url URL --out DIR ARGS…`, waited for.
+pub fn run_bin(url: &str, out: &Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(BIN)
+        .args(["run", "--quiet", "--base-url", url, "--out"])
+        .arg(out)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// The records of `dir/requests.jsonl` as JSON, warm-up included.
+pub fn read_records(dir: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(dir.join("requests.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// The measured (not warm-up) records of `dir/requests.jsonl`.
+pub fn measured_records(dir: &Path) -> Vec<serde_json::Value> {
+    read_records(dir)
+        .into_iter()
+        .filter(|r| r["warmup"] == false)
+        .collect()
+}
+
 /// Reads `dir/run.json`.
 pub fn read_run_json(dir: &Path) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(dir.join("run.json")).unwrap()).unwrap()

@@ -136,4 +136,13 @@ impl Shared {
         }
         Some(g)
     }
+
+    /// Runs `test` with the server's URL while holding it; skips, with a
+    /// message, when vLLM is not installed and not required.
+    pub fn with_url(&self, test: impl FnOnce(&str)) {
+        match self.lock() {
+            Some(g) => test(&g.as_ref().expect("started by lock").url),
+            None => eprintln!("vLLM not installed; skipping"),
+        }
+    }
 }
