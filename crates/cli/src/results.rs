@@ -107,15 +107,10 @@ pub async fn benchmark(
     write_run_file(&job.out, &file)?;
     let (sink, handle) = RecordSink::create(&job.out.join("requests.jsonl"))?;
     let root = stackbench_backends::normalize_base_url(&file.target.base_url)?;
-    let mut watch = match job.metrics_every {
-        Some(every) => Some(MetricsWatch::new(
-            &root,
-            job.api_key.as_deref(),
-            &job.out,
-            every,
-        )?),
-        None => None,
-    };
+    let mut watch = job
+        .metrics_every
+        .map(|every| MetricsWatch::new(&root, job.api_key.as_deref(), &job.out, every))
+        .transpose()?;
     let outcome = match watch.as_mut() {
         Some(w) => run_with_hooks(job.driver, &job.plan, sink, live, cancel, w).await,
         None => run(job.driver, &job.plan, sink, live, cancel).await,

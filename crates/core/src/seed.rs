@@ -38,11 +38,10 @@ impl Seed {
 
     /// `value` as a seed, if it is in range.
     pub fn new(value: u64) -> Result<Self, SeedOutOfRange> {
-        u32::try_from(value)
-            .ok()
-            .filter(|v| u64::from(*v) <= Self::MAX)
-            .map(Self)
-            .ok_or(SeedOutOfRange(value))
+        match u32::try_from(value) {
+            Ok(v) if value <= Self::MAX => Ok(Self(v)),
+            _ => Err(SeedOutOfRange(value)),
+        }
     }
 
     /// A seed made from 32 random bits (the top bit is dropped), so any

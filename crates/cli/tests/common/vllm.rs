@@ -17,6 +17,8 @@ use std::process::{Command, Stdio};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use stackbench_backends::{normalize_base_url, wait_ready, ReadyWait};
+
 use super::server_proc::{free_port, ServerProc};
 
 /// The interpreter that has vLLM and the model folder, if installed.
@@ -66,16 +68,23 @@ pub fn start(args: &[&str]) -> Option<ServerProc> {
         .stdout(log.try_clone().expect("log fd"))
         .stderr(log);
     let mut server = ServerProc::spawn(cmd, port);
-    // ~40 s on an idle 2-core machine; allow for a loaded one.
+    // The client's own readiness wait, in short slices so that a server
+    // that exits is noticed at once. ~40 s on an idle 2-core machine; allow
+    // for a loaded one.
+    let root = normalize_base_url(&server.url).expect("a loopback URL");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let slice = ReadyWait {
+        timeout: Duration::from_secs(5),
+        interval: Duration::from_millis(250),
+    };
     let deadline = Instant::now() + Duration::from_secs(420);
-    while Instant::now() < deadline {
-        if health_ok(&server.url) {
+    while Instant::now() < deadline && server.running() {
+        if rt.block_on(wait_ready(&root, None, slice)).is_ok() {
             return Some(server);
         }
-        if !server.running() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(250));
     }
     let log = std::fs::read_to_string(&log_path).unwrap_or_default();
     let tail: Vec<&str> = log.lines().rev().take(30).collect();
@@ -90,23 +99,6 @@ pub fn start(args: &[&str]) -> Option<ServerProc> {
         log_path.display(),
         tail.into_iter().rev().collect::<Vec<_>>().join("\n")
     );
-}
-
-fn health_ok(url: &str) -> bool {
-    use std::io::{Read, Write};
-    let Some(addr) = url.strip_prefix("http://") else {
-        return false;
-    };
-    let Ok(mut s) = std::net::TcpStream::connect(addr) else {
-        return false;
-    };
-    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
-    let req = format!("GET /health HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-    if s.write_all(req.as_bytes()).is_err() {
-        return false;
-    }
-    let mut head = [0u8; 12];
-    s.read_exact(&mut head).is_ok() && head.starts_with(b"HTTP/1.1 200")
 }
 
 /// One vLLM per test binary, started on first use with fixed arguments.
