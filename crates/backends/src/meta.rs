@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use stackbench_core::run_file::ModelEntry;
+
 use crate::error::RequestError;
 use crate::openai::{error_chain, http_client, http_error};
 
@@ -153,11 +155,15 @@ impl Every {
 /// `/v1/models` (ids, vLLM's `max_model_len`, llama-server's `meta`:
 /// `n_params`, `size`, `n_vocab`, `n_ctx_train`) and vLLM's `/version`.
 /// Whatever a server lacks is left out.
-pub async fn server_metadata(root: &reqwest::Url, api_key: Option<&str>) -> serde_json::Value {
-    use serde_json::{json, Map, Value};
-    let mut out = Map::new();
+pub async fn server_metadata(
+    root: &reqwest::Url,
+    api_key: Option<&str>,
+) -> stackbench_core::run_file::ServerInfo {
+    use serde_json::Value;
+    use stackbench_core::run_file::ServerInfo;
+    let mut out = ServerInfo::default();
     let Ok(client) = http_client(api_key) else {
-        return Value::Object(out);
+        return out;
     };
     let get = |path: &'static str| {
         let client = client.clone();
@@ -176,42 +182,35 @@ pub async fn server_metadata(root: &reqwest::Url, api_key: Option<&str>) -> serd
         }
     };
     if let Some((server, Some(models))) = get("v1/models").await {
-        if let Some(s) = server {
-            out.insert("server_header".into(), json!(s));
-        }
-        let list: Vec<Value> = models
+        out.server_header = server;
+        out.models = models
             .get("data")
             .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .map(|m| {
-                        let mut e = Map::new();
-                        for k in ["id", "owned_by", "max_model_len", "meta"] {
-                            if let Some(v) = m.get(k).filter(|v| !v.is_null()) {
-                                e.insert(k.into(), v.clone());
-                            }
-                        }
-                        Value::Object(e)
-                    })
-                    .collect()
-            })
+            .map(|a| a.iter().filter_map(model_entry).collect())
             .unwrap_or_default();
-        out.insert("models".into(), Value::Array(list));
     }
     if let Some((server, Some(props))) = get("props").await {
-        if let Some(s) = server {
-            out.entry("server_header").or_insert(json!(s));
-        }
-        out.insert("props".into(), props_summary(&props));
+        out.server_header = out.server_header.or(server);
+        out.props = Some(props_summary(&props));
     }
     // vLLM's `/version` is `{"version": "0.x.y"}`; other servers answer 404
     // or something else, which is left out.
     if let Some((_, Some(v))) = get("version").await {
-        if let Some(version) = v.get("version").filter(|v| v.is_string()) {
-            out.insert("version".into(), version.clone());
-        }
+        out.version = v.get("version").and_then(Value::as_str).map(str::to_string);
     }
-    Value::Object(out)
+    out
+}
+
+fn model_entry(m: &serde_json::Value) -> Option<ModelEntry> {
+    Some(ModelEntry {
+        id: m.get("id")?.as_str()?.to_string(),
+        owned_by: m
+            .get("owned_by")
+            .and_then(|v| v.as_str())
+            .map(str::to_string),
+        max_model_len: m.get("max_model_len").and_then(serde_json::Value::as_u64),
+        meta: m.get("meta").filter(|v| !v.is_null()).cloned(),
+    })
 }
 
 /// The parts of llama-server's `/props` that describe the setup.

@@ -32,6 +32,49 @@ pub enum Command {
     /// Run the built-in simulated stacks at c=1 and c=32 and print the two
     /// comparison tables (about a minute; no server needed).
     Demo(DemoArgs),
+    /// Benchmark a whole box: launch each stack of a suite file (container,
+    /// process or simulator), wait until ready, warm up, run its scenarios,
+    /// tear it down, and print the comparison tables.
+    Suite(SuiteArgs),
+    /// Render the comparison tables from result folders (run or suite
+    /// folders, searched recursively): other days, other boxes.
+    Table(TableArgs),
+}
+
+/// `stackbench suite`
+#[derive(Debug, Args)]
+pub struct SuiteArgs {
+    /// The suite file, e.g. configs/suites/local.toml.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Run only these stacks (by name; repeatable).
+    #[arg(long, value_name = "STACK")]
+    pub only: Vec<String>,
+    /// Print what would be launched (full command lines) and run, and stop.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Suite folder [default: results/<UTC timestamp>-<suite name>/].
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Override a config key: stack.NAME.KEY=VALUE or suite.KEY=VALUE
+    /// (VALUE is TOML, else text), e.g. --set
+    /// stack.llama-server.launch.image=localhost/llama:new. Repeatable.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+    /// Send `Authorization: Bearer $VAR` to every stack.
+    #[arg(long, value_name = "VAR")]
+    pub api_key_env: Option<String>,
+    /// No progress bar.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+/// `stackbench table`
+#[derive(Debug, Args)]
+pub struct TableArgs {
+    /// Result folders: runs, suites, or folders holding them.
+    #[arg(value_name = "DIR", required = true)]
+    pub dirs: Vec<PathBuf>,
 }
 
 /// Which OpenAI-compatible endpoint.

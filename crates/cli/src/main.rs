@@ -5,10 +5,11 @@
 mod args;
 mod demo;
 mod progress;
-mod results;
 mod run_cmd;
-mod server_watch;
+mod shutdown;
 mod sim_cmd;
+mod suite_cmd;
+mod table_cmd;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -25,6 +26,8 @@ pub enum ExitStatus {
     /// The command ran but a gate it was asked to check failed.
     #[allow(dead_code)]
     GateFailed,
+    /// Stopped by Ctrl-C or SIGTERM (after tearing down): exit 130.
+    Interrupted,
 }
 
 fn main() -> ExitCode {
@@ -33,6 +36,7 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(ExitStatus::Success) => ExitCode::SUCCESS,
         Ok(ExitStatus::GateFailed) => ExitCode::from(1),
+        Ok(ExitStatus::Interrupted) => ExitCode::from(130),
         Err(e) => {
             if is_broken_pipe(&e) {
                 return ExitCode::SUCCESS;
@@ -57,6 +61,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
             Command::Sim(a) => sim_cmd::execute(a).await,
             Command::Probe(a) => run_cmd::probe_cmd(a).await,
             Command::Demo(a) => demo::execute(a).await,
+            Command::Suite(a) => suite_cmd::execute(a).await,
+            Command::Table(a) => table_cmd::execute(&a),
         }
     })
 }

@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod record;
 pub mod run_file;
 pub mod seed;
+pub mod stack;
 pub mod summary;
 pub mod timeline;
 

@@ -10,7 +10,15 @@ use crate::histogram::SerializedHistograms;
 use crate::summary::Summary;
 
 /// Version of the `run.json` format.
-pub const RUN_SCHEMA_VERSION: u32 = 1;
+///
+/// 2: `server` is typed ([`ServerInfo`]; the demo's `simulated: true` became
+/// `simulated: {profile, source}`), `host` grew the CPU, memory, kernel and
+/// GPUs, and `stack`, `suite`, `launch` and `energy` were added. Version 1
+/// files are still read ([`RunFile::from_json`] upgrades them).
+pub const RUN_SCHEMA_VERSION: u32 = 2;
+
+/// The oldest `run.json` version [`RunFile::from_json`] reads.
+pub const OLDEST_READABLE_SCHEMA: u32 = 1;
 
 /// What was measured.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -60,7 +68,9 @@ pub struct LoadConfig {
     pub seed: u64,
 }
 
-/// The machine the client ran on.
+/// The machine the client ran on (with a launched stack: the box under
+/// test too). Whatever could not be found is absent, with the reason in
+/// `notes`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct HostInfo {
     /// Host name.
@@ -71,6 +81,171 @@ pub struct HostInfo {
     pub arch: String,
     /// Logical CPUs.
     pub cpus: usize,
+    /// CPU model name (`/proc/cpuinfo`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_model: Option<String>,
+    /// Physical memory, bytes (`/proc/meminfo` MemTotal).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_bytes: Option<u64>,
+    /// Kernel release.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel: Option<String>,
+    /// GPUs as `nvidia-smi` reports them (empty without one).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gpus: Vec<GpuInfo>,
+    /// CUDA version the driver supports (`nvidia-smi` banner).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cuda_version: Option<String>,
+    /// What could not be captured and why (e.g. `nvidia-smi: not found`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
+
+/// One GPU from `nvidia-smi --query-gpu=… --format=csv`. Fields the GPU
+/// reports as `[N/A]` (GB10's unified memory has no dedicated total) are
+/// absent.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct GpuInfo {
+    /// Product name, e.g. `NVIDIA GB10`.
+    pub name: String,
+    /// Driver version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub driver: Option<String>,
+    /// Dedicated memory, MiB.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_mib: Option<f64>,
+    /// Power limit, W.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub power_limit_w: Option<f64>,
+}
+
+/// Server metadata gathered before the run; each field present only when
+/// the server offered it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ServerInfo {
+    /// What the run treated the server as: `vllm`, `llamacpp`, `ollama`,
+    /// `openai`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flavor: Option<String>,
+    /// vLLM's `/version`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// The HTTP `Server` header.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_header: Option<String>,
+    /// `/v1/models` entries.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub models: Vec<ModelEntry>,
+    /// llama-server `/props` summary (`build_info`, `total_slots`,
+    /// `model_path`, `n_ctx_per_slot`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub props: Option<serde_json::Value>,
+    /// The `stackbench probe` report (with flavor `auto`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probe: Option<serde_json::Value>,
+    /// Ollama native APIs: the model load before the run, ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preload_load_ms: Option<f64>,
+    /// Ollama `/api/version`, `/api/ps` and `/api/show` details.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ollama: Option<serde_json::Value>,
+    /// Set when the server was a built-in simulated stack.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub simulated: Option<SimulatedInfo>,
+}
+
+/// One `/v1/models` entry.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ModelEntry {
+    /// Model id.
+    pub id: String,
+    /// `owned_by`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owned_by: Option<String>,
+    /// vLLM's `max_model_len`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_model_len: Option<u64>,
+    /// llama-server's `meta` (`n_params`, `size`, `n_vocab`, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub meta: Option<serde_json::Value>,
+}
+
+/// A built-in simulated stack.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SimulatedInfo {
+    /// Profile name.
+    pub profile: String,
+    /// Where the profile's calibration figures come from.
+    #[serde(default)]
+    pub source: String,
+}
+
+/// How the server of a suite run was launched.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LaunchInfo {
+    /// `container`, `process` or `simulator`.
+    pub kind: String,
+    /// The full command line that started it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub command_line: Vec<String>,
+    /// Container engine (`docker`, `podman`) and its version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine: Option<String>,
+    /// Image reference as configured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    /// Image ID (sha256 of the image config; stable, unlike the digest).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_id: Option<String>,
+    /// Container name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container: Option<String>,
+}
+
+/// Where a run sat in a suite, and the box figures the tables need.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SuiteContext {
+    /// Suite name.
+    pub suite: String,
+    /// Scenario name.
+    pub scenario: String,
+    /// The stack file the stack came from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stack_file: Option<String>,
+    /// Memory bandwidth of the box, GB/s (roofline).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bandwidth_gb_s: Option<f64>,
+    /// Where that figure comes from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bandwidth_source: Option<String>,
+    /// Repeat number, from 1.
+    #[serde(default = "one")]
+    pub repeat: u32,
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// GPU energy over the measured phase, from `nvidia-smi` power samples.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct EnergyInfo {
+    /// False when no GPU reported power (see `note`).
+    pub available: bool,
+    /// Why not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    /// Power samples taken.
+    pub samples: u64,
+    /// Mean power over the samples, W (all GPUs summed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mean_power_w: Option<f64>,
+    /// Energy over the measured phase, J (trapezoids over the samples).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub energy_j: Option<f64>,
+    /// Output tokens per joule.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens_per_joule: Option<f64>,
 }
 
 /// The whole `run.json`.
@@ -98,11 +273,24 @@ pub struct RunFile {
     pub target: Target,
     /// The load applied.
     pub load: LoadConfig,
-    /// Server metadata gathered before the run (free-form per stack).
+    /// Server metadata gathered before the run.
     #[serde(default)]
-    pub server: serde_json::Value,
-    /// The client machine.
+    pub server: ServerInfo,
+    /// The client machine (and the box under test when stackbench
+    /// launched the stack).
     pub host: HostInfo,
+    /// The stack configuration, for suite runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stack: Option<crate::stack::StackConfig>,
+    /// Suite, scenario and box figures, for suite runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suite: Option<SuiteContext>,
+    /// How the server was launched, when stackbench launched it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub launch: Option<LaunchInfo>,
+    /// GPU energy over the measured phase (suite runs; `nvidia-smi`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub energy: Option<EnergyInfo>,
     /// Results of the measured phase.
     pub summary: Summary,
     /// The merged histograms of the measured phase.
@@ -110,6 +298,61 @@ pub struct RunFile {
     /// The server's own counters over the measured phase, beside ours.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server_metrics: Option<ServerMetrics>,
+}
+
+/// Why a `run.json` could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum RunFileError {
+    /// Not JSON, or not a `run.json` of a readable version.
+    #[error("not a valid run.json: {0}")]
+    Invalid(#[from] serde_json::Error),
+    /// Written by a newer stackbench.
+    #[error("run.json schema_version {found} is newer than this stackbench reads ({RUN_SCHEMA_VERSION}); upgrade stackbench")]
+    TooNew {
+        /// The file's version.
+        found: u64,
+    },
+    /// No `schema_version`.
+    #[error("run.json has no schema_version")]
+    NoVersion,
+}
+
+impl RunFile {
+    /// Reads a `run.json` of any readable version, upgrading older ones.
+    pub fn from_json(bytes: &[u8]) -> Result<Self, RunFileError> {
+        let mut v: serde_json::Value = serde_json::from_slice(bytes)?;
+        let version = v
+            .get("schema_version")
+            .and_then(serde_json::Value::as_u64)
+            .ok_or(RunFileError::NoVersion)?;
+        if version > u64::from(RUN_SCHEMA_VERSION) {
+            return Err(RunFileError::TooNew { found: version });
+        }
+        if version < 2 {
+            upgrade_v1_server(&mut v);
+        }
+        Ok(serde_json::from_value(v)?)
+    }
+}
+
+/// Version 1's `server` was free-form; the demo wrote `simulated: true`
+/// beside `profile` and `source`.
+fn upgrade_v1_server(v: &mut serde_json::Value) {
+    let Some(server) = v.get_mut("server").and_then(|s| s.as_object_mut()) else {
+        return;
+    };
+    if server.get("simulated") == Some(&serde_json::Value::Bool(true)) {
+        let text = |v: Option<serde_json::Value>| {
+            v.and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default()
+        };
+        let profile = text(server.remove("profile"));
+        let source = text(server.remove("source"));
+        server.insert(
+            "simulated".into(),
+            serde_json::json!({"profile": profile, "source": source}),
+        );
+    }
 }
 
 /// The server's view of the measured phase, from `/metrics` scrapes taken

@@ -17,8 +17,9 @@ pub fn markdown_table(headers: &[&str], rows: &[Vec<String>]) -> String {
     let numeric: Vec<bool> = (0..headers.len())
         .map(|i| {
             rows.iter().all(|r| {
-                r.get(i)
-                    .is_some_and(|c| c == "-" || c.trim_end_matches('%').parse::<f64>().is_ok())
+                r.get(i).is_some_and(|c| {
+                    c == "-" || c.trim_end_matches(['%', '*']).parse::<f64>().is_ok()
+                })
             }) && !rows.is_empty()
         })
         .collect();
@@ -205,60 +206,232 @@ fn server_line(m: &stackbench_core::run_file::ServerMetrics) -> String {
         + &disagree
 }
 
-/// One row of the comparison tables.
-#[derive(Debug, Clone)]
-pub struct StackRow {
-    /// Stack label.
-    pub stack: String,
-    /// Quantization label.
-    pub quantization: String,
-    /// The run.
-    pub run: RunFile,
+/// The comparison tables of a set of runs: *Stack | Quantization |
+/// Single-user tok/s* from the c=1 runs, *Stack | c=N total tok/s* for
+/// every higher concurrency, each with the published figure and the
+/// difference where the stack config carries one, and a wider table of
+/// latencies, errors and the server's own decode rate beside ours.
+pub fn comparison_tables(runs: &[RunFile]) -> String {
+    let mut out = String::new();
+    let single: Vec<&RunFile> = runs.iter().filter(|r| r.load.concurrency == 1).collect();
+    if !single.is_empty() {
+        let tokens = output_tokens_note(&single);
+        out += &format!(
+            "## Single-user decode tok/s (c=1{tokens})\n\n{}",
+            single_user_table(&single)
+        );
+        if single
+            .iter()
+            .any(|r| roofline(r).is_some_and(|(_, spec)| spec))
+        {
+            out += "\n\\* speculative decoding: the bound is per verified step, and a step can emit several tokens.\n";
+        }
+    }
+    let mut levels: Vec<u32> = runs
+        .iter()
+        .map(|r| r.load.concurrency)
+        .filter(|&c| c > 1)
+        .collect();
+    levels.sort_unstable();
+    levels.dedup();
+    for c in levels {
+        let at: Vec<&RunFile> = runs.iter().filter(|r| r.load.concurrency == c).collect();
+        if !out.is_empty() {
+            out += "\n";
+        }
+        out += &format!(
+            "## Total output tok/s at {c} concurrent users (steady state)\n\n{}",
+            total_table(&at, c)
+        );
+    }
+    if !runs.is_empty() {
+        out += &format!(
+            "\n## Latency, errors and the server's own rate\n\n{}",
+            detail_table(runs)
+        );
+    }
+    out
 }
 
-/// One comparison table: stack, quantization, two rate columns chosen by
-/// the caller, median TTFT and the number of OK requests.
-fn comparison_table(
-    rows: &[StackRow],
-    rate_headers: [&str; 2],
-    rates: impl Fn(&stackbench_core::summary::Summary) -> [Option<f64>; 2],
-) -> String {
-    let body: Vec<Vec<String>> = rows
+fn output_tokens_note(runs: &[&RunFile]) -> String {
+    let mut n: Vec<u32> = runs.iter().map(|r| r.load.output_tokens).collect();
+    n.dedup();
+    match n.as_slice() {
+        [one] => format!(", {one} output tokens"),
+        _ => String::new(),
+    }
+}
+
+fn stack_label(r: &RunFile) -> String {
+    r.target
+        .stack
+        .clone()
+        .unwrap_or_else(|| r.target.model.clone())
+}
+
+fn quant_label(r: &RunFile) -> String {
+    r.target.quantization.clone().unwrap_or_default()
+}
+
+/// The measured value's difference from the published one, in percent.
+fn diff_pct(measured: Option<f64>, published: Option<f64>) -> String {
+    match (measured, published) {
+        (Some(m), Some(p)) if p > 0.0 => format!("{:+.1}%", (m - p) / p * 100.0),
+        _ => "-".into(),
+    }
+}
+
+/// The single-user bound memory bandwidth sets, and whether the stack
+/// decodes speculatively (the bound is then per step).
+fn roofline(r: &RunFile) -> Option<(f64, bool)> {
+    let facts = r.stack.as_ref()?.model_facts.as_ref()?;
+    let bw = r.suite.as_ref()?.bandwidth_gb_s?;
+    let bound = facts.roofline_steps_per_s(bw)?;
+    Some((bound, facts.speculative_tokens.unwrap_or(0) > 0))
+}
+
+fn published_single(r: &RunFile) -> Option<f64> {
+    r.stack.as_ref()?.reference.as_ref()?.single_user_tok_s
+}
+
+fn published_total(r: &RunFile, c: u32) -> Option<f64> {
+    let reference = r.stack.as_ref()?.reference.as_ref()?;
+    (reference.concurrency == c)
+        .then_some(reference.total_tok_s)
+        .flatten()
+}
+
+/// *Stack | Quantization | Single-user tok/s* (median decode tok/s at
+/// c=1) with the published figure, the roofline share, the E2E rate and
+/// TTFT.
+pub fn single_user_table(runs: &[&RunFile]) -> String {
+    let body: Vec<Vec<String>> = runs
         .iter()
         .map(|r| {
-            let s = &r.run.summary;
-            let [a, b] = rates(s);
+            let s = &r.summary;
+            let measured = s.decode_tok_s.p50;
+            let published = published_single(r);
+            let (bound, share) = match roofline(r) {
+                Some((b, spec)) => (
+                    format!("{b:.0}{}", if spec { "*" } else { "" }),
+                    measured.map_or("-".into(), |m| format!("{:.0}%", m / b * 100.0)),
+                ),
+                None => ("-".into(), "-".into()),
+            };
             vec![
-                r.stack.clone(),
-                r.quantization.clone(),
-                num(a, 1),
-                num(b, 1),
+                stack_label(r),
+                quant_label(r),
+                num(measured, 1),
+                num(published, 1),
+                diff_pct(measured, published),
+                bound,
+                share,
+                num(s.e2e_tok_s.p50, 1),
                 num(s.ttft_ms.p50, 0),
                 s.requests.ok.to_string(),
             ]
         })
         .collect();
-    let [ha, hb] = rate_headers;
     markdown_table(
-        &["Stack", "Quantization", ha, hb, "TTFT p50 ms", "requests"],
+        &[
+            "Stack",
+            "Quantization",
+            "Single-user tok/s",
+            "Published",
+            "Diff",
+            "Roofline tok/s",
+            "% of roofline",
+            "E2E tok/s",
+            "TTFT p50 ms",
+            "requests",
+        ],
         &body,
     )
 }
 
-/// *Stack | Quantization | Single-user tok/s* (median decode tok/s at c=1,
-/// with the E2E rate and TTFT beside it).
-pub fn single_user_table(rows: &[StackRow]) -> String {
-    comparison_table(rows, ["Single-user tok/s", "E2E tok/s"], |s| {
-        [s.decode_tok_s.p50, s.e2e_tok_s.p50]
-    })
+/// *Stack | c=N total tok/s* (steady-state total output tok/s) with the
+/// published figure, the per-stream rate, TTFT and energy.
+pub fn total_table(runs: &[&RunFile], concurrency: u32) -> String {
+    let col = format!("c={concurrency} total tok/s");
+    let body: Vec<Vec<String>> = runs
+        .iter()
+        .map(|r| {
+            let s = &r.summary;
+            let measured = Some(s.output_tok_s);
+            let published = published_total(r, concurrency);
+            vec![
+                stack_label(r),
+                quant_label(r),
+                num(measured, 1),
+                num(published, 1),
+                diff_pct(measured, published),
+                num(s.decode_tok_s.p50, 1),
+                num(s.ttft_ms.p50, 0),
+                num(r.energy.as_ref().and_then(|e| e.tokens_per_joule), 2),
+                s.requests.ok.to_string(),
+            ]
+        })
+        .collect();
+    markdown_table(
+        &[
+            "Stack",
+            "Quantization",
+            &col,
+            "Published",
+            "Diff",
+            "per-stream tok/s p50",
+            "TTFT p50 ms",
+            "tok/J",
+            "requests",
+        ],
+        &body,
+    )
 }
 
-/// *Stack | c=N total tok/s* (steady-state total output tok/s).
-pub fn total_table(rows: &[StackRow], concurrency: u32) -> String {
-    let col = format!("c={concurrency} total tok/s");
-    comparison_table(rows, [&col, "per-stream tok/s p50"], |s| {
-        [Some(s.output_tok_s), s.decode_tok_s.p50]
-    })
+/// Latency percentiles, errors, and the server's per-stream decode rate
+/// beside the client's pooled one.
+pub fn detail_table(runs: &[RunFile]) -> String {
+    let body: Vec<Vec<String>> = runs
+        .iter()
+        .map(|r| {
+            let s = &r.summary;
+            let m = r.server_metrics.as_ref().filter(|m| m.available);
+            vec![
+                stack_label(r),
+                quant_label(r),
+                r.load.concurrency.to_string(),
+                num(s.ttft_ms.p50, 0),
+                num(s.ttft_ms.p99, 0),
+                num(s.itl_ms.p50, 1),
+                num(s.itl_ms.p99, 1),
+                format!(
+                    "{}/{}",
+                    s.requests.failed,
+                    s.requests.ok + s.requests.failed
+                ),
+                num(s.decode_tok_s_pooled, 1),
+                num(m.and_then(|m| m.per_stream_decode_tok_s), 1),
+                m.and_then(|m| m.decode_diff_pct)
+                    .map_or("-".into(), |d| format!("{d:+.1}%")),
+            ]
+        })
+        .collect();
+    markdown_table(
+        &[
+            "Stack",
+            "Quantization",
+            "c",
+            "TTFT p50 ms",
+            "TTFT p99 ms",
+            "ITL p50 ms",
+            "ITL p99 ms",
+            "errors",
+            "decode tok/s (ours)",
+            "decode tok/s (server)",
+            "diff",
+        ],
+        &body,
+    )
 }
 
 #[cfg(test)]

@@ -15,6 +15,8 @@ use stackbench_core::summary::Summary;
 use stackbench_engine::PhaseHooks;
 use stackbench_wire::prometheus::Sample;
 
+use crate::error::{io_at, RunnerError};
+
 /// After the run, wait at most this long for the server to go idle so that
 /// its counters include the last requests.
 const SETTLE_FOR: Duration = Duration::from_secs(3);
@@ -45,10 +47,11 @@ impl MetricsWatch {
         api_key: Option<&str>,
         dir: &Path,
         every: Duration,
-    ) -> anyhow::Result<Self> {
-        let file = File::create(dir.join("server-metrics.jsonl"))?;
+    ) -> Result<Self, RunnerError> {
+        let path = dir.join("server-metrics.jsonl");
+        let file = File::create(&path).map_err(io_at(&path))?;
         Ok(Self {
-            client: meta_client(api_key)?,
+            client: meta_client(api_key).map_err(|e| RunnerError::Driver(e.to_string()))?,
             root: root.clone(),
             file: Arc::new(Mutex::new(Some(file))),
             t0: Instant::now(),

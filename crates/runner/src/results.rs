@@ -5,15 +5,17 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use anyhow::Context;
 use stackbench_backends::Driver;
-use stackbench_core::run_file::{HostInfo, LoadConfig, RunFile, Target, RUN_SCHEMA_VERSION};
+use stackbench_core::run_file::{LoadConfig, RunFile, ServerInfo, Target, RUN_SCHEMA_VERSION};
 use stackbench_core::summary::Summary;
 use stackbench_core::LatencyHistograms;
-use stackbench_engine::{run, run_with_hooks, LiveCounters, RecordSink, RunPlan};
-
-use crate::server_watch::MetricsWatch;
+use stackbench_engine::{run_with_hooks, LiveCounters, PhaseHooks, RecordSink, RunPlan};
 use tokio_util::sync::CancellationToken;
+
+use crate::config::RunContext;
+use crate::error::{io_at, RunnerError};
+use crate::power::PowerSampler;
+use crate::server_watch::MetricsWatch;
 
 /// Everything one measured run needs.
 pub struct Job {
@@ -26,7 +28,7 @@ pub struct Job {
     /// What `run.json` says was applied.
     pub load: LoadConfig,
     /// Server metadata for `run.json`.
-    pub server: serde_json::Value,
+    pub server: ServerInfo,
     /// Results folder (created if missing).
     pub out: PathBuf,
     /// Scrape the server's `/metrics` before and after the measured phase
@@ -34,6 +36,8 @@ pub struct Job {
     pub metrics_every: Option<std::time::Duration>,
     /// API key for metadata and scrapes.
     pub api_key: Option<String>,
+    /// Stack, suite and launch facts for `run.json`; power sampling.
+    pub context: RunContext,
 }
 
 /// A compact UTC timestamp for folder names: `20261127T003512Z`.
@@ -43,8 +47,8 @@ pub fn utc_stamp() -> String {
         .replace(['-', ':'], "")
 }
 
-/// `results/<stamp>-<label>` with the label made safe for a path.
-pub fn default_out(label: &str) -> PathBuf {
+/// `label` made safe for a file name: letters, digits, `-`, `_`, `.`.
+pub fn safe_name(label: &str) -> String {
     let safe: String = label
         .chars()
         .map(|c| {
@@ -55,28 +59,45 @@ pub fn default_out(label: &str) -> PathBuf {
             }
         })
         .collect();
-    PathBuf::from("results").join(format!("{}-{}", utc_stamp(), safe.trim_matches('-')))
+    safe.trim_matches('-').to_string()
 }
 
-fn host_info() -> HostInfo {
-    let hostname = std::fs::read_to_string("/etc/hostname")
-        .map(|s| s.trim().to_string())
-        .ok()
-        .filter(|s| !s.is_empty())
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .unwrap_or_else(|| "unknown".into());
-    HostInfo {
-        hostname,
-        os: std::env::consts::OS.into(),
-        arch: std::env::consts::ARCH.into(),
-        cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
-    }
+/// `results/<stamp>-<label>` with the label made safe for a path.
+pub fn default_out(label: &str) -> PathBuf {
+    PathBuf::from("results").join(format!("{}-{}", utc_stamp(), safe_name(label)))
 }
 
-fn write_run_file(dir: &Path, run: &RunFile) -> anyhow::Result<()> {
-    let bytes = serde_json::to_vec_pretty(run).context("serializing run.json")?;
+fn write_run_file(dir: &Path, run: &RunFile) -> Result<(), RunnerError> {
+    let bytes = serde_json::to_vec_pretty(run)?;
     stackbench_engine::write_atomic(&dir.join("run.json"), &bytes)?;
     Ok(())
+}
+
+/// What runs around the measured phase: `/metrics` scrapes and GPU power
+/// samples, each optional.
+struct Watchers {
+    metrics: Option<MetricsWatch>,
+    power: Option<PowerSampler>,
+}
+
+impl PhaseHooks for Watchers {
+    async fn before_measure(&mut self) {
+        if let Some(p) = self.power.as_mut() {
+            p.start();
+        }
+        if let Some(m) = self.metrics.as_mut() {
+            m.before_measure().await;
+        }
+    }
+
+    async fn after_measure(&mut self) {
+        if let Some(p) = self.power.as_mut() {
+            p.stop().await;
+        }
+        if let Some(m) = self.metrics.as_mut() {
+            m.after_measure().await;
+        }
+    }
 }
 
 /// Runs `job`, writing `requests.jsonl` as it goes and `run.json` at the
@@ -85,9 +106,8 @@ pub async fn benchmark(
     job: Job,
     live: Arc<LiveCounters>,
     cancel: CancellationToken,
-) -> anyhow::Result<RunFile> {
-    std::fs::create_dir_all(&job.out)
-        .with_context(|| format!("cannot create results folder {}", job.out.display()))?;
+) -> Result<RunFile, RunnerError> {
+    std::fs::create_dir_all(&job.out).map_err(io_at(&job.out))?;
     let mut file = RunFile {
         schema_version: RUN_SCHEMA_VERSION,
         stackbench_version: env!("CARGO_PKG_VERSION").into(),
@@ -99,7 +119,11 @@ pub async fn benchmark(
         target: job.target,
         load: job.load,
         server: job.server,
-        host: host_info(),
+        host: crate::host::capture(),
+        stack: job.context.stack,
+        suite: job.context.suite,
+        launch: job.context.launch,
+        energy: None,
         summary: Summary::default(),
         histograms: LatencyHistograms::default().serialize(),
         server_metrics: None,
@@ -107,16 +131,23 @@ pub async fn benchmark(
     write_run_file(&job.out, &file)?;
     let (sink, handle) = RecordSink::create(&job.out.join("requests.jsonl"))?;
     let root = stackbench_backends::normalize_base_url(&file.target.base_url)?;
-    let mut watch = job
+    let metrics = job
         .metrics_every
         .map(|every| MetricsWatch::new(&root, job.api_key.as_deref(), &job.out, every))
         .transpose()?;
-    let outcome = match watch.as_mut() {
-        Some(w) => run_with_hooks(job.driver, &job.plan, sink, live, cancel, w).await,
-        None => run(job.driver, &job.plan, sink, live, cancel).await,
-    };
-    file.server_metrics = watch.map(|w| w.finish(&outcome.summary));
-    let written = tokio::task::spawn_blocking(move || handle.finish()).await?;
+    let power = job.context.sample_power.then(PowerSampler::new);
+    let mut watch = Watchers { metrics, power };
+    let outcome = run_with_hooks(job.driver, &job.plan, sink, live, cancel, &mut watch).await;
+    file.server_metrics = watch.metrics.map(|w| w.finish(&outcome.summary));
+    file.energy = watch.power.map(|p| p.finish(outcome.summary.output_tokens));
+    let written = tokio::task::spawn_blocking(move || handle.finish())
+        .await
+        .unwrap_or_else(|e| {
+            Err(stackbench_engine::SinkError::Io {
+                path: PathBuf::from("requests.jsonl"),
+                source: std::io::Error::other(e.to_string()),
+            })
+        });
     file.summary = outcome.summary;
     file.histograms = outcome.histograms.serialize();
     file.finished_at = Some(humantime::format_rfc3339_seconds(SystemTime::now()).to_string());

@@ -1,0 +1,218 @@
+//! `stackbench suite`: read a suite, print the plan (`--dry-run`) or run
+//! it with a progress bar per scenario, then print and write the tables.
+//! `demo` runs the embedded simulated suite through the same code.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use anyhow::Context;
+use stackbench_engine::LiveCounters;
+use stackbench_stacks::{
+    launch_plan, load_suite, Override, StackStatus, Suite, SuiteObserver, SuiteOptions,
+};
+
+use crate::args::SuiteArgs;
+use crate::progress::Progress;
+use crate::shutdown::Shutdown;
+use crate::ExitStatus;
+
+/// Shows each scenario's progress on stderr.
+struct Reporter {
+    quiet: bool,
+    bar: Mutex<Option<Progress>>,
+}
+
+impl SuiteObserver for Reporter {
+    fn note(&self, message: &str) {
+        eprintln!("{message}");
+    }
+
+    fn scenario_started(&self, label: &str, live: Arc<LiveCounters>, total: Option<u64>) {
+        eprintln!("{label}: running");
+        let p = Progress::start(live, total, label, self.quiet);
+        if let Ok(mut b) = self.bar.lock() {
+            *b = Some(p);
+        }
+    }
+
+    fn scenario_finished(&self) {
+        if let Some(p) = self.bar.lock().ok().and_then(|mut b| b.take()) {
+            p.finish();
+        }
+    }
+}
+
+/// Parses `--set` values.
+pub fn overrides(set: &[String]) -> anyhow::Result<Vec<Override>> {
+    set.iter()
+        .map(|s| s.parse().map_err(anyhow::Error::from))
+        .collect()
+}
+
+/// What `--dry-run` prints: every stack's launch and the scenarios.
+pub fn dry_run(suite: &Suite) -> anyhow::Result<String> {
+    let mut out = format!(
+        "suite {} ({}): {} stacks, {} scenarios{}\n",
+        suite.config.name,
+        suite.file.display(),
+        suite.stacks.len(),
+        suite.config.scenarios.len(),
+        if suite.config.parallel {
+            ", stacks in parallel"
+        } else {
+            ", one stack at a time"
+        }
+    );
+    for s in &suite.stacks {
+        let plan = launch_plan(&s.config, &s.file, &suite.config.name)
+            .with_context(|| format!("stack {}", s.config.name))?;
+        out += &format!(
+            "\n[{}] {} ({})\n",
+            s.config.name,
+            plan.kind,
+            s.file.display()
+        );
+        if !plan.command_line.is_empty() {
+            out += &format!("  launch: {}\n", shell_words(&plan.command_line));
+        }
+        for (k, v) in &plan.env {
+            out += &format!("  env: {k}={v}\n");
+        }
+        if let Some(w) = &plan.workdir {
+            out += &format!("  workdir: {}\n", w.display());
+        }
+        if let Some(stackbench_core::stack::Launch::Simulator(sim)) = &s.config.launch {
+            out += &format!("  simulator profile: {}\n", sim.profile);
+        }
+        out += &format!(
+            "  ready: {} (timeout {})\n",
+            plan.base_url
+                .as_deref()
+                .unwrap_or("(the simulator's address)"),
+            s.config.ready_timeout.as_str()
+        );
+    }
+    out += "\nscenarios, on each stack:\n";
+    let d = &suite.config.defaults;
+    for sc in &suite.config.scenarios {
+        let bound = match (&sc.requests, &sc.duration) {
+            (Some(n), _) => format!("{n} requests"),
+            (None, Some(t)) => format!("for {}", t.as_str()),
+            (None, None) => String::new(),
+        };
+        out += &format!(
+            "  {}: c={} {bound}, prompt ~{} tokens, {} output tokens, {} warm-up requests\n",
+            sc.name,
+            sc.concurrency,
+            sc.prompt_tokens.unwrap_or(d.prompt_tokens),
+            sc.output_tokens.unwrap_or(d.output_tokens),
+            sc.warmup_requests.unwrap_or(d.warmup_requests),
+        );
+    }
+    Ok(out)
+}
+
+/// Quotes arguments that a shell would split.
+fn shell_words(args: &[String]) -> String {
+    args.iter()
+        .map(|a| {
+            if !a.is_empty()
+                && a.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_./:=,@+%".contains(c))
+            {
+                a.clone()
+            } else {
+                format!("'{}'", a.replace('\'', "'\\''"))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Runs `suite` into `out`; prints and writes the tables.
+pub async fn run_loaded(
+    suite: &Suite,
+    out: &Path,
+    api_key: Option<String>,
+    quiet: bool,
+    footer: &str,
+) -> anyhow::Result<ExitStatus> {
+    let shutdown = Shutdown::listen();
+    let opts = SuiteOptions {
+        out: out.to_path_buf(),
+        api_key,
+        soft: shutdown.soft.clone(),
+        hard: shutdown.hard.clone(),
+    };
+    let reporter = Reporter {
+        quiet,
+        bar: Mutex::new(None),
+    };
+    eprintln!(
+        "suite {}: {} stacks x {} scenarios; results in {}",
+        suite.config.name,
+        suite.stacks.len(),
+        suite.config.scenarios.len(),
+        out.display()
+    );
+    let outcome = stackbench_stacks::run_suite(suite, &opts, &reporter)
+        .await
+        .with_context(|| format!("cannot write the suite folder {}", out.display()))?;
+    let runs: Vec<_> = outcome.runs.iter().map(|r| r.file.clone()).collect();
+    let mut text = stackbench_report::comparison_tables(&runs);
+    text += footer;
+    let failed: Vec<_> = outcome
+        .file
+        .stacks
+        .iter()
+        .filter(|s| s.status != StackStatus::Ok)
+        .collect();
+    if !failed.is_empty() {
+        text += "\n## Stacks that did not complete\n\n";
+        for s in &failed {
+            text += &format!(
+                "- **{}** ({:?}): {}\n",
+                s.name,
+                s.status,
+                s.reason.as_deref().unwrap_or("-").replace('\n', "\n  ")
+            );
+        }
+    }
+    println!("{text}");
+    let tables = out.join("tables.md");
+    std::fs::write(&tables, &text).with_context(|| format!("cannot write {}", tables.display()))?;
+    println!("results: {}", out.display());
+    if shutdown.stopping() {
+        return Ok(ExitStatus::Interrupted);
+    }
+    if !failed.is_empty() {
+        anyhow::bail!(
+            "{} of {} stacks did not complete (see {}/suite.json)",
+            failed.len(),
+            outcome.file.stacks.len(),
+            out.display()
+        );
+    }
+    Ok(ExitStatus::Success)
+}
+
+/// Runs `stackbench suite`.
+pub async fn execute(a: SuiteArgs) -> anyhow::Result<ExitStatus> {
+    let set = overrides(&a.set)?;
+    let suite = load_suite(&a.file, &set, &a.only)?;
+    if a.dry_run {
+        print!("{}", dry_run(&suite)?);
+        return Ok(ExitStatus::Success);
+    }
+    let api_key = crate::run_cmd::api_key(a.api_key_env.as_deref())?;
+    let out = a
+        .out
+        .clone()
+        .unwrap_or_else(|| default_suite_out(&suite.config.name));
+    run_loaded(&suite, &out, api_key, a.quiet, "").await
+}
+
+/// `results/<stamp>-<name>`.
+pub fn default_suite_out(name: &str) -> PathBuf {
+    stackbench_runner::default_out(name)
+}

@@ -1,0 +1,187 @@
+//! [`RunConfig`]: everything one run needs, validated once. `stackbench
+//! run` fills it from flags, a suite from a stack config and a scenario.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use stackbench_backends::ServerKind;
+use stackbench_core::run_file::{LaunchInfo, SimulatedInfo, SuiteContext};
+use stackbench_core::stack::StackConfig;
+use stackbench_core::Seed;
+use stackbench_engine::Bound;
+use stackbench_wire::body::Api;
+
+use crate::error::RunnerError;
+
+/// How the run decides what kind of server it talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlavorChoice {
+    /// Probe the server (`stackbench probe`) and use what it finds.
+    Auto,
+    /// Trust the caller.
+    Fixed(ServerKind),
+}
+
+impl std::str::FromStr for FlavorChoice {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        Ok(match s {
+            "auto" => Self::Auto,
+            "vllm" => Self::Fixed(ServerKind::Vllm),
+            "llamacpp" | "llama-server" | "llama.cpp" => Self::Fixed(ServerKind::Llamacpp),
+            "ollama" => Self::Fixed(ServerKind::Ollama),
+            "openai" => Self::Fixed(ServerKind::Openai),
+            other => {
+                return Err(format!(
+                    "unknown flavor '{other}': expected auto, vllm, llamacpp, ollama or openai"
+                ))
+            }
+        })
+    }
+}
+
+/// Parses an API name as the CLI and the configs spell it.
+pub fn parse_api(s: &str) -> Result<Api, String> {
+    Ok(match s {
+        "chat" => Api::Chat,
+        "completions" => Api::Completions,
+        "native" | "llama-native" => Api::LlamaNative,
+        "ollama-generate" => Api::OllamaGenerate,
+        "ollama-chat" => Api::OllamaChat,
+        other => {
+            return Err(format!(
+            "unknown api '{other}': expected chat, completions, native, ollama-generate or ollama-chat"
+        ))
+        }
+    })
+}
+
+/// What a run records about where it came from, beyond its load: the
+/// stack config, the suite and scenario, how the server was launched.
+#[derive(Debug, Clone, Default)]
+pub struct RunContext {
+    /// The stack config (suite runs).
+    pub stack: Option<StackConfig>,
+    /// Suite, scenario and box figures (suite runs).
+    pub suite: Option<SuiteContext>,
+    /// How the server was launched.
+    pub launch: Option<LaunchInfo>,
+    /// Set for built-in simulated stacks.
+    pub simulated: Option<SimulatedInfo>,
+    /// Sample GPU power through `nvidia-smi` during the measured phase.
+    pub sample_power: bool,
+}
+
+/// One run, validated: build it with [`RunConfig::new`] and the setters,
+/// then [`RunConfig::validate`] (which [`crate::prepare`] calls too).
+#[derive(Debug, Clone)]
+pub struct RunConfig {
+    /// Server root or `/v1` URL.
+    pub base_url: String,
+    /// Model to send; `None`: the first the server lists.
+    pub model: Option<String>,
+    /// The API requests go to.
+    pub api: Api,
+    /// How the server kind is decided.
+    pub flavor: FlavorChoice,
+    /// Bearer key (never written anywhere).
+    pub api_key: Option<String>,
+    /// Closed-loop workers.
+    pub concurrency: u32,
+    /// When the measured phase ends.
+    pub bound: Bound,
+    /// Requests sent first and excluded from every statistic.
+    pub warmup_requests: u64,
+    /// Approximate prompt length, tokens.
+    pub prompt_tokens: u32,
+    /// `max_tokens` per request.
+    pub output_tokens: u32,
+    /// Send `ignore_eos: true`.
+    pub ignore_eos: bool,
+    /// Leave requests that stopped early out of the statistics.
+    pub exclude_short: bool,
+    /// Sampling temperature.
+    pub temperature: f64,
+    /// Prompt and sampling seed; `None`: a fresh one.
+    pub seed: Option<Seed>,
+    /// Ask servers that honour them for per-event token counts.
+    pub per_event_counts: bool,
+    /// Extra JSON fields for every request body.
+    pub extra_body: serde_json::Map<String, serde_json::Value>,
+    /// Per-request timeout.
+    pub request_timeout: Duration,
+    /// How long to wait for the server to be ready.
+    pub ready_timeout: Duration,
+    /// `/metrics` scrape interval; `None`: no scrapes.
+    pub metrics_every: Option<Duration>,
+    /// Stack label for tables.
+    pub stack: Option<String>,
+    /// Quantization label for tables.
+    pub quantization: Option<String>,
+    /// Results folder; `None`: `results/<stamp>-<label>`.
+    pub out: Option<PathBuf>,
+    /// Folder-name label; `None`: `<model>-c<concurrency>`.
+    pub label: Option<String>,
+    /// Where the run came from.
+    pub context: RunContext,
+}
+
+impl RunConfig {
+    /// A run of `base_url` with the defaults of `stackbench run`.
+    pub fn new(base_url: impl Into<String>) -> Self {
+        Self {
+            base_url: base_url.into(),
+            model: None,
+            api: Api::Chat,
+            flavor: FlavorChoice::Auto,
+            api_key: None,
+            concurrency: 1,
+            bound: Bound::Requests(10),
+            warmup_requests: 1,
+            prompt_tokens: 128,
+            output_tokens: 128,
+            ignore_eos: true,
+            exclude_short: false,
+            temperature: 0.0,
+            seed: None,
+            per_event_counts: true,
+            extra_body: Default::default(),
+            request_timeout: Duration::from_secs(600),
+            ready_timeout: Duration::from_secs(60),
+            metrics_every: Some(Duration::from_secs(1)),
+            stack: None,
+            quantization: None,
+            out: None,
+            label: None,
+            context: RunContext::default(),
+        }
+    }
+
+    /// Checks the values no server could make sense of.
+    pub fn validate(&self) -> Result<(), RunnerError> {
+        let bad = |m: &str| Err(RunnerError::Config(m.to_string()));
+        if self.concurrency == 0 {
+            return bad("concurrency must be at least 1");
+        }
+        if matches!(self.bound, Bound::Requests(0)) {
+            return bad("the number of requests must be at least 1");
+        }
+        if matches!(self.bound, Bound::Duration(d) if d.is_zero()) {
+            return bad("the duration must be greater than zero");
+        }
+        if self.output_tokens < 2 {
+            return bad("output tokens must be at least 2 (decode rates need two tokens)");
+        }
+        if self.prompt_tokens == 0 {
+            return bad("prompt tokens must be at least 1");
+        }
+        if !self.temperature.is_finite() || self.temperature < 0.0 {
+            return bad("temperature must be a number >= 0");
+        }
+        if matches!(self.metrics_every, Some(d) if d.is_zero()) {
+            return bad("the metrics interval must be greater than zero");
+        }
+        Ok(())
+    }
+}

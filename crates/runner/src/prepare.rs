@@ -1,0 +1,150 @@
+//! From a [`RunConfig`] to a ready [`Job`]: wait for the server, pick the
+//! model, gather metadata, probe, preload (Ollama), build the driver.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use stackbench_backends::{
+    list_models, normalize_base_url, ollama_metadata, ollama_preload, probe, server_metadata,
+    wait_ready, Driver, OpenAiDriver, OpenAiTarget, ReadyWait, ServerKind,
+};
+use stackbench_core::run_file::{LoadConfig, Target};
+use stackbench_core::Seed;
+use stackbench_engine::{Bound, PromptGenerator, RunPlan};
+use stackbench_wire::body::{Api, BodyOptions};
+
+use crate::config::{FlavorChoice, RunConfig};
+use crate::error::RunnerError;
+use crate::results::{default_out, Job};
+
+/// A fresh seed for a run that was given none.
+pub fn random_seed() -> Seed {
+    Seed::from_random_bits(rand::random())
+}
+
+fn kind_name(kind: ServerKind) -> Option<String> {
+    serde_json::to_value(kind)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+}
+
+/// Checks the server is there and builds the job `c` describes.
+pub async fn prepare(c: RunConfig) -> Result<Job, RunnerError> {
+    c.validate()?;
+    let root = normalize_base_url(&c.base_url)?;
+    let key = c.api_key.as_deref();
+    let wait = ReadyWait {
+        timeout: c.ready_timeout,
+        interval: Duration::from_millis(500),
+    };
+    wait_ready(&root, key, wait)
+        .await
+        .map_err(RunnerError::NotReady)?;
+    // Listing the models checks that the API answers before anything runs.
+    let model = match (&c.model, list_models(&root, key).await) {
+        (Some(m), _) => m.clone(),
+        (None, Ok(list)) => list.into_iter().next().ok_or(RunnerError::NoModel)?,
+        (None, Err(e)) => return Err(RunnerError::Models(e)),
+    };
+    let mut server = server_metadata(&root, key).await;
+    let kind = match c.flavor {
+        FlavorChoice::Auto => {
+            let report = probe(&root, key).await.map_err(RunnerError::Probe)?;
+            server.probe = Some(serde_json::to_value(&report)?);
+            report.kind
+        }
+        FlavorChoice::Fixed(k) => k,
+    };
+    server.flavor = kind_name(kind);
+    server.simulated = c.context.simulated.clone();
+    if kind == ServerKind::Ollama && c.ignore_eos && !c.exclude_short {
+        eprintln!("note: Ollama has no ignore_eos; outputs may stop early (counted as `short`; --exclude-short leaves them out of the statistics)");
+    }
+    if c.api.ndjson() {
+        // Ollama loads models lazily: load it now so that neither warm-up
+        // nor measured requests pay for it.
+        let load_ms = ollama_preload(&root, key, &model)
+            .await
+            .map_err(RunnerError::Preload)?;
+        server.preload_load_ms = load_ms;
+    }
+    if kind == ServerKind::Ollama {
+        server.ollama = Some(ollama_metadata(&root, key, &model).await);
+    }
+    let seed = c.seed.unwrap_or_else(random_seed);
+    let body = BodyOptions {
+        model: model.clone(),
+        max_tokens: c.output_tokens,
+        ignore_eos: c.ignore_eos,
+        temperature: c.temperature,
+        seed: Some(seed),
+        // Only servers known to honour them get the per-event count fields.
+        per_event_counts: c.per_event_counts
+            && matches!(kind, ServerKind::Vllm | ServerKind::Llamacpp),
+        extra: c.extra_body.clone(),
+    };
+    let driver = OpenAiDriver::new(OpenAiTarget {
+        root: root.clone(),
+        api: c.api,
+        api_key: c.api_key.clone(),
+        body,
+        request_timeout: c.request_timeout,
+    })
+    .map_err(RunnerError::Driver)?;
+    let label = c.label.clone().unwrap_or_else(|| {
+        format!(
+            "{}-c{}",
+            model.rsplit('/').next().unwrap_or(&model),
+            c.concurrency
+        )
+    });
+    Ok(Job {
+        driver: Arc::new(Driver::OpenAi(driver)),
+        plan: RunPlan {
+            concurrency: c.concurrency,
+            bound: c.bound,
+            warmup_requests: c.warmup_requests,
+            prompts: PromptGenerator::new(seed, c.prompt_tokens),
+            target_output_tokens: c.output_tokens,
+            exclude_short: c.exclude_short,
+        },
+        target: Target {
+            base_url: root.to_string(),
+            api: api_name(c.api),
+            model,
+            stack: c.stack.clone(),
+            quantization: c.quantization.clone(),
+        },
+        load: load_config(&c, seed),
+        server,
+        out: c.out.clone().unwrap_or_else(|| default_out(&label)),
+        metrics_every: c.metrics_every,
+        api_key: c.api_key.clone(),
+        context: c.context,
+    })
+}
+
+fn api_name(api: Api) -> String {
+    api.name().into()
+}
+
+fn load_config(c: &RunConfig, seed: Seed) -> LoadConfig {
+    LoadConfig {
+        concurrency: c.concurrency,
+        num_requests: match c.bound {
+            Bound::Requests(n) => Some(n),
+            Bound::Duration(_) => None,
+        },
+        duration_s: match c.bound {
+            Bound::Duration(d) => Some(d.as_secs_f64()),
+            Bound::Requests(_) => None,
+        },
+        warmup_requests: c.warmup_requests,
+        prompt_tokens: c.prompt_tokens,
+        output_tokens: c.output_tokens,
+        ignore_eos: c.ignore_eos,
+        exclude_short: c.exclude_short,
+        temperature: c.temperature,
+        seed: seed.get(),
+    }
+}

@@ -1,0 +1,591 @@
+//! Suite and stack files: read, checked with the file, line and key of any
+//! mistake, and overridden from the command line (`--set`).
+//!
+//! A suite names its stacks by path (relative to the suite file); each
+//! stack file is one [`StackConfig`]. `--set stack.NAME.KEY=VALUE` and
+//! `--set suite.KEY=VALUE` change any key after reading (VALUE is a TOML
+//! value, or a plain string when it does not parse as one), so the same
+//! suite can run against another image: `--set
+//! stack.llama-server.launch.image=localhost/llama:new`. Under `launch`,
+//! the kind's table may be left out (`launch.image` means
+//! `launch.container.image`).
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use stackbench_core::stack::{DurationText, StackConfig};
+
+use crate::error::ConfigError;
+
+/// A suite file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct SuiteConfig {
+    /// Suite name (folder names, `run.json`).
+    pub name: String,
+    /// What the suite is for.
+    #[serde(default)]
+    pub description: String,
+    /// Stack files, relative to the suite file, run in this order.
+    pub stacks: Vec<String>,
+    /// Run each scenario on every stack at once instead of one stack after
+    /// another: only for stacks that do not share a box (simulated stacks,
+    /// or servers on separate machines), as stacks on one box would
+    /// compete for it.
+    #[serde(default)]
+    pub parallel: bool,
+    /// Facts about the box under test.
+    #[serde(default, rename = "box")]
+    pub box_facts: BoxFacts,
+    /// Scenario defaults.
+    #[serde(default)]
+    pub defaults: ScenarioDefaults,
+    /// The scenarios, run in this order on each stack.
+    #[serde(rename = "scenario")]
+    pub scenarios: Vec<Scenario>,
+}
+
+/// What the roofline needs to know about the box.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct BoxFacts {
+    /// Memory bandwidth, GB/s (GB10: 273).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bandwidth_gb_s: Option<f64>,
+    /// Where that figure comes from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bandwidth_source: Option<String>,
+}
+
+/// Values scenarios inherit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct ScenarioDefaults {
+    /// Approximate prompt length, tokens.
+    #[serde(default = "default_prompt_tokens")]
+    pub prompt_tokens: u32,
+    /// `max_tokens` per request.
+    #[serde(default = "default_output_tokens")]
+    pub output_tokens: u32,
+    /// Warm-up requests before each scenario.
+    #[serde(default = "default_warmup")]
+    pub warmup_requests: u64,
+}
+
+impl Default for ScenarioDefaults {
+    fn default() -> Self {
+        Self {
+            prompt_tokens: default_prompt_tokens(),
+            output_tokens: default_output_tokens(),
+            warmup_requests: default_warmup(),
+        }
+    }
+}
+
+fn default_prompt_tokens() -> u32 {
+    128
+}
+fn default_output_tokens() -> u32 {
+    128
+}
+fn default_warmup() -> u64 {
+    1
+}
+
+/// One load level.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct Scenario {
+    /// Name (folder name): e.g. `c1`, `c32`.
+    pub name: String,
+    /// Closed-loop users.
+    pub concurrency: u32,
+    /// Measured requests (or give `duration`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requests: Option<u64>,
+    /// Measured duration, e.g. `60s` (or give `requests`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration: Option<DurationText>,
+    /// Overrides the suite default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt_tokens: Option<u32>,
+    /// Overrides the suite default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_tokens: Option<u32>,
+    /// Overrides the suite default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warmup_requests: Option<u64>,
+}
+
+/// One stack of a loaded suite.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StackEntry {
+    /// The file it came from.
+    pub file: PathBuf,
+    /// The config, overrides applied.
+    pub config: StackConfig,
+}
+
+/// A suite, read and checked, with its stacks.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Suite {
+    /// The suite file.
+    pub file: PathBuf,
+    /// The suite config, overrides applied.
+    pub config: SuiteConfig,
+    /// Its stacks, in order (filtered by `--only`).
+    pub stacks: Vec<StackEntry>,
+}
+
+/// One `--set KEY=VALUE`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Override {
+    /// As typed.
+    pub raw: String,
+    /// `suite` or `stack.NAME`.
+    target: Target,
+    /// The key path below the target.
+    path: Vec<String>,
+    /// The value.
+    value: toml::Value,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Target {
+    Suite,
+    Stack(String),
+}
+
+impl std::str::FromStr for Override {
+    type Err = ConfigError;
+
+    fn from_str(raw: &str) -> Result<Self, ConfigError> {
+        let bad = |m: &str| ConfigError::Override {
+            key: raw.to_string(),
+            message: m.to_string(),
+        };
+        let (key, value) = raw.split_once('=').ok_or_else(|| {
+            bad("expected KEY=VALUE, e.g. stack.vllm.launch.image=vllm/vllm-openai:v0.33.0")
+        })?;
+        let parts: Vec<String> = key.trim().split('.').map(str::to_string).collect();
+        let (target, path) = match parts.first().map(String::as_str) {
+            Some("suite") if parts.len() >= 2 => (Target::Suite, parts[1..].to_vec()),
+            Some("stack") if parts.len() >= 3 => {
+                (Target::Stack(parts[1].clone()), parts[2..].to_vec())
+            }
+            _ => return Err(bad("the key must start with stack.NAME. or suite.")),
+        };
+        if path.iter().any(String::is_empty) {
+            return Err(bad("empty key segment"));
+        }
+        let value = toml::from_str::<toml::Table>(&format!("v = {value}"))
+            .ok()
+            .and_then(|mut t| t.remove("v"))
+            .unwrap_or_else(|| toml::Value::String(value.to_string()));
+        Ok(Self {
+            raw: raw.to_string(),
+            target,
+            path,
+            value,
+        })
+    }
+}
+
+/// 1-based line and column of byte `offset` in `text`.
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+    (line, column)
+}
+
+/// Deserializes `text` (the contents of `file`) with the key path and
+/// position of any error.
+fn parse<T: serde::de::DeserializeOwned>(file: &Path, text: &str) -> Result<T, ConfigError> {
+    let de = toml::Deserializer::new(text);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let (line, column) = inner.span().map_or((1, 1), |s| line_col(text, s.start));
+        let message = inner.message().trim().to_string();
+        ConfigError::Invalid {
+            file: file.to_path_buf(),
+            line,
+            column,
+            key: key_of(&path, &message),
+            message,
+        }
+    })
+}
+
+/// The dotted key an error is about: the path, plus the field an
+/// "unknown field" or "missing field" message names.
+fn key_of(path: &str, message: &str) -> String {
+    let named = ["unknown field `", "missing field `"]
+        .iter()
+        .find_map(|p| message.strip_prefix(p))
+        .and_then(|rest| rest.split('`').next());
+    let path = if path == "." { "" } else { path };
+    match (named, path.is_empty()) {
+        (Some(f), true) => f.to_string(),
+        (Some(f), false) => format!("{path}.{f}"),
+        (None, true) => "(syntax)".into(),
+        (None, false) => path.to_string(),
+    }
+}
+
+/// Reads a config file: from disk, or from files built into the binary
+/// (the demo's suite).
+pub type Reader<'a> = &'a dyn Fn(&Path) -> std::io::Result<String>;
+
+fn read(reader: Reader<'_>, file: &Path) -> Result<String, ConfigError> {
+    reader(file).map_err(|source| ConfigError::Read {
+        file: file.to_path_buf(),
+        source,
+    })
+}
+
+/// Sets `path` to `value` in `table`; under `launch`, the kind's table may
+/// be skipped when there is one.
+fn set_path(table: &mut toml::Table, path: &[String], value: toml::Value) -> Result<(), String> {
+    let Some((last, parents)) = path.split_last() else {
+        return Err("empty key".into());
+    };
+    let mut cur = table;
+    for (i, seg) in parents.iter().enumerate() {
+        let entry = cur
+            .entry(seg.clone())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        let toml::Value::Table(t) = entry else {
+            return Err(format!("{seg} is not a table"));
+        };
+        cur = t;
+        let is_launch = i == 0 && seg == "launch";
+        let next = path.get(i + 1).map(String::as_str);
+        let kinds = ["container", "process", "simulator"];
+        if is_launch && !next.is_some_and(|n| kinds.contains(&n)) && cur.len() == 1 {
+            let kind = cur.keys().next().cloned().unwrap_or_default();
+            if kinds.contains(&kind.as_str()) {
+                match cur.get_mut(&kind) {
+                    Some(toml::Value::Table(t)) => cur = t,
+                    _ => return Err(format!("launch.{kind} is not a table")),
+                }
+            }
+        }
+    }
+    cur.insert(last.clone(), value);
+    Ok(())
+}
+
+/// Reads `file` as `T`, applies the overrides that target it, and checks
+/// the result again.
+fn load_with<T: serde::de::DeserializeOwned>(
+    reader: Reader<'_>,
+    file: &Path,
+    overrides: &[&Override],
+) -> Result<T, ConfigError> {
+    let text = read(reader, file)?;
+    let parsed: T = parse(file, &text)?;
+    if overrides.is_empty() {
+        return Ok(parsed);
+    }
+    let mut table: toml::Table = toml::from_str(&text).map_err(|e| ConfigError::Invalid {
+        file: file.to_path_buf(),
+        line: 1,
+        column: 1,
+        key: "(syntax)".into(),
+        message: e.message().to_string(),
+    })?;
+    for o in overrides {
+        set_path(&mut table, &o.path, o.value.clone()).map_err(|message| {
+            ConfigError::Override {
+                key: o.raw.clone(),
+                message,
+            }
+        })?;
+    }
+    serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
+        let path = e.path().to_string();
+        let message = e.into_inner().message().to_string();
+        ConfigError::Override {
+            key: overrides
+                .iter()
+                .map(|o| o.raw.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            message: format!(
+                "{} (in {}): {message}",
+                key_of(&path, &message),
+                file.display()
+            ),
+        }
+    })
+}
+
+/// Reads a suite and its stacks, applies `overrides`, keeps only the
+/// stacks named in `only` (all when empty), and checks what the types
+/// cannot: scenario bounds, unique names, a base URL or port per stack.
+pub fn load_suite(
+    file: &Path,
+    overrides: &[Override],
+    only: &[String],
+) -> Result<Suite, ConfigError> {
+    load_suite_from(
+        &|p: &Path| std::fs::read_to_string(p),
+        file,
+        overrides,
+        only,
+    )
+}
+
+/// [`load_suite`] with the files read through `reader`.
+pub fn load_suite_from(
+    reader: Reader<'_>,
+    file: &Path,
+    overrides: &[Override],
+    only: &[String],
+) -> Result<Suite, ConfigError> {
+    let suite_overrides: Vec<&Override> = overrides
+        .iter()
+        .filter(|o| o.target == Target::Suite)
+        .collect();
+    let config: SuiteConfig = load_with(reader, file, &suite_overrides)?;
+    let text = read(reader, file)?;
+    let invalid = |key: &str, message: String| {
+        let (line, column) = locate(&text, key);
+        ConfigError::Invalid {
+            file: file.to_path_buf(),
+            line,
+            column,
+            key: key.to_string(),
+            message,
+        }
+    };
+    if config.scenarios.is_empty() {
+        return Err(invalid(
+            "scenario",
+            "a suite needs at least one [[scenario]]".into(),
+        ));
+    }
+    for (i, s) in config.scenarios.iter().enumerate() {
+        let key = format!("scenario[{i}]");
+        if s.concurrency == 0 {
+            return Err(invalid(
+                &format!("{key}.concurrency"),
+                "must be at least 1".into(),
+            ));
+        }
+        match (s.requests, &s.duration) {
+            (Some(_), Some(_)) | (None, None) => {
+                return Err(invalid(
+                    &key,
+                    format!(
+                        "scenario '{}': give exactly one of requests and duration",
+                        s.name
+                    ),
+                ))
+            }
+            (Some(0), None) => {
+                return Err(invalid(
+                    &format!("{key}.requests"),
+                    "must be at least 1".into(),
+                ))
+            }
+            _ => {}
+        }
+        if config.scenarios[..i].iter().any(|o| o.name == s.name) {
+            return Err(invalid(
+                &format!("{key}.name"),
+                format!("scenario name '{}' is used twice", s.name),
+            ));
+        }
+    }
+    let base = file.parent().unwrap_or(Path::new("."));
+    let mut stacks = Vec::new();
+    for rel in &config.stacks {
+        let stack_file = base.join(rel);
+        let stack_text = read(reader, &stack_file)?;
+        let stack: StackConfig = parse(&stack_file, &stack_text)?;
+        let mine: Vec<&Override> = overrides
+            .iter()
+            .filter(|o| o.target == Target::Stack(stack.name.clone()))
+            .collect();
+        let stack: StackConfig = if mine.is_empty() {
+            stack
+        } else {
+            load_with(reader, &stack_file, &mine)?
+        };
+        check_stack(&stack_file, &stack_text, &stack)?;
+        if stacks
+            .iter()
+            .any(|e: &StackEntry| e.config.name == stack.name)
+        {
+            return Err(invalid(
+                "stacks",
+                format!("two stacks are named '{}'", stack.name),
+            ));
+        }
+        stacks.push(StackEntry {
+            file: stack_file,
+            config: stack,
+        });
+    }
+    for o in overrides {
+        if let Target::Stack(name) = &o.target {
+            if !stacks.iter().any(|s| &s.config.name == name) {
+                return Err(ConfigError::Override {
+                    key: o.raw.clone(),
+                    message: format!(
+                        "no stack named '{name}' in {} (stacks: {})",
+                        file.display(),
+                        names(&stacks)
+                    ),
+                });
+            }
+        }
+    }
+    for name in only {
+        if !stacks.iter().any(|s| &s.config.name == name) {
+            return Err(ConfigError::Override {
+                key: format!("--only {name}"),
+                message: format!("no stack named '{name}' (stacks: {})", names(&stacks)),
+            });
+        }
+    }
+    if !only.is_empty() {
+        stacks.retain(|s| only.contains(&s.config.name));
+    }
+    Ok(Suite {
+        file: file.to_path_buf(),
+        config,
+        stacks,
+    })
+}
+
+fn names(stacks: &[StackEntry]) -> String {
+    stacks
+        .iter()
+        .map(|s| s.config.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Checks across keys that serde cannot.
+fn check_stack(file: &Path, text: &str, s: &StackConfig) -> Result<(), ConfigError> {
+    use stackbench_core::stack::Launch;
+    let invalid = |key: &str, message: String| {
+        let (line, column) = locate(text, key);
+        ConfigError::Invalid {
+            file: file.to_path_buf(),
+            line,
+            column,
+            key: key.to_string(),
+            message,
+        }
+    };
+    if s.name.trim().is_empty() {
+        return Err(invalid("name", "must not be empty".into()));
+    }
+    let port = match &s.launch {
+        Some(Launch::Container(c)) => {
+            if c.image.trim().is_empty() {
+                return Err(invalid(
+                    "launch.container.image",
+                    "must not be empty".into(),
+                ));
+            }
+            for p in &c.ports {
+                if crate::container::host_port(p).is_none() {
+                    return Err(invalid(
+                        "launch.container.ports",
+                        format!("'{p}' is not HOST:CONTAINER (e.g. 8000:8000)"),
+                    ));
+                }
+            }
+            c.ports.first().and_then(|p| crate::container::host_port(p))
+        }
+        Some(Launch::Process(p)) => {
+            if p.command.is_empty() {
+                return Err(invalid(
+                    "launch.process.command",
+                    "must name a program".into(),
+                ));
+            }
+            p.port
+        }
+        Some(Launch::Simulator(sim)) => {
+            if stackbench_sim::Profile::load(&sim.profile).is_err() {
+                return Err(invalid(
+                    "launch.simulator.profile",
+                    format!("unknown profile '{}'", sim.profile),
+                ));
+            }
+            Some(0)
+        }
+        None => None,
+    };
+    if s.base_url.is_none() && port.is_none() {
+        return Err(invalid(
+            "base-url",
+            "give base-url, or a launch that publishes a port (container ports, process port)"
+                .into(),
+        ));
+    }
+    if let Some(r) = &s.reference {
+        if r.single_user_tok_s.is_none() && r.total_tok_s.is_none() {
+            return Err(invalid(
+                "reference",
+                "give single-user-tok-s or total-tok-s".into(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Where `key` (dotted; its last segment, or the table) is written in
+/// `text`: the line of `last =` or of `[table]`, else line 1.
+fn locate(text: &str, key: &str) -> (usize, usize) {
+    let segs: Vec<&str> = key.split('.').collect();
+    let last = segs.last().copied().unwrap_or(key);
+    let last = last.split('[').next().unwrap_or(last);
+    let table = segs[..segs.len().saturating_sub(1)].join(".");
+    let mut offset = 0;
+    for l in text.split_inclusive('\n') {
+        let t = l.trim_start();
+        let assigns = t
+            .strip_prefix(last)
+            .is_some_and(|r| r.trim_start().starts_with('='));
+        let opens = t.starts_with('[')
+            && (t.trim_matches(|c| c == '[' || c == ']' || c == '\n' || c == ' ') == last
+                || (!table.is_empty() && t.contains(&table)));
+        if assigns || opens {
+            return line_col(text, offset + (l.len() - t.len()));
+        }
+        offset += l.len();
+    }
+    (1, 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overrides_parse_values_as_toml_or_text() {
+        let o: Override = "stack.a.launch.image=localhost/x:2".parse().expect("valid");
+        assert_eq!(o.value, toml::Value::String("localhost/x:2".into()));
+        let o: Override = "suite.box.bandwidth-gb-s=19.5".parse().expect("valid");
+        assert_eq!(o.value, toml::Value::Float(19.5));
+        assert!("stack.a=1".parse::<Override>().is_err());
+        assert!("nothing".parse::<Override>().is_err());
+    }
+
+    #[test]
+    fn launch_kind_may_be_skipped_in_a_path() {
+        let mut t: toml::Table =
+            toml::from_str("[launch.container]\nimage = \"a\"\n").expect("toml");
+        let o: Override = "stack.x.launch.image=b".parse().expect("valid");
+        set_path(&mut t, &o.path, o.value).expect("set");
+        assert_eq!(t["launch"]["container"]["image"].as_str(), Some("b"));
+    }
+}

@@ -1,0 +1,270 @@
+//! Servers in containers, through the `docker` or `podman` CLI (the Docker
+//! CLI drives podman too, through `DOCKER_HOST`). Containers start detached
+//! with `--rm` and labels naming stackbench and the owning process, so a
+//! suite can find and remove what an earlier, killed suite left behind.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use stackbench_core::stack::{ContainerLaunch, Engine};
+
+use crate::error::LaunchError;
+use crate::expand::expand;
+
+/// Label on every container stackbench starts.
+pub const LABEL_MANAGED: &str = "stackbench.managed";
+/// Label holding the PID of the stackbench that started it.
+pub const LABEL_OWNER: &str = "stackbench.owner-pid";
+
+/// The host side of a `HOST:CONTAINER` or `IP:HOST:CONTAINER` port.
+pub fn host_port(spec: &str) -> Option<u16> {
+    let parts: Vec<&str> = spec.split(':').collect();
+    let host = match parts.len() {
+        2 => parts[0],
+        3 => parts[1],
+        _ => return None,
+    };
+    let container = parts.last()?.split('/').next()?;
+    container.parse::<u16>().ok()?;
+    host.parse().ok()
+}
+
+/// The full `ENGINE run …` command line for `c`, with `${VAR}`s expanded.
+pub fn run_command(
+    c: &ContainerLaunch,
+    name: &str,
+    stack: &str,
+    suite: &str,
+) -> Result<Vec<String>, LaunchError> {
+    let mut cmd: Vec<String> = vec![
+        c.engine.program().into(),
+        "run".into(),
+        "-d".into(),
+        "--rm".into(),
+    ];
+    let mut push = |a: &str, b: String| {
+        cmd.push(a.into());
+        cmd.push(b);
+    };
+    push("--name", name.into());
+    push("--label", format!("{LABEL_MANAGED}=true"));
+    push("--label", format!("{LABEL_OWNER}={}", std::process::id()));
+    push("--label", format!("stackbench.stack={stack}"));
+    push("--label", format!("stackbench.suite={suite}"));
+    push("--pull", c.pull.as_str().into());
+    if let Some(g) = &c.gpus {
+        match c.engine {
+            Engine::Docker => push("--gpus", g.clone()),
+            // Podman reaches GPUs through CDI (`nvidia-ctk cdi generate`).
+            Engine::Podman => push("--device", format!("nvidia.com/gpu={g}")),
+        }
+    }
+    if let Some(s) = &c.shm_size {
+        push("--shm-size", s.clone());
+    }
+    if let Some(n) = &c.network {
+        push("--network", n.clone());
+    }
+    for p in &c.ports {
+        push("-p", p.clone());
+    }
+    for (k, v) in &c.env {
+        push("-e", format!("{k}={}", expand(v)?));
+    }
+    for v in &c.volumes {
+        push("-v", expand(v)?);
+    }
+    for a in &c.engine_args {
+        cmd.push(expand(a)?);
+    }
+    cmd.push(expand(&c.image)?);
+    for a in &c.args {
+        cmd.push(expand(a)?);
+    }
+    Ok(cmd)
+}
+
+async fn engine_out(engine: &str, args: &[&str]) -> Result<String, String> {
+    let out = tokio::process::Command::new(engine)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .map_err(|e| e.to_string())?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
+    }
+}
+
+/// A running container.
+pub struct Container {
+    engine: Engine,
+    name: String,
+    logs: Option<tokio::process::Child>,
+    stopped: bool,
+}
+
+impl Container {
+    /// Starts `cmd` (from [`run_command`]) and follows its logs into `log`.
+    pub async fn start(
+        engine: Engine,
+        name: &str,
+        cmd: &[String],
+        log: &Path,
+    ) -> Result<Self, LaunchError> {
+        let out = tokio::process::Command::new(&cmd[0])
+            .args(&cmd[1..])
+            .stdin(Stdio::null())
+            .output()
+            .await
+            .map_err(|e| LaunchError::Spawn {
+                program: cmd[0].clone(),
+                reason: e.to_string(),
+            })?;
+        if !out.status.success() {
+            return Err(LaunchError::Engine {
+                engine: engine.program().into(),
+                status: out.status.to_string(),
+                stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+            });
+        }
+        let file = std::fs::File::create(log)
+            .map_err(|e| LaunchError::Other(format!("cannot create {}: {e}", log.display())))?;
+        let err = file
+            .try_clone()
+            .map_err(|e| LaunchError::Other(e.to_string()))?;
+        let logs = tokio::process::Command::new(engine.program())
+            .args(["logs", "-f", name])
+            .stdin(Stdio::null())
+            .stdout(file)
+            .stderr(err)
+            .kill_on_drop(true)
+            .spawn()
+            .ok();
+        Ok(Self {
+            engine,
+            name: name.to_string(),
+            logs,
+            stopped: false,
+        })
+    }
+
+    /// The name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// `(engine version, image ID)`, where the engine tells.
+    pub async fn identity(&self) -> (Option<String>, Option<String>) {
+        let e = self.engine.program();
+        let version = engine_out(e, &["--version"]).await.ok();
+        let image = engine_out(e, &["inspect", "-f", "{{.Image}}", &self.name])
+            .await
+            .ok();
+        (version, image)
+    }
+
+    /// `None` while running; else how it ended.
+    pub async fn exited(&self) -> Option<String> {
+        match engine_out(
+            self.engine.program(),
+            &[
+                "inspect",
+                "-f",
+                "{{.State.Status}} {{.State.ExitCode}}",
+                &self.name,
+            ],
+        )
+        .await
+        {
+            Ok(s) if s.starts_with("running") || s.starts_with("created") => None,
+            Ok(s) => Some(format!("container {s}")),
+            Err(_) => Some("container gone (exited and removed)".into()),
+        }
+    }
+
+    /// Stops (SIGTERM, then SIGKILL after 10 s) and removes it.
+    pub async fn stop(mut self) {
+        let e = self.engine.program();
+        let _ = engine_out(e, &["stop", "-t", "10", &self.name]).await;
+        let _ = engine_out(e, &["rm", "-f", &self.name]).await;
+        if let Some(mut l) = self.logs.take() {
+            // `logs -f` ends with the container; give it a moment to flush.
+            let _ = tokio::time::timeout(Duration::from_secs(2), l.wait()).await;
+            let _ = l.start_kill();
+        }
+        self.stopped = true;
+    }
+}
+
+impl Drop for Container {
+    /// A panic or an abandoned future still removes the container.
+    fn drop(&mut self) {
+        if !self.stopped {
+            let _ = std::process::Command::new(self.engine.program())
+                .args(["rm", "-f", &self.name])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
+}
+
+/// Removes containers labelled by a stackbench that is no longer running
+/// (killed with SIGKILL, say). Containers of a live stackbench are left
+/// alone. Returns what was removed; an engine that is not installed has
+/// nothing to sweep.
+pub async fn sweep_orphans(engine: Engine) -> Vec<String> {
+    let e = engine.program();
+    let filter = format!("label={LABEL_MANAGED}=true");
+    let Ok(ids) = engine_out(e, &["ps", "-a", "-q", "--filter", &filter]).await else {
+        return Vec::new();
+    };
+    let mut removed = Vec::new();
+    for id in ids.split_whitespace() {
+        let fmt = format!("{{{{.Name}}}} {{{{index .Config.Labels \"{LABEL_OWNER}\"}}}}");
+        let Ok(info) = engine_out(e, &["inspect", "-f", &fmt, id]).await else {
+            continue;
+        };
+        let mut parts = info.split_whitespace();
+        let name = parts
+            .next()
+            .unwrap_or(id)
+            .trim_start_matches('/')
+            .to_string();
+        let owner: Option<u32> = parts.next().and_then(|p| p.parse().ok());
+        if owner.is_some_and(stackbench_alive) {
+            continue;
+        }
+        if engine_out(e, &["rm", "-f", id]).await.is_ok() {
+            removed.push(format!(
+                "{name} (left by stackbench pid {})",
+                owner.map_or("?".into(), |p| p.to_string())
+            ));
+        }
+    }
+    removed
+}
+
+/// Whether `pid` is a running stackbench (not a reused PID).
+fn stackbench_alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/comm"))
+        .is_ok_and(|c| c.trim().starts_with("stackbench"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ports() {
+        assert_eq!(host_port("8000:8000"), Some(8000));
+        assert_eq!(host_port("127.0.0.1:18080:8080"), Some(18080));
+        assert_eq!(host_port("8080"), None);
+        assert_eq!(host_port("x:80"), None);
+    }
+}

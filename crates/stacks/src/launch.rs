@@ -1,0 +1,281 @@
+//! One stack's server, whatever launches it: plan (what would run, for
+//! `--dry-run` and `run.json`), start, readiness, liveness, teardown.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use stackbench_backends::{normalize_base_url, wait_ready, ReadyWait};
+use stackbench_core::run_file::LaunchInfo;
+use stackbench_core::stack::{Launch, StackConfig};
+use stackbench_sim::{Profile, SimHandle, SimServer};
+
+use crate::container::{self, Container};
+use crate::error::LaunchError;
+use crate::expand::expand;
+use crate::process::ProcessServer;
+
+/// What launching a stack will do.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LaunchPlan {
+    /// `container`, `process`, `simulator` or `none` (already running).
+    pub kind: &'static str,
+    /// The full command line (empty for `simulator` and `none`).
+    pub command_line: Vec<String>,
+    /// Extra environment for a process.
+    pub env: Vec<(String, String)>,
+    /// Working directory for a process.
+    pub workdir: Option<PathBuf>,
+    /// Container name.
+    pub container: Option<String>,
+    /// Where the server will answer (`None` for a simulator until bound).
+    pub base_url: Option<String>,
+}
+
+static LAUNCHES: AtomicU32 = AtomicU32::new(0);
+
+fn safe(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect::<String>()
+        .trim_matches('-')
+        .to_string()
+}
+
+/// Plans the launch of `stack` (from `stack_file`) within suite `suite`.
+pub fn launch_plan(
+    stack: &StackConfig,
+    stack_file: &Path,
+    suite: &str,
+) -> Result<LaunchPlan, LaunchError> {
+    let port_url = |port: Option<u16>| port.map(|p| format!("http://127.0.0.1:{p}"));
+    let base = |port: Option<u16>| stack.base_url.clone().or_else(|| port_url(port));
+    Ok(match &stack.launch {
+        None => LaunchPlan {
+            kind: "none",
+            command_line: Vec::new(),
+            env: Vec::new(),
+            workdir: None,
+            container: None,
+            base_url: stack.base_url.clone(),
+        },
+        Some(Launch::Container(c)) => {
+            let n = LAUNCHES.fetch_add(1, Ordering::Relaxed);
+            let name = format!(
+                "stackbench-{}-{}-{n}",
+                safe(&stack.name),
+                std::process::id()
+            );
+            LaunchPlan {
+                kind: "container",
+                command_line: container::run_command(c, &name, &stack.name, suite)?,
+                env: Vec::new(),
+                workdir: None,
+                container: Some(name),
+                base_url: base(c.ports.first().and_then(|p| container::host_port(p))),
+            }
+        }
+        Some(Launch::Process(p)) => {
+            let folder = stack_file.parent().unwrap_or(Path::new("."));
+            LaunchPlan {
+                kind: "process",
+                command_line: p
+                    .command
+                    .iter()
+                    .map(|a| expand(a))
+                    .collect::<Result<_, _>>()?,
+                env: p
+                    .env
+                    .iter()
+                    .map(|(k, v)| Ok((k.clone(), expand(v)?)))
+                    .collect::<Result<_, LaunchError>>()?,
+                workdir: p
+                    .workdir
+                    .as_ref()
+                    .map(|w| expand(w).map(|w| folder.join(w)))
+                    .transpose()?,
+                container: None,
+                base_url: base(p.port),
+            }
+        }
+        Some(Launch::Simulator(_)) => LaunchPlan {
+            kind: "simulator",
+            command_line: Vec::new(),
+            env: Vec::new(),
+            workdir: None,
+            container: None,
+            base_url: stack.base_url.clone(),
+        },
+    })
+}
+
+enum Running {
+    None,
+    Process(ProcessServer),
+    Container(Container),
+    Simulator(SimHandle),
+}
+
+/// A launched (or already running) server.
+pub struct Server {
+    running: Running,
+    /// Where it answers.
+    pub base_url: String,
+    /// What `run.json` records of the launch.
+    pub info: Option<LaunchInfo>,
+    /// Its stdout and stderr (launched processes and containers).
+    pub log: Option<PathBuf>,
+}
+
+impl Server {
+    /// Starts `stack` as `plan` says, logging into `log_dir/server.log`.
+    pub async fn start(
+        stack: &StackConfig,
+        plan: &LaunchPlan,
+        log_dir: &Path,
+    ) -> Result<Self, LaunchError> {
+        std::fs::create_dir_all(log_dir)
+            .map_err(|e| LaunchError::Other(format!("cannot create {}: {e}", log_dir.display())))?;
+        let log = log_dir.join("server.log");
+        let missing_url = || LaunchError::Other(format!("stack '{}' has no base-url", stack.name));
+        let mut info = LaunchInfo {
+            kind: plan.kind.into(),
+            command_line: plan.command_line.clone(),
+            ..Default::default()
+        };
+        let (running, base_url, log) = match &stack.launch {
+            None => (
+                Running::None,
+                plan.base_url.clone().ok_or_else(missing_url)?,
+                None,
+            ),
+            Some(Launch::Process(_)) => {
+                let p = ProcessServer::start(
+                    &plan.command_line,
+                    &plan.env,
+                    plan.workdir.as_deref(),
+                    &log,
+                )?;
+                (
+                    Running::Process(p),
+                    plan.base_url.clone().ok_or_else(missing_url)?,
+                    Some(log),
+                )
+            }
+            Some(Launch::Container(c)) => {
+                let name = plan.container.clone().unwrap_or_default();
+                let ctr = Container::start(c.engine, &name, &plan.command_line, &log).await?;
+                let (engine, image_id) = ctr.identity().await;
+                info.engine = engine;
+                info.image = Some(expand(&c.image)?);
+                info.image_id = image_id;
+                info.container = Some(ctr.name().to_string());
+                (
+                    Running::Container(ctr),
+                    plan.base_url.clone().ok_or_else(missing_url)?,
+                    Some(log),
+                )
+            }
+            Some(Launch::Simulator(s)) => {
+                let profile =
+                    Profile::load(&s.profile).map_err(|e| LaunchError::Simulator(e.to_string()))?;
+                let h = SimServer::new(profile)
+                    .bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
+                    .await
+                    .map_err(|e| LaunchError::Simulator(e.to_string()))?;
+                let url = h.base_url();
+                (Running::Simulator(h), url, None)
+            }
+        };
+        Ok(Self {
+            running,
+            base_url,
+            info: (plan.kind != "none").then_some(info),
+            log,
+        })
+    }
+
+    /// `None` while the server runs (or stackbench does not own it); else
+    /// how it ended.
+    pub async fn exited(&mut self) -> Option<String> {
+        match &mut self.running {
+            Running::Process(p) => p.exited(),
+            Running::Container(c) => c.exited().await,
+            Running::None | Running::Simulator(_) => None,
+        }
+    }
+
+    /// Waits until the server answers as ready (each flavor's own signal:
+    /// refused connections while vLLM loads, 503 from llama-server while
+    /// its model loads; Ollama has no `/health` and is ready once it
+    /// answers), failing early if it exits.
+    pub async fn wait_ready(
+        &mut self,
+        timeout: Duration,
+        api_key: Option<&str>,
+    ) -> Result<(), LaunchError> {
+        let root =
+            normalize_base_url(&self.base_url).map_err(|e| LaunchError::Other(e.to_string()))?;
+        let wait = ReadyWait {
+            timeout,
+            interval: Duration::from_millis(500),
+        };
+        let ready = wait_ready(&root, api_key, wait);
+        tokio::pin!(ready);
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tokio::select! {
+                r = &mut ready => {
+                    return r.map(|_| ()).map_err(|e| LaunchError::NotReady {
+                        waited: humantime::format_duration(timeout).to_string(),
+                        last: e.to_string(),
+                    });
+                }
+                _ = tick.tick() => {
+                    if let Some(status) = self.exited().await {
+                        return Err(LaunchError::ExitedEarly { status });
+                    }
+                }
+            }
+        }
+    }
+
+    /// The last `lines` lines of the server's log.
+    pub fn log_tail(&self, lines: usize) -> String {
+        let Some(text) = self
+            .log
+            .as_ref()
+            .and_then(|l| std::fs::read_to_string(l).ok())
+        else {
+            return String::new();
+        };
+        let all: Vec<&str> = text.lines().collect();
+        all[all.len().saturating_sub(lines)..].join("\n")
+    }
+
+    /// Tears the server down (a no-op for servers stackbench did not
+    /// start).
+    pub async fn stop(self) {
+        match self.running {
+            Running::Process(p) => p.stop().await,
+            Running::Container(c) => c.stop().await,
+            Running::Simulator(h) => drop(h),
+            Running::None => {}
+        }
+    }
+
+    /// The process group of a launched process (tests check it is gone).
+    pub fn process_group(&self) -> Option<i32> {
+        match &self.running {
+            Running::Process(p) => p.pgid(),
+            _ => None,
+        }
+    }
+}

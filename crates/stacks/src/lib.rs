@@ -1,0 +1,26 @@
+//! Stacks and suites: the TOML configs (`configs/stacks/*.toml`,
+//! `configs/suites/*.toml`) with errors that name the file, line and key;
+//! `--set` overrides; launching a stack as a container, a process or a
+//! built-in simulated server, waiting until it is really ready and tearing
+//! it down whatever happens; sweeping containers an earlier, killed suite
+//! left behind; and running a whole suite through `stackbench-runner`.
+#![warn(missing_docs)]
+
+mod config;
+mod container;
+mod error;
+mod expand;
+mod launch;
+mod process;
+mod suite;
+mod suite_file;
+
+pub use config::{
+    load_suite, load_suite_from, BoxFacts, Override, Reader, Scenario, StackEntry, Suite,
+    SuiteConfig,
+};
+pub use container::{sweep_orphans, LABEL_MANAGED, LABEL_OWNER};
+pub use error::{ConfigError, LaunchError};
+pub use launch::{launch_plan, LaunchPlan, Server};
+pub use suite::{run_suite, stack_dir, SuiteObserver, SuiteOptions, SuiteOutcome};
+pub use suite_file::{StackOutcome, StackStatus, SuiteFile, SUITE_SCHEMA_VERSION};

@@ -1,0 +1,436 @@
+//! Running a suite: for each stack (or, with `parallel`, all at once)
+//! launch → wait until ready → scenarios through the runner → tear down,
+//! always. A stack that fails to launch, to become ready or mid-run is
+//! recorded with the reason and its server log, and the suite goes on.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use stackbench_core::run_file::{SimulatedInfo, SuiteContext};
+use stackbench_core::stack::{ApiName, Flavor, Launch, StackConfig};
+use stackbench_engine::{Bound, LiveCounters};
+use stackbench_runner::{FlavorChoice, RunConfig, RunContext, RunOutput, RunnerError};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{Scenario, StackEntry, Suite};
+use crate::launch::{launch_plan, Server};
+use crate::suite_file::{StackOutcome, StackStatus, SuiteFile, SUITE_SCHEMA_VERSION};
+
+/// Lines of server log quoted in a failure reason.
+const LOG_TAIL_LINES: usize = 15;
+
+/// How to run a suite.
+#[derive(Debug, Clone)]
+pub struct SuiteOptions {
+    /// The suite folder.
+    pub out: PathBuf,
+    /// Bearer key for every stack.
+    pub api_key: Option<String>,
+    /// First Ctrl-C / SIGTERM: finish the scenario's records, tear down,
+    /// skip the rest.
+    pub soft: CancellationToken,
+    /// Second: abandon the scenario in hand, tear down.
+    pub hard: CancellationToken,
+}
+
+/// Progress reports, for a front end to show.
+pub trait SuiteObserver: Send + Sync {
+    /// A line worth telling the user.
+    fn note(&self, message: &str);
+    /// A scenario starts on `stacks` (their counters are summed in `live`);
+    /// `total` requests when count-bounded.
+    fn scenario_started(&self, label: &str, live: Arc<LiveCounters>, total: Option<u64>);
+    /// The scenario ended.
+    fn scenario_finished(&self);
+}
+
+/// What a suite produced.
+#[derive(Debug, Clone)]
+pub struct SuiteOutcome {
+    /// `suite.json` as last written.
+    pub file: SuiteFile,
+    /// Every run that finished, in order.
+    pub runs: Vec<RunOutput>,
+}
+
+fn now() -> String {
+    humantime::format_rfc3339_seconds(SystemTime::now()).to_string()
+}
+
+fn write_suite_file(out: &Path, f: &SuiteFile) -> std::io::Result<()> {
+    let bytes = serde_json::to_vec_pretty(f).map_err(std::io::Error::other)?;
+    stackbench_engine::write_atomic(&out.join("suite.json"), &bytes).map_err(std::io::Error::other)
+}
+
+/// The folder name of a stack within the suite folder.
+pub fn stack_dir(name: &str) -> String {
+    stackbench_runner::safe_name(name)
+}
+
+/// Runs `suite`; the result says what each stack did. Errors only when the
+/// suite folder cannot be written.
+pub async fn run_suite(
+    suite: &Suite,
+    opts: &SuiteOptions,
+    obs: &dyn SuiteObserver,
+) -> std::io::Result<SuiteOutcome> {
+    std::fs::create_dir_all(&opts.out)?;
+    let mut file = SuiteFile {
+        schema_version: SUITE_SCHEMA_VERSION,
+        stackbench_version: env!("CARGO_PKG_VERSION").into(),
+        suite: suite.config.name.clone(),
+        file: suite.file.display().to_string(),
+        command_line: std::env::args().collect(),
+        started_at: now(),
+        finished_at: None,
+        complete: false,
+        stopped_early: None,
+        swept: Vec::new(),
+        stacks: suite
+            .stacks
+            .iter()
+            .map(|s| StackOutcome {
+                name: s.config.name.clone(),
+                status: StackStatus::Pending,
+                reason: None,
+                log: None,
+                runs: Vec::new(),
+                launch: None,
+            })
+            .collect(),
+    };
+    file.swept = sweep(suite).await;
+    for s in &file.swept {
+        obs.note(&format!("removed orphaned container {s}"));
+    }
+    write_suite_file(&opts.out, &file)?;
+    let groups: Vec<Vec<usize>> = if suite.config.parallel {
+        vec![(0..suite.stacks.len()).collect()]
+    } else {
+        (0..suite.stacks.len()).map(|i| vec![i]).collect()
+    };
+    let mut runs = Vec::new();
+    for group in groups {
+        if opts.soft.is_cancelled() {
+            for &i in &group {
+                file.stacks[i].status = StackStatus::Skipped;
+                file.stacks[i].reason = Some("the suite was stopped first".into());
+            }
+            continue;
+        }
+        run_group(suite, &group, opts, obs, &mut file, &mut runs).await;
+        write_suite_file(&opts.out, &file)?;
+    }
+    file.finished_at = Some(now());
+    file.complete = !opts.soft.is_cancelled();
+    if opts.soft.is_cancelled() {
+        file.stopped_early = Some("interrupted".into());
+    }
+    write_suite_file(&opts.out, &file)?;
+    Ok(SuiteOutcome { file, runs })
+}
+
+/// Orphans of every engine the suite uses.
+async fn sweep(suite: &Suite) -> Vec<String> {
+    let mut engines = Vec::new();
+    for s in &suite.stacks {
+        if let Some(Launch::Container(c)) = &s.config.launch {
+            if !engines.contains(&c.engine) {
+                engines.push(c.engine);
+            }
+        }
+    }
+    let mut swept = Vec::new();
+    for e in engines {
+        swept.extend(crate::container::sweep_orphans(e).await);
+    }
+    swept
+}
+
+/// A live stack of a group.
+struct Live {
+    index: usize,
+    server: Server,
+}
+
+async fn run_group(
+    suite: &Suite,
+    group: &[usize],
+    opts: &SuiteOptions,
+    obs: &dyn SuiteObserver,
+    file: &mut SuiteFile,
+    runs: &mut Vec<RunOutput>,
+) {
+    let mut live = Vec::new();
+    for &i in group {
+        let entry = &suite.stacks[i];
+        obs.note(&format!("{}: launching", entry.config.name));
+        match start_stack(suite, entry, opts).await {
+            Ok(server) => {
+                file.stacks[i].launch = server.info.clone();
+                file.stacks[i].log = server.log.as_ref().map(|l| rel(&opts.out, l));
+                live.push(Live { index: i, server });
+            }
+            Err((reason, log)) => {
+                obs.note(&format!("{}: {reason}", entry.config.name));
+                file.stacks[i].status = StackStatus::Failed;
+                file.stacks[i].reason = Some(reason);
+                file.stacks[i].log = log.map(|l| rel(&opts.out, &l));
+            }
+        }
+    }
+    for scenario in &suite.config.scenarios {
+        if live.is_empty() || opts.soft.is_cancelled() {
+            break;
+        }
+        let counters = Arc::new(LiveCounters::default());
+        let total = scenario.requests.map(|n| n * live.len() as u64);
+        let label = match live.as_slice() {
+            [one] => format!("{} {}", suite.stacks[one.index].config.name, scenario.name),
+            _ => scenario.name.clone(),
+        };
+        obs.scenario_started(&label, counters.clone(), total);
+        let tasks = live.iter().map(|l| {
+            let entry = &suite.stacks[l.index];
+            let config = run_config(suite, entry, scenario, &l.server, opts);
+            let counters = counters.clone();
+            let soft = opts.soft.clone();
+            async move { stackbench_runner::execute(config, counters, soft).await }
+        });
+        let results = tokio::select! {
+            r = futures_join_all(tasks) => Some(r),
+            () = opts.hard.cancelled() => None,
+        };
+        obs.scenario_finished();
+        let Some(results) = results else {
+            for l in &live {
+                let s = &mut file.stacks[l.index];
+                s.status = StackStatus::Failed;
+                s.reason = Some(format!(
+                    "abandoned during scenario '{}' (second interrupt)",
+                    scenario.name
+                ));
+            }
+            break;
+        };
+        let mut still = Vec::new();
+        for (mut l, result) in live.into_iter().zip(results) {
+            let outcome = &mut file.stacks[l.index];
+            let failure = match result {
+                Ok(run) => {
+                    outcome.runs.push(rel(&opts.out, &run.dir));
+                    let failure = run_failure(&run);
+                    runs.push(run);
+                    failure
+                }
+                Err(RunnerError::Interrupted) => None,
+                Err(e) => Some(e.to_string()),
+            };
+            let died = l.server.exited().await;
+            let reason = match (died, failure) {
+                (Some(status), _) => Some(format!(
+                    "the server died during scenario '{}' ({status})",
+                    scenario.name
+                )),
+                (None, Some(f)) => Some(format!("scenario '{}': {f}", scenario.name)),
+                (None, None) => None,
+            };
+            match reason {
+                Some(r) => {
+                    let tail = l.server.log_tail(LOG_TAIL_LINES);
+                    obs.note(&format!("{}: {r}", outcome.name));
+                    outcome.status = StackStatus::Failed;
+                    outcome.reason = Some(with_log(r, &tail));
+                    l.server.stop().await;
+                }
+                None => still.push(l),
+            }
+        }
+        live = still;
+    }
+    for l in live {
+        let outcome = &mut file.stacks[l.index];
+        if outcome.status == StackStatus::Pending {
+            if opts.soft.is_cancelled() {
+                outcome.status = StackStatus::Failed;
+                outcome.reason = Some("interrupted".into());
+            } else {
+                outcome.status = StackStatus::Ok;
+            }
+        }
+        obs.note(&format!("{}: tearing down", outcome.name));
+        l.server.stop().await;
+    }
+}
+
+/// All of `tasks` at once, results in order (a scoped join without
+/// spawning, so borrowed configs need no `'static`).
+async fn futures_join_all<F: std::future::Future>(
+    tasks: impl Iterator<Item = F>,
+) -> Vec<F::Output> {
+    let mut pinned: Vec<std::pin::Pin<Box<F>>> = tasks.map(Box::pin).collect();
+    let mut out: Vec<Option<F::Output>> = (0..pinned.len()).map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (f, slot) in pinned.iter_mut().zip(out.iter_mut()) {
+            if slot.is_none() {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => *slot = Some(v),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    out.into_iter().flatten().collect()
+}
+
+/// Why a finished run counts as a failure: nothing succeeded.
+fn run_failure(run: &RunOutput) -> Option<String> {
+    let r = &run.file.summary.requests;
+    (r.ok == 0 && r.failed > 0).then(|| {
+        let reason = run
+            .file
+            .summary
+            .errors
+            .keys()
+            .next()
+            .cloned()
+            .unwrap_or_default();
+        format!("every request failed ({reason})")
+    })
+}
+
+fn with_log(reason: String, tail: &str) -> String {
+    if tail.trim().is_empty() {
+        reason
+    } else {
+        format!("{reason}; server log ends:\n{tail}")
+    }
+}
+
+fn rel(base: &Path, p: &Path) -> String {
+    p.strip_prefix(base).unwrap_or(p).display().to_string()
+}
+
+/// Launches `entry` and waits until it is ready; on failure, tears down
+/// and returns the reason with the log's end.
+async fn start_stack(
+    suite: &Suite,
+    entry: &StackEntry,
+    opts: &SuiteOptions,
+) -> Result<Server, (String, Option<PathBuf>)> {
+    let s = &entry.config;
+    let plan = launch_plan(s, &entry.file, &suite.config.name)
+        .map_err(|e| (format!("launch failed: {e}"), None))?;
+    let dir = opts.out.join(stack_dir(&s.name));
+    let mut server = Server::start(s, &plan, &dir)
+        .await
+        .map_err(|e| (format!("launch failed: {e}"), None))?;
+    let ready = tokio::select! {
+        r = server.wait_ready(s.ready_timeout.get(), opts.api_key.as_deref()) => r.map_err(|e| e.to_string()),
+        () = opts.soft.cancelled() => Err("interrupted while waiting for the server".to_string()),
+    };
+    match ready {
+        Ok(()) => Ok(server),
+        Err(e) => {
+            let tail = server.log_tail(LOG_TAIL_LINES);
+            let log = server.log.clone();
+            server.stop().await;
+            Err((with_log(format!("not ready: {e}"), &tail), log))
+        }
+    }
+}
+
+fn flavor(f: Flavor) -> FlavorChoice {
+    use stackbench_backends::ServerKind;
+    match f {
+        Flavor::Auto => FlavorChoice::Auto,
+        Flavor::Vllm => FlavorChoice::Fixed(ServerKind::Vllm),
+        Flavor::Llamacpp => FlavorChoice::Fixed(ServerKind::Llamacpp),
+        Flavor::Ollama => FlavorChoice::Fixed(ServerKind::Ollama),
+        Flavor::Openai => FlavorChoice::Fixed(ServerKind::Openai),
+    }
+}
+
+fn api(a: ApiName) -> stackbench_wire::body::Api {
+    use stackbench_wire::body::Api;
+    match a {
+        ApiName::Chat => Api::Chat,
+        ApiName::Completions => Api::Completions,
+        ApiName::Native => Api::LlamaNative,
+        ApiName::OllamaGenerate => Api::OllamaGenerate,
+        ApiName::OllamaChat => Api::OllamaChat,
+    }
+}
+
+fn simulated(s: &StackConfig) -> Option<SimulatedInfo> {
+    let Some(Launch::Simulator(sim)) = &s.launch else {
+        return None;
+    };
+    let source = stackbench_sim::Profile::load(&sim.profile)
+        .map(|p| p.source)
+        .unwrap_or_default();
+    Some(SimulatedInfo {
+        profile: sim.profile.clone(),
+        source,
+    })
+}
+
+/// The runner's configuration for `scenario` on `entry`.
+fn run_config(
+    suite: &Suite,
+    entry: &StackEntry,
+    scenario: &Scenario,
+    server: &Server,
+    opts: &SuiteOptions,
+) -> RunConfig {
+    let s = &entry.config;
+    let d = &suite.config.defaults;
+    let mut c = RunConfig::new(server.base_url.clone());
+    c.model = s.model.clone();
+    c.api = api(s.api);
+    c.flavor = flavor(s.flavor);
+    c.api_key = opts.api_key.clone();
+    c.concurrency = scenario.concurrency;
+    c.bound = match (&scenario.duration, scenario.requests) {
+        (Some(t), _) => Bound::Duration(t.get()),
+        (None, Some(n)) => Bound::Requests(n),
+        (None, None) => Bound::Requests(1),
+    };
+    c.warmup_requests = scenario.warmup_requests.unwrap_or(d.warmup_requests);
+    c.prompt_tokens = scenario.prompt_tokens.unwrap_or(d.prompt_tokens);
+    c.output_tokens = scenario.output_tokens.unwrap_or(d.output_tokens);
+    c.extra_body = s.extra_body.clone().into_iter().collect();
+    c.ready_timeout = Duration::from_secs(30);
+    c.metrics_every = s.metrics.then_some(Duration::from_secs(1));
+    c.stack = Some(s.display().to_string());
+    c.quantization = Some(s.quantization.clone());
+    c.out = Some(
+        opts.out
+            .join(stack_dir(&s.name))
+            .join(stackbench_runner::safe_name(&scenario.name)),
+    );
+    let simulated = simulated(s);
+    c.context = RunContext {
+        stack: Some(s.clone()),
+        suite: Some(SuiteContext {
+            suite: suite.config.name.clone(),
+            scenario: scenario.name.clone(),
+            stack_file: Some(entry.file.display().to_string()),
+            bandwidth_gb_s: suite.config.box_facts.bandwidth_gb_s,
+            bandwidth_source: suite.config.box_facts.bandwidth_source.clone(),
+            repeat: 1,
+        }),
+        launch: server.info.clone(),
+        sample_power: simulated.is_none(),
+        simulated,
+    };
+    c
+}

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Builds a local podman image of the CPU llama-server (no registry needed):
+# the binary from scripts/install-llama-server.sh, every shared library it
+# loads (from ldd), the dynamic loader and the SmolLM2-135M model, in a
+# FROM-scratch image. Rebuilt only when missing (podman keeps it).
+#
+# Usage: scripts/build-llama-image.sh [TAG]   (default localhost/stackbench-llama-server:local)
+# Prints IMAGE=<tag>. Extra server flags are the container's arguments, e.g.
+#   podman run --rm --pull never -p 18081:8080 IMAGE -np 4
+# Environment: CONTAINERS_CONF (default: this repo's scripts/containers.conf,
+# runc and ulimits that work on this kind of VM; see docs/containers.md).
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+tag="${1:-localhost/stackbench-llama-server:local}"
+export CONTAINERS_CONF="${CONTAINERS_CONF:-$here/containers.conf}"
+command -v podman >/dev/null || { echo "build-llama-image: error: podman is not installed (apt-get install podman runc)" >&2; exit 2; }
+if podman image exists "$tag"; then
+  echo "IMAGE=$tag"
+  exit 0
+fi
+eval "$(bash "$here/install-llama-server.sh" | grep -E '^LLAMA_SERVER_(BIN|MODEL)=')"
+ctx="$(mktemp -d)"
+trap 'rm -rf "$ctx"' EXIT
+mkdir -p "$ctx/root/app" "$ctx/root/models" "$ctx/root/tmp"
+# The binary finds its own libraries next to it (RUNPATH $ORIGIN); system
+# libraries and the loader keep their absolute paths.
+bindir="$(dirname "$LLAMA_SERVER_BIN")"
+cp -L "$LLAMA_SERVER_BIN" "$ctx/root/app/llama-server"
+ldd "$LLAMA_SERVER_BIN" | awk '/=> \// {print $3} /^[ \t]*\/lib/ {print $1}' | while read -r lib; do
+  case "$lib" in
+    "$bindir"/*) cp -L "$lib" "$ctx/root/app/" ;;
+    *) mkdir -p "$ctx/root$(dirname "$lib")"; cp -L "$lib" "$ctx/root$lib" ;;
+  esac
+done
+cp "$LLAMA_SERVER_MODEL" "$ctx/root/models/model.gguf"
+cat > "$ctx/Containerfile" <<'CF'
+FROM scratch
+COPY root/ /
+EXPOSE 8080
+ENTRYPOINT ["/app/llama-server", "-m", "/models/model.gguf", "--host", "0.0.0.0", "--port", "8080", "--metrics"]
+CF
+podman build --quiet -t "$tag" -f "$ctx/Containerfile" "$ctx" >/dev/null
+echo "IMAGE=$tag"
