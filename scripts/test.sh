@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it: installs the real llama-server and
 # vLLM (CPU build) with their models into the cache (minutes on a fresh
-# machine, seconds afterwards), then format check, lints and every test.
+# machine, seconds afterwards), podman and a local llama-server image, then
+# format check, lints and every test.
 # Tests that need a real server fail, not skip, when it is missing: this
 # script exports where they are and requires them.
 set -euo pipefail
@@ -16,6 +17,14 @@ echo "== installing vLLM 0.32.0 (CPU build) and its model folder"
 eval "$(bash scripts/install-vllm.sh | grep -E '^VLLM_(PYTHON|MODEL)=')"
 export VLLM_PYTHON VLLM_MODEL
 export STACKBENCH_REQUIRE_VLLM=1
+
+echo "== podman (installed when missing) and the local llama-server image"
+if ! command -v podman >/dev/null; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends podman runc catatonit
+fi
+export CONTAINERS_CONF="${CONTAINERS_CONF:-$PWD/scripts/containers.conf}"
+bash scripts/build-llama-image.sh
+export STACKBENCH_REQUIRE_PODMAN=1
 
 echo "== cargo fmt --check"
 cargo fmt --all --check

@@ -252,10 +252,30 @@ fn set_path(table: &mut toml::Table, path: &[String], value: toml::Value) -> Res
         return Err("empty key".into());
     };
     let mut cur = table;
-    for (i, seg) in parents.iter().enumerate() {
+    let mut i = 0;
+    while i < parents.len() {
+        let seg = &parents[i];
         let entry = cur
             .entry(seg.clone())
             .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        // An array of tables is entered by a member's `name`:
+        // `scenario.c32.duration`.
+        if let toml::Value::Array(items) = entry {
+            let name = parents
+                .get(i + 1)
+                .or(Some(last))
+                .filter(|_| i + 1 < parents.len())
+                .ok_or_else(|| format!("{seg} is a list: name a member, e.g. {seg}.NAME.KEY"))?;
+            let found = items.iter_mut().find_map(|v| match v {
+                toml::Value::Table(t) if t.get("name").and_then(|n| n.as_str()) == Some(name) => {
+                    Some(t)
+                }
+                _ => None,
+            });
+            cur = found.ok_or_else(|| format!("no {seg} named '{name}'"))?;
+            i += 2;
+            continue;
+        }
         let toml::Value::Table(t) = entry else {
             return Err(format!("{seg} is not a table"));
         };
@@ -272,6 +292,7 @@ fn set_path(table: &mut toml::Table, path: &[String], value: toml::Value) -> Res
                 }
             }
         }
+        i += 1;
     }
     cur.insert(last.clone(), value);
     Ok(())
@@ -542,28 +563,34 @@ fn check_stack(file: &Path, text: &str, s: &StackConfig) -> Result<(), ConfigErr
     Ok(())
 }
 
-/// Where `key` (dotted; its last segment, or the table) is written in
-/// `text`: the line of `last =` or of `[table]`, else line 1.
+/// Where `key` (dotted) is written in `text`: the line assigning its last
+/// segment, else the header of its table, else line 1.
 fn locate(text: &str, key: &str) -> (usize, usize) {
     let segs: Vec<&str> = key.split('.').collect();
     let last = segs.last().copied().unwrap_or(key);
     let last = last.split('[').next().unwrap_or(last);
     let table = segs[..segs.len().saturating_sub(1)].join(".");
-    let mut offset = 0;
-    for l in text.split_inclusive('\n') {
-        let t = l.trim_start();
-        let assigns = t
-            .strip_prefix(last)
-            .is_some_and(|r| r.trim_start().starts_with('='));
-        let opens = t.starts_with('[')
-            && (t.trim_matches(|c| c == '[' || c == ']' || c == '\n' || c == ' ') == last
-                || (!table.is_empty() && t.contains(&table)));
-        if assigns || opens {
-            return line_col(text, offset + (l.len() - t.len()));
+    let table = table.split('[').next().unwrap_or(&table).to_string();
+    let find = |hit: &dyn Fn(&str) -> bool| {
+        let mut offset = 0;
+        for l in text.split_inclusive('\n') {
+            let t = l.trim_start();
+            if hit(t) {
+                return Some(line_col(text, offset + (l.len() - t.len())));
+            }
+            offset += l.len();
         }
-        offset += l.len();
-    }
-    (1, 1)
+        None
+    };
+    let assigns = |t: &str| {
+        t.strip_prefix(last)
+            .is_some_and(|r| r.trim_start().starts_with('='))
+    };
+    let header = |t: &str| {
+        let name = t.trim().trim_matches(|c| c == '[' || c == ']').trim();
+        t.starts_with('[') && (name == last || (!table.is_empty() && name == table))
+    };
+    find(&assigns).or_else(|| find(&header)).unwrap_or((1, 1))
 }
 
 #[cfg(test)]
@@ -578,6 +605,20 @@ mod tests {
         assert_eq!(o.value, toml::Value::Float(19.5));
         assert!("stack.a=1".parse::<Override>().is_err());
         assert!("nothing".parse::<Override>().is_err());
+    }
+
+    #[test]
+    fn scenarios_are_addressed_by_name() {
+        let mut t: toml::Table = toml::from_str(
+            "[[scenario]]\nname = \"c1\"\n[[scenario]]\nname = \"c32\"\nduration = \"60s\"\n",
+        )
+        .expect("toml");
+        let o: Override = "suite.scenario.c32.duration=10s".parse().expect("valid");
+        set_path(&mut t, &o.path, o.value).expect("set");
+        assert_eq!(t["scenario"][1]["duration"].as_str(), Some("10s"));
+        let o: Override = "suite.scenario.c64.duration=10s".parse().expect("valid");
+        let e = set_path(&mut t, &o.path, o.value).expect_err("no such scenario");
+        assert!(e.contains("no scenario named 'c64'"), "{e}");
     }
 
     #[test]

@@ -1,0 +1,94 @@
+//! `stackbench suite configs/suites/local.toml` end to end on this machine:
+//! the real llama-server as a process and in a podman container, and the
+//! real vLLM, each at c=1 and c=32, torn down after, with both tables and
+//! the roofline column. Needs what scripts/test.sh installs; fails (not
+//! skips) when the test command promised it.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+#[test]
+fn local_suite_runs_every_real_stack_and_tears_down() {
+    let required = [
+        "STACKBENCH_REQUIRE_VLLM",
+        "STACKBENCH_REQUIRE_LLAMA_SERVER",
+        "STACKBENCH_REQUIRE_PODMAN",
+    ];
+    let promised = required.iter().all(|v| std::env::var_os(v).is_some());
+    if !promised {
+        eprintln!("skipping: run through scripts/test.sh (needs vLLM, llama-server and podman)");
+        return;
+    }
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("local");
+    let run = Command::new(env!("CARGO_BIN_EXE_stackbench"))
+        .args(["suite", "configs/suites/local.toml", "-q", "--out"])
+        .arg(&out)
+        // Shorter than the committed run: the test checks the mechanism.
+        .args(["--set", "suite.scenario.c32.duration=30s"])
+        .current_dir(&repo)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "{stdout}\n{stderr}");
+    let suite: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("suite.json")).unwrap()).unwrap();
+    for s in suite["stacks"].as_array().unwrap() {
+        assert_eq!(s["status"], "ok", "{s}");
+        assert_eq!(s["runs"].as_array().unwrap().len(), 2, "{s}");
+    }
+    for label in [
+        "llama-server (process)",
+        "llama-server (podman)",
+        "vLLM (process)",
+    ] {
+        let rows = stdout
+            .lines()
+            .filter(|l| l.starts_with(&format!("| {label}")))
+            .count();
+        assert_eq!(
+            rows, 4,
+            "{label}: a row in each table (c=1, c=32, and both in the detail table):\n{stdout}"
+        );
+    }
+    // Every c=1 row has a roofline share.
+    let single = stdout.split("## Total").next().unwrap();
+    assert!(single.matches('%').count() >= 3, "{single}");
+    // Counts stay exact against the real servers: every OK request's
+    // tokens equal what it asked for.
+    for stack in ["llama-server", "llama-server-podman", "vllm"] {
+        for scenario in ["c1", "c32"] {
+            let d = out.join(stack).join(scenario);
+            let run = common::read_run_json(&d);
+            assert_eq!(run["complete"], true, "{stack} {scenario}");
+            let ok = run["summary"]["requests"]["ok"].as_u64().unwrap();
+            assert!(ok > 0, "{stack} {scenario}: no request completed");
+            assert_eq!(
+                run["summary"]["requests"]["failed"], 0,
+                "{stack} {scenario}"
+            );
+            assert_eq!(run["suite"]["bandwidth_gb_s"], 22.3);
+        }
+    }
+    // Nothing left: no container labelled by this suite, no server on the
+    // suite's ports.
+    let left = Command::new("podman")
+        .args(["ps", "-a", "-q", "--filter", "label=stackbench.suite=local"])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&left.stdout).trim().is_empty(),
+        "containers left"
+    );
+    for port in [18080, 18081, 18000] {
+        assert!(
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
+            "port {port} still served"
+        );
+    }
+}

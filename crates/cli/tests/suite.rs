@@ -1,0 +1,568 @@
+//! `stackbench suite` and `table` through the real binary: the dry run of
+//! the DGX Spark suite, config errors, stacks that fail in each way while
+//! the suite goes on, teardown on Ctrl-C / a second Ctrl-C / SIGTERM (by
+//! PID and by container label), the orphan sweep after a SIGKILL, and the
+//! tables over committed and simulated results.
+//!
+//! Launched servers here are `stackbench sim` processes (fast, exact) and,
+//! where the test says so, the real llama-server image under podman.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::server_proc::free_port;
+
+const BIN: &str = env!("CARGO_BIN_EXE_stackbench");
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn stackbench(args: &[&str]) -> std::process::Output {
+    Command::new(BIN)
+        .args(args)
+        .current_dir(repo())
+        .output()
+        .unwrap()
+}
+
+/// A stack file running `stackbench sim` as a process on `port`, writing
+/// its PID to `pidfile` first.
+fn sim_stack(name: &str, port: u16, pidfile: &Path, extra: &str) -> String {
+    format!(
+        r#"name = "{name}"
+flavor = "vllm"
+quantization = "none"
+ready-timeout = "20s"
+metrics = false
+[launch.process]
+command = ["sh", "-c", "echo $$ > {pid}; exec {BIN} sim --profile vllm-nvfp4 --decode-tps 400 --port {port} {extra}"]
+port = {port}
+"#,
+        pid = pidfile.display()
+    )
+}
+
+fn write_suite(dir: &Path, stacks: &[(&str, String)], scenarios: &str) -> PathBuf {
+    let mut names = Vec::new();
+    for (file, text) in stacks {
+        std::fs::write(dir.join(file), text).unwrap();
+        names.push(format!("\"{file}\""));
+    }
+    let suite = dir.join("suite.toml");
+    std::fs::write(
+        &suite,
+        format!(
+            "name = \"t\"\nstacks = [{}]\n[defaults]\noutput-tokens = 16\nprompt-tokens = 16\nwarmup-requests = 0\n{scenarios}",
+            names.join(", ")
+        ),
+    )
+    .unwrap();
+    suite
+}
+
+const QUICK: &str = "[[scenario]]\nname = \"c1\"\nconcurrency = 1\nrequests = 3\n[[scenario]]\nname = \"c4\"\nconcurrency = 4\nrequests = 8\n";
+
+fn suite_json(out: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(out.join("suite.json")).unwrap()).unwrap()
+}
+
+fn alive(pid: u32) -> bool {
+    // A zombie is gone for our purposes: it holds no port or memory.
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .is_ok_and(|s| s.split_whitespace().nth(2) != Some("Z"))
+}
+
+fn read_pid(p: &Path) -> u32 {
+    std::fs::read_to_string(p).unwrap().trim().parse().unwrap()
+}
+
+#[test]
+fn dgx_spark_dry_run_prints_the_six_launch_commands() {
+    let out = stackbench(&["suite", "configs/suites/dgx-spark.toml", "--dry-run"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let launches: Vec<&str> = text
+        .lines()
+        .filter(|l| l.trim_start().starts_with("launch: docker run"))
+        .collect();
+    assert_eq!(launches.len(), 6, "{text}");
+    for needle in [
+        "vllm/vllm-openai:cu130-nightly",
+        "--moe-backend=flashinfer_cutlass",
+        "\"num_speculative_tokens\": 1",
+        "MXFP4_MOE",
+        "ollama/ollama",
+        "--label stackbench.managed=true",
+        "--rm",
+        "c32: c=32 for 120s",
+    ] {
+        assert!(text.contains(needle), "missing {needle}:\n{text}");
+    }
+}
+
+#[test]
+fn set_overrides_an_image_and_a_scenario() {
+    let out = stackbench(&[
+        "suite",
+        "configs/suites/dgx-spark.toml",
+        "--dry-run",
+        "--only",
+        "llamacpp-mxfp4",
+        "--set",
+        "stack.llamacpp-mxfp4.launch.image=localhost/llama:new",
+        "--set",
+        "suite.scenario.c32.duration=30s",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("localhost/llama:new -hf"), "{text}");
+    assert!(text.contains("c32: c=32 for 30s"), "{text}");
+    assert_eq!(text.matches("launch:").count(), 1, "--only keeps one stack");
+}
+
+/// Each kind of config mistake names the file, the line and the key.
+#[test]
+fn config_errors_name_file_line_and_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let good_stack = "name = \"s\"\nbase-url = \"http://127.0.0.1:9\"\n";
+    let cases: &[(&str, &str, &str, &str)] = &[
+        // (what, stack file text, expected location, expected words)
+        ("syntax", "name = \"s\nbase-url = 1\n", "stack.toml:1:", "(syntax)"),
+        ("unknown key", "name = \"s\"\nbase-url = \"http://x\"\nimagee = \"x\"\n", "stack.toml:3:", "imagee"),
+        ("wrong type", "name = \"s\"\nbase-url = \"http://x\"\nmetrics = \"yes\"\n", "stack.toml:3:", "metrics"),
+        ("bad value", "name = \"s\"\nbase-url = \"http://x\"\nflavor = \"vlm\"\n", "stack.toml:3:", "flavor"),
+        ("bad duration", "name = \"s\"\nbase-url = \"http://x\"\nready-timeout = \"soon\"\n", "stack.toml:3:", "ready-timeout"),
+        ("missing key", "base-url = \"http://x\"\n", "stack.toml:1:", "name"),
+        ("nested unknown key", "name = \"s\"\n[launch.container]\nengine = \"podman\"\nimage = \"x\"\nports = [\"8000:8000\"]\ngpu = \"all\"\n", "stack.toml:6:", "launch.container.gpu"),
+        ("no address", "name = \"s\"\n", "stack.toml:1:", "base-url"),
+        ("bad port", "name = \"s\"\n[launch.container]\nengine = \"podman\"\nimage = \"x\"\nports = [\"80\"]\n", "stack.toml:5:", "launch.container.ports"),
+    ];
+    for (what, text, at, key) in cases {
+        let suite = write_suite(dir.path(), &[("stack.toml", text.to_string())], QUICK);
+        let out = stackbench(&["suite", suite.to_str().unwrap(), "--dry-run"]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{what}: {err}");
+        assert!(err.contains(at), "{what}: expected {at} in: {err}");
+        assert!(err.contains(key), "{what}: expected key {key} in: {err}");
+    }
+    // Suite-level mistakes.
+    let suite_cases: &[(&str, &str, &str)] = &[
+        (
+            "two bounds",
+            "[[scenario]]\nname = \"a\"\nconcurrency = 1\nrequests = 3\nduration = \"5s\"\n",
+            "scenario[0]",
+        ),
+        (
+            "zero users",
+            "[[scenario]]\nname = \"a\"\nconcurrency = 0\nrequests = 3\n",
+            "scenario[0].concurrency",
+        ),
+        (
+            "unknown scenario key",
+            "[[scenario]]\nname = \"a\"\nconcurrency = 1\nrequests = 3\nrate = 2\n",
+            "scenario[0].rate",
+        ),
+    ];
+    for (what, scenarios, key) in suite_cases {
+        let suite = write_suite(
+            dir.path(),
+            &[("stack.toml", good_stack.to_string())],
+            scenarios,
+        );
+        let out = stackbench(&["suite", suite.to_str().unwrap(), "--dry-run"]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{what}: {err}");
+        assert!(
+            err.contains("suite.toml:") && err.contains(key),
+            "{what}: {err}"
+        );
+    }
+    let suite = write_suite(dir.path(), &[("stack.toml", good_stack.to_string())], QUICK);
+    for (args, words) in [
+        (vec!["--set", "stack.nope.model=x"], "no stack named 'nope'"),
+        (vec!["--only", "nope"], "no stack named 'nope'"),
+        (vec!["--set", "stack.s.metrics=7"], "metrics"),
+        (vec!["--set", "nokey"], "KEY=VALUE"),
+    ] {
+        let mut a = vec!["suite", suite.to_str().unwrap(), "--dry-run"];
+        a.extend(args.iter());
+        let out = stackbench(&a);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(words), "{args:?}: {err}");
+    }
+}
+
+/// A launch that fails, a server that never becomes ready and one that
+/// dies mid-run are each reported with the reason; the good stack after
+/// them runs, and nothing is left running.
+#[test]
+fn failing_stacks_are_reported_and_the_suite_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let (p_dead, p_never, p_good) = (free_port(), free_port(), free_port());
+    let never_pid = dir.path().join("never.pid");
+    let dies_pid = dir.path().join("dies.pid");
+    let good_pid = dir.path().join("good.pid");
+    let stacks = [
+        ("nolaunch.toml", "name = \"no-launch\"\n[launch.process]\ncommand = [\"/nonexistent/server\"]\nport = 1\n".to_string()),
+        ("never.toml", format!(
+            "name = \"never-ready\"\nready-timeout = \"2s\"\n[launch.process]\ncommand = [\"sh\", \"-c\", \"echo $$ > {}; echo loading forever; exec sleep 600\"]\nport = {p_never}\n",
+            never_pid.display()
+        )),
+        // Serves for 3 s, then exits: mid-way through its c=4 scenario.
+        ("dies.toml", sim_stack("dies", p_dead, &dies_pid, "").replace("exec ", "exec timeout 3 ")),
+        ("good.toml", sim_stack("good", p_good, &good_pid, "")),
+    ];
+    let scenarios = "[[scenario]]\nname = \"c1\"\nconcurrency = 1\nrequests = 2\n[[scenario]]\nname = \"c4\"\nconcurrency = 4\nduration = \"6s\"\n";
+    let suite = write_suite(dir.path(), &stacks, scenarios);
+    let out_dir = dir.path().join("out");
+    let out = stackbench(&[
+        "suite",
+        suite.to_str().unwrap(),
+        "--out",
+        out_dir.to_str().unwrap(),
+        "-q",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "failed stacks make the suite an error: {stderr}"
+    );
+    let s = suite_json(&out_dir);
+    let by = |n: &str| {
+        s["stacks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["name"] == n)
+            .unwrap()
+            .clone()
+    };
+    let no_launch = by("no-launch");
+    assert_eq!(no_launch["status"], "failed");
+    assert!(
+        no_launch["reason"]
+            .as_str()
+            .unwrap()
+            .contains("cannot start /nonexistent/server"),
+        "{no_launch}"
+    );
+    let never = by("never-ready");
+    assert_eq!(never["status"], "failed");
+    let reason = never["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("not ready") && reason.contains("loading forever"),
+        "reason quotes the server log: {reason}"
+    );
+    assert!(out_dir.join(never["log"].as_str().unwrap()).is_file());
+    let dies = by("dies");
+    assert_eq!(dies["status"], "failed", "{dies}");
+    assert!(
+        dies["reason"]
+            .as_str()
+            .unwrap()
+            .contains("the server died during scenario 'c4'"),
+        "{dies}"
+    );
+    let good = by("good");
+    assert_eq!(good["status"], "ok", "{good}");
+    assert_eq!(good["runs"].as_array().unwrap().len(), 2);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("Stacks that did not complete"), "{stdout}");
+    for p in [&never_pid, &dies_pid, &good_pid] {
+        let pid = read_pid(p);
+        assert!(!alive(pid), "server {pid} ({}) left running", p.display());
+    }
+}
+
+/// Starts a suite and waits until its first scenario runs.
+fn start_suite(suite: &Path, out: &Path) -> Child {
+    let mut child = Command::new(BIN)
+        .args([
+            "suite",
+            suite.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "-q",
+        ])
+        .current_dir(repo())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.contains(": running") {
+                let _ = tx.send(());
+            }
+        }
+    });
+    rx.recv_timeout(Duration::from_secs(120))
+        .expect("the suite never started a scenario");
+    child
+}
+
+fn signal(child: &Child, sig: &str) {
+    let ok = Command::new("kill")
+        .args(["-s", sig, &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+}
+
+fn wait_exit(child: &mut Child, within: Duration) -> std::process::ExitStatus {
+    let until = Instant::now() + within;
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            return s;
+        }
+        assert!(
+            Instant::now() < until,
+            "stackbench did not exit within {within:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Ctrl-C, a second Ctrl-C and SIGTERM during a run: stackbench exits 130
+/// and leaves no server process behind.
+#[test]
+fn signals_tear_down_launched_processes() {
+    for signals in [&["INT"][..], &["INT", "INT"][..], &["TERM"][..]] {
+        let dir = tempfile::tempdir().unwrap();
+        let pidfile = dir.path().join("server.pid");
+        let stack = sim_stack("sim", free_port(), &pidfile, "");
+        let scenarios = "[[scenario]]\nname = \"long\"\nconcurrency = 2\nduration = \"60s\"\n";
+        let suite = write_suite(dir.path(), &[("s.toml", stack)], scenarios);
+        let out = dir.path().join("out");
+        let mut child = start_suite(&suite, &out);
+        let server = read_pid(&pidfile);
+        assert!(alive(server));
+        for s in signals {
+            signal(&child, s);
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        let status = wait_exit(&mut child, Duration::from_secs(30));
+        assert_eq!(status.code(), Some(130), "{signals:?}");
+        assert!(!alive(server), "{signals:?}: server {server} left running");
+        let s = suite_json(&out);
+        assert_eq!(s["complete"], false, "{signals:?}");
+        assert_eq!(s["stopped_early"], "interrupted");
+    }
+}
+
+/// The SmolLM2 llama-server image, or a failure when the test command
+/// promised podman (scripts/test.sh builds it).
+fn podman_image() -> Option<&'static str> {
+    let image = "localhost/stackbench-llama-server:local";
+    let ok = Command::new("podman")
+        .args(["image", "exists", image])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        assert!(
+            std::env::var_os("STACKBENCH_REQUIRE_PODMAN").is_none(),
+            "STACKBENCH_REQUIRE_PODMAN is set but podman or {image} is missing (scripts/build-llama-image.sh builds it)"
+        );
+        eprintln!("skipping: podman or {image} missing (run scripts/test.sh)");
+        return None;
+    }
+    Some(image)
+}
+
+fn container_stack(port: u16) -> String {
+    format!(
+        r#"name = "podman-llama"
+flavor = "llamacpp"
+quantization = "Q4_1"
+ready-timeout = "90s"
+[launch.container]
+engine = "podman"
+image = "localhost/stackbench-llama-server:local"
+pull = "never"
+ports = ["127.0.0.1:{port}:8080"]
+engine-args = ["--init", "--runtime", "runc", "--ulimit", "nofile=20000:20000", "--ulimit", "nproc=32768:32768"]
+args = ["-np", "2", "-c", "2048"]
+"#
+    )
+}
+
+fn containers_of(pid: u32) -> Vec<String> {
+    let out = Command::new("podman")
+        .args([
+            "ps",
+            "-a",
+            "-q",
+            "--filter",
+            &format!("label=stackbench.owner-pid={pid}"),
+        ])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .map(str::to_string)
+        .collect()
+}
+
+/// A container stack: torn down on SIGTERM; left behind by a SIGKILL and
+/// removed by the next suite's sweep.
+#[test]
+fn containers_are_torn_down_and_orphans_swept() {
+    let Some(_) = podman_image() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let scenarios = "[[scenario]]\nname = \"long\"\nconcurrency = 1\nduration = \"60s\"\n";
+    let suite = write_suite(
+        dir.path(),
+        &[("c.toml", container_stack(free_port()))],
+        scenarios,
+    );
+    // SIGTERM: the container goes.
+    let mut child = start_suite(&suite, &dir.path().join("a"));
+    let pid = child.id();
+    assert_eq!(
+        containers_of(pid).len(),
+        1,
+        "the container runs, labelled with its owner"
+    );
+    signal(&child, "TERM");
+    assert_eq!(
+        wait_exit(&mut child, Duration::from_secs(60)).code(),
+        Some(130)
+    );
+    assert!(containers_of(pid).is_empty(), "SIGTERM left the container");
+    // SIGKILL: the container stays until the next suite sweeps it.
+    let mut child = start_suite(&suite, &dir.path().join("b"));
+    let pid = child.id();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(containers_of(pid).len(), 1, "SIGKILL cannot tear down");
+    let quick = "[[scenario]]\nname = \"c1\"\nconcurrency = 1\nrequests = 1\n";
+    let suite2 = write_suite(
+        dir.path(),
+        &[("c.toml", container_stack(free_port()))],
+        quick,
+    );
+    let out = dir.path().join("c");
+    let run = stackbench(&[
+        "suite",
+        suite2.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "-q",
+    ]);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(containers_of(pid).is_empty(), "the orphan was swept");
+    let s = suite_json(&out);
+    let swept = s["swept"].as_array().unwrap();
+    assert!(
+        swept
+            .iter()
+            .any(|x| x.as_str().unwrap().contains(&format!("pid {pid}"))),
+        "{s}"
+    );
+    let launch = &s["stacks"][0]["launch"];
+    assert!(
+        launch["image_id"].as_str().is_some_and(|i| i.len() >= 12),
+        "{launch}"
+    );
+    assert!(
+        launch["engine"].as_str().unwrap().contains("podman"),
+        "{launch}"
+    );
+}
+
+/// The simulated suite (the demo) reproduces its calibrated figures within
+/// 3 %: the simulator's schedule is exact, so only client overhead and the
+/// steady window's edges can move them.
+#[test]
+fn simulated_suite_matches_its_calibration() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("demo");
+    let run = stackbench(&[
+        "demo",
+        "--duration",
+        "30s",
+        "--single-user-requests",
+        "4",
+        "--out",
+        out.to_str().unwrap(),
+        "-q",
+    ]);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let mut checked = 0;
+    for (name, profile) in stackbench_sim::builtin_profiles().unwrap() {
+        let stack_dir = out.join(format!("sim-{name}"));
+        let c1 = common::read_run_json(&stack_dir.join("c1"));
+        let decode = c1["summary"]["decode_tok_s"]["p50"].as_f64().unwrap();
+        let want = profile.latency.decode_tps;
+        assert!(
+            (decode - want).abs() / want < 0.03,
+            "{name}: c=1 {decode} vs {want}"
+        );
+        let c32 = common::read_run_json(&stack_dir.join("c32"));
+        let total = c32["summary"]["output_tok_s"].as_f64().unwrap();
+        let streams = 32.min(profile.latency.max_slots);
+        let want = profile
+            .latency
+            .batch_curve
+            .iter()
+            .find(|(n, _)| *n == streams)
+            .map(|p| p.1)
+            .unwrap();
+        assert!(
+            (total - want).abs() / want < 0.03,
+            "{name}: c=32 {total} vs {want}"
+        );
+        checked += 1;
+    }
+    assert_eq!(checked, 6);
+    // The published column and the roofline are in the printed tables.
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        stdout.contains("| Published |") && stdout.contains("% of roofline"),
+        "{stdout}"
+    );
+    // `table` renders the same from the folder, with committed real runs
+    // (schema version 1) beside it.
+    let t = stackbench(&["table", out.to_str().unwrap(), "results/committed"]);
+    assert!(t.status.success(), "{}", String::from_utf8_lossy(&t.stderr));
+    let text = String::from_utf8_lossy(&t.stdout);
+    assert!(text.contains("## Single-user decode tok/s"), "{text}");
+    assert!(
+        text.contains("## Total output tok/s at 32 concurrent users"),
+        "{text}"
+    );
+    assert!(
+        text.contains("433.4"),
+        "published c=32 figure of vLLM NVFP4+MTP-1: {text}"
+    );
+    assert!(
+        text.contains("llama-server") || text.contains("SmolLM2") || text.contains("smol"),
+        "committed runs appear: {text}"
+    );
+}
