@@ -421,8 +421,8 @@ fn containers_of(pid: u32) -> Vec<String> {
         .collect()
 }
 
-/// A container stack: torn down on SIGTERM; left behind by a SIGKILL and
-/// removed by the next suite's sweep.
+/// A container stack: torn down on Ctrl-C, a second Ctrl-C and SIGTERM;
+/// left behind by a SIGKILL and removed by the next suite's sweep.
 #[test]
 fn containers_are_torn_down_and_orphans_swept() {
     let Some(_) = podman_image() else { return };

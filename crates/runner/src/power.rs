@@ -22,6 +22,7 @@ type Samples = Arc<Mutex<Vec<(Instant, f64)>>>;
 /// Samples GPU power between [`PowerSampler::start`] and
 /// [`PowerSampler::stop`].
 pub struct PowerSampler {
+    program: String,
     samples: Samples,
     child: Option<tokio::process::Child>,
     reader: Option<tokio::task::JoinHandle<Option<String>>>,
@@ -35,9 +36,15 @@ impl Default for PowerSampler {
 }
 
 impl PowerSampler {
-    /// A sampler that has not started.
+    /// A sampler of `$STACKBENCH_NVIDIA_SMI` or the `nvidia-smi` on PATH.
     pub fn new() -> Self {
+        Self::with_program(crate::host::nvidia_smi())
+    }
+
+    /// A sampler running `program` as `nvidia-smi`.
+    pub fn with_program(program: impl Into<String>) -> Self {
         Self {
+            program: program.into(),
             samples: Arc::new(Mutex::new(Vec::new())),
             child: None,
             reader: None,
@@ -47,7 +54,7 @@ impl PowerSampler {
 
     /// Starts `nvidia-smi` in loop mode.
     pub fn start(&mut self) {
-        let smi = crate::host::nvidia_smi();
+        let smi = self.program.clone();
         let spawned = tokio::process::Command::new(&smi)
             .args([
                 "--query-gpu=index,power.draw",
@@ -175,6 +182,43 @@ mod tests {
         assert!((e.energy_j.expect("energy") - 100.0).abs() < 1e-9);
         assert!((e.tokens_per_joule.expect("rate") - 5.0).abs() < 1e-9);
         assert!((e.mean_power_w.expect("mean") - 100.0).abs() < 1e-9);
+    }
+
+    /// The sampler against a stand-in `nvidia-smi` that prints two GPUs'
+    /// power every 100 ms: lines are grouped per sample, summed over GPUs
+    /// and integrated.
+    #[tokio::test]
+    async fn samples_a_looping_nvidia_smi_and_sums_gpus() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let smi = dir.path().join("nvidia-smi");
+        std::fs::write(
+            &smi,
+            "#!/bin/sh\nwhile true; do echo '0, 100.00'; echo '1, 50.00'; sleep 0.1; done\n",
+        )
+        .expect("write");
+        std::fs::set_permissions(&smi, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .expect("chmod");
+        let mut p = PowerSampler::with_program(smi.display().to_string());
+        p.start();
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+        p.stop().await;
+        let e = p.finish(300);
+        assert!(e.available, "{e:?}");
+        assert!(e.samples >= 4, "{e:?}");
+        let mean = e.mean_power_w.expect("mean");
+        assert!((mean - 150.0).abs() < 1e-6, "both GPUs summed: {mean}");
+        let joules = e.energy_j.expect("energy");
+        assert!(joules > 0.0 && (e.tokens_per_joule.expect("rate") - 300.0 / joules).abs() < 1e-9);
+    }
+
+    #[tokio::test]
+    async fn a_missing_nvidia_smi_is_noted() {
+        let mut p = PowerSampler::with_program("/nonexistent/nvidia-smi");
+        p.start();
+        p.stop().await;
+        let e = p.finish(10);
+        assert!(!e.available);
+        assert!(e.note.expect("note").contains("not found"));
     }
 
     #[test]

@@ -60,9 +60,9 @@ pub async fn prepare(c: RunConfig) -> Result<Job, RunnerError> {
     if kind == ServerKind::Ollama && c.ignore_eos && !c.exclude_short {
         eprintln!("note: Ollama has no ignore_eos; outputs may stop early (counted as `short`; --exclude-short leaves them out of the statistics)");
     }
-    if c.api.ndjson() {
-        // Ollama loads models lazily: load it now so that neither warm-up
-        // nor measured requests pay for it.
+    if c.api.ndjson() || kind == ServerKind::Ollama {
+        // Ollama loads models lazily (its OpenAI layer too): load it now so
+        // that neither warm-up nor measured requests pay for it.
         let load_ms = ollama_preload(&root, key, &model)
             .await
             .map_err(RunnerError::Preload)?;

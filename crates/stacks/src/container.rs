@@ -115,6 +115,13 @@ impl Container {
         cmd: &[String],
         log: &Path,
     ) -> Result<Self, LaunchError> {
+        // The log file first: once the engine has started the container,
+        // nothing may fail before we hold it.
+        let file = std::fs::File::create(log)
+            .map_err(|e| LaunchError::Other(format!("cannot create {}: {e}", log.display())))?;
+        let err = file
+            .try_clone()
+            .map_err(|e| LaunchError::Other(e.to_string()))?;
         let out = tokio::process::Command::new(&cmd[0])
             .args(&cmd[1..])
             .stdin(Stdio::null())
@@ -131,11 +138,6 @@ impl Container {
                 stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
             });
         }
-        let file = std::fs::File::create(log)
-            .map_err(|e| LaunchError::Other(format!("cannot create {}: {e}", log.display())))?;
-        let err = file
-            .try_clone()
-            .map_err(|e| LaunchError::Other(e.to_string()))?;
         let logs = tokio::process::Command::new(engine.program())
             .args(["logs", "-f", name])
             .stdin(Stdio::null())
@@ -212,6 +214,12 @@ impl Drop for Container {
                 .status();
         }
     }
+}
+
+/// Removes the container `name` if it exists: for a launch abandoned while
+/// the engine was still starting it (a long image pull, say).
+pub async fn remove(engine: Engine, name: &str) {
+    let _ = engine_out(engine.program(), &["rm", "-f", name]).await;
 }
 
 /// Removes containers labelled by a stackbench that is no longer running

@@ -116,6 +116,14 @@ pub fn launch_plan(
     })
 }
 
+/// Cleans up after a launch abandoned half-way (interrupted while the
+/// engine was pulling or starting): the named container, if it appeared.
+pub async fn abandon(stack: &StackConfig, plan: &LaunchPlan) {
+    if let (Some(Launch::Container(c)), Some(name)) = (&stack.launch, &plan.container) {
+        container::remove(c.engine, name).await;
+    }
+}
+
 enum Running {
     None,
     Process(ProcessServer),

@@ -14,7 +14,7 @@ use stackbench_runner::{FlavorChoice, RunConfig, RunContext, RunOutput, RunnerEr
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Scenario, StackEntry, Suite};
-use crate::launch::{launch_plan, Server};
+use crate::launch::{abandon, launch_plan, Server};
 use crate::suite_file::{StackOutcome, StackStatus, SuiteFile, SUITE_SCHEMA_VERSION};
 
 /// Lines of server log quoted in a failure reason.
@@ -162,48 +162,12 @@ async fn run_group(
     file: &mut SuiteFile,
     runs: &mut Vec<RunOutput>,
 ) {
-    let mut live = Vec::new();
-    for &i in group {
-        let entry = &suite.stacks[i];
-        obs.note(&format!("{}: launching", entry.config.name));
-        match start_stack(suite, entry, opts).await {
-            Ok(server) => {
-                file.stacks[i].launch = server.info.clone();
-                file.stacks[i].log = server.log.as_ref().map(|l| rel(&opts.out, l));
-                live.push(Live { index: i, server });
-            }
-            Err((reason, log)) => {
-                obs.note(&format!("{}: {reason}", entry.config.name));
-                file.stacks[i].status = StackStatus::Failed;
-                file.stacks[i].reason = Some(reason);
-                file.stacks[i].log = log.map(|l| rel(&opts.out, &l));
-            }
-        }
-    }
+    let mut live = launch_group(suite, group, opts, obs, file).await;
     for scenario in &suite.config.scenarios {
         if live.is_empty() || opts.soft.is_cancelled() {
             break;
         }
-        let counters = Arc::new(LiveCounters::default());
-        let total = scenario.requests.map(|n| n * live.len() as u64);
-        let label = match live.as_slice() {
-            [one] => format!("{} {}", suite.stacks[one.index].config.name, scenario.name),
-            _ => scenario.name.clone(),
-        };
-        obs.scenario_started(&label, counters.clone(), total);
-        let tasks = live.iter().map(|l| {
-            let entry = &suite.stacks[l.index];
-            let config = run_config(suite, entry, scenario, &l.server, opts);
-            let counters = counters.clone();
-            let soft = opts.soft.clone();
-            async move { stackbench_runner::execute(config, counters, soft).await }
-        });
-        let results = tokio::select! {
-            r = futures_join_all(tasks) => Some(r),
-            () = opts.hard.cancelled() => None,
-        };
-        obs.scenario_finished();
-        let Some(results) = results else {
+        let Some(results) = run_scenario(suite, scenario, &live, opts, obs).await else {
             for l in &live {
                 let s = &mut file.stacks[l.index];
                 s.status = StackStatus::Failed;
@@ -215,36 +179,9 @@ async fn run_group(
             break;
         };
         let mut still = Vec::new();
-        for (mut l, result) in live.into_iter().zip(results) {
-            let outcome = &mut file.stacks[l.index];
-            let failure = match result {
-                Ok(run) => {
-                    outcome.runs.push(rel(&opts.out, &run.dir));
-                    let failure = run_failure(&run);
-                    runs.push(run);
-                    failure
-                }
-                Err(RunnerError::Interrupted) => None,
-                Err(e) => Some(e.to_string()),
-            };
-            let died = l.server.exited().await;
-            let reason = match (died, failure) {
-                (Some(status), _) => Some(format!(
-                    "the server died during scenario '{}' ({status})",
-                    scenario.name
-                )),
-                (None, Some(f)) => Some(format!("scenario '{}': {f}", scenario.name)),
-                (None, None) => None,
-            };
-            match reason {
-                Some(r) => {
-                    let tail = l.server.log_tail(LOG_TAIL_LINES);
-                    obs.note(&format!("{}: {r}", outcome.name));
-                    outcome.status = StackStatus::Failed;
-                    outcome.reason = Some(with_log(r, &tail));
-                    l.server.stop().await;
-                }
-                None => still.push(l),
+        for (l, result) in live.into_iter().zip(results) {
+            if let Some(l) = settle(l, result, scenario, opts, obs, file, runs).await {
+                still.push(l);
             }
         }
         live = still;
@@ -264,31 +201,102 @@ async fn run_group(
     }
 }
 
-/// All of `tasks` at once, results in order (a scoped join without
-/// spawning, so borrowed configs need no `'static`).
-async fn futures_join_all<F: std::future::Future>(
-    tasks: impl Iterator<Item = F>,
-) -> Vec<F::Output> {
-    let mut pinned: Vec<std::pin::Pin<Box<F>>> = tasks.map(Box::pin).collect();
-    let mut out: Vec<Option<F::Output>> = (0..pinned.len()).map(|_| None).collect();
-    std::future::poll_fn(|cx| {
-        let mut pending = false;
-        for (f, slot) in pinned.iter_mut().zip(out.iter_mut()) {
-            if slot.is_none() {
-                match f.as_mut().poll(cx) {
-                    std::task::Poll::Ready(v) => *slot = Some(v),
-                    std::task::Poll::Pending => pending = true,
-                }
+/// Launches every stack of `group` and waits until each is ready; those
+/// that fail are recorded in `file` and left out.
+async fn launch_group(
+    suite: &Suite,
+    group: &[usize],
+    opts: &SuiteOptions,
+    obs: &dyn SuiteObserver,
+    file: &mut SuiteFile,
+) -> Vec<Live> {
+    let mut live = Vec::new();
+    for &i in group {
+        let entry = &suite.stacks[i];
+        obs.note(&format!("{}: launching", entry.config.name));
+        let outcome = &mut file.stacks[i];
+        match start_stack(suite, entry, opts).await {
+            Ok(server) => {
+                outcome.launch = server.info.clone();
+                outcome.log = server.log.as_ref().map(|l| rel(&opts.out, l));
+                live.push(Live { index: i, server });
+            }
+            Err((reason, log)) => {
+                obs.note(&format!("{}: {reason}", entry.config.name));
+                outcome.status = StackStatus::Failed;
+                outcome.reason = Some(reason);
+                outcome.log = log.map(|l| rel(&opts.out, &l));
             }
         }
-        if pending {
-            std::task::Poll::Pending
-        } else {
-            std::task::Poll::Ready(())
+    }
+    live
+}
+
+/// Runs `scenario` on every live stack at once; `None` when a second
+/// interrupt abandoned it.
+async fn run_scenario(
+    suite: &Suite,
+    scenario: &Scenario,
+    live: &[Live],
+    opts: &SuiteOptions,
+    obs: &dyn SuiteObserver,
+) -> Option<Vec<Result<RunOutput, RunnerError>>> {
+    let counters = Arc::new(LiveCounters::default());
+    let total = scenario.requests.map(|n| n * live.len() as u64);
+    let label = match live {
+        [one] => format!("{} {}", suite.stacks[one.index].config.name, scenario.name),
+        _ => scenario.name.clone(),
+    };
+    obs.scenario_started(&label, counters.clone(), total);
+    let tasks = live.iter().map(|l| {
+        let config = run_config(suite, &suite.stacks[l.index], scenario, &l.server, opts);
+        stackbench_runner::execute(config, counters.clone(), opts.soft.clone())
+    });
+    let results = tokio::select! {
+        r = futures_util::future::join_all(tasks) => Some(r),
+        () = opts.hard.cancelled() => None,
+    };
+    obs.scenario_finished();
+    results
+}
+
+/// Records one stack's scenario result; a stack whose server died or
+/// whose requests all failed is torn down and recorded as failed (`None`),
+/// otherwise it stays live.
+async fn settle(
+    l: Live,
+    result: Result<RunOutput, RunnerError>,
+    scenario: &Scenario,
+    opts: &SuiteOptions,
+    obs: &dyn SuiteObserver,
+    file: &mut SuiteFile,
+    runs: &mut Vec<RunOutput>,
+) -> Option<Live> {
+    let mut l = l;
+    let outcome = &mut file.stacks[l.index];
+    let failure = match result {
+        Ok(run) => {
+            outcome.runs.push(rel(&opts.out, &run.dir));
+            let failure = run_failure(&run);
+            runs.push(run);
+            failure
         }
-    })
-    .await;
-    out.into_iter().flatten().collect()
+        Err(RunnerError::Interrupted) => None,
+        Err(e) => Some(e.to_string()),
+    };
+    let reason = match (l.server.exited().await, failure) {
+        (Some(status), _) => format!(
+            "the server died during scenario '{}' ({status})",
+            scenario.name
+        ),
+        (None, Some(f)) => format!("scenario '{}': {f}", scenario.name),
+        (None, None) => return Some(l),
+    };
+    obs.note(&format!("{}: {reason}", outcome.name));
+    outcome.status = StackStatus::Failed;
+    outcome.reason = Some(with_log(reason, &l.server.log_tail(LOG_TAIL_LINES)));
+    l.server.stop().await;
+    None
 }
 
 /// Why a finished run counts as a failure: nothing succeeded.
@@ -330,9 +338,17 @@ async fn start_stack(
     let plan = launch_plan(s, &entry.file, &suite.config.name)
         .map_err(|e| (format!("launch failed: {e}"), None))?;
     let dir = opts.out.join(stack_dir(&s.name));
-    let mut server = Server::start(s, &plan, &dir)
-        .await
-        .map_err(|e| (format!("launch failed: {e}"), None))?;
+    let started = tokio::select! {
+        r = Server::start(s, &plan, &dir) => r.map_err(|e| format!("launch failed: {e}")),
+        () = opts.soft.cancelled() => Err("interrupted while launching".to_string()),
+    };
+    let mut server = match started {
+        Ok(server) => server,
+        Err(reason) => {
+            abandon(s, &plan).await;
+            return Err((reason, None));
+        }
+    };
     let ready = tokio::select! {
         r = server.wait_ready(s.ready_timeout.get(), opts.api_key.as_deref()) => r.map_err(|e| e.to_string()),
         () = opts.soft.cancelled() => Err("interrupted while waiting for the server".to_string()),
