@@ -318,8 +318,16 @@ fn bad_input_is_a_clear_error_with_exit_code_2() {
 fn help_explains_the_commands() {
     let out = Command::new(BIN).arg("--help").output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    for cmd in ["run", "sim", "demo"] {
-        assert!(text.contains(cmd), "{text}");
+    for cmd in ["run", "sim", "demo", "suite", "table", "probe"] {
+        assert!(text.contains(&format!("  {cmd} ")), "{cmd} missing: {text}");
+    }
+    let out = Command::new(BIN)
+        .args(["suite", "--help"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    for flag in ["--only", "--dry-run", "--out", "--set", "KEY=VALUE"] {
+        assert!(text.contains(flag), "{flag} missing from suite --help");
     }
     let out = Command::new(BIN).args(["run", "--help"]).output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);

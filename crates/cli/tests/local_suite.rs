@@ -61,7 +61,11 @@ fn local_suite_runs_every_real_stack_and_tears_down() {
     assert!(single.matches('%').count() >= 3, "{single}");
     // Counts stay exact against the real servers: every OK request's
     // tokens equal what it asked for.
-    for stack in ["llama-server", "llama-server-podman", "vllm"] {
+    for (stack, kind) in [
+        ("llama-server", "llamacpp"),
+        ("llama-server-podman", "llamacpp"),
+        ("vllm", "vllm"),
+    ] {
         for scenario in ["c1", "c32"] {
             let d = out.join(stack).join(scenario);
             let run = common::read_run_json(&d);
@@ -73,6 +77,10 @@ fn local_suite_runs_every_real_stack_and_tears_down() {
                 "{stack} {scenario}"
             );
             assert_eq!(run["suite"]["bandwidth_gb_s"], 22.3);
+            // Suites probe even a configured flavor and record what they found.
+            assert_eq!(run["server"]["probe"]["kind"], kind, "{stack} {scenario}");
+            assert_eq!(run["stack"]["name"], stack);
+            assert!(run["host"]["cpu_model"].is_string());
         }
     }
     // Nothing left: no container labelled by this suite, no server on the

@@ -85,6 +85,9 @@ pub struct RunConfig {
     pub api: Api,
     /// How the server kind is decided.
     pub flavor: FlavorChoice,
+    /// With a fixed flavor, probe anyway and record the report (suites do;
+    /// `run --flavor X` skips the probe).
+    pub probe_fixed: bool,
     /// Bearer key (never written anywhere).
     pub api_key: Option<String>,
     /// Closed-loop workers.
@@ -135,6 +138,7 @@ impl RunConfig {
             model: None,
             api: Api::Chat,
             flavor: FlavorChoice::Auto,
+            probe_fixed: false,
             api_key: None,
             concurrency: 1,
             bound: Bound::Requests(10),

@@ -53,6 +53,24 @@ pub async fn prepare(c: RunConfig) -> Result<Job, RunnerError> {
             server.probe = Some(serde_json::to_value(&report)?);
             report.kind
         }
+        FlavorChoice::Fixed(k) if c.probe_fixed => {
+            // Suites record what the server is even when the config says
+            // it; a mismatch is worth a warning, not a failed stack.
+            match probe(&root, key).await {
+                Ok(report) => {
+                    if report.kind != k {
+                        eprintln!(
+                            "warning: configured as {} but the server looks like {}",
+                            kind_name(k).unwrap_or_default(),
+                            kind_name(report.kind).unwrap_or_default()
+                        );
+                    }
+                    server.probe = Some(serde_json::to_value(&report)?);
+                }
+                Err(e) => eprintln!("warning: probe failed ({e}); using the configured flavor"),
+            }
+            k
+        }
         FlavorChoice::Fixed(k) => k,
     };
     server.flavor = kind_name(kind);

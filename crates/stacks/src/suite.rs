@@ -413,6 +413,7 @@ fn run_config(
     c.model = s.model.clone();
     c.api = api(s.api);
     c.flavor = flavor(s.flavor);
+    c.probe_fixed = true;
     c.api_key = opts.api_key.clone();
     c.concurrency = scenario.concurrency;
     c.bound = match (&scenario.duration, scenario.requests) {
