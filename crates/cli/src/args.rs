@@ -36,6 +36,10 @@ pub enum Command {
     /// process or simulator), wait until ready, warm up, run its scenarios,
     /// tear it down, and print the comparison tables.
     Suite(SuiteArgs),
+    /// Compare a candidate with a baseline (runs or suites, matched by stack
+    /// and scenario): change and 95% bootstrap interval per metric, a
+    /// verdict, exit 1 if anything regressed.
+    Compare(CompareArgs),
     /// Render the comparison tables from result folders (run or suite
     /// folders, searched recursively): other days, other boxes.
     Table(TableArgs),
@@ -67,6 +71,36 @@ pub struct SuiteArgs {
     /// No progress bar.
     #[arg(short, long)]
     pub quiet: bool,
+}
+
+/// `stackbench compare`
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// Baseline: a run folder, a suite folder, or a folder of them.
+    #[arg(value_name = "BASE")]
+    pub base: PathBuf,
+    /// Candidate, the same way.
+    #[arg(value_name = "CANDIDATE")]
+    pub candidate: PathBuf,
+    /// Compare workloads that differ (prompt/output lengths, API, model,
+    /// quantization, concurrency) anyway; every output flags them.
+    #[arg(long)]
+    pub allow_mismatch: bool,
+    /// Override a metric's threshold, % (points for error_rate_pct), e.g.
+    /// --threshold decode_tok_s_p50=3. Metrics: decode_tok_s_p50,
+    /// total_tok_s, ttft_p50_ms, ttft_p99_ms, itl_p50_ms, itl_p99_ms,
+    /// e2e_p50_ms, error_rate_pct. Repeatable.
+    #[arg(long, value_name = "METRIC=PCT")]
+    pub threshold: Vec<String>,
+    /// Also write the Markdown here (a pull-request comment).
+    #[arg(long, value_name = "FILE")]
+    pub markdown: Option<PathBuf>,
+    /// Also write the comparison as JSON here.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Also write JUnit XML here (one test case per metric; regressions fail).
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
 }
 
 /// `stackbench table`

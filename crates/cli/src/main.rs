@@ -3,6 +3,7 @@
 //! 2 error). All the work lives in the library crates.
 
 mod args;
+mod compare_cmd;
 mod demo;
 mod progress;
 mod run_cmd;
@@ -24,7 +25,6 @@ pub enum ExitStatus {
     /// Everything went as asked.
     Success,
     /// The command ran but a gate it was asked to check failed.
-    #[allow(dead_code)]
     GateFailed,
     /// Stopped by Ctrl-C or SIGTERM (after tearing down): exit 130.
     Interrupted,
@@ -63,6 +63,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
             Command::Demo(a) => demo::execute(a).await,
             Command::Suite(a) => suite_cmd::execute(a).await,
             Command::Table(a) => table_cmd::execute(&a),
+            Command::Compare(a) => compare_cmd::execute(&a),
         }
     })
 }

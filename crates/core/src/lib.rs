@@ -13,6 +13,7 @@ pub mod record;
 pub mod run_file;
 pub mod seed;
 pub mod stack;
+pub mod stats;
 pub mod summary;
 pub mod timeline;
 

@@ -99,6 +99,11 @@ pub struct Summary {
     /// from the first completed request (the pipeline is full) to the moment
     /// the first worker found no more work (drain begins).
     pub steady_window: Option<WindowRate>,
+    /// Tokens in each whole second of the steady window, in order: the
+    /// samples `compare` resamples (in one-second blocks) for the total
+    /// rate's confidence interval.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub steady_tokens_per_s: Vec<u32>,
     /// OK requests per second over the measured phase.
     pub requests_per_s: f64,
     /// Per-request decode rate, tokens/s.
@@ -199,6 +204,7 @@ impl Summary {
             output_tok_s_source: source.into(),
             output_tok_s_wall: wall_rate,
             steady_window: steady,
+            steady_tokens_per_s: Vec::new(),
             requests_per_s: per_s(t.requests.ok as f64),
             decode_tok_s: Dist::from_hist(&h.decode_mtps, 1000.0),
             decode_tok_s_pooled: (t.decode_us > 0)

@@ -75,6 +75,25 @@ impl Timeline {
         })
     }
 
+    /// Tokens per whole second inside `[start_us, end_us)` (blocks of
+    /// 20 buckets from the window's first whole bucket; a last partial
+    /// second is left out): what a comparison resamples to put a
+    /// confidence interval on the steady-state total rate.
+    pub fn per_second_in(&self, start_us: u64, end_us: u64) -> Vec<u32> {
+        const PER_S: u64 = 1_000_000 / BUCKET_US;
+        let first = start_us.div_ceil(BUCKET_US);
+        let last = end_us / BUCKET_US;
+        let seconds = last.saturating_sub(first) / PER_S;
+        (0..seconds)
+            .map(|k| {
+                (first + k * PER_S..first + (k + 1) * PER_S)
+                    .filter_map(|i| usize::try_from(i).ok())
+                    .map(|i| self.buckets.get(i).copied().unwrap_or(0))
+                    .fold(0u32, u32::saturating_add)
+            })
+            .collect()
+    }
+
     /// Adds every bucket of `other` into `self`.
     pub fn merge(&mut self, other: &Timeline) {
         if other.buckets.len() > self.buckets.len() {
@@ -101,6 +120,17 @@ mod tests {
         assert_eq!(r.start_us, 1_250_000);
         assert_eq!(r.end_us, 8_750_000);
         assert!((r.tok_s - 100.0).abs() < 1e-9, "{}", r.tok_s);
+    }
+
+    #[test]
+    fn per_second_blocks_cover_whole_seconds_of_the_window() {
+        let mut t = Timeline::default();
+        for k in 0..1000u64 {
+            t.add(k * 10_000, 1); // 100 tok/s for 10 s
+        }
+        let s = t.per_second_in(1_234_567, 8_765_432);
+        assert_eq!(s, vec![100; 7], "7.5 s of window: 7 whole seconds");
+        assert!(t.per_second_in(0, 900_000).is_empty());
     }
 
     #[test]

@@ -217,24 +217,29 @@ pub async fn run_with_hooks<H: PhaseHooks>(
     let wall_s = (end - measured_start).as_secs_f64();
     let start_us = phase.first_ok_us.load(Ordering::Relaxed);
     let end_us = phase.drain_at_us.load(Ordering::Relaxed).min(micros(end));
-    let steady = phase
+    let (steady, per_second) = phase
         .timeline
         .lock()
         .ok()
-        .and_then(|t| t.rate_in(start_us, end_us));
+        .and_then(|t| {
+            let w = t.rate_in(start_us, end_us)?;
+            Some((w, t.per_second_in(start_us, end_us)))
+        })
+        .unzip();
     let mut hists = LatencyHistograms::default();
     for shard in &phase.hists {
         if let Ok(h) = shard.lock() {
             hists += &h;
         }
     }
-    let summary = Summary::build(
+    let mut summary = Summary::build(
         &hists,
         &tally.totals,
         micros(measured_start),
         wall_s,
         steady,
     );
+    summary.steady_tokens_per_s = per_second.unwrap_or_default();
     RunOutcome {
         histograms: hists,
         summary,

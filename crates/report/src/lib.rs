@@ -3,6 +3,8 @@
 //! Every table is Markdown, which reads well in a terminal too.
 #![warn(missing_docs)]
 
+pub mod compare;
+
 use stackbench_core::run_file::RunFile;
 use stackbench_core::summary::Dist;
 

@@ -26,7 +26,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use config::{parse_api, FlavorChoice, RunConfig, RunContext};
 pub use error::RunnerError;
-pub use load::{load_runs, LoadError, LoadedRun};
+pub use load::{load_records, load_runs, LoadError, LoadedRun};
 pub use power::{PowerSampler, NVIDIA_SMI_ENV};
 pub use prepare::{prepare, random_seed};
 pub use results::{benchmark, default_out, safe_name, utc_stamp, Job};

@@ -35,6 +35,16 @@ pub enum LoadError {
         /// Why.
         source: RunFileError,
     },
+    /// A line of `requests.jsonl` is not a record.
+    #[error("{path}:{line}: not a request record: {reason}")]
+    Records {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// Why.
+        reason: String,
+    },
     /// No `run.json` under the paths.
     #[error("no run.json found under {0}")]
     Empty(String),
@@ -68,6 +78,32 @@ pub fn load_runs(paths: &[PathBuf]) -> Result<Vec<LoadedRun>, LoadError> {
             Ok(LoadedRun { dir, file })
         })
         .collect()
+}
+
+/// The records of a run folder's `requests.jsonl` (a torn last line, as
+/// a killed run may leave, is skipped).
+pub fn load_records(dir: &Path) -> Result<Vec<stackbench_core::RequestRecord>, LoadError> {
+    let path = dir.join("requests.jsonl");
+    let text = std::fs::read_to_string(&path).map_err(|source| LoadError::Io {
+        path: path.clone(),
+        source,
+    })?;
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    let mut out = Vec::with_capacity(lines.len());
+    for (i, l) in lines.iter().enumerate() {
+        match serde_json::from_str(l) {
+            Ok(r) => out.push(r),
+            Err(_) if i + 1 == lines.len() => {}
+            Err(e) => {
+                return Err(LoadError::Records {
+                    path,
+                    line: i + 1,
+                    reason: e.to_string(),
+                })
+            }
+        }
+    }
+    Ok(out)
 }
 
 fn find_run_files(p: &Path, out: &mut Vec<PathBuf>) -> Result<(), LoadError> {

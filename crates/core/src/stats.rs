@@ -1,0 +1,180 @@
+//! Confidence intervals for comparing two runs, as pure functions.
+//!
+//! Method: the percentile bootstrap (Efron & Tibshirani, *An Introduction
+//! to the Bootstrap*, 1993, ch. 13). Each run's samples are resampled with
+//! replacement, the statistic (a median, a p99, a mean rate) is computed on
+//! both resamples, and the relative change `cand / base − 1` is collected;
+//! the 2.5th and 97.5th percentiles of those changes bound a 95 % interval.
+//! Per-request metrics resample requests; the steady-state total rate
+//! resamples one-second blocks of the steady window (a block bootstrap:
+//! neighbouring 50 ms buckets are correlated, whole seconds much less so).
+//! The generator is seeded, so the same runs always give the same interval.
+
+/// Resamples drawn per interval.
+pub const BOOTSTRAP_RESAMPLES: usize = 2000;
+
+/// A small, fast, seedable generator (SplitMix64): enough for resampling,
+/// and no dependency.
+#[derive(Debug, Clone)]
+pub struct SplitMix64(u64);
+
+impl SplitMix64 {
+    /// A generator from `seed`.
+    pub fn new(seed: u64) -> Self {
+        Self(seed)
+    }
+
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// A uniform index below `n` (`n > 0`).
+    pub fn below(&mut self, n: usize) -> usize {
+        // Multiply-shift: unbiased enough for n far below 2^32.
+        ((u128::from(self.next_u64()) * n as u128) >> 64) as usize
+    }
+}
+
+/// The `q` quantile (0–1) of `sorted` by linear interpolation; `None` when
+/// empty.
+pub fn quantile(sorted: &[f64], q: f64) -> Option<f64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let pos = q.clamp(0.0, 1.0) * (sorted.len() - 1) as f64;
+    let lo = pos.floor() as usize;
+    let hi = pos.ceil() as usize;
+    let frac = pos - lo as f64;
+    Some(sorted[lo] + (sorted[hi] - sorted[lo]) * frac)
+}
+
+/// A statistic of a sample.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Statistic {
+    /// A quantile, 0–1 (0.5: the median).
+    Quantile(f64),
+    /// The mean.
+    Mean,
+}
+
+impl Statistic {
+    /// The statistic of `v` (sorted in place).
+    pub fn of(self, v: &mut [f64]) -> Option<f64> {
+        if v.is_empty() {
+            return None;
+        }
+        match self {
+            Self::Quantile(q) => {
+                v.sort_by(f64::total_cmp);
+                quantile(v, q)
+            }
+            Self::Mean => Some(v.iter().sum::<f64>() / v.len() as f64),
+        }
+    }
+}
+
+/// A relative change with its 95 % interval, in percent.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Change {
+    /// The statistic on the baseline.
+    pub base: f64,
+    /// The statistic on the candidate.
+    pub candidate: f64,
+    /// `(candidate / base − 1) × 100`.
+    pub pct: f64,
+    /// Lower bound of the 95 % interval, %.
+    pub lo_pct: f64,
+    /// Upper bound, %.
+    pub hi_pct: f64,
+}
+
+/// The change of `stat` from `base` to `candidate` with a percentile
+/// bootstrap interval; `None` when either sample is empty or the baseline
+/// statistic is zero.
+pub fn bootstrap_change(
+    base: &[f64],
+    candidate: &[f64],
+    stat: Statistic,
+    seed: u64,
+) -> Option<Change> {
+    let b = stat.of(&mut base.to_vec())?;
+    let c = stat.of(&mut candidate.to_vec())?;
+    if b == 0.0 {
+        return None;
+    }
+    let mut rng = SplitMix64::new(seed);
+    let mut rb = vec![0.0; base.len()];
+    let mut rc = vec![0.0; candidate.len()];
+    let mut changes = Vec::with_capacity(BOOTSTRAP_RESAMPLES);
+    for _ in 0..BOOTSTRAP_RESAMPLES {
+        for x in rb.iter_mut() {
+            *x = base[rng.below(base.len())];
+        }
+        for x in rc.iter_mut() {
+            *x = candidate[rng.below(candidate.len())];
+        }
+        if let (Some(sb), Some(sc)) = (stat.of(&mut rb), stat.of(&mut rc)) {
+            if sb != 0.0 {
+                changes.push((sc / sb - 1.0) * 100.0);
+            }
+        }
+    }
+    changes.sort_by(f64::total_cmp);
+    Some(Change {
+        base: b,
+        candidate: c,
+        pct: (c / b - 1.0) * 100.0,
+        lo_pct: quantile(&changes, 0.025)?,
+        hi_pct: quantile(&changes, 0.975)?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn noisy(center: f64, n: usize, seed: u64) -> Vec<f64> {
+        let mut r = SplitMix64::new(seed);
+        (0..n)
+            .map(|_| center * (0.95 + 0.1 * (r.next_u64() as f64 / u64::MAX as f64)))
+            .collect()
+    }
+
+    #[test]
+    fn a_ten_percent_drop_is_bracketed_and_excludes_zero() {
+        let c = bootstrap_change(
+            &noisy(100.0, 50, 1),
+            &noisy(90.0, 50, 2),
+            Statistic::Quantile(0.5),
+            7,
+        )
+        .expect("samples");
+        assert!((c.pct + 10.0).abs() < 2.0, "{c:?}");
+        assert!(c.lo_pct < c.pct && c.pct < c.hi_pct, "{c:?}");
+        assert!(c.hi_pct < -5.0, "the whole interval is below -5 %: {c:?}");
+    }
+
+    #[test]
+    fn the_same_distribution_gives_an_interval_around_zero() {
+        let c = bootstrap_change(
+            &noisy(100.0, 50, 3),
+            &noisy(100.0, 50, 4),
+            Statistic::Mean,
+            7,
+        )
+        .expect("samples");
+        assert!(c.lo_pct < 0.0 && c.hi_pct > 0.0, "{c:?}");
+    }
+
+    #[test]
+    fn quantiles_interpolate() {
+        assert_eq!(quantile(&[1.0, 2.0, 3.0, 4.0], 0.5), Some(2.5));
+        assert_eq!(quantile(&[], 0.5), None);
+        assert_eq!(bootstrap_change(&[], &[1.0], Statistic::Mean, 1), None);
+    }
+}
