@@ -4,17 +4,36 @@
 # loads (from ldd), the dynamic loader and the SmolLM2-135M model, in a
 # FROM-scratch image. Rebuilt only when missing (podman keeps it).
 #
-# Usage: scripts/build-llama-image.sh [TAG]   (default localhost/stackbench-llama-server:local)
+# Usage: scripts/build-llama-image.sh [TAG [SERVER FLAG...]]
+#   (default TAG localhost/stackbench-llama-server:local)
+# With server flags, builds TAG on top of the default image with those flags
+# baked into its entry point: a stand-in for a changed upstream image, e.g.
+#   scripts/build-llama-image.sh localhost/stackbench-llama-server:slow-threads -t 1
+# (the "bad upgrade" of the container-upgrade recipe: half the threads).
 # Prints IMAGE=<tag>. Extra server flags are the container's arguments, e.g.
 #   podman run --rm --pull never -p 18081:8080 IMAGE -np 4
 # Environment: CONTAINERS_CONF (default: this repo's scripts/containers.conf,
 # runc and ulimits that work on this kind of VM; see docs/containers.md).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
-tag="${1:-localhost/stackbench-llama-server:local}"
+base_tag="localhost/stackbench-llama-server:local"
+tag="${1:-$base_tag}"
+shift $(( $# > 0 ? 1 : 0 ))
+variant_flags=("$@")
 export CONTAINERS_CONF="${CONTAINERS_CONF:-$here/containers.conf}"
 command -v podman >/dev/null || { echo "build-llama-image: error: podman is not installed (apt-get install podman runc)" >&2; exit 2; }
 if podman image exists "$tag"; then
+  echo "IMAGE=$tag"
+  exit 0
+fi
+if [[ ${#variant_flags[@]} -gt 0 ]]; then
+  bash "$here/build-llama-image.sh" "$base_tag" >/dev/null
+  ctx="$(mktemp -d)"
+  trap 'rm -rf "$ctx"' EXIT
+  entry='"/app/llama-server", "-m", "/models/model.gguf", "--host", "0.0.0.0", "--port", "8080", "--metrics"'
+  for f in "${variant_flags[@]}"; do entry+=", \"$f\""; done
+  printf 'FROM %s\nENTRYPOINT [%s]\n' "$base_tag" "$entry" > "$ctx/Containerfile"
+  podman build --quiet --pull=never -t "$tag" -f "$ctx/Containerfile" "$ctx" >/dev/null
   echo "IMAGE=$tag"
   exit 0
 fi

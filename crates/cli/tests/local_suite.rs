@@ -100,3 +100,71 @@ fn local_suite_runs_every_real_stack_and_tears_down() {
         );
     }
 }
+
+/// The container-upgrade recipe on the real llama-server: the same short
+/// suite against the image, the same image again, and an image whose entry
+/// point uses half the threads (`-t 1`, as a bad upgrade might); `compare`
+/// says *no change* / exit 0 for the first pair and *regressed* / exit 1
+/// for the second.
+#[test]
+fn container_upgrade_check_gates_on_a_slowed_image() {
+    if std::env::var_os("STACKBENCH_REQUIRE_PODMAN").is_none() {
+        eprintln!(
+            "skipping: run through scripts/test.sh (needs podman and the llama-server images)"
+        );
+        return;
+    }
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let dir = tempfile::tempdir().unwrap();
+    let suite = |name: &str, image: &str| {
+        let out = dir.path().join(name);
+        let run = Command::new(env!("CARGO_BIN_EXE_stackbench"))
+            .args(["suite", "configs/suites/upgrade-check.toml", "-q", "--out"])
+            .arg(&out)
+            .arg("--set")
+            .arg(format!("stack.llama-server-podman.launch.image={image}"))
+            .current_dir(&repo)
+            .output()
+            .unwrap();
+        assert!(
+            run.status.success(),
+            "{}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+        out
+    };
+    let old = suite("old", "localhost/stackbench-llama-server:local");
+    let same = suite("same", "localhost/stackbench-llama-server:local");
+    let slow = suite("slow", "localhost/stackbench-llama-server:slow-threads");
+    let compare = |a: &Path, b: &Path| {
+        let out = Command::new(env!("CARGO_BIN_EXE_stackbench"))
+            .arg("compare")
+            .arg(a)
+            .arg(b)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let (code, md) = compare(&old, &slow);
+    assert_eq!(
+        code,
+        Some(1),
+        "half the threads must be a regression:\n{md}"
+    );
+    let decode_row = md
+        .lines()
+        .find(|l| l.starts_with("| decode tok/s p50") && l.contains("REGRESSED"));
+    assert!(decode_row.is_some(), "decode tok/s regressed:\n{md}");
+    let (code, md) = compare(&old, &same);
+    assert_eq!(code, Some(0), "the same image twice is no change:\n{md}");
+    // The run.json of each side names the image it ran.
+    let image_of = |d: &Path| {
+        let r = common::read_run_json(&d.join("llama-server-podman").join("c1"));
+        r["launch"]["image"].as_str().unwrap().to_string()
+    };
+    assert!(image_of(&slow).ends_with(":slow-threads"));
+    assert!(image_of(&old).ends_with(":local"));
+}
