@@ -7,11 +7,8 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 
-use common::{run_bin, spawn_sim};
-
-const BIN: &str = env!("CARGO_BIN_EXE_stackbench");
+use common::{compare_bin as compare, run_bin, spawn_sim};
 
 /// A c=1 run and a c=4 run of a simulated vLLM decoding at `tps`.
 fn runs(tps: &str, dir: &Path, output_tokens: &str) {
@@ -46,21 +43,6 @@ fn runs(tps: &str, dir: &Path, output_tokens: &str) {
             String::from_utf8_lossy(&out.stderr)
         );
     }
-}
-
-fn compare(base: &Path, cand: &Path, extra: &[&str]) -> (Option<i32>, String, String) {
-    let out = Command::new(BIN)
-        .arg("compare")
-        .arg(base)
-        .arg(cand)
-        .args(extra)
-        .output()
-        .unwrap();
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
 }
 
 #[test]

@@ -9,9 +9,15 @@ mod common;
 
 use std::path::Path;
 use std::process::Command;
+use std::sync::Mutex;
+
+/// The tests here launch the same stacks on the same ports and need the
+/// whole (2-core) machine: one at a time.
+static SERIAL: Mutex<()> = Mutex::new(());
 
 #[test]
 fn local_suite_runs_every_real_stack_and_tears_down() {
+    let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let required = [
         "STACKBENCH_REQUIRE_VLLM",
         "STACKBENCH_REQUIRE_LLAMA_SERVER",
@@ -108,6 +114,7 @@ fn local_suite_runs_every_real_stack_and_tears_down() {
 /// for the second.
 #[test]
 fn container_upgrade_check_gates_on_a_slowed_image() {
+    let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     if std::env::var_os("STACKBENCH_REQUIRE_PODMAN").is_none() {
         eprintln!(
             "skipping: run through scripts/test.sh (needs podman and the llama-server images)"
@@ -136,19 +143,7 @@ fn container_upgrade_check_gates_on_a_slowed_image() {
     let old = suite("old", "localhost/stackbench-llama-server:local");
     let same = suite("same", "localhost/stackbench-llama-server:local");
     let slow = suite("slow", "localhost/stackbench-llama-server:slow-threads");
-    let compare = |a: &Path, b: &Path| {
-        let out = Command::new(env!("CARGO_BIN_EXE_stackbench"))
-            .arg("compare")
-            .arg(a)
-            .arg(b)
-            .output()
-            .unwrap();
-        (
-            out.status.code(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-        )
-    };
-    let (code, md) = compare(&old, &slow);
+    let (code, md, _) = common::compare_bin(&old, &slow, &[]);
     assert_eq!(
         code,
         Some(1),
@@ -158,7 +153,7 @@ fn container_upgrade_check_gates_on_a_slowed_image() {
         .lines()
         .find(|l| l.starts_with("| decode tok/s p50") && l.contains("REGRESSED"));
     assert!(decode_row.is_some(), "decode tok/s regressed:\n{md}");
-    let (code, md) = compare(&old, &same);
+    let (code, md, _) = common::compare_bin(&old, &same, &[]);
     assert_eq!(code, Some(0), "the same image twice is no change:\n{md}");
     // The run.json of each side names the image it ran.
     let image_of = |d: &Path| {

@@ -201,6 +201,22 @@ pub fn run_bin(url: &str, out: &Path, args: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
+/// `stackbench compare BASE CANDIDATE EXTRA…`: exit code, stdout, stderr.
+pub fn compare_bin(base: &Path, candidate: &Path, extra: &[&str]) -> (Option<i32>, String, String) {
+    let out = std::process::Command::new(BIN)
+        .arg("compare")
+        .arg(base)
+        .arg(candidate)
+        .args(extra)
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 /// The records of `dir/requests.jsonl` as JSON, warm-up included.
 pub fn read_records(dir: &Path) -> Vec<serde_json::Value> {
     std::fs::read_to_string(dir.join("requests.jsonl"))
