@@ -116,15 +116,7 @@ pub async fn execute(a: RunArgs) -> anyhow::Result<ExitStatus> {
             run.stopped_early.as_deref().unwrap_or("unknown reason"),
         );
     }
-    let r = &run.summary.requests;
-    if r.ok == 0 && r.failed > 0 {
-        let reason = run
-            .summary
-            .errors
-            .keys()
-            .next()
-            .cloned()
-            .unwrap_or_default();
+    if let Some(reason) = run.summary.all_failed() {
         bail!("every measured request failed ({reason})");
     }
     Ok(ExitStatus::Success)

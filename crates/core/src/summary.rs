@@ -179,6 +179,13 @@ impl Totals {
 }
 
 impl Summary {
+    /// When no measured request succeeded and some failed: the first
+    /// failure reason (`kind: message`).
+    pub fn all_failed(&self) -> Option<String> {
+        let r = &self.requests;
+        (r.ok == 0 && r.failed > 0).then(|| self.errors.keys().next().cloned().unwrap_or_default())
+    }
+
     /// Builds the summary of a measured phase that lasted `wall_s` seconds.
     pub fn build(
         h: &LatencyHistograms,

@@ -372,16 +372,7 @@ pub fn load_suite_from(
         .collect();
     let config: SuiteConfig = load_with(reader, file, &suite_overrides)?;
     let text = read(reader, file)?;
-    let invalid = |key: &str, message: String| {
-        let (line, column) = locate(&text, key);
-        ConfigError::Invalid {
-            file: file.to_path_buf(),
-            line,
-            column,
-            key: key.to_string(),
-            message,
-        }
-    };
+    let invalid = |key: &str, message: String| invalid_at(file, &text, key, message);
     if config.scenarios.is_empty() {
         return Err(invalid(
             "scenario",
@@ -491,19 +482,22 @@ fn names(stacks: &[StackEntry]) -> String {
         .join(", ")
 }
 
+/// An error about `key` of `file`, placed where `key` is written in `text`.
+fn invalid_at(file: &Path, text: &str, key: &str, message: String) -> ConfigError {
+    let (line, column) = locate(text, key);
+    ConfigError::Invalid {
+        file: file.to_path_buf(),
+        line,
+        column,
+        key: key.to_string(),
+        message,
+    }
+}
+
 /// Checks across keys that serde cannot.
 fn check_stack(file: &Path, text: &str, s: &StackConfig) -> Result<(), ConfigError> {
     use stackbench_core::stack::Launch;
-    let invalid = |key: &str, message: String| {
-        let (line, column) = locate(text, key);
-        ConfigError::Invalid {
-            file: file.to_path_buf(),
-            line,
-            column,
-            key: key.to_string(),
-            message,
-        }
-    };
+    let invalid = |key: &str, message: String| invalid_at(file, text, key, message);
     if s.name.trim().is_empty() {
         return Err(invalid("name", "must not be empty".into()));
     }

@@ -117,11 +117,7 @@ impl Container {
     ) -> Result<Self, LaunchError> {
         // The log file first: once the engine has started the container,
         // nothing may fail before we hold it.
-        let file = std::fs::File::create(log)
-            .map_err(|e| LaunchError::Other(format!("cannot create {}: {e}", log.display())))?;
-        let err = file
-            .try_clone()
-            .map_err(|e| LaunchError::Other(e.to_string()))?;
+        let (file, err) = crate::process::log_files(log)?;
         let out = tokio::process::Command::new(&cmd[0])
             .args(&cmd[1..])
             .stdin(Stdio::null())

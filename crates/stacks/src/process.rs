@@ -32,11 +32,7 @@ impl ProcessServer {
         workdir: Option<&Path>,
         log: &Path,
     ) -> Result<Self, LaunchError> {
-        let file = std::fs::File::create(log)
-            .map_err(|e| LaunchError::Other(format!("cannot create {}: {e}", log.display())))?;
-        let err = file
-            .try_clone()
-            .map_err(|e| LaunchError::Other(e.to_string()))?;
+        let (file, err) = log_files(log)?;
         let mut cmd = Command::new(&command[0]);
         cmd.args(&command[1..])
             .envs(env.iter().cloned())
@@ -111,6 +107,16 @@ impl Drop for ProcessServer {
             self.kill_watcher();
         }
     }
+}
+
+/// `log` opened for a server's stdout and stderr (one file, two handles).
+pub(crate) fn log_files(log: &Path) -> Result<(std::fs::File, std::fs::File), LaunchError> {
+    let file = std::fs::File::create(log)
+        .map_err(|e| LaunchError::Other(format!("cannot create {}: {e}", log.display())))?;
+    let err = file
+        .try_clone()
+        .map_err(|e| LaunchError::Other(e.to_string()))?;
+    Ok((file, err))
 }
 
 /// A `sh` that waits for its stdin (a pipe only we hold) to close, which

@@ -301,18 +301,10 @@ async fn settle(
 
 /// Why a finished run counts as a failure: nothing succeeded.
 fn run_failure(run: &RunOutput) -> Option<String> {
-    let r = &run.file.summary.requests;
-    (r.ok == 0 && r.failed > 0).then(|| {
-        let reason = run
-            .file
-            .summary
-            .errors
-            .keys()
-            .next()
-            .cloned()
-            .unwrap_or_default();
-        format!("every request failed ({reason})")
-    })
+    run.file
+        .summary
+        .all_failed()
+        .map(|reason| format!("every request failed ({reason})"))
 }
 
 fn with_log(reason: String, tail: &str) -> String {
