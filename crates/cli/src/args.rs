@@ -68,6 +68,12 @@ pub struct SuiteArgs {
     /// Send `Authorization: Bearer $VAR` to every stack.
     #[arg(long, value_name = "VAR")]
     pub api_key_env: Option<String>,
+    /// Run every scenario N times, in rounds: each round launches each
+    /// stack in turn, runs its scenarios once and tears it down, so drift
+    /// hits every stack alike; the tables show the spread (overrides the
+    /// suite's `repeat`).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub repeat: Option<u32>,
     /// No progress bar.
     #[arg(short, long)]
     pub quiet: bool,
@@ -89,7 +95,9 @@ pub struct CompareArgs {
     /// Override a metric's threshold, % (points for error_rate_pct), e.g.
     /// --threshold decode_tok_s_p50=3. Metrics: decode_tok_s_p50,
     /// total_tok_s, ttft_p50_ms, ttft_p99_ms, itl_p50_ms, itl_p99_ms,
-    /// e2e_p50_ms, error_rate_pct. Repeatable.
+    /// e2e_p50_ms, error_rate_pct. Repeatable. Without it, a suite
+    /// folder's thresholds (its suite file's [compare] table, kept in
+    /// suite.json) apply, the candidate's first.
     #[arg(long, value_name = "METRIC=PCT")]
     pub threshold: Vec<String>,
     /// Also write the Markdown here (a pull-request comment).

@@ -24,6 +24,19 @@ fn side(path: &Path) -> anyhow::Result<Vec<RunData>> {
         .collect()
 }
 
+/// The `[compare]` thresholds a suite folder's `suite.json` records
+/// (none for run folders).
+fn suite_thresholds(path: &Path) -> anyhow::Result<Vec<(String, f64)>> {
+    let file = path.join("suite.json");
+    if !file.is_file() {
+        return Ok(Vec::new());
+    }
+    let text = std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+    let suite: stackbench_stacks::SuiteFile = serde_json::from_slice(&text)
+        .with_context(|| format!("{} is not a valid suite.json", file.display()))?;
+    Ok(suite.thresholds.into_iter().collect())
+}
+
 fn parse_threshold(s: &str) -> anyhow::Result<(String, f64)> {
     let (k, v) = s.split_once('=').with_context(|| {
         format!("--threshold {s}: expected METRIC=PCT, e.g. decode_tok_s_p50=3")
@@ -44,11 +57,13 @@ fn write(path: &Path, text: &str) -> anyhow::Result<()> {
 
 /// Runs `stackbench compare`.
 pub fn execute(a: &CompareArgs) -> anyhow::Result<ExitStatus> {
-    let overrides = a
-        .threshold
-        .iter()
-        .map(|s| parse_threshold(s))
-        .collect::<anyhow::Result<Vec<_>>>()?;
+    // Later entries win: the baseline suite's, the candidate suite's, then
+    // the command line's.
+    let mut overrides = suite_thresholds(&a.base)?;
+    overrides.extend(suite_thresholds(&a.candidate)?);
+    for s in &a.threshold {
+        overrides.push(parse_threshold(s)?);
+    }
     let t = thresholds(&overrides)?;
     let base = side(&a.base).with_context(|| format!("baseline {}", a.base.display()))?;
     let cand =

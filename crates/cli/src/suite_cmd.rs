@@ -49,10 +49,24 @@ pub fn overrides(set: &[String]) -> anyhow::Result<Vec<Override>> {
         .collect()
 }
 
+/// The suite's `[compare]` keys must be metrics `compare` knows: a typo
+/// found now, not after an hour of benchmarking.
+pub fn check_thresholds(suite: &Suite) -> anyhow::Result<()> {
+    let given: Vec<(String, f64)> = suite
+        .config
+        .compare
+        .iter()
+        .map(|(k, v)| (k.clone(), *v))
+        .collect();
+    stackbench_report::compare::thresholds(&given)
+        .map(|_| ())
+        .with_context(|| format!("{}: [compare]", suite.file.display()))
+}
+
 /// What `--dry-run` prints: every stack's launch and the scenarios.
 pub fn dry_run(suite: &Suite) -> anyhow::Result<String> {
     let mut out = format!(
-        "suite {} ({}): {} stacks, {} scenarios{}\n",
+        "suite {} ({}): {} stacks, {} scenarios{}{}\n",
         suite.config.name,
         suite.file.display(),
         suite.stacks.len(),
@@ -61,6 +75,11 @@ pub fn dry_run(suite: &Suite) -> anyhow::Result<String> {
             ", stacks in parallel"
         } else {
             ", one stack at a time"
+        },
+        if suite.config.repeat > 1 {
+            format!(", {} rounds", suite.config.repeat)
+        } else {
+            String::new()
         }
     );
     for s in &suite.stacks {
@@ -199,7 +218,11 @@ pub async fn run_loaded(
 /// Runs `stackbench suite`.
 pub async fn execute(a: SuiteArgs) -> anyhow::Result<ExitStatus> {
     let set = overrides(&a.set)?;
-    let suite = load_suite(&a.file, &set, &a.only)?;
+    let mut suite = load_suite(&a.file, &set, &a.only)?;
+    if let Some(n) = a.repeat {
+        suite.config.repeat = n;
+    }
+    check_thresholds(&suite)?;
     if a.dry_run {
         print!("{}", dry_run(&suite)?);
         return Ok(ExitStatus::Success);

@@ -566,3 +566,128 @@ fn simulated_suite_matches_its_calibration() {
         "committed runs appear: {text}"
     );
 }
+
+fn started_at(run_dir: &Path) -> String {
+    let v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run_dir.join("run.json")).unwrap()).unwrap();
+    v["started_at"].as_str().unwrap().to_string()
+}
+
+fn compare_dirs(base: &Path, cand: &Path, extra: &[&str]) -> (Option<i32>, String) {
+    let mut args = vec!["compare", base.to_str().unwrap(), cand.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    let out = stackbench(&args);
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+/// `--repeat 2`: two rounds, each launching both stacks in turn (so the
+/// runs interleave a1 b1 a2 b2), `r1`/`r2` folders, a server log per
+/// launch, one table row per stack with the spread; `compare` pools the
+/// repeats and takes its thresholds from the suite's `[compare]` table,
+/// which `--threshold` overrides; an unknown metric there is refused at
+/// load.
+#[test]
+fn repeats_run_in_rounds_and_compare_pools_them_with_suite_thresholds() {
+    let dir = tempfile::tempdir().unwrap();
+    let (pa, pb) = (free_port(), free_port());
+    let stacks = [
+        (
+            "a.toml",
+            sim_stack("a", pa, &dir.path().join("a.pid"), "--tokens-per-event 1"),
+        ),
+        (
+            "b.toml",
+            sim_stack("b", pb, &dir.path().join("b.pid"), "--tokens-per-event 1"),
+        ),
+    ];
+    let scenarios = "[[scenario]]\nname = \"c1\"\nconcurrency = 1\nrequests = 12\n";
+    let suite = write_suite(dir.path(), &stacks, scenarios);
+    // Loose thresholds for everything a 10% slower decode moves.
+    let mut text = std::fs::read_to_string(&suite).unwrap();
+    text += "[compare]\ndecode_tok_s_p50 = 50\nitl_p50_ms = 50\nitl_p99_ms = 50\ne2e_p50_ms = 50\ntotal_tok_s = 50\n";
+    std::fs::write(&suite, text).unwrap();
+
+    let base = dir.path().join("base");
+    let out = stackbench(&[
+        "suite",
+        suite.to_str().unwrap(),
+        "--repeat",
+        "2",
+        "--out",
+        base.to_str().unwrap(),
+        "-q",
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let s = suite_json(&base);
+    assert_eq!(s["repeat"], 2);
+    assert_eq!(s["thresholds"]["decode_tok_s_p50"], 50.0);
+    let order: Vec<String> = ["a/c1/r1", "b/c1/r1", "a/c1/r2", "b/c1/r2"]
+        .iter()
+        .map(|p| started_at(&base.join(p)))
+        .collect();
+    let mut sorted = order.clone();
+    sorted.sort();
+    assert_eq!(order, sorted, "rounds interleave the stacks");
+    for log in ["a/server-r1.log", "a/server-r2.log", "b/server-r2.log"] {
+        assert!(base.join(log).is_file(), "{log}");
+    }
+    assert!(stdout.contains("repeats min–max"), "{stdout}");
+    assert!(stdout.contains("(n=2)"), "{stdout}");
+    assert_eq!(
+        stdout.matches("\n| a ").count(),
+        3,
+        "one single-user row for a's repeats, one detail row each: {stdout}"
+    );
+
+    // The candidate: stack a decoding 10% slower (360 vs 400 tok/s).
+    let cand = dir.path().join("cand");
+    let slow = format!(
+        "stack.a.launch.process.command=[\"{BIN}\", \"sim\", \"--profile\", \"vllm-nvfp4\", \"--decode-tps\", \"360\", \"--tokens-per-event\", \"1\", \"--port\", \"{pa}\"]"
+    );
+    let out = stackbench(&[
+        "suite",
+        suite.to_str().unwrap(),
+        "--only",
+        "a",
+        "--repeat",
+        "2",
+        "--set",
+        &slow,
+        "--out",
+        cand.to_str().unwrap(),
+        "-q",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (code, md) = compare_dirs(&base, &cand, &[]);
+    assert_eq!(code, Some(0), "the suite's 50% thresholds hold: {md}");
+    assert!(
+        md.contains("2 baseline and 2 candidate repeats pooled"),
+        "{md}"
+    );
+    assert!(md.contains("±50%"), "{md}");
+    let (code, md) = compare_dirs(&base, &cand, &["--threshold", "decode_tok_s_p50=5"]);
+    assert_eq!(code, Some(1), "--threshold overrides the suite: {md}");
+
+    let mut text = std::fs::read_to_string(&suite).unwrap();
+    text += "speed = 3\n";
+    std::fs::write(&suite, text).unwrap();
+    let out = stackbench(&["suite", suite.to_str().unwrap(), "--dry-run"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("[compare]") && err.contains("unknown metric 'speed'"),
+        "{err}"
+    );
+}

@@ -135,10 +135,14 @@ pub struct PairResult {
     pub stack: String,
     /// Scenario (or `c<N>`).
     pub scenario: String,
-    /// Baseline folder.
+    /// Baseline folder (the first, with repeats).
     pub base_dir: String,
-    /// Candidate folder.
+    /// Candidate folder (the first, with repeats).
     pub candidate_dir: String,
+    /// Baseline runs pooled (repeats).
+    pub base_runs: usize,
+    /// Candidate runs pooled (repeats).
+    pub candidate_runs: usize,
     /// Workload differences (compared only with `--allow-mismatch`).
     pub mismatches: Vec<String>,
     /// Reasons to distrust the candidate (errors, a saturated client).
@@ -238,7 +242,19 @@ fn mismatches(a: &RunFile, b: &RunFile) -> Vec<String> {
     out
 }
 
-fn flags(c: &RunData) -> Vec<String> {
+fn flags(runs: &[&RunData]) -> Vec<String> {
+    let mut out = Vec::new();
+    for c in runs {
+        for f in run_flags(c) {
+            if !out.contains(&f) {
+                out.push(f);
+            }
+        }
+    }
+    out
+}
+
+fn run_flags(c: &RunData) -> Vec<String> {
     let mut out = Vec::new();
     let r = &c.file.summary.requests;
     let total = r.ok + r.failed;
@@ -266,19 +282,41 @@ fn flags(c: &RunData) -> Vec<String> {
     out
 }
 
-fn ok_values(d: &RunData, f: impl Fn(&RequestRecord) -> Option<f64>) -> Vec<f64> {
-    d.records
-        .iter()
-        .filter(|r| !r.warmup && r.status == RequestStatus::Ok)
+/// The runs of one stack and scenario on one side: one, or the repeats of
+/// a `--repeat` suite, whose requests are pooled.
+type Group<'a> = Vec<&'a RunData>;
+
+fn records<'a>(g: &'a [&'a RunData]) -> impl Iterator<Item = &'a RequestRecord> + 'a {
+    g.iter()
+        .copied()
+        .flat_map(|d| d.records.iter())
+        .filter(|r| !r.warmup)
+}
+
+fn ok_values(g: &[&RunData], f: impl Fn(&RequestRecord) -> Option<f64>) -> Vec<f64> {
+    records(g)
+        .filter(|r| r.status == RequestStatus::Ok)
         .filter_map(f)
         .collect()
 }
 
-fn error_rate(d: &RunData) -> Option<f64> {
-    let measured: Vec<_> = d
-        .records
-        .iter()
-        .filter(|r| !r.warmup && r.status != RequestStatus::Cancelled)
+/// The total-rate samples: with at least [`MIN_SAMPLES`] repeats, one
+/// steady-state total per repeat (the between-run spread, the honest one
+/// for an upgrade); with fewer, the tokens of every whole second of every
+/// repeat's steady window.
+fn total_samples(g: &[&RunData]) -> Vec<f64> {
+    if g.len() >= MIN_SAMPLES {
+        return g.iter().map(|d| d.file.summary.output_tok_s).collect();
+    }
+    g.iter()
+        .flat_map(|d| d.file.summary.steady_tokens_per_s.iter())
+        .map(|t| f64::from(*t))
+        .collect()
+}
+
+fn error_rate(g: &[&RunData]) -> Option<f64> {
+    let measured: Vec<_> = records(g)
+        .filter(|r| r.status != RequestStatus::Cancelled)
         .collect();
     (!measured.is_empty()).then(|| {
         measured
@@ -304,19 +342,11 @@ fn verdict(better: Better, lo: f64, hi: f64, threshold: f64) -> Verdict {
     }
 }
 
-fn samples(d: &RunData, key: &str) -> (Vec<f64>, Statistic) {
+fn samples(d: &[&RunData], key: &str) -> (Vec<f64>, Statistic) {
     let ms = |us: Option<u64>| us.map(|u| u as f64 / 1000.0);
     match key {
         "decode_tok_s_p50" => (ok_values(d, |r| r.decode_tok_s), Statistic::Quantile(0.5)),
-        "total_tok_s" => (
-            d.file
-                .summary
-                .steady_tokens_per_s
-                .iter()
-                .map(|t| f64::from(*t))
-                .collect(),
-            Statistic::Mean,
-        ),
+        "total_tok_s" => (total_samples(d), Statistic::Mean),
         "ttft_p50_ms" => (ok_values(d, |r| ms(r.ttft_us)), Statistic::Quantile(0.5)),
         "ttft_p99_ms" => (ok_values(d, |r| ms(r.ttft_us)), Statistic::Quantile(0.99)),
         "itl_p50_ms" => (
@@ -332,8 +362,8 @@ fn samples(d: &RunData, key: &str) -> (Vec<f64>, Statistic) {
 }
 
 fn metric(
-    base: &RunData,
-    cand: &RunData,
+    base: &[&RunData],
+    cand: &[&RunData],
     spec: &(&str, &str, Better, f64),
     threshold: f64,
     seed: u64,
@@ -379,26 +409,46 @@ fn metric(
     m
 }
 
-/// Compares every candidate run with the baseline run of the same stack
-/// and scenario (a single run on each side is compared whatever its
-/// labels).
+/// Runs grouped by stack and scenario, in first-seen order.
+fn groups(runs: &[RunData]) -> Vec<((String, String), Group<'_>)> {
+    let mut out: Vec<((String, String), Group<'_>)> = Vec::new();
+    for d in runs {
+        let k = (stack_of(&d.file), scenario_of(&d.file));
+        match out.iter_mut().find(|(key, _)| *key == k) {
+            Some((_, g)) => g.push(d),
+            None => out.push((k, vec![d])),
+        }
+    }
+    out
+}
+
+/// Compares every candidate stack and scenario with the baseline's (a
+/// single stack and scenario on each side is compared whatever its
+/// labels). Repeats of one stack and scenario are pooled.
 pub fn compare(
     base: &[RunData],
     candidate: &[RunData],
     thresholds: &BTreeMap<String, f64>,
     allow_mismatch: bool,
 ) -> Result<Comparison, CompareError> {
-    let key = |d: &RunData| (stack_of(&d.file), scenario_of(&d.file));
+    let (base, candidate) = (groups(base), groups(candidate));
     let mut pairs = Vec::new();
     let mut unmatched = Vec::new();
     let single = base.len() == 1 && candidate.len() == 1;
-    for c in candidate {
-        let Some(b) = base.iter().find(|b| single || key(b) == key(c)) else {
-            unmatched.push(format!("candidate {}", c.dir));
+    for (key, c) in &candidate {
+        let Some((_, b)) = base.iter().find(|(k, _)| single || k == key) else {
+            unmatched.extend(c.iter().map(|d| format!("candidate {}", d.dir)));
             continue;
         };
-        let (stack, scenario) = key(c);
-        let mism = mismatches(&b.file, &c.file);
+        let (stack, scenario) = key.clone();
+        let mut mism: Vec<String> = Vec::new();
+        for d in b.iter().chain(c.iter()) {
+            for m in mismatches(&b[0].file, &d.file) {
+                if !mism.contains(&m) {
+                    mism.push(m);
+                }
+            }
+        }
         if !mism.is_empty() && !allow_mismatch {
             return Err(CompareError::Mismatch {
                 stack,
@@ -417,16 +467,18 @@ pub fn compare(
         pairs.push(PairResult {
             stack,
             scenario,
-            base_dir: b.dir.clone(),
-            candidate_dir: c.dir.clone(),
+            base_dir: b[0].dir.clone(),
+            candidate_dir: c[0].dir.clone(),
+            base_runs: b.len(),
+            candidate_runs: c.len(),
             mismatches: mism,
             flags: flags(c),
             metrics,
         });
     }
-    for b in base {
-        if !single && !candidate.iter().any(|c| key(c) == key(b)) {
-            unmatched.push(format!("baseline {}", b.dir));
+    for (key, b) in &base {
+        if !single && !candidate.iter().any(|(k, _)| k == key) {
+            unmatched.extend(b.iter().map(|d| format!("baseline {}", d.dir)));
         }
     }
     if pairs.is_empty() {
@@ -470,6 +522,12 @@ pub fn markdown(c: &Comparison) -> String {
     );
     for p in &c.pairs {
         out += &format!("\n### {} / {}\n\n", p.stack, p.scenario);
+        if p.base_runs > 1 || p.candidate_runs > 1 {
+            out += &format!(
+                "{} baseline and {} candidate repeats pooled.\n\n",
+                p.base_runs, p.candidate_runs
+            );
+        }
         for m in &p.mismatches {
             out += &format!("- **workload mismatch** (compared with --allow-mismatch): {m}\n");
         }
@@ -623,6 +681,8 @@ mod tests {
                 scenario: "c1".into(),
                 base_dir: String::new(),
                 candidate_dir: String::new(),
+                base_runs: 1,
+                candidate_runs: 1,
                 mismatches: vec![],
                 flags: vec![],
                 metrics: vec![m],

@@ -303,15 +303,93 @@ fn published_total(r: &RunFile, c: u32) -> Option<f64> {
         .flatten()
 }
 
+/// The runs of one stack at one scenario: one, or a suite's repeats.
+fn repeat_groups<'a>(runs: &[&'a RunFile]) -> Vec<Vec<&'a RunFile>> {
+    let key = |r: &RunFile| {
+        (
+            stack_label(r),
+            quant_label(r),
+            r.load.concurrency,
+            r.suite.as_ref().map(|s| s.scenario.clone()),
+        )
+    };
+    let mut out: Vec<Vec<&RunFile>> = Vec::new();
+    for r in runs {
+        match out.iter_mut().find(|g| key(g[0]) == key(r)) {
+            Some(g) => g.push(r),
+            None => out.push(vec![r]),
+        }
+    }
+    out
+}
+
+/// The median of `values` (the table's figure for repeats), or `None`.
+fn median(mut values: Vec<f64>) -> Option<f64> {
+    values.retain(|v| v.is_finite());
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    match n {
+        0 => None,
+        _ if n % 2 == 1 => Some(values[n / 2]),
+        _ => Some((values[n / 2 - 1] + values[n / 2]) / 2.0),
+    }
+}
+
+/// `min–max (n=K)` over repeats; `-` for a single run.
+fn spread(values: &[f64]) -> String {
+    let finite: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
+    if finite.len() < 2 {
+        return "-".into();
+    }
+    let lo = finite.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = finite.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    format!("{lo:.1}–{hi:.1} (n={})", finite.len())
+}
+
+/// The median over a group's runs of `f`.
+fn med(g: &[&RunFile], f: impl Fn(&RunFile) -> Option<f64>) -> Option<f64> {
+    median(g.iter().filter_map(|r| f(r)).collect())
+}
+
+/// Adds the repeats column after column `at` when any group has repeats.
+fn with_spread(
+    header: &[&str],
+    mut body: Vec<Vec<String>>,
+    spreads: Vec<String>,
+    at: usize,
+) -> String {
+    if spreads.iter().all(|s| s == "-") {
+        return markdown_table(header, &body);
+    }
+    let mut h: Vec<&str> = header.to_vec();
+    h.insert(at + 1, "repeats min–max");
+    for (row, sp) in body.iter_mut().zip(spreads) {
+        row.insert(at + 1, sp);
+    }
+    markdown_table(&h, &body)
+}
+
 /// *Stack | Quantization | Single-user tok/s* (median decode tok/s at
 /// c=1) with the published figure, the roofline share, the E2E rate and
-/// TTFT.
+/// TTFT. Repeats of a stack are one row: the median of the repeats, and
+/// their range.
 pub fn single_user_table(runs: &[&RunFile]) -> String {
-    let body: Vec<Vec<String>> = runs
+    let groups = repeat_groups(runs);
+    let spreads = groups
         .iter()
-        .map(|r| {
-            let s = &r.summary;
-            let measured = s.decode_tok_s.p50;
+        .map(|g| {
+            spread(
+                &g.iter()
+                    .filter_map(|r| r.summary.decode_tok_s.p50)
+                    .collect::<Vec<_>>(),
+            )
+        })
+        .collect();
+    let body: Vec<Vec<String>> = groups
+        .iter()
+        .map(|g| {
+            let r = g[0];
+            let measured = med(g, |r| r.summary.decode_tok_s.p50);
             let published = published_single(r);
             let (bound, share) = match roofline(r) {
                 Some((b, spec)) => (
@@ -328,13 +406,16 @@ pub fn single_user_table(runs: &[&RunFile]) -> String {
                 diff_pct(measured, published),
                 bound,
                 share,
-                num(s.e2e_tok_s.p50, 1),
-                num(s.ttft_ms.p50, 0),
-                s.requests.ok.to_string(),
+                num(med(g, |r| r.summary.e2e_tok_s.p50), 1),
+                num(med(g, |r| r.summary.ttft_ms.p50), 0),
+                g.iter()
+                    .map(|r| r.summary.requests.ok)
+                    .sum::<u64>()
+                    .to_string(),
             ]
         })
         .collect();
-    markdown_table(
+    with_spread(
         &[
             "Stack",
             "Quantization",
@@ -347,19 +428,27 @@ pub fn single_user_table(runs: &[&RunFile]) -> String {
             "TTFT p50 ms",
             "requests",
         ],
-        &body,
+        body,
+        spreads,
+        2,
     )
 }
 
 /// *Stack | c=N total tok/s* (steady-state total output tok/s) with the
-/// published figure, the per-stream rate, TTFT and energy.
+/// published figure, the per-stream rate, TTFT and energy; repeats as in
+/// [`single_user_table`].
 pub fn total_table(runs: &[&RunFile], concurrency: u32) -> String {
     let col = format!("c={concurrency} total tok/s");
-    let body: Vec<Vec<String>> = runs
+    let groups = repeat_groups(runs);
+    let spreads = groups
         .iter()
-        .map(|r| {
-            let s = &r.summary;
-            let measured = Some(s.output_tok_s);
+        .map(|g| spread(&g.iter().map(|r| r.summary.output_tok_s).collect::<Vec<_>>()))
+        .collect();
+    let body: Vec<Vec<String>> = groups
+        .iter()
+        .map(|g| {
+            let r = g[0];
+            let measured = med(g, |r| Some(r.summary.output_tok_s));
             let published = published_total(r, concurrency);
             vec![
                 stack_label(r),
@@ -367,14 +456,20 @@ pub fn total_table(runs: &[&RunFile], concurrency: u32) -> String {
                 num(measured, 1),
                 num(published, 1),
                 diff_pct(measured, published),
-                num(s.decode_tok_s.p50, 1),
-                num(s.ttft_ms.p50, 0),
-                num(r.energy.as_ref().and_then(|e| e.tokens_per_joule), 2),
-                s.requests.ok.to_string(),
+                num(med(g, |r| r.summary.decode_tok_s.p50), 1),
+                num(med(g, |r| r.summary.ttft_ms.p50), 0),
+                num(
+                    med(g, |r| r.energy.as_ref().and_then(|e| e.tokens_per_joule)),
+                    2,
+                ),
+                g.iter()
+                    .map(|r| r.summary.requests.ok)
+                    .sum::<u64>()
+                    .to_string(),
             ]
         })
         .collect();
-    markdown_table(
+    with_spread(
         &[
             "Stack",
             "Quantization",
@@ -386,19 +481,24 @@ pub fn total_table(runs: &[&RunFile], concurrency: u32) -> String {
             "tok/J",
             "requests",
         ],
-        &body,
+        body,
+        spreads,
+        2,
     )
 }
 
 /// Latency percentiles, errors, and the server's per-stream decode rate
 /// beside the client's pooled one.
 pub fn detail_table(runs: &[RunFile]) -> String {
-    let body: Vec<Vec<String>> = runs
+    let refs: Vec<&RunFile> = runs.iter().collect();
+    let ordered: Vec<&RunFile> = repeat_groups(&refs).into_iter().flatten().collect();
+    let repeats = ordered.iter().any(|r| repeat_of(r) > 1);
+    let body: Vec<Vec<String>> = ordered
         .iter()
         .map(|r| {
             let s = &r.summary;
             let m = r.server_metrics.as_ref().filter(|m| m.available);
-            vec![
+            let mut row = vec![
                 stack_label(r),
                 quant_label(r),
                 r.load.concurrency.to_string(),
@@ -415,25 +515,34 @@ pub fn detail_table(runs: &[RunFile]) -> String {
                 num(m.and_then(|m| m.per_stream_decode_tok_s), 1),
                 m.and_then(|m| m.decode_diff_pct)
                     .map_or("-".into(), |d| format!("{d:+.1}%")),
-            ]
+            ];
+            if repeats {
+                row.insert(3, repeat_of(r).to_string());
+            }
+            row
         })
         .collect();
-    markdown_table(
-        &[
-            "Stack",
-            "Quantization",
-            "c",
-            "TTFT p50 ms",
-            "TTFT p99 ms",
-            "ITL p50 ms",
-            "ITL p99 ms",
-            "errors",
-            "decode tok/s (ours)",
-            "decode tok/s (server)",
-            "diff",
-        ],
-        &body,
-    )
+    let mut header = vec![
+        "Stack",
+        "Quantization",
+        "c",
+        "TTFT p50 ms",
+        "TTFT p99 ms",
+        "ITL p50 ms",
+        "ITL p99 ms",
+        "errors",
+        "decode tok/s (ours)",
+        "decode tok/s (server)",
+        "diff",
+    ];
+    if repeats {
+        header.insert(3, "repeat");
+    }
+    markdown_table(&header, &body)
+}
+
+fn repeat_of(r: &RunFile) -> u32 {
+    r.suite.as_ref().map_or(1, |s| s.repeat)
 }
 
 #[cfg(test)]
@@ -474,6 +583,37 @@ mod tests {
             ),
             "{line}"
         );
+    }
+
+    #[test]
+    fn repeats_are_one_row_with_the_median_and_range() {
+        let run = |rate: f64, repeat: u32| {
+            let mut r: RunFile =
+                serde_json::from_str(include_str!("../tests/fixtures/run-v2-sim.json"))
+                    .expect("fixture");
+            r.load.concurrency = 1;
+            r.summary.decode_tok_s.p50 = Some(rate);
+            if let Some(s) = r.suite.as_mut() {
+                s.repeat = repeat;
+            }
+            r
+        };
+        let runs = [run(40.0, 1), run(44.0, 2), run(41.0, 3)];
+        let refs: Vec<&RunFile> = runs.iter().collect();
+        let t = single_user_table(&refs);
+        assert_eq!(t.lines().count(), 3, "{t}");
+        assert!(
+            t.contains(" 41.0 | 40.0–44.0 (n=3) "),
+            "median of 40, 44, 41: {t}"
+        );
+        let one = single_user_table(&refs[..1]);
+        assert!(!one.contains("repeats"), "{one}");
+    }
+
+    #[test]
+    fn median_of_even_counts_is_the_midpoint() {
+        assert_eq!(median(vec![1.0, 3.0]), Some(2.0));
+        assert_eq!(median(vec![]), None);
     }
 
     #[test]

@@ -34,6 +34,19 @@ pub struct SuiteConfig {
     /// compete for it.
     #[serde(default)]
     pub parallel: bool,
+    /// Run every scenario this many times (`--repeat` overrides). Repeats
+    /// go in rounds: each round launches every stack in turn (all at once
+    /// with `parallel`), runs each scenario once and tears it down, so
+    /// drift over time (heat, background load) hits every stack alike and
+    /// the spread includes the launch-to-launch variance an upgrade
+    /// changes. Runs land in `<stack>/<scenario>/r<K>/`.
+    #[serde(default = "default_repeat")]
+    pub repeat: u32,
+    /// Regression thresholds for `stackbench compare`, % by metric key
+    /// (`decode_tok_s_p50 = 3`); recorded in `suite.json`, where
+    /// `compare` finds them. `--threshold` overrides.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub compare: std::collections::BTreeMap<String, f64>,
     /// Facts about the box under test.
     #[serde(default, rename = "box")]
     pub box_facts: BoxFacts,
@@ -82,6 +95,9 @@ impl Default for ScenarioDefaults {
     }
 }
 
+fn default_repeat() -> u32 {
+    1
+}
 fn default_prompt_tokens() -> u32 {
     128
 }
@@ -373,6 +389,19 @@ pub fn load_suite_from(
     let config: SuiteConfig = load_with(reader, file, &suite_overrides)?;
     let text = read(reader, file)?;
     let invalid = |key: &str, message: String| invalid_at(file, &text, key, message);
+    if config.repeat == 0 {
+        return Err(invalid("repeat", "must be at least 1".into()));
+    }
+    if let Some((k, v)) = config
+        .compare
+        .iter()
+        .find(|(_, v)| !v.is_finite() || **v < 0.0)
+    {
+        return Err(invalid(
+            &format!("compare.{k}"),
+            format!("a threshold is a percentage >= 0, not {v}"),
+        ));
+    }
     if config.scenarios.is_empty() {
         return Err(invalid(
             "scenario",
@@ -458,9 +487,9 @@ pub fn load_suite_from(
     }
     for name in only {
         if !stacks.iter().any(|s| &s.config.name == name) {
-            return Err(ConfigError::Override {
-                key: format!("--only {name}"),
-                message: format!("no stack named '{name}' (stacks: {})", names(&stacks)),
+            return Err(ConfigError::UnknownStack {
+                name: name.clone(),
+                known: names(&stacks),
             });
         }
     }

@@ -37,6 +37,14 @@ pub enum ConfigError {
         /// What is wrong.
         message: String,
     },
+    /// `--only` named a stack the suite does not have.
+    #[error("--only {name}: no stack named '{name}' (stacks: {known})")]
+    UnknownStack {
+        /// The name given.
+        name: String,
+        /// The suite's stacks.
+        known: String,
+    },
 }
 
 /// Why a stack could not be launched or made ready.

@@ -143,15 +143,18 @@ pub struct Server {
 }
 
 impl Server {
-    /// Starts `stack` as `plan` says, logging into `log_dir/server.log`.
+    /// Starts `stack` as `plan` says, logging into `log` (its folder is
+    /// created).
     pub async fn start(
         stack: &StackConfig,
         plan: &LaunchPlan,
-        log_dir: &Path,
+        log: &Path,
     ) -> Result<Self, LaunchError> {
-        std::fs::create_dir_all(log_dir)
-            .map_err(|e| LaunchError::Other(format!("cannot create {}: {e}", log_dir.display())))?;
-        let log = log_dir.join("server.log");
+        if let Some(dir) = log.parent() {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| LaunchError::Other(format!("cannot create {}: {e}", dir.display())))?;
+        }
+        let log = log.to_path_buf();
         let missing_url = || LaunchError::Other(format!("stack '{}' has no base-url", stack.name));
         let mut info = LaunchInfo {
             kind: plan.kind.into(),

@@ -86,6 +86,8 @@ pub async fn run_suite(
         finished_at: None,
         complete: false,
         stopped_early: None,
+        repeat: suite.config.repeat.max(1),
+        thresholds: suite.config.compare.clone(),
         swept: Vec::new(),
         stacks: suite
             .stacks
@@ -111,16 +113,38 @@ pub async fn run_suite(
         (0..suite.stacks.len()).map(|i| vec![i]).collect()
     };
     let mut runs = Vec::new();
-    for group in groups {
-        if opts.soft.is_cancelled() {
-            for &i in &group {
-                file.stacks[i].status = StackStatus::Skipped;
-                file.stacks[i].reason = Some("the suite was stopped first".into());
+    let of = file.repeat;
+    for k in 1..=of {
+        let round = Round { k, of };
+        for group in &groups {
+            // A stack that failed in an earlier round is not relaunched.
+            let group: Vec<usize> = group
+                .iter()
+                .copied()
+                .filter(|&i| file.stacks[i].status == StackStatus::Pending)
+                .collect();
+            if group.is_empty() {
+                continue;
             }
-            continue;
+            if opts.soft.is_cancelled() {
+                for &i in &group {
+                    let s = &mut file.stacks[i];
+                    if s.runs.is_empty() {
+                        s.status = StackStatus::Skipped;
+                        s.reason = Some("the suite was stopped first".into());
+                    } else {
+                        s.status = StackStatus::Failed;
+                        s.reason = Some(format!("interrupted before round {k} of {of}"));
+                    }
+                }
+                continue;
+            }
+            if of > 1 {
+                obs.note(&format!("round {k} of {of}"));
+            }
+            run_group(suite, &group, round, opts, obs, &mut file, &mut runs).await;
+            write_suite_file(&opts.out, &file)?;
         }
-        run_group(suite, &group, opts, obs, &mut file, &mut runs).await;
-        write_suite_file(&opts.out, &file)?;
     }
     file.finished_at = Some(now());
     file.complete = !opts.soft.is_cancelled();
@@ -148,6 +172,42 @@ async fn sweep(suite: &Suite) -> Vec<String> {
     swept
 }
 
+/// Which round of a repeated suite is running, and where its files go:
+/// one round keeps the plain layout, several get `r<K>` folders.
+#[derive(Debug, Clone, Copy)]
+struct Round {
+    k: u32,
+    of: u32,
+}
+
+impl Round {
+    /// `<out>/<stack>/<scenario>[/r<K>]`.
+    fn run_dir(self, out: &Path, stack: &str, scenario: &str) -> PathBuf {
+        let dir = out
+            .join(stack_dir(stack))
+            .join(stackbench_runner::safe_name(scenario));
+        if self.of > 1 {
+            dir.join(format!("r{}", self.k))
+        } else {
+            dir
+        }
+    }
+
+    /// `<out>/<stack>/server[-r<K>].log`.
+    fn log(self, out: &Path, stack: &str) -> PathBuf {
+        let name = if self.of > 1 {
+            format!("server-r{}.log", self.k)
+        } else {
+            "server.log".into()
+        };
+        out.join(stack_dir(stack)).join(name)
+    }
+
+    fn last(self) -> bool {
+        self.k >= self.of
+    }
+}
+
 /// A live stack of a group.
 struct Live {
     index: usize,
@@ -157,17 +217,18 @@ struct Live {
 async fn run_group(
     suite: &Suite,
     group: &[usize],
+    round: Round,
     opts: &SuiteOptions,
     obs: &dyn SuiteObserver,
     file: &mut SuiteFile,
     runs: &mut Vec<RunOutput>,
 ) {
-    let mut live = launch_group(suite, group, opts, obs, file).await;
+    let mut live = launch_group(suite, group, round, opts, obs, file).await;
     for scenario in &suite.config.scenarios {
         if live.is_empty() || opts.soft.is_cancelled() {
             break;
         }
-        let Some(results) = run_scenario(suite, scenario, &live, opts, obs).await else {
+        let Some(results) = run_scenario(suite, scenario, &live, round, opts, obs).await else {
             for l in &live {
                 let s = &mut file.stacks[l.index];
                 s.status = StackStatus::Failed;
@@ -192,7 +253,7 @@ async fn run_group(
             if opts.soft.is_cancelled() {
                 outcome.status = StackStatus::Failed;
                 outcome.reason = Some("interrupted".into());
-            } else {
+            } else if round.last() {
                 outcome.status = StackStatus::Ok;
             }
         }
@@ -206,6 +267,7 @@ async fn run_group(
 async fn launch_group(
     suite: &Suite,
     group: &[usize],
+    round: Round,
     opts: &SuiteOptions,
     obs: &dyn SuiteObserver,
     file: &mut SuiteFile,
@@ -215,7 +277,8 @@ async fn launch_group(
         let entry = &suite.stacks[i];
         obs.note(&format!("{}: launching", entry.config.name));
         let outcome = &mut file.stacks[i];
-        match start_stack(suite, entry, opts).await {
+        let log = round.log(&opts.out, &entry.config.name);
+        match start_stack(suite, entry, &log, opts).await {
             Ok(server) => {
                 outcome.launch = server.info.clone();
                 outcome.log = server.log.as_ref().map(|l| rel(&opts.out, l));
@@ -238,18 +301,29 @@ async fn run_scenario(
     suite: &Suite,
     scenario: &Scenario,
     live: &[Live],
+    round: Round,
     opts: &SuiteOptions,
     obs: &dyn SuiteObserver,
 ) -> Option<Vec<Result<RunOutput, RunnerError>>> {
     let counters = Arc::new(LiveCounters::default());
     let total = scenario.requests.map(|n| n * live.len() as u64);
-    let label = match live {
+    let mut label = match live {
         [one] => format!("{} {}", suite.stacks[one.index].config.name, scenario.name),
         _ => scenario.name.clone(),
     };
+    if round.of > 1 {
+        label += &format!(" (round {} of {})", round.k, round.of);
+    }
     obs.scenario_started(&label, counters.clone(), total);
     let tasks = live.iter().map(|l| {
-        let config = run_config(suite, &suite.stacks[l.index], scenario, &l.server, opts);
+        let config = run_config(
+            suite,
+            &suite.stacks[l.index],
+            scenario,
+            &l.server,
+            round,
+            opts,
+        );
         stackbench_runner::execute(config, counters.clone(), opts.soft.clone())
     });
     let results = tokio::select! {
@@ -324,14 +398,14 @@ fn rel(base: &Path, p: &Path) -> String {
 async fn start_stack(
     suite: &Suite,
     entry: &StackEntry,
+    log: &Path,
     opts: &SuiteOptions,
 ) -> Result<Server, (String, Option<PathBuf>)> {
     let s = &entry.config;
     let plan = launch_plan(s, &entry.file, &suite.config.name)
         .map_err(|e| (format!("launch failed: {e}"), None))?;
-    let dir = opts.out.join(stack_dir(&s.name));
     let started = tokio::select! {
-        r = Server::start(s, &plan, &dir) => r.map_err(|e| format!("launch failed: {e}")),
+        r = Server::start(s, &plan, log) => r.map_err(|e| format!("launch failed: {e}")),
         () = opts.soft.cancelled() => Err("interrupted while launching".to_string()),
     };
     let mut server = match started {
@@ -397,6 +471,7 @@ fn run_config(
     entry: &StackEntry,
     scenario: &Scenario,
     server: &Server,
+    round: Round,
     opts: &SuiteOptions,
 ) -> RunConfig {
     let s = &entry.config;
@@ -421,11 +496,7 @@ fn run_config(
     c.metrics_every = s.metrics.then_some(Duration::from_secs(1));
     c.stack = Some(s.display().to_string());
     c.quantization = Some(s.quantization.clone());
-    c.out = Some(
-        opts.out
-            .join(stack_dir(&s.name))
-            .join(stackbench_runner::safe_name(&scenario.name)),
-    );
+    c.out = Some(round.run_dir(&opts.out, &s.name, &scenario.name));
     let simulated = simulated(s);
     c.context = RunContext {
         stack: Some(s.clone()),
@@ -435,7 +506,7 @@ fn run_config(
             stack_file: Some(entry.file.display().to_string()),
             bandwidth_gb_s: suite.config.box_facts.bandwidth_gb_s,
             bandwidth_source: suite.config.box_facts.bandwidth_source.clone(),
-            repeat: 1,
+            repeat: round.k,
         }),
         launch: server.info.clone(),
         sample_power: simulated.is_none(),

@@ -32,11 +32,23 @@ pub struct SuiteFile {
     /// Set when Ctrl-C or SIGTERM stopped the suite.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stopped_early: Option<String>,
+    /// Rounds run (the suite's `repeat`): with more than one, each
+    /// scenario's runs are in `<stack>/<scenario>/r<K>/`.
+    #[serde(default = "one")]
+    pub repeat: u32,
+    /// The suite's `[compare]` thresholds, % by metric key, for
+    /// `stackbench compare` (absent when the suite sets none).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub thresholds: std::collections::BTreeMap<String, f64>,
     /// Orphaned containers removed before starting.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub swept: Vec<String>,
     /// One entry per stack, in suite order.
     pub stacks: Vec<StackOutcome>,
+}
+
+fn one() -> u32 {
+    1
 }
 
 /// What happened to one stack.
