@@ -43,6 +43,11 @@ pub struct ServerCounters {
     pub decode_seconds: Option<f64>,
     /// vLLM: requests that finished a decode phase (histogram count).
     pub decode_requests: Option<f64>,
+    /// vLLM: output tokens of finished requests
+    /// (`request_generation_tokens` histogram sum, observed when a request
+    /// ends — unlike `generation_tokens_total`, which also counts the
+    /// tokens of requests still running when the window closes).
+    pub finished_tokens: Option<f64>,
 }
 
 impl ServerCounters {
@@ -83,6 +88,7 @@ impl ServerCounters {
             ]),
             decode_seconds: first(&["vllm:request_decode_time_seconds_sum"]),
             decode_requests: first(&["vllm:request_decode_time_seconds_count"]),
+            finished_tokens: first(&["vllm:request_generation_tokens_sum"]),
         }
     }
 

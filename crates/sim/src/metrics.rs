@@ -21,6 +21,10 @@ pub(crate) struct SimCounters {
     /// Sum over requests of (last token − first token), µs: vLLM's decode
     /// phase (`request_decode_time_seconds`).
     pub decode_phase_us: AtomicU64,
+    /// Output tokens of finished requests (vLLM's
+    /// `request_generation_tokens` histogram, observed when a request
+    /// ends; `generation_tokens_total` counts as tokens are made).
+    pub finished_generation_tokens: AtomicU64,
 }
 
 fn get(a: &AtomicU64) -> u64 {
@@ -93,6 +97,12 @@ impl SimCounters {
             "# HELP vllm:request_decode_time_seconds simulated\n# TYPE vllm:request_decode_time_seconds histogram\nvllm:request_decode_time_seconds_bucket{{engine=\"0\",le=\"+Inf\",model_name=\"{model}\"}} {n}\nvllm:request_decode_time_seconds_count{l} {n}\nvllm:request_decode_time_seconds_sum{l} {sum}",
             n = get(&self.requests_ok),
             sum = get(&self.decode_phase_us) as f64 / 1e6,
+        );
+        let _ = writeln!(
+            o,
+            "# HELP vllm:request_generation_tokens simulated\n# TYPE vllm:request_generation_tokens histogram\nvllm:request_generation_tokens_bucket{{engine=\"0\",le=\"+Inf\",model_name=\"{model}\"}} {n}\nvllm:request_generation_tokens_count{l} {n}\nvllm:request_generation_tokens_sum{l} {sum}",
+            n = get(&self.requests_ok),
+            sum = get(&self.finished_generation_tokens),
         );
         let info = "{block_size=\"16\",cache_dtype=\"auto\",enable_prefix_caching=\"True\",num_gpu_blocks=\"8192\"}";
         metric(&mut o, "vllm:cache_config_info", "gauge", info, 1.0);

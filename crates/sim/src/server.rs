@@ -673,6 +673,9 @@ async fn generate<W: StreamWriter>(
         .generation_us
         .fetch_add((timings.predicted_ms * 1000.0) as u64, Ordering::Relaxed);
     s.counters.requests_ok.fetch_add(1, Ordering::Relaxed);
+    s.counters
+        .finished_generation_tokens
+        .fetch_add(sent, Ordering::Relaxed);
     s.counters.decode_phase_us.fetch_add(
         u64::try_from((deadline - first_at).as_micros()).unwrap_or(0),
         Ordering::Relaxed,
