@@ -43,6 +43,22 @@ pub enum Command {
     /// Render the comparison tables from result folders (run or suite
     /// folders, searched recursively): other days, other boxes.
     Table(TableArgs),
+    /// Combine the shards of one workload run from several load machines
+    /// at once into one run: histograms merged, records concatenated,
+    /// totals summed over the window all shards were steady.
+    Merge(MergeArgs),
+}
+
+/// `stackbench merge`
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// The shards' run folders (each holds a run.json), one per load
+    /// machine, all of the same workload.
+    #[arg(value_name = "SHARD", required = true, num_args = 2..)]
+    pub shards: Vec<PathBuf>,
+    /// The merged run folder (must not hold a run already).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
 }
 
 /// `stackbench suite`

@@ -5,6 +5,7 @@
 mod args;
 mod compare_cmd;
 mod demo;
+mod merge_cmd;
 mod progress;
 mod run_cmd;
 mod shutdown;
@@ -64,6 +65,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
             Command::Suite(a) => suite_cmd::execute(a).await,
             Command::Table(a) => table_cmd::execute(&a),
             Command::Compare(a) => compare_cmd::execute(&a),
+            Command::Merge(a) => merge_cmd::execute(&a),
         }
     })
 }

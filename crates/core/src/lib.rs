@@ -8,6 +8,7 @@
 #![warn(missing_docs)]
 
 pub mod histogram;
+pub mod merge;
 pub mod metrics;
 pub mod record;
 pub mod run_file;
@@ -21,4 +22,4 @@ pub use histogram::{HistError, LatencyHistograms};
 pub use metrics::{RequestMetrics, TokenEvent};
 pub use record::{CountSource, RequestRecord, RequestStatus, ServerTimings};
 pub use seed::{Seed, SeedOutOfRange};
-pub use timeline::Timeline;
+pub use timeline::{Timeline, TimelineSeries};

@@ -121,6 +121,9 @@ pub struct RequestRecord {
     pub id: u64,
     /// Worker (client stream) that sent it.
     pub worker: u32,
+    /// In a merged run, the shard (load machine) it came from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<u32>,
     /// True for warm-up requests, which no statistic includes.
     pub warmup: bool,
     /// How it ended.

@@ -1,8 +1,9 @@
 //! `run.json`: the versioned description and result of one run.
 //!
 //! A user-facing contract documented field by field in
-//! `docs/results-schema.md` and checked against `docs/run.schema.json` by the
-//! tests. Bump [`RUN_SCHEMA_VERSION`] when the meaning of a field changes.
+//! `docs/results-schema.md`. Bump [`RUN_SCHEMA_VERSION`] when the meaning
+//! of a field changes; fields may be added without a bump (readers ignore
+//! what they do not know, and new fields are optional).
 
 use serde::{Deserialize, Serialize};
 
@@ -295,9 +296,34 @@ pub struct RunFile {
     pub summary: Summary,
     /// The merged histograms of the measured phase.
     pub histograms: SerializedHistograms,
+    /// Output tokens over time (absent in files written before it was
+    /// added): the report's tok/s-over-time plot, and how `merge` sums
+    /// shards over their shared window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeline: Option<crate::timeline::TimelineSeries>,
+    /// Set when this run is the merge of shards from several load
+    /// machines (`stackbench merge`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merged: Option<MergeInfo>,
     /// The server's own counters over the measured phase, beside ours.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server_metrics: Option<ServerMetrics>,
+}
+
+/// What `stackbench merge` combined.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct MergeInfo {
+    /// The shard folders, in order (`requests.jsonl` lines carry their
+    /// index as `shard`).
+    pub shards: Vec<String>,
+    /// The shared window, µs since the merged run's start (the earliest
+    /// shard's start): from the latest shard's steady-window start to the
+    /// earliest shard's steady-window end. Totals are summed over it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shared_window_us: Option<[u64; 2]>,
+    /// The largest gap between shard start times, ms (clock skew between
+    /// load machines adds to it unseen: keep them on NTP).
+    pub start_spread_ms: f64,
 }
 
 /// Why a `run.json` could not be read.

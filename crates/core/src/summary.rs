@@ -117,6 +117,13 @@ pub struct Summary {
     /// rates, which weighs each request once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decode_tok_s_pooled: Option<f64>,
+    /// The pooled rate's numerator: Σ decode tokens (kept so that shards
+    /// can be merged; 0 in files written before it was added).
+    #[serde(default)]
+    pub decode_tokens: u64,
+    /// The pooled rate's denominator: Σ decode spans, µs.
+    #[serde(default)]
+    pub decode_us: u64,
     /// Per-request output tokens / E2E, tokens/s.
     pub e2e_tok_s: Dist,
     /// Time to first token, ms.
@@ -216,6 +223,8 @@ impl Summary {
             decode_tok_s: Dist::from_hist(&h.decode_mtps, 1000.0),
             decode_tok_s_pooled: (t.decode_us > 0)
                 .then(|| t.decode_tokens as f64 * 1e6 / t.decode_us as f64),
+            decode_tokens: t.decode_tokens,
+            decode_us: t.decode_us,
             e2e_tok_s: Dist::from_hist(&h.e2e_rate_mtps, 1000.0),
             ttft_ms: Dist::from_hist(&h.ttft_us, 1000.0),
             itl_ms: Dist::from_hist(&h.itl_us, 1000.0),

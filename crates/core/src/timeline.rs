@@ -17,6 +17,63 @@ pub const BUCKET_US: u64 = 50_000;
 /// the timeline (the per-request records and totals still hold them).
 const MAX_BUCKETS: usize = 48 * 3600 * 20;
 
+/// Interval of the saved [`TimelineSeries`], µs: fine enough to see
+/// ramp-up and drain, coarse enough that an hour is 36,000 numbers.
+pub const SERIES_INTERVAL_US: u64 = 100_000;
+
+/// Output tokens over a run in fixed intervals (`run.json` `timeline`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TimelineSeries {
+    /// Interval length, ms.
+    pub interval_ms: u32,
+    /// When offset 0 was, µs since the Unix epoch (the clock of the
+    /// machine that ran the client).
+    pub run_start_unix_us: u64,
+    /// Tokens that arrived in each interval, from offset 0 (warm-up is
+    /// before `summary.measured_start_us` and not counted).
+    pub tokens: Vec<u32>,
+}
+
+impl TimelineSeries {
+    /// The rate over the whole intervals inside `[start_us, end_us)`
+    /// (offsets), or `None` when none is.
+    pub fn rate_in(&self, start_us: u64, end_us: u64) -> Option<WindowRate> {
+        let step = u64::from(self.interval_ms.max(1)) * 1000;
+        let first = start_us.div_ceil(step);
+        let last = end_us / step;
+        if last <= first {
+            return None;
+        }
+        let tokens: u64 = (first..last)
+            .filter_map(|i| usize::try_from(i).ok())
+            .map(|i| self.tokens.get(i).map_or(0, |t| u64::from(*t)))
+            .sum();
+        Some(WindowRate {
+            start_us: first * step,
+            end_us: last * step,
+            tokens,
+            tok_s: tokens as f64 * 1e6 / ((last - first) * step) as f64,
+        })
+    }
+
+    /// Tokens per whole second in `[start_us, end_us)`, as
+    /// [`Timeline::per_second_in`].
+    pub fn per_second_in(&self, start_us: u64, end_us: u64) -> Vec<u32> {
+        let step = u64::from(self.interval_ms.max(1)) * 1000;
+        let per_s = (1_000_000 / step).max(1);
+        let first = start_us.div_ceil(step);
+        let seconds = (end_us / step).saturating_sub(first) / per_s;
+        (0..seconds)
+            .map(|k| {
+                (first + k * per_s..first + (k + 1) * per_s)
+                    .filter_map(|i| usize::try_from(i).ok())
+                    .map(|i| self.tokens.get(i).copied().unwrap_or(0))
+                    .fold(0u32, u32::saturating_add)
+            })
+            .collect()
+    }
+}
+
 /// Token arrivals bucketed by time since the run started.
 #[derive(Debug, Clone, Default)]
 pub struct Timeline {
@@ -94,6 +151,22 @@ impl Timeline {
             .collect()
     }
 
+    /// The form `run.json` keeps: tokens per [`SERIES_INTERVAL_US`] from
+    /// the run's start, for the report's tok/s-over-time plot and for
+    /// `merge`, which lines shards up on `run_start_unix_us`.
+    pub fn series(&self, run_start_unix_us: u64) -> TimelineSeries {
+        let per = (SERIES_INTERVAL_US / BUCKET_US) as usize;
+        TimelineSeries {
+            interval_ms: (SERIES_INTERVAL_US / 1000) as u32,
+            run_start_unix_us,
+            tokens: self
+                .buckets
+                .chunks(per)
+                .map(|c| c.iter().copied().fold(0u32, u32::saturating_add))
+                .collect(),
+        }
+    }
+
     /// Adds every bucket of `other` into `self`.
     pub fn merge(&mut self, other: &Timeline) {
         if other.buckets.len() > self.buckets.len() {
@@ -138,6 +211,26 @@ mod tests {
         let t = Timeline::default();
         assert!(t.rate_in(10_000, 40_000).is_none());
         assert!(t.rate_in(500_000, 100_000).is_none());
+    }
+
+    #[test]
+    fn the_saved_series_sums_buckets_and_measures_the_same_rate() {
+        let mut t = Timeline::default();
+        for k in 0..1000u64 {
+            t.add(k * 10_000, 1); // 100 tok/s for 10 s
+        }
+        let s = t.series(42);
+        assert_eq!(s.interval_ms, 100);
+        assert_eq!(s.tokens.len(), 100);
+        assert!(s.tokens.iter().all(|&x| x == 10));
+        assert_eq!(
+            s.rate_in(1_234_567, 8_765_432).map(|w| w.tok_s),
+            Some(100.0)
+        );
+        assert_eq!(
+            s.per_second_in(1_234_567, 8_765_432),
+            t.per_second_in(1_234_567, 8_765_432)
+        );
     }
 
     #[test]

@@ -62,6 +62,8 @@ pub struct RunOutcome {
     pub summary: Summary,
     /// True when the run was cancelled from outside (Ctrl-C).
     pub interrupted: bool,
+    /// Output tokens of the measured phase over time.
+    pub timeline: stackbench_core::TimelineSeries,
 }
 
 /// One phase's shared state.
@@ -144,6 +146,9 @@ pub async fn run_with_hooks<H: PhaseHooks>(
     hooks: &mut H,
 ) -> RunOutcome {
     let t0 = Instant::now();
+    let t0_unix_us = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, micros);
     let workers = plan.concurrency.max(1);
     let mut first_id = 0;
     if plan.warmup_requests > 0 {
@@ -226,6 +231,11 @@ pub async fn run_with_hooks<H: PhaseHooks>(
             Some((w, t.per_second_in(start_us, end_us)))
         })
         .unzip();
+    let timeline = phase
+        .timeline
+        .lock()
+        .map(|t| t.series(t0_unix_us))
+        .unwrap_or_default();
     let mut hists = LatencyHistograms::default();
     for shard in &phase.hists {
         if let Ok(h) = shard.lock() {
@@ -244,6 +254,7 @@ pub async fn run_with_hooks<H: PhaseHooks>(
         histograms: hists,
         summary,
         interrupted: cancel.is_cancelled(),
+        timeline,
     }
 }
 
@@ -349,6 +360,7 @@ impl Phase {
         let mut rec = RequestRecord {
             id: f.id,
             worker: f.worker,
+            shard: None,
             warmup: !self.measured,
             status: RequestStatus::Cancelled,
             error: None,

@@ -126,6 +126,8 @@ pub async fn benchmark(
         energy: None,
         summary: Summary::default(),
         histograms: LatencyHistograms::default().serialize(),
+        timeline: None,
+        merged: None,
         server_metrics: None,
     };
     write_run_file(&job.out, &file)?;
@@ -150,6 +152,7 @@ pub async fn benchmark(
         });
     file.summary = outcome.summary;
     file.histograms = outcome.histograms.serialize();
+    file.timeline = Some(outcome.timeline);
     file.finished_at = Some(humantime::format_rfc3339_seconds(SystemTime::now()).to_string());
     file.complete = !outcome.interrupted;
     if outcome.interrupted {

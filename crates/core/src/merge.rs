@@ -1,0 +1,274 @@
+//! Merging shards: one workload run from several load machines at once
+//! (the way past one client machine, e.g. a Kubernetes Indexed Job), made
+//! into one run as if one client had sent every request.
+//!
+//! Histograms are merged exactly (HdrHistogram addition), so every
+//! percentile of the merged run is the percentile of all requests; counts
+//! and tokens are summed; records are concatenated with their shard index
+//! and their offsets moved onto the merged clock. The total rate is summed
+//! over the window every shard was in steady state: each shard's tokens
+//! over time are lined up by wall-clock start (`timeline.run_start_unix_us`;
+//! load machines must keep their clocks in sync, e.g. NTP) and the merged
+//! window runs from the latest steady-window start to the earliest end.
+//! The server's `/metrics` deltas are not merged: each shard's window saw
+//! every shard's requests, so they cannot be summed.
+
+use crate::histogram::{HistError, LatencyHistograms};
+use crate::run_file::{MergeInfo, RunFile};
+use crate::summary::{Summary, Totals};
+use crate::timeline::TimelineSeries;
+use crate::RequestRecord;
+
+/// One shard: its folder, `run.json` and `requests.jsonl`.
+#[derive(Debug, Clone)]
+pub struct Shard {
+    /// Where it was read from.
+    pub dir: String,
+    /// Its `run.json`.
+    pub file: RunFile,
+    /// Its records.
+    pub records: Vec<RequestRecord>,
+}
+
+/// Why shards cannot be merged.
+#[derive(Debug, thiserror::Error)]
+pub enum MergeError {
+    /// Fewer than two shards.
+    #[error("merge needs at least two shards, got {0}")]
+    TooFew(usize),
+    /// The shards ran different workloads.
+    #[error("{dir} ran a different workload than {first}: {what}")]
+    Mismatch {
+        /// The first shard.
+        first: String,
+        /// The odd one.
+        dir: String,
+        /// What differs.
+        what: String,
+    },
+    /// A shard has no timeline (written before timelines were saved).
+    #[error("{0} has no timeline (written by an older stackbench), so the shards cannot be lined up in time")]
+    NoTimeline(String),
+    /// A shard's histograms could not be read.
+    #[error("{dir}: {source}")]
+    Histogram {
+        /// The shard.
+        dir: String,
+        /// Why.
+        source: HistError,
+    },
+}
+
+/// What must be equal across shards, as `(what, value)` pairs.
+fn workload(f: &RunFile) -> Vec<(&'static str, String)> {
+    vec![
+        ("api", f.target.api.clone()),
+        ("model", f.target.model.clone()),
+        ("stack", f.target.stack.clone().unwrap_or_default()),
+        (
+            "quantization",
+            f.target.quantization.clone().unwrap_or_default(),
+        ),
+        ("prompt tokens", f.load.prompt_tokens.to_string()),
+        ("output tokens", f.load.output_tokens.to_string()),
+        ("ignore_eos", f.load.ignore_eos.to_string()),
+        ("exclude_short", f.load.exclude_short.to_string()),
+    ]
+}
+
+fn check_workloads(shards: &[Shard]) -> Result<(), MergeError> {
+    let first = workload(&shards[0].file);
+    for s in &shards[1..] {
+        let diff: Vec<String> = first
+            .iter()
+            .zip(workload(&s.file))
+            .filter(|(a, b)| a.1 != b.1)
+            .map(|(a, b)| format!("{} {} vs {}", a.0, a.1, b.1))
+            .collect();
+        if !diff.is_empty() {
+            return Err(MergeError::Mismatch {
+                first: shards[0].dir.clone(),
+                dir: s.dir.clone(),
+                what: diff.join(", "),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Each shard's start on the merged clock (µs after the earliest start).
+fn offsets(series: &[&TimelineSeries]) -> Vec<u64> {
+    let origin = series
+        .iter()
+        .map(|s| s.run_start_unix_us)
+        .min()
+        .unwrap_or(0);
+    series
+        .iter()
+        .map(|s| s.run_start_unix_us - origin)
+        .collect()
+}
+
+/// The shards' timelines summed on the merged clock (each shifted by its
+/// offset, rounded to the nearest interval).
+fn merged_series(series: &[&TimelineSeries], offsets: &[u64]) -> TimelineSeries {
+    let interval_ms = series[0].interval_ms.max(1);
+    let step = u64::from(interval_ms) * 1000;
+    let mut tokens: Vec<u32> = Vec::new();
+    for (s, off) in series.iter().zip(offsets) {
+        let shift = usize::try_from((off + step / 2) / step).unwrap_or(usize::MAX);
+        let need = shift.saturating_add(s.tokens.len());
+        if need > tokens.len() {
+            tokens.resize(need, 0);
+        }
+        for (i, t) in s.tokens.iter().enumerate() {
+            tokens[shift + i] = tokens[shift + i].saturating_add(*t);
+        }
+    }
+    TimelineSeries {
+        interval_ms,
+        run_start_unix_us: series
+            .iter()
+            .map(|s| s.run_start_unix_us)
+            .min()
+            .unwrap_or(0),
+        tokens,
+    }
+}
+
+fn totals_of(shards: &[Shard]) -> Totals {
+    let mut t = Totals::default();
+    for s in shards {
+        let m = &s.file.summary;
+        t.merge(&Totals {
+            requests: m.requests.clone(),
+            errors: m.errors.clone(),
+            output_tokens: m.output_tokens,
+            prompt_tokens: m.prompt_tokens,
+            decode_tokens: m.decode_tokens,
+            decode_us: m.decode_us,
+        });
+    }
+    t
+}
+
+fn histograms_of(shards: &[Shard]) -> Result<LatencyHistograms, MergeError> {
+    let mut h = LatencyHistograms::default();
+    for s in shards {
+        let one = LatencyHistograms::deserialize(&s.file.histograms).map_err(|source| {
+            MergeError::Histogram {
+                dir: s.dir.clone(),
+                source,
+            }
+        })?;
+        h += &one;
+    }
+    Ok(h)
+}
+
+/// The window every shard was in steady state, on the merged clock.
+fn shared_window(shards: &[Shard], offsets: &[u64]) -> Option<[u64; 2]> {
+    let mut start = 0u64;
+    let mut end = u64::MAX;
+    for (s, off) in shards.iter().zip(offsets) {
+        let w = s.file.summary.steady_window?;
+        start = start.max(off + w.start_us);
+        end = end.min(off + w.end_us);
+    }
+    (end > start).then_some([start, end])
+}
+
+/// Merges `shards` into one run and its records. `command_line` is the
+/// merge's own.
+pub fn merge_shards(
+    shards: &[Shard],
+    command_line: Vec<String>,
+) -> Result<(RunFile, Vec<RequestRecord>), MergeError> {
+    if shards.len() < 2 {
+        return Err(MergeError::TooFew(shards.len()));
+    }
+    check_workloads(shards)?;
+    let series: Vec<&TimelineSeries> = shards
+        .iter()
+        .map(|s| {
+            s.file
+                .timeline
+                .as_ref()
+                .ok_or_else(|| MergeError::NoTimeline(s.dir.clone()))
+        })
+        .collect::<Result<_, _>>()?;
+    let offs = offsets(&series);
+    let timeline = merged_series(&series, &offs);
+    let hists = histograms_of(shards)?;
+    let totals = totals_of(shards);
+
+    let measured_start = shards
+        .iter()
+        .zip(&offs)
+        .map(|(s, o)| o + s.file.summary.measured_start_us)
+        .min()
+        .unwrap_or(0);
+    let measured_end = shards
+        .iter()
+        .zip(&offs)
+        .map(|(s, o)| o + s.file.summary.measured_start_us + (s.file.summary.wall_s * 1e6) as u64)
+        .max()
+        .unwrap_or(measured_start);
+    let wall_s = (measured_end - measured_start) as f64 / 1e6;
+    let window = shared_window(shards, &offs);
+    let steady = window.and_then(|[a, b]| timeline.rate_in(a, b));
+    let mut summary = Summary::build(&hists, &totals, measured_start, wall_s, steady);
+    summary.steady_tokens_per_s = window
+        .map(|[a, b]| timeline.per_second_in(a, b))
+        .unwrap_or_default();
+
+    let first = &shards[0].file;
+    let mut file = first.clone();
+    file.command_line = command_line;
+    file.complete = shards.iter().all(|s| s.file.complete);
+    file.stopped_early = shards.iter().find_map(|s| s.file.stopped_early.clone());
+    file.started_at = shards
+        .iter()
+        .map(|s| s.file.started_at.clone())
+        .min()
+        .unwrap_or_default();
+    file.finished_at = shards
+        .iter()
+        .filter_map(|s| s.file.finished_at.clone())
+        .max();
+    file.load.concurrency = shards.iter().map(|s| s.file.load.concurrency).sum();
+    file.load.num_requests = shards
+        .iter()
+        .map(|s| s.file.load.num_requests)
+        .sum::<Option<u64>>();
+    file.load.warmup_requests = shards.iter().map(|s| s.file.load.warmup_requests).sum();
+    let hosts: Vec<&str> = shards
+        .iter()
+        .map(|s| s.file.host.hostname.as_str())
+        .collect();
+    file.host.notes.push(format!(
+        "merged from {} shards; client hosts: {}; the rest of `host` is the first shard's",
+        shards.len(),
+        hosts.join(", ")
+    ));
+    file.server_metrics = None;
+    file.energy = None;
+    file.summary = summary;
+    file.histograms = hists.serialize();
+    file.timeline = Some(timeline);
+    file.merged = Some(MergeInfo {
+        shards: shards.iter().map(|s| s.dir.clone()).collect(),
+        shared_window_us: window,
+        start_spread_ms: offs.iter().copied().max().unwrap_or(0) as f64 / 1000.0,
+    });
+
+    let mut records = Vec::new();
+    for (k, (s, off)) in shards.iter().zip(&offs).enumerate() {
+        records.extend(s.records.iter().cloned().map(|mut r| {
+            r.shard = Some(k as u32);
+            r.start_offset_us += off;
+            r
+        }));
+    }
+    Ok((file, records))
+}
