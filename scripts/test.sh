@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it: installs the real llama-server and
 # vLLM (CPU build) with their models into the cache (minutes on a fresh
-# machine, seconds afterwards), podman and a local llama-server image, then
+# machine, seconds afterwards), podman and a local llama-server image,
+# chromium for the report check, then
 # format check, lints and every test.
 # Tests that need a real server fail, not skip, when it is missing: this
 # script exports where they are and requires them.
@@ -27,6 +28,12 @@ bash scripts/build-llama-image.sh
 # The "bad upgrade" of the container-upgrade test: half the threads.
 bash scripts/build-llama-image.sh localhost/stackbench-llama-server:slow-threads -t 1
 export STACKBENCH_REQUIRE_PODMAN=1
+
+echo "== chromium (installed when missing): the HTML report is opened headless"
+if ! command -v chromium >/dev/null; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium
+fi
+export STACKBENCH_REQUIRE_CHROMIUM=1
 
 echo "== cargo fmt --check"
 cargo fmt --all --check

@@ -47,6 +47,23 @@ pub enum Command {
     /// at once into one run: histograms merged, records concatenated,
     /// totals summed over the window all shards were steady.
     Merge(MergeArgs),
+    /// Write one self-contained HTML report (SVG charts: decode tok/s
+    /// histograms, TTFT/ITL percentile curves, tok/s over time,
+    /// throughput vs concurrency and vs per-user speed) and HdrHistogram
+    /// .hgrm files from run or suite folders.
+    Report(ReportArgs),
+}
+
+/// `stackbench report`
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Result folders: runs, suites, or folders holding them.
+    #[arg(value_name = "DIR", required = true)]
+    pub dirs: Vec<PathBuf>,
+    /// Where report.html and hgrm/ go [default: DIR/report for one
+    /// folder, ./stackbench-report for several].
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
 }
 
 /// `stackbench merge`

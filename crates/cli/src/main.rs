@@ -7,6 +7,7 @@ mod compare_cmd;
 mod demo;
 mod merge_cmd;
 mod progress;
+mod report_cmd;
 mod run_cmd;
 mod shutdown;
 mod sim_cmd;
@@ -66,6 +67,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
             Command::Table(a) => table_cmd::execute(&a),
             Command::Compare(a) => compare_cmd::execute(&a),
             Command::Merge(a) => merge_cmd::execute(&a),
+            Command::Report(a) => report_cmd::execute(&a),
         }
     })
 }

@@ -47,6 +47,11 @@ pub fn execute(a: &MergeArgs) -> anyhow::Result<ExitStatus> {
         .iter()
         .map(|d| read_shard(d).with_context(|| format!("shard {}", d.display())))
         .collect::<anyhow::Result<Vec<_>>>()?;
+    let mut seeds: Vec<u64> = shards.iter().map(|s| s.file.load.seed).collect();
+    seeds.sort_unstable();
+    if seeds.windows(2).any(|w| w[0] == w[1]) {
+        eprintln!("warning: two shards used the same --seed, so they sent the same prompts: the server's prefix cache may have served one shard's prompts from the other's; give each shard its own seed (or none)");
+    }
     let (file, records) = merge_shards(&shards, std::env::args().collect())?;
     std::fs::create_dir_all(&a.out)
         .with_context(|| format!("cannot create {}", a.out.display()))?;

@@ -106,6 +106,76 @@ impl Hist {
         }
     }
 
+    /// Every recorded value with its count, ascending.
+    pub fn recorded(&self) -> Vec<(u64, u64)> {
+        self.inner
+            .iter_recorded()
+            .map(|v| (v.value_iterated_to(), v.count_at_value()))
+            .collect()
+    }
+
+    /// `(quantile, value)` steps of the percentile distribution, as
+    /// HdrHistogram's percentile iterator walks it: `ticks` steps per half
+    /// of the remaining distance to 100%, ending at 100%.
+    pub fn percentile_steps(&self, ticks: u32) -> Vec<(f64, u64, u64)> {
+        let mut total = 0u64;
+        self.inner
+            .iter_quantiles(ticks)
+            .map(|v| {
+                total += v.count_since_last_iteration();
+                (v.quantile_iterated_to(), v.value_iterated_to(), total)
+            })
+            .collect()
+    }
+
+    /// The histogram as HdrHistogram's text percentile distribution (the
+    /// `.hgrm` format of Java's `outputPercentileDistribution` with 5
+    /// ticks per half distance, which HdrHistogram's plotter and
+    /// `HistogramLogProcessor` users read), values divided by `scale`.
+    pub fn hgrm(&self, scale: f64) -> String {
+        use std::fmt::Write;
+        let digits = usize::from(SIGFIG);
+        let mut out = format!(
+            "{:>12} {:>14} {:>10} {:>14}\n\n",
+            "Value", "Percentile", "TotalCount", "1/(1-Percentile)"
+        );
+        for (q, v, total) in self.percentile_steps(5) {
+            let value = v as f64 / scale;
+            if q < 1.0 {
+                let _ = writeln!(
+                    out,
+                    "{value:>12.digits$} {q:>2.12} {total:>10} {:>14.2}",
+                    1.0 / (1.0 - q)
+                );
+            } else {
+                let _ = writeln!(out, "{value:>12.digits$} {q:>2.12} {total:>10}");
+            }
+        }
+        let (mean, sd) = if self.is_empty() {
+            (0.0, 0.0)
+        } else {
+            (self.inner.mean() / scale, self.inner.stdev() / scale)
+        };
+        let max = self.min_max().map_or(0.0, |(_, m)| m as f64 / scale);
+        // Java's sub-bucket count: 2^ceil(log2(2 * 10^sigfig)).
+        let sub_buckets = (2 * 10u64.pow(u32::from(SIGFIG))).next_power_of_two();
+        let _ = writeln!(
+            out,
+            "#[Mean    = {mean:>12.digits$}, StdDeviation   = {sd:>12.digits$}]"
+        );
+        let _ = writeln!(
+            out,
+            "#[Max     = {max:>12.digits$}, Total count    = {:>12}]",
+            self.len()
+        );
+        let _ = writeln!(
+            out,
+            "#[Buckets = {:>12}, SubBuckets     = {sub_buckets:>12}]",
+            self.inner.buckets()
+        );
+        out
+    }
+
     /// Base64 of the V2 deflate serialization.
     pub fn to_base64(&self) -> String {
         let mut buf = Vec::new();
@@ -295,6 +365,56 @@ mod tests {
     fn bad_base64_is_an_error_not_a_panic() {
         assert!(Hist::from_base64("not base64!!", true).is_err());
         assert!(Hist::from_base64("AAAA", true).is_err());
+    }
+
+    /// The layout of Java's `outputPercentileDistribution`: header, rows
+    /// of value / percentile / total count / 1/(1-p), a last row at 100%
+    /// without the last column, and the three footer lines.
+    #[test]
+    fn hgrm_has_hdrhistograms_layout() {
+        let h = filled(&(1..=1000).collect::<Vec<_>>());
+        let text = h.hgrm(1000.0);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines[0],
+            "       Value     Percentile TotalCount 1/(1-Percentile)"
+        );
+        assert_eq!(lines[1], "");
+        assert_eq!(
+            lines[2],
+            "       0.001 0.000000000000          1           1.00"
+        );
+        let rows: Vec<&str> = lines[2..]
+            .iter()
+            .copied()
+            .take_while(|l| !l.starts_with('#'))
+            .collect();
+        let last = rows.last().unwrap();
+        assert_eq!(
+            last.split_whitespace().collect::<Vec<_>>(),
+            ["1.000", "1.000000000000", "1000"]
+        );
+        let median = rows
+            .iter()
+            .find(|r| r.split_whitespace().nth(1) == Some("0.500000000000"))
+            .unwrap();
+        assert_eq!(median.split_whitespace().next(), Some("0.500"));
+        let footer = &lines[lines.len() - 3..];
+        assert!(
+            footer[0].starts_with("#[Mean    =        0.500"),
+            "{}",
+            footer[0]
+        );
+        assert!(
+            footer[1].ends_with("Total count    =         1000]"),
+            "{}",
+            footer[1]
+        );
+        assert!(
+            footer[2].contains("SubBuckets     =         2048]"),
+            "{}",
+            footer[2]
+        );
     }
 
     #[test]

@@ -1,0 +1,398 @@
+//! Which pictures a set of runs makes, and their data: per concurrency
+//! level the decode tok/s histogram (stacks overlaid), TTFT and ITL
+//! percentile curves and output tok/s over time with the steady window;
+//! across levels, throughput against concurrency and against per-user
+//! speed (the curve deployments are chosen by).
+
+use stackbench_core::histogram::{Hist, LatencyHistograms};
+use stackbench_core::run_file::RunFile;
+
+use crate::chart::{LineChart, Series};
+
+/// Bins of the decode-rate histogram.
+const BINS: usize = 30;
+/// Percentile curves stop at 99.99%: beyond it a few hundred requests
+/// say nothing.
+const MAX_NINES: f64 = 4.0;
+
+/// One picture with its explanation.
+#[derive(Debug, Clone)]
+pub struct Figure {
+    /// The chart.
+    pub chart: LineChart,
+    /// What it shows and how to read it.
+    pub caption: String,
+}
+
+/// A run's stack as the report names it: label and quantization.
+pub fn stack_name(r: &RunFile) -> String {
+    let label = r
+        .target
+        .stack
+        .clone()
+        .unwrap_or_else(|| r.target.model.clone());
+    match r.target.quantization.as_deref() {
+        Some(q) if !q.is_empty() => format!("{label} {q}"),
+        _ => label,
+    }
+}
+
+/// Stack names in first-seen order: a stack keeps its colour everywhere.
+pub fn stack_order(runs: &[&RunFile]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for r in runs {
+        let n = stack_name(r);
+        if !out.contains(&n) {
+            out.push(n);
+        }
+    }
+    out
+}
+
+fn colour_of(order: &[String], r: &RunFile) -> usize {
+    let n = stack_name(r);
+    order.iter().position(|s| *s == n).unwrap_or(0)
+}
+
+/// Concurrency levels present, ascending.
+pub fn levels(runs: &[&RunFile]) -> Vec<u32> {
+    let mut c: Vec<u32> = runs.iter().map(|r| r.load.concurrency).collect();
+    c.sort_unstable();
+    c.dedup();
+    c
+}
+
+fn histograms(r: &RunFile) -> Option<LatencyHistograms> {
+    LatencyHistograms::deserialize(&r.histograms).ok()
+}
+
+/// Runs of one stack (repeats) among `runs`, in stack order.
+fn by_stack<'a>(order: &[String], runs: &[&'a RunFile]) -> Vec<(usize, Vec<&'a RunFile>)> {
+    order
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            let mine = runs
+                .iter()
+                .copied()
+                .filter(|r| stack_name(r) == *name)
+                .collect();
+            (i, mine)
+        })
+        .filter(|(_, v): &(usize, Vec<&RunFile>)| !v.is_empty())
+        .collect()
+}
+
+/// The per-request decode tok/s histogram at one level, stacks overlaid
+/// (repeats merged), as the share of requests in each bin.
+pub fn decode_histogram(order: &[String], runs: &[&RunFile], c: u32) -> Figure {
+    let per_stack: Vec<(usize, String, Hist)> = by_stack(order, runs)
+        .into_iter()
+        .filter_map(|(i, rs)| {
+            let mut h = Hist::rate();
+            for r in &rs {
+                h.merge(&histograms(r)?.decode_mtps);
+            }
+            (!h.is_empty()).then(|| (i, stack_name(rs[0]), h))
+        })
+        .collect();
+    let all: Vec<(u64, u64)> = per_stack
+        .iter()
+        .flat_map(|(_, _, h)| h.recorded())
+        .collect();
+    let lo = all.iter().map(|v| v.0).min().unwrap_or(0) as f64 / 1000.0;
+    let hi = all.iter().map(|v| v.0).max().unwrap_or(0) as f64 / 1000.0;
+    let (lo, hi) = if hi - lo < 1e-6 {
+        (lo * 0.95, hi * 1.05 + 1e-3)
+    } else {
+        (lo, hi)
+    };
+    let width = (hi - lo) / BINS as f64;
+    let series = per_stack
+        .into_iter()
+        .map(|(i, name, h)| {
+            let mut bins = [0u64; BINS];
+            for (v, n) in h.recorded() {
+                let k = ((v as f64 / 1000.0 - lo) / width) as usize;
+                bins[k.min(BINS - 1)] += n;
+            }
+            let total = h.len().max(1) as f64;
+            let mut points = vec![(lo, 0.0)];
+            for (k, n) in bins.iter().enumerate() {
+                let share = *n as f64 / total * 100.0;
+                let (a, b) = (lo + k as f64 * width, lo + (k + 1) as f64 * width);
+                points.extend([(a, share), (b, share)]);
+            }
+            points.push((hi, 0.0));
+            Series {
+                name: format!("{name} (n={})", h.len()),
+                colour: i,
+                points,
+                ..Default::default()
+            }
+        })
+        .collect();
+    Figure {
+        chart: LineChart {
+            title: format!("Per-request decode tok/s, c={c}"),
+            x_label: "decode tok/s (tokens after the first / time from first to last token)".into(),
+            y_label: "% of requests".into(),
+            series,
+            y_from_zero: true,
+            ..Default::default()
+        },
+        caption: format!(
+            "How fast each request decoded at {c} concurrent users, from the HDR histogram of every measured request ({BINS} bins over the range of all stacks; repeats merged). A narrow peak is a steady server; a wide or double peak, one that batches unevenly."
+        ),
+    }
+}
+
+fn nines(q: f64) -> f64 {
+    (-(1.0 - q).log10()).min(MAX_NINES)
+}
+
+/// Ticks at whole nines only (0%, 90%, 99%, 99.9%, …); the axis's other
+/// ticks stay unlabelled.
+fn nines_tick(x: &f64) -> String {
+    if (x - x.round()).abs() > 1e-6 {
+        return String::new();
+    }
+    let p = 100.0 * (1.0 - 10f64.powf(-x.round()));
+    if p < 99.0 {
+        format!("{p:.0}%")
+    } else {
+        let s = format!("{p:.3}");
+        format!("{}%", s.trim_end_matches('0').trim_end_matches('.'))
+    }
+}
+
+/// A latency's percentile curve per run at one level (HdrHistogram's
+/// view: x is the percentile on a "nines" scale).
+pub fn percentile_curve(order: &[String], runs: &[&RunFile], c: u32, metric: Latency) -> Figure {
+    let mut seen: Vec<usize> = Vec::new();
+    let series = runs
+        .iter()
+        .filter_map(|r| {
+            let h = histograms(r)?;
+            let hist = match metric {
+                Latency::Ttft => h.ttft_us,
+                Latency::Itl => h.itl_us,
+            };
+            if hist.is_empty() {
+                return None;
+            }
+            let points: Vec<(f64, f64)> = hist
+                .percentile_steps(5)
+                .into_iter()
+                .filter(|(q, _, _)| *q < 1.0 && nines(*q) < MAX_NINES)
+                .map(|(q, v, _)| (nines(q), v as f64 / 1000.0))
+                .collect();
+            let i = colour_of(order, r);
+            let repeat = seen.contains(&i);
+            seen.push(i);
+            Some(Series {
+                name: stack_name(r),
+                colour: i,
+                points,
+                hide_in_legend: repeat,
+                ..Default::default()
+            })
+        })
+        .collect();
+    let (what, long) = match metric {
+        Latency::Ttft => ("TTFT", "time to first token"),
+        Latency::Itl => ("ITL", "inter-token latency (one sample per token)"),
+    };
+    Figure {
+        chart: LineChart {
+            title: format!("{what} by percentile, c={c}"),
+            x_label: "percentile".into(),
+            y_label: format!("{what} ms"),
+            series,
+            x_ticks: Some(nines_tick),
+            y_from_zero: true,
+        },
+        caption: format!(
+            "The {long} at every percentile, from the run's HDR histogram (the same data as the .hgrm files); one line per run, repeats in the stack's colour. Flat then steep: a tail of slow requests."
+        ),
+    }
+}
+
+/// Which latency a percentile curve shows.
+#[derive(Debug, Clone, Copy)]
+pub enum Latency {
+    /// Time to first token.
+    Ttft,
+    /// Inter-token latency.
+    Itl,
+}
+
+/// Output tok/s per second of the measured phase, per run at one level,
+/// with each run's steady window marked.
+pub fn tok_s_over_time(order: &[String], runs: &[&RunFile], c: u32) -> Figure {
+    let mut seen: Vec<usize> = Vec::new();
+    let series = runs
+        .iter()
+        .filter_map(|r| {
+            let t = r.timeline.as_ref()?;
+            let step_us = u64::from(t.interval_ms.max(1)) * 1000;
+            let per_s = (1_000_000 / step_us).max(1) as usize;
+            let start = r.summary.measured_start_us;
+            let first = usize::try_from(start / step_us).ok()?;
+            let points: Vec<(f64, f64)> = t
+                .tokens
+                .get(first..)?
+                .chunks(per_s)
+                .enumerate()
+                .filter(|(_, ch)| ch.len() == per_s)
+                .map(|(k, ch)| {
+                    let tokens: u64 = ch.iter().map(|&x| u64::from(x)).sum();
+                    (k as f64 + 0.5, tokens as f64)
+                })
+                .collect();
+            let at = |us: u64| us.saturating_sub(start) as f64 / 1e6;
+            let markers = r
+                .summary
+                .steady_window
+                .map(|w| vec![at(w.start_us), at(w.end_us)])
+                .unwrap_or_default();
+            let i = colour_of(order, r);
+            let repeat = seen.contains(&i);
+            seen.push(i);
+            Some(Series {
+                name: stack_name(r),
+                colour: i,
+                points,
+                markers,
+                hide_in_legend: repeat,
+                ..Default::default()
+            })
+        })
+        .collect();
+    Figure {
+        chart: LineChart {
+            title: format!("Output tok/s over time, c={c}"),
+            x_label: "seconds since measuring began".into(),
+            y_label: "output tok/s (1 s bins)".into(),
+            series,
+            y_from_zero: true,
+            ..Default::default()
+        },
+        caption: format!(
+            "Tokens received per second by all {c} users together. Dashed lines mark each run's steady window (first request done → first user out of work), the span the total tok/s is measured over; ramp-up and drain lie outside it."
+        ),
+    }
+}
+
+fn median(mut v: Vec<f64>) -> Option<f64> {
+    v.retain(|x| x.is_finite());
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    match n {
+        0 => None,
+        _ if n % 2 == 1 => Some(v[n / 2]),
+        _ => Some((v[n / 2 - 1] + v[n / 2]) / 2.0),
+    }
+}
+
+/// One stack's points across levels: its colour, name, and per level
+/// (concurrency, per-user decode tok/s p50, total tok/s).
+type StackLevels = (usize, String, Vec<(u32, f64, f64)>);
+
+/// Per stack, per level, medians over repeats.
+fn level_points(order: &[String], runs: &[&RunFile]) -> Vec<StackLevels> {
+    by_stack(order, runs)
+        .into_iter()
+        .map(|(i, rs)| {
+            let name = stack_name(rs[0]);
+            let pts = levels(&rs)
+                .into_iter()
+                .filter_map(|c| {
+                    let at: Vec<&&RunFile> =
+                        rs.iter().filter(|r| r.load.concurrency == c).collect();
+                    let user = median(
+                        at.iter()
+                            .filter_map(|r| r.summary.decode_tok_s.p50)
+                            .collect(),
+                    )?;
+                    let total = median(at.iter().map(|r| r.summary.output_tok_s).collect())?;
+                    Some((c, user, total))
+                })
+                .collect();
+            (i, name, pts)
+        })
+        .collect()
+}
+
+/// Total tok/s against concurrency, one line per stack.
+pub fn throughput_vs_concurrency(order: &[String], runs: &[&RunFile]) -> Figure {
+    let series = level_points(order, runs)
+        .into_iter()
+        .map(|(i, name, pts)| Series {
+            name,
+            colour: i,
+            points: pts.iter().map(|p| ((p.0 as f64).log2(), p.2)).collect(),
+            dots: true,
+            ..Default::default()
+        })
+        .collect();
+    Figure {
+        chart: LineChart {
+            title: "Total output tok/s by concurrency".into(),
+            x_label: "concurrent users".into(),
+            y_label: "total tok/s (steady state)".into(),
+            series,
+            x_ticks: Some(|x| {
+                // Powers of two only: the levels people sweep.
+                if (x - x.round()).abs() > 1e-6 {
+                    String::new()
+                } else {
+                    format!("{:.0}", 2f64.powf(x.round()))
+                }
+            }),
+            y_from_zero: true,
+        },
+        caption: "Steady-state total output tok/s at each concurrency level (log-2 axis; medians of repeats). Where a line flattens, the server is saturated.".into(),
+    }
+}
+
+/// Total tok/s against per-user tok/s across levels, one line per stack.
+pub fn throughput_vs_interactivity(order: &[String], runs: &[&RunFile]) -> Figure {
+    let series = level_points(order, runs)
+        .into_iter()
+        .map(|(i, name, pts)| Series {
+            name,
+            colour: i,
+            points: pts.iter().map(|p| (p.1, p.2)).collect(),
+            labels: pts.iter().map(|p| format!("c={}", p.0)).collect(),
+            dots: true,
+            ..Default::default()
+        })
+        .collect();
+    Figure {
+        chart: LineChart {
+            title: "Throughput vs interactivity".into(),
+            x_label: "per-user decode tok/s (p50)".into(),
+            y_label: "total tok/s (steady state)".into(),
+            series,
+            y_from_zero: true,
+            ..Default::default()
+        },
+        caption: "Each point is one concurrency level: how fast each user is served (x) against how much the box serves in all (y). Up and to the right is better; a deployment picks the point whose per-user speed it can accept.".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nines_ticks_read_as_percentiles() {
+        assert_eq!(nines_tick(&0.0), "0%");
+        assert_eq!(nines_tick(&1.0), "90%");
+        assert_eq!(nines_tick(&2.0), "99%");
+        assert_eq!(nines_tick(&3.0), "99.9%");
+        assert_eq!(nines_tick(&1.5), "");
+        assert!((nines(0.99) - 2.0).abs() < 1e-9);
+    }
+}
