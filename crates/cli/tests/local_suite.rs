@@ -35,7 +35,12 @@ fn local_suite_runs_every_real_stack_and_tears_down() {
         .args(["suite", "configs/suites/local.toml", "-q", "--out"])
         .arg(&out)
         // Shorter than the committed run: the test checks the mechanism.
-        .args(["--set", "suite.scenario.c32.duration=30s"])
+        // 16 output tokens keep a c=32 request (32 prompts' prefill, then
+        // ~16 s of shared decode on 2 idle cores) well inside 45 s even on
+        // a machine busy enough to halve the server's speed (a CI run
+        // beside a compile saw no c=32 request finish in 30 s with 32).
+        .args(["--set", "suite.scenario.c32.duration=45s"])
+        .args(["--set", "suite.scenario.c32.output-tokens=16"])
         .current_dir(&repo)
         .output()
         .unwrap();
