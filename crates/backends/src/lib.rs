@@ -11,6 +11,7 @@ mod meta;
 mod metrics;
 mod openai;
 mod probe;
+mod tokenize;
 mod url;
 
 use std::sync::atomic::AtomicU64;
@@ -26,6 +27,7 @@ pub use meta::{
 pub use metrics::{cache_config, meta_client, scrape_metrics, GaugeMaxima, ServerCounters};
 pub use openai::{OpenAiDriver, OpenAiTarget};
 pub use probe::{probe, ProbeReport, ServerKind};
+pub use tokenize::ServerTokenizer;
 pub use url::{normalize_base_url, BaseUrlError};
 
 /// A driver for one API of one server.

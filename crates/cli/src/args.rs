@@ -201,9 +201,25 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 1)]
     pub warmup_requests: u64,
 
-    /// Approximate prompt length in tokens (the server's count is recorded).
+    /// Prompt length in tokens as the server counts them, chat template
+    /// included: measured before the run with the server's tokenizer
+    /// endpoint (vLLM, llama-server) or two calibration requests
+    /// (others), so every prompt has exactly this length; run.json's
+    /// load.prompt_sizing says how, summary.prompt_tokens_dist what the
+    /// server reported.
     #[arg(long, default_value_t = 128, value_parser = clap::value_parser!(u32).range(1..))]
     pub prompt_tokens: u32,
+    /// Make the first N tokens after the instruction the same in every
+    /// request, to measure prefix caching on purpose (default: no two
+    /// prompts share more than the template and instruction).
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub shared_prefix_tokens: u32,
+    /// The model's tokenizer.json (or its folder; the chat template is
+    /// read from chat_template.jinja or tokenizer_config.json beside it):
+    /// sizes prompts exactly for servers without a tokenizer endpoint
+    /// (Ollama) without calibration requests.
+    #[arg(long, value_name = "PATH")]
+    pub tokenizer: Option<PathBuf>,
     /// Output tokens per request (sent as max_tokens, with ignore_eos).
     #[arg(long, default_value_t = 128, value_parser = clap::value_parser!(u32).range(1..))]
     pub output_tokens: u32,
@@ -334,6 +350,11 @@ pub struct SimArgs {
     /// Port to bind; 0 picks a free one. The bound URL is printed on stdout's first line.
     #[arg(long, default_value_t = 0)]
     pub port: u16,
+    /// Count prompt tokens with this model's tokenizer.json (and the chat
+    /// template beside it) instead of words, as a server of that model
+    /// would report them.
+    #[arg(long, value_name = "PATH")]
+    pub tokenizer: Option<PathBuf>,
 }
 
 /// `stackbench demo`

@@ -62,6 +62,8 @@ pub fn run_config(a: &RunArgs) -> anyhow::Result<RunConfig> {
     };
     c.warmup_requests = a.warmup_requests;
     c.prompt_tokens = a.prompt_tokens;
+    c.shared_prefix_tokens = a.shared_prefix_tokens;
+    c.tokenizer = a.tokenizer.clone();
     c.output_tokens = a.output_tokens;
     c.ignore_eos = !a.no_ignore_eos;
     c.exclude_short = a.exclude_short;

@@ -60,8 +60,12 @@ pub async fn execute(a: SimArgs) -> anyhow::Result<ExitStatus> {
         .parse()
         .with_context(|| format!("--host {} is not an IP address", a.host))?;
     let flavor = profile.flavor;
-    let handle = SimServer::new(profile)
-        .with_faults(faults)
+    let mut server = SimServer::new(profile).with_faults(faults);
+    if let Some(path) = &a.tokenizer {
+        let t = stackbench_sim::SimTokenizer::load(path).map_err(anyhow::Error::msg)?;
+        server = server.with_tokenizer(t);
+    }
+    let handle = server
         .bind(SocketAddr::new(ip, a.port))
         .await
         .with_context(|| format!("cannot bind {}:{}", a.host, a.port))?;

@@ -131,14 +131,24 @@ async fn single_user_matches_the_server(api: Api) {
         );
     }
     let client = median(recs.iter().map(|r| r.decode_tok_s.unwrap()).collect());
+    // llama-server's predicted_ms is the first-to-last-token span (the
+    // same interval as ours) while predicted_n counts every token: its
+    // like-for-like rate is (n − 1) / predicted_ms.
+    for r in &recs {
+        let t = r.server_timings.as_ref().unwrap();
+        let span_ms = (r.e2e_us.unwrap() - r.ttft_us.unwrap()) as f64 / 1000.0;
+        let ratio = t.predicted_ms.unwrap() / span_ms;
+        assert!(
+            (ratio - 1.0).abs() < 0.02,
+            "{api:?}: predicted_ms {} vs client span {span_ms:.1} ms",
+            t.predicted_ms.unwrap()
+        );
+    }
     let server_rate = median(
         recs.iter()
             .map(|r| {
-                r.server_timings
-                    .as_ref()
-                    .unwrap()
-                    .predicted_per_second
-                    .unwrap()
+                let t = r.server_timings.as_ref().unwrap();
+                (t.predicted_n.unwrap() - 1) as f64 / t.predicted_ms.unwrap() * 1000.0
             })
             .collect(),
     );
@@ -277,7 +287,7 @@ async fn c8_totals_match_the_server_metrics_counters() {
                 "--output-tokens",
                 "64",
                 "--prompt-tokens",
-                "32",
+                "64",
                 "--out",
             ])
             .arg(dir.path())
@@ -393,4 +403,101 @@ async fn a_server_that_cannot_load_its_model_is_a_clear_error_not_a_hang() {
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("not ready after 3s"), "{err}");
     assert!(started.elapsed() < Duration::from_secs(30));
+}
+
+/// `--prompt-tokens` is exact as the server counts it: 128, 512 and 1,024
+/// tokens asked are what llama-server reports per request in
+/// `usage.prompt_tokens` and, with its prompt cache off, what its
+/// `/metrics` count processed, for chat (template included) and
+/// completions alike.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prompt_lengths_are_exact_as_the_server_counts_them() {
+    let _g = SERIAL.lock().await;
+    let Some(server) = start(1, 2048).await else {
+        eprintln!("llama-server not installed; skipped");
+        return;
+    };
+    for api in ["chat", "completions"] {
+        for target in [128u64, 512, 1024] {
+            let dir = tempfile::tempdir().unwrap();
+            let out = Command::new(common::BIN)
+                .args(["run", "--quiet", "--base-url", &server.url, "--api", api])
+                .args(["-c", "1", "-n", "2", "--warmup-requests", "0"])
+                .args([
+                    "--prompt-tokens",
+                    &target.to_string(),
+                    "--output-tokens",
+                    "2",
+                ])
+                .args(["--extra-body", r#"{"cache_prompt": false}"#, "--out"])
+                .arg(dir.path())
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let run = common::read_run_json(dir.path());
+            let sizing = &run["load"]["prompt_sizing"];
+            assert_eq!(sizing["exact"], true, "{api} {target}: {sizing}");
+            assert!(
+                sizing["source"].as_str().unwrap().contains("llama-server"),
+                "{sizing}"
+            );
+            let records = std::fs::read_to_string(dir.path().join("requests.jsonl")).unwrap();
+            for line in records.lines() {
+                let r: serde_json::Value = serde_json::from_str(line).unwrap();
+                let n = r["prompt_tokens"].as_u64().unwrap();
+                assert!(
+                    n.abs_diff(target) <= 1,
+                    "{api}: asked {target}, the server counted {n}"
+                );
+            }
+            let processed = run["server_metrics"]["prompt_tokens"].as_f64().unwrap();
+            assert!(
+                (processed - 2.0 * target as f64).abs() <= 2.0,
+                "{api}: /metrics processed {processed} prompt tokens for 2 x {target}"
+            );
+        }
+    }
+}
+
+/// `--tokenizer`'s local count (the SmolLM2 tokenizer.json and chat
+/// template) is the real server's: the same number of tokens as
+/// llama-server's `/apply-template` + `/tokenize` for chat and `/tokenize`
+/// for completions, on prompts the generator makes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_local_tokenizer_counts_what_the_server_counts() {
+    let _g = SERIAL.lock().await;
+    let Some(server) = start(1, 2048).await else {
+        eprintln!("llama-server not installed; skipped");
+        return;
+    };
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tokenize/tests/fixtures/smollm2-135m-instruct");
+    let local = stackbench_tokenize::LocalTokenizer::load(&dir).unwrap();
+    let root = normalize_base_url(&server.url).unwrap();
+    let seed = stackbench_core::Seed::new(7).unwrap();
+    for words in [1, 100, 700] {
+        let g = stackbench_engine::PromptGenerator::new(seed, words, 0);
+        let text = g.prompt(3);
+        for api in [Api::Chat, Api::Completions] {
+            let remote = stackbench_backends::ServerTokenizer::new(
+                &root,
+                None,
+                stackbench_backends::ServerKind::Llamacpp,
+                api,
+                "m",
+            )
+            .unwrap();
+            let theirs = remote.count(&text).await.unwrap();
+            let ours = if api == Api::Chat {
+                local.count_chat(&text).unwrap()
+            } else {
+                local.count_completion(&text).unwrap()
+            };
+            assert_eq!(ours, theirs, "{api:?}, {words} words");
+        }
+    }
 }

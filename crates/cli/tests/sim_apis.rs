@@ -42,15 +42,14 @@ async fn llama_native_completion_counts_exactly_and_matches_the_server_rate() {
     // Medians: one request's first event can be a few ms late on a loaded
     // machine, which moves that request's rate by ~2%.
     let client = median(records.iter().map(|r| r.decode_tok_s.unwrap()).collect());
+    // Like for like with llama-server's timings: predicted_ms spans the
+    // first to the last token, n − 1 intervals.
     let server = median(
         records
             .iter()
             .map(|r| {
-                r.server_timings
-                    .as_ref()
-                    .unwrap()
-                    .predicted_per_second
-                    .unwrap()
+                let t = r.server_timings.as_ref().unwrap();
+                (t.predicted_n.unwrap() - 1) as f64 / t.predicted_ms.unwrap() * 1000.0
             })
             .collect(),
     );

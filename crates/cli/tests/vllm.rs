@@ -38,7 +38,7 @@ fn default_seeds_are_accepted_by_vllm() {
         let mut seeds = Vec::new();
         for i in 0..10 {
             let dir = tempfile::tempdir().unwrap();
-            let args = ["-n", "2", "--output-tokens", "4", "--prompt-tokens", "16"];
+            let args = ["-n", "2", "--output-tokens", "4", "--prompt-tokens", "64"];
             let out = run(url, dir.path(), &args);
             assert!(out.status.success(), "run {i}: {}", stderr(&out));
             let run = read_run_json(dir.path());
@@ -73,7 +73,7 @@ fn token_counts_equal_the_server_counters_at_c1_c8_c32() {
                     "--output-tokens",
                     "32",
                     "--prompt-tokens",
-                    "32",
+                    "64",
                 ];
                 let out = run(url, dir.path(), &args);
                 assert!(out.status.success(), "{api} c={c}: {}", stderr(&out));
@@ -87,10 +87,22 @@ fn token_counts_equal_the_server_counters_at_c1_c8_c32() {
                     s["output_tokens"].as_f64(),
                     "{api} c={c}: client tokens equal the server's counter delta: {m}"
                 );
+                // Prompts sized by vLLM's own /tokenize are exactly 64
+                // tokens as it counts them, chat template included.
+                let sizing = &run["load"]["prompt_sizing"];
+                assert_eq!(sizing["exact"], true, "{api}: {sizing}");
+                assert!(
+                    sizing["source"]
+                        .as_str()
+                        .unwrap()
+                        .contains("vLLM POST /tokenize"),
+                    "{sizing}"
+                );
                 for r in measured(dir.path()) {
                     assert_eq!(r["count"]["source"], "exact", "{r}");
                     assert_eq!(r["count"]["counted"], r["count"]["server"], "{r}");
                     assert_eq!(r["output_tokens"], 32, "ignore_eos honoured: {r}");
+                    assert_eq!(r["prompt_tokens"], 64, "{api}: prompt length: {r}");
                 }
             }
         }
@@ -191,7 +203,7 @@ fn wrong_model_and_too_long_prompt_fail_with_the_server_message() {
     VLLM.with_url(|url| {
         let cases = [
             (
-                ["--model", "no-such-model", "--prompt-tokens", "16"],
+                ["--model", "no-such-model", "--prompt-tokens", "64"],
                 404,
                 "does not exist",
             ),

@@ -226,6 +226,9 @@ pub struct LatencyHistograms {
     /// End-to-end output rate of each request (output tokens / E2E),
     /// milli-tokens/s: what a user waiting for the whole answer sees.
     pub e2e_rate_mtps: Hist,
+    /// Prompt tokens of each request as the server reported them: the
+    /// achieved prompt length, beside the one asked for.
+    pub prompt_tokens: Hist,
 }
 
 impl Default for LatencyHistograms {
@@ -238,6 +241,7 @@ impl Default for LatencyHistograms {
             e2e_us: Hist::latency(),
             decode_mtps: Hist::rate(),
             e2e_rate_mtps: Hist::rate(),
+            prompt_tokens: Hist::latency(),
         }
     }
 }
@@ -251,6 +255,7 @@ impl std::ops::AddAssign<&LatencyHistograms> for LatencyHistograms {
         self.e2e_us.merge(&o.e2e_us);
         self.decode_mtps.merge(&o.decode_mtps);
         self.e2e_rate_mtps.merge(&o.e2e_rate_mtps);
+        self.prompt_tokens.merge(&o.prompt_tokens);
     }
 }
 
@@ -275,6 +280,10 @@ pub struct SerializedHistograms {
     pub decode_rate: String,
     /// See [`LatencyHistograms::e2e_rate_mtps`].
     pub e2e_rate: String,
+    /// See [`LatencyHistograms::prompt_tokens`], in tokens (empty in files
+    /// written before it was added).
+    #[serde(default)]
+    pub prompt_tokens: String,
 }
 
 impl LatencyHistograms {
@@ -290,6 +299,7 @@ impl LatencyHistograms {
             e2e: self.e2e_us.to_base64(),
             decode_rate: self.decode_mtps.to_base64(),
             e2e_rate: self.e2e_rate_mtps.to_base64(),
+            prompt_tokens: self.prompt_tokens.to_base64(),
         }
     }
 
@@ -303,6 +313,11 @@ impl LatencyHistograms {
             e2e_us: Hist::from_base64(&s.e2e, true)?,
             decode_mtps: Hist::from_base64(&s.decode_rate, false)?,
             e2e_rate_mtps: Hist::from_base64(&s.e2e_rate, false)?,
+            prompt_tokens: if s.prompt_tokens.is_empty() {
+                Hist::latency()
+            } else {
+                Hist::from_base64(&s.prompt_tokens, true)?
+            },
         })
     }
 }

@@ -70,6 +70,10 @@ fn workload(f: &RunFile) -> Vec<(&'static str, String)> {
             f.target.quantization.clone().unwrap_or_default(),
         ),
         ("prompt tokens", f.load.prompt_tokens.to_string()),
+        (
+            "shared prefix tokens",
+            f.load.shared_prefix_tokens.to_string(),
+        ),
         ("output tokens", f.load.output_tokens.to_string()),
         ("ignore_eos", f.load.ignore_eos.to_string()),
         ("exclude_short", f.load.exclude_short.to_string()),

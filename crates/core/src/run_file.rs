@@ -51,8 +51,17 @@ pub struct LoadConfig {
     pub duration_s: Option<f64>,
     /// Warm-up requests sent before measuring.
     pub warmup_requests: u64,
-    /// Approximate prompt length asked for, tokens.
+    /// Prompt length asked for, tokens as the server counts them (chat
+    /// template included); `prompt_sizing` says how exactly it was met.
     pub prompt_tokens: u32,
+    /// How the prompts were sized (absent in files written before it was
+    /// added, whose prompts were approximate).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt_sizing: Option<PromptSizing>,
+    /// Leading prompt tokens every request shared (after the instruction),
+    /// to measure prefix caching on purpose; 0: none.
+    #[serde(default)]
+    pub shared_prefix_tokens: u32,
     /// `max_tokens` sent with each request.
     pub output_tokens: u32,
     /// Whether `ignore_eos` was sent.
@@ -67,6 +76,26 @@ pub struct LoadConfig {
     /// [`crate::Seed`]); read as any `u64`, since files written before that
     /// rule may hold larger values.
     pub seed: u64,
+}
+
+/// How a run met `load.prompt_tokens`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PromptSizing {
+    /// What counted the tokens: a tokenizer endpoint, the server's
+    /// reported counts of calibration requests, or `none` (approximate).
+    pub source: String,
+    /// Tokens every prompt carries besides its words (chat template,
+    /// special tokens, the instruction), as measured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub overhead_tokens: Option<u32>,
+    /// Words per prompt after the instruction.
+    pub words: u32,
+    /// True when the count was checked to grow by exactly one token per
+    /// word, so every prompt has exactly the asked-for length.
+    pub exact: bool,
+    /// Why not exact, or what else to know.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 /// The machine the client ran on (with a launched stack: the box under

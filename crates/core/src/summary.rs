@@ -136,6 +136,10 @@ pub struct Summary {
     pub tpot_ms: Dist,
     /// End-to-end latency, ms.
     pub e2e_ms: Dist,
+    /// Prompt tokens per request as the server reported them (absent in
+    /// files written before it was added).
+    #[serde(default)]
+    pub prompt_tokens_dist: Dist,
 }
 
 /// Counters the engine accumulates besides the histograms.
@@ -186,6 +190,16 @@ impl Totals {
 }
 
 impl Summary {
+    /// How far the reported prompt lengths stray from `target`, in % of
+    /// it: the larger of |min − target| and |max − target| (histogram
+    /// resolution: 0.1%). `None` when no request reported one.
+    pub fn prompt_miss_pct(&self, target: u32) -> Option<f64> {
+        let d = &self.prompt_tokens_dist;
+        let (lo, hi) = (d.min?, d.max?);
+        let t = f64::from(target.max(1));
+        Some(((lo - t).abs().max((hi - t).abs())) / t * 100.0)
+    }
+
     /// When no measured request succeeded and some failed: the first
     /// failure reason (`kind: message`).
     pub fn all_failed(&self) -> Option<String> {
@@ -231,6 +245,7 @@ impl Summary {
             event_gap_ms: Dist::from_hist(&h.event_gap_us, 1000.0),
             tpot_ms: Dist::from_hist(&h.tpot_us, 1000.0),
             e2e_ms: Dist::from_hist(&h.e2e_us, 1000.0),
+            prompt_tokens_dist: Dist::from_hist(&h.prompt_tokens, 1.0),
         }
     }
 }

@@ -6,7 +6,7 @@
 #![warn(missing_docs)]
 
 mod live;
-mod prompt;
+pub mod prompt;
 mod schedule;
 mod sink;
 

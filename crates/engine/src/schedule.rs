@@ -433,12 +433,15 @@ impl Phase {
                     t.requests.short += u64::from(short);
                     let load_ms = rec.server_timings.as_ref().and_then(|t| t.load_ms);
                     t.requests.cold_loads += u64::from(load_ms.is_some_and(|ms| ms > COLD_LOAD_MS));
+                    let shard = &self.hists[f.worker as usize % self.hists.len()];
                     if let Some(m) = m.as_ref().filter(|_| !(short && self.exclude_short)) {
                         t.add_decode(m);
-                        let shard = &self.hists[f.worker as usize % self.hists.len()];
                         if let Ok(mut h) = shard.lock() {
                             m.record_into(events, &mut h);
                         }
+                    }
+                    if let (Some(p), Ok(mut h)) = (c.prompt_tokens, shard.lock()) {
+                        h.prompt_tokens.record(p);
                     }
                     t.requests.ok += 1;
                     t.requests.unreconciled += u64::from(!c.reconciled);

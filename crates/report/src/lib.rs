@@ -113,6 +113,7 @@ pub fn run_summary(run: &RunFile) -> String {
         "output: {} tokens, {:.1} tok/s total ({window}), {:.1} tok/s over the whole run, {:.2} req/s\n",
         s.output_tokens, s.output_tok_s, s.output_tok_s_wall, s.requests_per_s
     );
+    out += &prompt_line(run);
     if let Some(pooled) = s.decode_tok_s_pooled {
         out += &format!(
             "decode: {pooled:.1} tok/s pooled (all decode tokens / all decode time; the table's decode rates are per request)\n"
@@ -163,6 +164,42 @@ pub fn run_summary(run: &RunFile) -> String {
         }
     }
     out
+}
+
+/// A prompt length further than this (%) from the target is flagged.
+const PROMPT_MISS_PCT: f64 = 1.0;
+
+/// How the prompt lengths were met, and what the server reported.
+fn prompt_line(run: &RunFile) -> String {
+    let target = run.load.prompt_tokens;
+    let how = match &run.load.prompt_sizing {
+        Some(p) if p.exact => format!(
+            "exact: {} tokens of template and instruction + {} words, counted by {}",
+            p.overhead_tokens.unwrap_or(0),
+            p.words,
+            p.source
+        ),
+        Some(p) => format!("approximate: {}", p.note.as_deref().unwrap_or(&p.source)),
+        None => "approximate".into(),
+    };
+    let d = &run.summary.prompt_tokens_dist;
+    let reported = match (d.min, d.p50, d.max) {
+        (Some(lo), Some(mid), Some(hi)) => {
+            format!("; the server reported p50 {mid:.0} (min {lo:.0}, max {hi:.0})")
+        }
+        _ => "; the server reported no prompt counts".into(),
+    };
+    let mut line = format!("prompt: {target} tokens asked ({how}){reported}\n");
+    if let Some(miss) = run
+        .summary
+        .prompt_miss_pct(target)
+        .filter(|m| *m > PROMPT_MISS_PCT)
+    {
+        line += &format!(
+            "warning: reported prompt lengths miss the target by up to {miss:.1}% (more than {PROMPT_MISS_PCT}%)\n"
+        );
+    }
+    line
 }
 
 /// Above this difference between the client's and the server's pooled

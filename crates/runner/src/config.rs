@@ -96,8 +96,14 @@ pub struct RunConfig {
     pub bound: Bound,
     /// Requests sent first and excluded from every statistic.
     pub warmup_requests: u64,
-    /// Approximate prompt length, tokens.
+    /// Prompt length, tokens as the server counts them (template
+    /// included).
     pub prompt_tokens: u32,
+    /// Leading prompt tokens (after the instruction) every request shares.
+    pub shared_prefix_tokens: u32,
+    /// A local tokenizer.json (with the chat template beside it) to size
+    /// prompts with when the server has no tokenizer endpoint.
+    pub tokenizer: Option<std::path::PathBuf>,
     /// `max_tokens` per request.
     pub output_tokens: u32,
     /// Send `ignore_eos: true`.
@@ -144,6 +150,8 @@ impl RunConfig {
             bound: Bound::Requests(10),
             warmup_requests: 1,
             prompt_tokens: 128,
+            shared_prefix_tokens: 0,
+            tokenizer: None,
             output_tokens: 128,
             ignore_eos: true,
             exclude_short: false,

@@ -14,6 +14,7 @@ pub mod host;
 mod load;
 mod power;
 mod prepare;
+pub mod prompt_size;
 mod results;
 mod server_watch;
 

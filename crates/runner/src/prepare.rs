@@ -6,15 +6,16 @@ use std::time::Duration;
 
 use stackbench_backends::{
     list_models, normalize_base_url, ollama_metadata, ollama_preload, probe, server_metadata,
-    wait_ready, Driver, OpenAiDriver, OpenAiTarget, ReadyWait, ServerKind,
+    wait_ready, Driver, OpenAiDriver, OpenAiTarget, ReadyWait, ServerKind, ServerTokenizer,
 };
-use stackbench_core::run_file::{LoadConfig, Target};
+use stackbench_core::run_file::{LoadConfig, PromptSizing, Target};
 use stackbench_core::Seed;
 use stackbench_engine::{Bound, PromptGenerator, RunPlan};
 use stackbench_wire::body::{Api, BodyOptions};
 
 use crate::config::{FlavorChoice, RunConfig};
 use crate::error::RunnerError;
+use crate::prompt_size::{approximate, size_prompts, Counter, SizeError};
 use crate::results::{default_out, Job};
 
 /// A fresh seed for a run that was given none.
@@ -101,6 +102,19 @@ pub async fn prepare(c: RunConfig) -> Result<Job, RunnerError> {
             && matches!(kind, ServerKind::Vllm | ServerKind::Llamacpp),
         extra: c.extra_body.clone(),
     };
+    let calibration = OpenAiDriver::new(OpenAiTarget {
+        root: root.clone(),
+        api: c.api,
+        api_key: c.api_key.clone(),
+        body: BodyOptions {
+            max_tokens: 1,
+            ignore_eos: false,
+            per_event_counts: false,
+            ..body.clone()
+        },
+        request_timeout: c.request_timeout,
+    })
+    .map_err(RunnerError::Driver)?;
     let driver = OpenAiDriver::new(OpenAiTarget {
         root: root.clone(),
         api: c.api,
@@ -109,6 +123,12 @@ pub async fn prepare(c: RunConfig) -> Result<Job, RunnerError> {
         request_timeout: c.request_timeout,
     })
     .map_err(RunnerError::Driver)?;
+    let tokenizer = ServerTokenizer::new(&root, key, kind, c.api, &model);
+    let (prompts, sizing) = prompts(&c, tokenizer, Driver::OpenAi(calibration), seed).await?;
+    let prompts = prompts.prebuild(match c.bound {
+        Bound::Requests(n) => Some(n + c.warmup_requests),
+        Bound::Duration(_) => None,
+    });
     let label = c.label.clone().unwrap_or_else(|| {
         format!(
             "{}-c{}",
@@ -122,7 +142,7 @@ pub async fn prepare(c: RunConfig) -> Result<Job, RunnerError> {
             concurrency: c.concurrency,
             bound: c.bound,
             warmup_requests: c.warmup_requests,
-            prompts: PromptGenerator::new(seed, c.prompt_tokens),
+            prompts,
             target_output_tokens: c.output_tokens,
             exclude_short: c.exclude_short,
         },
@@ -133,13 +153,45 @@ pub async fn prepare(c: RunConfig) -> Result<Job, RunnerError> {
             stack: c.stack.clone(),
             quantization: c.quantization.clone(),
         },
-        load: load_config(&c, seed),
+        load: LoadConfig {
+            prompt_sizing: Some(sizing),
+            ..load_config(&c, seed)
+        },
         server,
         out: c.out.clone().unwrap_or_else(|| default_out(&label)),
         metrics_every: c.metrics_every,
         api_key: c.api_key.clone(),
         context: c.context,
     })
+}
+
+/// The run's prompts, sized by the server's tokenizer endpoint, else by
+/// calibration requests, else approximately (with a warning).
+async fn prompts(
+    c: &RunConfig,
+    tokenizer: Option<ServerTokenizer>,
+    calibration: Driver,
+    seed: Seed,
+) -> Result<(PromptGenerator, PromptSizing), RunnerError> {
+    let mut counters = Vec::new();
+    counters.extend(tokenizer.map(Counter::Endpoint));
+    if let Some(path) = &c.tokenizer {
+        let local = stackbench_tokenize::LocalTokenizer::load(path)
+            .map_err(|e| RunnerError::Config(format!("--tokenizer: {e}")))?;
+        counters.push(Counter::Local(Box::new(local), c.api));
+    }
+    counters.push(Counter::Requests(calibration));
+    let mut failures = Vec::new();
+    for counter in &counters {
+        match size_prompts(counter, c.prompt_tokens, c.shared_prefix_tokens, seed).await {
+            Ok(done) => return Ok(done),
+            Err(SizeError::Invalid(e)) => return Err(e),
+            Err(SizeError::Count(why)) => failures.push(why),
+        }
+    }
+    let why = format!("no prompt token count ({})", failures.join("; "));
+    eprintln!("warning: {why}; prompt lengths are approximate");
+    Ok(approximate(c.prompt_tokens, seed, &why))
 }
 
 fn api_name(api: Api) -> String {
@@ -159,6 +211,8 @@ fn load_config(c: &RunConfig, seed: Seed) -> LoadConfig {
         },
         warmup_requests: c.warmup_requests,
         prompt_tokens: c.prompt_tokens,
+        prompt_sizing: None,
+        shared_prefix_tokens: c.shared_prefix_tokens,
         output_tokens: c.output_tokens,
         ignore_eos: c.ignore_eos,
         exclude_short: c.exclude_short,

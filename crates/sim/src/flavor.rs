@@ -67,6 +67,12 @@ pub(crate) struct Timings {
     pub predicted_n: u64,
     pub predicted_ms: f64,
     pub load_ms: f64,
+    /// The decode step that made the first token, ms: inside `prompt_ms`
+    /// and outside `predicted_ms` on llama-server (measured there:
+    /// `predicted_ms` equals the client's first-to-last-token span, and
+    /// `prompt_ms` the TTFT); Ollama's durations are modelled with it on
+    /// the generation side (not verified against a real Ollama).
+    pub first_token_ms: f64,
 }
 
 /// Writes one stream in some server's format.

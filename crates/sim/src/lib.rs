@@ -21,9 +21,11 @@ mod ollama;
 mod profile;
 mod request;
 mod server;
+mod tokenizer;
 
 pub use fault::{Fault, FaultKind, FaultParseError};
 pub use flavor::Flavor;
 pub use model::LatencyModel;
 pub use profile::{builtin_profiles, Profile, ProfileError, BUILTIN_PROFILES};
 pub use server::{SimHandle, SimServer};
+pub use tokenizer::SimTokenizer;

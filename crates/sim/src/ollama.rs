@@ -45,11 +45,11 @@ impl OllamaWriter {
         v["total_duration"] = json!(ns(t.load_ms + t.prompt_ms + t.predicted_ms));
         v["load_duration"] = json!(ns(t.load_ms));
         v["prompt_eval_count"] = json!(self.prompt_tokens);
-        v["prompt_eval_duration"] = json!(ns(t.prompt_ms));
+        v["prompt_eval_duration"] = json!(ns((t.prompt_ms - t.first_token_ms).max(0.0)));
         // Zero fields are omitted (`omitempty`).
         if completion > 0 {
             v["eval_count"] = json!(completion);
-            v["eval_duration"] = json!(ns(t.predicted_ms));
+            v["eval_duration"] = json!(ns(t.predicted_ms + t.first_token_ms));
         }
         if !self.chat {
             let n = (self.prompt_tokens + completion).min(64);

@@ -26,6 +26,7 @@ use crate::model::LatencyModel;
 use crate::ollama::OllamaWriter;
 use crate::profile::Profile;
 use crate::request::{parse, parse_llama_native, parse_ollama_native, SimRequest};
+use crate::tokenizer::SimTokenizer;
 
 const WORDS: &[&str] = &[
     " the",
@@ -51,6 +52,7 @@ const WORDS: &[&str] = &[
 pub struct SimServer {
     profile: Profile,
     faults: Vec<Fault>,
+    tokenizer: Option<Arc<SimTokenizer>>,
 }
 
 /// A running simulated server; dropping it leaves the server running until
@@ -96,6 +98,22 @@ struct SimState {
     counters: SimCounters,
     /// Until then a llama-server answers 503 "Loading model".
     ready_at: Instant,
+    /// Counts prompts when set (else words).
+    tokenizer: Option<Arc<SimTokenizer>>,
+}
+
+impl SimState {
+    /// The prompt tokens of `body` by the tokenizer, when there is one.
+    fn recount(&self, body: &[u8], templated: bool, req: &mut SimRequest) -> Result<(), String> {
+        let Some(t) = &self.tokenizer else {
+            return Ok(());
+        };
+        let v: serde_json::Value = serde_json::from_slice(body).map_err(|e| e.to_string())?;
+        if let Some(n) = t.count_body(&v, templated)? {
+            req.prompt_tokens = n;
+        }
+        Ok(())
+    }
 }
 
 /// Holds a slot; releases it and the active count on drop.
@@ -116,7 +134,15 @@ impl SimServer {
         Self {
             profile,
             faults: Vec::new(),
+            tokenizer: None,
         }
+    }
+
+    /// Counts prompt tokens with a real tokenizer (see [`SimTokenizer`])
+    /// instead of words.
+    pub fn with_tokenizer(mut self, tokenizer: SimTokenizer) -> Self {
+        self.tokenizer = Some(Arc::new(tokenizer));
+        self
     }
 
     /// Adds faults (see [`Fault`]).
@@ -146,6 +172,7 @@ impl SimServer {
             loaded: std::sync::atomic::AtomicBool::new(false),
             counters: SimCounters::default(),
             ready_at: Instant::now() + Duration::from_secs_f64(self_startup_s),
+            tokenizer: self.tokenizer.clone(),
         });
         let mut app = router(flavor);
         if flavor == Flavor::Llamacpp {
@@ -294,7 +321,10 @@ fn error_response(flavor: Flavor, status: StatusCode, message: &str) -> Response
 
 fn handle(s: Arc<SimState>, api: Api, body: Bytes) -> Response {
     let flavor = s.profile.flavor;
-    let req = match parse(flavor, api, &body) {
+    let req = match parse(flavor, api, &body).and_then(|mut r| {
+        s.recount(&body, false, &mut r)?;
+        Ok(r)
+    }) {
         Ok(r) => r,
         Err(msg) => return error_response(flavor, StatusCode::BAD_REQUEST, &msg),
     };
@@ -332,7 +362,10 @@ async fn ollama_chat(State(s): State<Arc<SimState>>, body: Bytes) -> Response {
 }
 
 fn handle_ollama_native(s: Arc<SimState>, chat: bool, body: Bytes) -> Response {
-    let req = match parse_ollama_native(chat, &body) {
+    let req = match parse_ollama_native(chat, &body).and_then(|mut r| {
+        s.recount(&body, true, &mut r)?;
+        Ok(r)
+    }) {
         Ok(r) => r,
         Err(msg) => {
             return (StatusCode::BAD_REQUEST, axum::Json(json!({"error": msg}))).into_response()
@@ -559,11 +592,12 @@ async fn generate<W: StreamWriter>(
         load_ms,
         ..Timings::default()
     };
-    // llama-server's generation clock includes the step that produced the
-    // first token (its predicted_ms spans n intervals for n tokens); mimic
-    // that so its predicted_per_second equals the true decode rate.
-    let first_interval_ms = 1000.0 / s.model.stream_tps(s.active.load(Ordering::Relaxed));
-    timings.prompt_ms = (timings.prompt_ms - first_interval_ms).max(0.0);
+    // llama-server's generation clock starts at the first token: its
+    // predicted_ms spans n − 1 intervals for n tokens (measured against
+    // the real server: it equals the client's first-to-last span), so its
+    // predicted_per_second reads n/(n − 1) high; the prompt clock covers
+    // the first token's step.
+    timings.first_token_ms = 1000.0 / s.model.stream_tps(s.active.load(Ordering::Relaxed));
     s.counters
         .prompt_tokens
         .fetch_add(req.prompt_tokens, Ordering::Relaxed);
@@ -613,7 +647,7 @@ async fn generate<W: StreamWriter>(
                 .fetch_add(size - 1, Ordering::Relaxed);
         }
         timings.predicted_n = sent;
-        timings.predicted_ms = (deadline - first_at).as_secs_f64() * 1000.0 + first_interval_ms;
+        timings.predicted_ms = (deadline - first_at).as_secs_f64() * 1000.0;
         if !req.stream {
             whole_text.push_str(&text);
             continue;

@@ -125,7 +125,7 @@ pub async fn bench(base_url: &str, load: &Load, dir: &Path) -> (RunOutcome, Vec<
         concurrency: load.concurrency,
         bound: load.bound,
         warmup_requests: load.warmup,
-        prompts: PromptGenerator::new(Seed::new(42).unwrap(), 32),
+        prompts: PromptGenerator::approximate(Seed::new(42).unwrap(), 32),
         target_output_tokens: load.output_tokens,
         exclude_short: load.exclude_short,
     };

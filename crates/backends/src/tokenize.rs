@@ -1,0 +1,143 @@
+//! Counting a prompt's tokens the way the server will: through its own
+//! tokenizer endpoints, with the chat template applied for chat requests.
+//!
+//! - vLLM: `POST /tokenize` with `messages` (templated, generation prompt
+//!   added) or `prompt` (special tokens added, as `/v1/completions` does);
+//!   the answer's `count`.
+//! - llama-server: chat requests are rendered by `POST /apply-template`,
+//!   then `POST /tokenize` with `add_special` and `parse_special` (how the
+//!   server tokenizes a prompt it is sent); `tokens.len()`.
+//! - Ollama and unknown servers have no such endpoint: `None`, and the
+//!   caller calibrates from the counts the server reports instead.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use stackbench_wire::body::Api;
+
+use crate::error::RequestError;
+use crate::openai::{error_chain, http_client, http_error};
+use crate::probe::ServerKind;
+
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Counts prompts through a server's tokenizer endpoints.
+#[derive(Debug, Clone)]
+pub struct ServerTokenizer {
+    client: reqwest::Client,
+    root: reqwest::Url,
+    kind: ServerKind,
+    api: Api,
+    model: String,
+}
+
+impl ServerTokenizer {
+    /// A counter for `api` requests to a server of `kind`, or `None` when
+    /// that server has no tokenizer endpoint for that API.
+    pub fn new(
+        root: &reqwest::Url,
+        api_key: Option<&str>,
+        kind: ServerKind,
+        api: Api,
+        model: &str,
+    ) -> Option<Self> {
+        let supported = match kind {
+            ServerKind::Vllm => matches!(api, Api::Chat | Api::Completions),
+            ServerKind::Llamacpp => matches!(api, Api::Chat | Api::Completions | Api::LlamaNative),
+            _ => false,
+        };
+        let client = http_client(api_key).ok()?;
+        supported.then(|| Self {
+            client,
+            root: root.clone(),
+            kind,
+            api,
+            model: model.to_string(),
+        })
+    }
+
+    /// What it asks, for `run.json`.
+    pub fn source(&self) -> &'static str {
+        match (self.kind, self.api) {
+            (ServerKind::Vllm, Api::Chat) => "vLLM POST /tokenize with messages",
+            (ServerKind::Vllm, _) => "vLLM POST /tokenize with prompt",
+            (_, Api::Chat) => "llama-server POST /apply-template, then /tokenize",
+            _ => "llama-server POST /tokenize",
+        }
+    }
+
+    async fn post(&self, path: &str, body: Value) -> Result<Value, RequestError> {
+        let url = self.root.join(path).map_err(|e| RequestError::Connect {
+            url: self.root.to_string(),
+            reason: e.to_string(),
+        })?;
+        let resp = self
+            .client
+            .post(url.clone())
+            .timeout(TIMEOUT)
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| RequestError::Connect {
+                url: url.to_string(),
+                reason: error_chain(&e),
+            })?;
+        if !resp.status().is_success() {
+            return Err(http_error(resp).await);
+        }
+        resp.json().await.map_err(|e| RequestError::Stream {
+            events: 0,
+            reason: format!("/{path} did not answer JSON: {}", error_chain(&e)),
+        })
+    }
+
+    fn malformed(path: &str, v: &Value) -> RequestError {
+        let mut text = v.to_string();
+        text.truncate(200);
+        RequestError::Server(format!("/{path} answered without a token count: {text}"))
+    }
+
+    /// The tokens of a request whose prompt (or user message) is `content`.
+    pub async fn count(&self, content: &str) -> Result<u32, RequestError> {
+        let n = match self.kind {
+            ServerKind::Vllm => {
+                let body = if self.api == Api::Chat {
+                    json!({"model": self.model, "messages": [{"role": "user", "content": content}]})
+                } else {
+                    json!({"model": self.model, "prompt": content})
+                };
+                let v = self.post("tokenize", body).await?;
+                v.get("count")
+                    .and_then(Value::as_u64)
+                    .ok_or_else(|| Self::malformed("tokenize", &v))?
+            }
+            _ => {
+                let prompt = if self.api == Api::Chat {
+                    let v = self
+                        .post(
+                            "apply-template",
+                            json!({"messages": [{"role": "user", "content": content}]}),
+                        )
+                        .await?;
+                    v.get("prompt")
+                        .and_then(Value::as_str)
+                        .ok_or_else(|| Self::malformed("apply-template", &v))?
+                        .to_string()
+                } else {
+                    content.to_string()
+                };
+                let v = self
+                    .post(
+                        "tokenize",
+                        json!({"content": prompt, "add_special": true, "parse_special": true}),
+                    )
+                    .await?;
+                v.get("tokens")
+                    .and_then(Value::as_array)
+                    .ok_or_else(|| Self::malformed("tokenize", &v))?
+                    .len() as u64
+            }
+        };
+        Ok(u32::try_from(n).unwrap_or(u32::MAX))
+    }
+}

@@ -1,0 +1,96 @@
+//! Optional real prompt counting for the simulator: with a model's
+//! `tokenizer.json` (and its chat template), prompt token counts are what
+//! a server of that model would report, instead of a word count. Written
+//! apart from the client's local tokenizer (`stackbench-tokenize`), on the
+//! same libraries, so that a mistake in one is not copied into the other:
+//! the client's path is checked against the real llama-server, this one
+//! against the client.
+//!
+//! Ollama renders chat messages (and `/api/generate` prompts, unless
+//! `raw`) through the model's template; OpenAI-style chat likewise; plain
+//! completions are tokenized as sent, special tokens added.
+
+use std::path::Path;
+
+use serde_json::Value;
+
+/// A tokenizer and the model's chat template.
+pub struct SimTokenizer {
+    tokenizer: tokenizers::Tokenizer,
+    template: String,
+}
+
+impl std::fmt::Debug for SimTokenizer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SimTokenizer")
+    }
+}
+
+impl SimTokenizer {
+    /// Loads the `tokenizer.json` in `dir` (or at `dir`) and the chat
+    /// template beside it (`chat_template.jinja`, or `chat_template` in
+    /// `tokenizer_config.json`).
+    pub fn load(path: &Path) -> Result<Self, String> {
+        let (file, dir) = if path.is_dir() {
+            (path.join("tokenizer.json"), path.to_path_buf())
+        } else {
+            let dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();
+            (path.to_path_buf(), dir)
+        };
+        let tokenizer = tokenizers::Tokenizer::from_file(&file)
+            .map_err(|e| format!("cannot load {}: {e}", file.display()))?;
+        let template = std::fs::read_to_string(dir.join("chat_template.jinja"))
+            .ok()
+            .or_else(|| {
+                let config: Value =
+                    serde_json::from_slice(&std::fs::read(dir.join("tokenizer_config.json")).ok()?)
+                        .ok()?;
+                config.get("chat_template")?.as_str().map(str::to_string)
+            })
+            .ok_or_else(|| format!("no chat template beside {}", file.display()))?;
+        Ok(Self {
+            tokenizer,
+            template,
+        })
+    }
+
+    fn tokens(&self, text: &str, add_special: bool) -> Result<u64, String> {
+        self.tokenizer
+            .encode(text, add_special)
+            .map(|e| e.len() as u64)
+            .map_err(|e| e.to_string())
+    }
+
+    /// Tokens of `messages` rendered through the chat template with the
+    /// generation prompt.
+    pub fn chat(&self, messages: &Value) -> Result<u64, String> {
+        let mut env = minijinja::Environment::new();
+        env.add_template("t", &self.template)
+            .map_err(|e| e.to_string())?;
+        let text = env
+            .get_template("t")
+            .and_then(|t| {
+                t.render(minijinja::context! {
+                    messages => messages,
+                    add_generation_prompt => true,
+                })
+            })
+            .map_err(|e| e.to_string())?;
+        self.tokens(&text, false)
+    }
+
+    /// Tokens of a request body: chat `messages`, or a `prompt` (through
+    /// the template when `templated`, as Ollama's `/api/generate` does).
+    pub fn count_body(&self, v: &Value, templated: bool) -> Result<Option<u64>, String> {
+        if let Some(m) = v.get("messages") {
+            return self.chat(m).map(Some);
+        }
+        match v.get("prompt").and_then(Value::as_str) {
+            Some(p) if templated && v.get("raw") != Some(&Value::Bool(true)) => self
+                .chat(&serde_json::json!([{"role": "user", "content": p}]))
+                .map(Some),
+            Some(p) => self.tokens(p, true).map(Some),
+            None => Ok(None),
+        }
+    }
+}
