@@ -29,6 +29,38 @@ pub(crate) async fn get_path(
         })
 }
 
+/// `POST root/path` with a JSON body; a non-2xx status is an error, the
+/// answer must be JSON.
+pub(crate) async fn post_json(
+    client: &reqwest::Client,
+    root: &reqwest::Url,
+    path: &str,
+    body: &serde_json::Value,
+    timeout: Duration,
+) -> Result<serde_json::Value, RequestError> {
+    let url = root.join(path).map_err(|e| RequestError::Connect {
+        url: root.to_string(),
+        reason: e.to_string(),
+    })?;
+    let resp = client
+        .post(url.clone())
+        .json(body)
+        .timeout(timeout)
+        .send()
+        .await
+        .map_err(|e| RequestError::Connect {
+            url: url.to_string(),
+            reason: error_chain(&e),
+        })?;
+    if !resp.status().is_success() {
+        return Err(http_error(resp).await);
+    }
+    resp.json().await.map_err(|e| RequestError::Stream {
+        events: 0,
+        reason: format!("/{path} did not answer JSON: {}", error_chain(&e)),
+    })
+}
+
 /// [`get_path`], with a non-2xx status turned into an error.
 pub(crate) async fn get_ok(
     client: &reqwest::Client,
@@ -238,29 +270,14 @@ pub async fn ollama_preload(
     model: &str,
 ) -> Result<Option<f64>, RequestError> {
     let client = client_for(api_key)?;
-    let url = root
-        .join("api/generate")
-        .map_err(|e| RequestError::Connect {
-            url: root.to_string(),
-            reason: e.to_string(),
-        })?;
-    let resp = client
-        .post(url.clone())
-        .json(&serde_json::json!({ "model": model, "stream": false }))
-        .timeout(Duration::from_secs(600))
-        .send()
-        .await
-        .map_err(|e| RequestError::Connect {
-            url: url.to_string(),
-            reason: error_chain(&e),
-        })?;
-    if !resp.status().is_success() {
-        return Err(http_error(resp).await);
-    }
-    let v: serde_json::Value = resp.json().await.map_err(|e| RequestError::Stream {
-        events: 0,
-        reason: error_chain(&e),
-    })?;
+    let v = post_json(
+        &client,
+        root,
+        "api/generate",
+        &serde_json::json!({ "model": model, "stream": false }),
+        Duration::from_secs(600),
+    )
+    .await?;
     Ok(v.get("load_duration")
         .and_then(serde_json::Value::as_f64)
         .map(|ns| ns / 1e6))

@@ -16,7 +16,8 @@ use serde_json::{json, Value};
 use stackbench_wire::body::Api;
 
 use crate::error::RequestError;
-use crate::openai::{error_chain, http_client, http_error};
+use crate::meta::post_json;
+use crate::openai::http_client;
 use crate::probe::ServerKind;
 
 const TIMEOUT: Duration = Duration::from_secs(30);
@@ -67,28 +68,7 @@ impl ServerTokenizer {
     }
 
     async fn post(&self, path: &str, body: Value) -> Result<Value, RequestError> {
-        let url = self.root.join(path).map_err(|e| RequestError::Connect {
-            url: self.root.to_string(),
-            reason: e.to_string(),
-        })?;
-        let resp = self
-            .client
-            .post(url.clone())
-            .timeout(TIMEOUT)
-            .json(&body)
-            .send()
-            .await
-            .map_err(|e| RequestError::Connect {
-                url: url.to_string(),
-                reason: error_chain(&e),
-            })?;
-        if !resp.status().is_success() {
-            return Err(http_error(resp).await);
-        }
-        resp.json().await.map_err(|e| RequestError::Stream {
-            events: 0,
-            reason: format!("/{path} did not answer JSON: {}", error_chain(&e)),
-        })
+        post_json(&self.client, &self.root, path, &body, TIMEOUT).await
     }
 
     fn malformed(path: &str, v: &Value) -> RequestError {

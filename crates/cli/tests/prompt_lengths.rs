@@ -10,9 +10,8 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-use common::{read_run_json, spawn_sim, BIN};
+use common::{read_run_json, run_bin, spawn_sim};
 
 fn tokenizer() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../tokenize/tests/fixtures/smollm2-135m-instruct")
@@ -25,14 +24,11 @@ fn run(
     extra: &[&str],
 ) -> (std::process::Output, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(BIN)
-        .args(["run", "--quiet", "--base-url", url, "--api", api])
-        .args(["-c", "2", "-n", "4", "--output-tokens", "4"])
-        .args(["--prompt-tokens", &target.to_string(), "--out"])
-        .arg(dir.path())
-        .args(extra)
-        .output()
-        .unwrap();
+    let target = target.to_string();
+    let mut args = vec!["--api", api, "-c", "2", "-n", "4", "--output-tokens", "4"];
+    args.extend(["--prompt-tokens", &target]);
+    args.extend_from_slice(extra);
+    let out = run_bin(url, dir.path(), &args);
     (out, dir)
 }
 

@@ -229,6 +229,9 @@ pub struct LatencyHistograms {
     /// Prompt tokens of each request as the server reported them: the
     /// achieved prompt length, beside the one asked for.
     pub prompt_tokens: Hist,
+    /// Prefill rate of each request, milli-tokens/s: prompt tokens the
+    /// server processed (reported minus cached) / TTFT.
+    pub prefill_mtps: Hist,
 }
 
 impl Default for LatencyHistograms {
@@ -242,6 +245,7 @@ impl Default for LatencyHistograms {
             decode_mtps: Hist::rate(),
             e2e_rate_mtps: Hist::rate(),
             prompt_tokens: Hist::latency(),
+            prefill_mtps: Hist::rate(),
         }
     }
 }
@@ -256,6 +260,7 @@ impl std::ops::AddAssign<&LatencyHistograms> for LatencyHistograms {
         self.decode_mtps.merge(&o.decode_mtps);
         self.e2e_rate_mtps.merge(&o.e2e_rate_mtps);
         self.prompt_tokens.merge(&o.prompt_tokens);
+        self.prefill_mtps.merge(&o.prefill_mtps);
     }
 }
 
@@ -284,6 +289,19 @@ pub struct SerializedHistograms {
     /// written before it was added).
     #[serde(default)]
     pub prompt_tokens: String,
+    /// See [`LatencyHistograms::prefill_mtps`], milli-tokens/s (empty in
+    /// files written before it was added).
+    #[serde(default)]
+    pub prefill_rate: String,
+}
+
+/// A histogram added after version 2 was published: empty when absent.
+fn optional(text: &str, latency: bool) -> Result<Hist, HistError> {
+    match (text.is_empty(), latency) {
+        (true, true) => Ok(Hist::latency()),
+        (true, false) => Ok(Hist::rate()),
+        (false, _) => Hist::from_base64(text, latency),
+    }
 }
 
 impl LatencyHistograms {
@@ -300,6 +318,7 @@ impl LatencyHistograms {
             decode_rate: self.decode_mtps.to_base64(),
             e2e_rate: self.e2e_rate_mtps.to_base64(),
             prompt_tokens: self.prompt_tokens.to_base64(),
+            prefill_rate: self.prefill_mtps.to_base64(),
         }
     }
 
@@ -313,11 +332,8 @@ impl LatencyHistograms {
             e2e_us: Hist::from_base64(&s.e2e, true)?,
             decode_mtps: Hist::from_base64(&s.decode_rate, false)?,
             e2e_rate_mtps: Hist::from_base64(&s.e2e_rate, false)?,
-            prompt_tokens: if s.prompt_tokens.is_empty() {
-                Hist::latency()
-            } else {
-                Hist::from_base64(&s.prompt_tokens, true)?
-            },
+            prompt_tokens: optional(&s.prompt_tokens, true)?,
+            prefill_mtps: optional(&s.prefill_rate, false)?,
         })
     }
 }

@@ -140,6 +140,11 @@ pub struct Summary {
     /// files written before it was added).
     #[serde(default)]
     pub prompt_tokens_dist: Dist,
+    /// Prefill rate per request, tokens/s: prompt tokens processed (not
+    /// served from the cache) / TTFT. At c=1 with long prompts, the
+    /// prompt-processing figure (llama-bench's `pp`).
+    #[serde(default)]
+    pub prefill_tok_s: Dist,
 }
 
 /// Counters the engine accumulates besides the histograms.
@@ -246,6 +251,7 @@ impl Summary {
             tpot_ms: Dist::from_hist(&h.tpot_us, 1000.0),
             e2e_ms: Dist::from_hist(&h.e2e_us, 1000.0),
             prompt_tokens_dist: Dist::from_hist(&h.prompt_tokens, 1.0),
+            prefill_tok_s: Dist::from_hist(&h.prefill_mtps, 1000.0),
         }
     }
 }

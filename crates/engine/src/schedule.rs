@@ -442,6 +442,11 @@ impl Phase {
                     }
                     if let (Some(p), Ok(mut h)) = (c.prompt_tokens, shard.lock()) {
                         h.prompt_tokens.record(p);
+                        let processed = p.saturating_sub(rec.cached_prompt_tokens.unwrap_or(0));
+                        if let Some(ttft) = m.as_ref().map(|m| m.ttft_us).filter(|t| *t > 0) {
+                            let rate = processed as f64 * 1e6 / ttft as f64;
+                            h.prefill_mtps.record((rate * 1000.0).round() as u64);
+                        }
                     }
                     t.requests.ok += 1;
                     t.requests.unreconciled += u64::from(!c.reconciled);

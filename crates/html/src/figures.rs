@@ -7,6 +7,8 @@
 use stackbench_core::histogram::{Hist, LatencyHistograms};
 use stackbench_core::run_file::RunFile;
 
+use stackbench_report::median;
+
 use crate::chart::{LineChart, Series};
 
 /// Bins of the decode-rate histogram.
@@ -281,17 +283,6 @@ pub fn tok_s_over_time(order: &[String], runs: &[&RunFile], c: u32) -> Figure {
         caption: format!(
             "Tokens received per second by all {c} users together. Dashed lines mark each run's steady window (first request done → first user out of work), the span the total tok/s is measured over; ramp-up and drain lie outside it."
         ),
-    }
-}
-
-fn median(mut v: Vec<f64>) -> Option<f64> {
-    v.retain(|x| x.is_finite());
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    match n {
-        0 => None,
-        _ if n % 2 == 1 => Some(v[n / 2]),
-        _ => Some((v[n / 2 - 1] + v[n / 2]) / 2.0),
     }
 }
 

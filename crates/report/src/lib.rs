@@ -266,6 +266,12 @@ pub fn comparison_tables(runs: &[RunFile]) -> String {
             out += "\n\\* speculative decoding: the bound is per verified step, and a step can emit several tokens.\n";
         }
     }
+    if single.iter().any(|r| r.summary.prefill_tok_s.p50.is_some()) {
+        out += &format!(
+            "\n## Prompt processing and generation (c=1, as llama-bench's pp/tg)\n\n{}",
+            pp_table(&single)
+        );
+    }
     let mut levels: Vec<u32> = runs
         .iter()
         .map(|r| r.load.concurrency)
@@ -361,7 +367,7 @@ fn repeat_groups<'a>(runs: &[&'a RunFile]) -> Vec<Vec<&'a RunFile>> {
 }
 
 /// The median of `values` (the table's figure for repeats), or `None`.
-fn median(mut values: Vec<f64>) -> Option<f64> {
+pub fn median(mut values: Vec<f64>) -> Option<f64> {
     values.retain(|v| v.is_finite());
     values.sort_by(f64::total_cmp);
     let n = values.len();
@@ -464,6 +470,53 @@ pub fn single_user_table(runs: &[&RunFile]) -> String {
             "E2E tok/s",
             "TTFT p50 ms",
             "requests",
+        ],
+        body,
+        spreads,
+        2,
+    )
+}
+
+/// *Stack | pp tok/s*: the median prefill rate of single-user requests
+/// (prompt tokens processed / TTFT) with the prompt length, beside the
+/// generation rate (`tg`): llama-bench's `pp512` / `tg128` pair, measured
+/// through the server's API. Repeats as in [`single_user_table`].
+pub fn pp_table(runs: &[&RunFile]) -> String {
+    let groups = repeat_groups(runs);
+    let spreads = groups
+        .iter()
+        .map(|g| {
+            spread(
+                &g.iter()
+                    .filter_map(|r| r.summary.prefill_tok_s.p50)
+                    .collect::<Vec<_>>(),
+            )
+        })
+        .collect();
+    let body: Vec<Vec<String>> = groups
+        .iter()
+        .map(|g| {
+            let r = g[0];
+            vec![
+                stack_label(r),
+                quant_label(r),
+                num(med(g, |r| r.summary.prefill_tok_s.p50), 1),
+                format!("pp{}", r.load.prompt_tokens),
+                num(med(g, |r| r.summary.decode_tok_s.p50), 1),
+                format!("tg{}", r.load.output_tokens),
+                num(med(g, |r| r.summary.ttft_ms.p50), 0),
+            ]
+        })
+        .collect();
+    with_spread(
+        &[
+            "Stack",
+            "Quantization",
+            "pp tok/s",
+            "prompt",
+            "tg tok/s",
+            "output",
+            "TTFT p50 ms",
         ],
         body,
         spreads,
