@@ -58,7 +58,7 @@ fn write_suite(dir: &Path, stacks: &[(&str, String)], scenarios: &str) -> PathBu
     std::fs::write(
         &suite,
         format!(
-            "name = \"t\"\nstacks = [{}]\n[defaults]\noutput-tokens = 16\nprompt-tokens = 16\nwarmup-requests = 0\n{scenarios}",
+            "name = \"t\"\nstacks = [{}]\n[defaults]\noutput-tokens = 16\nprompt-tokens = 64\nwarmup-requests = 0\n{scenarios}",
             names.join(", ")
         ),
     )
