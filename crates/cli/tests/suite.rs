@@ -641,10 +641,23 @@ fn repeats_run_in_rounds_and_compare_pools_them_with_suite_thresholds() {
     }
     assert!(stdout.contains("repeats min–max"), "{stdout}");
     assert!(stdout.contains("(n=2)"), "{stdout}");
+    let section = |title: &str| {
+        let start = stdout
+            .find(title)
+            .unwrap_or_else(|| panic!("{title}: {stdout}"));
+        let rest = &stdout[start + 3..];
+        rest[..rest.find("\n## ").unwrap_or(rest.len())].to_string()
+    };
+    let rows = |text: &str| text.matches("\n| a ").count();
     assert_eq!(
-        stdout.matches("\n| a ").count(),
-        3,
-        "one single-user row for a's repeats, one detail row each: {stdout}"
+        rows(&section("## Single-user")),
+        1,
+        "the repeats are one row: {stdout}"
+    );
+    assert_eq!(
+        rows(&section("## Latency")),
+        2,
+        "one detail row per repeat: {stdout}"
     );
 
     // The candidate: stack a decoding 10% slower (360 vs 400 tok/s).
