@@ -109,3 +109,48 @@ fn calibration_requests_size_prompts_when_nothing_else_can() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("--prompt-tokens 6 is too short"), "{err}");
 }
+
+/// Suites size prompts the same way: a stack's `tokenizer` (relative to
+/// its file) for a server without a tokenizer endpoint, and the suite's
+/// `shared-prefix-tokens`, both recorded in `run.json`.
+#[test]
+fn suites_take_a_stack_tokenizer_and_a_shared_prefix() {
+    let dir = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(tokenizer(), dir.path().join("tok")).unwrap();
+    let port = common::server_proc::free_port();
+    let stack = format!(
+        "name = \"o\"\nflavor = \"ollama\"\nmetrics = false\ntokenizer = \"tok\"\nready-timeout = \"20s\"\n[launch.process]\ncommand = [\"{BIN}\", \"sim\", \"--flavor\", \"ollama\", \"--decode-tps\", \"500\", \"--tokenizer\", \"{}\", \"--port\", \"{port}\"]\nport = {port}\n",
+        tokenizer().display(),
+        BIN = common::BIN
+    );
+    std::fs::write(dir.path().join("o.toml"), stack).unwrap();
+    let suite = dir.path().join("suite.toml");
+    std::fs::write(
+        &suite,
+        "name = \"p\"\nstacks = [\"o.toml\"]\n[defaults]\nprompt-tokens = 200\noutput-tokens = 4\nwarmup-requests = 0\nshared-prefix-tokens = 50\n[[scenario]]\nname = \"c1\"\nconcurrency = 1\nrequests = 3\n",
+    )
+    .unwrap();
+    let out_dir = dir.path().join("out");
+    let out = std::process::Command::new(common::BIN)
+        .args(["suite", "-q", "--out"])
+        .arg(&out_dir)
+        .arg(&suite)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let run_dir = out_dir.join("o/c1");
+    let (counts, sizing) = reported(&run_dir);
+    assert!(
+        sizing["source"]
+            .as_str()
+            .unwrap()
+            .contains("local tokenizer"),
+        "{sizing}"
+    );
+    assert_eq!(read_run_json(&run_dir)["load"]["shared_prefix_tokens"], 50);
+    assert!(counts.iter().all(|&n| n == 200), "{counts:?}");
+}

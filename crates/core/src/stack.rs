@@ -48,6 +48,11 @@ pub struct StackConfig {
     /// Extra JSON fields merged into every request body.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub extra_body: BTreeMap<String, serde_json::Value>,
+    /// The model's `tokenizer.json` (or its folder), relative to the stack
+    /// file: sizes prompts exactly on servers without a tokenizer endpoint
+    /// (Ollama) instead of calibration requests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokenizer: Option<String>,
     /// How stackbench starts and stops the server; absent: it is already
     /// running at `base-url`.
     #[serde(default, skip_serializing_if = "Option::is_none")]

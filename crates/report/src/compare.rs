@@ -232,6 +232,11 @@ fn mismatches(a: &RunFile, b: &RunFile) -> Vec<String> {
         a.load.output_tokens.to_string(),
         b.load.output_tokens.to_string(),
     );
+    check(
+        "shared prefix tokens",
+        a.load.shared_prefix_tokens.to_string(),
+        b.load.shared_prefix_tokens.to_string(),
+    );
     check("api", a.target.api.clone(), b.target.api.clone());
     check("model", a.target.model.clone(), b.target.model.clone());
     check(

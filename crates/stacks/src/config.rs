@@ -83,6 +83,9 @@ pub struct ScenarioDefaults {
     /// Warm-up requests before each scenario.
     #[serde(default = "default_warmup")]
     pub warmup_requests: u64,
+    /// Leading prompt tokens every request shares (`--shared-prefix-tokens`).
+    #[serde(default)]
+    pub shared_prefix_tokens: u32,
 }
 
 impl Default for ScenarioDefaults {
@@ -91,6 +94,7 @@ impl Default for ScenarioDefaults {
             prompt_tokens: default_prompt_tokens(),
             output_tokens: default_output_tokens(),
             warmup_requests: default_warmup(),
+            shared_prefix_tokens: 0,
         }
     }
 }
@@ -131,6 +135,9 @@ pub struct Scenario {
     /// Overrides the suite default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub warmup_requests: Option<u64>,
+    /// Overrides the suite default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shared_prefix_tokens: Option<u32>,
 }
 
 /// One stack of a loaded suite.

@@ -491,6 +491,13 @@ fn run_config(
     c.warmup_requests = scenario.warmup_requests.unwrap_or(d.warmup_requests);
     c.prompt_tokens = scenario.prompt_tokens.unwrap_or(d.prompt_tokens);
     c.output_tokens = scenario.output_tokens.unwrap_or(d.output_tokens);
+    c.shared_prefix_tokens = scenario
+        .shared_prefix_tokens
+        .unwrap_or(d.shared_prefix_tokens);
+    c.tokenizer = s
+        .tokenizer
+        .as_ref()
+        .map(|t| entry.file.parent().unwrap_or(Path::new(".")).join(t));
     c.extra_body = s.extra_body.clone().into_iter().collect();
     c.ready_timeout = Duration::from_secs(30);
     c.metrics_every = s.metrics.then_some(Duration::from_secs(1));
