@@ -63,8 +63,8 @@ fn local_suite_runs_every_real_stack_and_tears_down() {
             .filter(|l| l.starts_with(&format!("| {label}")))
             .count();
         assert_eq!(
-            rows, 4,
-            "{label}: a row in each table (c=1, c=32, and both in the detail table):\n{stdout}"
+            rows, 5,
+            "{label}: a row in each table (c=1, pp, c=32, and both in the detail table):\n{stdout}"
         );
     }
     // Every c=1 row has a roofline share.
