@@ -7,6 +7,14 @@ use stackbench_core::run_file::ModelEntry;
 use crate::error::RequestError;
 use crate::openai::{error_chain, http_client, http_error};
 
+/// `root/path`, or a connect error naming the root.
+fn join(root: &reqwest::Url, path: &str) -> Result<reqwest::Url, RequestError> {
+    root.join(path).map_err(|e| RequestError::Connect {
+        url: root.to_string(),
+        reason: e.to_string(),
+    })
+}
+
 /// `GET root/path` with a timeout; any HTTP status is returned as is.
 pub(crate) async fn get_path(
     client: &reqwest::Client,
@@ -14,10 +22,7 @@ pub(crate) async fn get_path(
     path: &str,
     timeout: Duration,
 ) -> Result<reqwest::Response, RequestError> {
-    let url = root.join(path).map_err(|e| RequestError::Connect {
-        url: root.to_string(),
-        reason: e.to_string(),
-    })?;
+    let url = join(root, path)?;
     client
         .get(url.clone())
         .timeout(timeout)
@@ -38,10 +43,7 @@ pub(crate) async fn post_json(
     body: &serde_json::Value,
     timeout: Duration,
 ) -> Result<serde_json::Value, RequestError> {
-    let url = root.join(path).map_err(|e| RequestError::Connect {
-        url: root.to_string(),
-        reason: e.to_string(),
-    })?;
+    let url = join(root, path)?;
     let resp = client
         .post(url.clone())
         .json(body)

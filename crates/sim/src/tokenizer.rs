@@ -17,7 +17,8 @@ use serde_json::Value;
 /// A tokenizer and the model's chat template.
 pub struct SimTokenizer {
     tokenizer: tokenizers::Tokenizer,
-    template: String,
+    /// The chat template, compiled once (not per request).
+    env: minijinja::Environment<'static>,
 }
 
 impl std::fmt::Debug for SimTokenizer {
@@ -48,10 +49,10 @@ impl SimTokenizer {
                 config.get("chat_template")?.as_str().map(str::to_string)
             })
             .ok_or_else(|| format!("no chat template beside {}", file.display()))?;
-        Ok(Self {
-            tokenizer,
-            template,
-        })
+        let mut env = minijinja::Environment::new();
+        env.add_template_owned("t", template)
+            .map_err(|e| format!("the chat template does not compile: {e}"))?;
+        Ok(Self { tokenizer, env })
     }
 
     fn tokens(&self, text: &str, add_special: bool) -> Result<u64, String> {
@@ -64,10 +65,8 @@ impl SimTokenizer {
     /// Tokens of `messages` rendered through the chat template with the
     /// generation prompt.
     pub fn chat(&self, messages: &Value) -> Result<u64, String> {
-        let mut env = minijinja::Environment::new();
-        env.add_template("t", &self.template)
-            .map_err(|e| e.to_string())?;
-        let text = env
+        let text = self
+            .env
             .get_template("t")
             .and_then(|t| {
                 t.render(minijinja::context! {
