@@ -188,10 +188,61 @@ pub struct RunArgs {
     #[arg(long, value_name = "NAME")]
     pub api_key_env: Option<String>,
 
-    /// Closed-loop workers: each sends its next request when its previous one ends.
-    #[arg(short = 'c', long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100_000))]
-    pub concurrency: u32,
-    /// Measured requests to finish [default: 10 x concurrency, unless --duration].
+    /// Closed-loop workers: each sends its next request when its previous
+    /// one ends. A list (1,2,4,8) sweeps the levels in turn into one
+    /// folder (one run each in c<N>/) and prints throughput and latency
+    /// per level.
+    #[arg(short = 'c', long, value_delimiter = ',', default_value = "1", value_name = "N[,N...]",
+          value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub concurrency: Vec<u32>,
+    /// Open loop: send this many requests per second whatever the server
+    /// does (latencies count from each request's planned send time, so a
+    /// late send still counts its wait). A list sweeps the rates into
+    /// r<R>/ folders. Replaces -c.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_name = "R[,R...]",
+        conflicts_with = "concurrency"
+    )]
+    pub request_rate: Vec<f64>,
+    /// How open-loop send times are spread: poisson (exponential gaps; the
+    /// run offers exactly rate x duration requests) or constant.
+    #[arg(long, value_enum, default_value_t = ArrivalArg::Poisson, requires = "request_rate")]
+    pub arrival: ArrivalArg,
+    /// Open loop: at most this many requests in flight; a request due
+    /// while the cap is reached waits (its wait counts in its latency and
+    /// is reported as schedule lag).
+    #[arg(long, value_name = "N", requires = "request_rate",
+          value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub max_concurrency: Option<u32>,
+    /// Judge every request against latency limits and report goodput (the
+    /// share and rate of requests meeting all of them), e.g.
+    /// ttft_ms=500,tpot_ms=50,e2e_ms=10000 (any subset).
+    #[arg(long, value_name = "LIMITS")]
+    pub slo: Option<stackbench_core::slo::Slo>,
+    /// Sweeps: stop before the next level once a level's failed requests
+    /// exceed this share, %.
+    #[arg(long, default_value_t = 10.0, value_name = "PCT")]
+    pub stop_error_pct: f64,
+    /// Sweeps: stop before the next level once a level's p99 TTFT exceeds
+    /// this, ms.
+    #[arg(long, value_name = "MS")]
+    pub stop_ttft_p99_ms: Option<f64>,
+    /// Search (doubling from 1, then bisection) for the highest
+    /// concurrency at which at least --slo-attainment % of requests meet
+    /// --slo; each probe is a run in c<N>/, and sweep.json gives the answer.
+    #[arg(long, requires = "slo", conflicts_with_all = ["request_rate", "concurrency"])]
+    pub find_max_concurrency: bool,
+    /// The highest concurrency --find-max-concurrency tries.
+    #[arg(long, default_value_t = 256, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub search_max: u32,
+    /// The share of requests that must meet --slo for a level to pass, %.
+    #[arg(long, default_value_t = 90.0, value_name = "PCT")]
+    pub slo_attainment: f64,
+    /// Measured requests to finish [default: 10 x concurrency (open loop:
+    /// 10 s of requests), unless --duration].
     #[arg(short = 'n', long, conflicts_with = "duration")]
     pub num_requests: Option<u64>,
     /// Measure for this long (e.g. 60s, 5m); requests still running then are cancelled.
@@ -279,6 +330,15 @@ pub struct RunArgs {
     /// No progress bar.
     #[arg(short, long)]
     pub quiet: bool,
+}
+
+/// Open-loop arrival processes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ArrivalArg {
+    /// Exponentially spaced (a Poisson process).
+    Poisson,
+    /// Evenly spaced.
+    Constant,
 }
 
 /// `stackbench probe`

@@ -1,15 +1,23 @@
 //! `stackbench run`: validate the flags into a run plan, check the server
-//! is there, run, and print the summary.
+//! is there, run, and print the summary; with a list of levels or
+//! `--find-max-concurrency`, one run per level into one folder (see
+//! `stackbench_runner::sweep`).
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use anyhow::bail;
+use anyhow::{bail, Context};
 use stackbench_backends::{normalize_base_url, probe, ServerKind};
-use stackbench_engine::{Bound, LiveCounters};
+use stackbench_core::open_loop::Arrival;
+use stackbench_core::run_file::RunFile;
+use stackbench_engine::{Bound, LiveCounters, OpenLoopPlan};
+use stackbench_runner::sweep::{
+    write_sweep_file, Level, LevelPlan, LevelResult, ListSweep, MaxSearch, StopRules,
+};
 use stackbench_runner::{FlavorChoice, RunConfig, RunnerError};
 use stackbench_wire::body::Api;
 
-use crate::args::{ApiArg, ProbeArgs, RunArgs, RunFlavorArg};
+use crate::args::{ApiArg, ArrivalArg, ProbeArgs, RunArgs, RunFlavorArg};
 use crate::progress::Progress;
 use crate::shutdown::Shutdown;
 use crate::ExitStatus;
@@ -53,13 +61,31 @@ pub fn run_config(a: &RunArgs) -> anyhow::Result<RunConfig> {
     };
     c.api_key = api_key(a.api_key_env.as_deref())?;
     c.extra_body = extra_body(a.extra_body.as_deref())?;
-    c.concurrency = a.concurrency;
-    c.bound = match (a.num_requests, a.duration) {
-        (_, Some(d)) => Bound::Duration(d),
-        (Some(0), None) => bail!("--num-requests must be at least 1"),
-        (Some(n), None) => Bound::Requests(n),
-        (None, None) => Bound::Requests(10 * u64::from(a.concurrency)),
-    };
+    if a.num_requests == Some(0) {
+        bail!("--num-requests must be at least 1");
+    }
+    if let Some(r) = a
+        .request_rate
+        .iter()
+        .find(|r| !(r.is_finite() && **r > 0.0))
+    {
+        bail!("--request-rate must be a positive number of requests per second, got {r}");
+    }
+    c.open_loop = a.request_rate.first().map(|&rate| OpenLoopPlan {
+        rate,
+        arrival: match a.arrival {
+            ArrivalArg::Poisson => Arrival::Poisson,
+            ArrivalArg::Constant => Arrival::Constant,
+        },
+        max_concurrency: a.max_concurrency,
+    });
+    if !(a.stop_error_pct.is_finite() && a.stop_error_pct >= 0.0) {
+        bail!("--stop-error-pct must be a percentage >= 0");
+    }
+    if !(0.0..=100.0).contains(&a.slo_attainment) {
+        bail!("--slo-attainment must be a percentage between 0 and 100");
+    }
+    c.slo = a.slo;
     c.warmup_requests = a.warmup_requests;
     c.prompt_tokens = a.prompt_tokens;
     c.shared_prefix_tokens = a.shared_prefix_tokens;
@@ -80,20 +106,94 @@ pub fn run_config(a: &RunArgs) -> anyhow::Result<RunConfig> {
     c.quantization = a.quantization.clone();
     c.out = a.out.clone();
     c.label = a.label.clone();
+    let c = at_level(a, &c, levels(a)[0]);
     c.validate()?;
     Ok(c)
+}
+
+/// The levels the flags ask for: one for a single run.
+fn levels(a: &RunArgs) -> Vec<Level> {
+    if a.request_rate.is_empty() {
+        a.concurrency
+            .iter()
+            .map(|&c| Level::Concurrency(c))
+            .collect()
+    } else {
+        a.request_rate.iter().map(|&r| Level::Rate(r)).collect()
+    }
+}
+
+/// `base` at `level`, bounded as the flags say (by default 10 requests per
+/// worker, or 10 seconds' worth of an open-loop rate).
+fn at_level(a: &RunArgs, base: &RunConfig, level: Level) -> RunConfig {
+    let mut c = level.apply(base);
+    c.bound = match (a.num_requests, a.duration, level) {
+        (_, Some(d), _) => Bound::Duration(d),
+        (Some(n), None, _) => Bound::Requests(n),
+        (None, None, Level::Concurrency(n)) => Bound::Requests(10 * u64::from(n)),
+        (None, None, Level::Rate(r)) => Bound::Requests((10.0 * r).ceil().max(1.0) as u64),
+    };
+    if let Some(o) = &c.open_loop {
+        // Warm-up workers of an open-loop run: its cap, else one.
+        c.concurrency = o.max_concurrency.unwrap_or(1);
+    }
+    c
 }
 
 /// Runs `stackbench run`.
 pub async fn execute(a: RunArgs) -> anyhow::Result<ExitStatus> {
     let config = run_config(&a)?;
     let shutdown = Shutdown::listen();
+    let levels = levels(&a);
+    if a.find_max_concurrency {
+        let mut search = MaxSearch::new(a.slo_attainment, a.stop_error_pct, a.search_max);
+        return sweep(&a, config, &mut search, &shutdown).await;
+    }
+    if levels.len() > 1 {
+        let rules = StopRules {
+            error_pct: a.stop_error_pct,
+            ttft_p99_ms: a.stop_ttft_p99_ms,
+        };
+        let mut list = ListSweep::new(levels, rules);
+        return sweep(&a, config, &mut list, &shutdown).await;
+    }
+    let Some((run, out)) = one_run(config, "run", a.quiet, &shutdown).await? else {
+        return Ok(ExitStatus::Interrupted);
+    };
+    println!("{}", stackbench_report::run_summary(&run));
+    println!("results: {}", out.display());
+    check_complete(&run, &out)?;
+    Ok(ExitStatus::Success)
+}
+
+/// Fails when a run stopped early or every request failed.
+fn check_complete(run: &RunFile, out: &Path) -> anyhow::Result<()> {
+    if !run.complete {
+        bail!(
+            "run stopped early ({}); partial results in {}",
+            run.stopped_early.as_deref().unwrap_or("unknown reason"),
+            out.display()
+        );
+    }
+    if let Some(reason) = run.summary.all_failed() {
+        bail!("every measured request failed ({reason})");
+    }
+    Ok(())
+}
+
+/// One run with a progress display. `None`: interrupted.
+async fn one_run(
+    config: RunConfig,
+    label: &str,
+    quiet: bool,
+    shutdown: &Shutdown,
+) -> anyhow::Result<Option<(RunFile, PathBuf)>> {
     let live = Arc::new(LiveCounters::default());
     let total = match config.bound {
         Bound::Requests(n) => Some(n),
         Bound::Duration(_) => None,
     };
-    let progress = Progress::start(live.clone(), total, "run", a.quiet);
+    let progress = Progress::start(live.clone(), total, label, quiet);
     let result = tokio::select! {
         r = stackbench_runner::execute(config, live, shutdown.soft.clone()) => Some(r),
         () = shutdown.hard.cancelled() => None,
@@ -101,26 +201,77 @@ pub async fn execute(a: RunArgs) -> anyhow::Result<ExitStatus> {
     progress.finish();
     let Some(result) = result else {
         eprintln!("run abandoned; run.json stays marked incomplete");
-        return Ok(ExitStatus::Interrupted);
+        return Ok(None);
     };
-    let (run, out) = match result {
-        Err(RunnerError::Interrupted) => return Ok(ExitStatus::Interrupted),
+    match result {
+        Err(RunnerError::Interrupted) => Ok(None),
         r => {
             let o = r?;
-            (o.file, o.dir.display().to_string())
+            Ok(Some((o.file, o.dir)))
         }
-    };
-    println!("{}", stackbench_report::run_summary(&run));
-    println!("results: {out}");
-    if !run.complete {
+    }
+}
+
+/// Runs the levels `plan` picks, each into `<out>/<level>/`, keeping
+/// `sweep.json` up to date after every level, and prints the levels table.
+async fn sweep(
+    a: &RunArgs,
+    base: RunConfig,
+    plan: &mut dyn LevelPlan,
+    shutdown: &Shutdown,
+) -> anyhow::Result<ExitStatus> {
+    let dir = base.out.clone().unwrap_or_else(|| {
+        let label = a.label.clone().unwrap_or_else(|| "sweep".into());
+        stackbench_runner::default_out(&label)
+    });
+    if dir.join("sweep.json").exists() || dir.join("run.json").exists() {
         bail!(
-            "run stopped early ({}); partial results in {out}",
-            run.stopped_early.as_deref().unwrap_or("unknown reason"),
+            "{} already holds results; choose another --out",
+            dir.display()
         );
     }
-    if let Some(reason) = run.summary.all_failed() {
-        bail!("every measured request failed ({reason})");
+    write_sweep_file(&dir, &plan.file(Vec::new(), false))
+        .with_context(|| format!("writing {}", dir.display()))?;
+    let mut results = Vec::new();
+    let mut runs = Vec::new();
+    while let Some(level) = plan.next_level() {
+        let mut c = at_level(a, &base, level);
+        c.out = Some(dir.join(level.folder()));
+        c.label = None;
+        c.validate()?;
+        eprintln!("level {}", level.folder());
+        let Some((run, out)) = one_run(c, &level.folder(), a.quiet, shutdown).await? else {
+            eprintln!("sweep interrupted; levels so far in {}", dir.display());
+            return Ok(ExitStatus::Interrupted);
+        };
+        if !run.complete {
+            check_complete(&run, &out)?;
+        }
+        let passed = plan.learn(level, &run.summary);
+        results.push(LevelResult::new(level, &run.summary, passed));
+        write_sweep_file(&dir, &plan.file(results.clone(), false))?;
+        runs.push(run);
     }
+    let file = plan.file(results, true);
+    write_sweep_file(&dir, &file)?;
+    let refs: Vec<&RunFile> = runs.iter().collect();
+    println!("{}", stackbench_report::levels_table(&refs));
+    if let Some(why) = &file.stopped_early {
+        println!("{why}");
+    }
+    if let (Some(best), Some(slo)) = (file.max_concurrency, &base.slo) {
+        match best {
+            0 => println!(
+                "no concurrency met {slo} for {}% of requests, not even 1",
+                a.slo_attainment
+            ),
+            n => println!(
+                "highest concurrency meeting {slo} for {}% of requests: {n}",
+                a.slo_attainment
+            ),
+        }
+    }
+    println!("results: {}", dir.display());
     Ok(ExitStatus::Success)
 }
 

@@ -232,6 +232,9 @@ pub struct LatencyHistograms {
     /// Prefill rate of each request, milli-tokens/s: prompt tokens the
     /// server processed (reported minus cached) / TTFT.
     pub prefill_mtps: Hist,
+    /// Open-loop runs: actual − planned send time of each request, µs
+    /// (empty in closed-loop runs).
+    pub schedule_lag_us: Hist,
 }
 
 impl Default for LatencyHistograms {
@@ -246,6 +249,7 @@ impl Default for LatencyHistograms {
             e2e_rate_mtps: Hist::rate(),
             prompt_tokens: Hist::latency(),
             prefill_mtps: Hist::rate(),
+            schedule_lag_us: Hist::latency(),
         }
     }
 }
@@ -261,6 +265,7 @@ impl std::ops::AddAssign<&LatencyHistograms> for LatencyHistograms {
         self.e2e_rate_mtps.merge(&o.e2e_rate_mtps);
         self.prompt_tokens.merge(&o.prompt_tokens);
         self.prefill_mtps.merge(&o.prefill_mtps);
+        self.schedule_lag_us.merge(&o.schedule_lag_us);
     }
 }
 
@@ -293,6 +298,10 @@ pub struct SerializedHistograms {
     /// files written before it was added).
     #[serde(default)]
     pub prefill_rate: String,
+    /// See [`LatencyHistograms::schedule_lag_us`], µs (empty in closed-loop
+    /// runs and in files written before it was added).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub schedule_lag: String,
 }
 
 /// A histogram added after version 2 was published: empty when absent.
@@ -319,6 +328,11 @@ impl LatencyHistograms {
             e2e_rate: self.e2e_rate_mtps.to_base64(),
             prompt_tokens: self.prompt_tokens.to_base64(),
             prefill_rate: self.prefill_mtps.to_base64(),
+            schedule_lag: if self.schedule_lag_us.is_empty() {
+                String::new()
+            } else {
+                self.schedule_lag_us.to_base64()
+            },
         }
     }
 
@@ -334,6 +348,7 @@ impl LatencyHistograms {
             e2e_rate_mtps: Hist::from_base64(&s.e2e_rate, false)?,
             prompt_tokens: optional(&s.prompt_tokens, true)?,
             prefill_mtps: optional(&s.prefill_rate, false)?,
+            schedule_lag_us: optional(&s.schedule_lag, true)?,
         })
     }
 }

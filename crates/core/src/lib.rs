@@ -10,9 +10,11 @@
 pub mod histogram;
 pub mod merge;
 pub mod metrics;
+pub mod open_loop;
 pub mod record;
 pub mod run_file;
 pub mod seed;
+pub mod slo;
 pub mod stack;
 pub mod stats;
 pub mod summary;

@@ -151,6 +151,8 @@ fn totals_of(shards: &[Shard]) -> Totals {
             prompt_tokens: m.prompt_tokens,
             decode_tokens: m.decode_tokens,
             decode_us: m.decode_us,
+            slo_met: m.goodput.map_or(0, |g| g.met),
+            cap_waits: m.open_loop.as_ref().map_or(0, |o| o.cap_waits),
         });
     }
     t
@@ -180,6 +182,50 @@ fn shared_window(shards: &[Shard], offsets: &[u64]) -> Option<[u64; 2]> {
         end = end.min(off + w.end_us);
     }
     (end > start).then_some([start, end])
+}
+
+/// Goodput over all shards: met and judged requests added, when every
+/// shard judged the same SLO.
+fn merged_goodput(shards: &[Shard], wall_s: f64) -> Option<crate::slo::Goodput> {
+    let all: Vec<crate::slo::Goodput> = shards
+        .iter()
+        .map(|s| s.file.summary.goodput)
+        .collect::<Option<_>>()?;
+    let slo = all.first()?.slo;
+    all.iter().all(|g| g.slo == slo).then(|| {
+        let met = all.iter().map(|g| g.met).sum();
+        let judged = all.iter().map(|g| g.judged).sum();
+        crate::slo::Goodput::new(slo, met, judged, wall_s)
+    })
+}
+
+/// Open-loop schedules of all shards: rates and counts added, the lag
+/// distribution from the merged histogram, the worst quarter medians.
+fn merged_open_loop(
+    shards: &[Shard],
+    hists: &LatencyHistograms,
+    cap_waits: u64,
+) -> Option<crate::open_loop::OpenLoopSummary> {
+    let all: Vec<&crate::open_loop::OpenLoopSummary> = shards
+        .iter()
+        .map(|s| s.file.summary.open_loop.as_ref())
+        .collect::<Option<_>>()?;
+    let first = all.first()?;
+    let worst = |f: fn(&crate::open_loop::OpenLoopSummary) -> f64| {
+        all.iter().map(|o| f(o)).fold(0.0, f64::max)
+    };
+    Some(crate::open_loop::OpenLoopSummary {
+        offered_rate_per_s: all.iter().map(|o| o.offered_rate_per_s).sum(),
+        arrival: first.arrival,
+        max_concurrency: all.iter().map(|o| o.max_concurrency).sum(),
+        sent: all.iter().map(|o| o.sent).sum(),
+        achieved_rate_per_s: all.iter().map(|o| o.achieved_rate_per_s).sum(),
+        schedule_lag_ms: crate::summary::Dist::from_hist(&hists.schedule_lag_us, 1000.0),
+        cap_waits,
+        lag_first_quarter_p50_ms: worst(|o| o.lag_first_quarter_p50_ms),
+        lag_last_quarter_p50_ms: worst(|o| o.lag_last_quarter_p50_ms),
+        limited_by: all.iter().find_map(|o| o.limited_by),
+    })
 }
 
 /// Merges `shards` into one run and its records. `command_line` is the
@@ -225,6 +271,8 @@ pub fn merge_shards(
     summary.steady_tokens_per_s = window
         .map(|[a, b]| timeline.per_second_in(a, b))
         .unwrap_or_default();
+    summary.goodput = merged_goodput(shards, wall_s);
+    summary.open_loop = merged_open_loop(shards, &hists, totals.cap_waits);
 
     let first = &shards[0].file;
     let mut file = first.clone();

@@ -134,8 +134,17 @@ pub struct RequestRecord {
     /// Wall-clock start, µs since the Unix epoch.
     pub start_unix_us: u64,
     /// Start, µs since the run began (warm-up included; `run.json`'s
-    /// `summary.measured_start_us` says when measuring began).
+    /// `summary.measured_start_us` says when measuring began). In an
+    /// open-loop run, the *planned* send time: TTFT and E2E count from it,
+    /// so a request sent late still counts its wait.
     pub start_offset_us: u64,
+    /// Open-loop runs: actual − planned send time, µs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule_lag_us: Option<u64>,
+    /// Open-loop runs: the part of the lag spent waiting for a free place
+    /// under `--max-concurrency`, µs (absent when it did not wait).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cap_wait_us: Option<u64>,
     /// Time to first content event, µs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ttft_us: Option<u64>,

@@ -41,8 +41,18 @@ pub struct Target {
 /// The load that was applied.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct LoadConfig {
-    /// Closed-loop workers.
+    /// Closed-loop workers; in an open-loop run, the `--max-concurrency`
+    /// cap (0: none).
     pub concurrency: u32,
+    /// Open-loop runs: requests offered per second (absent: closed loop).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_rate: Option<f64>,
+    /// Open-loop runs: how send times were spread.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arrival: Option<crate::open_loop::Arrival>,
+    /// The latency limits goodput was judged against (`--slo`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slo: Option<crate::slo::Slo>,
     /// Measured requests asked for, if the run was bounded by count.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub num_requests: Option<u64>,

@@ -145,6 +145,12 @@ pub struct Summary {
     /// prompt-processing figure (llama-bench's `pp`).
     #[serde(default)]
     pub prefill_tok_s: Dist,
+    /// Open-loop runs: the offered schedule and how well it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub open_loop: Option<crate::open_loop::OpenLoopSummary>,
+    /// With an SLO (`--slo`): the share and rate of requests meeting it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub goodput: Option<crate::slo::Goodput>,
 }
 
 /// Counters the engine accumulates besides the histograms.
@@ -163,6 +169,10 @@ pub struct Totals {
     pub decode_tokens: u64,
     /// Σ decode spans of the same requests, µs.
     pub decode_us: u64,
+    /// Requests that met the SLO (when one was given).
+    pub slo_met: u64,
+    /// Open-loop runs: requests that waited for a place under the cap.
+    pub cap_waits: u64,
 }
 
 impl Totals {
@@ -183,6 +193,8 @@ impl Totals {
         self.prompt_tokens += o.prompt_tokens;
         self.decode_tokens += o.decode_tokens;
         self.decode_us += o.decode_us;
+        self.slo_met += o.slo_met;
+        self.cap_waits += o.cap_waits;
     }
 
     /// Adds one request's decode work to the pooled decode rate.
@@ -252,6 +264,8 @@ impl Summary {
             e2e_ms: Dist::from_hist(&h.e2e_us, 1000.0),
             prompt_tokens_dist: Dist::from_hist(&h.prompt_tokens, 1.0),
             prefill_tok_s: Dist::from_hist(&h.prefill_mtps, 1000.0),
+            open_loop: None,
+            goodput: None,
         }
     }
 }

@@ -1,10 +1,12 @@
-//! The closed-loop scheduler: N workers, each sending its next request as
-//! soon as its previous one ends, through a warm-up phase and a measured
-//! phase bounded by count or duration.
+//! The scheduler: a warm-up phase and a measured phase bounded by count or
+//! duration, the measured phase closed-loop (N workers, each sending its
+//! next request as soon as its previous one ends) or open-loop (requests
+//! sent at planned times, see [`crate::open_loop`]).
 //!
 //! One mechanism serves every mode: a phase is a range of request ids, an
 //! optional deadline and a stop token; warm-up and measurement are two
-//! phases of the same loop.
+//! phases of the same loop, and both loops send and account for a request
+//! through the same [`Phase::send_one`].
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -13,6 +15,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use stackbench_backends::{Driver, RequestError};
 use stackbench_core::record::{RequestErrorInfo, TokenCount};
+use stackbench_core::slo::{Goodput, Slo};
 use stackbench_core::summary::{Summary, Totals};
 use stackbench_core::{
     LatencyHistograms, RequestMetrics, RequestRecord, RequestStatus, Timeline, TokenEvent,
@@ -20,7 +23,9 @@ use stackbench_core::{
 use stackbench_wire::CountOutcome;
 use tokio_util::sync::CancellationToken;
 
+use crate::arrival::OpenLoopPlan;
 use crate::live::LiveCounters;
+use crate::open_loop::LagBook;
 use crate::prompt::PromptGenerator;
 use crate::sink::RecordSink;
 
@@ -37,8 +42,13 @@ pub enum Bound {
 /// The load to apply.
 #[derive(Debug, Clone)]
 pub struct RunPlan {
-    /// Closed-loop workers.
+    /// Closed-loop workers (and warm-up workers).
     pub concurrency: u32,
+    /// Send the measured requests at planned times instead of in a closed
+    /// loop.
+    pub open_loop: Option<OpenLoopPlan>,
+    /// Judge every measured request against these limits (goodput).
+    pub slo: Option<Slo>,
     /// End of the measured phase.
     pub bound: Bound,
     /// Requests sent (and not counted) before measuring.
@@ -51,6 +61,8 @@ pub struct RunPlan {
     /// Leave short requests out of the latency and decode histograms (they
     /// are still counted, and their tokens still count in the totals).
     pub exclude_short: bool,
+    /// Seeds the open-loop arrival times.
+    pub seed: u64,
 }
 
 /// The result of a run.
@@ -67,14 +79,14 @@ pub struct RunOutcome {
 }
 
 /// One phase's shared state.
-struct Phase {
+pub(crate) struct Phase {
     driver: Arc<Driver>,
     prompts: PromptGenerator,
-    t0: Instant,
+    pub(crate) t0: Instant,
     measured: bool,
-    next_id: AtomicU64,
+    pub(crate) next_id: AtomicU64,
     end_id: Option<u64>,
-    stop: CancellationToken,
+    pub(crate) stop: CancellationToken,
     /// When the first worker found no more work, µs since t0.
     drain_at_us: AtomicU64,
     /// When the first request finished OK, µs since t0.
@@ -88,6 +100,9 @@ struct Phase {
     hists: Vec<Mutex<LatencyHistograms>>,
     live: Arc<LiveCounters>,
     sink: RecordSink,
+    slo: Option<Slo>,
+    /// Open-loop runs: the schedule's lag by quarter.
+    pub(crate) lag: Option<LagBook>,
 }
 
 /// Histogram shards per phase: enough that workers rarely wait on a lock.
@@ -101,8 +116,8 @@ fn shards() -> Vec<Mutex<LatencyHistograms>> {
 
 /// What one worker accumulated besides the histograms.
 #[derive(Default)]
-struct WorkerTally {
-    totals: Totals,
+pub(crate) struct WorkerTally {
+    pub(crate) totals: Totals,
 }
 
 /// Work done around the measured phase: after warm-up, right before the
@@ -168,6 +183,8 @@ pub async fn run_with_hooks<H: PhaseHooks>(
             hists: Vec::new(),
             live: live.clone(),
             sink: sink.clone(),
+            slo: None,
+            lag: None,
         };
         let n = u64::from(workers).min(plan.warmup_requests) as u32;
         run_phase(Arc::new(warm), n).await;
@@ -177,6 +194,18 @@ pub async fn run_with_hooks<H: PhaseHooks>(
         hooks.before_measure().await;
     }
     let measured_start = t0.elapsed();
+    let schedule = match &plan.open_loop {
+        Some(o) => match crate::arrival::Schedule::new(o, plan.bound, plan.seed) {
+            Ok(s) => Some((s, o.max_concurrency)),
+            Err(e) => {
+                // RunConfig validation refuses these first; a library
+                // caller gets a run with nothing sent and the reason logged.
+                tracing::error!("open-loop schedule: {e}");
+                None
+            }
+        },
+        None => None,
+    };
     let stop = cancel.child_token();
     let phase = Arc::new(Phase {
         driver,
@@ -197,6 +226,10 @@ pub async fn run_with_hooks<H: PhaseHooks>(
         hists: shards(),
         live,
         sink,
+        slo: plan.slo,
+        lag: schedule
+            .as_ref()
+            .map(|(s, _)| LagBook::new(micros(measured_start), s.span())),
     });
     let deadline_task = match plan.bound {
         Bound::Duration(d) if !cancel.is_cancelled() => {
@@ -209,10 +242,15 @@ pub async fn run_with_hooks<H: PhaseHooks>(
         }
         _ => None,
     };
-    let tally = if cancel.is_cancelled() {
-        WorkerTally::default()
+    let (tally, open_loop) = if cancel.is_cancelled() {
+        (WorkerTally::default(), None)
+    } else if let Some((schedule, cap)) = schedule {
+        let (tally, sent) = crate::open_loop::dispatch(phase.clone(), schedule, cap).await;
+        (tally, Some(sent))
+    } else if plan.open_loop.is_some() {
+        (WorkerTally::default(), None)
     } else {
-        run_phase(phase.clone(), workers).await
+        (run_phase(phase.clone(), workers).await, None)
     };
     if let Some(t) = deadline_task {
         t.abort();
@@ -250,6 +288,13 @@ pub async fn run_with_hooks<H: PhaseHooks>(
         steady,
     );
     summary.steady_tokens_per_s = per_second.unwrap_or_default();
+    summary.goodput = plan.slo.map(|slo| {
+        let judged = tally.totals.requests.ok + tally.totals.requests.failed;
+        Goodput::new(slo, tally.totals.slo_met, judged, wall_s)
+    });
+    if let (Some(o), Some(sent), Some(book)) = (&plan.open_loop, open_loop, &phase.lag) {
+        summary.open_loop = Some(book.summary(o, sent, &hists, tally.totals.cap_waits));
+    }
     RunOutcome {
         histograms: hists,
         summary,
@@ -273,7 +318,7 @@ async fn run_phase(phase: Arc<Phase>, workers: u32) -> WorkerTally {
     all
 }
 
-fn micros(d: Duration) -> u64 {
+pub(crate) fn micros(d: Duration) -> u64 {
     u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
 }
 
@@ -282,7 +327,7 @@ impl Phase {
         micros(self.t0.elapsed())
     }
 
-    fn mark_drain(&self) {
+    pub(crate) fn mark_drain(&self) {
         self.drain_at_us.fetch_min(self.now_us(), Ordering::Relaxed);
     }
 
@@ -305,28 +350,9 @@ async fn worker(phase: Arc<Phase>, wid: u32) -> WorkerTally {
     let mut tally = WorkerTally::default();
     let mut events: Vec<TokenEvent> = Vec::with_capacity(1024);
     while let Some(id) = phase.take() {
-        let prompt = phase.prompts.prompt(id);
-        events.clear();
-        let start_offset_us = phase.now_us();
-        let start_unix_us = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, micros);
-        let start = Instant::now();
-        let result = tokio::select! {
-            biased;
-            _ = phase.stop.cancelled() => None,
-            r = phase.driver.send(&prompt, start, &mut events, &phase.live.tokens) => Some(r),
-        };
-        let finished = Finished {
-            id,
-            worker: wid,
-            start_unix_us,
-            start_offset_us,
-            stream_end_us: micros(start.elapsed()),
-        };
-        let refused = matches!(&result, Some(Err(RequestError::Connect { .. })));
-        let record = phase.account(&finished, result, &events, &mut tally);
-        phase.sink.send(record).await;
+        let refused = phase
+            .send_one(id, wid, Instant::now(), None, &mut events, &mut tally)
+            .await;
         if refused {
             // A server that is down fails instantly; don't spin on it.
             tokio::select! {
@@ -338,6 +364,55 @@ async fn worker(phase: Arc<Phase>, wid: u32) -> WorkerTally {
     tally
 }
 
+/// When an open-loop request was due, and what held it back.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Lateness {
+    /// Actual − planned send time, µs.
+    pub(crate) lag_us: u64,
+    /// The part of it spent waiting under the concurrency cap, µs.
+    pub(crate) cap_wait_us: Option<u64>,
+}
+
+impl Phase {
+    /// Sends request `id`, timing it from `start` (now in a closed loop,
+    /// the planned send time in an open one), accounts for it, and
+    /// streams its record. True when the server refused the connection.
+    pub(crate) async fn send_one(
+        &self,
+        id: u64,
+        wid: u32,
+        start: Instant,
+        late: Option<Lateness>,
+        events: &mut Vec<TokenEvent>,
+        tally: &mut WorkerTally,
+    ) -> bool {
+        let prompt = self.prompts.prompt(id);
+        events.clear();
+        let start_offset_us = micros(start.saturating_duration_since(self.t0));
+        let start_unix_us = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, micros)
+            .saturating_sub(late.map_or(0, |l| l.lag_us));
+        let result = tokio::select! {
+            biased;
+            _ = self.stop.cancelled() => None,
+            r = self.driver.send(&prompt, start, events, &self.live.tokens) => Some(r),
+        };
+        let finished = Finished {
+            id,
+            worker: wid,
+            start_unix_us,
+            start_offset_us,
+            stream_end_us: micros(start.elapsed()),
+            late,
+        };
+        let refused = matches!(&result, Some(Err(RequestError::Connect { .. })));
+        let record = self.account(&finished, result, events, tally);
+        self.sink.send(record).await;
+        refused
+    }
+}
+
 /// Identity and timing of a request that just ended.
 struct Finished {
     id: u64,
@@ -345,6 +420,7 @@ struct Finished {
     start_unix_us: u64,
     start_offset_us: u64,
     stream_end_us: u64,
+    late: Option<Lateness>,
 }
 
 impl Phase {
@@ -366,6 +442,8 @@ impl Phase {
             error: None,
             start_unix_us: f.start_unix_us,
             start_offset_us: f.start_offset_us,
+            schedule_lag_us: f.late.map(|l| l.lag_us),
+            cap_wait_us: f.late.and_then(|l| l.cap_wait_us),
             ttft_us: events.first().map(|e| e.at_us),
             e2e_us: events.last().map(|e| e.at_us),
             stream_end_us: f.stream_end_us,
@@ -386,6 +464,15 @@ impl Phase {
             short: false,
         };
         let t = &mut tally.totals;
+        if let (true, Some(late)) = (self.measured, f.late) {
+            t.cap_waits += u64::from(late.cap_wait_us.is_some());
+            if let Ok(mut h) = self.hists[f.id as usize % self.hists.len()].lock() {
+                h.schedule_lag_us.record(late.lag_us);
+            }
+            if let Some(book) = &self.lag {
+                book.record(f.start_offset_us, late);
+            }
+        }
         match result {
             None => {
                 if self.measured {
@@ -433,7 +520,10 @@ impl Phase {
                     t.requests.short += u64::from(short);
                     let load_ms = rec.server_timings.as_ref().and_then(|t| t.load_ms);
                     t.requests.cold_loads += u64::from(load_ms.is_some_and(|ms| ms > COLD_LOAD_MS));
-                    let shard = &self.hists[f.worker as usize % self.hists.len()];
+                    let shard = &self.hists[f.id as usize % self.hists.len()];
+                    if let (Some(slo), Some(m)) = (&self.slo, &m) {
+                        t.slo_met += u64::from(slo.met_by(m.ttft_us, m.tpot_us, m.e2e_us));
+                    }
                     if let Some(m) = m.as_ref().filter(|_| !(short && self.exclude_short)) {
                         t.add_decode(m);
                         if let Ok(mut h) = shard.lock() {

@@ -90,10 +90,10 @@ pub fn run_summary(run: &RunFile) -> String {
     let s = &run.summary;
     let r = &s.requests;
     let mut out = format!(
-        "{} ({} API) at concurrency {}: {} ok, {} failed, {} cancelled in {:.1} s\n",
+        "{} ({} API) at {}: {} ok, {} failed, {} cancelled in {:.1} s\n",
         run.target.model,
         run.target.api,
-        run.load.concurrency,
+        load_level(&run.load),
         r.ok,
         r.failed,
         r.cancelled,
@@ -114,6 +114,13 @@ pub fn run_summary(run: &RunFile) -> String {
         s.output_tokens, s.output_tok_s, s.output_tok_s_wall, s.requests_per_s
     );
     out += &prompt_line(run);
+    out += &open_loop_line(s);
+    if let Some(g) = &s.goodput {
+        out += &format!(
+            "goodput ({}): {} of {} requests met every limit ({:.1}%), {:.2} req/s\n",
+            g.slo, g.met, g.judged, g.share_pct, g.rate_per_s
+        );
+    }
     if let Some(pooled) = s.decode_tok_s_pooled {
         out += &format!(
             "decode: {pooled:.1} tok/s pooled (all decode tokens / all decode time; the table's decode rates are per request)\n"
@@ -164,6 +171,104 @@ pub fn run_summary(run: &RunFile) -> String {
         }
     }
     out
+}
+
+/// The load a run applied: `concurrency 8`, or `4 req/s (poisson, at
+/// most 16 in flight)`.
+pub fn load_level(l: &stackbench_core::run_file::LoadConfig) -> String {
+    match (l.request_rate, l.arrival) {
+        (Some(rate), arrival) => {
+            let cap = if l.concurrency > 0 {
+                format!(", at most {} in flight", l.concurrency)
+            } else {
+                String::new()
+            };
+            format!(
+                "{rate} req/s ({}{cap})",
+                arrival.map_or("open loop", |a| a.name())
+            )
+        }
+        _ => format!("concurrency {}", l.concurrency),
+    }
+}
+
+/// The short label of a run's load level: `c8` or `r4`.
+pub fn level_label(l: &stackbench_core::run_file::LoadConfig) -> String {
+    match l.request_rate {
+        Some(rate) => format!("r{rate}"),
+        None => format!("c{}", l.concurrency),
+    }
+}
+
+/// How an open-loop run kept to its schedule.
+fn open_loop_line(s: &stackbench_core::summary::Summary) -> String {
+    let Some(o) = &s.open_loop else {
+        return String::new();
+    };
+    let mut line = format!(
+        "schedule: {} requests sent at {:.2} req/s ({} offered); lag p50 {} ms, p99 {} ms, max {} ms; {} waited for the concurrency cap\n",
+        o.sent,
+        o.achieved_rate_per_s,
+        o.offered_rate_per_s,
+        num(o.schedule_lag_ms.p50, 2),
+        num(o.schedule_lag_ms.p99, 2),
+        num(o.schedule_lag_ms.max, 1),
+        o.cap_waits
+    );
+    if let Some(cause) = o.limited_by {
+        let why = match cause {
+            stackbench_core::open_loop::LagCause::Cap => "requests waited for the --max-concurrency cap: the server completes fewer requests per second than offered",
+            stackbench_core::open_loop::LagCause::Client => "the client could not send on time (short of CPU?)",
+        };
+        line += &format!(
+            "warning: the schedule slipped (median lag {:.1} ms in the first quarter, {:.1} ms in the last): {why}; latencies count from the planned send times\n",
+            o.lag_first_quarter_p50_ms, o.lag_last_quarter_p50_ms
+        );
+    }
+    line
+}
+
+/// Throughput and latency per load level (a sweep's levels, in the order
+/// given): the data behind a throughput-vs-concurrency plot.
+pub fn levels_table(runs: &[&RunFile]) -> String {
+    let rows: Vec<Vec<String>> = runs
+        .iter()
+        .map(|r| {
+            let s = &r.summary;
+            let judged = s.requests.ok + s.requests.failed;
+            let err = if judged > 0 {
+                s.requests.failed as f64 * 100.0 / judged as f64
+            } else {
+                0.0
+            };
+            vec![
+                level_label(&r.load),
+                format!("{:.1}", s.output_tok_s),
+                format!("{:.2}", s.requests_per_s),
+                num(s.decode_tok_s.p50, 1),
+                num(s.ttft_ms.p50, 0),
+                num(s.ttft_ms.p99, 0),
+                num(s.e2e_ms.p50, 0),
+                format!("{err:.1}"),
+                s.goodput
+                    .map_or_else(|| "-".into(), |g| format!("{:.1}", g.share_pct)),
+            ]
+        })
+        .collect();
+    markdown_table(
+        &[
+            "level",
+            "total tok/s",
+            "req/s",
+            "decode tok/s p50",
+            "TTFT p50 ms",
+            "TTFT p99 ms",
+            "E2E p50 ms",
+            "errors %",
+            "SLO met %",
+        ],
+        &rows,
+    )
 }
 
 /// A prompt length further than this (%) from the target is flagged.

@@ -6,9 +6,10 @@ use std::time::Duration;
 
 use stackbench_backends::ServerKind;
 use stackbench_core::run_file::{LaunchInfo, SimulatedInfo, SuiteContext};
+use stackbench_core::slo::Slo;
 use stackbench_core::stack::StackConfig;
 use stackbench_core::Seed;
-use stackbench_engine::Bound;
+use stackbench_engine::{Bound, OpenLoopPlan, Schedule};
 use stackbench_wire::body::Api;
 
 use crate::error::RunnerError;
@@ -90,8 +91,12 @@ pub struct RunConfig {
     pub probe_fixed: bool,
     /// Bearer key (never written anywhere).
     pub api_key: Option<String>,
-    /// Closed-loop workers.
+    /// Closed-loop workers (and warm-up workers of an open-loop run).
     pub concurrency: u32,
+    /// Send requests at a rate instead (open loop).
+    pub open_loop: Option<OpenLoopPlan>,
+    /// Judge requests against these limits (goodput).
+    pub slo: Option<Slo>,
     /// When the measured phase ends.
     pub bound: Bound,
     /// Requests sent first and excluded from every statistic.
@@ -147,6 +152,8 @@ impl RunConfig {
             probe_fixed: false,
             api_key: None,
             concurrency: 1,
+            open_loop: None,
+            slo: None,
             bound: Bound::Requests(10),
             warmup_requests: 1,
             prompt_tokens: 128,
@@ -193,6 +200,12 @@ impl RunConfig {
         }
         if matches!(self.metrics_every, Some(d) if d.is_zero()) {
             return bad("the metrics interval must be greater than zero");
+        }
+        if let Some(o) = &self.open_loop {
+            if o.max_concurrency == Some(0) {
+                return bad("max concurrency must be at least 1");
+            }
+            Schedule::new(o, self.bound, 0).map_err(|e| RunnerError::Config(e.to_string()))?;
         }
         Ok(())
     }

@@ -17,6 +17,7 @@ mod prepare;
 pub mod prompt_size;
 mod results;
 mod server_watch;
+pub mod sweep;
 
 use std::path::PathBuf;
 use std::sync::Arc;

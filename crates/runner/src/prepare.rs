@@ -130,16 +130,19 @@ pub async fn prepare(c: RunConfig) -> Result<Job, RunnerError> {
         Bound::Duration(_) => None,
     });
     let label = c.label.clone().unwrap_or_else(|| {
-        format!(
-            "{}-c{}",
-            model.rsplit('/').next().unwrap_or(&model),
-            c.concurrency
-        )
+        let level = match &c.open_loop {
+            Some(o) => format!("r{}", o.rate),
+            None => format!("c{}", c.concurrency),
+        };
+        format!("{}-{level}", model.rsplit('/').next().unwrap_or(&model))
     });
     Ok(Job {
         driver: Arc::new(Driver::OpenAi(driver)),
         plan: RunPlan {
             concurrency: c.concurrency,
+            open_loop: c.open_loop,
+            slo: c.slo,
+            seed: seed.get(),
             bound: c.bound,
             warmup_requests: c.warmup_requests,
             prompts,
@@ -200,7 +203,13 @@ fn api_name(api: Api) -> String {
 
 fn load_config(c: &RunConfig, seed: Seed) -> LoadConfig {
     LoadConfig {
-        concurrency: c.concurrency,
+        concurrency: match &c.open_loop {
+            Some(o) => o.max_concurrency.unwrap_or(0),
+            None => c.concurrency,
+        },
+        request_rate: c.open_loop.map(|o| o.rate),
+        arrival: c.open_loop.map(|o| o.arrival),
+        slo: c.slo,
         num_requests: match c.bound {
             Bound::Requests(n) => Some(n),
             Bound::Duration(_) => None,

@@ -128,6 +128,9 @@ pub async fn bench(base_url: &str, load: &Load, dir: &Path) -> (RunOutcome, Vec<
         prompts: PromptGenerator::approximate(Seed::new(42).unwrap(), 32),
         target_output_tokens: load.output_tokens,
         exclude_short: load.exclude_short,
+        open_loop: None,
+        slo: None,
+        seed: 42,
     };
     let path = dir.join("requests.jsonl");
     let (sink, handle) = RecordSink::create(&path).unwrap();

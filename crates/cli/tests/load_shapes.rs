@@ -1,0 +1,213 @@
+//! Load shapes through the `stackbench` binary against the simulator:
+//! open-loop Poisson arrivals (rate and goodness of fit, measured on the
+//! actual send times), the cap-limited schedule flag and coordinated-
+//! omission correction, goodput recomputed from the records, and a
+//! concurrency sweep that must trace the simulator profile's batch curve.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::{read_run_json, run_bin, spawn_sim};
+use stackbench_sim::{LatencyModel, Profile};
+
+/// Kolmogorov–Smirnov D of the gaps between sorted `times_s` against the
+/// exponential distribution of rate `rate`.
+fn ks_exponential(times_s: &[f64], rate: f64) -> f64 {
+    let mut gaps: Vec<f64> = times_s.windows(2).map(|w| w[1] - w[0]).collect();
+    gaps.sort_by(f64::total_cmp);
+    let n = gaps.len() as f64;
+    gaps.iter()
+        .enumerate()
+        .map(|(i, g)| {
+            let f = 1.0 - (-rate * g).exp();
+            (f - i as f64 / n).abs().max(((i + 1) as f64 / n - f).abs())
+        })
+        .fold(0.0, f64::max)
+}
+
+fn measured(dir: &std::path::Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(dir.join("requests.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|r| !r["warmup"].as_bool().unwrap())
+        .collect()
+}
+
+/// 50 req/s for 60 s offers exactly 3,000 requests; the client must send
+/// them on time (achieved rate within 2 %) and the gaps between the
+/// *actual* send times must pass a KS test against Exp(50) at the 1 %
+/// level (critical value 1.63/√n). Fixed seed; the schedule's own
+/// property test (engine `arrival.rs`) covers other seeds.
+#[test]
+fn poisson_arrivals_hold_their_rate_and_shape() {
+    let sim = spawn_sim(&["--profile", "vllm-nvfp4", "--decode-tps", "2000"]);
+    let dir = tempfile::tempdir().unwrap();
+    let args = [
+        "--request-rate",
+        "50",
+        "--duration",
+        "60s",
+        "--output-tokens",
+        "4",
+        "--prompt-tokens",
+        "32",
+        "--seed",
+        "7",
+        "--slo",
+        "ttft_ms=1000",
+    ];
+    let out = run_bin(&sim.url, dir.path(), &args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let run = read_run_json(dir.path());
+    let o = &run["summary"]["open_loop"];
+    let achieved = o["achieved_rate_per_s"].as_f64().unwrap();
+    assert!((achieved / 50.0 - 1.0).abs() < 0.02, "achieved {achieved}");
+    assert_eq!(o["arrival"], "poisson");
+    assert!(o["limited_by"].is_null(), "{o}");
+
+    let recs = measured(dir.path());
+    let mut sent: Vec<f64> = recs
+        .iter()
+        .map(|r| {
+            let planned = r["start_offset_us"].as_u64().unwrap();
+            (planned + r["schedule_lag_us"].as_u64().unwrap()) as f64 / 1e6
+        })
+        .collect();
+    sent.sort_by(f64::total_cmp);
+    let span = sent.last().unwrap() - sent[0];
+    let rate = (sent.len() - 1) as f64 / span;
+    assert!(sent.len() >= 2990, "{} sent", sent.len());
+    assert!((rate / 50.0 - 1.0).abs() < 0.02, "actual send rate {rate}");
+    let d = ks_exponential(&sent, 50.0);
+    let critical = 1.63 / (sent.len() as f64).sqrt();
+    assert!(d < critical, "KS D = {d:.4} >= {critical:.4}");
+    eprintln!(
+        "sent {} at {rate:.3} req/s, KS D {d:.4} (critical {critical:.4})",
+        sent.len()
+    );
+
+    // Goodput as the records say: OK requests within the TTFT limit.
+    let met = recs
+        .iter()
+        .filter(|r| r["status"] == "ok" && r["ttft_us"].as_u64().unwrap() <= 1_000_000)
+        .count() as u64;
+    assert_eq!(run["summary"]["goodput"]["met"].as_u64(), Some(met));
+}
+
+/// A server that completes 4 requests/s, offered 20/s under a cap of 2 in
+/// flight: requests queue behind the cap, the lag grows, the run is
+/// flagged cap-limited, and latencies count from the planned send times
+/// (TTFT includes the lag).
+#[test]
+fn a_cap_that_holds_requests_back_is_flagged_and_counted_in_latency() {
+    let sim = spawn_sim(&["--profile", "vllm-nvfp4", "--decode-tps", "20"]);
+    let dir = tempfile::tempdir().unwrap();
+    let args = [
+        "--request-rate",
+        "20",
+        "--arrival",
+        "constant",
+        "--max-concurrency",
+        "2",
+        "-n",
+        "40",
+        "--output-tokens",
+        "10",
+        "--prompt-tokens",
+        "32",
+        "--slo",
+        "ttft_ms=500",
+    ];
+    let out = run_bin(&sim.url, dir.path(), &args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("the schedule slipped"), "{stdout}");
+    let run = read_run_json(dir.path());
+    let o = &run["summary"]["open_loop"];
+    assert_eq!(o["limited_by"], "cap", "{o}");
+    assert!(o["achieved_rate_per_s"].as_f64().unwrap() < 10.0, "{o}");
+    assert_eq!(run["load"]["request_rate"].as_f64(), Some(20.0));
+    assert_eq!(run["load"]["concurrency"].as_u64(), Some(2));
+    let recs = measured(dir.path());
+    assert_eq!(recs.len(), 40);
+    let waited = recs.iter().filter(|r| r["cap_wait_us"].is_u64()).count();
+    assert!(waited > 30, "{waited} waited for the cap");
+    let last = recs
+        .iter()
+        .max_by_key(|r| r["start_offset_us"].as_u64().unwrap())
+        .unwrap();
+    let (lag, ttft) = (
+        last["schedule_lag_us"].as_u64().unwrap(),
+        last["ttft_us"].as_u64().unwrap(),
+    );
+    assert!(
+        lag > 2_000_000 && ttft > lag,
+        "lag {lag} µs, ttft {ttft} µs"
+    );
+    let g = &run["summary"]["goodput"];
+    assert!(g["share_pct"].as_f64().unwrap() < 50.0, "{g}");
+}
+
+/// A closed-loop sweep 1 → 64: each level's median per-request decode rate
+/// is the profile's per-stream rate at that many streams, within 3 %.
+#[test]
+fn a_concurrency_sweep_traces_the_profiles_batch_curve() {
+    let text = r#"
+flavor = "vllm"
+stack = "test"
+quantization = "none"
+model = "sweep-model"
+
+[latency]
+ttft-ms = 20.0
+prefill-tps = 1e9
+decode-tps = 100.0
+batch-curve = [[1, 100.0], [8, 560.0], [32, 1200.0], [64, 1400.0]]
+max-slots = 256
+"#;
+    let model = LatencyModel::new(&Profile::parse(text, "inline").unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("profile.toml");
+    std::fs::write(&file, text).unwrap();
+    let sim = spawn_sim(&["--profile".as_ref(), file.as_os_str()]);
+    let out_dir = dir.path().join("sweep");
+    let args = [
+        "-c",
+        "1,2,4,8,16,32,64",
+        "--output-tokens",
+        "24",
+        "--prompt-tokens",
+        "32",
+    ];
+    let out = run_bin(&sim.url, &out_dir, &args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let sweep: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out_dir.join("sweep.json")).unwrap()).unwrap();
+    assert_eq!(sweep["complete"], true);
+    let levels = sweep["levels"].as_array().unwrap();
+    assert_eq!(levels.len(), 7);
+    for l in levels {
+        let c = l["level"]["concurrency"].as_u64().unwrap() as usize;
+        let run = read_run_json(&out_dir.join(l["folder"].as_str().unwrap()));
+        let got = run["summary"]["decode_tok_s"]["p50"].as_f64().unwrap();
+        let want = model.stream_tps(c);
+        eprintln!("c={c}: decode p50 {got:.2} tok/s, curve {want:.2}");
+        assert!((got / want - 1.0).abs() < 0.03, "c={c}: {got} vs {want}");
+        assert_eq!(run["load"]["concurrency"].as_u64(), Some(c as u64));
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("| c64 "), "{stdout}");
+}
