@@ -66,7 +66,7 @@ pub async fn execute(a: DemoArgs) -> anyhow::Result<ExitStatus> {
         .map_err(anyhow::Error::msg)?;
     for s in &mut suite.config.scenarios {
         s.output_tokens = None;
-        if s.concurrency == 1 {
+        if s.users() == 1 {
             s.requests = Some(a.single_user_requests);
         } else {
             s.duration = Some(duration.clone());

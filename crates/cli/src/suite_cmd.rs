@@ -119,10 +119,18 @@ pub fn dry_run(suite: &Suite) -> anyhow::Result<String> {
             (None, Some(t)) => format!("for {}", t.as_str()),
             (None, None) => String::new(),
         };
+        let level = match sc.rate() {
+            Some(r) => format!(
+                "{r} req/s ({}{})",
+                sc.arrival.map_or("poisson", |a| a.name()),
+                sc.max_concurrency
+                    .map_or_else(String::new, |m| format!(", at most {m} in flight"))
+            ),
+            None => format!("c={}", sc.users()),
+        };
         out += &format!(
-            "  {}: c={} {bound}, prompt ~{} tokens, {} output tokens, {} warm-up requests\n",
+            "  {}: {level} {bound}, prompt {} tokens, {} output tokens, {} warm-up requests\n",
             sc.name,
-            sc.concurrency,
             sc.prompt_tokens.unwrap_or(d.prompt_tokens),
             sc.output_tokens.unwrap_or(d.output_tokens),
             sc.warmup_requests.unwrap_or(d.warmup_requests),

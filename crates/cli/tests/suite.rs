@@ -704,3 +704,45 @@ fn repeats_run_in_rounds_and_compare_pools_them_with_suite_thresholds() {
         "{err}"
     );
 }
+
+/// A suite's level lists expand into one run per level, and an open-loop
+/// scenario with an SLO runs at its rate and reports goodput.
+#[test]
+fn suites_take_level_lists_and_open_loop_scenarios() {
+    let dir = tempfile::tempdir().unwrap();
+    let pid = dir.path().join("sim.pid");
+    let stacks = [("sim.toml", sim_stack("sim", free_port(), &pid, ""))];
+    let scenarios = "[[scenario]]\nname = \"sweep\"\nconcurrency = [1, 2]\nrequests = 4\n\
+        [[scenario]]\nname = \"open\"\nrequest-rate = [4, 8]\narrival = \"constant\"\nmax-concurrency = 8\nslo = \"ttft_ms=5000\"\nrequests = 8\n";
+    let suite = write_suite(dir.path(), &stacks, scenarios);
+    let out_dir = dir.path().join("out");
+    let out = stackbench(&[
+        "suite",
+        suite.to_str().unwrap(),
+        "--out",
+        out_dir.to_str().unwrap(),
+        "-q",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for (scenario, concurrency) in [("sweep-c1", 1), ("sweep-c2", 2)] {
+        let run = common::read_run_json(&out_dir.join("sim").join(scenario));
+        assert_eq!(run["load"]["concurrency"], concurrency, "{scenario}");
+        assert_eq!(run["summary"]["requests"]["ok"], 4, "{scenario}");
+    }
+    for (scenario, rate) in [("open-r4", 4.0), ("open-r8", 8.0)] {
+        let run = common::read_run_json(&out_dir.join("sim").join(scenario));
+        assert_eq!(run["load"]["request_rate"].as_f64(), Some(rate));
+        assert_eq!(run["load"]["arrival"], "constant");
+        assert_eq!(run["summary"]["open_loop"]["sent"], 8);
+        assert_eq!(run["summary"]["goodput"]["met"], 8, "{scenario}");
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("| r4 ") || stdout.contains("r4"),
+        "{stdout}"
+    );
+}

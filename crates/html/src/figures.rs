@@ -56,9 +56,14 @@ fn colour_of(order: &[String], r: &RunFile) -> usize {
     order.iter().position(|s| *s == n).unwrap_or(0)
 }
 
-/// Concurrency levels present, ascending.
+/// Concurrency levels of the closed-loop runs, ascending (open-loop runs
+/// have a rate, not a level of users).
 pub fn levels(runs: &[&RunFile]) -> Vec<u32> {
-    let mut c: Vec<u32> = runs.iter().map(|r| r.load.concurrency).collect();
+    let mut c: Vec<u32> = runs
+        .iter()
+        .filter(|r| r.load.request_rate.is_none())
+        .map(|r| r.load.concurrency)
+        .collect();
     c.sort_unstable();
     c.dedup();
     c
@@ -299,8 +304,10 @@ fn level_points(order: &[String], runs: &[&RunFile]) -> Vec<StackLevels> {
             let pts = levels(&rs)
                 .into_iter()
                 .filter_map(|c| {
-                    let at: Vec<&&RunFile> =
-                        rs.iter().filter(|r| r.load.concurrency == c).collect();
+                    let at: Vec<&&RunFile> = rs
+                        .iter()
+                        .filter(|r| r.load.concurrency == c && r.load.request_rate.is_none())
+                        .collect();
                     let user = median(
                         at.iter()
                             .filter_map(|r| r.summary.decode_tok_s.p50)

@@ -65,7 +65,7 @@ fn safe(s: &str) -> String {
 /// the report holds repeats.
 fn run_name(r: &RunFile, repeats: bool) -> String {
     let scenario = r.suite.as_ref().map_or_else(
-        || format!("c{}", r.load.concurrency),
+        || stackbench_report::level_label(&r.load),
         |s| s.scenario.clone(),
     );
     let repeat = r
@@ -147,7 +147,7 @@ pub fn render(
         let at: Vec<&RunFile> = files
             .iter()
             .copied()
-            .filter(|r| r.load.concurrency == c)
+            .filter(|r| r.load.concurrency == c && r.load.request_rate.is_none())
             .collect();
         let title = if c == 1 {
             "Single user (c=1)".to_string()

@@ -207,7 +207,7 @@ fn scenario_of(r: &RunFile) -> String {
     r.suite
         .as_ref()
         .map(|s| s.scenario.clone())
-        .unwrap_or_else(|| format!("c{}", r.load.concurrency))
+        .unwrap_or_else(|| crate::level_label(&r.load))
 }
 
 fn mismatches(a: &RunFile, b: &RunFile) -> Vec<String> {
@@ -221,6 +221,17 @@ fn mismatches(a: &RunFile, b: &RunFile) -> Vec<String> {
         "concurrency",
         a.load.concurrency.to_string(),
         b.load.concurrency.to_string(),
+    );
+    let rate = |r: &RunFile| {
+        r.load
+            .request_rate
+            .map_or_else(|| "closed loop".into(), |x| format!("{x}/s"))
+    };
+    check("request rate", rate(a), rate(b));
+    check(
+        "slo",
+        a.load.slo.map(|s| s.to_string()).unwrap_or_default(),
+        b.load.slo.map(|s| s.to_string()).unwrap_or_default(),
     );
     check(
         "prompt tokens",

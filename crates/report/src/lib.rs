@@ -357,7 +357,17 @@ fn server_line(m: &stackbench_core::run_file::ServerMetrics) -> String {
 /// latencies, errors and the server's own decode rate beside ours.
 pub fn comparison_tables(runs: &[RunFile]) -> String {
     let mut out = String::new();
-    let single: Vec<&RunFile> = runs.iter().filter(|r| r.load.concurrency == 1).collect();
+    // Open-loop runs have no concurrency level: they appear in the
+    // detail table (level `r<rate>`) only.
+    let closed: Vec<&RunFile> = runs
+        .iter()
+        .filter(|r| r.load.request_rate.is_none())
+        .collect();
+    let single: Vec<&RunFile> = closed
+        .iter()
+        .copied()
+        .filter(|r| r.load.concurrency == 1)
+        .collect();
     if !single.is_empty() {
         let tokens = output_tokens_note(&single);
         out += &format!(
@@ -377,7 +387,7 @@ pub fn comparison_tables(runs: &[RunFile]) -> String {
             pp_table(&single)
         );
     }
-    let mut levels: Vec<u32> = runs
+    let mut levels: Vec<u32> = closed
         .iter()
         .map(|r| r.load.concurrency)
         .filter(|&c| c > 1)
@@ -385,7 +395,11 @@ pub fn comparison_tables(runs: &[RunFile]) -> String {
     levels.sort_unstable();
     levels.dedup();
     for c in levels {
-        let at: Vec<&RunFile> = runs.iter().filter(|r| r.load.concurrency == c).collect();
+        let at: Vec<&RunFile> = closed
+            .iter()
+            .copied()
+            .filter(|r| r.load.concurrency == c)
+            .collect();
         if !out.is_empty() {
             out += "\n";
         }
@@ -696,7 +710,10 @@ pub fn detail_table(runs: &[RunFile]) -> String {
             let mut row = vec![
                 stack_label(r),
                 quant_label(r),
-                r.load.concurrency.to_string(),
+                match r.load.request_rate {
+                    Some(_) => level_label(&r.load),
+                    None => r.load.concurrency.to_string(),
+                },
                 num(s.ttft_ms.p50, 0),
                 num(s.ttft_ms.p99, 0),
                 num(s.itl_ms.p50, 1),

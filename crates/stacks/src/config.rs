@@ -112,14 +112,51 @@ fn default_warmup() -> u64 {
     1
 }
 
-/// One load level.
+/// A value or a list of them (`concurrency = 8` or `[1, 2, 4, 8]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum OneOrMany<T> {
+    /// One value.
+    One(T),
+    /// A list.
+    Many(Vec<T>),
+}
+
+impl<T: Copy> OneOrMany<T> {
+    /// The values, in order.
+    pub fn values(&self) -> Vec<T> {
+        match self {
+            Self::One(v) => vec![*v],
+            Self::Many(v) => v.clone(),
+        }
+    }
+}
+
+/// One load level, or a list of levels that the loader expands into one
+/// scenario per level (`<name>-c<N>` / `<name>-r<R>`), run in order.
+/// Suites run every level on every stack (no early stop, unlike `run`'s
+/// sweeps) so that stacks compare at the same levels.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct Scenario {
     /// Name (folder name): e.g. `c1`, `c32`.
     pub name: String,
-    /// Closed-loop users.
-    pub concurrency: u32,
+    /// Closed-loop users, or a list of them (give this or `request-rate`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub concurrency: Option<OneOrMany<u32>>,
+    /// Open loop: requests per second, or a list of rates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_rate: Option<OneOrMany<f64>>,
+    /// Open loop: `poisson` (default) or `constant`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arrival: Option<stackbench_core::open_loop::Arrival>,
+    /// Open loop: at most this many requests in flight.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_concurrency: Option<u32>,
+    /// Latency limits for goodput, as `run --slo` takes them
+    /// (`"ttft_ms=500,tpot_ms=50"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slo: Option<String>,
     /// Measured requests (or give `duration`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub requests: Option<u64>,
@@ -382,6 +419,108 @@ pub fn load_suite(
     )
 }
 
+/// Checks a scenario's load keys: `(key, message)` of the first mistake.
+fn check_load(s: &Scenario) -> Result<(), (&'static str, String)> {
+    match (&s.concurrency, &s.request_rate) {
+        (Some(_), Some(_)) => {
+            return Err((
+                "request-rate",
+                format!(
+                    "scenario '{}': give concurrency or request-rate, not both",
+                    s.name
+                ),
+            ))
+        }
+        (None, None) => {
+            return Err((
+                "concurrency",
+                format!("scenario '{}': give concurrency or request-rate", s.name),
+            ))
+        }
+        (Some(c), None) => {
+            let c = c.values();
+            if c.is_empty() || c.contains(&0) {
+                return Err(("concurrency", "levels must be at least 1".into()));
+            }
+            if s.arrival.is_some() || s.max_concurrency.is_some() {
+                return Err((
+                    "arrival",
+                    "arrival and max-concurrency go with request-rate".into(),
+                ));
+            }
+        }
+        (None, Some(r)) => {
+            let r = r.values();
+            if r.is_empty() || r.iter().any(|x| !(x.is_finite() && *x > 0.0)) {
+                return Err((
+                    "request-rate",
+                    "rates must be positive numbers of requests per second".into(),
+                ));
+            }
+            if s.max_concurrency == Some(0) {
+                return Err(("max-concurrency", "must be at least 1".into()));
+            }
+        }
+    }
+    if let Some(slo) = &s.slo {
+        slo.parse::<stackbench_core::slo::Slo>()
+            .map_err(|e| ("slo", e.to_string()))?;
+    }
+    Ok(())
+}
+
+/// One scenario per level: a list becomes `<name>-c<N>` / `<name>-r<R>`.
+fn expand_levels(scenarios: &[Scenario]) -> Vec<Scenario> {
+    let mut out = Vec::new();
+    for s in scenarios {
+        match (&s.concurrency, &s.request_rate) {
+            (Some(OneOrMany::Many(levels)), _) => {
+                out.extend(levels.iter().map(|&c| Scenario {
+                    name: format!("{}-c{c}", s.name),
+                    concurrency: Some(OneOrMany::One(c)),
+                    ..s.clone()
+                }));
+            }
+            (_, Some(OneOrMany::Many(rates))) => {
+                out.extend(rates.iter().map(|&r| Scenario {
+                    name: format!("{}-r{r}", s.name),
+                    request_rate: Some(OneOrMany::One(r)),
+                    ..s.clone()
+                }));
+            }
+            _ => out.push(s.clone()),
+        }
+    }
+    out
+}
+
+fn duplicate_name(scenarios: &[Scenario]) -> Option<&str> {
+    scenarios.iter().enumerate().find_map(|(i, s)| {
+        scenarios[..i]
+            .iter()
+            .any(|o| o.name == s.name)
+            .then_some(s.name.as_str())
+    })
+}
+
+impl Scenario {
+    /// Closed-loop users of an expanded scenario (its first level); for an
+    /// open-loop one, its cap (0: none).
+    pub fn users(&self) -> u32 {
+        match (&self.concurrency, self.max_concurrency) {
+            (Some(c), _) => c.values().first().copied().unwrap_or(1),
+            (None, cap) => cap.unwrap_or(0),
+        }
+    }
+
+    /// Requests per second of an expanded open-loop scenario.
+    pub fn rate(&self) -> Option<f64> {
+        self.request_rate
+            .as_ref()
+            .and_then(|r| r.values().first().copied())
+    }
+}
+
 /// [`load_suite`] with the files read through `reader`.
 pub fn load_suite_from(
     reader: Reader<'_>,
@@ -417,11 +556,8 @@ pub fn load_suite_from(
     }
     for (i, s) in config.scenarios.iter().enumerate() {
         let key = format!("scenario[{i}]");
-        if s.concurrency == 0 {
-            return Err(invalid(
-                &format!("{key}.concurrency"),
-                "must be at least 1".into(),
-            ));
+        if let Err((field, message)) = check_load(s) {
+            return Err(invalid(&format!("{key}.{field}"), message));
         }
         match (s.requests, &s.duration) {
             (Some(_), Some(_)) | (None, None) => {
@@ -447,6 +583,14 @@ pub fn load_suite_from(
                 format!("scenario name '{}' is used twice", s.name),
             ));
         }
+    }
+    let mut config = config;
+    config.scenarios = expand_levels(&config.scenarios);
+    if let Some(name) = duplicate_name(&config.scenarios) {
+        return Err(invalid(
+            "scenario",
+            format!("two scenarios are named '{name}' once lists are expanded"),
+        ));
     }
     let base = file.parent().unwrap_or(Path::new("."));
     let mut stacks = Vec::new();
@@ -626,6 +770,70 @@ fn locate(text: &str, key: &str) -> (usize, usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn suite_with(scenarios: &str) -> Result<Suite, ConfigError> {
+        let files = move |p: &Path| -> std::io::Result<String> {
+            Ok(match p.file_name().and_then(|n| n.to_str()) {
+                Some("suite.toml") => format!("name = \"t\"\nstacks = [\"s.toml\"]\n{scenarios}"),
+                _ => "name = \"s\"\nflavor = \"vllm\"\nquantization = \"q\"\n[launch.simulator]\nprofile = \"vllm-fp8\"\n".into(),
+            })
+        };
+        load_suite_from(&files, Path::new("suite.toml"), &[], &[])
+    }
+
+    #[test]
+    fn level_lists_expand_into_one_scenario_per_level() {
+        let suite = suite_with(
+            "[[scenario]]\nname = \"sweep\"\nconcurrency = [1, 4]\nrequests = 8\n\
+             [[scenario]]\nname = \"open\"\nrequest-rate = [0.5, 2]\narrival = \"constant\"\nmax-concurrency = 4\nslo = \"ttft_ms=500\"\nduration = \"10s\"\n\
+             [[scenario]]\nname = \"one\"\nconcurrency = 2\nrequests = 2\n",
+        )
+        .expect("valid suite");
+        let names: Vec<(&str, u32, Option<f64>)> = suite
+            .config
+            .scenarios
+            .iter()
+            .map(|s| (s.name.as_str(), s.users(), s.rate()))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("sweep-c1", 1, None),
+                ("sweep-c4", 4, None),
+                ("open-r0.5", 4, Some(0.5)),
+                ("open-r2", 4, Some(2.0)),
+                ("one", 2, None)
+            ]
+        );
+    }
+
+    #[test]
+    fn load_keys_are_checked_where_they_are_written() {
+        for (scenario, needle) in [
+            ("concurrency = 1\nrequest-rate = 2.0", "not both"),
+            ("", "give concurrency or request-rate"),
+            ("concurrency = [1, 0]", "at least 1"),
+            ("request-rate = -1.0", "positive"),
+            (
+                "concurrency = 2\narrival = \"poisson\"",
+                "go with request-rate",
+            ),
+            ("request-rate = 1.0\nslo = \"ttft=1\"", "unknown limit"),
+        ] {
+            let e = suite_with(&format!(
+                "[[scenario]]\nname = \"x\"\nrequests = 4\n{scenario}\n"
+            ))
+            .expect_err(scenario)
+            .to_string();
+            assert!(e.contains(needle), "{scenario}: {e}");
+        }
+        let e = suite_with(
+            "[[scenario]]\nname = \"a-c2\"\nconcurrency = 2\nrequests = 1\n[[scenario]]\nname = \"a\"\nconcurrency = [2]\nrequests = 1\n",
+        )
+        .expect_err("duplicate after expansion")
+        .to_string();
+        assert!(e.contains("'a-c2'"), "{e}");
+    }
 
     #[test]
     fn overrides_parse_values_as_toml_or_text() {

@@ -482,7 +482,16 @@ fn run_config(
     c.flavor = flavor(s.flavor);
     c.probe_fixed = true;
     c.api_key = opts.api_key.clone();
-    c.concurrency = scenario.concurrency;
+    c.concurrency = scenario.users().max(1);
+    c.open_loop = scenario.rate().map(|rate| stackbench_engine::OpenLoopPlan {
+        rate,
+        arrival: scenario
+            .arrival
+            .unwrap_or(stackbench_core::open_loop::Arrival::Poisson),
+        max_concurrency: scenario.max_concurrency,
+    });
+    // Checked when the suite was loaded.
+    c.slo = scenario.slo.as_deref().and_then(|s| s.parse().ok());
     c.bound = match (&scenario.duration, scenario.requests) {
         (Some(t), _) => Bound::Duration(t.get()),
         (None, Some(n)) => Bound::Requests(n),
