@@ -38,18 +38,18 @@ pub enum Driver {
 }
 
 impl Driver {
-    /// Sends one request with `prompt`, pushing one [`TokenEvent`] per content
+    /// Sends one `request`, pushing one [`TokenEvent`] per content
     /// event into `events` (timed from `start`) and adding its tokens to
     /// `live_tokens` as they arrive.
     pub async fn send(
         &self,
-        prompt: &str,
+        request: &stackbench_wire::body::Request,
         start: Instant,
         events: &mut Vec<TokenEvent>,
         live_tokens: &AtomicU64,
     ) -> Result<CountOutcome, RequestError> {
         match self {
-            Self::OpenAi(d) => d.send(prompt, start, events, live_tokens).await,
+            Self::OpenAi(d) => d.send(request, start, events, live_tokens).await,
         }
     }
 }

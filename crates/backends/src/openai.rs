@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use stackbench_core::TokenEvent;
-use stackbench_wire::body::{request_body, Api, BodyOptions};
+use stackbench_wire::body::{request_body_for, Api, BodyOptions, Request};
 use stackbench_wire::llama::parse_native_chunk;
 use stackbench_wire::ndjson::NdjsonDecoder;
 use stackbench_wire::ollama::parse_ollama_chunk;
@@ -86,13 +86,14 @@ impl OpenAiDriver {
     /// See [`crate::Driver::send`].
     pub async fn send(
         &self,
-        prompt: &str,
+        request: &Request,
         start: Instant,
         events: &mut Vec<TokenEvent>,
         live_tokens: &AtomicU64,
     ) -> Result<CountOutcome, RequestError> {
         let timeout = self.target.request_timeout;
-        match tokio::time::timeout(timeout, self.stream(prompt, start, events, live_tokens)).await {
+        match tokio::time::timeout(timeout, self.stream(request, start, events, live_tokens)).await
+        {
             Ok(r) => r,
             Err(_) => Err(RequestError::Timeout(timeout)),
         }
@@ -100,12 +101,12 @@ impl OpenAiDriver {
 
     async fn stream(
         &self,
-        prompt: &str,
+        request: &Request,
         start: Instant,
         events: &mut Vec<TokenEvent>,
         live_tokens: &AtomicU64,
     ) -> Result<CountOutcome, RequestError> {
-        let body = request_body(self.target.api, &self.target.body, prompt);
+        let body = request_body_for(self.target.api, &self.target.body, request);
         let mut resp = self.send_with_retry(body).await?;
         if !resp.status().is_success() {
             return Err(http_error(resp).await);

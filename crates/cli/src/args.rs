@@ -271,6 +271,27 @@ pub struct RunArgs {
     /// (Ollama) without calibration requests.
     #[arg(long, value_name = "PATH")]
     pub tokenizer: Option<PathBuf>,
+    /// Send requests from a dataset instead of generated prompts: ShareGPT
+    /// JSON (first human turn; output length = the reply's tokens) or JSONL
+    /// ({"prompt": ...} or {"messages": [...]}, optional "output_tokens").
+    /// Entries are sent in turn; run.json records the selection's SHA-256.
+    #[arg(long, value_name = "FILE")]
+    pub dataset: Option<PathBuf>,
+    /// Draw this many dataset entries, in an order shuffled by the seed
+    /// [default: every entry, in file order].
+    #[arg(long, value_name = "N", requires = "dataset", value_parser = clap::value_parser!(u64).range(1..))]
+    pub dataset_sample: Option<u64>,
+    /// Leave out dataset prompts shorter than N tokens (prompt text,
+    /// counted by --tokenizer, else the server's tokenizer endpoint, else
+    /// estimated).
+    #[arg(long, value_name = "N", requires = "dataset")]
+    pub dataset_min_prompt_tokens: Option<u32>,
+    /// Leave out dataset prompts longer than N tokens.
+    #[arg(long, value_name = "N", requires = "dataset")]
+    pub dataset_max_prompt_tokens: Option<u32>,
+    /// Leave out dataset entries asking for more than N output tokens.
+    #[arg(long, value_name = "N", requires = "dataset")]
+    pub dataset_max_output_tokens: Option<u32>,
     /// Output tokens per request (sent as max_tokens, with ignore_eos).
     #[arg(long, default_value_t = 128, value_parser = clap::value_parser!(u32).range(1..))]
     pub output_tokens: u32,

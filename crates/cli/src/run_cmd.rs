@@ -90,6 +90,16 @@ pub fn run_config(a: &RunArgs) -> anyhow::Result<RunConfig> {
     c.prompt_tokens = a.prompt_tokens;
     c.shared_prefix_tokens = a.shared_prefix_tokens;
     c.tokenizer = a.tokenizer.clone();
+    c.dataset = a
+        .dataset
+        .as_ref()
+        .map(|path| stackbench_runner::dataset::DatasetSpec {
+            path: path.clone(),
+            sample: a.dataset_sample,
+            min_prompt_tokens: a.dataset_min_prompt_tokens,
+            max_prompt_tokens: a.dataset_max_prompt_tokens,
+            max_output_tokens: a.dataset_max_output_tokens,
+        });
     c.output_tokens = a.output_tokens;
     c.ignore_eos = !a.no_ignore_eos;
     c.exclude_short = a.exclude_short;

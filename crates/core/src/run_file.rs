@@ -68,6 +68,11 @@ pub struct LoadConfig {
     /// added, whose prompts were approximate).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prompt_sizing: Option<PromptSizing>,
+    /// Requests came from this dataset instead of generated prompts
+    /// (`prompt_tokens` is then 0; `summary.prompt_tokens_dist` has the
+    /// lengths the server reported).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dataset: Option<DatasetInfo>,
     /// Leading prompt tokens every request shared (after the instruction),
     /// to measure prefix caching on purpose; 0: none.
     #[serde(default)]
@@ -86,6 +91,50 @@ pub struct LoadConfig {
     /// [`crate::Seed`]); read as any `u64`, since files written before that
     /// rule may hold larger values.
     pub seed: u64,
+}
+
+/// The dataset a run's requests came from, and how they were chosen.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DatasetInfo {
+    /// The file, as given.
+    pub path: String,
+    /// `sharegpt` (a JSON array of `conversations`) or `jsonl`.
+    pub format: String,
+    /// SHA-256 (hex) of the selected requests, in the order sent: one
+    /// canonical JSON line each (`{"prompt"|"messages", "output_tokens"}`).
+    /// Two runs with the same hash sent the same workload.
+    pub sha256: String,
+    /// Entries read from the file.
+    pub entries: u64,
+    /// Entries left out: not a usable conversation (ShareGPT without a
+    /// human turn and a reply) or outside the length filters.
+    pub skipped: u64,
+    /// Entries selected, sent in turn (request `id` gets entry `id % n`).
+    pub selected: u64,
+    /// `--dataset-sample`: how many entries were asked for, drawn in an
+    /// order shuffled by the run seed (absent: every entry in file order).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sample: Option<u64>,
+    /// Length filters applied, tokens of the prompt text (without the chat
+    /// template) and of the output.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_prompt_tokens: Option<u32>,
+    /// See `min_prompt_tokens`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_prompt_tokens: Option<u32>,
+    /// See `min_prompt_tokens`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_output_tokens: Option<u32>,
+    /// What counted the lengths for the filters and ShareGPT output
+    /// lengths: a local tokenizer, the server's tokenize endpoint, or an
+    /// estimate (4 characters a token) when neither was there.
+    pub lengths_counted_by: String,
+    /// Σ output tokens asked for by the selected entries.
+    pub output_tokens_total: u64,
+    /// More requests were sent than there are selected entries, so entries
+    /// repeated (a prefix cache may serve the repeats).
+    #[serde(default)]
+    pub repeated: bool,
 }
 
 /// How a run met `load.prompt_tokens`.

@@ -20,6 +20,7 @@ use stackbench_core::summary::{Summary, Totals};
 use stackbench_core::{
     LatencyHistograms, RequestMetrics, RequestRecord, RequestStatus, Timeline, TokenEvent,
 };
+use stackbench_wire::body::Request;
 use stackbench_wire::CountOutcome;
 use tokio_util::sync::CancellationToken;
 
@@ -55,6 +56,9 @@ pub struct RunPlan {
     pub warmup_requests: u64,
     /// Prompt source.
     pub prompts: PromptGenerator,
+    /// Requests from a dataset, used in turn (request `id` gets entry
+    /// `id % len`) instead of `prompts`; each carries its output length.
+    pub dataset: Option<Arc<Vec<Request>>>,
     /// Output length asked for: an OK request that ends with fewer tokens
     /// (EOS where the server has no `ignore_eos`, e.g. Ollama) is *short*.
     pub target_output_tokens: u32,
@@ -82,6 +86,7 @@ pub struct RunOutcome {
 pub(crate) struct Phase {
     driver: Arc<Driver>,
     prompts: PromptGenerator,
+    dataset: Option<Arc<Vec<Request>>>,
     pub(crate) t0: Instant,
     measured: bool,
     pub(crate) next_id: AtomicU64,
@@ -170,6 +175,7 @@ pub async fn run_with_hooks<H: PhaseHooks>(
         let warm = Phase {
             driver: driver.clone(),
             prompts: plan.prompts.clone(),
+            dataset: plan.dataset.clone(),
             t0,
             measured: false,
             next_id: AtomicU64::new(0),
@@ -210,6 +216,7 @@ pub async fn run_with_hooks<H: PhaseHooks>(
     let phase = Arc::new(Phase {
         driver,
         prompts: plan.prompts.clone(),
+        dataset: plan.dataset.clone(),
         t0,
         measured: true,
         next_id: AtomicU64::new(first_id),
@@ -386,7 +393,7 @@ impl Phase {
         events: &mut Vec<TokenEvent>,
         tally: &mut WorkerTally,
     ) -> bool {
-        let prompt = self.prompts.prompt(id);
+        let request = self.request(id);
         events.clear();
         let start_offset_us = micros(start.saturating_duration_since(self.t0));
         let start_unix_us = SystemTime::now()
@@ -396,7 +403,7 @@ impl Phase {
         let result = tokio::select! {
             biased;
             _ = self.stop.cancelled() => None,
-            r = self.driver.send(&prompt, start, events, &self.live.tokens) => Some(r),
+            r = self.driver.send(&request, start, events, &self.live.tokens) => Some(r),
         };
         let finished = Finished {
             id,
@@ -405,6 +412,7 @@ impl Phase {
             start_offset_us,
             stream_end_us: micros(start.elapsed()),
             late,
+            target_output_tokens: request.max_tokens.unwrap_or(self.target_output_tokens),
         };
         let refused = matches!(&result, Some(Err(RequestError::Connect { .. })));
         let record = self.account(&finished, result, events, tally);
@@ -421,6 +429,18 @@ struct Finished {
     start_offset_us: u64,
     stream_end_us: u64,
     late: Option<Lateness>,
+    /// The output length this request asked for.
+    target_output_tokens: u32,
+}
+
+impl Phase {
+    /// What request `id` asks: a dataset entry, else a generated prompt.
+    fn request(&self, id: u64) -> Request {
+        match self.dataset.as_deref().filter(|d| !d.is_empty()) {
+            Some(d) => d[usize::try_from(id % d.len() as u64).unwrap_or(0)].clone(),
+            None => Request::text(self.prompts.prompt(id)),
+        }
+    }
 }
 
 impl Phase {
@@ -509,7 +529,7 @@ impl Phase {
                     .or(c.timings.as_ref().and_then(|t| t.cache_n));
                 rec.finish_reason = c.finish_reason;
                 rec.server_timings = c.timings;
-                let short = c.output_tokens < u64::from(self.target_output_tokens);
+                let short = c.output_tokens < u64::from(f.target_output_tokens);
                 rec.short = short;
                 let m = RequestMetrics::from_events(events, c.output_tokens);
                 if let Some(m) = &m {

@@ -276,6 +276,26 @@ const PROMPT_MISS_PCT: f64 = 1.0;
 
 /// How the prompt lengths were met, and what the server reported.
 fn prompt_line(run: &RunFile) -> String {
+    if let Some(d) = &run.load.dataset {
+        let p = &run.summary.prompt_tokens_dist;
+        let mut line = format!(
+            "dataset: {} ({}), {} of {} entries selected{}, sha256 {}; prompts as the server counted them: p50 {} (min {}, max {}) tokens; {} output tokens asked in all\n",
+            d.path,
+            d.format,
+            d.selected,
+            d.entries,
+            d.sample.map_or_else(String::new, |n| format!(" (sample of {n}, seeded)")),
+            &d.sha256[..d.sha256.len().min(16)],
+            num(p.p50, 0),
+            num(p.min, 0),
+            num(p.max, 0),
+            d.output_tokens_total
+        );
+        if d.repeated {
+            line += "note: the run sent more requests than the dataset has entries; entries repeated (a prefix cache may serve the repeats)\n";
+        }
+        return line;
+    }
     let target = run.load.prompt_tokens;
     let how = match &run.load.prompt_sizing {
         Some(p) if p.exact => format!(

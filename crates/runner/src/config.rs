@@ -104,6 +104,8 @@ pub struct RunConfig {
     /// Prompt length, tokens as the server counts them (template
     /// included).
     pub prompt_tokens: u32,
+    /// Send requests from this dataset instead of generated prompts.
+    pub dataset: Option<crate::dataset::DatasetSpec>,
     /// Leading prompt tokens (after the instruction) every request shares.
     pub shared_prefix_tokens: u32,
     /// A local tokenizer.json (with the chat template beside it) to size
@@ -158,6 +160,7 @@ impl RunConfig {
             warmup_requests: 1,
             prompt_tokens: 128,
             shared_prefix_tokens: 0,
+            dataset: None,
             tokenizer: None,
             output_tokens: 128,
             ignore_eos: true,

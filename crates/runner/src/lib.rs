@@ -9,6 +9,7 @@
 #![warn(missing_docs)]
 
 mod config;
+pub mod dataset;
 mod error;
 pub mod host;
 mod load;

@@ -14,6 +14,7 @@ use stackbench_engine::{Bound, PromptGenerator, RunPlan};
 use stackbench_wire::body::{Api, BodyOptions};
 
 use crate::config::{FlavorChoice, RunConfig};
+use crate::dataset::{select, LengthCounter};
 use crate::error::RunnerError;
 use crate::prompt_size::{approximate, size_prompts, Counter, SizeError};
 use crate::results::{default_out, Job};
@@ -123,12 +124,29 @@ pub async fn prepare(c: RunConfig) -> Result<Job, RunnerError> {
         request_timeout: c.request_timeout,
     })
     .map_err(RunnerError::Driver)?;
-    let tokenizer = ServerTokenizer::new(&root, key, kind, c.api, &model);
-    let (prompts, sizing) = prompts(&c, tokenizer, Driver::OpenAi(calibration), seed).await?;
-    let prompts = prompts.prebuild(match c.bound {
-        Bound::Requests(n) => Some(n + c.warmup_requests),
-        Bound::Duration(_) => None,
-    });
+    let (prompts, sizing, dataset) = match &c.dataset {
+        Some(spec) => {
+            let counter = length_counter(
+                &c,
+                ServerTokenizer::new(&root, key, kind, Api::Completions, &model),
+            )?;
+            let chat = matches!(c.api, Api::Chat | Api::OllamaChat);
+            let selected = select(spec, seed.get(), chat, c.output_tokens, &counter)
+                .await
+                .map_err(|e| RunnerError::Config(e.to_string()))?;
+            (PromptGenerator::approximate(seed, 16), None, Some(selected))
+        }
+        None => {
+            let tokenizer = ServerTokenizer::new(&root, key, kind, c.api, &model);
+            let (prompts, sizing) =
+                prompts(&c, tokenizer, Driver::OpenAi(calibration), seed).await?;
+            let prompts = prompts.prebuild(match c.bound {
+                Bound::Requests(n) => Some(n + c.warmup_requests),
+                Bound::Duration(_) => None,
+            });
+            (prompts, Some(sizing), None)
+        }
+    };
     let label = c.label.clone().unwrap_or_else(|| {
         let level = match &c.open_loop {
             Some(o) => format!("r{}", o.rate),
@@ -142,6 +160,7 @@ pub async fn prepare(c: RunConfig) -> Result<Job, RunnerError> {
             concurrency: c.concurrency,
             open_loop: c.open_loop,
             slo: c.slo,
+            dataset: dataset.as_ref().map(|d| d.requests.clone()),
             seed: seed.get(),
             bound: c.bound,
             warmup_requests: c.warmup_requests,
@@ -157,7 +176,13 @@ pub async fn prepare(c: RunConfig) -> Result<Job, RunnerError> {
             quantization: c.quantization.clone(),
         },
         load: LoadConfig {
-            prompt_sizing: Some(sizing),
+            prompt_sizing: sizing,
+            prompt_tokens: if dataset.is_some() {
+                0
+            } else {
+                c.prompt_tokens
+            },
+            dataset: dataset.map(|d| d.info),
             ..load_config(&c, seed)
         },
         server,
@@ -165,6 +190,27 @@ pub async fn prepare(c: RunConfig) -> Result<Job, RunnerError> {
         metrics_every: c.metrics_every,
         api_key: c.api_key.clone(),
         context: c.context,
+    })
+}
+
+/// What counts dataset lengths: `--tokenizer`, else the server's endpoint,
+/// else an estimate (with a warning when filters depend on it).
+fn length_counter(
+    c: &RunConfig,
+    endpoint: Option<ServerTokenizer>,
+) -> Result<LengthCounter, RunnerError> {
+    if let Some(path) = &c.tokenizer {
+        let local = stackbench_tokenize::LocalTokenizer::load(path)
+            .map_err(|e| RunnerError::Config(format!("--tokenizer: {e}")))?;
+        let counter = Counter::Local(Box::new(local), Api::Completions);
+        return Ok(LengthCounter::Exact(Box::new(counter)));
+    }
+    Ok(match endpoint {
+        Some(t) => LengthCounter::Exact(Box::new(Counter::Endpoint(t))),
+        None => {
+            eprintln!("note: no tokenizer (server endpoint or --tokenizer): dataset lengths for filters and ShareGPT outputs are estimated at 4 characters a token");
+            LengthCounter::Estimate
+        }
     })
 }
 
@@ -222,6 +268,7 @@ fn load_config(c: &RunConfig, seed: Seed) -> LoadConfig {
         prompt_tokens: c.prompt_tokens,
         prompt_sizing: None,
         shared_prefix_tokens: c.shared_prefix_tokens,
+        dataset: None,
         output_tokens: c.output_tokens,
         ignore_eos: c.ignore_eos,
         exclude_short: c.exclude_short,

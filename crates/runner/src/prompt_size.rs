@@ -52,7 +52,7 @@ pub enum Counter {
 }
 
 impl Counter {
-    fn source(&self) -> String {
+    pub(crate) fn source(&self) -> String {
         match self {
             Self::Endpoint(t) => t.source().to_string(),
             Self::Local(t, _) => format!("the local tokenizer {}", t.path().display()),
@@ -60,7 +60,7 @@ impl Counter {
         }
     }
 
-    async fn count(&self, content: &str) -> Result<u32, RequestError> {
+    pub(crate) async fn count(&self, content: &str) -> Result<u32, RequestError> {
         match self {
             Self::Endpoint(t) => t.count(content).await,
             Self::Local(t, api) => {
@@ -75,7 +75,12 @@ impl Counter {
             Self::Requests(d) => {
                 let mut events = Vec::new();
                 let out = d
-                    .send(content, Instant::now(), &mut events, &AtomicU64::new(0))
+                    .send(
+                        &stackbench_wire::body::Request::text(content),
+                        Instant::now(),
+                        &mut events,
+                        &AtomicU64::new(0),
+                    )
                     .await?;
                 let n = out.prompt_tokens.ok_or_else(|| {
                     RequestError::Server("the server reported no prompt token count".into())

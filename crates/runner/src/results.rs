@@ -150,6 +150,11 @@ pub async fn benchmark(
                 source: std::io::Error::other(e.to_string()),
             })
         });
+    if let Some(d) = &mut file.load.dataset {
+        let r = &outcome.summary.requests;
+        let sent = file.load.warmup_requests + r.ok + r.failed + r.cancelled;
+        d.repeated = sent > d.selected;
+    }
     file.summary = outcome.summary;
     file.histograms = outcome.histograms.serialize();
     file.timeline = Some(outcome.timeline);

@@ -4,8 +4,67 @@
 //! Sampling is always pinned explicitly (server defaults differ, see
 //! server-apis.md §3) and usage is always requested explicitly.
 
+use std::sync::Arc;
+
 use serde_json::{json, Map, Value};
 use stackbench_core::Seed;
+
+/// The prompt of one request.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Prompt {
+    /// Text: a completions prompt, or the one user message of a chat.
+    Text(Arc<str>),
+    /// A chat conversation: a JSON array of `{"role", "content"}` objects
+    /// (chat APIs; completions get the contents joined by newlines).
+    Messages(Arc<Value>),
+}
+
+/// What one request asks for beyond the run's [`BodyOptions`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Request {
+    /// The prompt.
+    pub prompt: Prompt,
+    /// Output length for this request; `None`: the run's `max_tokens`.
+    pub max_tokens: Option<u32>,
+}
+
+impl Request {
+    /// A text prompt with the run's output length.
+    pub fn text(prompt: impl Into<Arc<str>>) -> Self {
+        Self {
+            prompt: Prompt::Text(prompt.into()),
+            max_tokens: None,
+        }
+    }
+}
+
+impl Prompt {
+    /// The chat `messages` array.
+    fn messages(&self) -> Value {
+        match self {
+            Self::Text(t) => json!([{ "role": "user", "content": &**t }]),
+            Self::Messages(m) => (**m).clone(),
+        }
+    }
+
+    /// The prompt as one text: a conversation's contents joined by
+    /// newlines.
+    pub fn flat(&self) -> std::borrow::Cow<'_, str> {
+        match self {
+            Self::Text(t) => std::borrow::Cow::Borrowed(&**t),
+            Self::Messages(m) => std::borrow::Cow::Owned(
+                m.as_array()
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|x| x["content"].as_str())
+                            .collect::<Vec<_>>()
+                            .join("\n")
+                    })
+                    .unwrap_or_default(),
+            ),
+        }
+    }
+}
 
 /// Which endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,12 +146,29 @@ impl BodyOptions {
     }
 }
 
-/// Builds a streaming body for `api` with `prompt`.
+/// Builds a streaming body for `api` with a text `prompt`.
 pub fn request_body(api: Api, o: &BodyOptions, prompt: &str) -> Vec<u8> {
+    request_body_for(api, o, &Request::text(prompt))
+}
+
+/// Builds a streaming body for `api` asking what `r` asks.
+pub fn request_body_for(api: Api, o: &BodyOptions, r: &Request) -> Vec<u8> {
+    let owned;
+    let o = match r.max_tokens {
+        Some(n) if n != o.max_tokens => {
+            owned = BodyOptions {
+                max_tokens: n,
+                ..o.clone()
+            };
+            &owned
+        }
+        _ => o,
+    };
+    let p = &r.prompt;
     let mut body = match api {
-        Api::LlamaNative => native_body(o, prompt),
-        Api::OllamaGenerate | Api::OllamaChat => ollama_body(api, o, prompt),
-        Api::Chat | Api::Completions => openai_value(api, o, prompt),
+        Api::LlamaNative => native_body(o, &p.flat()),
+        Api::OllamaGenerate | Api::OllamaChat => ollama_body(api, o, p),
+        Api::Chat | Api::Completions => openai_value(api, o, p),
     };
     if let Value::Object(map) = &mut body {
         for (k, v) in &o.extra {
@@ -126,7 +202,7 @@ fn native_body(o: &BodyOptions, prompt: &str) -> Value {
 /// Ollama `/api/generate` and `/api/chat`: length and sampling go in
 /// `options`; there is no `ignore_eos` (unknown options are ignored), so
 /// outputs may be shorter than `num_predict`.
-fn ollama_body(api: Api, o: &BodyOptions, prompt: &str) -> Value {
+fn ollama_body(api: Api, o: &BodyOptions, prompt: &Prompt) -> Value {
     let mut options = json!({ "num_predict": o.max_tokens, "temperature": o.temperature });
     if let Some(seed) = o.seed {
         options["seed"] = json!(seed.get());
@@ -136,14 +212,14 @@ fn ollama_body(api: Api, o: &BodyOptions, prompt: &str) -> Value {
     }
     let mut v = json!({ "model": o.model, "stream": true, "options": options });
     if api == Api::OllamaChat {
-        v["messages"] = json!([{ "role": "user", "content": prompt }]);
+        v["messages"] = prompt.messages();
     } else {
-        v["prompt"] = json!(prompt);
+        v["prompt"] = json!(prompt.flat());
     }
     v
 }
 
-fn openai_value(api: Api, o: &BodyOptions, prompt: &str) -> Value {
+fn openai_value(api: Api, o: &BodyOptions, prompt: &Prompt) -> Value {
     let mut body = json!({
         "model": o.model,
         "stream": true,
@@ -159,13 +235,10 @@ fn openai_value(api: Api, o: &BodyOptions, prompt: &str) -> Value {
     };
     match api {
         Api::Chat => {
-            map.insert(
-                "messages".into(),
-                json!([{ "role": "user", "content": prompt }]),
-            );
+            map.insert("messages".into(), prompt.messages());
         }
         _ => {
-            map.insert("prompt".into(), Value::String(prompt.to_string()));
+            map.insert("prompt".into(), Value::String(prompt.flat().into_owned()));
         }
     }
     if o.ignore_eos {
@@ -194,6 +267,34 @@ mod tests {
             per_event_counts: true,
             extra: Map::new(),
         }
+    }
+
+    /// A dataset request: its conversation and its own output length, in
+    /// every API's own fields.
+    #[test]
+    fn a_request_carries_its_messages_and_output_length() {
+        let msgs = json!([{"role": "system", "content": "s"}, {"role": "user", "content": "u"}]);
+        let r = Request {
+            prompt: Prompt::Messages(Arc::new(msgs.clone())),
+            max_tokens: Some(9),
+        };
+        let body =
+            |api| -> Value { serde_json::from_slice(&request_body_for(api, &opts(), &r)).unwrap() };
+        let chat = body(Api::Chat);
+        assert_eq!(
+            (chat["messages"].clone(), chat["max_tokens"].clone()),
+            (msgs.clone(), json!(9))
+        );
+        let ollama = body(Api::OllamaChat);
+        assert_eq!(
+            (
+                ollama["messages"].clone(),
+                ollama["options"]["num_predict"].clone()
+            ),
+            (msgs, json!(9))
+        );
+        assert_eq!(body(Api::Completions)["prompt"], "s\nu");
+        assert_eq!(body(Api::LlamaNative)["n_predict"], 9);
     }
 
     #[test]

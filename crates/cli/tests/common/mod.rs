@@ -131,6 +131,7 @@ pub async fn bench(base_url: &str, load: &Load, dir: &Path) -> (RunOutcome, Vec<
         open_loop: None,
         slo: None,
         seed: 42,
+        dataset: None,
     };
     let path = dir.join("requests.jsonl");
     let (sink, handle) = RecordSink::create(&path).unwrap();

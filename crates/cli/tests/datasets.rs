@@ -1,0 +1,159 @@
+//! `--dataset`: the shipped datasets are what `scripts/gen-datasets.py`
+//! writes; JSONL and ShareGPT runs against the simulator (counting prompts
+//! with the real SmolLM2 tokenizer) send each selected entry with its own
+//! output length, honour the filters, and record a selection hash that
+//! repeats with the seed and changes without it.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::{read_run_json, run_bin, spawn_sim};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn tokenizer() -> PathBuf {
+    repo().join("crates/tokenize/tests/fixtures/smollm2-135m-instruct")
+}
+
+fn dataset(name: &str) -> String {
+    repo().join("datasets").join(name).display().to_string()
+}
+
+fn records(dir: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(dir.join("requests.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn the_shipped_datasets_are_what_the_generator_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let status = std::process::Command::new("python3")
+        .arg(repo().join("scripts/gen-datasets.py"))
+        .arg(dir.path())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    for name in ["smoke.jsonl", "smoke-sharegpt.json"] {
+        assert_eq!(
+            std::fs::read(dir.path().join(name)).unwrap(),
+            std::fs::read(repo().join("datasets").join(name)).unwrap(),
+            "{name}: run scripts/gen-datasets.py and commit the result"
+        );
+    }
+}
+
+fn run(url: &str, file: &str, extra: &[&str]) -> (std::process::Output, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let t = tokenizer();
+    let mut args = vec![
+        "--dataset",
+        file,
+        "--tokenizer",
+        t.to_str().unwrap(),
+        "--warmup-requests",
+        "0",
+        "-c",
+        "4",
+    ];
+    args.extend_from_slice(extra);
+    let out = run_bin(url, dir.path(), &args);
+    (out, dir)
+}
+
+#[test]
+fn dataset_runs_send_every_entry_with_its_own_length() {
+    let t = tokenizer();
+    let sim = spawn_sim(&[
+        "--decode-tps".as_ref(),
+        "3000".as_ref(),
+        "--tokenizer".as_ref(),
+        t.as_os_str(),
+    ]);
+    let jsonl = dataset("smoke.jsonl");
+    let filtered = [
+        "--dataset-sample",
+        "12",
+        "--dataset-max-prompt-tokens",
+        "100",
+        "-n",
+        "12",
+        "--seed",
+        "5",
+    ];
+    let (out, a) = run(&sim.url, &jsonl, &filtered);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let info = read_run_json(a.path())["load"]["dataset"].clone();
+    assert_eq!(
+        (info["format"].as_str(), info["selected"].as_u64()),
+        (Some("jsonl"), Some(12))
+    );
+    assert!(info["lengths_counted_by"]
+        .as_str()
+        .unwrap()
+        .contains("local tokenizer"));
+    let recs = records(a.path());
+    assert_eq!(recs.len(), 12);
+    let outputs: u64 = recs
+        .iter()
+        .map(|r| r["output_tokens"].as_u64().unwrap())
+        .sum();
+    assert_eq!(
+        Some(outputs),
+        info["output_tokens_total"].as_u64(),
+        "each entry's own output length"
+    );
+    for r in &recs {
+        // The filter counts the prompt text; the server adds the chat
+        // template (SmolLM2: about 30 tokens, more with a system message).
+        let p = r["prompt_tokens"].as_u64().unwrap();
+        assert!(
+            p <= 100 + 50,
+            "prompt of {p} tokens passed a 100-token filter"
+        );
+        assert!(!r["short"].as_bool().unwrap_or(false));
+    }
+    let (_, b) = run(&sim.url, &jsonl, &filtered);
+    let mut other_seed = filtered;
+    other_seed[7] = "6";
+    let (_, c) = run(&sim.url, &jsonl, &other_seed);
+    let hash = |d: &Path| read_run_json(d)["load"]["dataset"]["sha256"].clone();
+    assert_eq!(hash(a.path()), hash(b.path()));
+    assert_ne!(hash(a.path()), hash(c.path()));
+
+    let (out, d) = run(&sim.url, &dataset("smoke-sharegpt.json"), &["-n", "24"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let info = read_run_json(d.path())["load"]["dataset"].clone();
+    assert_eq!(
+        (
+            info["entries"].as_u64(),
+            info["skipped"].as_u64(),
+            info["selected"].as_u64()
+        ),
+        (Some(26), Some(2), Some(24))
+    );
+    let outputs: u64 = records(d.path())
+        .iter()
+        .map(|r| r["output_tokens"].as_u64().unwrap())
+        .sum();
+    assert_eq!(Some(outputs), info["output_tokens_total"].as_u64());
+    assert_eq!(info["repeated"], false);
+
+    let (out, _e) = run(&sim.url, &jsonl, &["--api", "completions", "-n", "2"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("chat messages"));
+}

@@ -1,0 +1,385 @@
+//! Requests from a dataset file instead of generated prompts: real prompt
+//! and output lengths, as `vllm bench serve --dataset-name sharegpt` and
+//! GuideLLM use them.
+//!
+//! Two formats, told apart by the first character:
+//! * ShareGPT (`[` first): a JSON array of `{"conversations": [{"from":
+//!   "human", "value": …}, {"from": "gpt", "value": …}, …]}`; the first
+//!   human turn is the prompt, the reply after it sets the output length
+//!   (its token count);
+//! * JSONL: one object a line, `{"prompt": "…"}` or `{"messages": [{"role",
+//!   "content"}, …]}`, with an optional `"output_tokens": N` (else
+//!   `--output-tokens`).
+//!
+//! Entries are taken in file order, or with `--dataset-sample N` in an
+//! order shuffled by the run seed until N pass the length filters. The
+//! selection's SHA-256 goes into `run.json`, so two runs can prove they
+//! sent the same workload. Everything is read and counted before the run:
+//! the measured phase only clones a pointer per request.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rand::rngs::SmallRng;
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use stackbench_core::run_file::DatasetInfo;
+use stackbench_wire::body::{Prompt, Request};
+
+use crate::prompt_size::Counter;
+
+/// What the user asked of a dataset.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DatasetSpec {
+    /// The file.
+    pub path: PathBuf,
+    /// Entries to draw (seeded); `None`: all, in file order.
+    pub sample: Option<u64>,
+    /// Leave out prompts shorter than this many tokens (text only).
+    pub min_prompt_tokens: Option<u32>,
+    /// Leave out prompts longer than this.
+    pub max_prompt_tokens: Option<u32>,
+    /// Leave out entries asking for more output tokens than this.
+    pub max_output_tokens: Option<u32>,
+}
+
+/// Why a dataset cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum DatasetError {
+    /// The file cannot be read.
+    #[error("cannot read dataset {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not a dataset of either format.
+    #[error("{path}{at}: {why}", at = line.map_or_else(String::new, |l| format!(":{l}")))]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// The 1-based line (JSONL).
+        line: Option<usize>,
+        /// What is wrong.
+        why: String,
+    },
+    /// Nothing is left after the filters.
+    #[error("no entry of {path} passes the filters ({entries} read, {skipped} left out)")]
+    Empty {
+        /// The file.
+        path: PathBuf,
+        /// Entries read.
+        entries: u64,
+        /// Entries left out.
+        skipped: u64,
+    },
+    /// A chat conversation cannot go to a completions endpoint.
+    #[error("{0} holds chat messages; use --api chat or ollama-chat")]
+    NeedsChat(PathBuf),
+}
+
+/// One entry as read.
+#[derive(Debug, Clone, PartialEq)]
+struct Raw {
+    prompt: Prompt,
+    output_tokens: Option<u32>,
+    /// ShareGPT: the reply, whose length sets the output length.
+    reply: Option<String>,
+}
+
+/// Reads `path`: its format name, its usable entries, and how many it
+/// skipped as unusable.
+fn read(path: &Path) -> Result<(&'static str, Vec<Raw>, u64), DatasetError> {
+    let text = std::fs::read_to_string(path).map_err(|source| DatasetError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let invalid = |line: Option<usize>, why: String| DatasetError::Invalid {
+        path: path.to_path_buf(),
+        line,
+        why,
+    };
+    if text.trim_start().starts_with('[') {
+        let items: Vec<Value> = serde_json::from_str(&text)
+            .map_err(|e| invalid(None, format!("not a ShareGPT JSON array: {e}")))?;
+        let total = items.len() as u64;
+        let raws: Vec<Raw> = items.iter().filter_map(sharegpt_entry).collect();
+        let skipped = total - raws.len() as u64;
+        return Ok(("sharegpt", raws, skipped));
+    }
+    let mut raws = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let v: Value = serde_json::from_str(line)
+            .map_err(|e| invalid(Some(i + 1), format!("not JSON: {e}")))?;
+        raws.push(jsonl_entry(&v).map_err(|why| invalid(Some(i + 1), why))?);
+    }
+    Ok(("jsonl", raws, 0))
+}
+
+/// The first human turn and the reply after it, if the item has both.
+fn sharegpt_entry(item: &Value) -> Option<Raw> {
+    let turns = item["conversations"].as_array()?;
+    let human = turns
+        .iter()
+        .position(|t| matches!(t["from"].as_str(), Some("human" | "user")))?;
+    let prompt = turns[human]["value"].as_str().filter(|s| !s.is_empty())?;
+    let reply = turns.get(human + 1)?["value"].as_str()?;
+    Some(Raw {
+        prompt: Prompt::Text(Arc::from(prompt)),
+        output_tokens: None,
+        reply: Some(reply.to_string()),
+    })
+}
+
+fn jsonl_entry(v: &Value) -> Result<Raw, String> {
+    let output_tokens = match &v["output_tokens"] {
+        Value::Null => None,
+        n => Some(
+            n.as_u64()
+                .filter(|n| *n >= 1)
+                .and_then(|n| u32::try_from(n).ok())
+                .ok_or("output_tokens must be a whole number >= 1")?,
+        ),
+    };
+    let prompt = match (&v["prompt"], &v["messages"]) {
+        (Value::String(p), Value::Null) if !p.is_empty() => Prompt::Text(Arc::from(p.as_str())),
+        (Value::Null, Value::Array(m)) if !m.is_empty() => {
+            let ok = m
+                .iter()
+                .all(|x| x["role"].is_string() && x["content"].is_string());
+            if !ok {
+                return Err("every message needs a string role and content".into());
+            }
+            Prompt::Messages(Arc::new(Value::Array(m.clone())))
+        }
+        _ => return Err("expected a non-empty \"prompt\" string or \"messages\" array".into()),
+    };
+    Ok(Raw {
+        prompt,
+        output_tokens,
+        reply: None,
+    })
+}
+
+/// Counts text tokens for the filters: a tokenizer, or an estimate.
+pub enum LengthCounter {
+    /// A local tokenizer or the server's endpoint, counting raw text.
+    Exact(Box<Counter>),
+    /// Four characters a token.
+    Estimate,
+}
+
+impl LengthCounter {
+    async fn count(&self, text: &str) -> u32 {
+        let estimate = || u32::try_from(text.chars().count().div_ceil(4)).unwrap_or(u32::MAX);
+        match self {
+            Self::Exact(c) => c.count(text).await.unwrap_or_else(|_| estimate()),
+            Self::Estimate => estimate(),
+        }
+    }
+
+    fn name(&self) -> String {
+        match self {
+            Self::Exact(c) => c.source(),
+            Self::Estimate => "an estimate of 4 characters a token (no tokenizer)".into(),
+        }
+    }
+}
+
+/// The selected requests and what `run.json` says of them.
+#[derive(Debug, Clone)]
+pub struct Selected {
+    /// The requests, in the order sent.
+    pub requests: Arc<Vec<Request>>,
+    /// The record.
+    pub info: DatasetInfo,
+}
+
+/// Reads, filters and samples `spec` for a run with `seed`, sending to a
+/// chat API or not (`chat`), `default_output` tokens where an entry says
+/// none.
+pub async fn select(
+    spec: &DatasetSpec,
+    seed: u64,
+    chat: bool,
+    default_output: u32,
+    counter: &LengthCounter,
+) -> Result<Selected, DatasetError> {
+    let (format, mut raws, unusable) = read(&spec.path)?;
+    let entries = raws.len() as u64 + unusable;
+    if !chat && raws.iter().any(|r| matches!(r.prompt, Prompt::Messages(_))) {
+        return Err(DatasetError::NeedsChat(spec.path.clone()));
+    }
+    if spec.sample.is_some() {
+        raws.shuffle(&mut SmallRng::seed_from_u64(seed));
+    }
+    let want = spec.sample.unwrap_or(u64::MAX);
+    let filter_prompts = spec.min_prompt_tokens.is_some() || spec.max_prompt_tokens.is_some();
+    let mut requests = Vec::new();
+    let mut filtered = 0u64;
+    for r in raws {
+        if requests.len() as u64 >= want {
+            break;
+        }
+        let output = match (&r.reply, r.output_tokens) {
+            (_, Some(n)) => n,
+            (Some(reply), None) => counter.count(reply).await.max(1),
+            (None, None) => default_output,
+        };
+        let prompt_ok = !filter_prompts || {
+            let n = counter.count(&r.prompt.flat()).await;
+            spec.min_prompt_tokens.map_or(true, |m| n >= m)
+                && spec.max_prompt_tokens.map_or(true, |m| n <= m)
+        };
+        if !prompt_ok || spec.max_output_tokens.is_some_and(|m| output > m) {
+            filtered += 1;
+            continue;
+        }
+        requests.push(Request {
+            prompt: r.prompt,
+            max_tokens: Some(output),
+        });
+    }
+    if requests.is_empty() {
+        return Err(DatasetError::Empty {
+            path: spec.path.clone(),
+            entries,
+            skipped: unusable + filtered,
+        });
+    }
+    let info = DatasetInfo {
+        path: spec.path.display().to_string(),
+        format: format.into(),
+        sha256: digest(&requests),
+        entries,
+        skipped: unusable + filtered,
+        selected: requests.len() as u64,
+        sample: spec.sample,
+        min_prompt_tokens: spec.min_prompt_tokens,
+        max_prompt_tokens: spec.max_prompt_tokens,
+        max_output_tokens: spec.max_output_tokens,
+        lengths_counted_by: counter.name(),
+        output_tokens_total: requests
+            .iter()
+            .map(|r| u64::from(r.max_tokens.unwrap_or(0)))
+            .sum(),
+        repeated: false,
+    };
+    Ok(Selected {
+        requests: Arc::new(requests),
+        info,
+    })
+}
+
+/// SHA-256 of one canonical JSON line per request.
+fn digest(requests: &[Request]) -> String {
+    let mut h = Sha256::new();
+    for r in requests {
+        let line = match &r.prompt {
+            Prompt::Text(t) => json!({ "prompt": &**t, "output_tokens": r.max_tokens }),
+            Prompt::Messages(m) => json!({ "messages": &**m, "output_tokens": r.max_tokens }),
+        };
+        h.update(line.to_string().as_bytes());
+        h.update(b"\n");
+    }
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(text: &str) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("d");
+        std::fs::write(&p, text).unwrap();
+        (dir, p)
+    }
+
+    fn spec(path: &Path) -> DatasetSpec {
+        DatasetSpec {
+            path: path.to_path_buf(),
+            ..Default::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn sharegpt_takes_the_first_human_turn_and_sizes_output_by_the_reply() {
+        let (_d, p) = write(
+            r#"[{"conversations": [{"from": "system", "value": "s"}, {"from": "human", "value": "hello there"}, {"from": "gpt", "value": "abcdefghijkl"}]},
+                {"conversations": [{"from": "human", "value": "no reply"}]},
+                {"id": "x"}]"#,
+        );
+        let s = select(&spec(&p), 1, true, 99, &LengthCounter::Estimate)
+            .await
+            .unwrap();
+        assert_eq!(s.info.format, "sharegpt");
+        assert_eq!((s.info.entries, s.info.skipped, s.info.selected), (3, 2, 1));
+        assert_eq!(s.requests[0].prompt, Prompt::Text("hello there".into()));
+        assert_eq!(s.requests[0].max_tokens, Some(3), "12 chars / 4");
+    }
+
+    #[tokio::test]
+    async fn jsonl_takes_prompts_or_messages_and_filters_and_samples_by_seed() {
+        let lines: Vec<String> = (1..=40)
+            .map(|i| {
+                format!(
+                    r#"{{"prompt": "{}", "output_tokens": {i}}}"#,
+                    "word ".repeat(i)
+                )
+            })
+            .chain([r#"{"messages": [{"role": "user", "content": "hi"}]}"#.to_string()])
+            .collect();
+        let (_d, p) = write(&lines.join("\n"));
+        let mut sp = spec(&p);
+        sp.sample = Some(5);
+        sp.max_output_tokens = Some(20);
+        let a = select(&sp, 7, true, 64, &LengthCounter::Estimate)
+            .await
+            .unwrap();
+        let b = select(&sp, 7, true, 64, &LengthCounter::Estimate)
+            .await
+            .unwrap();
+        let c = select(&sp, 8, true, 64, &LengthCounter::Estimate)
+            .await
+            .unwrap();
+        assert_eq!(a.info.selected, 5);
+        assert!(a.requests.iter().all(|r| r.max_tokens.unwrap() <= 20));
+        assert_eq!(a.info.sha256, b.info.sha256, "same seed, same workload");
+        assert_ne!(a.info.sha256, c.info.sha256, "another seed, another sample");
+        assert_eq!(a.info.sha256.len(), 64);
+        let e = select(&spec(&p), 1, false, 64, &LengthCounter::Estimate)
+            .await
+            .unwrap_err();
+        assert!(matches!(e, DatasetError::NeedsChat(_)), "{e}");
+    }
+
+    #[tokio::test]
+    async fn bad_lines_are_named_and_empty_selections_refused() {
+        let (_d, p) = write("{\"prompt\": \"a\"}\n{\"prompt\": 5}\n");
+        let e = select(&spec(&p), 1, true, 8, &LengthCounter::Estimate)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(":2:") && e.contains("prompt"), "{e}");
+        let (_d, p) = write("{\"prompt\": \"a\", \"output_tokens\": 0}\n");
+        let e = select(&spec(&p), 1, true, 8, &LengthCounter::Estimate)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("output_tokens"), "{e}");
+        let (_d, p) = write("{\"prompt\": \"a b c d e f g h\"}\n");
+        let mut sp = spec(&p);
+        sp.min_prompt_tokens = Some(100);
+        let e = select(&sp, 1, true, 8, &LengthCounter::Estimate)
+            .await
+            .unwrap_err();
+        assert!(matches!(e, DatasetError::Empty { skipped: 1, .. }), "{e}");
+    }
+}
