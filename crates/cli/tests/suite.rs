@@ -712,9 +712,11 @@ fn suites_take_level_lists_and_open_loop_scenarios() {
     let dir = tempfile::tempdir().unwrap();
     let pid = dir.path().join("sim.pid");
     let stacks = [("sim.toml", sim_stack("sim", free_port(), &pid, ""))];
-    let scenarios = "[[scenario]]\nname = \"sweep\"\nconcurrency = [1, 2]\nrequests = 4\n\
-        [[scenario]]\nname = \"open\"\nrequest-rate = [4, 8]\narrival = \"constant\"\nmax-concurrency = 8\nslo = \"ttft_ms=5000\"\nrequests = 8\n";
-    let suite = write_suite(dir.path(), &stacks, scenarios);
+    let smoke = repo().join("datasets/smoke.jsonl");
+    let scenarios = format!("[[scenario]]\nname = \"sweep\"\nconcurrency = [1, 2]\nrequests = 4\n\
+        [[scenario]]\nname = \"open\"\nrequest-rate = [4, 8]\narrival = \"constant\"\nmax-concurrency = 8\nslo = \"ttft_ms=5000\"\nrequests = 8\n\
+        [[scenario]]\nname = \"ds\"\nconcurrency = 2\nrequests = 6\ndataset = \"{}\"\ndataset-sample = 6\n", smoke.display());
+    let suite = write_suite(dir.path(), &stacks, &scenarios);
     let out_dir = dir.path().join("out");
     let out = stackbench(&[
         "suite",

@@ -77,6 +77,22 @@ fn workload(f: &RunFile) -> Vec<(&'static str, String)> {
         ("output tokens", f.load.output_tokens.to_string()),
         ("ignore_eos", f.load.ignore_eos.to_string()),
         ("exclude_short", f.load.exclude_short.to_string()),
+        (
+            "arrival",
+            f.load
+                .arrival
+                .map_or("closed loop", |a| a.name())
+                .to_string(),
+        ),
+        ("slo", f.load.slo.map(|s| s.to_string()).unwrap_or_default()),
+        (
+            "dataset",
+            f.load
+                .dataset
+                .as_ref()
+                .map(|d| d.sha256.clone())
+                .unwrap_or_default(),
+        ),
     ]
 }
 

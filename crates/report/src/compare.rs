@@ -228,6 +228,13 @@ fn mismatches(a: &RunFile, b: &RunFile) -> Vec<String> {
             .map_or_else(|| "closed loop".into(), |x| format!("{x}/s"))
     };
     check("request rate", rate(a), rate(b));
+    let dataset = |r: &RunFile| {
+        r.load.dataset.as_ref().map_or_else(
+            || "generated prompts".into(),
+            |d| format!("dataset {}", &d.sha256[..d.sha256.len().min(12)]),
+        )
+    };
+    check("workload", dataset(a), dataset(b));
     check(
         "slo",
         a.load.slo.map(|s| s.to_string()).unwrap_or_default(),

@@ -157,6 +157,13 @@ pub struct Scenario {
     /// (`"ttft_ms=500,tpot_ms=50"`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub slo: Option<String>,
+    /// Requests from this dataset file (relative to the suite file), as
+    /// `run --dataset` takes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dataset: Option<String>,
+    /// Draw this many dataset entries, shuffled by the run seed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dataset_sample: Option<u64>,
     /// Measured requests (or give `duration`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub requests: Option<u64>,

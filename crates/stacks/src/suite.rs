@@ -492,6 +492,14 @@ fn run_config(
     });
     // Checked when the suite was loaded.
     c.slo = scenario.slo.as_deref().and_then(|s| s.parse().ok());
+    c.dataset = scenario
+        .dataset
+        .as_ref()
+        .map(|p| stackbench_runner::dataset::DatasetSpec {
+            path: suite.file.parent().unwrap_or(Path::new(".")).join(p),
+            sample: scenario.dataset_sample,
+            ..Default::default()
+        });
     c.bound = match (&scenario.duration, scenario.requests) {
         (Some(t), _) => Bound::Duration(t.get()),
         (None, Some(n)) => Bound::Requests(n),
