@@ -23,7 +23,8 @@ pub struct Cli {
 /// The commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Benchmark one OpenAI-compatible server at a fixed concurrency.
+    /// Benchmark one server: closed loop at a concurrency, or open loop at a
+    /// request rate; a list of levels sweeps them into one folder.
     Run(Box<RunArgs>),
     /// Serve a simulated vLLM, llama-server or Ollama (for dry runs and tests).
     Sim(SimArgs),
