@@ -211,3 +211,60 @@ max-slots = 256
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("| c64 "), "{stdout}");
 }
+
+/// `--find-max-concurrency` against a profile whose per-stream rate falls
+/// off a cliff past 4 streams (100 tok/s each up to 4, 50 at 5, less
+/// beyond): with a 15 ms TPOT limit the search must answer 4, probing by
+/// doubling and then bisecting.
+#[test]
+fn the_search_finds_the_concurrency_where_the_slo_breaks() {
+    let text = r#"
+flavor = "vllm"
+stack = "test"
+quantization = "none"
+model = "cliff-model"
+
+[latency]
+ttft-ms = 5.0
+prefill-tps = 1e9
+decode-tps = 100.0
+batch-curve = [[1, 100.0], [4, 400.0], [5, 250.0], [64, 300.0]]
+max-slots = 256
+"#;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("cliff.toml");
+    std::fs::write(&file, text).unwrap();
+    let sim = spawn_sim(&["--profile".as_ref(), file.as_os_str()]);
+    let out_dir = dir.path().join("search");
+    let args = [
+        "--find-max-concurrency",
+        "--slo",
+        "tpot_ms=15",
+        "--search-max",
+        "64",
+        "-n",
+        "8",
+        "--output-tokens",
+        "16",
+        "--prompt-tokens",
+        "32",
+    ];
+    let out = run_bin(&sim.url, &out_dir, &args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let sweep: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out_dir.join("sweep.json")).unwrap()).unwrap();
+    assert_eq!(sweep["kind"], "max_concurrency_search");
+    assert_eq!(sweep["max_concurrency"], 4, "{sweep}");
+    let probed: Vec<&str> = sweep["levels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["folder"].as_str().unwrap())
+        .collect();
+    assert_eq!(probed, ["c1", "c2", "c4", "c8", "c6", "c5"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("highest concurrency meeting tpot_ms=15"));
+}
