@@ -13,6 +13,15 @@ pub enum RequestError {
         /// The transport's reason.
         reason: String,
     },
+    /// The TLS handshake failed: the server's certificate is not trusted
+    /// (or names another host). Not retried.
+    #[error("TLS handshake with {url} failed: {reason} (trust its CA with --ca-cert PATH, or accept any certificate with --insecure)")]
+    Tls {
+        /// Where we tried to connect.
+        url: String,
+        /// The TLS library's reason.
+        reason: String,
+    },
     /// The server answered with an error status before streaming.
     #[error("HTTP {status}: {message}")]
     HttpStatus {
@@ -59,6 +68,7 @@ impl RequestError {
     pub fn kind(&self) -> &'static str {
         match self {
             Self::Connect { .. } => "connect",
+            Self::Tls { .. } => "tls",
             Self::HttpStatus { .. } => "http_status",
             Self::Stream { .. } => "stream",
             Self::Malformed(_) => "malformed_chunk",

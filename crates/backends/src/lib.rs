@@ -11,6 +11,7 @@ mod meta;
 mod metrics;
 mod openai;
 mod probe;
+pub mod tls;
 mod tokenize;
 mod url;
 

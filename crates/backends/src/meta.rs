@@ -5,7 +5,7 @@ use std::time::Duration;
 use stackbench_core::run_file::ModelEntry;
 
 use crate::error::RequestError;
-use crate::openai::{error_chain, http_client, http_error};
+use crate::openai::{error_chain, http_client, http_error, transport_error};
 
 /// `root/path`, or a connect error naming the root.
 fn join(root: &reqwest::Url, path: &str) -> Result<reqwest::Url, RequestError> {
@@ -28,10 +28,7 @@ pub(crate) async fn get_path(
         .timeout(timeout)
         .send()
         .await
-        .map_err(|e| RequestError::Connect {
-            url: url.to_string(),
-            reason: error_chain(&e),
-        })
+        .map_err(|e| transport_error(&url, &e))
 }
 
 /// `POST root/path` with a JSON body; a non-2xx status is an error, the
@@ -50,10 +47,7 @@ pub(crate) async fn post_json(
         .timeout(timeout)
         .send()
         .await
-        .map_err(|e| RequestError::Connect {
-            url: url.to_string(),
-            reason: error_chain(&e),
-        })?;
+        .map_err(|e| transport_error(&url, &e))?;
     if !resp.status().is_success() {
         return Err(http_error(resp).await);
     }
@@ -148,6 +142,8 @@ pub async fn wait_ready(
             }
             Ok(r) if r.status() == reqwest::StatusCode::SERVICE_UNAVAILABLE => http_error(r).await,
             Ok(r) => return Err(http_error(r).await),
+            // A certificate that is not trusted will not become trusted.
+            Err(e @ RequestError::Tls { .. }) => return Err(e),
             Err(e) => e,
         };
         if tokio::time::Instant::now() + wait.interval > deadline {

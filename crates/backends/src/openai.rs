@@ -53,7 +53,7 @@ pub(crate) fn http_client(api_key: Option<&str>) -> Result<reqwest::Client, Stri
         v.set_sensitive(true);
         headers.insert(AUTHORIZATION, v);
     }
-    reqwest::Client::builder()
+    crate::tls::apply(reqwest::Client::builder())
         .default_headers(headers)
         .pool_idle_timeout(Duration::from_secs(4))
         .pool_max_idle_per_host(usize::MAX)
@@ -220,14 +220,20 @@ impl OpenAiDriver {
                     tracing::debug!("retrying on a fresh connection: {}", error_chain(&e));
                     attempt += 1;
                 }
-                Err(e) => {
-                    return Err(RequestError::Connect {
-                        url: self.url.to_string(),
-                        reason: error_chain(&e),
-                    })
-                }
+                Err(e) => return Err(transport_error(&self.url, &e)),
             }
         }
+    }
+}
+
+/// The error of a request that got no response: a TLS failure (typed, not
+/// retried) or a connect error.
+pub(crate) fn transport_error(url: &reqwest::Url, e: &reqwest::Error) -> RequestError {
+    let (url, reason) = (url.to_string(), error_chain(e));
+    if crate::tls::is_tls_failure(e) {
+        RequestError::Tls { url, reason }
+    } else {
+        RequestError::Connect { url, reason }
     }
 }
 

@@ -19,9 +19,8 @@ pub fn normalize_base_url(input: &str) -> Result<reqwest::Url, BaseUrlError> {
     };
     let mut url = reqwest::Url::parse(input.trim()).map_err(|e| err(&e.to_string()))?;
     match url.scheme() {
-        "http" => {}
-        "https" => return Err(err("https is not supported by this build; use http")),
-        _ => return Err(err("scheme must be http")),
+        "http" | "https" => {}
+        _ => return Err(err("scheme must be http or https")),
     }
     if url.host_str().is_none() {
         return Err(err("no host"));

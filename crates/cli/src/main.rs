@@ -50,6 +50,10 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
+    stackbench_backends::tls::configure(&stackbench_backends::tls::TlsOptions {
+        insecure: cli.insecure,
+        ca_cert: cli.ca_cert.clone(),
+    })?;
     // One thread: the client must cost the measured server as little CPU
     // as possible, and a single-threaded runtime avoids the cross-thread
     // wake-ups that dominated the per-token cost (12 vs 20 µs per token at

@@ -65,6 +65,14 @@ pub async fn execute(a: SimArgs) -> anyhow::Result<ExitStatus> {
         let t = stackbench_sim::SimTokenizer::load(path).map_err(anyhow::Error::msg)?;
         server = server.with_tokenizer(t);
     }
+    if let (Some(cert), Some(key)) = (&a.tls_cert, &a.tls_key) {
+        let read = |p: &std::path::PathBuf| {
+            std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))
+        };
+        let identity = stackbench_sim::TlsIdentity::from_pem(&read(cert)?, &read(key)?)
+            .map_err(|e| anyhow::anyhow!("--tls-cert/--tls-key: {e}"))?;
+        server = server.with_tls(identity);
+    }
     let handle = server
         .bind(SocketAddr::new(ip, a.port))
         .await

@@ -15,19 +15,19 @@ pub enum RunnerError {
     BaseUrl(#[from] BaseUrlError),
     /// The server never became ready.
     #[error("the server is not ready: {0}")]
-    NotReady(#[source] RequestError),
+    NotReady(RequestError),
     /// `/v1/models` failed and no model was given.
     #[error("could not ask the server for its model (give a model to skip): {0}")]
-    Models(#[source] RequestError),
+    Models(RequestError),
     /// `/v1/models` listed nothing and no model was given.
     #[error("the server lists no model at /v1/models; give a model")]
     NoModel,
     /// The probe failed.
     #[error("probing the server (give a flavor to skip): {0}")]
-    Probe(#[source] RequestError),
+    Probe(RequestError),
     /// Ollama could not load the model.
     #[error("could not load the model into Ollama: {0}")]
-    Preload(#[source] RequestError),
+    Preload(RequestError),
     /// The driver could not be built.
     #[error("cannot build the HTTP client: {0}")]
     Driver(String),

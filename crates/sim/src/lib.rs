@@ -21,6 +21,7 @@ mod ollama;
 mod profile;
 mod request;
 mod server;
+mod tls;
 mod tokenizer;
 
 pub use fault::{Fault, FaultKind, FaultParseError};
@@ -28,4 +29,5 @@ pub use flavor::Flavor;
 pub use model::LatencyModel;
 pub use profile::{builtin_profiles, Profile, ProfileError, BUILTIN_PROFILES};
 pub use server::{SimHandle, SimServer};
+pub use tls::TlsIdentity;
 pub use tokenizer::SimTokenizer;

@@ -53,6 +53,7 @@ pub struct SimServer {
     profile: Profile,
     faults: Vec<Fault>,
     tokenizer: Option<Arc<SimTokenizer>>,
+    tls: Option<crate::tls::TlsIdentity>,
 }
 
 /// A running simulated server; dropping it leaves the server running until
@@ -61,14 +62,17 @@ pub struct SimServer {
 pub struct SimHandle {
     /// The bound address.
     pub addr: SocketAddr,
+    /// Serving HTTPS.
+    tls: bool,
     stop: Option<oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl SimHandle {
-    /// `http://addr` (the server root).
+    /// `http://addr` or `https://addr` (the server root).
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
     }
 
     /// Stops accepting and waits for the server task.
@@ -135,6 +139,7 @@ impl SimServer {
             profile,
             faults: Vec::new(),
             tokenizer: None,
+            tls: None,
         }
     }
 
@@ -142,6 +147,12 @@ impl SimServer {
     /// instead of words.
     pub fn with_tokenizer(mut self, tokenizer: SimTokenizer) -> Self {
         self.tokenizer = Some(Arc::new(tokenizer));
+        self
+    }
+
+    /// Serves HTTPS with `identity` instead of HTTP.
+    pub fn with_tls(mut self, identity: crate::tls::TlsIdentity) -> Self {
+        self.tls = Some(identity);
         self
     }
 
@@ -183,25 +194,36 @@ impl SimServer {
         }
         let app = app.with_state(state);
         let (tx, rx) = oneshot::channel::<()>();
+        // Only an explicit shutdown stops the server; a dropped handle
+        // leaves it running.
+        let stop = async {
+            if rx.await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        };
+        if let Some(identity) = self.tls {
+            let task = tokio::spawn(crate::tls::serve(listener, app, identity, stop));
+            return Ok(SimHandle {
+                addr,
+                tls: true,
+                stop: Some(tx),
+                task,
+            });
+        }
         // Token events are small writes: without TCP_NODELAY, Nagle's
         // algorithm would hold one back until the previous one is ACKed.
         let listener = listener.tap_io(|tcp| {
             let _ = tcp.set_nodelay(true);
         });
         let task = tokio::spawn(async move {
-            let serve = axum::serve(listener, app).with_graceful_shutdown(async {
-                // Only an explicit shutdown stops the server; a dropped
-                // handle leaves it running.
-                if rx.await.is_err() {
-                    std::future::pending::<()>().await;
-                }
-            });
+            let serve = axum::serve(listener, app).with_graceful_shutdown(stop);
             if let Err(e) = serve.await {
                 tracing::error!("simulator stopped: {e}");
             }
         });
         Ok(SimHandle {
             addr,
+            tls: false,
             stop: Some(tx),
             task,
         })

@@ -186,7 +186,7 @@ pub fn spawn_sim<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> SimProc {
         .read_line(&mut line)
         .unwrap();
     assert!(
-        line.starts_with("http://127.0.0.1:"),
+        line.starts_with("http://127.0.0.1:") || line.starts_with("https://127.0.0.1:"),
         "first line is the URL: {line:?}"
     );
     SimProc {
