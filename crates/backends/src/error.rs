@@ -38,6 +38,14 @@ pub enum RequestError {
         /// The transport's reason.
         reason: String,
     },
+    /// One event grew past the client's bound without ending.
+    #[error("an event exceeded {limit} bytes without ending (after {events} events)")]
+    Oversized {
+        /// Content events received before it.
+        events: usize,
+        /// The bound, bytes.
+        limit: usize,
+    },
     /// A chunk was not valid JSON of the expected shape.
     #[error(transparent)]
     Malformed(#[from] MalformedChunk),
@@ -71,6 +79,7 @@ impl RequestError {
             Self::Tls { .. } => "tls",
             Self::HttpStatus { .. } => "http_status",
             Self::Stream { .. } => "stream",
+            Self::Oversized { .. } => "oversized",
             Self::Malformed(_) => "malformed_chunk",
             Self::Server(_) => "server_error",
             Self::Truncated { .. } => "truncated",

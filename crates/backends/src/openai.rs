@@ -133,6 +133,12 @@ impl OpenAiDriver {
             if state.stop() {
                 break;
             }
+            if decoder.buffered() > MAX_EVENT_BYTES {
+                return Err(RequestError::Oversized {
+                    events: events.len(),
+                    limit: MAX_EVENT_BYTES,
+                });
+            }
         }
         if !state.stop() {
             let at_us = micros_since(start);
@@ -177,6 +183,13 @@ impl Framer {
         match self {
             Self::Sse(d) => d.feed(bytes, f),
             Self::Ndjson(d) => d.feed(bytes, |line| f(SseEvent::Data(line))),
+        }
+    }
+
+    fn buffered(&self) -> usize {
+        match self {
+            Self::Sse(d) => d.buffered(),
+            Self::Ndjson(d) => d.buffered(),
         }
     }
 
@@ -225,6 +238,11 @@ impl OpenAiDriver {
         }
     }
 }
+
+/// The most bytes one stream event (or NDJSON line) may take: real events
+/// are a few hundred bytes; a server that sends more without ending the
+/// line is broken, and the client's memory per stream stays bounded.
+pub const MAX_EVENT_BYTES: usize = 4 << 20;
 
 /// The error of a request that got no response: a TLS failure (typed, not
 /// retried) or a connect error.

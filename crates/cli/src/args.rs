@@ -432,7 +432,10 @@ pub struct SimArgs {
     /// Override the number of slots (streams served at once).
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_slots: Option<u32>,
-    /// Fail every N-th request: http500:N, reset:N, malformed:N, stream-error:N (repeatable).
+    /// Fail every N-th request: KIND:N with KIND one of http500, http429,
+    /// http503 (with Retry-After), reset, malformed, stream-error, no-done,
+    /// invalid-utf8, huge-line (12 MB), stall (holds the connection).
+    /// Repeatable.
     #[arg(long, value_name = "KIND:N")]
     pub fault: Vec<String>,
     /// Address to bind.

@@ -14,6 +14,45 @@ pub enum FaultKind {
     Malformed,
     /// Send the flavor's in-stream error object after a few tokens.
     StreamError,
+    /// Answer HTTP 429 (rate limited) with `Retry-After: 1`.
+    Http429,
+    /// Answer HTTP 503 (overloaded) with `Retry-After: 1`.
+    Http503,
+    /// End the stream after the last token: no closing chunk, no usage, no
+    /// `[DONE]`.
+    NoDone,
+    /// Send a chunk whose bytes are not UTF-8 after a few tokens.
+    InvalidUtf8,
+    /// Send one 12 MB data line after a few tokens.
+    HugeLine,
+    /// Stop sending after a few tokens and hold the connection open.
+    Stall,
+}
+
+impl FaultKind {
+    /// Every kind, by the name `--fault` takes.
+    pub const NAMES: &'static [(&'static str, FaultKind)] = &[
+        ("http500", FaultKind::Http500),
+        ("http429", FaultKind::Http429),
+        ("http503", FaultKind::Http503),
+        ("reset", FaultKind::Reset),
+        ("malformed", FaultKind::Malformed),
+        ("stream-error", FaultKind::StreamError),
+        ("no-done", FaultKind::NoDone),
+        ("invalid-utf8", FaultKind::InvalidUtf8),
+        ("huge-line", FaultKind::HugeLine),
+        ("stall", FaultKind::Stall),
+    ];
+
+    /// The HTTP status answered instead of a stream, for status faults.
+    pub fn status(self) -> Option<u16> {
+        match self {
+            Self::Http500 => Some(500),
+            Self::Http429 => Some(429),
+            Self::Http503 => Some(503),
+            _ => None,
+        }
+    }
 }
 
 /// A fault applied to every `every`-th request (1-based request counter).
@@ -27,7 +66,7 @@ pub struct Fault {
 
 /// A `--fault` value that could not be parsed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid fault '{0}': expected KIND:EVERY with KIND one of http500, reset, malformed, stream-error and EVERY a positive integer (e.g. reset:10)")]
+#[error("invalid fault '{0}': expected KIND:EVERY with KIND one of http500, http429, http503, reset, malformed, stream-error, no-done, invalid-utf8, huge-line, stall and EVERY a positive integer (e.g. reset:10)")]
 pub struct FaultParseError(pub String);
 
 impl FromStr for Fault {
@@ -35,13 +74,11 @@ impl FromStr for Fault {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let err = || FaultParseError(s.to_string());
         let (kind, every) = s.split_once(':').ok_or_else(err)?;
-        let kind = match kind {
-            "http500" => FaultKind::Http500,
-            "reset" => FaultKind::Reset,
-            "malformed" => FaultKind::Malformed,
-            "stream-error" => FaultKind::StreamError,
-            _ => return Err(err()),
-        };
+        let kind = FaultKind::NAMES
+            .iter()
+            .find(|(n, _)| *n == kind)
+            .map(|(_, k)| *k)
+            .ok_or_else(err)?;
         let every: u64 = every.parse().map_err(|_| err())?;
         if every == 0 {
             return Err(err());
@@ -68,6 +105,10 @@ mod tests {
                 every: 10
             }
         );
+        for (name, kind) in FaultKind::NAMES {
+            let f: Fault = format!("{name}:3").parse().unwrap();
+            assert_eq!((f.kind, f.every), (*kind, 3));
+        }
         assert!("reset:0".parse::<Fault>().is_err());
         assert!("boom:3".parse::<Fault>().is_err());
         assert!("reset".parse::<Fault>().is_err());

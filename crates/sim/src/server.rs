@@ -341,6 +341,25 @@ fn error_response(flavor: Flavor, status: StatusCode, message: &str) -> Response
     }
 }
 
+/// The error answer of a status fault (HTTP 500, or 429/503 with
+/// `Retry-After`), in the flavor's error shape.
+fn status_fault(flavor: Flavor, fault: Option<FaultKind>) -> Option<Response> {
+    let status = StatusCode::from_u16(fault?.status()?).ok()?;
+    let mut r = match flavor {
+        Flavor::Ollama => (
+            status,
+            axum::Json(json!({"error": format!("simulated {}", status.as_u16())})),
+        )
+            .into_response(),
+        _ => error_response(flavor, status, &format!("simulated {}", status.as_u16())),
+    };
+    if status != StatusCode::INTERNAL_SERVER_ERROR {
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    }
+    Some(r)
+}
+
 fn handle(s: Arc<SimState>, api: Api, body: Bytes) -> Response {
     let flavor = s.profile.flavor;
     let req = match parse(flavor, api, &body).and_then(|mut r| {
@@ -352,12 +371,8 @@ fn handle(s: Arc<SimState>, api: Api, body: Bytes) -> Response {
     };
     let n = s.requests.fetch_add(1, Ordering::Relaxed) + 1;
     let fault = fault_for(&s.faults, n);
-    if fault == Some(FaultKind::Http500) {
-        return error_response(
-            flavor,
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "simulated internal error",
-        );
+    if let Some(r) = status_fault(flavor, fault) {
+        return r;
     }
     let renderer = Renderer {
         flavor,
@@ -395,9 +410,8 @@ fn handle_ollama_native(s: Arc<SimState>, chat: bool, body: Bytes) -> Response {
     };
     let n = s.requests.fetch_add(1, Ordering::Relaxed) + 1;
     let fault = fault_for(&s.faults, n);
-    if fault == Some(FaultKind::Http500) {
-        let body = json!({"error": "simulated internal error"});
-        return (StatusCode::INTERNAL_SERVER_ERROR, axum::Json(body)).into_response();
+    if let Some(r) = status_fault(Flavor::Ollama, fault) {
+        return r;
     }
     let writer = OllamaWriter {
         chat,
@@ -474,12 +488,8 @@ async fn llama_completion(State(s): State<Arc<SimState>>, body: Bytes) -> Respon
     };
     let n = s.requests.fetch_add(1, Ordering::Relaxed) + 1;
     let fault = fault_for(&s.faults, n);
-    if fault == Some(FaultKind::Http500) {
-        return error_response(
-            Flavor::Llamacpp,
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "simulated internal error",
-        );
+    if let Some(r) = status_fault(Flavor::Llamacpp, fault) {
+        return r;
     }
     let writer = LlamaNativeWriter {
         model: s.profile.model.clone(),
@@ -559,6 +569,9 @@ async fn ollama_show(State(s): State<Arc<SimState>>) -> Response {
     )
     .into_response()
 }
+
+/// The `huge-line` fault's line, bytes.
+const HUGE_LINE: usize = 12 << 20;
 
 /// Emits one stream on the model's schedule. Stops when the client goes.
 async fn generate<W: StreamWriter>(
@@ -718,6 +731,24 @@ async fn generate<W: StreamWriter>(
                     let _ = tx.send(Ok(Bytes::from(buf))).await;
                     return;
                 }
+                Some(FaultKind::InvalidUtf8) => {
+                    buf.extend_from_slice(b"data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"\xff\xfe\"}}]}\n\n");
+                }
+                Some(FaultKind::HugeLine) => {
+                    let _ = tx.send(Ok(Bytes::from(buf))).await;
+                    let mut line = Vec::with_capacity(HUGE_LINE + 16);
+                    line.extend_from_slice(b"data: {\"x\":\"");
+                    line.resize(HUGE_LINE, b'a');
+                    line.extend_from_slice(b"\"}\n\n");
+                    let _ = tx.send(Ok(Bytes::from(line))).await;
+                    return;
+                }
+                Some(FaultKind::Stall) => {
+                    let _ = tx.send(Ok(Bytes::from(buf))).await;
+                    // Hold the connection until the client gives up.
+                    tx.closed().await;
+                    return;
+                }
                 _ => {}
             }
         }
@@ -736,6 +767,9 @@ async fn generate<W: StreamWriter>(
         u64::try_from((deadline - first_at).as_micros()).unwrap_or(0),
         Ordering::Relaxed,
     );
+    if fault == Some(FaultKind::NoDone) && req.stream {
+        return; // the body just ends
+    }
     let mut buf = Vec::with_capacity(512);
     if req.stream {
         r.close(&mut buf, finish, sent, &timings);

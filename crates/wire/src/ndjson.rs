@@ -14,6 +14,12 @@ impl NdjsonDecoder {
         Self::default()
     }
 
+    /// Bytes held for a line not yet complete (see
+    /// `SseDecoder::buffered`).
+    pub fn buffered(&self) -> usize {
+        self.buf.len()
+    }
+
     /// Appends `bytes` and calls `on_line` for every complete non-empty
     /// line (without its `\r\n`). The callback returns `false` to stop.
     pub fn feed<F>(&mut self, bytes: &[u8], mut on_line: F)

@@ -34,6 +34,12 @@ impl SseDecoder {
         Self::default()
     }
 
+    /// Bytes held for an event not yet complete: what a client must bound
+    /// (a server that never ends a line would otherwise grow it forever).
+    pub fn buffered(&self) -> usize {
+        self.buf.len()
+    }
+
     /// Appends `bytes` and calls `on_event` for every event completed by
     /// them. The callback returns `false` to stop early (e.g. on `[DONE]`).
     pub fn feed<F>(&mut self, bytes: &[u8], mut on_event: F)
