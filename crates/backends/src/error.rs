@@ -69,6 +69,17 @@ pub enum RequestError {
     /// The request took longer than the configured timeout.
     #[error("no complete response within {0:?}")]
     Timeout(std::time::Duration),
+    /// No response headers within the first-byte timeout.
+    #[error("no response headers within {0:?}")]
+    NoHeaders(std::time::Duration),
+    /// The stream stalled: nothing arrived within the idle timeout.
+    #[error("nothing received for {after:?} (after {events} events)")]
+    Idle {
+        /// The idle timeout.
+        after: std::time::Duration,
+        /// Content events received before the stall.
+        events: usize,
+    },
 }
 
 impl RequestError {
@@ -84,6 +95,8 @@ impl RequestError {
             Self::Server(_) => "server_error",
             Self::Truncated { .. } => "truncated",
             Self::Timeout(_) => "timeout",
+            Self::NoHeaders(_) => "timeout_first_byte",
+            Self::Idle { .. } => "timeout_idle",
             Self::NotReady { .. } => "not_ready",
         }
     }

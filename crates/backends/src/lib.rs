@@ -26,7 +26,7 @@ pub use meta::{
     list_models, ollama_metadata, ollama_preload, server_metadata, wait_ready, Readiness, ReadyWait,
 };
 pub use metrics::{cache_config, meta_client, scrape_metrics, GaugeMaxima, ServerCounters};
-pub use openai::{OpenAiDriver, OpenAiTarget};
+pub use openai::{OpenAiDriver, OpenAiTarget, CONNECT_TIMEOUT, MAX_EVENT_BYTES};
 pub use probe::{probe, ProbeReport, ServerKind};
 pub use tokenize::ServerTokenizer;
 pub use url::{normalize_base_url, BaseUrlError};

@@ -29,6 +29,11 @@ pub struct OpenAiTarget {
     pub body: BodyOptions,
     /// Upper bound on one request, from send to end of stream.
     pub request_timeout: Duration,
+    /// Longest wait from sending to the response headers.
+    pub first_byte_timeout: Duration,
+    /// Longest gap between two reads of the response body (a stream that
+    /// stalls while the connection stays open).
+    pub idle_timeout: Duration,
 }
 
 /// Streams requests to one OpenAI-compatible endpoint.
@@ -38,6 +43,9 @@ pub struct OpenAiDriver {
     url: reqwest::Url,
     target: OpenAiTarget,
 }
+
+/// Longest wait for a connection (TCP and TLS handshake).
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Builds the HTTP client every driver uses.
 ///
@@ -58,7 +66,7 @@ pub(crate) fn http_client(api_key: Option<&str>) -> Result<reqwest::Client, Stri
         .pool_idle_timeout(Duration::from_secs(4))
         .pool_max_idle_per_host(usize::MAX)
         .tcp_nodelay(true)
-        .connect_timeout(Duration::from_secs(10))
+        .connect_timeout(CONNECT_TIMEOUT)
         .build()
         .map_err(|e| e.to_string())
 }
@@ -107,7 +115,10 @@ impl OpenAiDriver {
         live_tokens: &AtomicU64,
     ) -> Result<CountOutcome, RequestError> {
         let body = request_body_for(self.target.api, &self.target.body, request);
-        let mut resp = self.send_with_retry(body).await?;
+        let first_byte = self.target.first_byte_timeout;
+        let mut resp = tokio::time::timeout(first_byte, self.send_with_retry(body))
+            .await
+            .map_err(|_| RequestError::NoHeaders(first_byte))??;
         if !resp.status().is_success() {
             return Err(http_error(resp).await);
         }
@@ -122,11 +133,18 @@ impl OpenAiDriver {
             done: false,
             error: None,
         };
+        let idle = self.target.idle_timeout;
         loop {
-            let read = resp.chunk().await.map_err(|e| RequestError::Stream {
-                events: events.len(),
-                reason: error_chain(&e),
-            })?;
+            let read = tokio::time::timeout(idle, resp.chunk())
+                .await
+                .map_err(|_| RequestError::Idle {
+                    after: idle,
+                    events: events.len(),
+                })?
+                .map_err(|e| RequestError::Stream {
+                    events: events.len(),
+                    reason: error_chain(&e),
+                })?;
             let Some(bytes) = read else { break };
             let at_us = micros_since(start);
             decoder.feed(&bytes, |ev| state.on_event(ev, at_us, events, live_tokens));

@@ -342,9 +342,17 @@ pub struct RunArgs {
     /// (running, waiting, KV-cache use) are only seen at scrapes.
     #[arg(long, default_value = "1s", value_parser = parse_duration, value_name = "DURATION")]
     pub metrics_interval: Duration,
-    /// Give up on a request after this long.
+    /// Give up on a request after this long (send to end of stream).
     #[arg(long, default_value = "10m", value_parser = parse_duration)]
     pub request_timeout: Duration,
+    /// Give up on a request whose response headers have not come after
+    /// this long (failure kind timeout_first_byte).
+    #[arg(long, default_value = "5m", value_parser = parse_duration, value_name = "DURATION")]
+    pub first_byte_timeout: Duration,
+    /// Give up on a stream that sends nothing for this long (failure kind
+    /// timeout_idle): a server that stalls with the connection open.
+    #[arg(long, default_value = "5m", value_parser = parse_duration, value_name = "DURATION")]
+    pub idle_timeout: Duration,
 
     /// Results folder [default: results/<UTC timestamp>-<label>/].
     #[arg(long, value_name = "DIR")]
@@ -434,7 +442,8 @@ pub struct SimArgs {
     pub max_slots: Option<u32>,
     /// Fail every N-th request: KIND:N with KIND one of http500, http429,
     /// http503 (with Retry-After), reset, malformed, stream-error, no-done,
-    /// invalid-utf8, huge-line (12 MB), stall (holds the connection).
+    /// invalid-utf8, huge-line (12 MB), stall (holds the connection after a
+    /// few tokens), stall-headers (never answers).
     /// Repeatable.
     #[arg(long, value_name = "KIND:N")]
     pub fault: Vec<String>,

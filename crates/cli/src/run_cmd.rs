@@ -110,6 +110,8 @@ pub fn run_config(a: &RunArgs) -> anyhow::Result<RunConfig> {
     c.seed = a.seed;
     c.per_event_counts = !a.no_per_event_counts;
     c.request_timeout = a.request_timeout;
+    c.first_byte_timeout = a.first_byte_timeout;
+    c.idle_timeout = a.idle_timeout;
     c.ready_timeout = a.ready_timeout;
     c.metrics_every = (!a.no_metrics).then_some(a.metrics_interval);
     c.stack = a.stack.clone();

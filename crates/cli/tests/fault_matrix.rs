@@ -2,6 +2,8 @@
 //! request, c=8 × 40 requests, through the binary. No panic, no hang
 //! (a stalled stream ends at the request timeout), every request accounted
 //! for (ok + failed + cancelled = sent), and each failure in its class.
+//! Stalls end at the idle and first-byte timeouts (2 s here), a stream
+//! that trickles past the whole-request timeout at that one.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -18,7 +20,8 @@ const MATRIX: &[(&str, &str, u64)] = &[
     ("stream-error", "server_error", 8),
     ("invalid-utf8", "malformed_chunk", 8),
     ("huge-line", "oversized", 8),
-    ("stall", "timeout", 8),
+    ("stall", "timeout_idle", 8),
+    ("stall-headers", "timeout_first_byte", 8),
     // The last content chunk carries the finish reason and vLLM's
     // per-event usage the count: the tokens are all there.
     ("no-done", "", 0),
@@ -39,8 +42,12 @@ fn every_fault_is_counted_in_its_class_and_nothing_is_lost() {
             "16",
             "--prompt-tokens",
             "32",
+            "--first-byte-timeout",
+            "2s",
+            "--idle-timeout",
+            "2s",
             "--request-timeout",
-            "3s",
+            "30s",
         ];
         let started = std::time::Instant::now();
         let out = run_bin(&sim.url, dir.path(), &args);
@@ -77,4 +84,49 @@ fn every_fault_is_counted_in_its_class_and_nothing_is_lost() {
             );
         }
     }
+}
+
+/// A stream that stalls is cut by the whole-request timeout when that is
+/// the shortest, and `run.json` records the timeouts applied.
+#[test]
+fn the_whole_request_timeout_bounds_a_stalled_stream() {
+    let sim = spawn_sim(&["--decode-tps", "2000", "--fault", "stall:2"]);
+    let dir = tempfile::tempdir().unwrap();
+    let args = [
+        "-c",
+        "2",
+        "-n",
+        "4",
+        "--output-tokens",
+        "16",
+        "--prompt-tokens",
+        "32",
+        "--request-timeout",
+        "2s",
+    ];
+    let out = run_bin(&sim.url, dir.path(), &args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let run = read_run_json(dir.path());
+    assert_eq!(
+        run["summary"]["requests"]["failed"], 2,
+        "{}",
+        run["summary"]
+    );
+    let t = &run["load"]["timeouts"];
+    assert_eq!(
+        (t["request_s"].as_f64(), t["idle_s"].as_f64()),
+        (Some(2.0), Some(300.0))
+    );
+    let text = std::fs::read_to_string(dir.path().join("requests.jsonl")).unwrap();
+    let kinds: Vec<String> = text
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|r| r["status"] == "failed" && r["warmup"] == false)
+        .map(|r| r["error"]["kind"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(kinds, ["timeout", "timeout"]);
 }

@@ -86,11 +86,30 @@ pub struct LoadConfig {
     pub exclude_short: bool,
     /// Sampling temperature sent.
     pub temperature: f64,
+    /// The client's timeouts (absent in files written before they were
+    /// recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeouts: Option<TimeoutConfig>,
     /// Seed of the prompt generator (fresh per run unless given), also sent
     /// as the sampling seed. Written in `0..=Seed::MAX` (see
     /// [`crate::Seed`]); read as any `u64`, since files written before that
     /// rule may hold larger values.
     pub seed: u64,
+}
+
+/// The client's timeouts, s. A request that passes one fails with its
+/// kind: `timeout_first_byte` (no response headers), `timeout_idle`
+/// (nothing received for that long), `timeout` (the whole request).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct TimeoutConfig {
+    /// Establishing a connection (TCP and TLS).
+    pub connect_s: f64,
+    /// From sending to the response headers.
+    pub first_byte_s: f64,
+    /// Between two reads of the response body.
+    pub idle_s: f64,
+    /// The whole request, send to end of stream.
+    pub request_s: f64,
 }
 
 /// The dataset a run's requests came from, and how they were chosen.

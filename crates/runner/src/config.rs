@@ -127,6 +127,10 @@ pub struct RunConfig {
     pub extra_body: serde_json::Map<String, serde_json::Value>,
     /// Per-request timeout.
     pub request_timeout: Duration,
+    /// Longest wait for a response's headers.
+    pub first_byte_timeout: Duration,
+    /// Longest gap between two reads of a response body.
+    pub idle_timeout: Duration,
     /// How long to wait for the server to be ready.
     pub ready_timeout: Duration,
     /// `/metrics` scrape interval; `None`: no scrapes.
@@ -170,6 +174,8 @@ impl RunConfig {
             per_event_counts: true,
             extra_body: Default::default(),
             request_timeout: Duration::from_secs(600),
+            first_byte_timeout: Duration::from_secs(300),
+            idle_timeout: Duration::from_secs(300),
             ready_timeout: Duration::from_secs(60),
             metrics_every: Some(Duration::from_secs(1)),
             stack: None,
@@ -200,6 +206,12 @@ impl RunConfig {
         }
         if !self.temperature.is_finite() || self.temperature < 0.0 {
             return bad("temperature must be a number >= 0");
+        }
+        if self.first_byte_timeout.is_zero()
+            || self.idle_timeout.is_zero()
+            || self.request_timeout.is_zero()
+        {
+            return bad("timeouts must be greater than zero");
         }
         if matches!(self.metrics_every, Some(d) if d.is_zero()) {
             return bad("the metrics interval must be greater than zero");

@@ -114,6 +114,8 @@ pub async fn prepare(c: RunConfig) -> Result<Job, RunnerError> {
             ..body.clone()
         },
         request_timeout: c.request_timeout,
+        first_byte_timeout: c.first_byte_timeout,
+        idle_timeout: c.idle_timeout,
     })
     .map_err(RunnerError::Driver)?;
     let driver = OpenAiDriver::new(OpenAiTarget {
@@ -122,6 +124,8 @@ pub async fn prepare(c: RunConfig) -> Result<Job, RunnerError> {
         api_key: c.api_key.clone(),
         body,
         request_timeout: c.request_timeout,
+        first_byte_timeout: c.first_byte_timeout,
+        idle_timeout: c.idle_timeout,
     })
     .map_err(RunnerError::Driver)?;
     let (prompts, sizing, dataset) = match &c.dataset {
@@ -273,6 +277,12 @@ fn load_config(c: &RunConfig, seed: Seed) -> LoadConfig {
         ignore_eos: c.ignore_eos,
         exclude_short: c.exclude_short,
         temperature: c.temperature,
+        timeouts: Some(stackbench_core::run_file::TimeoutConfig {
+            connect_s: stackbench_backends::CONNECT_TIMEOUT.as_secs_f64(),
+            first_byte_s: c.first_byte_timeout.as_secs_f64(),
+            idle_s: c.idle_timeout.as_secs_f64(),
+            request_s: c.request_timeout.as_secs_f64(),
+        }),
         seed: seed.get(),
     }
 }

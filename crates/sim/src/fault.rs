@@ -27,6 +27,8 @@ pub enum FaultKind {
     HugeLine,
     /// Stop sending after a few tokens and hold the connection open.
     Stall,
+    /// Never send the response headers; hold the connection open.
+    StallHeaders,
 }
 
 impl FaultKind {
@@ -42,6 +44,7 @@ impl FaultKind {
         ("invalid-utf8", FaultKind::InvalidUtf8),
         ("huge-line", FaultKind::HugeLine),
         ("stall", FaultKind::Stall),
+        ("stall-headers", FaultKind::StallHeaders),
     ];
 
     /// The HTTP status answered instead of a stream, for status faults.
@@ -66,7 +69,7 @@ pub struct Fault {
 
 /// A `--fault` value that could not be parsed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid fault '{0}': expected KIND:EVERY with KIND one of http500, http429, http503, reset, malformed, stream-error, no-done, invalid-utf8, huge-line, stall and EVERY a positive integer (e.g. reset:10)")]
+#[error("invalid fault '{0}': expected KIND:EVERY with KIND one of http500, http429, http503, reset, malformed, stream-error, no-done, invalid-utf8, huge-line, stall, stall-headers and EVERY a positive integer (e.g. reset:10)")]
 pub struct FaultParseError(pub String);
 
 impl FromStr for Fault {

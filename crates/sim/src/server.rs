@@ -321,11 +321,24 @@ async fn models(State(s): State<Arc<SimState>>) -> Response {
 }
 
 async fn chat(State(s): State<Arc<SimState>>, body: Bytes) -> Response {
-    handle(s, Api::Chat, body)
+    hold_if_stalled(handle(s, Api::Chat, body)).await
 }
 
 async fn completions(State(s): State<Arc<SimState>>, body: Bytes) -> Response {
-    handle(s, Api::Completions, body)
+    hold_if_stalled(handle(s, Api::Completions, body)).await
+}
+
+/// Marks the answer of a `stall-headers` fault.
+#[derive(Debug, Clone, Copy)]
+struct StalledHeaders;
+
+/// Never answers a `stall-headers` request (the connection stays open
+/// until the client gives up); passes any other answer through.
+async fn hold_if_stalled(r: Response) -> Response {
+    if r.extensions().get::<StalledHeaders>().is_some() {
+        std::future::pending::<()>().await;
+    }
+    r
 }
 
 fn error_response(flavor: Flavor, status: StatusCode, message: &str) -> Response {
@@ -344,6 +357,11 @@ fn error_response(flavor: Flavor, status: StatusCode, message: &str) -> Response
 /// The error answer of a status fault (HTTP 500, or 429/503 with
 /// `Retry-After`), in the flavor's error shape.
 fn status_fault(flavor: Flavor, fault: Option<FaultKind>) -> Option<Response> {
+    if fault == Some(FaultKind::StallHeaders) {
+        let mut r = StatusCode::OK.into_response();
+        r.extensions_mut().insert(StalledHeaders);
+        return Some(r);
+    }
     let status = StatusCode::from_u16(fault?.status()?).ok()?;
     let mut r = match flavor {
         Flavor::Ollama => (
@@ -391,11 +409,11 @@ fn handle(s: Arc<SimState>, api: Api, body: Bytes) -> Response {
 }
 
 async fn ollama_generate(State(s): State<Arc<SimState>>, body: Bytes) -> Response {
-    handle_ollama_native(s, false, body)
+    hold_if_stalled(handle_ollama_native(s, false, body)).await
 }
 
 async fn ollama_chat(State(s): State<Arc<SimState>>, body: Bytes) -> Response {
-    handle_ollama_native(s, true, body)
+    hold_if_stalled(handle_ollama_native(s, true, body)).await
 }
 
 fn handle_ollama_native(s: Arc<SimState>, chat: bool, body: Bytes) -> Response {
@@ -489,7 +507,7 @@ async fn llama_completion(State(s): State<Arc<SimState>>, body: Bytes) -> Respon
     let n = s.requests.fetch_add(1, Ordering::Relaxed) + 1;
     let fault = fault_for(&s.faults, n);
     if let Some(r) = status_fault(Flavor::Llamacpp, fault) {
-        return r;
+        return hold_if_stalled(r).await;
     }
     let writer = LlamaNativeWriter {
         model: s.profile.model.clone(),

@@ -119,6 +119,8 @@ pub async fn bench(base_url: &str, load: &Load, dir: &Path) -> (RunOutcome, Vec<
             extra: load.extra.clone(),
         },
         request_timeout: Duration::from_secs(120),
+        first_byte_timeout: Duration::from_secs(120),
+        idle_timeout: Duration::from_secs(120),
     })
     .unwrap();
     let plan = RunPlan {
