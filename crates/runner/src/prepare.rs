@@ -233,7 +233,7 @@ async fn prompts(
             .map_err(|e| RunnerError::Config(format!("--tokenizer: {e}")))?;
         counters.push(Counter::Local(Box::new(local), c.api));
     }
-    counters.push(Counter::Requests(calibration));
+    counters.push(Counter::Requests(Box::new(calibration)));
     let mut failures = Vec::new();
     for counter in &counters {
         match size_prompts(counter, c.prompt_tokens, c.shared_prefix_tokens, seed).await {

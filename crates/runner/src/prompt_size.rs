@@ -48,7 +48,7 @@ pub enum Counter {
     Local(Box<stackbench_tokenize::LocalTokenizer>, Api),
     /// Real requests (one output token each), read back from the counts
     /// the server reports.
-    Requests(Driver),
+    Requests(Box<Driver>),
 }
 
 impl Counter {
