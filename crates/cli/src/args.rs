@@ -345,6 +345,12 @@ pub struct RunArgs {
     /// Give up on a request after this long (send to end of stream).
     #[arg(long, default_value = "10m", value_parser = parse_duration)]
     pub request_timeout: Duration,
+    /// End the run early, cleanly (requests in flight cancelled and
+    /// recorded, run.json marked incomplete, exit 2), once more than this
+    /// share of at least 20 finished requests failed, %: a broken server
+    /// is not worth the rest of the run.
+    #[arg(long, value_name = "PCT")]
+    pub max_error_rate: Option<f64>,
     /// Give up on a request whose response headers have not come after
     /// this long (failure kind timeout_first_byte).
     #[arg(long, default_value = "5m", value_parser = parse_duration, value_name = "DURATION")]

@@ -111,6 +111,7 @@ pub fn run_config(a: &RunArgs) -> anyhow::Result<RunConfig> {
     c.per_event_counts = !a.no_per_event_counts;
     c.request_timeout = a.request_timeout;
     c.first_byte_timeout = a.first_byte_timeout;
+    c.max_error_pct = a.max_error_rate;
     c.idle_timeout = a.idle_timeout;
     c.ready_timeout = a.ready_timeout;
     c.metrics_every = (!a.no_metrics).then_some(a.metrics_interval);

@@ -130,3 +130,48 @@ fn the_whole_request_timeout_bounds_a_stalled_stream() {
         .collect();
     assert_eq!(kinds, ["timeout", "timeout"]);
 }
+
+/// A server failing half its requests, with `--max-error-rate 20`: the run
+/// ends early but cleanly: exit 2, `run.json` incomplete with the reason,
+/// every request sent accounted for, far fewer sent than asked.
+#[test]
+fn a_clearly_broken_server_ends_the_run_early_and_cleanly() {
+    let sim = spawn_sim(&["--decode-tps", "500", "--fault", "http500:2"]);
+    let dir = tempfile::tempdir().unwrap();
+    let args = [
+        "-c",
+        "4",
+        "-n",
+        "400",
+        "--output-tokens",
+        "16",
+        "--prompt-tokens",
+        "32",
+        "--max-error-rate",
+        "20",
+    ];
+    let out = run_bin(&sim.url, dir.path(), &args);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("max-error-rate"));
+    let run = read_run_json(dir.path());
+    assert_eq!(run["complete"], false);
+    assert!(
+        run["stopped_early"].as_str().unwrap().contains("failed"),
+        "{}",
+        run["stopped_early"]
+    );
+    let r = &run["summary"]["requests"];
+    let n = |k: &str| r[k].as_u64().unwrap();
+    let records = std::fs::read_to_string(dir.path().join("requests.jsonl"))
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains("\"warmup\":false"))
+        .count() as u64;
+    assert_eq!(n("ok") + n("failed") + n("cancelled"), records);
+    assert!(records < 100, "{records} requests: the run went on");
+}

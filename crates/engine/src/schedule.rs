@@ -67,7 +67,15 @@ pub struct RunPlan {
     pub exclude_short: bool,
     /// Seeds the open-loop arrival times.
     pub seed: u64,
+    /// End the measured phase early (cleanly: in-flight requests are
+    /// cancelled and recorded) once more than this share of at least
+    /// [`ERROR_STOP_MIN`] finished measured requests failed, %.
+    pub max_error_pct: Option<f64>,
 }
+
+/// Finished measured requests before `max_error_pct` is judged: a few
+/// early failures are not yet a broken server.
+pub const ERROR_STOP_MIN: u64 = 20;
 
 /// The result of a run.
 #[derive(Debug, Clone)]
@@ -78,6 +86,9 @@ pub struct RunOutcome {
     pub summary: Summary,
     /// True when the run was cancelled from outside (Ctrl-C).
     pub interrupted: bool,
+    /// Why the measured phase ended before its bound, when the engine
+    /// ended it (`max_error_pct`).
+    pub stopped_early: Option<String>,
     /// Output tokens of the measured phase over time.
     pub timeline: stackbench_core::TimelineSeries,
 }
@@ -106,6 +117,12 @@ pub(crate) struct Phase {
     live: Arc<LiveCounters>,
     sink: RecordSink,
     slo: Option<Slo>,
+    max_error_pct: Option<f64>,
+    /// Measured requests finished OK and failed (this phase only).
+    done_ok: AtomicU64,
+    done_failed: AtomicU64,
+    /// Set when `max_error_pct` ended the phase.
+    error_stop: std::sync::atomic::AtomicBool,
     /// Open-loop runs: the schedule's lag by quarter.
     pub(crate) lag: Option<LagBook>,
 }
@@ -190,6 +207,10 @@ pub async fn run_with_hooks<H: PhaseHooks>(
             live: live.clone(),
             sink: sink.clone(),
             slo: None,
+            max_error_pct: None,
+            done_ok: AtomicU64::new(0),
+            done_failed: AtomicU64::new(0),
+            error_stop: std::sync::atomic::AtomicBool::new(false),
             lag: None,
         };
         let n = u64::from(workers).min(plan.warmup_requests) as u32;
@@ -234,6 +255,10 @@ pub async fn run_with_hooks<H: PhaseHooks>(
         live,
         sink,
         slo: plan.slo,
+        max_error_pct: plan.max_error_pct,
+        done_ok: AtomicU64::new(0),
+        done_failed: AtomicU64::new(0),
+        error_stop: std::sync::atomic::AtomicBool::new(false),
         lag: schedule
             .as_ref()
             .map(|(s, _)| LagBook::new(micros(measured_start), s.span())),
@@ -302,7 +327,17 @@ pub async fn run_with_hooks<H: PhaseHooks>(
     if let (Some(o), Some(sent), Some(book)) = (&plan.open_loop, open_loop, &phase.lag) {
         summary.open_loop = Some(book.summary(o, sent, &hists, tally.totals.cap_waits));
     }
+    let stopped_early = phase.error_stop.load(Ordering::Relaxed).then(|| {
+        let r = &summary.requests;
+        format!(
+            "more than {}% of requests failed ({} of {}): --max-error-rate",
+            plan.max_error_pct.unwrap_or(0.0),
+            r.failed,
+            r.ok + r.failed
+        )
+    });
     RunOutcome {
+        stopped_early,
         histograms: hists,
         summary,
         interrupted: cancel.is_cancelled(),
@@ -512,6 +547,8 @@ impl Phase {
                     t.requests.failed += 1;
                     self.live.failed.fetch_add(1, Ordering::Relaxed);
                     add_error(&mut t.errors, &e);
+                    self.done_failed.fetch_add(1, Ordering::Relaxed);
+                    self.check_error_rate();
                 }
             }
             Some(Ok(c)) => {
@@ -567,12 +604,27 @@ impl Phase {
                     self.add_to_timeline(f.start_offset_us, events);
                     self.first_ok_us.fetch_min(self.now_us(), Ordering::Relaxed);
                     self.live.ok.fetch_add(1, Ordering::Relaxed);
+                    self.done_ok.fetch_add(1, Ordering::Relaxed);
                 } else {
                     self.live.warmup_done.fetch_add(1, Ordering::Relaxed);
                 }
             }
         }
         rec
+    }
+
+    /// Ends the phase when too many measured requests failed.
+    fn check_error_rate(&self) {
+        let Some(limit) = self.max_error_pct else {
+            return;
+        };
+        let failed = self.done_failed.load(Ordering::Relaxed);
+        let done = failed + self.done_ok.load(Ordering::Relaxed);
+        if done >= ERROR_STOP_MIN && failed as f64 * 100.0 > limit * done as f64 {
+            self.error_stop.store(true, Ordering::Relaxed);
+            self.mark_drain();
+            self.stop.cancel();
+        }
     }
 
     fn add_to_timeline(&self, start_offset_us: u64, events: &[TokenEvent]) {

@@ -131,6 +131,8 @@ pub struct RunConfig {
     pub first_byte_timeout: Duration,
     /// Longest gap between two reads of a response body.
     pub idle_timeout: Duration,
+    /// End the run early once more than this % of requests failed.
+    pub max_error_pct: Option<f64>,
     /// How long to wait for the server to be ready.
     pub ready_timeout: Duration,
     /// `/metrics` scrape interval; `None`: no scrapes.
@@ -176,6 +178,7 @@ impl RunConfig {
             request_timeout: Duration::from_secs(600),
             first_byte_timeout: Duration::from_secs(300),
             idle_timeout: Duration::from_secs(300),
+            max_error_pct: None,
             ready_timeout: Duration::from_secs(60),
             metrics_every: Some(Duration::from_secs(1)),
             stack: None,
@@ -206,6 +209,12 @@ impl RunConfig {
         }
         if !self.temperature.is_finite() || self.temperature < 0.0 {
             return bad("temperature must be a number >= 0");
+        }
+        if self
+            .max_error_pct
+            .is_some_and(|p| !(p.is_finite() && (0.0..=100.0).contains(&p)))
+        {
+            return bad("the maximum error rate is a percentage between 0 and 100");
         }
         if self.first_byte_timeout.is_zero()
             || self.idle_timeout.is_zero()

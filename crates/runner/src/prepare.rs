@@ -166,6 +166,7 @@ pub async fn prepare(c: RunConfig) -> Result<Job, RunnerError> {
             slo: c.slo,
             dataset: dataset.as_ref().map(|d| d.requests.clone()),
             seed: seed.get(),
+            max_error_pct: c.max_error_pct,
             bound: c.bound,
             warmup_requests: c.warmup_requests,
             prompts,

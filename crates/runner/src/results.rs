@@ -159,9 +159,11 @@ pub async fn benchmark(
     file.histograms = outcome.histograms.serialize();
     file.timeline = Some(outcome.timeline);
     file.finished_at = Some(humantime::format_rfc3339_seconds(SystemTime::now()).to_string());
-    file.complete = !outcome.interrupted;
+    file.complete = !outcome.interrupted && outcome.stopped_early.is_none();
     if outcome.interrupted {
         file.stopped_early = Some("interrupted".into());
+    } else if let Some(why) = &outcome.stopped_early {
+        file.stopped_early = Some(why.clone());
     }
     if let Err(e) = written {
         file.complete = false;

@@ -134,6 +134,7 @@ pub async fn bench(base_url: &str, load: &Load, dir: &Path) -> (RunOutcome, Vec<
         slo: None,
         seed: 42,
         dataset: None,
+        max_error_pct: None,
     };
     let path = dir.join("requests.jsonl");
     let (sink, handle) = RecordSink::create(&path).unwrap();
