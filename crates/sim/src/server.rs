@@ -363,13 +363,13 @@ fn status_fault(flavor: Flavor, fault: Option<FaultKind>) -> Option<Response> {
         return Some(r);
     }
     let status = StatusCode::from_u16(fault?.status()?).ok()?;
+    let message = match status.as_u16() {
+        500 => "simulated internal error".to_string(),
+        n => format!("simulated {n}"),
+    };
     let mut r = match flavor {
-        Flavor::Ollama => (
-            status,
-            axum::Json(json!({"error": format!("simulated {}", status.as_u16())})),
-        )
-            .into_response(),
-        _ => error_response(flavor, status, &format!("simulated {}", status.as_u16())),
+        Flavor::Ollama => (status, axum::Json(json!({ "error": message }))).into_response(),
+        _ => error_response(flavor, status, &message),
     };
     if status != StatusCode::INTERNAL_SERVER_ERROR {
         r.headers_mut()
