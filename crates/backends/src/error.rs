@@ -1,5 +1,6 @@
 //! Why a request failed, with what the user needs to act on it.
 
+use stackbench_core::record::FailureKind;
 use stackbench_wire::openai::MalformedChunk;
 
 /// A failed request.
@@ -21,6 +22,23 @@ pub enum RequestError {
         url: String,
         /// The TLS library's reason.
         reason: String,
+    },
+    /// The request was sent and the server closed the connection before
+    /// any response. Not retried: the server may have read it.
+    #[error("{url} closed the connection before answering: {reason}")]
+    Closed {
+        /// Where we sent it.
+        url: String,
+        /// The transport's reason.
+        reason: String,
+    },
+    /// The response was not the stream we asked for.
+    #[error("expected a {expected} stream, got Content-Type '{got}'")]
+    ContentType {
+        /// What the endpoint streams.
+        expected: &'static str,
+        /// What the server said it sent.
+        got: String,
     },
     /// The server answered with an error status before streaming.
     #[error("HTTP {status}: {message}")]
@@ -83,21 +101,23 @@ pub enum RequestError {
 }
 
 impl RequestError {
-    /// A stable machine-readable kind for records and summaries.
-    pub fn kind(&self) -> &'static str {
+    /// The failure's class, for records and summaries.
+    pub fn kind(&self) -> FailureKind {
         match self {
-            Self::Connect { .. } => "connect",
-            Self::Tls { .. } => "tls",
-            Self::HttpStatus { .. } => "http_status",
-            Self::Stream { .. } => "stream",
-            Self::Oversized { .. } => "oversized",
-            Self::Malformed(_) => "malformed_chunk",
-            Self::Server(_) => "server_error",
-            Self::Truncated { .. } => "truncated",
-            Self::Timeout(_) => "timeout",
-            Self::NoHeaders(_) => "timeout_first_byte",
-            Self::Idle { .. } => "timeout_idle",
-            Self::NotReady { .. } => "not_ready",
+            Self::Connect { .. } => FailureKind::Connect,
+            Self::Tls { .. } => FailureKind::Tls,
+            Self::Closed { .. } => FailureKind::Closed,
+            Self::ContentType { .. } => FailureKind::ContentType,
+            Self::HttpStatus { .. } => FailureKind::HttpStatus,
+            Self::Stream { .. } => FailureKind::Stream,
+            Self::Oversized { .. } => FailureKind::Oversized,
+            Self::Malformed(_) => FailureKind::MalformedChunk,
+            Self::Server(_) => FailureKind::ServerError,
+            Self::Truncated { .. } => FailureKind::Truncated,
+            Self::Timeout(_) => FailureKind::Timeout,
+            Self::NoHeaders(_) => FailureKind::TimeoutFirstByte,
+            Self::Idle { .. } => FailureKind::TimeoutIdle,
+            Self::NotReady { .. } => FailureKind::NotReady,
         }
     }
 

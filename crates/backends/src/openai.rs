@@ -34,6 +34,12 @@ pub struct OpenAiTarget {
     /// Longest gap between two reads of the response body (a stream that
     /// stalls while the connection stays open).
     pub idle_timeout: Duration,
+    /// Keep connections open between requests. Off for llama-server, which
+    /// closes the connection after every streamed response while announcing
+    /// keep-alive: a request sent on it races the close and fails for no
+    /// fault of the server (curl, which checks the socket first, opens a new
+    /// one too).
+    pub reuse_connections: bool,
 }
 
 /// Streams requests to one OpenAI-compatible endpoint.
@@ -53,6 +59,12 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// keep-alive connections after 5 s, and reusing one it is closing makes a
 /// request fail for no fault of the server.
 pub(crate) fn http_client(api_key: Option<&str>) -> Result<reqwest::Client, String> {
+    http_client_builder(api_key)?
+        .build()
+        .map_err(|e| e.to_string())
+}
+
+fn http_client_builder(api_key: Option<&str>) -> Result<reqwest::ClientBuilder, String> {
     let mut headers = HeaderMap::new();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     if let Some(key) = api_key {
@@ -61,20 +73,22 @@ pub(crate) fn http_client(api_key: Option<&str>) -> Result<reqwest::Client, Stri
         v.set_sensitive(true);
         headers.insert(AUTHORIZATION, v);
     }
-    crate::tls::apply(reqwest::Client::builder())
+    Ok(crate::tls::apply(reqwest::Client::builder())
         .default_headers(headers)
         .pool_idle_timeout(Duration::from_secs(4))
         .pool_max_idle_per_host(usize::MAX)
         .tcp_nodelay(true)
-        .connect_timeout(CONNECT_TIMEOUT)
-        .build()
-        .map_err(|e| e.to_string())
+        .connect_timeout(CONNECT_TIMEOUT))
 }
 
 impl OpenAiDriver {
     /// Creates a driver; fails only on an unusable API key or TLS setup.
     pub fn new(target: OpenAiTarget) -> Result<Self, String> {
-        let client = http_client(target.api_key.as_deref())?;
+        let mut builder = http_client_builder(target.api_key.as_deref())?;
+        if !target.reuse_connections {
+            builder = builder.pool_max_idle_per_host(0);
+        }
+        let client = builder.build().map_err(|e| e.to_string())?;
         let url = target
             .root
             .join(target.api.path())
@@ -122,6 +136,7 @@ impl OpenAiDriver {
         if !resp.status().is_success() {
             return Err(http_error(resp).await);
         }
+        check_content_type(self.target.api, resp.headers())?;
         let mut decoder = Framer::for_api(self.target.api);
         let mut state = StreamState {
             parse: match self.target.api {
@@ -222,19 +237,41 @@ impl Framer {
 type ChunkParser =
     fn(&[u8]) -> Result<stackbench_wire::ChunkInfo, stackbench_wire::openai::MalformedChunk>;
 
+/// Refuses a response whose `Content-Type` is not the stream the endpoint
+/// sends (an HTML page from a gateway, a JSON body): parsing it as a
+/// stream would count nothing and call it a server fault. A missing header
+/// is let through.
+fn check_content_type(api: Api, headers: &HeaderMap) -> Result<(), RequestError> {
+    let Some(value) = headers.get(CONTENT_TYPE) else {
+        return Ok(());
+    };
+    let got = String::from_utf8_lossy(value.as_bytes()).into_owned();
+    let media = got.split(';').next().unwrap_or_default().trim();
+    let (expected, accepted): (&'static str, &[&str]) = if api.ndjson() {
+        (
+            "application/x-ndjson",
+            &["application/x-ndjson", "application/json"],
+        )
+    } else {
+        ("text/event-stream", &["text/event-stream"])
+    };
+    if accepted.iter().any(|a| media.eq_ignore_ascii_case(a)) {
+        Ok(())
+    } else {
+        Err(RequestError::ContentType { expected, got })
+    }
+}
+
 /// Attempts at sending one request whose pooled connection turned out to be
-/// closed by the server.
+/// closed before the request was written.
 const MAX_SEND_ATTEMPTS: u32 = 3;
 
 impl OpenAiDriver {
     /// Sends the request; retries (at once, on a fresh connection) only when
-    /// the connection was closed before any byte of a response arrived.
-    ///
-    /// llama-server closes a keep-alive connection after every streamed
-    /// response without announcing it (no `Connection: close`), so the next
-    /// request on that pooled connection races the close. The server never
-    /// read such a request; curl retries it the same way. Without this, up
-    /// to a third of the requests at c=1 failed.
+    /// hyper says it was never sent: the pooled connection closed before the
+    /// request was written. A request that was written and then met a
+    /// closed connection is a failure (`closed`): the server may have read
+    /// it, and a retry would hide the fault.
     async fn send_with_retry(&self, body: Vec<u8>) -> Result<reqwest::Response, RequestError> {
         let body = bytes::Bytes::from(body);
         let mut attempt = 1;
@@ -247,7 +284,7 @@ impl OpenAiDriver {
                 .await
             {
                 Ok(resp) => return Ok(resp),
-                Err(e) if attempt < MAX_SEND_ATTEMPTS && closed_before_response(&e) => {
+                Err(e) if attempt < MAX_SEND_ATTEMPTS && never_sent(&e) => {
                     tracing::debug!("retrying on a fresh connection: {}", error_chain(&e));
                     attempt += 1;
                 }
@@ -263,23 +300,26 @@ impl OpenAiDriver {
 pub const MAX_EVENT_BYTES: usize = 4 << 20;
 
 /// The error of a request that got no response: a TLS failure (typed, not
-/// retried) or a connect error.
+/// retried), a connect error, or a connection closed after the request was
+/// sent.
 pub(crate) fn transport_error(url: &reqwest::Url, e: &reqwest::Error) -> RequestError {
     let (url, reason) = (url.to_string(), error_chain(e));
     if crate::tls::is_tls_failure(e) {
         RequestError::Tls { url, reason }
-    } else {
+    } else if e.is_connect() || e.is_builder() {
         RequestError::Connect { url, reason }
+    } else {
+        RequestError::Closed { url, reason }
     }
 }
 
-/// True when hyper reports that the connection closed before a response
-/// message arrived (a stale pooled connection).
-fn closed_before_response(e: &reqwest::Error) -> bool {
+/// True when hyper reports the request was canceled before it was written
+/// (its pooled connection was found closed).
+fn never_sent(e: &reqwest::Error) -> bool {
     let mut src: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(s) = src {
         if s.downcast_ref::<hyper::Error>()
-            .is_some_and(|h| h.is_incomplete_message() || h.is_canceled())
+            .is_some_and(hyper::Error::is_canceled)
         {
             return true;
         }

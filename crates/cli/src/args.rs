@@ -449,8 +449,10 @@ pub struct SimArgs {
     /// Fail every N-th request: KIND:N with KIND one of http500, http429,
     /// http503 (with Retry-After), reset, malformed, stream-error, no-done,
     /// invalid-utf8, huge-line (12 MB), stall (holds the connection after a
-    /// few tokens), stall-headers (never answers).
-    /// Repeatable.
+    /// few tokens), stall-headers (never answers), no-usage (no token
+    /// counts), wrong-content-type (text/html), refuse (closes every N-th
+    /// connection unread; answers Connection: close so each request opens
+    /// one). Repeatable; adds to the profile's `faults`.
     #[arg(long, value_name = "KIND:N")]
     pub fault: Vec<String>,
     /// Address to bind.

@@ -5,6 +5,7 @@
 mod common;
 
 use common::{bench, profile, start, Load};
+use stackbench_core::record::FailureKind;
 use stackbench_core::RequestStatus;
 use stackbench_engine::Bound;
 use stackbench_sim::{Fault, FaultKind};
@@ -59,7 +60,7 @@ async fn failed_requests_are_recorded_with_their_reason_and_the_run_continues() 
         let kinds: Vec<&str> = records
             .iter()
             .filter(|r| r.status == RequestStatus::Failed)
-            .map(|r| r.error.as_ref().unwrap().kind.as_str())
+            .map(|r| r.error.as_ref().unwrap().kind.name())
             .collect();
         let count = |k: &str| kinds.iter().filter(|x| **x == k).count();
         let want = |k: FaultKind| expected.iter().filter(|(_, f)| *f == k).count();
@@ -77,7 +78,11 @@ async fn failed_requests_are_recorded_with_their_reason_and_the_run_continues() 
         );
         let http = records
             .iter()
-            .find(|r| r.error.as_ref().is_some_and(|e| e.kind == "http_status"))
+            .find(|r| {
+                r.error
+                    .as_ref()
+                    .is_some_and(|e| e.kind == FailureKind::HttpStatus)
+            })
             .unwrap();
         let e = http.error.as_ref().unwrap();
         assert_eq!(e.status, Some(500));
@@ -108,5 +113,5 @@ async fn an_unreachable_server_fails_every_request_without_panicking() {
     assert_eq!(out.summary.requests.failed, 4);
     assert!(records
         .iter()
-        .all(|r| r.error.as_ref().unwrap().kind == "connect"));
+        .all(|r| r.error.as_ref().unwrap().kind == FailureKind::Connect));
 }

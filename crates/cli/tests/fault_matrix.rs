@@ -3,7 +3,8 @@
 //! (a stalled stream ends at the request timeout), every request accounted
 //! for (ok + failed + cancelled = sent), and each failure in its class.
 //! Stalls end at the idle and first-byte timeouts (2 s here), a stream
-//! that trickles past the whole-request timeout at that one.
+//! that trickles past the whole-request timeout at that one. `refuse`,
+//! which acts on connections, has its own test.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -22,9 +23,13 @@ const MATRIX: &[(&str, &str, u64)] = &[
     ("huge-line", "oversized", 8),
     ("stall", "timeout_idle", 8),
     ("stall-headers", "timeout_first_byte", 8),
+    ("wrong-content-type", "content_type", 8),
     // The last content chunk carries the finish reason and vLLM's
     // per-event usage the count: the tokens are all there.
     ("no-done", "", 0),
+    // No counts from the server: the requests succeed, counted from the
+    // token ids, and are marked unreconciled (no final count to check).
+    ("no-usage", "", 0),
 ];
 
 #[test]
@@ -75,6 +80,16 @@ fn every_fault_is_counted_in_its_class_and_nothing_is_lost() {
         assert_eq!(failed.len() as u64, expected, "{fault}");
         for rec in &failed {
             assert_eq!(rec["error"]["kind"], kind, "{fault}: {rec}");
+        }
+        let by_class = s["failures"].as_object().unwrap();
+        if expected > 0 {
+            assert_eq!(by_class.len(), 1, "{fault}: {by_class:?}");
+            assert_eq!(by_class[kind], expected, "{fault}: {by_class:?}");
+        } else {
+            assert!(by_class.is_empty(), "{fault}: {by_class:?}");
+        }
+        if fault == "no-usage" {
+            assert_eq!(n("unreconciled"), 8, "{fault}: {r}");
         }
         if let Some(status) = fault.strip_prefix("http") {
             let code: u64 = status.parse().unwrap();
@@ -174,4 +189,79 @@ fn a_clearly_broken_server_ends_the_run_early_and_cleanly() {
         .count() as u64;
     assert_eq!(n("ok") + n("failed") + n("cancelled"), records);
     assert!(records < 100, "{records} requests: the run went on");
+}
+
+/// `refuse:5` closes every 5th connection before reading it, and answers
+/// `Connection: close` so that every request opens one: about a fifth of
+/// the requests fail as `closed` (never retried: the client cannot know the
+/// server did not read them), none in another class, and the run goes on.
+#[test]
+fn refused_connections_fail_as_closed_and_are_not_retried() {
+    let sim = spawn_sim(&["--decode-tps", "2000", "--fault", "refuse:5"]);
+    let dir = tempfile::tempdir().unwrap();
+    let args = [
+        "-c",
+        "4",
+        "-n",
+        "40",
+        "--output-tokens",
+        "16",
+        "--prompt-tokens",
+        "32",
+    ];
+    let out = run_bin(&sim.url, dir.path(), &args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let s = read_run_json(dir.path())["summary"].clone();
+    let r = &s["requests"];
+    let n = |k: &str| r[k].as_u64().unwrap();
+    assert_eq!(n("ok") + n("failed") + n("cancelled"), 40, "{r}");
+    // Every 5th connection; the set-up's probes take some of them, and a
+    // refusal hyper sees before writing is retried (it was never sent).
+    assert!((4..=10).contains(&n("failed")), "{s}");
+    let by_class = s["failures"].as_object().unwrap();
+    assert_eq!(by_class.len(), 1, "{by_class:?}");
+    assert_eq!(by_class["closed"], n("failed"), "{by_class:?}");
+}
+
+/// Faults written in a profile apply on every run of it, as `--fault`
+/// does.
+#[test]
+fn faults_in_a_profile_apply() {
+    let dir = tempfile::tempdir().unwrap();
+    let profile = dir.path().join("faulty.toml");
+    let base = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/sim/vllm-nvfp4.toml"),
+    )
+    .unwrap();
+    std::fs::write(&profile, format!("faults = [\"http503:4\"]\n{base}")).unwrap();
+    let sim = spawn_sim(&[
+        "--profile",
+        profile.to_str().unwrap(),
+        "--decode-tps",
+        "2000",
+    ]);
+    let out_dir = dir.path().join("out");
+    let args = [
+        "-c",
+        "2",
+        "-n",
+        "20",
+        "--output-tokens",
+        "8",
+        "--prompt-tokens",
+        "32",
+    ];
+    let out = run_bin(&sim.url, &out_dir, &args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let s = read_run_json(&out_dir)["summary"].clone();
+    assert_eq!(s["requests"]["failed"], 5, "{s}");
+    assert_eq!(s["failures"]["http_status"], 5, "{s}");
 }

@@ -260,8 +260,8 @@ async fn context_overflow_and_a_dying_server_become_clear_failed_records() {
         .iter()
         .filter(|r| r.status == RequestStatus::Failed)
         .all(|r| matches!(
-            r.error.as_ref().unwrap().kind.as_str(),
-            "connect" | "stream" | "truncated"
+            r.error.as_ref().unwrap().kind.name(),
+            "connect" | "closed" | "stream" | "truncated"
         )));
 }
 

@@ -163,6 +163,7 @@ fn totals_of(shards: &[Shard]) -> Totals {
         t.merge(&Totals {
             requests: m.requests.clone(),
             errors: m.errors.clone(),
+            failures: m.failures.clone(),
             output_tokens: m.output_tokens,
             prompt_tokens: m.prompt_tokens,
             decode_tokens: m.decode_tokens,

@@ -85,12 +85,80 @@ pub struct ServerTimings {
     pub total_ms: Option<f64>,
 }
 
+/// The class of a failed request: what went wrong, in a name scripts can
+/// rely on (`docs/results-schema.md` lists them). Counted per class in
+/// `summary.failures`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureKind {
+    /// No connection could be made (refused, unreachable, connect timeout).
+    Connect,
+    /// The TLS handshake failed (untrusted or mismatched certificate).
+    Tls,
+    /// The connection was made and the request sent, but the server closed
+    /// it before any response (never retried: it may have read the request).
+    Closed,
+    /// The server answered an error status (`status` says which).
+    HttpStatus,
+    /// The response was not a stream of the expected type (`Content-Type`).
+    ContentType,
+    /// The connection broke mid-stream.
+    Stream,
+    /// One event grew past the client's bound without ending.
+    Oversized,
+    /// A chunk was not valid JSON (or UTF-8) of the expected shape.
+    MalformedChunk,
+    /// The server sent an error object inside the stream.
+    ServerError,
+    /// The stream ended without its end marker or a finish reason.
+    Truncated,
+    /// The whole request took longer than `--request-timeout`.
+    Timeout,
+    /// No response headers within `--first-byte-timeout`.
+    TimeoutFirstByte,
+    /// Nothing arrived for `--idle-timeout` mid-stream.
+    TimeoutIdle,
+    /// The server was not ready.
+    NotReady,
+    /// A class this version does not know (read from a newer file).
+    #[serde(other)]
+    Other,
+}
+
+impl FailureKind {
+    /// The name used in files and tables (`timeout_idle`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Connect => "connect",
+            Self::Tls => "tls",
+            Self::Closed => "closed",
+            Self::HttpStatus => "http_status",
+            Self::ContentType => "content_type",
+            Self::Stream => "stream",
+            Self::Oversized => "oversized",
+            Self::MalformedChunk => "malformed_chunk",
+            Self::ServerError => "server_error",
+            Self::Truncated => "truncated",
+            Self::Timeout => "timeout",
+            Self::TimeoutFirstByte => "timeout_first_byte",
+            Self::TimeoutIdle => "timeout_idle",
+            Self::NotReady => "not_ready",
+            Self::Other => "other",
+        }
+    }
+}
+
+impl std::fmt::Display for FailureKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// Why a request failed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RequestErrorInfo {
-    /// A stable machine-readable kind: `connect`, `http_status`, `stream`,
-    /// `malformed_chunk`, `server_error`, `truncated`, `timeout`.
-    pub kind: String,
+    /// The failure's class.
+    pub kind: FailureKind,
     /// Human-readable reason, including the server's message when it sent one.
     pub message: String,
     /// HTTP status, when the server answered with an error status.
@@ -183,4 +251,40 @@ pub struct RequestRecord {
     /// Ollama has no `ignore_eos`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub short: bool,
+}
+
+#[cfg(test)]
+mod failure_kind_tests {
+    use super::FailureKind;
+
+    #[test]
+    fn names_match_the_serialized_form() {
+        use FailureKind::*;
+        for k in [
+            Connect,
+            Tls,
+            Closed,
+            HttpStatus,
+            ContentType,
+            Stream,
+            Oversized,
+            MalformedChunk,
+            ServerError,
+            Truncated,
+            Timeout,
+            TimeoutFirstByte,
+            TimeoutIdle,
+            NotReady,
+            Other,
+        ] {
+            let json = serde_json::to_string(&k).unwrap();
+            assert_eq!(json, format!("\"{}\"", k.name()));
+            assert_eq!(serde_json::from_str::<FailureKind>(&json).unwrap(), k);
+        }
+        // A class from a newer version reads as Other, not as an error.
+        assert_eq!(
+            serde_json::from_str::<FailureKind>("\"quantum\"").unwrap(),
+            Other
+        );
+    }
 }

@@ -79,6 +79,10 @@ pub struct Summary {
     pub requests: RequestCounts,
     /// Failure reasons (`kind: message`, truncated) with their counts.
     pub errors: BTreeMap<String, u64>,
+    /// Failed measured requests by class; the counts add up to
+    /// `requests.failed`.
+    #[serde(default)]
+    pub failures: BTreeMap<crate::record::FailureKind, u64>,
     /// Output tokens of OK requests plus the tokens cancelled requests
     /// received before the end.
     pub output_tokens: u64,
@@ -160,6 +164,8 @@ pub struct Totals {
     pub requests: RequestCounts,
     /// Failure reasons.
     pub errors: BTreeMap<String, u64>,
+    /// Failures by class.
+    pub failures: BTreeMap<crate::record::FailureKind, u64>,
     /// Output tokens (see [`Summary::output_tokens`]).
     pub output_tokens: u64,
     /// Prompt tokens.
@@ -188,6 +194,9 @@ impl Totals {
         a.cold_loads += b.cold_loads;
         for (k, v) in &o.errors {
             *self.errors.entry(k.clone()).or_default() += v;
+        }
+        for (k, v) in &o.failures {
+            *self.failures.entry(*k).or_default() += v;
         }
         self.output_tokens += o.output_tokens;
         self.prompt_tokens += o.prompt_tokens;
@@ -241,6 +250,7 @@ impl Summary {
         Self {
             requests: t.requests.clone(),
             errors: t.errors.clone(),
+            failures: t.failures.clone(),
             output_tokens: t.output_tokens,
             prompt_tokens: t.prompt_tokens,
             measured_start_us,

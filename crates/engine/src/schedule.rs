@@ -539,7 +539,7 @@ impl Phase {
             Some(Err(e)) => {
                 rec.status = RequestStatus::Failed;
                 rec.error = Some(RequestErrorInfo {
-                    kind: e.kind().to_string(),
+                    kind: e.kind(),
                     message: e.to_string(),
                     status: e.status(),
                 });
@@ -547,6 +547,7 @@ impl Phase {
                     t.requests.failed += 1;
                     self.live.failed.fetch_add(1, Ordering::Relaxed);
                     add_error(&mut t.errors, &e);
+                    *t.failures.entry(e.kind()).or_default() += 1;
                     self.done_failed.fetch_add(1, Ordering::Relaxed);
                     self.check_error_rate();
                 }

@@ -113,6 +113,9 @@ pub fn run_summary(run: &RunFile) -> String {
         "output: {} tokens, {:.1} tok/s total ({window}), {:.1} tok/s over the whole run, {:.2} req/s\n",
         s.output_tokens, s.output_tok_s, s.output_tok_s_wall, s.requests_per_s
     );
+    if r.failed > 0 {
+        out += &format!("failed by class: {}\n", failure_classes(s));
+    }
     out += &prompt_line(run);
     out += &open_loop_line(s);
     if let Some(g) = &s.goodput {
@@ -171,6 +174,20 @@ pub fn run_summary(run: &RunFile) -> String {
         }
     }
     out
+}
+
+/// The failed requests by class, most frequent first: `stream 10,
+/// http_status 2`.
+pub fn failure_classes(s: &stackbench_core::summary::Summary) -> String {
+    let mut by: Vec<_> = s.failures.iter().collect();
+    by.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    let counted: u64 = s.failures.values().sum();
+    let mut parts: Vec<String> = by.iter().map(|(k, n)| format!("{k} {n}")).collect();
+    // Files written before the classes were counted have none.
+    if counted < s.requests.failed {
+        parts.push(format!("unclassified {}", s.requests.failed - counted));
+    }
+    parts.join(", ")
 }
 
 /// The load a run applied: `concurrency 8`, or `4 req/s (poisson, at

@@ -116,6 +116,7 @@ pub async fn prepare(c: RunConfig) -> Result<Job, RunnerError> {
         request_timeout: c.request_timeout,
         first_byte_timeout: c.first_byte_timeout,
         idle_timeout: c.idle_timeout,
+        reuse_connections: kind != ServerKind::Llamacpp,
     })
     .map_err(RunnerError::Driver)?;
     let driver = OpenAiDriver::new(OpenAiTarget {
@@ -126,6 +127,7 @@ pub async fn prepare(c: RunConfig) -> Result<Job, RunnerError> {
         request_timeout: c.request_timeout,
         first_byte_timeout: c.first_byte_timeout,
         idle_timeout: c.idle_timeout,
+        reuse_connections: kind != ServerKind::Llamacpp,
     })
     .map_err(RunnerError::Driver)?;
     let (prompts, sizing, dataset) = match &c.dataset {

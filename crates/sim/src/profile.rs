@@ -61,6 +61,10 @@ pub struct Profile {
     /// Multi-token prediction (speculative decoding) bursts, if any.
     #[serde(default)]
     pub mtp: Option<MtpProfile>,
+    /// Faults injected on every run of this profile, as `sim --fault`
+    /// takes them (`["reset:10", "http503:25"]`); `--fault` adds to them.
+    #[serde(default)]
+    pub faults: Vec<crate::fault::Fault>,
 }
 
 /// Latency model parameters.
@@ -238,6 +242,26 @@ mod tests {
     fn every_builtin_profile_parses() {
         let all = builtin_profiles().unwrap();
         assert_eq!(all.len(), BUILTIN_PROFILES.len());
+    }
+
+    #[test]
+    fn faults_in_a_profile_parse_and_bad_ones_are_rejected() {
+        let text = format!(
+            "faults = [\"reset:10\", \"http503:4\"]\n{}",
+            BUILTIN_PROFILES[0].1
+        );
+        let p = Profile::parse(&text, "x.toml").unwrap();
+        let kinds: Vec<_> = p.faults.iter().map(|f| (f.kind, f.every)).collect();
+        assert_eq!(
+            kinds,
+            [
+                (crate::FaultKind::Reset, 10),
+                (crate::FaultKind::Http503, 4)
+            ]
+        );
+        let bad = format!("faults = [\"boom:3\"]\n{}", BUILTIN_PROFILES[0].1);
+        let err = Profile::parse(&bad, "x.toml").unwrap_err().to_string();
+        assert!(err.contains("x.toml") && err.contains("boom:3"), "{err}");
     }
 
     #[test]

@@ -18,7 +18,7 @@ use rand::SeedableRng;
 use serde_json::json;
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 
-use crate::fault::{fault_for, Fault, FaultKind};
+use crate::fault::{fault_for, strip_counts, ConnectionGate, Fault, FaultKind, RefusingListener};
 use crate::flavor::{error_body, Api, Flavor, Piece, Renderer, StreamWriter, Timings};
 use crate::llama_native::LlamaNativeWriter;
 use crate::metrics::SimCounters;
@@ -171,13 +171,16 @@ impl SimServer {
     pub async fn bind(self, addr: SocketAddr) -> std::io::Result<SimHandle> {
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
+        let mut faults = self.profile.faults.clone();
+        faults.extend(self.faults);
+        let gate = Arc::new(ConnectionGate::new(&faults));
         let flavor = self.profile.flavor;
         let self_startup_s = self.profile.latency.startup_ms.max(0.0) / 1000.0;
         let state = Arc::new(SimState {
             model: LatencyModel::new(&self.profile),
             slots: Arc::new(Semaphore::new(self.profile.latency.max_slots as usize)),
             profile: self.profile,
-            faults: self.faults,
+            faults,
             active: AtomicUsize::new(0),
             requests: AtomicU64::new(0),
             loaded: std::sync::atomic::AtomicBool::new(false),
@@ -192,6 +195,11 @@ impl SimServer {
                 loading_gate,
             ));
         }
+        if gate.active() {
+            // One connection per request, so that refusing every n-th
+            // connection refuses every n-th request.
+            app = app.layer(axum::middleware::map_response(close_connection));
+        }
         let app = app.with_state(state);
         let (tx, rx) = oneshot::channel::<()>();
         // Only an explicit shutdown stops the server; a dropped handle
@@ -202,7 +210,7 @@ impl SimServer {
             }
         };
         if let Some(identity) = self.tls {
-            let task = tokio::spawn(crate::tls::serve(listener, app, identity, stop));
+            let task = tokio::spawn(crate::tls::serve(listener, app, identity, gate, stop));
             return Ok(SimHandle {
                 addr,
                 tls: true,
@@ -212,7 +220,11 @@ impl SimServer {
         }
         // Token events are small writes: without TCP_NODELAY, Nagle's
         // algorithm would hold one back until the previous one is ACKed.
-        let listener = listener.tap_io(|tcp| {
+        let listener = RefusingListener {
+            inner: listener,
+            gate,
+        }
+        .tap_io(|tcp| {
             let _ = tcp.set_nodelay(true);
         });
         let task = tokio::spawn(async move {
@@ -326,6 +338,14 @@ async fn chat(State(s): State<Arc<SimState>>, body: Bytes) -> Response {
 
 async fn completions(State(s): State<Arc<SimState>>, body: Bytes) -> Response {
     hold_if_stalled(handle(s, Api::Completions, body)).await
+}
+
+/// Adds `Connection: close` (the `refuse` fault's one connection per
+/// request).
+async fn close_connection(mut r: Response) -> Response {
+    r.headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    r
 }
 
 /// Marks the answer of a `stall-headers` fault.
@@ -468,7 +488,12 @@ fn stream_response<W: StreamWriter>(
     }));
     let mut resp = Response::new(body);
     let h = resp.headers_mut();
-    if stream {
+    if fault == Some(FaultKind::WrongContentType) {
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/html; charset=utf-8"),
+        );
+    } else if stream {
         h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     } else {
@@ -770,6 +795,9 @@ async fn generate<W: StreamWriter>(
                 _ => {}
             }
         }
+        if fault == Some(FaultKind::NoUsage) {
+            buf = strip_counts(&buf);
+        }
         if tx.send(Ok(Bytes::from(buf))).await.is_err() {
             return; // client went away
         }
@@ -794,6 +822,9 @@ async fn generate<W: StreamWriter>(
     } else {
         let v = r.whole(&whole_text, finish, sent, &timings);
         let _ = serde_json::to_writer(&mut buf, &v);
+    }
+    if fault == Some(FaultKind::NoUsage) {
+        buf = strip_counts(&buf);
     }
     let _ = tx.send(Ok(Bytes::from(buf))).await;
 }

@@ -50,6 +50,7 @@ pub(crate) async fn serve(
     listener: tokio::net::TcpListener,
     app: Router,
     identity: TlsIdentity,
+    gate: Arc<crate::fault::ConnectionGate>,
     stop: impl std::future::Future<Output = ()>,
 ) {
     let acceptor = TlsAcceptor::from(identity.config);
@@ -65,6 +66,10 @@ pub(crate) async fn serve(
                 }
             },
         };
+        if gate.refuse_next() {
+            drop(tcp);
+            continue;
+        }
         let _ = tcp.set_nodelay(true);
         let (acceptor, app) = (acceptor.clone(), app.clone());
         tokio::spawn(async move {

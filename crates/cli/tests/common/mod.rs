@@ -105,6 +105,13 @@ impl Load {
 
 /// Runs the engine against `base_url`, writing records under `dir`.
 pub async fn bench(base_url: &str, load: &Load, dir: &Path) -> (RunOutcome, Vec<RequestRecord>) {
+    // As `run` does: no connection reuse with llama-server (it closes the
+    // connection after each stream).
+    let llama = reqwest::get(format!("{base_url}/health"))
+        .await
+        .ok()
+        .and_then(|r| r.headers().get("server").cloned())
+        .is_some_and(|v| v.as_bytes().starts_with(b"llama.cpp"));
     let driver = OpenAiDriver::new(OpenAiTarget {
         root: normalize_base_url(base_url).unwrap(),
         api: load.api,
@@ -121,6 +128,7 @@ pub async fn bench(base_url: &str, load: &Load, dir: &Path) -> (RunOutcome, Vec<
         request_timeout: Duration::from_secs(120),
         first_byte_timeout: Duration::from_secs(120),
         idle_timeout: Duration::from_secs(120),
+        reuse_connections: !llama,
     })
     .unwrap();
     let plan = RunPlan {
