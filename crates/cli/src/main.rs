@@ -43,7 +43,7 @@ fn main() -> ExitCode {
             if is_broken_pipe(&e) {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", error_text(&e));
             ExitCode::from(2)
         }
     }
@@ -91,9 +91,41 @@ fn init_logging(verbose: u8) {
         .init();
 }
 
+/// The error and its causes, `: `-separated, leaving out a cause whose
+/// text its parent already quotes (typed errors put their source in their
+/// own message, so `{:#}` would print it twice).
+fn error_text(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out += ": ";
+        }
+        out += &text;
+    }
+    out
+}
+
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
     e.chain().any(|c| {
         c.downcast_ref::<std::io::Error>()
             .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::error_text;
+
+    #[test]
+    fn a_cause_quoted_by_its_parent_is_printed_once() {
+        let io = std::io::Error::other("Not a directory");
+        let e = anyhow::Error::new(io).context("cannot write out: Not a directory");
+        assert_eq!(error_text(&e), "cannot write out: Not a directory");
+        let e = anyhow::Error::new(std::io::Error::other("disk full")).context("saving run.json");
+        assert_eq!(error_text(&e), "saving run.json: disk full");
+    }
 }

@@ -208,7 +208,7 @@ async fn one_run(
     };
     let progress = Progress::start(live.clone(), total, label, quiet);
     let result = tokio::select! {
-        r = stackbench_runner::execute(config, live, shutdown.soft.clone()) => Some(r),
+        r = stackbench_runner::execute(config, live, shutdown.soft.clone(), &|w| eprintln!("warning: {w}")) => Some(r),
         () = shutdown.hard.cancelled() => None,
     };
     progress.finish();

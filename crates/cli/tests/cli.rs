@@ -81,6 +81,157 @@ fn kill_9_mid_run_leaves_requests_jsonl_parseable() {
     assert_eq!(run["complete"], false);
 }
 
+/// The sim's count of requests it finished (its vLLM `/metrics`).
+fn served(url: &str) -> u64 {
+    use std::io::{Read, Write};
+    let mut tcp = std::net::TcpStream::connect(url.trim_start_matches("http://")).unwrap();
+    tcp.write_all(b"GET /metrics HTTP/1.0\r\nHost: sim\r\n\r\n")
+        .unwrap();
+    let mut page = String::new();
+    tcp.read_to_string(&mut page).unwrap();
+    page.lines()
+        .find(|l| l.starts_with("vllm:request_success_total"))
+        .and_then(|l| l.rsplit(' ').next())
+        .map(|v| v.parse::<f64>().unwrap() as u64)
+        .unwrap()
+}
+
+/// `kill -9` loses at most the last second: every request the server had
+/// finished a second before the kill has its line in `requests.jsonl`
+/// (records are written as they finish, not buffered for the end).
+#[test]
+fn kill_9_loses_at_most_the_last_second_of_records() {
+    let (_sim, url) = sim(&["--decode-tps", "2000", "--ttft-ms", "1"]);
+    let dir = tempfile::tempdir().unwrap();
+    let mut run = Proc(
+        run_cmd(
+            &url,
+            dir.path(),
+            &["-c", "4", "-n", "1000000", "--output-tokens", "8"],
+        )
+        .spawn()
+        .unwrap(),
+    );
+    let jsonl = dir.path().join("requests.jsonl");
+    wait_for_lines(&jsonl, 20);
+    let finished_before = served(&url);
+    std::thread::sleep(Duration::from_secs(1));
+    run.0.kill().unwrap(); // SIGKILL
+    run.0.wait().unwrap();
+    let text = std::fs::read_to_string(&jsonl).unwrap();
+    let complete_lines = text
+        .lines()
+        .filter(|l| serde_json::from_str::<serde_json::Value>(l).is_ok())
+        .count() as u64;
+    // The set-up's calibration requests (at most 2) have no record.
+    assert!(
+        complete_lines + 2 >= finished_before,
+        "{complete_lines} records, {finished_before} requests finished a second before the kill"
+    );
+}
+
+#[test]
+fn sigterm_stops_like_ctrl_c() {
+    let (_sim, url) = sim(&["--decode-tps", "2000", "--ttft-ms", "1"]);
+    let dir = tempfile::tempdir().unwrap();
+    let mut run = Proc(
+        run_cmd(
+            &url,
+            dir.path(),
+            &["-c", "4", "-n", "1000000", "--output-tokens", "2000"],
+        )
+        .spawn()
+        .unwrap(),
+    );
+    let jsonl = dir.path().join("requests.jsonl");
+    // Warm-up done, measured streams in flight (each takes a second).
+    wait_for_lines(&jsonl, 1);
+    std::thread::sleep(Duration::from_millis(300));
+    let pid = run.0.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let status = run.0.wait().unwrap();
+    assert_eq!(status.code(), Some(2));
+    let run_json = read_run_json(dir.path());
+    assert_eq!(run_json["complete"], false);
+    assert_eq!(run_json["stopped_early"], "interrupted");
+    let r = &run_json["summary"]["requests"];
+    assert_eq!(r["cancelled"], 4, "the four in flight: {r}");
+    let cancelled_lines = std::fs::read_to_string(&jsonl)
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains("\"status\":\"cancelled\""))
+        .count();
+    assert_eq!(cancelled_lines, 4);
+}
+
+/// A results folder that cannot be created fails before the run (exit 2);
+/// a `requests.jsonl` or `server-metrics.jsonl` that stops taking writes
+/// (a full disk: `/dev/full`) stops the run, exit 2, with `run.json`
+/// saying why and what was measured.
+#[test]
+fn unwritable_and_full_results_are_exit_2_and_keep_run_json() {
+    let (_sim, url) = sim(&["--decode-tps", "2000", "--ttft-ms", "1"]);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "").unwrap();
+    let out = run_cmd(&url, &file.join("out"), &["-n", "4"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("cannot write") && err.contains("a-file"),
+        "{err}"
+    );
+
+    // A full requests.jsonl stops the run at once; server-metrics.jsonl is
+    // reported when the run ends (3 s here).
+    for (full, duration) in [("requests.jsonl", "60s"), ("server-metrics.jsonl", "3s")] {
+        let out_dir = dir.path().join(full);
+        std::fs::create_dir(&out_dir).unwrap();
+        std::os::unix::fs::symlink("/dev/full", out_dir.join(full)).unwrap();
+        let started = std::time::Instant::now();
+        let out = run_cmd(
+            &url,
+            &out_dir,
+            &[
+                "-c",
+                "2",
+                "--duration",
+                duration,
+                "--output-tokens",
+                "8",
+                "--metrics-interval",
+                "100ms",
+            ],
+        )
+        .output()
+        .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{full}: {err}");
+        assert!(
+            err.contains(full) && err.contains("No space left"),
+            "{full}: {err}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "{full}: the run went on for {:?}",
+            started.elapsed()
+        );
+        let run_json = read_run_json(&out_dir);
+        assert_eq!(run_json["complete"], false, "{full}");
+        let why = run_json["stopped_early"].as_str().unwrap();
+        assert!(
+            why.starts_with("error:") && why.contains(full),
+            "{full}: {why}"
+        );
+    }
+}
+
 #[test]
 fn ctrl_c_writes_an_incomplete_run_json_with_the_partial_summary() {
     let (_sim, url) = sim(&["--decode-tps", "2000", "--ttft-ms", "1"]);

@@ -31,6 +31,9 @@ pub enum HistError {
     /// The histogram bounds did not fit.
     #[error("histogram could not be created: {0}")]
     Create(String),
+    /// The histogram could not be encoded.
+    #[error("histogram could not be encoded: {0}")]
+    Encode(String),
 }
 
 /// One HDR histogram with a fixed range, clamping out-of-range samples.
@@ -177,16 +180,12 @@ impl Hist {
     }
 
     /// Base64 of the V2 deflate serialization.
-    pub fn to_base64(&self) -> String {
+    pub fn to_base64(&self) -> Result<String, HistError> {
         let mut buf = Vec::new();
-        // Serializing into a Vec cannot fail for a valid histogram.
-        if V2DeflateSerializer::new()
+        V2DeflateSerializer::new()
             .serialize(&self.inner, &mut buf)
-            .is_err()
-        {
-            return String::new();
-        }
-        base64::engine::general_purpose::STANDARD.encode(buf)
+            .map_err(|e| HistError::Encode(format!("{e:?}")))?;
+        Ok(base64::engine::general_purpose::STANDARD.encode(buf))
     }
 
     /// Parses the form written by [`Hist::to_base64`].
@@ -315,25 +314,26 @@ fn optional(text: &str, latency: bool) -> Result<Hist, HistError> {
 
 impl LatencyHistograms {
     /// The `run.json` form.
-    pub fn serialize(&self) -> SerializedHistograms {
-        SerializedHistograms {
+    pub fn serialize(&self) -> Result<SerializedHistograms, HistError> {
+        Ok(SerializedHistograms {
             latency_unit: "us".into(),
             rate_unit: "milli_tokens_per_s".into(),
-            ttft: self.ttft_us.to_base64(),
-            itl: self.itl_us.to_base64(),
-            event_gap: self.event_gap_us.to_base64(),
-            tpot: self.tpot_us.to_base64(),
-            e2e: self.e2e_us.to_base64(),
-            decode_rate: self.decode_mtps.to_base64(),
-            e2e_rate: self.e2e_rate_mtps.to_base64(),
-            prompt_tokens: self.prompt_tokens.to_base64(),
-            prefill_rate: self.prefill_mtps.to_base64(),
+            ttft: self.ttft_us.to_base64()?,
+            itl: self.itl_us.to_base64()?,
+            event_gap: self.event_gap_us.to_base64()?,
+            tpot: self.tpot_us.to_base64()?,
+            e2e: self.e2e_us.to_base64()?,
+            decode_rate: self.decode_mtps.to_base64()?,
+            e2e_rate: self.e2e_rate_mtps.to_base64()?,
+            prompt_tokens: self.prompt_tokens.to_base64()?,
+            prefill_rate: self.prefill_mtps.to_base64()?,
+            // Absent (empty) in closed-loop runs.
             schedule_lag: if self.schedule_lag_us.is_empty() {
                 String::new()
             } else {
-                self.schedule_lag_us.to_base64()
+                self.schedule_lag_us.to_base64()?
             },
-        }
+        })
     }
 
     /// Reads the `run.json` form back.
@@ -387,13 +387,13 @@ mod tests {
         bc.merge(&c);
         let mut right = a.clone();
         right.merge(&bc);
-        assert_eq!(left.to_base64(), right.to_base64());
+        assert_eq!(left.to_base64().unwrap(), right.to_base64().unwrap());
     }
 
     #[test]
     fn base64_round_trip_keeps_quantiles() {
         let h = filled(&[100, 200, 300, 1_000_000]);
-        let back = Hist::from_base64(&h.to_base64(), true).unwrap();
+        let back = Hist::from_base64(&h.to_base64().unwrap(), true).unwrap();
         assert_eq!(back.len(), 4);
         assert_eq!(back.quantile(0.5), h.quantile(0.5));
         assert_eq!(back.quantile(1.0), h.quantile(1.0));

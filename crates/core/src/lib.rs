@@ -18,6 +18,7 @@ pub mod slo;
 pub mod stack;
 pub mod stats;
 pub mod summary;
+pub mod sync;
 pub mod timeline;
 
 pub use histogram::{HistError, LatencyHistograms};

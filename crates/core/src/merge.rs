@@ -323,7 +323,10 @@ pub fn merge_shards(
     file.server_metrics = None;
     file.energy = None;
     file.summary = summary;
-    file.histograms = hists.serialize();
+    file.histograms = hists.serialize().map_err(|source| MergeError::Histogram {
+        dir: "the merged histograms".into(),
+        source,
+    })?;
     file.timeline = Some(timeline);
     file.merged = Some(MergeInfo {
         shards: shards.iter().map(|s| s.dir.clone()).collect(),

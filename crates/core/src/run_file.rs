@@ -369,6 +369,10 @@ pub struct RunFile {
     /// Why the run stopped early (`interrupted`, `error: ...`), if it did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stopped_early: Option<String>,
+    /// What the run found worth a warning before it began (a probe that
+    /// failed, approximate prompt lengths, an Ollama without ignore_eos).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
     /// Start, RFC 3339 UTC.
     pub started_at: String,
     /// End, RFC 3339 UTC (absent while running).

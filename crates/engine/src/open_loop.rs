@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use stackbench_core::histogram::Hist;
 use stackbench_core::open_loop::{lag_grew, LagCause, OpenLoopSummary};
 use stackbench_core::summary::Dist;
+use stackbench_core::sync::lock;
 use stackbench_core::LatencyHistograms;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
@@ -56,9 +57,7 @@ impl LagBook {
     pub(crate) fn record(&self, planned_us: u64, late: Lateness) {
         let rel = planned_us.saturating_sub(self.origin_us);
         let q = usize::try_from(rel / self.quarter_us).map_or(3, |q| q.min(3));
-        if let Ok(mut h) = self.quarters[q].lock() {
-            h.record(late.lag_us);
-        }
+        lock(&self.quarters[q]).record(late.lag_us);
         self.sent[q].fetch_add(1, Ordering::Relaxed);
         self.cap_waits[q].fetch_add(u64::from(late.cap_wait_us.is_some()), Ordering::Relaxed);
         self.last_send_us
@@ -66,10 +65,8 @@ impl LagBook {
     }
 
     fn median_ms(&self, q: usize) -> f64 {
-        self.quarters[q]
-            .lock()
-            .ok()
-            .and_then(|h| h.quantile(0.5))
+        lock(&self.quarters[q])
+            .quantile(0.5)
             .map_or(0.0, |us| us as f64 / 1000.0)
     }
 

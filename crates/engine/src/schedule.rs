@@ -17,6 +17,7 @@ use stackbench_backends::{Driver, RequestError};
 use stackbench_core::record::{RequestErrorInfo, TokenCount};
 use stackbench_core::slo::{Goodput, Slo};
 use stackbench_core::summary::{Summary, Totals};
+use stackbench_core::sync::lock;
 use stackbench_core::{
     LatencyHistograms, RequestMetrics, RequestRecord, RequestStatus, Timeline, TokenEvent,
 };
@@ -292,25 +293,16 @@ pub async fn run_with_hooks<H: PhaseHooks>(
     let wall_s = (end - measured_start).as_secs_f64();
     let start_us = phase.first_ok_us.load(Ordering::Relaxed);
     let end_us = phase.drain_at_us.load(Ordering::Relaxed).min(micros(end));
-    let (steady, per_second) = phase
-        .timeline
-        .lock()
-        .ok()
-        .and_then(|t| {
-            let w = t.rate_in(start_us, end_us)?;
-            Some((w, t.per_second_in(start_us, end_us)))
-        })
-        .unzip();
-    let timeline = phase
-        .timeline
-        .lock()
-        .map(|t| t.series(t0_unix_us))
-        .unwrap_or_default();
+    let (steady, per_second) = {
+        let t = lock(&phase.timeline);
+        t.rate_in(start_us, end_us)
+            .map(|w| (w, t.per_second_in(start_us, end_us)))
+            .unzip()
+    };
+    let timeline = lock(&phase.timeline).series(t0_unix_us);
     let mut hists = LatencyHistograms::default();
     for shard in &phase.hists {
-        if let Ok(h) = shard.lock() {
-            hists += &h;
-        }
+        hists += &lock(shard);
     }
     let mut summary = Summary::build(
         &hists,
@@ -451,7 +443,12 @@ impl Phase {
         };
         let refused = matches!(&result, Some(Err(RequestError::Connect { .. })));
         let record = self.account(&finished, result, events, tally);
-        self.sink.send(record).await;
+        if !self.sink.send(record).await {
+            // requests.jsonl cannot be written: stop; the writer's error
+            // ends the run (exit 2) once run.json says what was measured.
+            self.mark_drain();
+            self.stop.cancel();
+        }
         refused
     }
 }
@@ -521,9 +518,9 @@ impl Phase {
         let t = &mut tally.totals;
         if let (true, Some(late)) = (self.measured, f.late) {
             t.cap_waits += u64::from(late.cap_wait_us.is_some());
-            if let Ok(mut h) = self.hists[f.id as usize % self.hists.len()].lock() {
-                h.schedule_lag_us.record(late.lag_us);
-            }
+            lock(&self.hists[f.id as usize % self.hists.len()])
+                .schedule_lag_us
+                .record(late.lag_us);
             if let Some(book) = &self.lag {
                 book.record(f.start_offset_us, late);
             }
@@ -584,11 +581,10 @@ impl Phase {
                     }
                     if let Some(m) = m.as_ref().filter(|_| !(short && self.exclude_short)) {
                         t.add_decode(m);
-                        if let Ok(mut h) = shard.lock() {
-                            m.record_into(events, &mut h);
-                        }
+                        m.record_into(events, &mut lock(shard));
                     }
-                    if let (Some(p), Ok(mut h)) = (c.prompt_tokens, shard.lock()) {
+                    if let Some(p) = c.prompt_tokens {
+                        let mut h = lock(shard);
                         h.prompt_tokens.record(p);
                         let processed = p.saturating_sub(rec.cached_prompt_tokens.unwrap_or(0));
                         if let Some(ttft) = m.as_ref().map(|m| m.ttft_us).filter(|t| *t > 0) {
@@ -629,10 +625,9 @@ impl Phase {
     }
 
     fn add_to_timeline(&self, start_offset_us: u64, events: &[TokenEvent]) {
-        if let Ok(mut t) = self.timeline.lock() {
-            for e in events {
-                t.add(start_offset_us + e.at_us, e.tokens);
-            }
+        let mut t = lock(&self.timeline);
+        for e in events {
+            t.add(start_offset_us + e.at_us, e.tokens);
         }
     }
 }

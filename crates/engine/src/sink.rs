@@ -73,10 +73,11 @@ impl RecordSink {
         Ok((Self { tx }, SinkHandle { thread }))
     }
 
-    /// Queues one record. Never fails the run: if the writer died its error
-    /// is reported by [`SinkHandle::finish`].
-    pub async fn send(&self, rec: RequestRecord) {
-        let _ = self.tx.send(rec).await;
+    /// Queues one record; false when the writer has stopped (it could not
+    /// write: its error is reported by [`SinkHandle::finish`]), so that the
+    /// run stops instead of measuring requests nobody can keep.
+    pub async fn send(&self, rec: RequestRecord) -> bool {
+        self.tx.send(rec).await.is_ok()
     }
 }
 
@@ -101,10 +102,10 @@ fn write_loop(
     let mut buf = Vec::with_capacity(64 * 1024);
     let mut lines = 0;
     while let Some(rec) = rx.blocking_recv() {
-        push_line(&mut buf, &rec);
+        push_line(&mut buf, &rec).map_err(io_err(path))?;
         lines += 1;
         while let Ok(rec) = rx.try_recv() {
-            push_line(&mut buf, &rec);
+            push_line(&mut buf, &rec).map_err(io_err(path))?;
             lines += 1;
             if buf.len() > 256 * 1024 {
                 break;
@@ -117,9 +118,8 @@ fn write_loop(
     Ok(lines)
 }
 
-fn push_line(buf: &mut Vec<u8>, rec: &RequestRecord) {
-    // Serializing our own plain struct cannot fail.
-    if serde_json::to_writer(&mut *buf, rec).is_ok() {
-        buf.push(b'\n');
-    }
+fn push_line(buf: &mut Vec<u8>, rec: &RequestRecord) -> std::io::Result<()> {
+    serde_json::to_writer(&mut *buf, rec)?;
+    buf.push(b'\n');
+    Ok(())
 }

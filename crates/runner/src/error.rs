@@ -42,6 +42,9 @@ pub enum RunnerError {
     /// `requests.jsonl` could not be written.
     #[error(transparent)]
     Sink(#[from] stackbench_engine::SinkError),
+    /// The run's histograms could not be encoded for `run.json`.
+    #[error("cannot encode the histograms: {0}")]
+    Histogram(#[from] stackbench_core::histogram::HistError),
     /// `run.json` could not be serialized.
     #[error("serializing run.json: {0}")]
     Json(#[from] serde_json::Error),

@@ -45,16 +45,21 @@ pub struct RunOutput {
 
 /// Prepares and runs `config`. `live` counts tokens and requests as they
 /// happen (for a progress display); `cancel` ends the run early (it is
-/// then marked incomplete).
+/// then marked incomplete); `warn` shows each warning the preparation
+/// found before the run begins (they are kept in `run.json` too).
 pub async fn execute(
     config: RunConfig,
     live: Arc<LiveCounters>,
     cancel: CancellationToken,
+    warn: &(dyn Fn(&str) + Sync),
 ) -> Result<RunOutput, RunnerError> {
     let job = tokio::select! {
         job = prepare(config) => job?,
         () = cancel.cancelled() => return Err(RunnerError::Interrupted),
     };
+    for w in &job.warnings {
+        warn(w);
+    }
     let dir = job.out.clone();
     let file = benchmark(job, live, cancel).await?;
     Ok(RunOutput { file, dir })

@@ -3,6 +3,7 @@
 //! reported as output tokens per joule. Without `nvidia-smi` or with a GPU
 //! that reports no power, the run records why and goes on.
 
+use stackbench_core::sync::lock;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -101,7 +102,7 @@ impl PowerSampler {
 
     /// Energy over the samples and `output_tokens` per joule.
     pub fn finish(self, output_tokens: u64) -> EnergyInfo {
-        let samples = self.samples.lock().map(|s| s.clone()).unwrap_or_default();
+        let samples = lock(&self.samples).clone();
         energy(&samples, output_tokens, self.note)
     }
 }
@@ -113,9 +114,7 @@ async fn read_samples(stdout: tokio::process::ChildStdout, samples: Samples) -> 
     let mut current: Option<(Instant, f64)> = None;
     let mut unreported = 0u64;
     let push = |s: (Instant, f64)| {
-        if let Ok(mut v) = samples.lock() {
-            v.push(s);
-        }
+        lock(&samples).push(s);
     };
     while let Ok(Some(line)) = lines.next_line().await {
         let Some((index, watts)) = line.split_once(',') else {
@@ -137,7 +136,7 @@ async fn read_samples(stdout: tokio::process::ChildStdout, samples: Samples) -> 
     if let Some(s) = current {
         push(s);
     }
-    let empty = samples.lock().map(|v| v.is_empty()).unwrap_or(true);
+    let empty = lock(&samples).is_empty();
     (empty && unreported > 0).then(|| "the GPU reports no power draw ([N/A])".to_string())
 }
 

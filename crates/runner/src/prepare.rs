@@ -33,6 +33,9 @@ fn kind_name(kind: ServerKind) -> Option<String> {
 /// Checks the server is there and builds the job `c` describes.
 pub async fn prepare(c: RunConfig) -> Result<Job, RunnerError> {
     c.validate()?;
+    // What the user should know about this run: printed by the caller and
+    // kept in run.json (`warnings`).
+    let mut warnings: Vec<String> = Vec::new();
     let root = normalize_base_url(&c.base_url)?;
     let key = c.api_key.as_deref();
     let wait = ReadyWait {
@@ -61,15 +64,15 @@ pub async fn prepare(c: RunConfig) -> Result<Job, RunnerError> {
             match probe(&root, key).await {
                 Ok(report) => {
                     if report.kind != k {
-                        eprintln!(
-                            "warning: configured as {} but the server looks like {}",
+                        warnings.push(format!(
+                            "configured as {} but the server looks like {}",
                             kind_name(k).unwrap_or_default(),
                             kind_name(report.kind).unwrap_or_default()
-                        );
+                        ));
                     }
                     server.probe = Some(serde_json::to_value(&report)?);
                 }
-                Err(e) => eprintln!("warning: probe failed ({e}); using the configured flavor"),
+                Err(e) => warnings.push(format!("probe failed ({e}); using the configured flavor")),
             }
             k
         }
@@ -78,7 +81,7 @@ pub async fn prepare(c: RunConfig) -> Result<Job, RunnerError> {
     server.flavor = kind_name(kind);
     server.simulated = c.context.simulated.clone();
     if kind == ServerKind::Ollama && c.ignore_eos && !c.exclude_short {
-        eprintln!("note: Ollama has no ignore_eos; outputs may stop early (counted as `short`; --exclude-short leaves them out of the statistics)");
+        warnings.push("Ollama has no ignore_eos; outputs may stop early (counted as `short`; --exclude-short leaves them out of the statistics)".into());
     }
     if c.api.ndjson() || kind == ServerKind::Ollama {
         // Ollama loads models lazily (its OpenAI layer too): load it now so
@@ -134,6 +137,7 @@ pub async fn prepare(c: RunConfig) -> Result<Job, RunnerError> {
         Some(spec) => {
             let counter = length_counter(
                 &c,
+                &mut warnings,
                 ServerTokenizer::new(&root, key, kind, Api::Completions, &model),
             )?;
             let chat = matches!(c.api, Api::Chat | Api::OllamaChat);
@@ -144,8 +148,14 @@ pub async fn prepare(c: RunConfig) -> Result<Job, RunnerError> {
         }
         None => {
             let tokenizer = ServerTokenizer::new(&root, key, kind, c.api, &model);
-            let (prompts, sizing) =
-                prompts(&c, tokenizer, Driver::OpenAi(calibration), seed).await?;
+            let (prompts, sizing) = prompts(
+                &c,
+                tokenizer,
+                Driver::OpenAi(calibration),
+                seed,
+                &mut warnings,
+            )
+            .await?;
             let prompts = prompts.prebuild(match c.bound {
                 Bound::Requests(n) => Some(n + c.warmup_requests),
                 Bound::Duration(_) => None,
@@ -197,6 +207,7 @@ pub async fn prepare(c: RunConfig) -> Result<Job, RunnerError> {
         metrics_every: c.metrics_every,
         api_key: c.api_key.clone(),
         context: c.context,
+        warnings,
     })
 }
 
@@ -204,6 +215,7 @@ pub async fn prepare(c: RunConfig) -> Result<Job, RunnerError> {
 /// else an estimate (with a warning when filters depend on it).
 fn length_counter(
     c: &RunConfig,
+    warnings: &mut Vec<String>,
     endpoint: Option<ServerTokenizer>,
 ) -> Result<LengthCounter, RunnerError> {
     if let Some(path) = &c.tokenizer {
@@ -215,7 +227,7 @@ fn length_counter(
     Ok(match endpoint {
         Some(t) => LengthCounter::Exact(Box::new(Counter::Endpoint(t))),
         None => {
-            eprintln!("note: no tokenizer (server endpoint or --tokenizer): dataset lengths for filters and ShareGPT outputs are estimated at 4 characters a token");
+            warnings.push("no tokenizer (server endpoint or --tokenizer): dataset lengths for filters and ShareGPT outputs are estimated at 4 characters a token".into());
             LengthCounter::Estimate
         }
     })
@@ -228,6 +240,7 @@ async fn prompts(
     tokenizer: Option<ServerTokenizer>,
     calibration: Driver,
     seed: Seed,
+    warnings: &mut Vec<String>,
 ) -> Result<(PromptGenerator, PromptSizing), RunnerError> {
     let mut counters = Vec::new();
     counters.extend(tokenizer.map(Counter::Endpoint));
@@ -246,7 +259,7 @@ async fn prompts(
         }
     }
     let why = format!("no prompt token count ({})", failures.join("; "));
-    eprintln!("warning: {why}; prompt lengths are approximate");
+    warnings.push(format!("{why}; prompt lengths are approximate"));
     Ok(approximate(c.prompt_tokens, seed, &why))
 }
 

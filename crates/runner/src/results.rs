@@ -38,6 +38,8 @@ pub struct Job {
     pub api_key: Option<String>,
     /// Stack, suite and launch facts for `run.json`; power sampling.
     pub context: RunContext,
+    /// What preparing the run found worth a warning (also in `run.json`).
+    pub warnings: Vec<String>,
 }
 
 /// A compact UTC timestamp for folder names: `20261127T003512Z`.
@@ -113,6 +115,7 @@ pub async fn benchmark(
         stackbench_version: env!("CARGO_PKG_VERSION").into(),
         complete: false,
         stopped_early: None,
+        warnings: job.warnings.clone(),
         started_at: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
         finished_at: None,
         command_line: std::env::args().collect(),
@@ -125,7 +128,7 @@ pub async fn benchmark(
         launch: job.context.launch,
         energy: None,
         summary: Summary::default(),
-        histograms: LatencyHistograms::default().serialize(),
+        histograms: LatencyHistograms::default().serialize()?,
         timeline: None,
         merged: None,
         server_metrics: None,
@@ -140,6 +143,10 @@ pub async fn benchmark(
     let power = job.context.sample_power.then(PowerSampler::new);
     let mut watch = Watchers { metrics, power };
     let outcome = run_with_hooks(job.driver, &job.plan, sink, live, cancel, &mut watch).await;
+    let metrics_write_error = watch
+        .metrics
+        .as_ref()
+        .and_then(MetricsWatch::take_write_error);
     file.server_metrics = watch.metrics.map(|w| w.finish(&outcome.summary));
     file.energy = watch.power.map(|p| p.finish(outcome.summary.output_tokens));
     let written = tokio::task::spawn_blocking(move || handle.finish())
@@ -156,7 +163,10 @@ pub async fn benchmark(
         d.repeated = sent > d.selected;
     }
     file.summary = outcome.summary;
-    file.histograms = outcome.histograms.serialize();
+    let histograms = outcome.histograms.serialize();
+    if let Ok(h) = &histograms {
+        file.histograms = h.clone();
+    }
     file.timeline = Some(outcome.timeline);
     file.finished_at = Some(humantime::format_rfc3339_seconds(SystemTime::now()).to_string());
     file.complete = !outcome.interrupted && outcome.stopped_early.is_none();
@@ -165,11 +175,19 @@ pub async fn benchmark(
     } else if let Some(why) = &outcome.stopped_early {
         file.stopped_early = Some(why.clone());
     }
-    if let Err(e) = written {
+    // Anything that could not be written or encoded fails the run (exit 2)
+    // after run.json records what was measured.
+    let failed: Option<RunnerError> = match (written, metrics_write_error, histograms) {
+        (Err(e), _, _) => Some(e.into()),
+        (_, Some((path, source)), _) => Some(RunnerError::Io { path, source }),
+        (_, None, Err(e)) => Some(e.into()),
+        (Ok(_), None, Ok(_)) => None,
+    };
+    if let Some(e) = failed {
         file.complete = false;
         file.stopped_early = Some(format!("error: {e}"));
         write_run_file(&job.out, &file)?;
-        return Err(e.into());
+        return Err(e);
     }
     write_run_file(&job.out, &file)?;
     Ok(file)

@@ -5,13 +5,14 @@
 
 use std::fs::File;
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use stackbench_backends::{cache_config, meta_client, scrape_metrics, GaugeMaxima, ServerCounters};
 use stackbench_core::run_file::ServerMetrics;
 use stackbench_core::summary::Summary;
+use stackbench_core::sync::lock;
 use stackbench_engine::PhaseHooks;
 use stackbench_wire::prometheus::Sample;
 
@@ -26,6 +27,10 @@ pub struct MetricsWatch {
     client: reqwest::Client,
     root: reqwest::Url,
     file: Arc<Mutex<Option<File>>>,
+    path: PathBuf,
+    /// The first failure to write `server-metrics.jsonl` (later scrapes
+    /// are not written; the run reports it).
+    write_error: Arc<Mutex<Option<std::io::Error>>>,
     t0: Instant,
     scrapes: Arc<Mutex<u64>>,
     maxima: Arc<Mutex<GaugeMaxima>>,
@@ -54,6 +59,8 @@ impl MetricsWatch {
             client: meta_client(api_key).map_err(|e| RunnerError::Driver(e.to_string()))?,
             root: root.clone(),
             file: Arc::new(Mutex::new(Some(file))),
+            path,
+            write_error: Arc::new(Mutex::new(None)),
             t0: Instant::now(),
             scrapes: Arc::new(Mutex::new(0)),
             maxima: Arc::new(Mutex::new(GaugeMaxima::default())),
@@ -66,13 +73,18 @@ impl MetricsWatch {
         })
     }
 
-    async fn scrape(&mut self, phase: &str) -> Option<(Instant, ServerCounters)> {
-        let sink = Sink {
+    fn sink(&self) -> Sink {
+        Sink {
             t0: self.t0,
             file: self.file.clone(),
+            write_error: self.write_error.clone(),
             scrapes: self.scrapes.clone(),
             maxima: self.maxima.clone(),
-        };
+        }
+    }
+
+    async fn scrape(&mut self, phase: &str) -> Option<(Instant, ServerCounters)> {
+        let sink = self.sink();
         match scrape_and_log(&self.client, &self.root, phase, &sink).await {
             Ok((at, c, samples)) => {
                 if self.cache_config.is_none() {
@@ -88,6 +100,13 @@ impl MetricsWatch {
         }
     }
 
+    /// The first failure to write `server-metrics.jsonl`, with its path.
+    pub fn take_write_error(&self) -> Option<(PathBuf, std::io::Error)> {
+        lock(&self.write_error)
+            .take()
+            .map(|e| (self.path.clone(), e))
+    }
+
     /// The server's figures beside the client's `summary`.
     pub fn finish(&self, summary: &Summary) -> ServerMetrics {
         let mut m = ServerMetrics {
@@ -98,7 +117,7 @@ impl MetricsWatch {
                 .unwrap_or_default(),
             available: self.before.is_some(),
             note: self.note.clone(),
-            scrapes: self.scrapes.lock().map_or(0, |n| *n),
+            scrapes: *lock(&self.scrapes),
             ..ServerMetrics::default()
         };
         let (Some((t1, a)), Some((t2, b))) = (self.before, self.after) else {
@@ -143,7 +162,8 @@ impl MetricsWatch {
             m.spec_acceptance_rate = (p > 0.0).then(|| acc / p);
             m.spec_mean_acceptance_length = Some(1.0 + acc / d);
         }
-        if let Ok(mx) = self.maxima.lock() {
+        {
+            let mx = lock(&self.maxima);
             m.max_running = mx.running;
             m.max_waiting = mx.waiting;
             m.max_kv_cache_usage = mx.kv_cache_usage;
@@ -171,6 +191,7 @@ impl MetricsWatch {
 struct Sink {
     t0: Instant,
     file: Arc<Mutex<Option<File>>>,
+    write_error: Arc<Mutex<Option<std::io::Error>>>,
     scrapes: Arc<Mutex<u64>>,
     maxima: Arc<Mutex<GaugeMaxima>>,
 }
@@ -192,18 +213,16 @@ async fn scrape_and_log(
         "unix_ms": SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64),
         "samples": flatten(&samples),
     });
-    if let Ok(mut f) = file.lock() {
-        if let Some(f) = f.as_mut() {
-            let _ = writeln!(f, "{line}");
+    {
+        let mut f = lock(file);
+        if let Some(Err(e)) = f.as_mut().map(|f| writeln!(f, "{line}")) {
+            lock(&sink.write_error).get_or_insert(e);
+            *f = None;
         }
     }
-    if let Ok(mut n) = scrapes.lock() {
-        *n += 1;
-    }
+    *lock(scrapes) += 1;
     let counters = ServerCounters::from_samples(&samples);
-    if let Ok(mut m) = sink.maxima.lock() {
-        m.update(&counters);
-    }
+    lock(&sink.maxima).update(&counters);
     Ok((at, counters, samples))
 }
 
@@ -233,12 +252,7 @@ impl PhaseHooks for MetricsWatch {
             return;
         }
         let (client, root, every) = (self.client.clone(), self.root.clone(), self.every);
-        let sink = Sink {
-            t0: self.t0,
-            file: self.file.clone(),
-            scrapes: self.scrapes.clone(),
-            maxima: self.maxima.clone(),
-        };
+        let sink = self.sink();
         self.during = Some(tokio::spawn(async move {
             loop {
                 tokio::time::sleep(every).await;

@@ -315,6 +315,7 @@ async fn run_scenario(
         label += &format!(" (round {} of {})", round.k, round.of);
     }
     obs.scenario_started(&label, counters.clone(), total);
+    let warn = |w: &str| obs.note(&format!("warning: {w}"));
     let tasks = live.iter().map(|l| {
         let config = run_config(
             suite,
@@ -324,7 +325,7 @@ async fn run_scenario(
             round,
             opts,
         );
-        stackbench_runner::execute(config, counters.clone(), opts.soft.clone())
+        stackbench_runner::execute(config, counters.clone(), opts.soft.clone(), &warn)
     });
     let results = tokio::select! {
         r = futures_util::future::join_all(tasks) => Some(r),
