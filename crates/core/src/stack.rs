@@ -173,7 +173,8 @@ fn parse_units(s: &str) -> Option<std::time::Duration> {
     }
     total
         .is_finite()
-        .then(|| std::time::Duration::from_secs_f64(total))
+        .then(|| std::time::Duration::try_from_secs_f64(total).ok())
+        .flatten()
 }
 
 fn default_ready_timeout() -> DurationText {
@@ -390,6 +391,9 @@ mod tests {
         assert!(parse_duration("soon").is_err());
         assert!(parse_duration("0s").is_err());
         assert!(parse_duration("5x").is_err());
+        // Found by the fuzzer: past what a Duration holds is an error, not
+        // a panic.
+        assert!(parse_duration("184467440737095516162m").is_err());
     }
 
     #[test]

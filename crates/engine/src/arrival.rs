@@ -46,6 +46,16 @@ pub enum ScheduleError {
         /// The duration.
         seconds: f64,
     },
+    /// The schedule would run longer than a clock can count.
+    #[error("{total} requests at {rate} requests/s would take {seconds:e} s; raise the rate")]
+    TooLong {
+        /// Requests.
+        total: u64,
+        /// The rate.
+        rate: f64,
+        /// The span.
+        seconds: f64,
+    },
 }
 
 /// The planned send times, as offsets from the start of the measured
@@ -76,6 +86,15 @@ impl Schedule {
         };
         if total == 0 {
             return Err(ScheduleError::Empty {
+                rate,
+                seconds: span_s,
+            });
+        }
+        // Every planned time is at most the span: once it fits a Duration,
+        // they all do.
+        if Duration::try_from_secs_f64(span_s).is_err() {
+            return Err(ScheduleError::TooLong {
+                total,
                 rate,
                 seconds: span_s,
             });
@@ -154,6 +173,14 @@ mod tests {
         let t: Vec<f64> = s.map(|d| d.as_secs_f64()).collect();
         assert_eq!(t.len(), 12);
         assert!((t[1] - 0.25).abs() < 1e-9 && (t[11] - 2.75).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_schedule_too_long_for_a_clock_is_refused_not_a_panic() {
+        let err = Schedule::new(&plan(1e-300, Arrival::Constant), Bound::Requests(5), 1)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("raise the rate"), "{err}");
     }
 
     /// Kolmogorov–Smirnov: the gaps of a 3,000-arrival Poisson schedule

@@ -159,6 +159,9 @@ pub fn builtin_profiles() -> Result<Vec<(&'static str, Profile)>, ProfileError> 
         .collect()
 }
 
+/// The slowest rate a profile may give, tokens/s (one token per 1,000 s).
+const MIN_TPS: f64 = 1e-3;
+
 impl Profile {
     /// Parses TOML; `origin` names the file in errors.
     pub fn parse(text: &str, origin: &str) -> Result<Self, ProfileError> {
@@ -197,19 +200,32 @@ impl Profile {
             })
         };
         let l = &self.latency;
-        let finite_pos = |x: f64| x.is_finite() && x > 0.0;
-        if !(l.ttft_ms.is_finite() && l.ttft_ms >= 0.0) {
-            return bad(format!("latency.ttft-ms must be >= 0, got {}", l.ttft_ms));
+        // Times become sleeps: past a day they are a typo, and past what a
+        // clock counts they would be a panic.
+        const MAX_MS: f64 = 86_400_000.0;
+        for (name, v) in [
+            ("ttft-ms", l.ttft_ms),
+            ("startup-ms", l.startup_ms),
+            ("load-ms", l.load_ms),
+        ] {
+            if !(v.is_finite() && (0.0..=MAX_MS).contains(&v)) {
+                return bad(format!(
+                    "latency.{name} must be between 0 and {MAX_MS} (a day), got {v}"
+                ));
+            }
         }
-        if !finite_pos(l.prefill_tps) || !finite_pos(l.decode_tps) {
-            return bad("latency.prefill-tps and latency.decode-tps must be > 0".into());
+        let rate_ok = |x: f64| x.is_finite() && x >= MIN_TPS;
+        if !rate_ok(l.prefill_tps) || !rate_ok(l.decode_tps) {
+            return bad(format!(
+                "latency.prefill-tps and latency.decode-tps must be at least {MIN_TPS}"
+            ));
         }
         if l.max_slots == 0 || l.tokens_per_event == 0 {
             return bad("latency.max-slots and latency.tokens-per-event must be >= 1".into());
         }
         let mut prev = 0;
         for (n, tps) in &l.batch_curve {
-            if *n <= prev || !finite_pos(*tps) {
+            if *n <= prev || !rate_ok(*tps) {
                 return bad(
                     "latency.batch-curve needs increasing stream counts >= 1 and rates > 0".into(),
                 );

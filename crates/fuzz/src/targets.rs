@@ -1,0 +1,395 @@
+//! The fuzz targets: each takes arbitrary bytes and must not panic; the
+//! framing targets also check that how the bytes are split into reads does
+//! not change the events (a network may split anywhere). Each target is a
+//! plain `fn(&[u8])`, so a `cargo fuzz` (libFuzzer, nightly) wrapper is one
+//! line per target.
+
+use std::path::Path;
+
+use stackbench_wire::llama::parse_native_chunk;
+use stackbench_wire::ndjson::NdjsonDecoder;
+use stackbench_wire::ollama::parse_ollama_chunk;
+use stackbench_wire::openai::parse_chunk;
+use stackbench_wire::prometheus::{parse_prometheus, total};
+use stackbench_wire::{ChunkInfo, SseDecoder, SseEvent, TokenCounter};
+
+/// One target: its name, the function, its seed corpus and dictionary.
+pub struct Target {
+    /// The name `stackbench-fuzz` takes.
+    pub name: &'static str,
+    /// What it exercises.
+    pub about: &'static str,
+    /// The harness: must not panic on any input.
+    pub run: fn(&[u8]),
+    /// Seed inputs (real captures, shipped configs).
+    pub seeds: fn() -> Vec<Vec<u8>>,
+    /// Tokens the mutator inserts.
+    pub dict: &'static [&'static [u8]],
+}
+
+/// Every target.
+pub fn all() -> Vec<Target> {
+    vec![
+        Target {
+            name: "sse",
+            about: "SSE framing: events, comments, error lines, CRLF; split-invariant",
+            run: sse,
+            seeds: sse_seeds,
+            dict: SSE_DICT,
+        },
+        Target {
+            name: "ndjson",
+            about: "NDJSON framing (Ollama native); split-invariant",
+            run: ndjson,
+            seeds: ollama_seeds,
+            dict: JSON_DICT,
+        },
+        Target {
+            name: "openai",
+            about: "OpenAI-compatible chunks (vLLM, llama-server, Ollama /v1) through the token counter",
+            run: openai,
+            seeds: sse_seeds,
+            dict: JSON_DICT,
+        },
+        Target {
+            name: "llama",
+            about: "llama-server native /completion chunks through the token counter",
+            run: llama,
+            seeds: sse_seeds,
+            dict: JSON_DICT,
+        },
+        Target {
+            name: "ollama",
+            about: "Ollama native NDJSON chunks through the token counter",
+            run: ollama,
+            seeds: ollama_seeds,
+            dict: JSON_DICT,
+        },
+        Target {
+            name: "prometheus",
+            about: "Prometheus text exposition (vLLM and llama-server /metrics)",
+            run: prometheus,
+            seeds: prometheus_seeds,
+            dict: PROM_DICT,
+        },
+        Target {
+            name: "suite-config",
+            about: "suite TOML and the stack TOML it names (input: suite NUL stack)",
+            run: suite_config,
+            seeds: suite_seeds,
+            dict: TOML_DICT,
+        },
+        Target {
+            name: "sim-profile",
+            about: "simulator profile TOML",
+            run: sim_profile,
+            seeds: profile_seeds,
+            dict: TOML_DICT,
+        },
+    ]
+}
+
+const SSE_DICT: &[&[u8]] = &[
+    b"data: ",
+    b"data:",
+    b"\n\n",
+    b"\r\n",
+    b"\n",
+    b": ping\n",
+    b"error: ",
+    b"event: error\n",
+    b"[DONE]",
+    b"data: [DONE]\n\n",
+];
+
+const JSON_DICT: &[&[u8]] = &[
+    b"\"choices\"",
+    b"\"delta\"",
+    b"\"content\"",
+    b"\"usage\"",
+    b"\"completion_tokens\"",
+    b"\"prompt_tokens\"",
+    b"\"finish_reason\"",
+    b"\"token_ids\"",
+    b"\"timings\"",
+    b"\"predicted_n\"",
+    b"\"tokens\"",
+    b"\"stop\"",
+    b"\"done\"",
+    b"\"eval_count\"",
+    b"\"prompt_eval_count\"",
+    b"\"error\"",
+    b"null",
+    b"true",
+    b"[]",
+    b"{}",
+    b"\\u0000",
+    b"\\ud800",
+];
+
+const PROM_DICT: &[&[u8]] = &[
+    b"# HELP ",
+    b"# TYPE ",
+    b" counter\n",
+    b" gauge\n",
+    b" histogram\n",
+    b"_total",
+    b"_bucket{le=\"+Inf\"}",
+    b"{model_name=\"m\"}",
+    b"vllm:generation_tokens_total",
+    b"llamacpp:tokens_predicted_total",
+    b" +Inf",
+    b" NaN",
+    b"\\\"",
+];
+
+const TOML_DICT: &[&[u8]] = &[
+    b"[[scenario]]\n",
+    b"[latency]\n",
+    b"stacks = [",
+    b"concurrency = [1, 2]\n",
+    b"request-rate = ",
+    b" = \"",
+    b" = 0\n",
+    b" = -1\n",
+    b" = 1e400\n",
+    b" = nan\n",
+    b"faults = [\"reset:0\"]\n",
+    b"\"\"\"",
+];
+
+/// One event, owned, for comparing decodings.
+#[derive(Debug, PartialEq, Eq)]
+enum Event {
+    Data(Vec<u8>),
+    Error(Vec<u8>),
+}
+
+impl From<SseEvent<'_>> for Event {
+    fn from(e: SseEvent<'_>) -> Self {
+        match e {
+            SseEvent::Data(d) => Self::Data(d.to_vec()),
+            SseEvent::Error(d) => Self::Error(d.to_vec()),
+        }
+    }
+}
+
+/// Split points drawn from the input itself (deterministic per input).
+fn splits(data: &[u8]) -> Vec<usize> {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut cuts = Vec::new();
+    let mut at = 0;
+    while at < data.len() {
+        for b in &data[at..(at + 8).min(data.len())] {
+            h = (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+        }
+        at += 1 + (h % 61) as usize;
+        cuts.push(at.min(data.len()));
+    }
+    cuts
+}
+
+fn sse_events(data: &[u8], cuts: Option<&[usize]>) -> Vec<Event> {
+    let mut d = SseDecoder::new();
+    let mut out = Vec::new();
+    let mut from = 0;
+    for &to in cuts.unwrap_or(&[data.len()]) {
+        d.feed(&data[from..to], |e| {
+            out.push(e.into());
+            true
+        });
+        from = to;
+    }
+    d.finish(|e| {
+        out.push(e.into());
+        true
+    });
+    out
+}
+
+fn ndjson_lines(data: &[u8], cuts: Option<&[usize]>) -> Vec<Vec<u8>> {
+    let mut d = NdjsonDecoder::new();
+    let mut out = Vec::new();
+    let mut from = 0;
+    for &to in cuts.unwrap_or(&[data.len()]) {
+        d.feed(&data[from..to], |l| {
+            out.push(l.to_vec());
+            true
+        });
+        from = to;
+    }
+    d.finish(|l| {
+        out.push(l.to_vec());
+        true
+    });
+    out
+}
+
+/// SSE framing: no panic, and reads split anywhere give the same events.
+pub fn sse(data: &[u8]) {
+    let whole = sse_events(data, None);
+    let split = sse_events(data, Some(&splits(data)));
+    assert_eq!(
+        whole, split,
+        "SSE events depend on how the bytes were split"
+    );
+}
+
+/// NDJSON framing: no panic, split-invariant.
+pub fn ndjson(data: &[u8]) {
+    let whole = ndjson_lines(data, None);
+    let split = ndjson_lines(data, Some(&splits(data)));
+    assert_eq!(
+        whole, split,
+        "NDJSON lines depend on how the bytes were split"
+    );
+}
+
+type Parser = fn(&[u8]) -> Result<ChunkInfo, stackbench_wire::openai::MalformedChunk>;
+
+/// Parses every payload and runs the token counter over the stream, as
+/// the driver does.
+fn count(payloads: impl Iterator<Item = Vec<u8>>, parse: Parser) {
+    let mut counter = TokenCounter::new();
+    for p in payloads {
+        if let Ok(info) = parse(&p) {
+            let _ = counter.observe(&info);
+        }
+    }
+    let _ = counter.finish();
+}
+
+fn sse_payloads(data: &[u8]) -> impl Iterator<Item = Vec<u8>> {
+    sse_events(data, None).into_iter().map(|e| match e {
+        Event::Data(d) | Event::Error(d) => d,
+    })
+}
+
+/// OpenAI-compatible chunks: the input as one chunk and as a stream.
+pub fn openai(data: &[u8]) {
+    let _ = parse_chunk(data);
+    count(sse_payloads(data), parse_chunk);
+}
+
+/// llama-server native chunks.
+pub fn llama(data: &[u8]) {
+    let _ = parse_native_chunk(data);
+    count(sse_payloads(data), parse_native_chunk);
+}
+
+/// Ollama native NDJSON chunks.
+pub fn ollama(data: &[u8]) {
+    let _ = parse_ollama_chunk(data);
+    count(ndjson_lines(data, None).into_iter(), parse_ollama_chunk);
+}
+
+/// Prometheus text.
+pub fn prometheus(data: &[u8]) {
+    if let Ok(samples) = parse_prometheus(&String::from_utf8_lossy(data)) {
+        for name in [
+            "vllm:generation_tokens_total",
+            "llamacpp:tokens_predicted_total",
+            "vllm:num_requests_running",
+        ] {
+            let _ = total(&samples, name);
+        }
+    }
+}
+
+/// A suite file and the stack file(s) it names: `suite NUL stack`.
+pub fn suite_config(data: &[u8]) {
+    let (suite, stack) = match data.iter().position(|b| *b == 0) {
+        Some(i) => (&data[..i], &data[i + 1..]),
+        None => (data, &b""[..]),
+    };
+    let suite = String::from_utf8_lossy(suite).into_owned();
+    let stack = String::from_utf8_lossy(stack).into_owned();
+    let suite_path = Path::new("/fuzz/suites/suite.toml");
+    let reader = |p: &Path| -> std::io::Result<String> {
+        Ok(if p == suite_path {
+            suite.clone()
+        } else {
+            stack.clone()
+        })
+    };
+    let _ = stackbench_stacks::load_suite_from(&reader, suite_path, &[], &[]);
+}
+
+/// A simulator profile.
+pub fn sim_profile(data: &[u8]) {
+    let _ = stackbench_sim::Profile::parse(&String::from_utf8_lossy(data), "fuzz.toml");
+}
+
+macro_rules! files {
+    ($($path:literal),* $(,)?) => {
+        vec![$(include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../", $path)).to_vec()),*]
+    };
+}
+
+fn sse_seeds() -> Vec<Vec<u8>> {
+    files![
+        "crates/wire/tests/fixtures/llama-server-doc-example.sse",
+        "crates/wire/tests/fixtures/llama-server-v1-chat-stream.sse",
+        "crates/wire/tests/fixtures/native-completion-stream.sse",
+        "crates/wire/tests/fixtures/ollama-v1-doc-example.sse",
+        "crates/wire/tests/fixtures/v1-chat-stream-timings-per-token.sse",
+        "crates/wire/tests/fixtures/v1-completions-stream.sse",
+        "crates/wire/tests/fixtures/vllm-doc-example.sse",
+    ]
+}
+
+/// Ollama native lines in the shape `docs/server-apis.md` documents
+/// (written here, not copied from a capture).
+fn ollama_seeds() -> Vec<Vec<u8>> {
+    let generate = concat!(
+        r#"{"model":"m","created_at":"2026-01-01T00:00:00Z","response":"Hi","done":false}"#,
+        "\n",
+        r#"{"model":"m","created_at":"2026-01-01T00:00:00Z","response":" there","done":false}"#,
+        "\n",
+        r#"{"model":"m","created_at":"2026-01-01T00:00:00Z","response":"","done":true,"done_reason":"length","total_duration":123456789,"load_duration":1234,"prompt_eval_count":12,"prompt_eval_duration":2345678,"eval_count":2,"eval_duration":3456789}"#,
+        "\n"
+    );
+    let chat = concat!(
+        r#"{"model":"m","created_at":"2026-01-01T00:00:00Z","message":{"role":"assistant","content":"Hi"},"done":false}"#,
+        "\n",
+        r#"{"model":"m","created_at":"2026-01-01T00:00:00Z","message":{"role":"assistant","content":""},"done":true,"done_reason":"stop","eval_count":1,"prompt_eval_count":9}"#,
+        "\n",
+        r#"{"error":"model 'x' not found"}"#,
+        "\n"
+    );
+    vec![generate.as_bytes().to_vec(), chat.as_bytes().to_vec()]
+}
+
+fn prometheus_seeds() -> Vec<Vec<u8>> {
+    files!["crates/wire/tests/fixtures/metrics.prom"]
+}
+
+fn suite_seeds() -> Vec<Vec<u8>> {
+    let suites = files![
+        "configs/suites/demo.toml",
+        "configs/suites/dgx-spark.toml",
+        "configs/suites/local.toml",
+        "configs/suites/upgrade-check.toml",
+    ];
+    let stacks = files![
+        "configs/stacks/sim/vllm-nvfp4.toml",
+        "configs/stacks/local/llama-server-podman.toml",
+        "configs/stacks/dgx-spark/ollama-q4km.toml",
+    ];
+    let mut seeds = Vec::new();
+    for (i, suite) in suites.iter().enumerate() {
+        let mut s = suite.clone();
+        s.push(0);
+        s.extend_from_slice(&stacks[i % stacks.len()]);
+        seeds.push(s);
+    }
+    seeds
+}
+
+fn profile_seeds() -> Vec<Vec<u8>> {
+    files![
+        "configs/sim/vllm-nvfp4-mtp1.toml",
+        "configs/sim/llamacpp-mxfp4.toml",
+        "configs/sim/ollama-q4km.toml",
+    ]
+}
