@@ -126,6 +126,25 @@ pub enum FailureKind {
 }
 
 impl FailureKind {
+    /// Every class, in declaration order.
+    pub const ALL: [FailureKind; 15] = [
+        Self::Connect,
+        Self::Tls,
+        Self::Closed,
+        Self::HttpStatus,
+        Self::ContentType,
+        Self::Stream,
+        Self::Oversized,
+        Self::MalformedChunk,
+        Self::ServerError,
+        Self::Truncated,
+        Self::Timeout,
+        Self::TimeoutFirstByte,
+        Self::TimeoutIdle,
+        Self::NotReady,
+        Self::Other,
+    ];
+
     /// The name used in files and tables (`timeout_idle`).
     pub fn name(self) -> &'static str {
         match self {
@@ -259,24 +278,7 @@ mod failure_kind_tests {
 
     #[test]
     fn names_match_the_serialized_form() {
-        use FailureKind::*;
-        for k in [
-            Connect,
-            Tls,
-            Closed,
-            HttpStatus,
-            ContentType,
-            Stream,
-            Oversized,
-            MalformedChunk,
-            ServerError,
-            Truncated,
-            Timeout,
-            TimeoutFirstByte,
-            TimeoutIdle,
-            NotReady,
-            Other,
-        ] {
+        for k in FailureKind::ALL {
             let json = serde_json::to_string(&k).unwrap();
             assert_eq!(json, format!("\"{}\"", k.name()));
             assert_eq!(serde_json::from_str::<FailureKind>(&json).unwrap(), k);
@@ -284,7 +286,7 @@ mod failure_kind_tests {
         // A class from a newer version reads as Other, not as an error.
         assert_eq!(
             serde_json::from_str::<FailureKind>("\"quantum\"").unwrap(),
-            Other
+            FailureKind::Other
         );
     }
 }

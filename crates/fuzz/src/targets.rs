@@ -189,16 +189,27 @@ fn splits(data: &[u8]) -> Vec<usize> {
     cuts
 }
 
+/// The reads a network might deliver: the whole input, or its pieces
+/// between `cuts`.
+fn reads<'a>(data: &'a [u8], cuts: Option<&'a [usize]>) -> impl Iterator<Item = &'a [u8]> {
+    let cuts = cuts.unwrap_or_default();
+    let ends = cuts.iter().copied().chain(std::iter::once(data.len()));
+    let mut from = 0;
+    ends.map(move |to| {
+        let piece = &data[from..to];
+        from = to;
+        piece
+    })
+}
+
 fn sse_events(data: &[u8], cuts: Option<&[usize]>) -> Vec<Event> {
     let mut d = SseDecoder::new();
     let mut out = Vec::new();
-    let mut from = 0;
-    for &to in cuts.unwrap_or(&[data.len()]) {
-        d.feed(&data[from..to], |e| {
+    for piece in reads(data, cuts) {
+        d.feed(piece, |e| {
             out.push(e.into());
             true
         });
-        from = to;
     }
     d.finish(|e| {
         out.push(e.into());
@@ -210,13 +221,11 @@ fn sse_events(data: &[u8], cuts: Option<&[usize]>) -> Vec<Event> {
 fn ndjson_lines(data: &[u8], cuts: Option<&[usize]>) -> Vec<Vec<u8>> {
     let mut d = NdjsonDecoder::new();
     let mut out = Vec::new();
-    let mut from = 0;
-    for &to in cuts.unwrap_or(&[data.len()]) {
-        d.feed(&data[from..to], |l| {
+    for piece in reads(data, cuts) {
+        d.feed(piece, |l| {
             out.push(l.to_vec());
             true
         });
-        from = to;
     }
     d.finish(|l| {
         out.push(l.to_vec());
