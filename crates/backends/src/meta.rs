@@ -121,11 +121,14 @@ pub enum Readiness {
 /// Waits until `GET /health` answers 2xx. While the connection is refused
 /// (vLLM binds only once loaded) or the server answers 503 (llama-server
 /// "Loading model"), keeps polling until `wait.timeout`; then fails with the
-/// last thing the server said.
+/// last thing the server said. Every 5 s of waiting, `on_wait` gets a line
+/// saying what the server answered (progress for the caller to show; the
+/// library prints nothing).
 pub async fn wait_ready(
     root: &reqwest::Url,
     api_key: Option<&str>,
     wait: ReadyWait,
+    on_wait: &(dyn Fn(&str) + Sync),
 ) -> Result<Readiness, RequestError> {
     let url = root.join("health").map_err(|e| RequestError::Connect {
         url: root.to_string(),
@@ -153,7 +156,7 @@ pub async fn wait_ready(
             });
         }
         if waited_reports.tick() {
-            eprintln!("waiting for {url} to be ready: {last}");
+            on_wait(&format!("waiting for {url} to be ready: {last}"));
         }
         tokio::time::sleep(wait.interval).await;
     }

@@ -14,7 +14,7 @@ use stackbench_engine::{Bound, LiveCounters, OpenLoopPlan};
 use stackbench_runner::sweep::{
     write_sweep_file, Level, LevelPlan, LevelResult, ListSweep, MaxSearch, StopRules,
 };
-use stackbench_runner::{FlavorChoice, RunConfig, RunnerError};
+use stackbench_runner::{FlavorChoice, Notes, RunConfig, RunnerError};
 use stackbench_wire::body::Api;
 
 use crate::args::{ApiArg, ArrivalArg, ProbeArgs, RunArgs, RunFlavorArg};
@@ -207,8 +207,16 @@ async fn one_run(
         Bound::Duration(_) => None,
     };
     let progress = Progress::start(live.clone(), total, label, quiet);
+    let notes = Notes {
+        progress: &|m| {
+            if !quiet {
+                eprintln!("{m}");
+            }
+        },
+        warn: &|w| eprintln!("warning: {w}"),
+    };
     let result = tokio::select! {
-        r = stackbench_runner::execute(config, live, shutdown.soft.clone(), &|w| eprintln!("warning: {w}")) => Some(r),
+        r = stackbench_runner::execute(config, live, shutdown.soft.clone(), notes) => Some(r),
         () = shutdown.hard.cancelled() => None,
     };
     progress.finish();

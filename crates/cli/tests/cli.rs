@@ -465,6 +465,34 @@ fn bad_input_is_a_clear_error_with_exit_code_2() {
     assert_eq!(out.status.code(), Some(2));
 }
 
+/// Waiting for a server is progress the command shows (the library only
+/// reports it), and `-q` keeps it quiet; the refusal is still an error.
+#[test]
+fn waiting_for_a_server_is_shown_unless_quiet() {
+    let wait = |quiet: bool| {
+        let mut c = Command::new(BIN);
+        c.args([
+            "run",
+            "--base-url",
+            "http://127.0.0.1:9",
+            "--ready-timeout",
+            "1s",
+        ]);
+        if quiet {
+            c.arg("-q");
+        }
+        let out = c.output().unwrap();
+        assert_eq!(out.status.code(), Some(2));
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let shown = "waiting for http://127.0.0.1:9/health to be ready";
+    let loud = wait(false);
+    assert!(loud.contains(shown), "{loud}");
+    let quiet = wait(true);
+    assert!(!quiet.contains(shown), "{quiet}");
+    assert!(quiet.contains("not ready"), "{quiet}");
+}
+
 #[test]
 fn help_explains_the_commands() {
     let out = Command::new(BIN).arg("--help").output().unwrap();

@@ -81,9 +81,14 @@ async fn start(slots: u32, ctx_per_slot: u32) -> Option<ServerProc> {
         timeout: Duration::from_secs(120),
         interval: Duration::from_millis(100),
     };
-    wait_ready(&normalize_base_url(&server.url).unwrap(), None, wait)
-        .await
-        .unwrap();
+    wait_ready(
+        &normalize_base_url(&server.url).unwrap(),
+        None,
+        wait,
+        &|_| {},
+    )
+    .await
+    .unwrap();
     Some(server)
 }
 

@@ -34,6 +34,16 @@ pub use power::{PowerSampler, NVIDIA_SMI_ENV};
 pub use prepare::{prepare, random_seed};
 pub use results::{benchmark, default_out, safe_name, utc_stamp, Job};
 
+/// Where a run's lines for the user go before it starts: the caller decides
+/// how to show them (the library prints nothing).
+#[derive(Clone, Copy)]
+pub struct Notes<'a> {
+    /// Progress: what we are waiting for.
+    pub progress: &'a (dyn Fn(&str) + Sync),
+    /// Warnings (also kept in `run.json`).
+    pub warn: &'a (dyn Fn(&str) + Sync),
+}
+
 /// A finished (or interrupted) run: its `run.json` and its folder.
 #[derive(Debug, Clone)]
 pub struct RunOutput {
@@ -45,20 +55,21 @@ pub struct RunOutput {
 
 /// Prepares and runs `config`. `live` counts tokens and requests as they
 /// happen (for a progress display); `cancel` ends the run early (it is
-/// then marked incomplete); `warn` shows each warning the preparation
-/// found before the run begins (they are kept in `run.json` too).
+/// then marked incomplete); `say` shows progress before the run begins
+/// (waiting for the server) and each warning the preparation found (kept
+/// in `run.json` too).
 pub async fn execute(
     config: RunConfig,
     live: Arc<LiveCounters>,
     cancel: CancellationToken,
-    warn: &(dyn Fn(&str) + Sync),
+    say: Notes<'_>,
 ) -> Result<RunOutput, RunnerError> {
     let job = tokio::select! {
-        job = prepare(config) => job?,
+        job = prepare(config, say.progress) => job?,
         () = cancel.cancelled() => return Err(RunnerError::Interrupted),
     };
     for w in &job.warnings {
-        warn(w);
+        (say.warn)(w);
     }
     let dir = job.out.clone();
     let file = benchmark(job, live, cancel).await?;

@@ -30,8 +30,9 @@ fn kind_name(kind: ServerKind) -> Option<String> {
         .and_then(|v| v.as_str().map(str::to_string))
 }
 
-/// Checks the server is there and builds the job `c` describes.
-pub async fn prepare(c: RunConfig) -> Result<Job, RunnerError> {
+/// Checks the server is there and builds the job `c` describes; `progress`
+/// hears about a wait for the server to become ready.
+pub async fn prepare(c: RunConfig, progress: &(dyn Fn(&str) + Sync)) -> Result<Job, RunnerError> {
     c.validate()?;
     // What the user should know about this run: printed by the caller and
     // kept in run.json (`warnings`).
@@ -42,7 +43,7 @@ pub async fn prepare(c: RunConfig) -> Result<Job, RunnerError> {
         timeout: c.ready_timeout,
         interval: Duration::from_millis(500),
     };
-    wait_ready(&root, key, wait)
+    wait_ready(&root, key, wait, progress)
         .await
         .map_err(RunnerError::NotReady)?;
     // Listing the models checks that the API answers before anything runs.

@@ -231,6 +231,7 @@ impl Server {
         &mut self,
         timeout: Duration,
         api_key: Option<&str>,
+        on_wait: &(dyn Fn(&str) + Sync),
     ) -> Result<(), LaunchError> {
         let root =
             normalize_base_url(&self.base_url).map_err(|e| LaunchError::Other(e.to_string()))?;
@@ -238,7 +239,7 @@ impl Server {
             timeout,
             interval: Duration::from_millis(500),
         };
-        let ready = wait_ready(&root, api_key, wait);
+        let ready = wait_ready(&root, api_key, wait, on_wait);
         tokio::pin!(ready);
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         loop {

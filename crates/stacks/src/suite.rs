@@ -278,7 +278,7 @@ async fn launch_group(
         obs.note(&format!("{}: launching", entry.config.name));
         let outcome = &mut file.stacks[i];
         let log = round.log(&opts.out, &entry.config.name);
-        match start_stack(suite, entry, &log, opts).await {
+        match start_stack(suite, entry, &log, opts, obs).await {
             Ok(server) => {
                 outcome.launch = server.info.clone();
                 outcome.log = server.log.as_ref().map(|l| rel(&opts.out, l));
@@ -316,6 +316,11 @@ async fn run_scenario(
     }
     obs.scenario_started(&label, counters.clone(), total);
     let warn = |w: &str| obs.note(&format!("warning: {w}"));
+    let progress = |m: &str| obs.note(m);
+    let notes = stackbench_runner::Notes {
+        progress: &progress,
+        warn: &warn,
+    };
     let tasks = live.iter().map(|l| {
         let config = run_config(
             suite,
@@ -325,7 +330,7 @@ async fn run_scenario(
             round,
             opts,
         );
-        stackbench_runner::execute(config, counters.clone(), opts.soft.clone(), &warn)
+        stackbench_runner::execute(config, counters.clone(), opts.soft.clone(), notes)
     });
     let results = tokio::select! {
         r = futures_util::future::join_all(tasks) => Some(r),
@@ -401,6 +406,7 @@ async fn start_stack(
     entry: &StackEntry,
     log: &Path,
     opts: &SuiteOptions,
+    obs: &dyn SuiteObserver,
 ) -> Result<Server, (String, Option<PathBuf>)> {
     let s = &entry.config;
     let plan = launch_plan(s, &entry.file, &suite.config.name)
@@ -416,8 +422,9 @@ async fn start_stack(
             return Err((reason, None));
         }
     };
+    let waiting = |m: &str| obs.note(&format!("{}: {m}", s.name));
     let ready = tokio::select! {
-        r = server.wait_ready(s.ready_timeout.get(), opts.api_key.as_deref()) => r.map_err(|e| e.to_string()),
+        r = server.wait_ready(s.ready_timeout.get(), opts.api_key.as_deref(), &waiting) => r.map_err(|e| e.to_string()),
         () = opts.soft.cancelled() => Err("interrupted while waiting for the server".to_string()),
     };
     match ready {

@@ -82,7 +82,7 @@ pub fn start(args: &[&str]) -> Option<ServerProc> {
     };
     let deadline = Instant::now() + Duration::from_secs(420);
     while Instant::now() < deadline && server.running() {
-        if rt.block_on(wait_ready(&root, None, slice)).is_ok() {
+        if rt.block_on(wait_ready(&root, None, slice, &|_| {})).is_ok() {
             return Some(server);
         }
     }
