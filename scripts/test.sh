@@ -25,8 +25,8 @@ if ! command -v podman >/dev/null; then
 fi
 export CONTAINERS_CONF="${CONTAINERS_CONF:-$PWD/scripts/containers.conf}"
 bash scripts/build-llama-image.sh
-# The "bad upgrade" of the container-upgrade test: half the threads.
-bash scripts/build-llama-image.sh localhost/stackbench-llama-server:slow-threads -t 1
+# The "bad upgrade" of the container-upgrade test: the model as F32 weights.
+bash scripts/build-llama-image.sh localhost/stackbench-llama-server:f32 --model-type F32
 export STACKBENCH_REQUIRE_PODMAN=1
 
 echo "== chromium (installed when missing): the HTML report is opened headless"
