@@ -136,13 +136,18 @@ pub async fn benchmark(
     write_run_file(&job.out, &file)?;
     let (sink, handle) = RecordSink::create(&job.out.join("requests.jsonl"))?;
     let root = stackbench_backends::normalize_base_url(&file.target.base_url)?;
+    // The run's own token: the user's cancel, or a watcher that can no
+    // longer write (whose error then says why the run stopped).
+    let stop = cancel.child_token();
     let metrics = job
         .metrics_every
-        .map(|every| MetricsWatch::new(&root, job.api_key.as_deref(), &job.out, every))
+        .map(|every| {
+            MetricsWatch::new(&root, job.api_key.as_deref(), &job.out, every, stop.clone())
+        })
         .transpose()?;
     let power = job.context.sample_power.then(PowerSampler::new);
     let mut watch = Watchers { metrics, power };
-    let outcome = run_with_hooks(job.driver, &job.plan, sink, live, cancel, &mut watch).await;
+    let outcome = run_with_hooks(job.driver, &job.plan, sink, live, stop, &mut watch).await;
     let metrics_write_error = watch
         .metrics
         .as_ref()

@@ -15,6 +15,7 @@ use stackbench_core::summary::Summary;
 use stackbench_core::sync::lock;
 use stackbench_engine::PhaseHooks;
 use stackbench_wire::prometheus::Sample;
+use tokio_util::sync::CancellationToken;
 
 use crate::error::{io_at, RunnerError};
 
@@ -31,6 +32,8 @@ pub struct MetricsWatch {
     /// The first failure to write `server-metrics.jsonl` (later scrapes
     /// are not written; the run reports it).
     write_error: Arc<Mutex<Option<std::io::Error>>>,
+    /// Cancelled on that failure: the run stops within a scrape interval.
+    stop: CancellationToken,
     t0: Instant,
     scrapes: Arc<Mutex<u64>>,
     maxima: Arc<Mutex<GaugeMaxima>>,
@@ -46,12 +49,15 @@ impl MetricsWatch {
     /// A watch of `root`'s `/metrics` writing into
     /// `dir/server-metrics.jsonl`, scraping `every` so often during the
     /// measured phase. Gauges (running, waiting, KV-cache use) are only seen
-    /// at scrapes, so the interval must be well below the run's length.
+    /// at scrapes, so the interval must be well below the run's length. A
+    /// failure to write the file cancels `stop` (the run's own token), so
+    /// a full disk ends the run at once rather than at its end.
     pub fn new(
         root: &reqwest::Url,
         api_key: Option<&str>,
         dir: &Path,
         every: Duration,
+        stop: CancellationToken,
     ) -> Result<Self, RunnerError> {
         let path = dir.join("server-metrics.jsonl");
         let file = File::create(&path).map_err(io_at(&path))?;
@@ -61,6 +67,7 @@ impl MetricsWatch {
             file: Arc::new(Mutex::new(Some(file))),
             path,
             write_error: Arc::new(Mutex::new(None)),
+            stop,
             t0: Instant::now(),
             scrapes: Arc::new(Mutex::new(0)),
             maxima: Arc::new(Mutex::new(GaugeMaxima::default())),
@@ -78,6 +85,7 @@ impl MetricsWatch {
             t0: self.t0,
             file: self.file.clone(),
             write_error: self.write_error.clone(),
+            stop: self.stop.clone(),
             scrapes: self.scrapes.clone(),
             maxima: self.maxima.clone(),
         }
@@ -192,6 +200,7 @@ struct Sink {
     t0: Instant,
     file: Arc<Mutex<Option<File>>>,
     write_error: Arc<Mutex<Option<std::io::Error>>>,
+    stop: CancellationToken,
     scrapes: Arc<Mutex<u64>>,
     maxima: Arc<Mutex<GaugeMaxima>>,
 }
@@ -218,6 +227,7 @@ async fn scrape_and_log(
         if let Some(Err(e)) = f.as_mut().map(|f| writeln!(f, "{line}")) {
             lock(&sink.write_error).get_or_insert(e);
             *f = None;
+            sink.stop.cancel();
         }
     }
     *lock(scrapes) += 1;
