@@ -44,5 +44,7 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 # Release mode: the timing tests compare against the simulator's schedule
 # with millisecond tolerances, and unoptimized tokio/hyper add ~2 ms per
 # request. The demo command builds the same release profile.
+# --no-fail-fast: every test binary runs and every failure is listed, not
+# only those of the first binary that fails.
 echo "== cargo test (release)"
-cargo test --workspace --locked --release
+cargo test --workspace --locked --release --no-fail-fast

@@ -72,7 +72,6 @@ fn llama_server_loading_503_is_waited_out() {
     let out = std::process::Command::new(common::BIN)
         .args([
             "run",
-            "--quiet",
             "--base-url",
             &sim.url,
             "-n",
