@@ -590,7 +590,7 @@ fn compare_dirs(base: &Path, cand: &Path, extra: &[&str]) -> (Option<i32>, Strin
 /// which `--threshold` overrides; an unknown metric there is refused at
 /// load.
 #[test]
-fn repeats_run_in_rounds_and_compare_pools_them_with_suite_thresholds() {
+fn repeats_run_in_rounds_and_compare_takes_them_together_with_suite_thresholds() {
     let dir = tempfile::tempdir().unwrap();
     let (pa, pb) = (free_port(), free_port());
     let stacks = [
@@ -686,7 +686,7 @@ fn repeats_run_in_rounds_and_compare_pools_them_with_suite_thresholds() {
     let (code, md) = compare_dirs(&base, &cand, &[]);
     assert_eq!(code, Some(0), "the suite's 50% thresholds hold: {md}");
     assert!(
-        md.contains("2 baseline and 2 candidate repeats pooled"),
+        md.contains("2 baseline and 2 candidate repeats together"),
         "{md}"
     );
     assert!(md.contains("±50%"), "{md}");

@@ -8,7 +8,8 @@
 //! Per-request metrics resample requests; the steady-state total rate
 //! resamples one-second blocks of the steady window (a block bootstrap:
 //! neighbouring 50 ms buckets are correlated, whole seconds much less so).
-//! The generator is seeded, so the same runs always give the same interval.
+//! Repeated runs are resampled in two stages, runs then samples within
+//! them (see [`bootstrap_change`]). The generator is seeded, so the same runs always give the same interval.
 
 /// Resamples drawn per interval.
 pub const BOOTSTRAP_RESAMPLES: usize = 2000;
@@ -94,30 +95,38 @@ pub struct Change {
 }
 
 /// The change of `stat` from `base` to `candidate` with a percentile
-/// bootstrap interval; `None` when either sample is empty or the baseline
-/// statistic is zero.
+/// bootstrap interval; `None` when either side has no sample or the
+/// baseline statistic is zero.
+///
+/// Each side is a list of runs (the repeats of a `--repeat` suite, or one
+/// run), each a list of samples. The statistic is taken over all of a
+/// side's samples pooled; each resample first draws as many runs as there
+/// are, with replacement, then samples within each drawn run (a two-stage,
+/// or cluster, bootstrap: Davison & Hinkley, *Bootstrap Methods and their
+/// Application*, 1997, §3.8). So the spread from one run to the next —
+/// a busy box, a relaunched server — widens the interval, where pooling
+/// the requests of every repeat would count each request as independent
+/// and let one slow repeat read as a regression. With one run per side it
+/// is the plain bootstrap, draw for draw.
 pub fn bootstrap_change(
-    base: &[f64],
-    candidate: &[f64],
+    base: &[Vec<f64>],
+    candidate: &[Vec<f64>],
     stat: Statistic,
     seed: u64,
 ) -> Option<Change> {
-    let b = stat.of(&mut base.to_vec())?;
-    let c = stat.of(&mut candidate.to_vec())?;
+    let base: Vec<&[f64]> = non_empty(base);
+    let candidate: Vec<&[f64]> = non_empty(candidate);
+    let b = stat.of(&mut base.concat())?;
+    let c = stat.of(&mut candidate.concat())?;
     if b == 0.0 {
         return None;
     }
     let mut rng = SplitMix64::new(seed);
-    let mut rb = vec![0.0; base.len()];
-    let mut rc = vec![0.0; candidate.len()];
+    let (mut rb, mut rc) = (Vec::new(), Vec::new());
     let mut changes = Vec::with_capacity(BOOTSTRAP_RESAMPLES);
     for _ in 0..BOOTSTRAP_RESAMPLES {
-        for x in rb.iter_mut() {
-            *x = base[rng.below(base.len())];
-        }
-        for x in rc.iter_mut() {
-            *x = candidate[rng.below(candidate.len())];
-        }
+        resample(&base, &mut rng, &mut rb);
+        resample(&candidate, &mut rng, &mut rc);
         if let (Some(sb), Some(sc)) = (stat.of(&mut rb), stat.of(&mut rc)) {
             if sb != 0.0 {
                 changes.push((sc / sb - 1.0) * 100.0);
@@ -134,6 +143,26 @@ pub fn bootstrap_change(
     })
 }
 
+fn non_empty(runs: &[Vec<f64>]) -> Vec<&[f64]> {
+    runs.iter()
+        .filter(|r| !r.is_empty())
+        .map(Vec::as_slice)
+        .collect()
+}
+
+/// One two-stage resample of `runs` into `out`: runs drawn with
+/// replacement (no draw when there is one), samples drawn within each.
+fn resample(runs: &[&[f64]], rng: &mut SplitMix64, out: &mut Vec<f64>) {
+    out.clear();
+    for _ in 0..runs.len() {
+        let run = match runs {
+            [one] => one,
+            _ => runs[rng.below(runs.len())],
+        };
+        out.extend((0..run.len()).map(|_| run[rng.below(run.len())]));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -148,8 +177,8 @@ mod tests {
     #[test]
     fn a_ten_percent_drop_is_bracketed_and_excludes_zero() {
         let c = bootstrap_change(
-            &noisy(100.0, 50, 1),
-            &noisy(90.0, 50, 2),
+            &[noisy(100.0, 50, 1)],
+            &[noisy(90.0, 50, 2)],
             Statistic::Quantile(0.5),
             7,
         )
@@ -162,8 +191,8 @@ mod tests {
     #[test]
     fn the_same_distribution_gives_an_interval_around_zero() {
         let c = bootstrap_change(
-            &noisy(100.0, 50, 3),
-            &noisy(100.0, 50, 4),
+            &[noisy(100.0, 50, 3)],
+            &[noisy(100.0, 50, 4)],
             Statistic::Mean,
             7,
         )
@@ -175,6 +204,31 @@ mod tests {
     fn quantiles_interpolate() {
         assert_eq!(quantile(&[1.0, 2.0, 3.0, 4.0], 0.5), Some(2.5));
         assert_eq!(quantile(&[], 0.5), None);
-        assert_eq!(bootstrap_change(&[], &[1.0], Statistic::Mean, 1), None);
+        assert_eq!(
+            bootstrap_change(&[vec![]], &[vec![1.0]], Statistic::Mean, 1),
+            None
+        );
+    }
+
+    /// Two repeats a side, one of them 15 % off (a busy box): pooling the
+    /// requests makes the same thing read as a clear change; drawing runs
+    /// first keeps zero inside the interval. A real 30 % drop on every
+    /// repeat still lies wholly outside.
+    #[test]
+    fn run_to_run_spread_widens_the_interval() {
+        let base = [noisy(100.0, 40, 5), noisy(100.0, 40, 6)];
+        let same = [noisy(100.0, 40, 7), noisy(85.0, 40, 8)];
+        let pooled = |runs: &[Vec<f64>]| vec![runs.concat()];
+        let median = Statistic::Quantile(0.5);
+        let naive = bootstrap_change(&pooled(&base), &pooled(&same), median, 9).unwrap();
+        assert!(naive.hi_pct < 0.0, "pooled: a false change {naive:?}");
+        let two_stage = bootstrap_change(&base, &same, median, 9).unwrap();
+        assert!(
+            two_stage.lo_pct < 0.0 && two_stage.hi_pct > 0.0,
+            "{two_stage:?}"
+        );
+        let slower = [noisy(70.0, 40, 10), noisy(70.0, 40, 11)];
+        let drop = bootstrap_change(&base, &slower, median, 9).unwrap();
+        assert!(drop.hi_pct < -20.0, "{drop:?}");
     }
 }

@@ -279,13 +279,9 @@ fn flags(runs: &[&RunData]) -> Vec<String> {
 
 fn run_flags(c: &RunData) -> Vec<String> {
     let mut out = Vec::new();
-    let r = &c.file.summary.requests;
-    let total = r.ok + r.failed;
-    if total > 0 {
-        let pct = r.failed as f64 / total as f64 * 100.0;
-        if pct > ERROR_FLAG_PCT {
-            out.push(format!("{pct:.1}% of the candidate's requests failed"));
-        }
+    let pct = c.file.summary.requests.failed_pct();
+    if pct > ERROR_FLAG_PCT {
+        out.push(format!("{pct:.1}% of the candidate's requests failed"));
     }
     if let Some(d) = c
         .file
@@ -306,7 +302,8 @@ fn run_flags(c: &RunData) -> Vec<String> {
 }
 
 /// The runs of one stack and scenario on one side: one, or the repeats of
-/// a `--repeat` suite, whose requests are pooled.
+/// a `--repeat` suite, taken together (figures over all their requests;
+/// intervals drawing repeats, then requests).
 type Group<'a> = Vec<&'a RunData>;
 
 fn records<'a>(g: &'a [&'a RunData]) -> impl Iterator<Item = &'a RequestRecord> + 'a {
@@ -316,24 +313,35 @@ fn records<'a>(g: &'a [&'a RunData]) -> impl Iterator<Item = &'a RequestRecord> 
         .filter(|r| !r.warmup)
 }
 
-fn ok_values(g: &[&RunData], f: impl Fn(&RequestRecord) -> Option<f64>) -> Vec<f64> {
-    records(g)
-        .filter(|r| r.status == RequestStatus::Ok)
-        .filter_map(f)
+/// One list of values per run (the bootstrap draws runs, then requests).
+fn ok_values(g: &[&RunData], f: impl Fn(&RequestRecord) -> Option<f64>) -> Vec<Vec<f64>> {
+    g.iter()
+        .map(|d| {
+            records(std::slice::from_ref(d))
+                .filter(|r| r.status == RequestStatus::Ok)
+                .filter_map(&f)
+                .collect()
+        })
         .collect()
 }
 
 /// The total-rate samples: with at least [`MIN_SAMPLES`] repeats, one
 /// steady-state total per repeat (the between-run spread, the honest one
-/// for an upgrade); with fewer, the tokens of every whole second of every
-/// repeat's steady window.
-fn total_samples(g: &[&RunData]) -> Vec<f64> {
+/// for an upgrade); with fewer, the tokens of every whole second of each
+/// repeat's steady window, one list per repeat.
+fn total_samples(g: &[&RunData]) -> Vec<Vec<f64>> {
     if g.len() >= MIN_SAMPLES {
-        return g.iter().map(|d| d.file.summary.output_tok_s).collect();
+        return vec![g.iter().map(|d| d.file.summary.output_tok_s).collect()];
     }
     g.iter()
-        .flat_map(|d| d.file.summary.steady_tokens_per_s.iter())
-        .map(|t| f64::from(*t))
+        .map(|d| {
+            d.file
+                .summary
+                .steady_tokens_per_s
+                .iter()
+                .map(|t| f64::from(*t))
+                .collect()
+        })
         .collect()
 }
 
@@ -365,7 +373,7 @@ fn verdict(better: Better, lo: f64, hi: f64, threshold: f64) -> Verdict {
     }
 }
 
-fn samples(d: &[&RunData], key: &str) -> (Vec<f64>, Statistic) {
+fn samples(d: &[&RunData], key: &str) -> (Vec<Vec<f64>>, Statistic) {
     let ms = |us: Option<u64>| us.map(|u| u as f64 / 1000.0);
     match key {
         "decode_tok_s_p50" => (ok_values(d, |r| r.decode_tok_s), Statistic::Quantile(0.5)),
@@ -417,9 +425,10 @@ fn metric(
     }
     let (b, stat) = samples(base, key);
     let (c, _) = samples(cand, key);
-    if b.len() < MIN_SAMPLES || c.len() < MIN_SAMPLES {
-        m.base = stat.of(&mut b.clone());
-        m.candidate = stat.of(&mut c.clone());
+    let count = |runs: &[Vec<f64>]| runs.iter().map(Vec::len).sum::<usize>();
+    if count(&b) < MIN_SAMPLES || count(&c) < MIN_SAMPLES {
+        m.base = stat.of(&mut b.concat());
+        m.candidate = stat.of(&mut c.concat());
         return m;
     }
     if let Some(ch) = bootstrap_change(&b, &c, stat, seed) {
@@ -447,7 +456,7 @@ fn groups(runs: &[RunData]) -> Vec<((String, String), Group<'_>)> {
 
 /// Compares every candidate stack and scenario with the baseline's (a
 /// single stack and scenario on each side is compared whatever its
-/// labels). Repeats of one stack and scenario are pooled.
+/// labels). Repeats of one stack and scenario are taken together.
 pub fn compare(
     base: &[RunData],
     candidate: &[RunData],
@@ -547,7 +556,7 @@ pub fn markdown(c: &Comparison) -> String {
         out += &format!("\n### {} / {}\n\n", p.stack, p.scenario);
         if p.base_runs > 1 || p.candidate_runs > 1 {
             out += &format!(
-                "{} baseline and {} candidate repeats pooled.\n\n",
+                "{} baseline and {} candidate repeats together (intervals draw repeats, then requests).\n\n",
                 p.base_runs, p.candidate_runs
             );
         }
