@@ -72,6 +72,18 @@ pub struct RequestCounts {
     pub cold_loads: u64,
 }
 
+impl RequestCounts {
+    /// Failed requests as a share of those that finished either way (OK or
+    /// failed; cancelled ones were never judged), %; 0 when none finished.
+    pub fn failed_pct(&self) -> f64 {
+        let judged = self.ok + self.failed;
+        if judged == 0 {
+            return 0.0;
+        }
+        self.failed as f64 * 100.0 / judged as f64
+    }
+}
+
 /// Everything the summary table shows.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Summary {

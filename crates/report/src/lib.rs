@@ -252,12 +252,7 @@ pub fn levels_table(runs: &[&RunFile]) -> String {
         .iter()
         .map(|r| {
             let s = &r.summary;
-            let judged = s.requests.ok + s.requests.failed;
-            let err = if judged > 0 {
-                s.requests.failed as f64 * 100.0 / judged as f64
-            } else {
-                0.0
-            };
+            let err = s.requests.failed_pct();
             vec![
                 level_label(&r.load),
                 format!("{:.1}", s.output_tok_s),

@@ -86,11 +86,7 @@ impl StopRules {
 
 /// Failed requests as a share of OK and failed ones, %.
 pub fn error_pct(s: &Summary) -> f64 {
-    let judged = s.requests.ok + s.requests.failed;
-    if judged == 0 {
-        return 0.0;
-    }
-    s.requests.failed as f64 * 100.0 / judged as f64
+    s.requests.failed_pct()
 }
 
 /// One finished level, as `sweep.json` lists it.
