@@ -372,7 +372,7 @@ pub struct RunArgs {
     /// Quantization name for tables (e.g. NVFP4).
     #[arg(long)]
     pub quantization: Option<String>,
-    /// No progress bar.
+    /// No progress bar and no "waiting for the server" lines (warnings and errors still print).
     #[arg(short, long)]
     pub quiet: bool,
 }

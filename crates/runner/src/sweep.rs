@@ -71,7 +71,7 @@ pub struct StopRules {
 impl StopRules {
     /// Why a level with `s` ends the sweep, if it does.
     pub fn reason(&self, s: &Summary) -> Option<String> {
-        let err = error_pct(s);
+        let err = s.requests.failed_pct();
         if err > self.error_pct {
             return Some(format!(
                 "{err:.1}% of requests failed (limit {}%)",
@@ -82,11 +82,6 @@ impl StopRules {
         let limit = self.ttft_p99_ms?;
         (p99 > limit).then(|| format!("p99 TTFT {p99:.0} ms (limit {limit} ms)"))
     }
-}
-
-/// Failed requests as a share of OK and failed ones, %.
-pub fn error_pct(s: &Summary) -> f64 {
-    s.requests.failed_pct()
 }
 
 /// One finished level, as `sweep.json` lists it.
@@ -130,7 +125,7 @@ impl LevelResult {
             ttft_p50_ms: s.ttft_ms.p50,
             ttft_p99_ms: s.ttft_ms.p99,
             requests_per_s: s.requests_per_s,
-            error_pct: error_pct(s),
+            error_pct: s.requests.failed_pct(),
             slo_met_pct: s.goodput.map(|g| g.share_pct),
             passed,
         }
@@ -256,7 +251,7 @@ impl MaxSearch {
 
     fn passes(&self, s: &Summary) -> bool {
         let met = s.goodput.map_or(0.0, |g| g.share_pct);
-        met >= self.attainment && error_pct(s) <= self.error_pct && s.requests.ok > 0
+        met >= self.attainment && s.requests.failed_pct() <= self.error_pct && s.requests.ok > 0
     }
 }
 
