@@ -7,6 +7,7 @@
 #![warn(missing_docs)]
 
 mod error;
+mod http1;
 mod meta;
 mod metrics;
 mod openai;
@@ -39,6 +40,16 @@ pub enum Driver {
 }
 
 impl Driver {
+    /// A driver like this one with its own connection pool, for another
+    /// runtime thread: a connection's task runs on the thread that opened
+    /// it, so sharing a pool across threads would wake another thread for
+    /// every event.
+    pub fn with_own_connections(&self) -> Result<Self, String> {
+        match self {
+            Self::OpenAi(d) => d.with_own_connections().map(Self::OpenAi),
+        }
+    }
+
     /// Sends one `request`, pushing one [`TokenEvent`] per content
     /// event into `events` (timed from `start`) and adding its tokens to
     /// `live_tokens` as they arrive.

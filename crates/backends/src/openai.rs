@@ -42,10 +42,11 @@ pub struct OpenAiTarget {
     pub reuse_connections: bool,
 }
 
-/// Streams requests to one OpenAI-compatible endpoint.
+/// Streams requests to one endpoint. Clones share its kept connections;
+/// [`OpenAiDriver::with_own_connections`] makes one with its own.
 #[derive(Debug, Clone)]
 pub struct OpenAiDriver {
-    client: reqwest::Client,
+    endpoint: std::sync::Arc<crate::http1::Endpoint>,
     url: reqwest::Url,
     target: OpenAiTarget,
 }
@@ -53,7 +54,9 @@ pub struct OpenAiDriver {
 /// Longest wait for a connection (TCP and TLS handshake).
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Builds the HTTP client every driver uses.
+/// Builds the reqwest client of the control-plane requests (readiness,
+/// metadata, probes, `/metrics`, tokenizers); the measured streams go
+/// through [`crate::http1`].
 ///
 /// Idle pooled connections are dropped after 4 s: llama-server closes
 /// keep-alive connections after 5 s, and reusing one it is closing makes a
@@ -73,7 +76,7 @@ fn http_client_builder(api_key: Option<&str>) -> Result<reqwest::ClientBuilder, 
         v.set_sensitive(true);
         headers.insert(AUTHORIZATION, v);
     }
-    Ok(crate::tls::apply(reqwest::Client::builder())
+    Ok(crate::tls::apply(reqwest::Client::builder())?
         .default_headers(headers)
         .pool_idle_timeout(Duration::from_secs(4))
         .pool_max_idle_per_host(usize::MAX)
@@ -84,20 +87,23 @@ fn http_client_builder(api_key: Option<&str>) -> Result<reqwest::ClientBuilder, 
 impl OpenAiDriver {
     /// Creates a driver; fails only on an unusable API key or TLS setup.
     pub fn new(target: OpenAiTarget) -> Result<Self, String> {
-        let mut builder = http_client_builder(target.api_key.as_deref())?;
-        if !target.reuse_connections {
-            builder = builder.pool_max_idle_per_host(0);
-        }
-        let client = builder.build().map_err(|e| e.to_string())?;
         let url = target
             .root
             .join(target.api.path())
             .map_err(|e| e.to_string())?;
+        let endpoint =
+            crate::http1::Endpoint::new(&url, target.api_key.as_deref(), target.reuse_connections)?;
         Ok(Self {
-            client,
+            endpoint: std::sync::Arc::new(endpoint),
             url,
             target,
         })
+    }
+
+    /// The same target with its own kept connections (for another runtime
+    /// thread).
+    pub fn with_own_connections(&self) -> Result<Self, String> {
+        Self::new(self.target.clone())
     }
 
     /// The full endpoint URL.
@@ -113,12 +119,7 @@ impl OpenAiDriver {
         events: &mut Vec<TokenEvent>,
         live_tokens: &AtomicU64,
     ) -> Result<CountOutcome, RequestError> {
-        let timeout = self.target.request_timeout;
-        match tokio::time::timeout(timeout, self.stream(request, start, events, live_tokens)).await
-        {
-            Ok(r) => r,
-            Err(_) => Err(RequestError::Timeout(timeout)),
-        }
+        self.stream(request, start, events, live_tokens).await
     }
 
     async fn stream(
@@ -129,14 +130,25 @@ impl OpenAiDriver {
         live_tokens: &AtomicU64,
     ) -> Result<CountOutcome, RequestError> {
         let body = request_body_for(self.target.api, &self.target.body, request);
-        let first_byte = self.target.first_byte_timeout;
-        let mut resp = tokio::time::timeout(first_byte, self.send_with_retry(body))
+        let (first_byte, whole) = (self.target.first_byte_timeout, self.target.request_timeout);
+        let deadline = Instant::now() + whole;
+        let mut resp = tokio::time::timeout(first_byte.min(whole), self.endpoint.send(&body))
             .await
-            .map_err(|_| RequestError::NoHeaders(first_byte))??;
-        if !resp.status().is_success() {
-            return Err(http_error(resp).await);
+            .map_err(|_| {
+                if first_byte <= whole {
+                    RequestError::NoHeaders(first_byte)
+                } else {
+                    RequestError::Timeout(whole)
+                }
+            })??;
+        let head_at = Instant::now();
+        if !(200..300).contains(&resp.status) {
+            let text = tokio::time::timeout_at(deadline.into(), resp.read_to_end(MAX_ERROR_BODY))
+                .await
+                .map_err(|_| RequestError::Timeout(whole))?;
+            return Err(status_error(resp.status, &text));
         }
-        check_content_type(self.target.api, resp.headers())?;
+        check_content_type(self.target.api, resp.content_type.as_deref())?;
         let mut decoder = Framer::for_api(self.target.api);
         let mut state = StreamState {
             parse: match self.target.api {
@@ -149,21 +161,21 @@ impl OpenAiDriver {
             error: None,
         };
         let idle = self.target.idle_timeout;
+        let mut watch = Limits::new(idle, deadline);
+        // Every event is stamped with the time of the read that completed
+        // it (the first ones may have come with the head).
+        let mut at_us = micros(head_at.saturating_duration_since(start));
         loop {
-            let read = tokio::time::timeout(idle, resp.chunk())
-                .await
-                .map_err(|_| RequestError::Idle {
-                    after: idle,
-                    events: events.len(),
-                })?
-                .map_err(|e| RequestError::Stream {
-                    events: events.len(),
-                    reason: error_chain(&e),
-                })?;
-            let Some(bytes) = read else { break };
-            let at_us = micros_since(start);
-            decoder.feed(&bytes, |ev| state.on_event(ev, at_us, events, live_tokens));
-            if state.stop() {
+            resp.drain(|data| {
+                if !state.stop() {
+                    decoder.feed(data, |ev| state.on_event(ev, at_us, events, live_tokens));
+                }
+            })
+            .map_err(|reason| RequestError::Stream {
+                events: events.len(),
+                reason,
+            })?;
+            if state.stop() || resp.finished() {
                 break;
             }
             if decoder.buffered() > MAX_EVENT_BYTES {
@@ -172,17 +184,30 @@ impl OpenAiDriver {
                     limit: MAX_EVENT_BYTES,
                 });
             }
+            let read = tokio::select! {
+                biased;
+                read = resp.fill() => read,
+                () = watch.fired() => match watch.expired() {
+                    Some(Expired::Request) => return Err(RequestError::Timeout(whole)),
+                    Some(Expired::Idle) => {
+                        return Err(RequestError::Idle { after: idle, events: events.len() })
+                    }
+                    None => continue,
+                },
+            };
+            read.map_err(|e| RequestError::Stream {
+                events: events.len(),
+                reason: e.to_string(),
+            })?;
+            let now = Instant::now();
+            watch.saw_read(now);
+            at_us = micros(now.saturating_duration_since(start));
         }
         if !state.stop() {
-            let at_us = micros_since(start);
             decoder.finish(|ev| state.on_event(ev, at_us, events, live_tokens));
         }
         if let Some(e) = state.error.take() {
             return Err(e);
-        }
-        if state.done {
-            // Read the (empty) rest so the connection can be reused.
-            while let Ok(Some(_)) = resp.chunk().await {}
         }
         let counts = state.counter.finish();
         // OpenAI-compatible streams end with [DONE]; llama-server's native
@@ -193,9 +218,42 @@ impl OpenAiDriver {
                 events: events.len(),
             });
         }
+        finish_body(resp, &mut watch).await;
         Ok(counts)
     }
 }
+
+/// Reads what follows `[DONE]` (the body's end) so that the connection can
+/// be reused; a server that stalls or breaks there costs the connection,
+/// not the request, which has ended.
+async fn finish_body(mut resp: crate::http1::Response<'_>, watch: &mut Limits) {
+    loop {
+        if resp.drain(|_| {}).is_err() {
+            return;
+        }
+        if resp.finished() {
+            resp.release();
+            return;
+        }
+        let read = tokio::select! {
+            biased;
+            read = resp.fill() => read,
+            () = watch.fired() => {
+                if watch.expired().is_some() {
+                    return;
+                }
+                continue;
+            }
+        };
+        if read.is_err() {
+            return;
+        }
+        watch.saw_read(Instant::now());
+    }
+}
+
+/// Longest error body kept, bytes.
+const MAX_ERROR_BODY: usize = 64 * 1024;
 
 /// Splits the response body into payloads: SSE events or NDJSON lines.
 enum Framer {
@@ -241,11 +299,11 @@ type ChunkParser =
 /// sends (an HTML page from a gateway, a JSON body): parsing it as a
 /// stream would count nothing and call it a server fault. A missing header
 /// is let through.
-fn check_content_type(api: Api, headers: &HeaderMap) -> Result<(), RequestError> {
-    let Some(value) = headers.get(CONTENT_TYPE) else {
+fn check_content_type(api: Api, content_type: Option<&str>) -> Result<(), RequestError> {
+    let Some(got) = content_type else {
         return Ok(());
     };
-    let got = String::from_utf8_lossy(value.as_bytes()).into_owned();
+    let got = got.to_string();
     let media = got.split(';').next().unwrap_or_default().trim();
     let (expected, accepted): (&'static str, &[&str]) = if api.ndjson() {
         (
@@ -259,38 +317,6 @@ fn check_content_type(api: Api, headers: &HeaderMap) -> Result<(), RequestError>
         Ok(())
     } else {
         Err(RequestError::ContentType { expected, got })
-    }
-}
-
-/// Attempts at sending one request whose pooled connection turned out to be
-/// closed before the request was written.
-const MAX_SEND_ATTEMPTS: u32 = 3;
-
-impl OpenAiDriver {
-    /// Sends the request; retries (at once, on a fresh connection) only when
-    /// hyper says it was never sent: the pooled connection closed before the
-    /// request was written. A request that was written and then met a
-    /// closed connection is a failure (`closed`): the server may have read
-    /// it, and a retry would hide the fault.
-    async fn send_with_retry(&self, body: Vec<u8>) -> Result<reqwest::Response, RequestError> {
-        let body = bytes::Bytes::from(body);
-        let mut attempt = 1;
-        loop {
-            match self
-                .client
-                .post(self.url.clone())
-                .body(body.clone())
-                .send()
-                .await
-            {
-                Ok(resp) => return Ok(resp),
-                Err(e) if attempt < MAX_SEND_ATTEMPTS && never_sent(&e) => {
-                    tracing::debug!("retrying on a fresh connection: {}", error_chain(&e));
-                    attempt += 1;
-                }
-                Err(e) => return Err(transport_error(&self.url, &e)),
-            }
-        }
     }
 }
 
@@ -311,21 +337,6 @@ pub(crate) fn transport_error(url: &reqwest::Url, e: &reqwest::Error) -> Request
     } else {
         RequestError::Closed { url, reason }
     }
-}
-
-/// True when hyper reports the request was canceled before it was written
-/// (its pooled connection was found closed).
-fn never_sent(e: &reqwest::Error) -> bool {
-    let mut src: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(s) = src {
-        if s.downcast_ref::<hyper::Error>()
-            .is_some_and(hyper::Error::is_canceled)
-        {
-            return true;
-        }
-        src = s.source();
-    }
-    false
 }
 
 /// What one stream has shown so far.
@@ -380,8 +391,61 @@ impl StreamState {
     }
 }
 
-fn micros_since(start: Instant) -> u64 {
-    u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX)
+fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+}
+
+/// A stream's two time limits on one timer: the idle timeout (from the
+/// last read) and the whole request's deadline. Re-armed only when it
+/// fires, not per read: registering and polling a timer for every event
+/// was a measurable share of the client's cost per token.
+struct Limits {
+    idle: Duration,
+    deadline: Instant,
+    last_read: Instant,
+    timer: std::pin::Pin<Box<tokio::time::Sleep>>,
+}
+
+/// Which limit a stream passed.
+enum Expired {
+    Idle,
+    Request,
+}
+
+impl Limits {
+    fn new(idle: Duration, deadline: Instant) -> Self {
+        let now = Instant::now();
+        Self {
+            idle,
+            deadline,
+            last_read: now,
+            timer: Box::pin(tokio::time::sleep_until((now + idle).min(deadline).into())),
+        }
+    }
+
+    fn saw_read(&mut self, at: Instant) {
+        self.last_read = at;
+    }
+
+    /// Completes when the timer fires.
+    async fn fired(&mut self) {
+        self.timer.as_mut().await;
+    }
+
+    /// The limit passed, if any; otherwise re-arms the timer for the next
+    /// one due.
+    fn expired(&mut self) -> Option<Expired> {
+        let now = Instant::now();
+        if now >= self.deadline {
+            return Some(Expired::Request);
+        }
+        let idle_at = self.last_read + self.idle;
+        if now >= idle_at {
+            return Some(Expired::Idle);
+        }
+        self.timer.as_mut().reset(idle_at.min(self.deadline).into());
+        None
+    }
 }
 
 /// The server's message from an error payload, else the raw text.
@@ -398,6 +462,12 @@ fn payload_message(payload: &[u8]) -> String {
 pub(crate) async fn http_error(resp: reqwest::Response) -> RequestError {
     let status = resp.status().as_u16();
     let text = resp.text().await.unwrap_or_default();
+    status_error(status, text.as_bytes())
+}
+
+/// An error status with the server's message from `body`.
+fn status_error(status: u16, body: &[u8]) -> RequestError {
+    let text = String::from_utf8_lossy(body);
     let message = if text.trim().is_empty() {
         "(empty body)".to_string()
     } else {

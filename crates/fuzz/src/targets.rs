@@ -6,6 +6,7 @@
 
 use std::path::Path;
 
+use stackbench_wire::chunked::ChunkedDecoder;
 use stackbench_wire::llama::parse_native_chunk;
 use stackbench_wire::ndjson::NdjsonDecoder;
 use stackbench_wire::ollama::parse_ollama_chunk;
@@ -43,6 +44,13 @@ pub fn all() -> Vec<Target> {
             run: ndjson,
             seeds: ollama_seeds,
             dict: JSON_DICT,
+        },
+        Target {
+            name: "chunked",
+            about: "HTTP/1.1 chunked bodies (the measured streams' framing); split-invariant",
+            run: chunked,
+            seeds: chunked_seeds,
+            dict: CHUNKED_DICT,
         },
         Target {
             name: "openai",
@@ -100,6 +108,15 @@ const SSE_DICT: &[&[u8]] = &[
     b"event: error\n",
     b"[DONE]",
     b"data: [DONE]\n\n",
+];
+
+const CHUNKED_DICT: &[&[u8]] = &[
+    b"\r\n",
+    b"0\r\n\r\n",
+    b"1a\r\n",
+    b"ffff\r\n",
+    b";ext=1",
+    b"X-Trailer: 1\r\n",
 ];
 
 const JSON_DICT: &[&[u8]] = &[
@@ -244,6 +261,35 @@ pub fn sse(data: &[u8]) {
     );
 }
 
+/// The data and where the body ended (or the error), fed in `cuts`.
+fn chunked_body(data: &[u8], cuts: Option<&[usize]>) -> (Vec<u8>, Result<Option<usize>, String>) {
+    let mut d = ChunkedDecoder::new();
+    let mut out = Vec::new();
+    let mut offset = 0;
+    for piece in reads(data, cuts) {
+        match d.feed(piece, |b| out.extend_from_slice(b)) {
+            Ok(Some(end)) => return (out, Ok(Some(offset + end))),
+            Ok(None) => offset += piece.len(),
+            Err(e) => return (out, Err(e.to_string())),
+        }
+    }
+    (out, Ok(None))
+}
+
+/// Chunked bodies: no panic, the data never longer than the input, and
+/// reads split anywhere give the same data, end and error.
+pub fn chunked(data: &[u8]) {
+    let whole = chunked_body(data, None);
+    assert!(whole.0.len() <= data.len(), "more data out than bytes in");
+    let split = chunked_body(data, Some(&splits(data)));
+    // An error can be seen earlier in a split feed, with less data out
+    // before it; the outcome must agree.
+    match (&whole.1, &split.1) {
+        (Err(a), Err(b)) => assert_eq!(a, b, "chunked errors depend on the split"),
+        _ => assert_eq!(whole, split, "chunked decoding depends on the split"),
+    }
+}
+
 /// NDJSON framing: no panic, split-invariant.
 pub fn ndjson(data: &[u8]) {
     let whole = ndjson_lines(data, None);
@@ -349,6 +395,16 @@ fn sse_seeds() -> Vec<Vec<u8>> {
 
 /// Ollama native lines in the shape `docs/server-apis.md` documents
 /// (written here, not copied from a capture).
+/// Chunked bodies as servers send them (written here: one event per
+/// chunk, several per chunk, extensions, trailers).
+fn chunked_seeds() -> Vec<Vec<u8>> {
+    vec![
+        b"16\r\ndata: {\"choices\":[]}\n\n\r\n0\r\n\r\n".to_vec(),
+        b"5;a=b\r\nhello\r\n6\r\n world\r\n0\r\nX-T: 1\r\n\r\n".to_vec(),
+        b"E\ndata: [DONE]\n\n\n0\n\n".to_vec(),
+    ]
+}
+
 fn ollama_seeds() -> Vec<Vec<u8>> {
     let generate = concat!(
         r#"{"model":"m","created_at":"2026-01-01T00:00:00Z","response":"Hi","done":false}"#,

@@ -8,7 +8,7 @@ use stackbench_fuzz::{all, fuzz, Target};
 #[test]
 fn every_target_survives_a_short_run() {
     let targets = all();
-    assert_eq!(targets.len(), 8);
+    assert_eq!(targets.len(), 9);
     for t in &targets {
         assert!(!(t.seeds)().is_empty(), "{} has seeds", t.name);
         let s = fuzz(t, 20_000, 7, 16 * 1024, |_| {})

@@ -5,6 +5,7 @@
 #![warn(missing_docs)]
 
 pub mod body;
+pub mod chunked;
 pub mod count;
 pub mod llama;
 pub mod ndjson;

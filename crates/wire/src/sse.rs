@@ -40,72 +40,36 @@ impl SseDecoder {
         self.buf.len()
     }
 
-    /// Appends `bytes` and calls `on_event` for every event completed by
-    /// them. The callback returns `false` to stop early (e.g. on `[DONE]`).
+    /// Takes `bytes` and calls `on_event` for every event completed by
+    /// them. The callback returns `false` to stop early (e.g. on `[DONE]`);
+    /// the bytes after the event it stopped at stay buffered.
+    ///
+    /// With nothing buffered (a read that starts at an event boundary, as
+    /// a stream's reads nearly always do), events are decoded from `bytes`
+    /// in place and only an incomplete tail is copied.
     pub fn feed<F>(&mut self, bytes: &[u8], mut on_event: F)
     where
         F: FnMut(SseEvent<'_>) -> bool,
     {
-        self.buf.extend_from_slice(bytes);
-        let mut keep_going = true;
-        while keep_going {
-            let Some(rel) = self.buf[self.scan..].iter().position(|b| *b == b'\n') else {
-                break;
-            };
-            let line_end = self.scan + rel;
-            let line = trim_cr(&self.buf[self.scan..line_end]);
-            self.scan = line_end + 1;
-            if line.is_empty() {
-                let (start, end) = (self.event_start, line_end);
-                keep_going = self.dispatch(start, end, &mut on_event);
-                self.event_start = self.scan;
-            }
-        }
-        // Drop consumed bytes so the buffer stays small.
-        if self.event_start > 0 {
-            self.buf.drain(..self.event_start);
-            self.scan -= self.event_start;
+        if self.buf.is_empty() {
+            let (event_start, scan) = events_in(bytes, 0, 0, &mut self.joined, &mut on_event);
+            self.buf.extend_from_slice(&bytes[event_start..]);
+            self.scan = scan - event_start;
             self.event_start = 0;
+            return;
         }
-    }
-
-    /// Dispatches an event that ended at the blank line; trailing data that
-    /// never got its blank line is handled by [`SseDecoder::finish`].
-    fn dispatch<F>(&mut self, start: usize, end: usize, on_event: &mut F) -> bool
-    where
-        F: FnMut(SseEvent<'_>) -> bool,
-    {
-        let block = &self.buf[start..end];
-        let mut data: Option<&[u8]> = None;
-        let mut multi = false;
-        self.joined.clear();
-        for raw in block.split(|b| *b == b'\n') {
-            let line = trim_cr(raw);
-            if line.is_empty() || line[0] == b':' {
-                continue;
-            }
-            if let Some(v) = field(line, b"data") {
-                match data {
-                    None => data = Some(v),
-                    Some(prev) => {
-                        if !multi {
-                            self.joined.extend_from_slice(prev);
-                            multi = true;
-                        }
-                        self.joined.push(b'\n');
-                        self.joined.extend_from_slice(v);
-                    }
-                }
-            } else if let Some(v) = field(line, b"error") {
-                return on_event(SseEvent::Error(v));
-            }
-            // `event:`, `id:`, `retry:` carry nothing we use.
-        }
-        match (data, multi) {
-            (Some(_), true) => on_event(SseEvent::Data(&self.joined)),
-            (Some(d), false) => on_event(SseEvent::Data(d)),
-            (None, _) => true,
-        }
+        self.buf.extend_from_slice(bytes);
+        let (event_start, scan) = events_in(
+            &self.buf,
+            self.scan,
+            self.event_start,
+            &mut self.joined,
+            &mut on_event,
+        );
+        // Drop consumed bytes so the buffer stays small.
+        self.buf.drain(..event_start);
+        self.scan = scan - event_start;
+        self.event_start = 0;
     }
 
     /// Bytes received but not yet part of a complete event (a stream that
@@ -125,10 +89,76 @@ impl SseDecoder {
         }
         self.buf.extend_from_slice(b"\n\n");
         let (start, end) = (self.event_start, self.buf.len() - 1);
-        self.dispatch(start, end, &mut on_event);
+        dispatch(&self.buf[start..end], &mut self.joined, &mut on_event);
         self.buf.clear();
         self.scan = 0;
         self.event_start = 0;
+    }
+}
+
+/// Dispatches the complete events of `data`, looking for line ends from
+/// `scan` with the pending event starting at `event_start`; stops after
+/// the event the callback declines. Returns where the next event starts
+/// and where to resume looking for a line end.
+fn events_in<F>(
+    data: &[u8],
+    mut scan: usize,
+    mut event_start: usize,
+    joined: &mut Vec<u8>,
+    on_event: &mut F,
+) -> (usize, usize)
+where
+    F: FnMut(SseEvent<'_>) -> bool,
+{
+    while let Some(rel) = data[scan..].iter().position(|b| *b == b'\n') {
+        let line_end = scan + rel;
+        let line = trim_cr(&data[scan..line_end]);
+        scan = line_end + 1;
+        if line.is_empty() {
+            let keep_going = dispatch(&data[event_start..line_end], joined, on_event);
+            event_start = scan;
+            if !keep_going {
+                break;
+            }
+        }
+    }
+    (event_start, scan)
+}
+
+/// Dispatches the event of `block` (its lines, up to the blank line).
+fn dispatch<F>(block: &[u8], joined: &mut Vec<u8>, on_event: &mut F) -> bool
+where
+    F: FnMut(SseEvent<'_>) -> bool,
+{
+    let mut data: Option<&[u8]> = None;
+    let mut multi = false;
+    joined.clear();
+    for raw in block.split(|b| *b == b'\n') {
+        let line = trim_cr(raw);
+        if line.is_empty() || line[0] == b':' {
+            continue;
+        }
+        if let Some(v) = field(line, b"data") {
+            match data {
+                None => data = Some(v),
+                Some(prev) => {
+                    if !multi {
+                        joined.extend_from_slice(prev);
+                        multi = true;
+                    }
+                    joined.push(b'\n');
+                    joined.extend_from_slice(v);
+                }
+            }
+        } else if let Some(v) = field(line, b"error") {
+            return on_event(SseEvent::Error(v));
+        }
+        // `event:`, `id:`, `retry:` carry nothing we use.
+    }
+    match (data, multi) {
+        (Some(_), true) => on_event(SseEvent::Data(joined)),
+        (Some(d), false) => on_event(SseEvent::Data(d)),
+        (None, _) => true,
     }
 }
 
@@ -211,7 +241,7 @@ mod tests {
     }
 
     #[test]
-    fn callback_can_stop_early() {
+    fn callback_can_stop_early_and_keeps_the_rest() {
         let mut d = SseDecoder::new();
         let mut n = 0;
         d.feed(b"data: 1\n\ndata: 2\n\n", |_| {
@@ -219,5 +249,13 @@ mod tests {
             false
         });
         assert_eq!(n, 1);
+        assert_eq!(d.pending(), b"data: 2\n\n");
+        let mut rest = Vec::new();
+        d.feed(b"data: 3\n\n", |e| {
+            rest.push(format!("{e:?}"));
+            true
+        });
+        assert_eq!(rest.len(), 2, "{rest:?}");
+        assert_eq!(d.buffered(), 0);
     }
 }
