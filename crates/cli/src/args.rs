@@ -226,6 +226,14 @@ pub struct RunArgs {
     #[arg(long, value_name = "N", requires = "request_rate",
           value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub max_concurrency: Option<u32>,
+    /// Client runtime threads: the workers are spread over this many
+    /// single-threaded runtimes, each on its own thread with its own
+    /// connections. 1 (the default) costs the least CPU per token; raise
+    /// it when the run summary says the client was saturated and the box
+    /// has idle cores (each thread can drive roughly one core's worth).
+    #[arg(long, default_value_t = 1, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub threads: u32,
     /// Judge every request against latency limits and report goodput (the
     /// share and rate of requests meeting all of them), e.g.
     /// ttft_ms=500,tpot_ms=50,e2e_ms=10000 (any subset).
@@ -472,6 +480,12 @@ pub struct SimArgs {
     /// The PEM private key of --tls-cert.
     #[arg(long, value_name = "PEM", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+    /// Serve on this many threads (a multi-threaded runtime): one thread
+    /// tops out near 100k tokens/s of one-token events, so a benchmark of
+    /// the client at higher rates needs more.
+    #[arg(long, default_value_t = 1, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub threads: u32,
 }
 
 /// `stackbench demo`

@@ -86,6 +86,7 @@ pub fn run_config(a: &RunArgs) -> anyhow::Result<RunConfig> {
         bail!("--slo-attainment must be a percentage between 0 and 100");
     }
     c.slo = a.slo;
+    c.threads = a.threads;
     c.warmup_requests = a.warmup_requests;
     c.prompt_tokens = a.prompt_tokens;
     c.shared_prefix_tokens = a.shared_prefix_tokens;

@@ -7,6 +7,7 @@
 //! definitions can be tested in isolation and reused by every front end.
 #![warn(missing_docs)]
 
+pub mod client_load;
 pub mod histogram;
 pub mod merge;
 pub mod metrics;

@@ -290,6 +290,11 @@ pub fn merge_shards(
         .unwrap_or_default();
     summary.goodput = merged_goodput(shards, wall_s);
     summary.open_loop = merged_open_loop(shards, &hists, totals.cap_waits);
+    let loads: Vec<&crate::client_load::ClientLoad> = shards
+        .iter()
+        .filter_map(|s| s.file.summary.client.as_ref())
+        .collect();
+    summary.client = crate::client_load::ClientLoad::merge(&loads);
 
     let first = &shards[0].file;
     let mut file = first.clone();

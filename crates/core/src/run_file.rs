@@ -44,6 +44,10 @@ pub struct LoadConfig {
     /// Closed-loop workers; in an open-loop run, the `--max-concurrency`
     /// cap (0: none).
     pub concurrency: u32,
+    /// Runtime threads the client spread its workers over (1 in files
+    /// written before `--threads`).
+    #[serde(default = "one")]
+    pub threads: u32,
     /// Open-loop runs: requests offered per second (absent: closed loop).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_rate: Option<f64>,

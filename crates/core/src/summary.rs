@@ -167,6 +167,10 @@ pub struct Summary {
     /// With an SLO (`--slo`): the share and rate of requests meeting it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub goodput: Option<crate::slo::Goodput>,
+    /// The client's own load over the measured phase, and whether it was
+    /// the bottleneck (absent in files written before it was added).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client: Option<crate::client_load::ClientLoad>,
 }
 
 /// Counters the engine accumulates besides the histograms.
@@ -288,6 +292,7 @@ impl Summary {
             prefill_tok_s: Dist::from_hist(&h.prefill_mtps, 1000.0),
             open_loop: None,
             goodput: None,
+            client: None,
         }
     }
 }

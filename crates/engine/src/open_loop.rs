@@ -22,7 +22,8 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use crate::arrival::{OpenLoopPlan, Schedule};
-use crate::schedule::{micros, Lateness, Phase, WorkerTally};
+use crate::lanes::Lanes;
+use crate::schedule::{micros, Lateness, Phase, Sent, WorkerTally};
 
 /// Schedule lag by quarter of the planned span.
 pub(crate) struct LagBook {
@@ -108,6 +109,7 @@ pub(crate) async fn dispatch(
     phase: Arc<Phase>,
     schedule: Schedule,
     cap: Option<u32>,
+    lanes: &Lanes,
 ) -> (WorkerTally, u64) {
     let origin = phase.t0
         + phase
@@ -146,16 +148,23 @@ pub(crate) async fn dispatch(
         let id = phase.next_id.fetch_add(1, Ordering::Relaxed);
         sent += 1;
         let p = phase.clone();
-        tasks.spawn(async move {
+        let lane = lanes.pick(id);
+        let driver = lane.driver.clone();
+        lane.spawn_into(&mut tasks, async move {
             let _permit = permit;
             let late = Lateness {
                 lag_us: micros(Instant::now().saturating_duration_since(planned)),
                 cap_wait_us,
             };
+            let sent = Sent {
+                id,
+                worker: 0,
+                start: planned,
+                late: Some(late),
+            };
             let mut t = WorkerTally::default();
             let mut events = Vec::new();
-            p.send_one(id, 0, planned, Some(late), &mut events, &mut t)
-                .await;
+            p.send_one(&driver, sent, &mut events, &mut t).await;
             t
         });
         while let Some(done) = tasks.try_join_next() {

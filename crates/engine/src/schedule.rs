@@ -26,6 +26,7 @@ use stackbench_wire::CountOutcome;
 use tokio_util::sync::CancellationToken;
 
 use crate::arrival::OpenLoopPlan;
+use crate::lanes::Lanes;
 use crate::live::LiveCounters;
 use crate::open_loop::LagBook;
 use crate::prompt::PromptGenerator;
@@ -96,7 +97,6 @@ pub struct RunOutcome {
 
 /// One phase's shared state.
 pub(crate) struct Phase {
-    driver: Arc<Driver>,
     prompts: PromptGenerator,
     dataset: Option<Arc<Vec<Request>>>,
     pub(crate) t0: Instant,
@@ -171,12 +171,13 @@ pub async fn run(
     live: Arc<LiveCounters>,
     cancel: CancellationToken,
 ) -> RunOutcome {
-    run_with_hooks(driver, plan, sink, live, cancel, &mut NoHooks).await
+    let lanes = Lanes::single(driver);
+    run_with_hooks(&lanes, plan, sink, live, cancel, &mut NoHooks).await
 }
 
-/// [`run`] with [`PhaseHooks`].
+/// [`run`] on the runtime threads of `lanes`, with [`PhaseHooks`].
 pub async fn run_with_hooks<H: PhaseHooks>(
-    driver: Arc<Driver>,
+    lanes: &Lanes,
     plan: &RunPlan,
     sink: RecordSink,
     live: Arc<LiveCounters>,
@@ -191,7 +192,6 @@ pub async fn run_with_hooks<H: PhaseHooks>(
     let mut first_id = 0;
     if plan.warmup_requests > 0 {
         let warm = Phase {
-            driver: driver.clone(),
             prompts: plan.prompts.clone(),
             dataset: plan.dataset.clone(),
             t0,
@@ -215,13 +215,14 @@ pub async fn run_with_hooks<H: PhaseHooks>(
             lag: None,
         };
         let n = u64::from(workers).min(plan.warmup_requests) as u32;
-        run_phase(Arc::new(warm), n).await;
+        run_phase(Arc::new(warm), n, lanes).await;
         first_id = plan.warmup_requests;
     }
     if !cancel.is_cancelled() {
         hooks.before_measure().await;
     }
     let measured_start = t0.elapsed();
+    let watch = crate::self_watch::SelfWatch::start(lanes);
     let schedule = match &plan.open_loop {
         Some(o) => match crate::arrival::Schedule::new(o, plan.bound, plan.seed) {
             Ok(s) => Some((s, o.max_concurrency)),
@@ -236,7 +237,6 @@ pub async fn run_with_hooks<H: PhaseHooks>(
     };
     let stop = cancel.child_token();
     let phase = Arc::new(Phase {
-        driver,
         prompts: plan.prompts.clone(),
         dataset: plan.dataset.clone(),
         t0,
@@ -278,17 +278,18 @@ pub async fn run_with_hooks<H: PhaseHooks>(
     let (tally, open_loop) = if cancel.is_cancelled() {
         (WorkerTally::default(), None)
     } else if let Some((schedule, cap)) = schedule {
-        let (tally, sent) = crate::open_loop::dispatch(phase.clone(), schedule, cap).await;
+        let (tally, sent) = crate::open_loop::dispatch(phase.clone(), schedule, cap, lanes).await;
         (tally, Some(sent))
     } else if plan.open_loop.is_some() {
         (WorkerTally::default(), None)
     } else {
-        (run_phase(phase.clone(), workers).await, None)
+        (run_phase(phase.clone(), workers, lanes).await, None)
     };
     if let Some(t) = deadline_task {
         t.abort();
     }
     let end = t0.elapsed();
+    let client = watch.finish(tally.totals.output_tokens).await;
     hooks.after_measure().await;
     let wall_s = (end - measured_start).as_secs_f64();
     let start_us = phase.first_ok_us.load(Ordering::Relaxed);
@@ -312,6 +313,7 @@ pub async fn run_with_hooks<H: PhaseHooks>(
         steady,
     );
     summary.steady_tokens_per_s = per_second.unwrap_or_default();
+    summary.client = Some(client);
     summary.goodput = plan.slo.map(|slo| {
         let judged = tally.totals.requests.ok + tally.totals.requests.failed;
         Goodput::new(slo, tally.totals.slo_met, judged, wall_s)
@@ -337,9 +339,12 @@ pub async fn run_with_hooks<H: PhaseHooks>(
     }
 }
 
-async fn run_phase(phase: Arc<Phase>, workers: u32) -> WorkerTally {
+async fn run_phase(phase: Arc<Phase>, workers: u32, lanes: &Lanes) -> WorkerTally {
     let handles: Vec<_> = (0..workers)
-        .map(|w| tokio::spawn(worker(phase.clone(), w)))
+        .map(|w| {
+            let lane = lanes.pick(u64::from(w));
+            lane.spawn(worker(phase.clone(), w, lane.driver.clone()))
+        })
         .collect();
     let mut all = WorkerTally::default();
     for h in handles {
@@ -380,13 +385,17 @@ impl Phase {
     }
 }
 
-async fn worker(phase: Arc<Phase>, wid: u32) -> WorkerTally {
+async fn worker(phase: Arc<Phase>, wid: u32, driver: Arc<Driver>) -> WorkerTally {
     let mut tally = WorkerTally::default();
     let mut events: Vec<TokenEvent> = Vec::with_capacity(1024);
     while let Some(id) = phase.take() {
-        let refused = phase
-            .send_one(id, wid, Instant::now(), None, &mut events, &mut tally)
-            .await;
+        let sent = Sent {
+            id,
+            worker: wid,
+            start: Instant::now(),
+            late: None,
+        };
+        let refused = phase.send_one(&driver, sent, &mut events, &mut tally).await;
         if refused {
             // A server that is down fails instantly; don't spin on it.
             tokio::select! {
@@ -396,6 +405,19 @@ async fn worker(phase: Arc<Phase>, wid: u32) -> WorkerTally {
         }
     }
     tally
+}
+
+/// A request about to be sent.
+pub(crate) struct Sent {
+    /// Request id.
+    pub(crate) id: u64,
+    /// The closed-loop worker sending it (0 in an open loop).
+    pub(crate) worker: u32,
+    /// What it is timed from: now in a closed loop, the planned send time
+    /// in an open one.
+    pub(crate) start: Instant,
+    /// Open loop: how late it was sent.
+    pub(crate) late: Option<Lateness>,
 }
 
 /// When an open-loop request was due, and what held it back.
@@ -408,18 +430,21 @@ pub(crate) struct Lateness {
 }
 
 impl Phase {
-    /// Sends request `id`, timing it from `start` (now in a closed loop,
-    /// the planned send time in an open one), accounts for it, and
-    /// streams its record. True when the server refused the connection.
+    /// Sends a request through `driver`, accounts for it, and streams its
+    /// record. True when the server refused the connection.
     pub(crate) async fn send_one(
         &self,
-        id: u64,
-        wid: u32,
-        start: Instant,
-        late: Option<Lateness>,
+        driver: &Driver,
+        sent: Sent,
         events: &mut Vec<TokenEvent>,
         tally: &mut WorkerTally,
     ) -> bool {
+        let Sent {
+            id,
+            worker: wid,
+            start,
+            late,
+        } = sent;
         let request = self.request(id);
         events.clear();
         let start_offset_us = micros(start.saturating_duration_since(self.t0));
@@ -430,7 +455,7 @@ impl Phase {
         let result = tokio::select! {
             biased;
             _ = self.stop.cancelled() => None,
-            r = self.driver.send(&request, start, events, &self.live.tokens) => Some(r),
+            r = driver.send(&request, start, events, &self.live.tokens) => Some(r),
         };
         let finished = Finished {
             id,

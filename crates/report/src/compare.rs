@@ -265,16 +265,29 @@ fn mismatches(a: &RunFile, b: &RunFile) -> Vec<String> {
     out
 }
 
-fn flags(runs: &[&RunData]) -> Vec<String> {
+fn flags(base: &[&RunData], candidate: &[&RunData]) -> Vec<String> {
     let mut out = Vec::new();
-    for c in runs {
-        for f in run_flags(c) {
-            if !out.contains(&f) {
-                out.push(f);
-            }
+    let base_flags = base.iter().filter_map(|b| saturation_flag("baseline", b));
+    for f in candidate
+        .iter()
+        .flat_map(|c| run_flags(c))
+        .chain(base_flags)
+    {
+        if !out.contains(&f) {
+            out.push(f);
         }
     }
     out
+}
+
+/// A run whose client was the bottleneck measured the client too.
+fn saturation_flag(side: &str, run: &RunData) -> Option<String> {
+    let c = run.file.summary.client.as_ref().filter(|c| c.saturated)?;
+    Some(format!(
+        "the client was saturated in the {side} run {} ({}): its latencies are partly the client's",
+        run.dir,
+        c.reasons.join("; ")
+    ))
 }
 
 fn run_flags(c: &RunData) -> Vec<String> {
@@ -298,6 +311,7 @@ fn run_flags(c: &RunData) -> Vec<String> {
     if !c.file.complete {
         out.push("the candidate run did not complete".into());
     }
+    out.extend(saturation_flag("candidate", c));
     out
 }
 
@@ -504,7 +518,7 @@ pub fn compare(
             base_runs: b.len(),
             candidate_runs: c.len(),
             mismatches: mism,
-            flags: flags(c),
+            flags: flags(b, c),
             metrics,
         });
     }

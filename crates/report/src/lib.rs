@@ -167,6 +167,7 @@ pub fn run_summary(run: &RunFile) -> String {
     if let Some(m) = &run.server_metrics {
         out += &server_line(m);
     }
+    out += &client_lines(s);
     if !s.errors.is_empty() {
         out += "\nfailures:\n";
         for (reason, n) in &s.errors {
@@ -175,6 +176,38 @@ pub fn run_summary(run: &RunFile) -> String {
     }
     out
 }
+
+/// What the client spent, and the warning when it was the bottleneck.
+fn client_lines(s: &stackbench_core::summary::Summary) -> String {
+    let Some(c) = &s.client else {
+        return String::new();
+    };
+    let mut out = format!("\n{}\n", c.line());
+    if c.saturated {
+        out += &format!(
+            "warning: the client was saturated ({}): the latencies above are partly the client's, not the server's; give it more CPU (--threads, a quieter box) and rerun\n",
+            c.reasons.join("; ")
+        );
+    }
+    out
+}
+
+/// The mark a table puts beside a stack whose client was saturated in
+/// any of `runs` (explained under the table by [`SATURATED_NOTE`]).
+fn saturation_mark(runs: &[&RunFile]) -> &'static str {
+    if runs.iter().any(|r| client_saturated(r)) {
+        " †"
+    } else {
+        ""
+    }
+}
+
+fn client_saturated(r: &RunFile) -> bool {
+    r.summary.client.as_ref().is_some_and(|c| c.saturated)
+}
+
+/// The footnote of [`saturation_mark`].
+pub const SATURATED_NOTE: &str = "† the client was saturated in this run (see its summary): its latencies and rates are partly the client's, not the server's.\n";
 
 /// The failed requests by class, most frequent first: `stream 10,
 /// http_status 2`.
@@ -254,7 +287,7 @@ pub fn levels_table(runs: &[&RunFile]) -> String {
             let s = &r.summary;
             let err = s.requests.failed_pct();
             vec![
-                level_label(&r.load),
+                format!("{}{}", level_label(&r.load), saturation_mark(&[r])),
                 format!("{:.1}", s.output_tok_s),
                 format!("{:.2}", s.requests_per_s),
                 num(s.decode_tok_s.p50, 1),
@@ -267,7 +300,7 @@ pub fn levels_table(runs: &[&RunFile]) -> String {
             ]
         })
         .collect();
-    markdown_table(
+    let mut table = markdown_table(
         &[
             "level",
             "total tok/s",
@@ -280,7 +313,11 @@ pub fn levels_table(runs: &[&RunFile]) -> String {
             "SLO met %",
         ],
         &rows,
-    )
+    );
+    if runs.iter().any(|r| client_saturated(r)) {
+        table += &format!("\n{SATURATED_NOTE}");
+    }
+    table
 }
 
 /// A prompt length further than this (%) from the target is flagged.
@@ -446,6 +483,9 @@ pub fn comparison_tables(runs: &[RunFile]) -> String {
             detail_table(runs)
         );
     }
+    if runs.iter().any(client_saturated) {
+        out += &format!("\n{SATURATED_NOTE}");
+    }
     out
 }
 
@@ -593,7 +633,7 @@ pub fn single_user_table(runs: &[&RunFile]) -> String {
                 None => ("-".into(), "-".into()),
             };
             vec![
-                stack_label(r),
+                format!("{}{}", stack_label(r), saturation_mark(g)),
                 quant_label(r),
                 num(measured, 1),
                 num(published, 1),
@@ -649,7 +689,7 @@ pub fn pp_table(runs: &[&RunFile]) -> String {
         .map(|g| {
             let r = g[0];
             vec![
-                stack_label(r),
+                format!("{}{}", stack_label(r), saturation_mark(g)),
                 quant_label(r),
                 num(med(g, |r| r.summary.prefill_tok_s.p50), 1),
                 format!("pp{}", r.load.prompt_tokens),
@@ -692,7 +732,7 @@ pub fn total_table(runs: &[&RunFile], concurrency: u32) -> String {
             let measured = med(g, |r| Some(r.summary.output_tok_s));
             let published = published_total(r, concurrency);
             vec![
-                stack_label(r),
+                format!("{}{}", stack_label(r), saturation_mark(g)),
                 quant_label(r),
                 num(measured, 1),
                 num(published, 1),
@@ -740,7 +780,7 @@ pub fn detail_table(runs: &[RunFile]) -> String {
             let s = &r.summary;
             let m = r.server_metrics.as_ref().filter(|m| m.available);
             let mut row = vec![
-                stack_label(r),
+                format!("{}{}", stack_label(r), saturation_mark(&[r])),
                 quant_label(r),
                 match r.load.request_rate {
                     Some(_) => level_label(&r.load),

@@ -93,6 +93,9 @@ pub struct RunConfig {
     pub api_key: Option<String>,
     /// Closed-loop workers (and warm-up workers of an open-loop run).
     pub concurrency: u32,
+    /// Runtime threads the workers are spread over (each with its own
+    /// connections); 1 is the cheapest client per token.
+    pub threads: u32,
     /// Send requests at a rate instead (open loop).
     pub open_loop: Option<OpenLoopPlan>,
     /// Judge requests against these limits (goodput).
@@ -160,6 +163,7 @@ impl RunConfig {
             probe_fixed: false,
             api_key: None,
             concurrency: 1,
+            threads: 1,
             open_loop: None,
             slo: None,
             bound: Bound::Requests(10),
@@ -194,6 +198,12 @@ impl RunConfig {
         let bad = |m: &str| Err(RunnerError::Config(m.to_string()));
         if self.concurrency == 0 {
             return bad("concurrency must be at least 1");
+        }
+        if self.threads == 0 || self.threads > stackbench_engine::MAX_THREADS {
+            return Err(RunnerError::Config(format!(
+                "threads must be between 1 and {}",
+                stackbench_engine::MAX_THREADS
+            )));
         }
         if matches!(self.bound, Bound::Requests(0)) {
             return bad("the number of requests must be at least 1");

@@ -31,6 +31,9 @@ pub enum RunnerError {
     /// The driver could not be built.
     #[error("cannot build the HTTP client: {0}")]
     Driver(String),
+    /// The extra runtime threads (`--threads`) could not start.
+    #[error(transparent)]
+    Lanes(#[from] stackbench_engine::LaneError),
     /// A results file could not be written.
     #[error("cannot write {path}: {source}")]
     Io {

@@ -274,6 +274,7 @@ fn load_config(c: &RunConfig, seed: Seed) -> LoadConfig {
             Some(o) => o.max_concurrency.unwrap_or(0),
             None => c.concurrency,
         },
+        threads: c.threads,
         request_rate: c.open_loop.map(|o| o.rate),
         arrival: c.open_loop.map(|o| o.arrival),
         slo: c.slo,

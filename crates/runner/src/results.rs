@@ -9,7 +9,7 @@ use stackbench_backends::Driver;
 use stackbench_core::run_file::{LoadConfig, RunFile, ServerInfo, Target, RUN_SCHEMA_VERSION};
 use stackbench_core::summary::Summary;
 use stackbench_core::LatencyHistograms;
-use stackbench_engine::{run_with_hooks, LiveCounters, PhaseHooks, RecordSink, RunPlan};
+use stackbench_engine::{run_with_hooks, Lanes, LiveCounters, PhaseHooks, RecordSink, RunPlan};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::RunContext;
@@ -110,6 +110,7 @@ pub async fn benchmark(
     cancel: CancellationToken,
 ) -> Result<RunFile, RunnerError> {
     std::fs::create_dir_all(&job.out).map_err(io_at(&job.out))?;
+    let lanes = Lanes::new(job.driver.clone(), job.load.threads)?;
     let mut file = RunFile {
         schema_version: RUN_SCHEMA_VERSION,
         stackbench_version: env!("CARGO_PKG_VERSION").into(),
@@ -147,7 +148,8 @@ pub async fn benchmark(
         .transpose()?;
     let power = job.context.sample_power.then(PowerSampler::new);
     let mut watch = Watchers { metrics, power };
-    let outcome = run_with_hooks(job.driver, &job.plan, sink, live, stop, &mut watch).await;
+    let outcome = run_with_hooks(&lanes, &job.plan, sink, live, stop, &mut watch).await;
+    drop(lanes);
     let metrics_write_error = watch
         .metrics
         .as_ref()
