@@ -57,10 +57,18 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
     // One thread: the client must cost the measured server as little CPU
     // as possible, and a single-threaded runtime avoids the cross-thread
     // wake-ups that dominated the per-token cost (12 vs 20 µs per token at
-    // c=256 on a 2-core VM; see the README's client-cost section).
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
+    // c=256 on a 2-core VM; see the README's client-cost section). A run
+    // adds threads with --threads (runtime lanes, each single-threaded);
+    // the simulator, with --threads, serves on a multi-threaded runtime.
+    let rt = match &cli.command {
+        Command::Sim(a) if a.threads > 1 => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(a.threads as usize)
+            .enable_all()
+            .build()?,
+        _ => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?,
+    };
     rt.block_on(async move {
         match cli.command {
             Command::Run(a) => run_cmd::execute(*a).await,

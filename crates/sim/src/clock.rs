@@ -86,19 +86,24 @@ pub(crate) async fn sleep_until(at: Instant) {
     }
     let (tx, rx) = oneshot::channel();
     let t = timer();
-    let queued = match t.heap.lock() {
+    // The clock thread sleeps until the earliest deadline: it needs waking
+    // only when this one is earlier (a wake per token was most of the
+    // simulator's own cost at thousands of streams).
+    let earliest = match t.heap.lock() {
         Ok(mut g) => {
             g.1 += 1;
             let seq = g.1;
+            let earliest = g.0.peek().map_or(true, |Reverse(e)| at < e.at);
             g.0.push(Reverse(Entry { at, seq, tx }));
-            true
+            Some(earliest)
         }
-        Err(_) => false,
+        Err(_) => None,
     };
-    if !queued {
-        return tokio::time::sleep_until(at.into()).await;
+    match earliest {
+        None => return tokio::time::sleep_until(at.into()).await,
+        Some(true) => t.cv.notify_one(),
+        Some(false) => {}
     }
-    t.cv.notify_one();
     if rx.await.is_err() {
         tokio::time::sleep_until(at.into()).await;
     }
