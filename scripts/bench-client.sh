@@ -6,22 +6,8 @@
 #   2. CPU per streamed token at c=256: (user + sys) / tokens received.
 # Usage: scripts/bench-client.sh [requests=100000]
 set -euo pipefail
-cd "$(dirname "$0")/.."
 n="${1:-100000}"
-cargo build --release -q -p stackbench-cli
-bin=target/release/stackbench
-out="$(mktemp -d)"
-sim_pid=""
-stop_sim() { [[ -n "$sim_pid" ]] && kill "$sim_pid" 2>/dev/null; wait "$sim_pid" 2>/dev/null || true; sim_pid=""; }
-trap 'stop_sim; rm -rf "$out"' EXIT
-
-start_sim() { # sets $url
-  rm -f "$out/sim.url"
-  "$bin" sim --flavor vllm --max-slots 1024 "$@" >"$out/sim.url" 2>/dev/null &
-  sim_pid=$!
-  for _ in $(seq 50); do [[ -s "$out/sim.url" ]] && break; sleep 0.1; done
-  url=$(head -n 1 "$out/sim.url")
-}
+source "$(dirname "$0")/lib/bench.sh"
 
 measure() { # label, args...
   local label="$1"; shift
@@ -40,7 +26,7 @@ print(f"{label}: {ok} ok / {failed} failed, {tok} tokens in {float(wall):.1f} s;
 PY
 }
 
-start_sim --decode-tps 20000 --ttft-ms 0
+start_sim --flavor vllm --max-slots 1024 --decode-tps 20000 --ttft-ms 0
 measure "short-10k" --base-url "$url" -c 64 -n 10000 --output-tokens 4 --prompt-tokens 16 --warmup-requests 0
 measure "short-${n}" --base-url "$url" -c 64 -n "$n" --output-tokens 4 --prompt-tokens 16 --warmup-requests 0
 stop_sim
@@ -58,5 +44,5 @@ prefill-tps = 100000.0
 decode-tps = 50.0
 max-slots = 1024
 TOML
-start_sim --profile "$out/flat.toml"
+start_sim --flavor vllm --max-slots 1024 --profile "$out/flat.toml"
 measure "c256" --base-url "$url" -c 256 -n 1024 --output-tokens 256 --prompt-tokens 64 --warmup-requests 0

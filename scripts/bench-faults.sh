@@ -10,25 +10,16 @@
 # client that crashed, makes the script exit 1.
 # Usage: scripts/bench-faults.sh [requests=1000] [concurrency=32] [every=10]
 set -euo pipefail
-cd "$(dirname "$0")/.."
 n="${1:-1000}"
 c="${2:-32}"
 every="${3:-10}"
-cargo build --release -q -p stackbench-cli
-bin=target/release/stackbench
-out="$(mktemp -d)"
-sim_pid=""
-trap '[[ -n "$sim_pid" ]] && kill "$sim_pid" 2>/dev/null; rm -rf "$out"' EXIT
+source "$(dirname "$0")/lib/bench.sh"
 kinds=(http500 http429 http503 reset malformed stream-error no-done invalid-utf8
   huge-line stall stall-headers refuse no-usage wrong-content-type)
 bad=0
 printf '%-19s %5s %5s %6s %9s %-28s %7s %7s %8s %4s\n' fault sent ok failed cancelled classes unrecon wall_s rss_mb exit
 for kind in "${kinds[@]}"; do
-  "$bin" sim --flavor vllm --max-slots 256 --decode-tps 2000 --ttft-ms 5 \
-    --fault "$kind:$every" >"$out/sim.url" 2>/dev/null &
-  sim_pid=$!
-  for _ in $(seq 50); do [[ -s "$out/sim.url" ]] && break; sleep 0.1; done
-  url=$(head -n 1 "$out/sim.url")
+  start_sim --flavor vllm --max-slots 256 --decode-tps 2000 --ttft-ms 5 --fault "$kind:$every"
   set +e
   /usr/bin/time -f "%e %M" -o "$out/time" "$bin" run --quiet --no-metrics --base-url "$url" \
     --out "$out/$kind" -c "$c" -n "$n" --output-tokens 16 --prompt-tokens 32 \
@@ -36,8 +27,7 @@ for kind in "${kinds[@]}"; do
     --request-timeout 60s >/dev/null 2>"$out/$kind.err"
   rc=$?
   set -e
-  kill "$sim_pid" 2>/dev/null; wait "$sim_pid" 2>/dev/null || true; sim_pid=""
-  rm -f "$out/sim.url"
+  stop_sim
   python3 - "$kind" "$n" "$rc" "$out/$kind" "$out/time" <<'PY' || bad=1
 import json, sys
 kind, n, rc, d, tf = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5]

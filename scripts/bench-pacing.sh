@@ -13,18 +13,10 @@
 #   - client CPU.
 # Usage: scripts/bench-pacing.sh [rate=1000] [seconds=20]
 set -euo pipefail
-cd "$(dirname "$0")/.."
 rate="${1:-1000}"
 secs="${2:-20}"
-cargo build --release -q -p stackbench-cli
-bin=target/release/stackbench
-out="$(mktemp -d)"
-sim_pid=""
-trap '[[ -n "$sim_pid" ]] && kill "$sim_pid" 2>/dev/null; rm -rf "$out"' EXIT
-"$bin" sim --flavor vllm --max-slots 4096 --decode-tps 20000 --ttft-ms 0 >"$out/sim.url" 2>/dev/null &
-sim_pid=$!
-for _ in $(seq 50); do [[ -s "$out/sim.url" ]] && break; sleep 0.1; done
-url=$(head -n 1 "$out/sim.url")
+source "$(dirname "$0")/lib/bench.sh"
+start_sim --flavor vllm --max-slots 4096 --decode-tps 20000 --ttft-ms 0
 for arrival in constant poisson; do
   /usr/bin/time -f "%e %U %S" -o "$out/time" "$bin" run --quiet --no-metrics --base-url "$url" \
     --out "$out/$arrival" --request-rate "$rate" --arrival "$arrival" --duration "${secs}s" \

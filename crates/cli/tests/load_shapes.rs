@@ -13,16 +13,8 @@ use stackbench_sim::{LatencyModel, Profile};
 /// Kolmogorov–Smirnov D of the gaps between sorted `times_s` against the
 /// exponential distribution of rate `rate`.
 fn ks_exponential(times_s: &[f64], rate: f64) -> f64 {
-    let mut gaps: Vec<f64> = times_s.windows(2).map(|w| w[1] - w[0]).collect();
-    gaps.sort_by(f64::total_cmp);
-    let n = gaps.len() as f64;
-    gaps.iter()
-        .enumerate()
-        .map(|(i, g)| {
-            let f = 1.0 - (-rate * g).exp();
-            (f - i as f64 / n).abs().max(((i + 1) as f64 / n - f).abs())
-        })
-        .fold(0.0, f64::max)
+    let gaps = times_s.windows(2).map(|w| w[1] - w[0]).collect();
+    stackbench_core::stats::ks_exponential(gaps, rate)
 }
 
 fn measured(dir: &std::path::Path) -> Vec<serde_json::Value> {

@@ -9,7 +9,23 @@
 //! resamples one-second blocks of the steady window (a block bootstrap:
 //! neighbouring 50 ms buckets are correlated, whole seconds much less so).
 //! Repeated runs are resampled in two stages, runs then samples within
-//! them (see [`bootstrap_change`]). The generator is seeded, so the same runs always give the same interval.
+//! them (see [`bootstrap_change`]). The generator is seeded, so the same
+//! runs always give the same interval.
+
+/// The Kolmogorov–Smirnov D statistic of `gaps` against the exponential
+/// distribution of rate `rate`: how far a set of inter-arrival gaps is
+/// from a Poisson process's (the open-loop schedule's tests use it).
+pub fn ks_exponential(mut gaps: Vec<f64>, rate: f64) -> f64 {
+    gaps.sort_by(f64::total_cmp);
+    let n = gaps.len() as f64;
+    gaps.iter()
+        .enumerate()
+        .map(|(i, g)| {
+            let f = 1.0 - (-rate * g).exp();
+            (f - i as f64 / n).abs().max(((i + 1) as f64 / n - f).abs())
+        })
+        .fold(0.0, f64::max)
+}
 
 /// Resamples drawn per interval.
 pub const BOOTSTRAP_RESAMPLES: usize = 2000;
@@ -166,6 +182,18 @@ fn resample(runs: &[&[f64]], rng: &mut SplitMix64, out: &mut Vec<f64>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ks_d_is_small_for_exponential_gaps_and_large_for_even_ones() {
+        // Gaps at the exponential's own quantiles: as close as n allows.
+        let n = 1000;
+        let exp: Vec<f64> = (0..n)
+            .map(|i| -(1.0 - (i as f64 + 0.5) / n as f64).ln() / 50.0)
+            .collect();
+        assert!(ks_exponential(exp, 50.0) < 0.01);
+        // Evenly spaced arrivals at the same mean rate are far from it.
+        assert!(ks_exponential(vec![0.02; n], 50.0) > 0.3);
+    }
 
     fn noisy(center: f64, n: usize, seed: u64) -> Vec<f64> {
         let mut r = SplitMix64::new(seed);

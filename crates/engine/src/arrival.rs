@@ -206,18 +206,10 @@ mod tests {
 
     /// D statistic of the gaps of `times` (from 0) against Exp(rate).
     pub(crate) fn ks_exponential(times: &[f64], rate: f64) -> f64 {
-        let mut gaps: Vec<f64> = std::iter::once(times[0])
+        let gaps = std::iter::once(times[0])
             .chain(times.windows(2).map(|w| w[1] - w[0]))
             .collect();
-        gaps.sort_by(f64::total_cmp);
-        let n = gaps.len() as f64;
-        gaps.iter()
-            .enumerate()
-            .map(|(i, g)| {
-                let f = 1.0 - (-rate * g).exp();
-                (f - i as f64 / n).abs().max(((i + 1) as f64 / n - f).abs())
-            })
-            .fold(0.0, f64::max)
+        stackbench_core::stats::ks_exponential(gaps, rate)
     }
 
     #[test]
