@@ -19,12 +19,14 @@
 #     and in bursts: the rate falls short of the schedule and ITL p50
 #     drops towards 0, several events arriving in one read).
 # Usage: scripts/bench-overhead.sh [seconds=20] [levels="256:2 1024:2 4096:2 1024:10"] [threads=1]
+# SIM_THREADS=N serves the simulator on N threads (`sim --threads`).
 # Prints the table; set OVERHEAD_MD=FILE to also write it, with the
 # machine and the command, to FILE.
 set -euo pipefail
 secs="${1:-20}"
 levels="${2:-256:2 1024:2 4096:2 1024:10}"
 threads="${3:-1}"
+sim_threads="${SIM_THREADS:-1}"
 source "$(dirname "$0")/lib/bench.sh"
 
 run_level() { # concurrency, itl_ms, threads
@@ -40,7 +42,7 @@ prefill-tps = 10000000.0
 decode-tps = $(python3 -c "print(1000 / $itl)")
 max-slots = 16384
 TOML
-  start_sim --profile "$out/flat.toml"
+  start_sim --threads "$sim_threads" --profile "$out/flat.toml"
   sim_before=$(cpu_s "$sim_pid")
   /usr/bin/time -f "%e %U %S %M" -o "$out/time-$c-$itl-$t" "$bin" run --quiet --no-metrics \
     --base-url "$url" --out "$out/c$c-$itl-t$t" -c "$c" --threads "$t" --duration "${secs}s" \
@@ -86,6 +88,7 @@ if [[ -n "${OVERHEAD_MD:-}" ]]; then
     echo "# Client overhead, $(date -u +%Y-%m-%d)"
     echo
     echo "Command: \`scripts/bench-overhead.sh $secs \"$levels\" $threads\` at $(git rev-parse --short HEAD)$(git diff --quiet HEAD || echo ' (with uncommitted changes)')."
+    echo "Simulator threads: $sim_threads."
     echo "Machine: $(nproc) vCPUs ($(lscpu | sed -n 's/^Model name: *//p')), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), Linux $(uname -r)."
     echo
     echo "$table"
