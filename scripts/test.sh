@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The whole test suite, as CI runs it: installs the real llama-server and
-# vLLM (CPU build) with their models into the cache (minutes on a fresh
-# machine, seconds afterwards), podman and a local llama-server image,
+# The whole test suite, as CI runs it: installs the real llama-server, vLLM
+# (CPU build) and Ollama (built from its Go module) with their models into
+# the cache (minutes on a fresh machine, seconds afterwards), podman and
+# local llama-server and Ollama images,
 # chromium for the report check, then
 # format check, lints and every test.
 # Tests that need a real server fail, not skip, when it is missing: this
@@ -19,6 +20,11 @@ eval "$(bash scripts/install-vllm.sh | grep -E '^VLLM_(PYTHON|MODEL)=')"
 export VLLM_PYTHON VLLM_MODEL
 export STACKBENCH_REQUIRE_VLLM=1
 
+echo "== building Ollama 0.17.4 from its Go module and importing the SmolLM2 model"
+eval "$(bash scripts/install-ollama.sh | grep -E '^OLLAMA_(BIN|MODELS|MODEL)=')"
+export OLLAMA_BIN OLLAMA_MODELS OLLAMA_MODEL
+export STACKBENCH_REQUIRE_OLLAMA=1
+
 echo "== podman (installed when missing) and the local llama-server image"
 if ! command -v podman >/dev/null; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends podman runc catatonit
@@ -27,6 +33,7 @@ export CONTAINERS_CONF="${CONTAINERS_CONF:-$PWD/scripts/containers.conf}"
 bash scripts/build-llama-image.sh
 # The "bad upgrade" of the container-upgrade test: the model as F32 weights.
 bash scripts/build-llama-image.sh localhost/stackbench-llama-server:f32 --model-type F32
+bash scripts/build-ollama-image.sh >/dev/null
 export STACKBENCH_REQUIRE_PODMAN=1
 
 echo "== chromium (installed when missing): the HTML report is opened headless"

@@ -10,6 +10,7 @@ mod error;
 mod http1;
 mod meta;
 mod metrics;
+mod ollama;
 mod openai;
 mod probe;
 pub mod tls;
@@ -23,10 +24,11 @@ use stackbench_core::TokenEvent;
 use stackbench_wire::CountOutcome;
 
 pub use error::RequestError;
-pub use meta::{
-    list_models, ollama_metadata, ollama_preload, server_metadata, wait_ready, Readiness, ReadyWait,
-};
+pub use meta::{list_models, server_metadata, wait_ready, Readiness, ReadyWait};
 pub use metrics::{cache_config, meta_client, scrape_metrics, GaugeMaxima, ServerCounters};
+pub use ollama::{
+    ollama_ensure_model, ollama_is_loaded, ollama_metadata, ollama_preload, ModelPresenceError,
+};
 pub use openai::{OpenAiDriver, OpenAiTarget, CONNECT_TIMEOUT, MAX_EVENT_BYTES};
 pub use probe::{probe, ProbeReport, ServerKind};
 pub use tokenize::ServerTokenizer;

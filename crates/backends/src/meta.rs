@@ -71,7 +71,7 @@ pub(crate) async fn get_ok(
     Ok(resp)
 }
 
-fn client_for(api_key: Option<&str>) -> Result<reqwest::Client, RequestError> {
+pub(crate) fn client_for(api_key: Option<&str>) -> Result<reqwest::Client, RequestError> {
     http_client(api_key).map_err(|reason| RequestError::Connect {
         url: String::new(),
         reason,
@@ -260,77 +260,6 @@ pub fn props_summary(props: &serde_json::Value) -> serde_json::Value {
         "model_path": pick("/model_path"),
         "n_ctx_per_slot": pick("/default_generation_settings/n_ctx"),
     })
-}
-
-/// Loads `model` into an Ollama server (`POST /api/generate` with only the
-/// model, as Ollama documents) so that no measured request pays the load.
-/// Returns the server's `load_duration` in ms.
-pub async fn ollama_preload(
-    root: &reqwest::Url,
-    api_key: Option<&str>,
-    model: &str,
-) -> Result<Option<f64>, RequestError> {
-    let client = client_for(api_key)?;
-    let v = post_json(
-        &client,
-        root,
-        "api/generate",
-        &serde_json::json!({ "model": model, "stream": false }),
-        Duration::from_secs(600),
-    )
-    .await?;
-    Ok(v.get("load_duration")
-        .and_then(serde_json::Value::as_f64)
-        .map(|ns| ns / 1e6))
-}
-
-/// Ollama's view of `model`: `/api/version`, its `/api/ps` entry
-/// (`size_vram`, `context_length`, `expires_at`) and `/api/show` details
-/// (`family`, `parameter_size`, `quantization_level`, `capabilities`).
-pub async fn ollama_metadata(
-    root: &reqwest::Url,
-    api_key: Option<&str>,
-    model: &str,
-) -> serde_json::Value {
-    use serde_json::{json, Value};
-    let Ok(client) = client_for(api_key) else {
-        return Value::Null;
-    };
-    let timeout = Duration::from_secs(10);
-    let version = match get_ok(&client, root, "api/version", timeout).await {
-        Ok(r) => r
-            .json::<Value>()
-            .await
-            .ok()
-            .and_then(|v| v.get("version").cloned()),
-        Err(_) => None,
-    };
-    let ps = match get_ok(&client, root, "api/ps", timeout).await {
-        Ok(r) => r.json::<Value>().await.ok().and_then(|v| {
-            v.get("models")?
-                .as_array()?
-                .iter()
-                .find(|m| m.get("name").and_then(Value::as_str) == Some(model))
-                .cloned()
-        }),
-        Err(_) => None,
-    };
-    let show = match root.join("api/show") {
-        Ok(url) => match client
-            .post(url)
-            .json(&json!({ "model": model }))
-            .timeout(timeout)
-            .send()
-            .await
-        {
-            Ok(r) if r.status().is_success() => r.json::<Value>().await.ok().map(
-                |v| json!({ "details": v.get("details"), "capabilities": v.get("capabilities") }),
-            ),
-            _ => None,
-        },
-        Err(_) => None,
-    };
-    json!({ "version": version, "ps": ps, "show": show })
 }
 
 #[cfg(test)]

@@ -40,6 +40,10 @@ pub struct OpenAiTarget {
     /// fault of the server (curl, which checks the socket first, opens a new
     /// one too).
     pub reuse_connections: bool,
+    /// The server's final count includes the end-of-generation token that
+    /// stopped a stream, which it never sends (Ollama; see
+    /// [`TokenCounter::counting_stop_token`]).
+    pub counts_stop_token: bool,
 }
 
 /// Streams requests to one endpoint. Clones share its kept connections;
@@ -156,7 +160,11 @@ impl OpenAiDriver {
                 Api::OllamaGenerate | Api::OllamaChat => parse_ollama_chunk,
                 Api::Chat | Api::Completions => parse_chunk,
             },
-            counter: TokenCounter::new(),
+            counter: if self.target.counts_stop_token {
+                TokenCounter::counting_stop_token()
+            } else {
+                TokenCounter::new()
+            },
             done: false,
             error: None,
         };

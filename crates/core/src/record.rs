@@ -192,8 +192,12 @@ pub struct TokenCount {
     pub source: CountSource,
     /// Sum of the per-event counts.
     pub counted: u64,
-    /// The server's own final count (`usage.completion_tokens`,
-    /// `timings.predicted_n`, `eval_count`), when it sent one.
+    /// The server's own final count of the tokens it sent
+    /// (`usage.completion_tokens`, `timings.predicted_n`, `eval_count`),
+    /// when it sent one. Ollama counts the end-of-generation token that
+    /// stopped a stream without sending it: for its streams that ended
+    /// with `stop` this is its count less one (its own figure stays in
+    /// `server_timings.predicted_n` on the native APIs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server: Option<u64>,
     /// True when `counted == server`; false when they differ or the server
@@ -270,6 +274,10 @@ pub struct RequestRecord {
     /// Ollama has no `ignore_eos`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub short: bool,
+    /// The server loaded the model for this request (Ollama: its
+    /// `load_duration` passed the run's `load.cold_load_ms`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cold_load: bool,
 }
 
 #[cfg(test)]

@@ -88,6 +88,11 @@ pub struct LoadConfig {
     /// Whether requests that ended early were left out of the statistics.
     #[serde(default)]
     pub exclude_short: bool,
+    /// Ollama: a request whose `load_duration` passed this, ms, was marked
+    /// a cold load (half the preload's own load when the run found the
+    /// model unloaded, else 1,000). Absent for other servers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cold_load_ms: Option<f64>,
     /// Sampling temperature sent.
     pub temperature: f64,
     /// The client's timeouts (absent in files written before they were
@@ -255,10 +260,18 @@ pub struct ServerInfo {
     /// The `stackbench probe` report (with flavor `auto`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub probe: Option<serde_json::Value>,
-    /// Ollama native APIs: the model load before the run, ms.
+    /// Ollama: the preload before the run, ms (the server's
+    /// `load_duration` when it gives one; Ollama 0.17 gives none for a
+    /// load-only request, so the request's own duration as the client timed
+    /// it). A cold load when the model was not loaded before.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub preload_load_ms: Option<f64>,
-    /// Ollama `/api/version`, `/api/ps` and `/api/show` details.
+    /// Ollama: `version`, `model` (from `/api/show`: `digest`, `format`,
+    /// `family`, `parameter_size`, `quantization`, `capabilities`,
+    /// `parameter_count`, `context_length_trained`), `loaded` (from
+    /// `/api/ps`: `size_bytes`, `size_vram_bytes`, `processor` as `ollama
+    /// ps` words it, `context_length`, `expires_at`), and the raw `ps` entry
+    /// and `show` details.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ollama: Option<serde_json::Value>,
     /// Set when the server was a built-in simulated stack.

@@ -20,5 +20,7 @@ pub use arrival::{OpenLoopPlan, Schedule, ScheduleError};
 pub use lanes::{LaneError, Lanes, MAX_THREADS};
 pub use live::LiveCounters;
 pub use prompt::PromptGenerator;
-pub use schedule::{run, run_with_hooks, Bound, NoHooks, PhaseHooks, RunOutcome, RunPlan};
+pub use schedule::{
+    run, run_with_hooks, Bound, NoHooks, PhaseHooks, RunOutcome, RunPlan, DEFAULT_COLD_LOAD_MS,
+};
 pub use sink::{write_atomic, RecordSink, SinkError};

@@ -67,6 +67,10 @@ pub struct RunPlan {
     /// Leave short requests out of the latency and decode histograms (they
     /// are still counted, and their tokens still count in the totals).
     pub exclude_short: bool,
+    /// A request whose server-reported model load (Ollama `load_duration`)
+    /// took longer than this, ms, was a cold load: it is marked in its
+    /// record and counted in `summary.requests.cold_loads`.
+    pub cold_load_ms: f64,
     /// Seeds the open-loop arrival times.
     pub seed: u64,
     /// End the measured phase early (cleanly: in-flight requests are
@@ -111,6 +115,7 @@ pub(crate) struct Phase {
     timeline: Mutex<Timeline>,
     target_output_tokens: u32,
     exclude_short: bool,
+    cold_load_ms: f64,
     /// Histogram shards. A full set of HDR histograms takes about 2 MB, so
     /// one per worker would cost gigabytes at thousands of streams; workers
     /// share a few shards instead and lock one once per finished request.
@@ -204,6 +209,7 @@ pub async fn run_with_hooks<H: PhaseHooks>(
             timeline: Mutex::new(Timeline::default()),
             target_output_tokens: plan.target_output_tokens,
             exclude_short: plan.exclude_short,
+            cold_load_ms: plan.cold_load_ms,
             hists: Vec::new(),
             live: live.clone(),
             sink: sink.clone(),
@@ -252,6 +258,7 @@ pub async fn run_with_hooks<H: PhaseHooks>(
         timeline: Mutex::new(Timeline::default()),
         target_output_tokens: plan.target_output_tokens,
         exclude_short: plan.exclude_short,
+        cold_load_ms: plan.cold_load_ms,
         hists: shards(),
         live,
         sink,
@@ -539,6 +546,7 @@ impl Phase {
             finish_reason: None,
             server_timings: None,
             short: false,
+            cold_load: false,
         };
         let t = &mut tally.totals;
         if let (true, Some(late)) = (self.measured, f.late) {
@@ -591,6 +599,8 @@ impl Phase {
                 rec.server_timings = c.timings;
                 let short = c.output_tokens < u64::from(f.target_output_tokens);
                 rec.short = short;
+                let load_ms = rec.server_timings.as_ref().and_then(|t| t.load_ms);
+                rec.cold_load = load_ms.is_some_and(|ms| ms > self.cold_load_ms);
                 let m = RequestMetrics::from_events(events, c.output_tokens);
                 if let Some(m) = &m {
                     rec.tpot_us = m.tpot_us;
@@ -598,8 +608,7 @@ impl Phase {
                 }
                 if self.measured {
                     t.requests.short += u64::from(short);
-                    let load_ms = rec.server_timings.as_ref().and_then(|t| t.load_ms);
-                    t.requests.cold_loads += u64::from(load_ms.is_some_and(|ms| ms > COLD_LOAD_MS));
+                    t.requests.cold_loads += u64::from(rec.cold_load);
                     let shard = &self.hists[f.id as usize % self.hists.len()];
                     if let (Some(slo), Some(m)) = (&self.slo, &m) {
                         t.slo_met += u64::from(slo.met_by(m.ttft_us, m.tpot_us, m.e2e_us));
@@ -657,9 +666,11 @@ impl Phase {
     }
 }
 
-/// A measured request whose server-reported model load took longer than
-/// this (Ollama `load_duration`) was a cold load.
-const COLD_LOAD_MS: f64 = 1000.0;
+/// [`RunPlan::cold_load_ms`] when nothing better is known: a warm Ollama
+/// reports tens of milliseconds of `load_duration` (its scheduler's
+/// bookkeeping: up to 175 ms at c=8 on a busy 2-core box), a cold load of a
+/// model of gigabytes takes seconds.
+pub const DEFAULT_COLD_LOAD_MS: f64 = 1000.0;
 
 /// At most this many distinct error reasons are kept; the rest are pooled.
 const MAX_ERROR_KINDS: usize = 32;

@@ -260,6 +260,7 @@ mod tests {
             first_byte_timeout: Duration::from_secs(1),
             idle_timeout: Duration::from_secs(1),
             reuse_connections: false,
+            counts_stop_token: false,
         };
         Arc::new(Driver::OpenAi(OpenAiDriver::new(target).expect("a client")))
     }

@@ -25,6 +25,9 @@ pub enum RunnerError {
     /// The probe failed.
     #[error("probing the server (give a flavor to skip): {0}")]
     Probe(RequestError),
+    /// The model is not on the Ollama server and could not be pulled.
+    #[error(transparent)]
+    ModelMissing(stackbench_backends::ModelPresenceError),
     /// Ollama could not load the model.
     #[error("could not load the model into Ollama: {0}")]
     Preload(RequestError),

@@ -5,12 +5,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use stackbench_backends::{
-    list_models, normalize_base_url, ollama_metadata, ollama_preload, probe, server_metadata,
-    wait_ready, Driver, OpenAiDriver, OpenAiTarget, ReadyWait, ServerKind, ServerTokenizer,
+    list_models, normalize_base_url, ollama_ensure_model, ollama_is_loaded, ollama_metadata,
+    ollama_preload, probe, server_metadata, wait_ready, Driver, OpenAiDriver, OpenAiTarget,
+    ReadyWait, ServerKind, ServerTokenizer,
 };
 use stackbench_core::run_file::{LoadConfig, PromptSizing, Target};
 use stackbench_core::Seed;
-use stackbench_engine::{Bound, PromptGenerator, RunPlan};
+use stackbench_engine::{Bound, PromptGenerator, RunPlan, DEFAULT_COLD_LOAD_MS};
 use stackbench_wire::body::{Api, BodyOptions};
 
 use crate::config::{FlavorChoice, RunConfig};
@@ -53,6 +54,18 @@ pub async fn prepare(c: RunConfig, progress: &(dyn Fn(&str) + Sync)) -> Result<J
         (None, Err(e)) => return Err(RunnerError::Models(e)),
     };
     let mut server = server_metadata(&root, key).await;
+    // An Ollama (it answers `/api/ps`) gets its model present and loaded
+    // before the probe, whose test stream would otherwise pay the load;
+    // whether it was loaded already says whether the preload was cold.
+    let ollama_ps = ollama_is_loaded(&root, key, &model).await;
+    let ollama_first = ollama_ps.is_some()
+        || c.api.ndjson()
+        || matches!(c.flavor, FlavorChoice::Fixed(ServerKind::Ollama));
+    let mut cold_load_ms = None;
+    if ollama_first {
+        let cold = ollama_ready_model(&c, &root, &model, ollama_ps, &mut server, progress).await?;
+        cold_load_ms = Some(cold);
+    }
     let kind = match c.flavor {
         FlavorChoice::Auto => {
             let report = probe(&root, key).await.map_err(RunnerError::Probe)?;
@@ -84,16 +97,9 @@ pub async fn prepare(c: RunConfig, progress: &(dyn Fn(&str) + Sync)) -> Result<J
     if kind == ServerKind::Ollama && c.ignore_eos && !c.exclude_short {
         warnings.push("Ollama has no ignore_eos; outputs may stop early (counted as `short`; --exclude-short leaves them out of the statistics)".into());
     }
-    if c.api.ndjson() || kind == ServerKind::Ollama {
-        // Ollama loads models lazily (its OpenAI layer too): load it now so
-        // that neither warm-up nor measured requests pay for it.
-        let load_ms = ollama_preload(&root, key, &model)
-            .await
-            .map_err(RunnerError::Preload)?;
-        server.preload_load_ms = load_ms;
-    }
-    if kind == ServerKind::Ollama {
-        server.ollama = Some(ollama_metadata(&root, key, &model).await);
+    if kind == ServerKind::Ollama && !ollama_first {
+        let cold = ollama_ready_model(&c, &root, &model, None, &mut server, progress).await?;
+        cold_load_ms = Some(cold);
     }
     let seed = c.seed.unwrap_or_else(random_seed);
     let body = BodyOptions {
@@ -121,6 +127,7 @@ pub async fn prepare(c: RunConfig, progress: &(dyn Fn(&str) + Sync)) -> Result<J
         first_byte_timeout: c.first_byte_timeout,
         idle_timeout: c.idle_timeout,
         reuse_connections: kind != ServerKind::Llamacpp,
+        counts_stop_token: kind == ServerKind::Ollama,
     })
     .map_err(RunnerError::Driver)?;
     let driver = OpenAiDriver::new(OpenAiTarget {
@@ -132,6 +139,7 @@ pub async fn prepare(c: RunConfig, progress: &(dyn Fn(&str) + Sync)) -> Result<J
         first_byte_timeout: c.first_byte_timeout,
         idle_timeout: c.idle_timeout,
         reuse_connections: kind != ServerKind::Llamacpp,
+        counts_stop_token: kind == ServerKind::Ollama,
     })
     .map_err(RunnerError::Driver)?;
     let (prompts, sizing, dataset) = match &c.dataset {
@@ -185,6 +193,7 @@ pub async fn prepare(c: RunConfig, progress: &(dyn Fn(&str) + Sync)) -> Result<J
             prompts,
             target_output_tokens: c.output_tokens,
             exclude_short: c.exclude_short,
+            cold_load_ms: cold_load_ms.unwrap_or(DEFAULT_COLD_LOAD_MS),
         },
         target: Target {
             base_url: root.to_string(),
@@ -201,6 +210,7 @@ pub async fn prepare(c: RunConfig, progress: &(dyn Fn(&str) + Sync)) -> Result<J
                 c.prompt_tokens
             },
             dataset: dataset.map(|d| d.info),
+            cold_load_ms,
             ..load_config(&c, seed)
         },
         server,
@@ -211,6 +221,41 @@ pub async fn prepare(c: RunConfig, progress: &(dyn Fn(&str) + Sync)) -> Result<J
         warnings,
     })
 }
+
+/// Ollama loads models lazily (its OpenAI layer too): makes `model`
+/// present (pulling it, or naming it when that fails), loads it now so that
+/// neither warm-up nor measured requests pay for it, and records what the
+/// server says of it. Returns the cold-load threshold for the run: half the
+/// preload's own load time when the model was not loaded before the run
+/// (that preload was a cold load on this box), else
+/// [`DEFAULT_COLD_LOAD_MS`].
+async fn ollama_ready_model(
+    c: &RunConfig,
+    root: &reqwest::Url,
+    model: &str,
+    loaded_before: Option<bool>,
+    server: &mut stackbench_core::run_file::ServerInfo,
+    progress: &(dyn Fn(&str) + Sync),
+) -> Result<f64, RunnerError> {
+    let key = c.api_key.as_deref();
+    ollama_ensure_model(root, key, model, progress)
+        .await
+        .map_err(RunnerError::ModelMissing)?;
+    let load_ms = ollama_preload(root, key, model)
+        .await
+        .map_err(RunnerError::Preload)?;
+    server.preload_load_ms = Some(load_ms);
+    server.ollama = Some(ollama_metadata(root, key, model).await);
+    Ok(if loaded_before == Some(false) {
+        (load_ms / 2.0).clamp(MIN_COLD_LOAD_MS, DEFAULT_COLD_LOAD_MS)
+    } else {
+        DEFAULT_COLD_LOAD_MS
+    })
+}
+
+/// The lowest cold-load threshold a preload can set: above the tens of ms
+/// (175 ms at most, c=8 on a busy 2-core box) a warm Ollama reports.
+const MIN_COLD_LOAD_MS: f64 = 200.0;
 
 /// What counts dataset lengths: `--tokenizer`, else the server's endpoint,
 /// else an estimate (with a warning when filters depend on it).
@@ -275,6 +320,7 @@ fn load_config(c: &RunConfig, seed: Seed) -> LoadConfig {
             None => c.concurrency,
         },
         threads: c.threads,
+        cold_load_ms: None,
         request_rate: c.open_loop.map(|o| o.rate),
         arrival: c.open_loop.map(|o| o.arrival),
         slo: c.slo,

@@ -29,6 +29,9 @@ pub struct TokenCounter {
     cached_tokens: Option<u64>,
     timings: Option<ServerTimings>,
     finish_reason: Option<String>,
+    /// The server's final count includes the end-of-generation token it
+    /// sampled but did not send (see [`TokenCounter::counting_stop_token`]).
+    stop_token_counted: bool,
 }
 
 /// The counts of a finished stream.
@@ -58,6 +61,24 @@ impl TokenCounter {
     /// Creates a counter for a new stream.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A counter for a server whose final count includes the
+    /// end-of-generation token that ended a stream (`finish_reason` `stop`)
+    /// although that token is never sent: Ollama. Its runners count a
+    /// sampled token before checking whether it ends generation
+    /// (`runner/llamarunner/runner.go` and `runner/ollamarunner/runner.go`
+    /// of Ollama 0.17: `seq.numPredicted++` precedes the `TokenIsEog`
+    /// check), and `eval_count` (native) and `usage.completion_tokens`
+    /// (`/v1`) report `numPredicted`. Seen on the real server: "Yes", "!"
+    /// then `done_reason: stop` with `eval_count: 3`. The tokens sent are
+    /// then the server's count less one; a stream that ended at its length
+    /// limit sent every counted token.
+    pub fn counting_stop_token() -> Self {
+        Self {
+            stop_token_counted: true,
+            ..Self::default()
+        }
     }
 
     /// Takes one decoded chunk; returns the tokens it carried when it is a
@@ -123,6 +144,11 @@ impl TokenCounter {
 
     /// Ends the stream.
     pub fn finish(self) -> CountOutcome {
+        let stopped = self.finish_reason.as_deref() == Some("stop");
+        let server_count = match self.server_count {
+            Some(n) if self.stop_token_counted && stopped => Some(n.saturating_sub(1)),
+            other => other,
+        };
         CountOutcome {
             source: if self.estimated {
                 CountSource::Estimated
@@ -130,9 +156,9 @@ impl TokenCounter {
                 CountSource::Exact
             },
             counted: self.counted,
-            server: self.server_count,
-            reconciled: self.server_count == Some(self.counted),
-            output_tokens: self.server_count.unwrap_or(self.counted),
+            server: server_count,
+            reconciled: server_count == Some(self.counted),
+            output_tokens: server_count.unwrap_or(self.counted),
             prompt_tokens: self.prompt_tokens,
             cached_tokens: self.cached_tokens,
             timings: self.timings,
@@ -219,6 +245,43 @@ mod tests {
         ]);
         assert_eq!(ev, vec![1, 1]);
         assert!(out.reconciled);
+    }
+
+    #[test]
+    fn an_ollama_stop_token_is_counted_by_the_server_not_sent() {
+        use crate::ollama::parse_ollama_chunk;
+        // The real Ollama 0.17.4 (crates/wire/tests/fixtures/ollama-0.17.4/generate-stop.http).
+        let lines = [
+            r#"{"model":"m","created_at":"2026-12-02T06:50:14.737923237Z","response":"Yes","done":false}"#,
+            r#"{"model":"m","created_at":"2026-12-02T06:50:14.777450851Z","response":"!","done":false}"#,
+            r#"{"model":"m","created_at":"2026-12-02T06:50:14.929770761Z","response":"","done":true,"done_reason":"stop","prompt_eval_count":36,"eval_count":3,"eval_duration":191299929}"#,
+        ];
+        let feed = |mut c: TokenCounter| {
+            for l in lines {
+                c.observe(&parse_ollama_chunk(l.as_bytes()).unwrap());
+            }
+            c.finish()
+        };
+        let ollama = feed(TokenCounter::counting_stop_token());
+        assert!(ollama.reconciled);
+        assert_eq!((ollama.counted, ollama.server), (2, Some(2)));
+        assert_eq!(
+            ollama.timings.unwrap().predicted_n,
+            Some(3),
+            "the server's own figure is kept"
+        );
+        // Without the rule the same stream is (rightly) unreconciled.
+        assert!(!feed(TokenCounter::new()).reconciled);
+        // At the length limit every counted token was sent.
+        let mut c = TokenCounter::counting_stop_token();
+        c.observe(&parse_ollama_chunk(br#"{"response":"a","done":false}"#).unwrap());
+        c.observe(
+            &parse_ollama_chunk(
+                br#"{"response":"","done":true,"done_reason":"length","eval_count":1}"#,
+            )
+            .unwrap(),
+        );
+        assert_eq!(c.finish().server, Some(1));
     }
 
     #[test]

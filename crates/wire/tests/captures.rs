@@ -219,3 +219,121 @@ fn documented_error_bodies_of_every_server_yield_their_messages() {
         );
     }
 }
+
+/// The body of a `curl -si` capture (after the blank line).
+fn http_body(name: &str) -> Vec<u8> {
+    let bytes = fixture(name);
+    let at = bytes
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("headers end");
+    bytes[at + 4..].to_vec()
+}
+
+/// A real Ollama NDJSON stream through the NDJSON framer in every
+/// chunking, counted as for Ollama (its final count includes an unsent
+/// stop token).
+fn ollama_native(name: &str) -> (Vec<u32>, CountOutcome) {
+    use stackbench_wire::ndjson::NdjsonDecoder;
+    use stackbench_wire::ollama::parse_ollama_chunk;
+    let bytes = http_body(name);
+    let decode = |chunk: usize| {
+        let mut dec = NdjsonDecoder::new();
+        let mut counter = TokenCounter::counting_stop_token();
+        let mut events = Vec::new();
+        for piece in bytes.chunks(chunk) {
+            dec.feed(piece, |line| {
+                if let Some(n) = counter.observe(&parse_ollama_chunk(line).unwrap()) {
+                    events.push(n);
+                }
+                true
+            });
+        }
+        (events, counter.finish())
+    };
+    let whole = decode(bytes.len());
+    for chunk in [1, 7, 64] {
+        assert_eq!(decode(chunk), whole, "{name} split every {chunk} bytes");
+    }
+    whole
+}
+
+#[test]
+fn real_ollama_native_streams_reconcile_with_eval_count() {
+    for name in [
+        "generate-stream.http",
+        "chat-stream.http",
+        "generate-cold.http",
+    ] {
+        let (events, out) = ollama_native(&format!("ollama-0.17.4/{name}"));
+        assert_eq!(events, vec![1; 12], "{name}");
+        assert!(out.reconciled, "{name}");
+        assert_eq!(out.finish_reason.as_deref(), Some("length"), "{name}");
+        let t = out.timings.unwrap();
+        assert_eq!(t.predicted_n, Some(12), "{name}");
+        assert!(
+            t.prompt_n.unwrap() > 30,
+            "{name}: the template's tokens are counted"
+        );
+    }
+    // Stopped at EOS: two tokens sent, eval_count 3.
+    let (events, out) = ollama_native("ollama-0.17.4/generate-stop.http");
+    assert_eq!(events, vec![1, 1]);
+    assert_eq!(
+        (out.server, out.timings.unwrap().predicted_n),
+        (Some(2), Some(3))
+    );
+    assert!(out.reconciled);
+}
+
+#[test]
+fn real_ollama_openai_streams_reconcile_with_their_final_usage() {
+    for name in ["v1-chat-stream.http", "v1-completions-stream.http"] {
+        let body = http_body(&format!("ollama-0.17.4/{name}"));
+        let whole = decode(&body, body.len());
+        for chunk in [1, 7, 64] {
+            assert_eq!(
+                decode(&body, chunk),
+                whole,
+                "{name} split every {chunk} bytes"
+            );
+        }
+        let (events, done, out) = whole;
+        assert!(done, "{name}: [DONE]");
+        assert_eq!(events, vec![1; 12], "{name}");
+        assert_eq!(out.server, Some(12), "{name}");
+        assert!(out.reconciled, "{name}");
+        assert_eq!(out.finish_reason.as_deref(), Some("length"), "{name}");
+    }
+}
+
+#[test]
+fn real_ollama_error_bodies_yield_their_messages() {
+    for (name, status, text) in [
+        (
+            "error-unknown-model-generate.http",
+            "404",
+            "model 'no-such-model:1b' not found",
+        ),
+        (
+            "error-unknown-model-v1-chat.http",
+            "404",
+            "model 'no-such-model:1b' not found",
+        ),
+        (
+            "error-bad-option.http",
+            "500",
+            "option \"num_predict\" must be of type integer",
+        ),
+        ("error-bad-json.http", "400", "unexpected EOF"),
+    ] {
+        let raw = fixture(&format!("ollama-0.17.4/{name}"));
+        assert!(
+            raw.starts_with(format!("HTTP/1.1 {status}").as_bytes()),
+            "{name}"
+        );
+        let v: serde_json::Value =
+            serde_json::from_slice(&http_body(&format!("ollama-0.17.4/{name}"))).unwrap();
+        assert_eq!(error_message(&v["error"]), text, "{name}");
+    }
+}

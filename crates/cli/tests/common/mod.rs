@@ -79,6 +79,9 @@ pub fn start_isolated(profile: Profile) -> String {
 /// Knobs of one engine run.
 pub struct Load {
     pub api: Api,
+    /// The model asked for ("test-model" unless set: the simulator serves
+    /// any name).
+    pub model: String,
     pub concurrency: u32,
     pub bound: Bound,
     pub warmup: u64,
@@ -92,6 +95,7 @@ impl Load {
     pub fn new(concurrency: u32, bound: Bound, output_tokens: u32) -> Self {
         Self {
             api: Api::Chat,
+            model: "test-model".into(),
             concurrency,
             bound,
             warmup: 0,
@@ -112,12 +116,17 @@ pub async fn bench(base_url: &str, load: &Load, dir: &Path) -> (RunOutcome, Vec<
         .ok()
         .and_then(|r| r.headers().get("server").cloned())
         .is_some_and(|v| v.as_bytes().starts_with(b"llama.cpp"));
+    // As `run` does: Ollama's final count includes the unsent stop token.
+    let ollama = match reqwest::get(base_url).await {
+        Ok(r) => r.text().await.is_ok_and(|t| t == "Ollama is running"),
+        Err(_) => false,
+    };
     let driver = OpenAiDriver::new(OpenAiTarget {
         root: normalize_base_url(base_url).unwrap(),
         api: load.api,
         api_key: None,
         body: BodyOptions {
-            model: "test-model".into(),
+            model: load.model.clone(),
             max_tokens: load.output_tokens,
             ignore_eos: true,
             temperature: 0.0,
@@ -129,6 +138,7 @@ pub async fn bench(base_url: &str, load: &Load, dir: &Path) -> (RunOutcome, Vec<
         first_byte_timeout: Duration::from_secs(120),
         idle_timeout: Duration::from_secs(120),
         reuse_connections: !llama,
+        counts_stop_token: ollama,
     })
     .unwrap();
     let plan = RunPlan {
@@ -138,6 +148,7 @@ pub async fn bench(base_url: &str, load: &Load, dir: &Path) -> (RunOutcome, Vec<
         prompts: PromptGenerator::approximate(Seed::new(42).unwrap(), 32),
         target_output_tokens: load.output_tokens,
         exclude_short: load.exclude_short,
+        cold_load_ms: stackbench_engine::DEFAULT_COLD_LOAD_MS,
         open_loop: None,
         slo: None,
         seed: 42,
