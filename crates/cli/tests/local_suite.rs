@@ -1,6 +1,6 @@
 //! `stackbench suite configs/suites/local.toml` end to end on this machine:
-//! the real llama-server as a process and in a podman container, and the
-//! real vLLM, each at c=1 and c=32, torn down after, with both tables and
+//! the real llama-server and the real Ollama each as a process and in a
+//! podman container, and the real vLLM, each at c=1 and c=32, torn down after, with both tables and
 //! the roofline column. Needs what scripts/test.sh installs; fails (not
 //! skips) when the test command promised it.
 #![allow(clippy::unwrap_used)]
@@ -22,10 +22,13 @@ fn local_suite_runs_every_real_stack_and_tears_down() {
         "STACKBENCH_REQUIRE_VLLM",
         "STACKBENCH_REQUIRE_LLAMA_SERVER",
         "STACKBENCH_REQUIRE_PODMAN",
+        "STACKBENCH_REQUIRE_OLLAMA",
     ];
     let promised = required.iter().all(|v| std::env::var_os(v).is_some());
     if !promised {
-        eprintln!("skipping: run through scripts/test.sh (needs vLLM, llama-server and podman)");
+        eprintln!(
+            "skipping: run through scripts/test.sh (needs vLLM, llama-server, Ollama and podman)"
+        );
         return;
     }
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
@@ -57,6 +60,8 @@ fn local_suite_runs_every_real_stack_and_tears_down() {
         "llama-server (process)",
         "llama-server (podman)",
         "vLLM (process)",
+        "Ollama (process)",
+        "Ollama (podman)",
     ] {
         let rows = stdout
             .lines()
@@ -76,6 +81,8 @@ fn local_suite_runs_every_real_stack_and_tears_down() {
         ("llama-server", "llamacpp"),
         ("llama-server-podman", "llamacpp"),
         ("vllm", "vllm"),
+        ("ollama", "ollama"),
+        ("ollama-podman", "ollama"),
     ] {
         for scenario in ["c1", "c32"] {
             let d = out.join(stack).join(scenario);
@@ -104,7 +111,7 @@ fn local_suite_runs_every_real_stack_and_tears_down() {
         String::from_utf8_lossy(&left.stdout).trim().is_empty(),
         "containers left"
     );
-    for port in [18080, 18081, 18000] {
+    for port in [18080, 18081, 18000, 18434, 18435] {
         assert!(
             std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
             "port {port} still served"

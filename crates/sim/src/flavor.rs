@@ -11,9 +11,11 @@
 //!   token; one event per token even for speculative bursts; a separate
 //!   empty-delta finish chunk; `timings` on the last chunk (and on every
 //!   partial with `timings_per_token`); completions always end with usage.
-//! * Ollama: the role rides on the first content chunk; a separate
-//!   empty-delta finish chunk; completions with `include_usage` carry zero
-//!   usage on every chunk; `system_fingerprint: "fp_ollama"`.
+//! * Ollama (as the real 0.17.4 sends it, `crates/wire/tests/fixtures/ollama-0.17.4`):
+//!   no role-only chunk, the role repeated in every chunk's delta; a
+//!   separate finish chunk whose delta is `{"role":"assistant","content":""}`;
+//!   completions with `include_usage` carry zero usage on every chunk, the
+//!   finish chunk too, and no `logprobs`; `system_fingerprint: "fp_ollama"`.
 
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
@@ -70,8 +72,9 @@ pub(crate) struct Timings {
     /// The decode step that made the first token, ms: inside `prompt_ms`
     /// and outside `predicted_ms` on llama-server (measured there:
     /// `predicted_ms` equals the client's first-to-last-token span, and
-    /// `prompt_ms` the TTFT); Ollama's durations are modelled with it on
-    /// the generation side (not verified against a real Ollama).
+    /// `prompt_ms` the TTFT). Ollama's `eval_duration` has it once more
+    /// for the end-of-generation step of a stream that stopped (see
+    /// `ollama.rs`).
     pub first_token_ms: f64,
 }
 
@@ -89,6 +92,13 @@ pub(crate) trait StreamWriter: Send + Sync + 'static {
     fn whole(&self, text: &str, finish: &str, completion: u64, timings: &Timings) -> Value;
     /// True when every token is its own event even in a burst (llama-server).
     fn one_event_per_token(&self) -> bool;
+    /// The answer to an Ollama load request (`reason` `load`); other
+    /// servers have none, and get the stream's end with no tokens.
+    fn load_answer(&self, reason: &str) -> Vec<u8> {
+        let mut out = Vec::new();
+        self.close(&mut out, reason, 0, &Timings::default());
+        out
+    }
     /// The streaming Content-Type.
     fn content_type(&self) -> &'static str {
         "text/event-stream"
@@ -126,14 +136,12 @@ pub(crate) struct StreamOpts {
 }
 
 /// One content event: `text` made of token `ids`, `cumulative` tokens sent
-/// so far including these, `first` for the stream's first event, `finish`
-/// set on the last one (vLLM puts it on the last token chunk).
+/// so far including these, `finish` set on the last one (vLLM puts it on the last token chunk).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Piece<'a> {
     pub text: &'a str,
     pub ids: &'a [u32],
     pub cumulative: u64,
-    pub first: bool,
     pub finish: Option<&'a str>,
 }
 
@@ -217,7 +225,7 @@ impl Renderer {
             Api::Chat => c.insert("delta".into(), delta_or_text),
             Api::Completions => c.insert("text".into(), delta_or_text),
         };
-        if self.flavor != Flavor::Ollama || self.api == Api::Completions {
+        if self.flavor != Flavor::Ollama {
             c.insert("logprobs".into(), Value::Null);
         }
         c.insert(
@@ -255,11 +263,11 @@ impl Renderer {
             text,
             ids,
             cumulative,
-            first,
             finish,
         } = *piece;
         let payload = match self.api {
-            Api::Chat if self.flavor == Flavor::Ollama && first => {
+            // Ollama 0.17 repeats the role in every chunk.
+            Api::Chat if self.flavor == Flavor::Ollama => {
                 json!({"role": "assistant", "content": text})
             }
             Api::Chat => json!({"content": text}),
@@ -329,14 +337,20 @@ impl Renderer {
                 }
             }
             Flavor::Ollama => {
+                // 0.17: the finish chunk still carries the role and empty
+                // content; completions' carries the all-zero usage too.
                 let empty = match self.api {
-                    Api::Chat => json!({}),
+                    Api::Chat => json!({"role": "assistant", "content": ""}),
                     Api::Completions => json!(""),
                 };
-                push_event(
-                    out,
-                    &Value::Object(self.chunk(Some(self.choice(empty, Some(finish))))),
-                );
+                let mut fin = self.chunk(Some(self.choice(empty, Some(finish))));
+                if self.api == Api::Completions && self.opts.include_usage {
+                    fin.insert(
+                        "usage".into(),
+                        json!({"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}),
+                    );
+                }
+                push_event(out, &Value::Object(fin));
                 if self.opts.include_usage {
                     push_event(out, &Value::Object(usage_chunk(self)));
                 }

@@ -18,6 +18,7 @@ mod llama_native;
 mod metrics;
 mod model;
 mod ollama;
+mod ollama_api;
 mod profile;
 mod request;
 mod server;

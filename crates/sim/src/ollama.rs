@@ -2,6 +2,15 @@
 //! from server-apis.md §2.3: one object per line, text in `response` or
 //! `message.content`, no metrics until the final `done: true` object, which
 //! carries `done_reason` and the counts and nanosecond durations.
+//!
+//! Held to the real Ollama 0.17.4 (its source and
+//! `crates/wire/tests/fixtures/ollama-0.17.4`): `eval_count` counts the
+//! end-of-generation token that stops a stream (sampled, never sent), and
+//! `eval_duration` the decode steps after the first token, that one's step
+//! included; `prompt_eval_duration` runs up to the first token. The real
+//! `eval_duration` also leaves out each step's sampling (~0.3 ms here),
+//! which the simulator, having none, cannot. A load or unload request is
+//! answered by one object without durations.
 
 use serde_json::{json, Value};
 
@@ -14,7 +23,7 @@ pub(crate) struct OllamaWriter {
     pub prompt_tokens: u64,
 }
 
-fn now() -> String {
+pub(crate) fn now() -> String {
     humantime::format_rfc3339_nanos(std::time::SystemTime::now()).to_string()
 }
 
@@ -42,18 +51,26 @@ impl OllamaWriter {
     fn final_object(&self, text: &str, finish: &str, completion: u64, t: &Timings) -> Value {
         let mut v = self.object(text, true);
         v["done_reason"] = json!(finish);
-        v["total_duration"] = json!(ns(t.load_ms + t.prompt_ms + t.predicted_ms));
-        v["load_duration"] = json!(ns(t.load_ms));
-        v["prompt_eval_count"] = json!(self.prompt_tokens);
-        v["prompt_eval_duration"] = json!(ns((t.prompt_ms - t.first_token_ms).max(0.0)));
-        // Zero fields are omitted (`omitempty`).
-        if completion > 0 {
-            v["eval_count"] = json!(completion);
-            v["eval_duration"] = json!(ns(t.predicted_ms + t.first_token_ms));
-        }
+        // A stream that stopped at end-of-generation sampled one more
+        // token, in one more decode step, than it sent.
+        let eos = u64::from(finish == "stop");
+        let eval_ms = t.predicted_ms + eos as f64 * t.first_token_ms;
         if !self.chat {
-            let n = (self.prompt_tokens + completion).min(64);
-            v["context"] = json!((0..n).map(|i| 1000 + i).collect::<Vec<_>>());
+            // The prompt's and the sent tokens' ids (the stop token is not
+            // kept), as the real `context`.
+            let n = self.prompt_tokens + completion;
+            v["context"] = json!((0..n).map(|i| 1000 + i % 1000).collect::<Vec<_>>());
+        }
+        v["total_duration"] = json!(ns(t.load_ms + t.prompt_ms + eval_ms));
+        // Zero fields are omitted (`omitempty`).
+        if t.load_ms > 0.0 {
+            v["load_duration"] = json!(ns(t.load_ms));
+        }
+        v["prompt_eval_count"] = json!(self.prompt_tokens);
+        v["prompt_eval_duration"] = json!(ns(t.prompt_ms));
+        if completion + eos > 0 {
+            v["eval_count"] = json!(completion + eos);
+            v["eval_duration"] = json!(ns(eval_ms));
         }
         v
     }
@@ -80,6 +97,14 @@ impl StreamWriter for OllamaWriter {
 
     fn one_event_per_token(&self) -> bool {
         false
+    }
+
+    fn load_answer(&self, reason: &str) -> Vec<u8> {
+        let mut v = self.object("", true);
+        v["done_reason"] = json!(reason);
+        let mut out = serde_json::to_vec(&v).unwrap_or_default();
+        out.push(b'\n');
+        out
     }
 
     fn content_type(&self) -> &'static str {

@@ -21,6 +21,9 @@ pub(crate) struct SimRequest {
     pub ignore_eos: bool,
     /// An Ollama load request: a model and no prompt.
     pub preload: bool,
+    /// Ollama `keep_alive: 0`: unload the model once done (with no prompt:
+    /// at once).
+    pub unload: bool,
 }
 
 fn chat_prompt_tokens(v: &Value) -> Result<u64, String> {
@@ -69,6 +72,7 @@ pub(crate) fn parse_ollama_native(chat: bool, body: &[u8]) -> Result<SimRequest,
         opts: StreamOpts::default(),
         ignore_eos: false,
         preload: prompt_tokens.is_none(),
+        unload: matches!(v.get("keep_alive"), Some(k) if k.as_f64() == Some(0.0) || k.as_str() == Some("0")),
     })
 }
 
@@ -161,6 +165,7 @@ pub(crate) fn parse(flavor: Flavor, api: Api, body: &[u8]) -> Result<SimRequest,
                 .and_then(Value::as_bool)
                 .unwrap_or(false),
         preload: false,
+        unload: false,
     })
 }
 
@@ -187,6 +192,7 @@ pub(crate) fn parse_llama_native(body: &[u8]) -> Result<SimRequest, String> {
             .and_then(Value::as_bool)
             .unwrap_or(false),
         preload: false,
+        unload: false,
     })
 }
 

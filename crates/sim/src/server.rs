@@ -24,6 +24,7 @@ use crate::llama_native::LlamaNativeWriter;
 use crate::metrics::SimCounters;
 use crate::model::LatencyModel;
 use crate::ollama::OllamaWriter;
+use crate::ollama_api;
 use crate::profile::Profile;
 use crate::request::{parse, parse_llama_native, parse_ollama_native, SimRequest};
 use crate::tokenizer::SimTokenizer;
@@ -269,14 +270,30 @@ fn router(flavor: Flavor) -> Router<Arc<SimState>> {
             .route("/", get(|| async { "Ollama is running" }))
             .route("/api/generate", post(ollama_generate))
             .route("/api/chat", post(ollama_chat))
+            .route("/api/version", get(|| async { ollama_api::version() }))
             .route(
-                "/api/version",
-                get(|| async { axum::Json(json!({"version": "0.13.5"})) }),
+                "/api/tags",
+                get(|State(s): State<Arc<SimState>>| async move { ollama_api::tags(&s.profile) }),
             )
-            .route("/api/tags", get(ollama_tags))
-            .route("/api/ps", get(ollama_ps))
-            .route("/api/show", post(ollama_show))
-            .fallback(|| async { (StatusCode::NOT_FOUND, "404 page not found") }),
+            .route(
+                "/api/ps",
+                get(|State(s): State<Arc<SimState>>| async move {
+                    ollama_api::ps(&s.profile, s.loaded.load(Ordering::Relaxed))
+                }),
+            )
+            .route(
+                "/api/show",
+                post(|State(s): State<Arc<SimState>>, body: Bytes| async move {
+                    ollama_api::show(&s.profile, &body)
+                }),
+            )
+            .route(
+                "/api/pull",
+                post(|State(s): State<Arc<SimState>>, body: Bytes| async move {
+                    ollama_api::pull(&s.profile, &body)
+                }),
+            )
+            .fallback(|| async { ollama_api::not_found() }),
     }
 }
 
@@ -407,6 +424,9 @@ fn handle(s: Arc<SimState>, api: Api, body: Bytes) -> Response {
         Ok(r) => r,
         Err(msg) => return error_response(flavor, StatusCode::BAD_REQUEST, &msg),
     };
+    if flavor == Flavor::Ollama && req.model != s.profile.model {
+        return ollama_api::unknown_model(&req.model, true);
+    }
     let n = s.requests.fetch_add(1, Ordering::Relaxed) + 1;
     let fault = fault_for(&s.faults, n);
     if let Some(r) = status_fault(flavor, fault) {
@@ -415,7 +435,10 @@ fn handle(s: Arc<SimState>, api: Api, body: Bytes) -> Response {
     let renderer = Renderer {
         flavor,
         api,
-        id: format!("chatcmpl-sim{n}"),
+        id: match (flavor, api) {
+            (Flavor::Ollama, Api::Completions) => format!("cmpl-sim{n}"),
+            _ => format!("chatcmpl-sim{n}"),
+        },
         created: now_unix(),
         model: if req.model.is_empty() {
             s.profile.model.clone()
@@ -442,10 +465,26 @@ fn handle_ollama_native(s: Arc<SimState>, chat: bool, body: Bytes) -> Response {
         Ok(r)
     }) {
         Ok(r) => r,
-        Err(msg) => {
-            return (StatusCode::BAD_REQUEST, axum::Json(json!({"error": msg}))).into_response()
-        }
+        Err(msg) => return ollama_api::native_error(StatusCode::BAD_REQUEST, &msg),
     };
+    if req.model != s.profile.model {
+        return ollama_api::unknown_model(&req.model, false);
+    }
+    if let Err(msg) = serde_json::from_slice(&body)
+        .map_err(|e| e.to_string())
+        .and_then(|v| ollama_api::check_options(&v))
+    {
+        return ollama_api::native_error(StatusCode::INTERNAL_SERVER_ERROR, &msg);
+    }
+    if req.preload && req.unload {
+        s.loaded.store(false, Ordering::Relaxed);
+        let writer = OllamaWriter {
+            chat,
+            model: req.model.clone(),
+            prompt_tokens: 0,
+        };
+        return ollama_api::json_bytes(StatusCode::OK, writer.load_answer("unload"));
+    }
     let n = s.requests.fetch_add(1, Ordering::Relaxed) + 1;
     let fault = fault_for(&s.faults, n);
     if let Some(r) = status_fault(Flavor::Ollama, fault) {
@@ -473,22 +512,25 @@ fn stream_response<W: StreamWriter>(
     if flavor == Flavor::Ollama && full {
         s.counters.waiting.fetch_sub(1, Ordering::Relaxed);
         let msg = "server busy, please try again.  maximum pending requests exceeded";
-        return (
-            StatusCode::SERVICE_UNAVAILABLE,
-            axum::Json(json!({ "error": msg })),
-        )
-            .into_response();
+        return ollama_api::native_error(StatusCode::SERVICE_UNAVAILABLE, msg);
     }
     let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(16);
     let stream = req.stream;
     let content_type = writer.content_type();
-    tokio::spawn(generate(s, req, writer, fault, n, tx));
+    let writer_is_native = content_type == "application/x-ndjson";
+    let preload = req.preload;
+    tokio::spawn(generate(Instant::now(), s, req, writer, fault, n, tx));
     let body = Body::from_stream(futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|item| (item, rx))
     }));
     let mut resp = Response::new(body);
     let h = resp.headers_mut();
-    if fault == Some(FaultKind::WrongContentType) {
+    if preload {
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json; charset=utf-8"),
+        );
+    } else if fault == Some(FaultKind::WrongContentType) {
         h.insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("text/html; charset=utf-8"),
@@ -496,6 +538,11 @@ fn stream_response<W: StreamWriter>(
     } else if stream {
         h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    } else if flavor == Flavor::Ollama && writer_is_native {
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json; charset=utf-8"),
+        );
     } else {
         h.insert(
             header::CONTENT_TYPE,
@@ -582,42 +629,12 @@ async fn vllm_tokenize(body: Bytes) -> Response {
         .into_response()
 }
 
-async fn ollama_tags(State(s): State<Arc<SimState>>) -> Response {
-    let m = &s.profile.model;
-    axum::Json(
-        json!({"models": [{"name": m, "model": m, "size": 20_000_000_000_u64,
-        "details": {"format": "gguf", "family": "qwen3moe", "parameter_size": "35B",
-        "quantization_level": s.profile.quantization}}]}),
-    )
-    .into_response()
-}
-
-async fn ollama_ps(State(s): State<Arc<SimState>>) -> Response {
-    let m = &s.profile.model;
-    let loaded = s.loaded.load(Ordering::Relaxed);
-    let models = if loaded {
-        json!([{"name": m, "model": m, "size": 24_000_000_000_u64, "size_vram": 24_000_000_000_u64,
-            "context_length": 4096, "details": {"quantization_level": s.profile.quantization}}])
-    } else {
-        json!([])
-    };
-    axum::Json(json!({ "models": models })).into_response()
-}
-
-async fn ollama_show(State(s): State<Arc<SimState>>) -> Response {
-    axum::Json(
-        json!({"details": {"format": "gguf", "family": "qwen3moe", "parameter_size": "35B",
-        "quantization_level": s.profile.quantization}, "capabilities": ["completion"],
-        "model_info": {"general.architecture": "qwen3moe"}}),
-    )
-    .into_response()
-}
-
 /// The `huge-line` fault's line, bytes.
 const HUGE_LINE: usize = 12 << 20;
 
 /// Emits one stream on the model's schedule. Stops when the client goes.
 async fn generate<W: StreamWriter>(
+    accepted: Instant,
     s: Arc<SimState>,
     req: SimRequest,
     r: W,
@@ -626,6 +643,7 @@ async fn generate<W: StreamWriter>(
     tx: mpsc::Sender<Result<Bytes, std::io::Error>>,
 ) {
     // `waiting` was raised when the request was accepted.
+    let bookkeeping_ms = (accepted.elapsed().as_secs_f64() * 1000.0).max(1e-3);
     let permit = s.slots.clone().acquire_owned().await;
     s.counters.waiting.fetch_sub(1, Ordering::Relaxed);
     let Ok(permit) = permit else {
@@ -636,22 +654,18 @@ async fn generate<W: StreamWriter>(
         state: s.clone(),
         _permit: permit,
     };
-    // The first request after start loads the model.
+    // The first request after start (or an unload) loads the model. A
+    // warm one's "load" is the bookkeeping before its slot, as Ollama's
+    // `load_duration` is (never zero there, so never left out).
     let load_ms = if s.profile.latency.load_ms > 0.0 && !s.loaded.swap(true, Ordering::Relaxed) {
         tokio::time::sleep(Duration::from_secs_f64(s.profile.latency.load_ms / 1000.0)).await;
         s.profile.latency.load_ms
     } else {
         s.loaded.store(true, Ordering::Relaxed);
-        0.0
+        bookkeeping_ms
     };
     if req.preload {
-        let mut buf = Vec::new();
-        let t = Timings {
-            load_ms,
-            ..Timings::default()
-        };
-        r.close(&mut buf, "load", 0, &t);
-        let _ = tx.send(Ok(Bytes::from(buf))).await;
+        let _ = tx.send(Ok(Bytes::from(r.load_answer("load")))).await;
         return;
     }
     // End of sequence comes early unless ignored (where the flavor can).
@@ -741,7 +755,6 @@ async fn generate<W: StreamWriter>(
                     text: w,
                     ids: std::slice::from_ref(id),
                     cumulative: cum,
-                    first: first && i == 0,
                     finish: None,
                 };
                 r.content(&mut buf, &piece, &t);
@@ -751,7 +764,6 @@ async fn generate<W: StreamWriter>(
                 text: &text,
                 ids: &ids,
                 cumulative: sent,
-                first,
                 finish: last.then_some(finish),
             };
             r.content(&mut buf, &piece, &timings);
@@ -806,6 +818,9 @@ async fn generate<W: StreamWriter>(
         .generation_us
         .fetch_add((timings.predicted_ms * 1000.0) as u64, Ordering::Relaxed);
     s.counters.requests_ok.fetch_add(1, Ordering::Relaxed);
+    if req.unload {
+        s.loaded.store(false, Ordering::Relaxed); // keep_alive: 0
+    }
     s.counters
         .finished_generation_tokens
         .fetch_add(sent, Ordering::Relaxed);
