@@ -172,7 +172,9 @@ fn ollama_has_no_metrics_and_that_is_noted() {
             "--ttft-ms",
             "5",
         ],
-        &["-n", "2", "--output-tokens", "8", "--model", "x"],
+        // The server's own model: like the real Ollama, the simulator
+        // answers 404 for any other.
+        &["-n", "2", "--output-tokens", "8"],
     );
     assert_eq!(run["server_metrics"]["available"], false);
     assert!(run["server_metrics"]["note"]
