@@ -11,6 +11,8 @@
 #   eval     (eval_count - 1) / eval_duration: decode calls only, no sampling
 #   wall     (eval_count - 1) / (total - load - prompt_eval): the same steps
 #            on Ollama's wall clock, from the first token to the final object
+#            (c=1 only: at c > slots, total_duration also holds the wait for
+#            a slot, which no other duration does)
 #   client   (eval_count - 1) / (end of stream - first token) as stackbench saw it
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,7 +32,7 @@ for spec in "1 12" "4 24" "8 32"; do
   for api in ollama-chat chat; do
     dir="$out/c$c-$api"
     "$bin" run --quiet --base-url "http://127.0.0.1:$port" --model "$OLLAMA_MODEL" --api "$api" \
-      -c "$c" -n "$n" --output-tokens 96 --prompt-tokens 64 --seed 7 --out "$dir" >/dev/null
+      -c "$c" -n "$n" --output-tokens 96 --prompt-tokens 64 --seed 7 --out "$dir" >/dev/null 2>&1
     python3 - "$dir/run.json" "$dir/requests.jsonl" "$c" "$api" <<'PY'
 import json, statistics, sys
 run = json.load(open(sys.argv[1]))
@@ -49,8 +51,10 @@ if all(t):
     wall = [n / ((x["total_ms"] - x["load_ms"] - x["prompt_ms"]) / 1e3) for n, x in zip(steps, t)]
     ev = [n / (x["predicted_ms"] / 1e3) for n, x in zip(steps, t)]
     queued = [r["ttft_us"] / 1e3 - x["load_ms"] - x["prompt_ms"] for x, r in zip(t, recs)]
-    line += (f" server {sent} | steps/s p50 client {med(client):6.1f} wall {med(wall):6.1f} "
-             f"({(med(client)/med(wall)-1)*100:+.2f}%) eval {med(ev):6.1f} ({(med(client)/med(ev)-1)*100:+.2f}%) "
+    wall_txt = (f"wall {med(wall):6.1f} ({(med(client)/med(wall)-1)*100:+.2f}%) " if sys.argv[3] == "1"
+                else "wall n/a (holds the slot wait) ")
+    line += (f" server {sent} | steps/s p50 client {med(client):6.1f} {wall_txt}"
+             f"eval {med(ev):6.1f} ({(med(client)/med(ev)-1)*100:+.2f}%) "
              f"| TTFT p50 {s['ttft_ms']['p50']:.0f} ms, beyond load+prompt p50 {med(queued):.0f} max {max(queued):.0f} ms")
 else:
     line += f" server (usage) {sum(r['count']['server'] for r in recs)} | TTFT p50 {s['ttft_ms']['p50']:.0f} ms"
