@@ -47,13 +47,14 @@ pub enum ModelPresenceError {
 /// Makes `model` present on the Ollama server at `root`: nothing to do when
 /// `/api/show` knows it; otherwise `/api/pull` with its progress reported
 /// through `progress` (at most every 5 s, and each new phase). Returns
-/// whether it pulled.
+/// the `/api/show` answer when the model was there already (for
+/// [`ollama_metadata`], which then need not ask again), `None` after a pull.
 pub async fn ollama_ensure_model(
     root: &reqwest::Url,
     api_key: Option<&str>,
     model: &str,
     progress: &(dyn Fn(&str) + Sync),
-) -> Result<bool, ModelPresenceError> {
+) -> Result<Option<Value>, ModelPresenceError> {
     let show_err = |source| ModelPresenceError::Show {
         model: model.to_string(),
         source,
@@ -68,7 +69,7 @@ pub async fn ollama_ensure_model(
     )
     .await
     {
-        Ok(_) => return Ok(false),
+        Ok(show) => return Ok(Some(show)),
         Err(RequestError::HttpStatus { status: 404, .. }) => {}
         Err(e) => return Err(show_err(e)),
     }
@@ -81,7 +82,7 @@ pub async fn ollama_ensure_model(
             model: model.to_string(),
             reason,
         })?;
-    Ok(true)
+    Ok(None)
 }
 
 /// `/api/pull` of `model`, reading its NDJSON progress to the end.
@@ -222,7 +223,12 @@ pub async fn ollama_preload(
 /// memory, bytes on the GPU, the processor split as `ollama ps` prints it,
 /// the context length it was loaded with). Raw `ps` and `show` entries are
 /// kept beside the summary. Whatever the server does not say is null.
-pub async fn ollama_metadata(root: &reqwest::Url, api_key: Option<&str>, model: &str) -> Value {
+pub async fn ollama_metadata(
+    root: &reqwest::Url,
+    api_key: Option<&str>,
+    model: &str,
+    known_show: Option<Value>,
+) -> Value {
     let Ok(client) = client_for(api_key) else {
         return Value::Null;
     };
@@ -248,15 +254,18 @@ pub async fn ollama_metadata(root: &reqwest::Url, api_key: Option<&str>, model: 
             .find(|m| m.get("name").and_then(Value::as_str) == Some(model))
             .cloned()
     });
-    let show = post_json(
-        &client,
-        root,
-        "api/show",
-        &json!({ "model": model }),
-        timeout,
-    )
-    .await
-    .ok();
+    let show = match known_show {
+        Some(show) => Some(show),
+        None => post_json(
+            &client,
+            root,
+            "api/show",
+            &json!({ "model": model }),
+            timeout,
+        )
+        .await
+        .ok(),
+    };
     summarize(version, ps.as_ref(), show.as_ref())
 }
 

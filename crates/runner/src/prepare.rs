@@ -238,14 +238,14 @@ async fn ollama_ready_model(
     progress: &(dyn Fn(&str) + Sync),
 ) -> Result<f64, RunnerError> {
     let key = c.api_key.as_deref();
-    ollama_ensure_model(root, key, model, progress)
+    let show = ollama_ensure_model(root, key, model, progress)
         .await
         .map_err(RunnerError::ModelMissing)?;
     let load_ms = ollama_preload(root, key, model)
         .await
         .map_err(RunnerError::Preload)?;
     server.preload_load_ms = Some(load_ms);
-    server.ollama = Some(ollama_metadata(root, key, model).await);
+    server.ollama = Some(ollama_metadata(root, key, model, show).await);
     Ok(if loaded_before == Some(false) {
         (load_ms / 2.0).clamp(MIN_COLD_LOAD_MS, DEFAULT_COLD_LOAD_MS)
     } else {
