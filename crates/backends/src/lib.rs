@@ -8,6 +8,7 @@
 
 mod error;
 mod http1;
+mod known_answer;
 mod meta;
 mod metrics;
 mod ollama;
@@ -24,6 +25,7 @@ use stackbench_core::TokenEvent;
 use stackbench_wire::CountOutcome;
 
 pub use error::RequestError;
+pub use known_answer::{ask_known_answer, known_answer_body, known_answer_text};
 pub use meta::{list_models, server_metadata, wait_ready, Readiness, ReadyWait};
 pub use metrics::{cache_config, meta_client, scrape_metrics, GaugeMaxima, ServerCounters};
 pub use ollama::{

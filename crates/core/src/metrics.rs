@@ -66,6 +66,15 @@ impl RequestMetrics {
         })
     }
 
+    /// Records what a request cut off by the end of the run shows: its TTFT
+    /// and, per event after the first, one event-gap sample and one ITL
+    /// sample per token. No E2E, TPOT or rate: it never finished, and
+    /// counting it would bias them towards the requests that were fast.
+    pub fn record_partial_into(&self, events: &[TokenEvent], h: &mut LatencyHistograms) {
+        h.ttft_us.record(self.ttft_us);
+        record_gaps(events, h);
+    }
+
     /// Records this request into `h`: one TTFT, E2E, TPOT and decode-rate
     /// sample, one event-gap sample per event after the first, and one ITL
     /// sample per token after the first event (the event's gap divided by its
@@ -83,12 +92,18 @@ impl RequestMetrics {
             let rate = self.output_tokens as f64 * 1e6 / self.e2e_us as f64;
             h.e2e_rate_mtps.record((rate * 1000.0).round() as u64);
         }
-        for pair in events.windows(2) {
-            let gap = pair[1].at_us.saturating_sub(pair[0].at_us);
-            let tokens = u64::from(pair[1].tokens.max(1));
-            h.event_gap_us.record(gap);
-            h.itl_us.record_n(gap / tokens, tokens);
-        }
+        record_gaps(events, h);
+    }
+}
+
+/// One event-gap sample per event after the first, and one ITL sample per
+/// token of it (the gap divided by its tokens).
+fn record_gaps(events: &[TokenEvent], h: &mut LatencyHistograms) {
+    for pair in events.windows(2) {
+        let gap = pair[1].at_us.saturating_sub(pair[0].at_us);
+        let tokens = u64::from(pair[1].tokens.max(1));
+        h.event_gap_us.record(gap);
+        h.itl_us.record_n(gap / tokens, tokens);
     }
 }
 

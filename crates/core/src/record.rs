@@ -278,6 +278,11 @@ pub struct RequestRecord {
     /// `load_duration` passed the run's `load.cold_load_ms`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub cold_load: bool,
+    /// A request still streaming when the run ended (`cancelled`) that had
+    /// received tokens: its TTFT, event gaps and ITL are in the latency
+    /// figures; its decode rate, TPOT and E2E are not (it never finished).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub partial: bool,
 }
 
 #[cfg(test)]

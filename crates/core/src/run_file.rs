@@ -16,7 +16,14 @@ use crate::summary::Summary;
 /// `simulated: {profile, source}`), `host` grew the CPU, memory, kernel and
 /// GPUs, and `stack`, `suite`, `launch` and `energy` were added. Version 1
 /// files are still read ([`RunFile::from_json`] upgrades them).
-pub const RUN_SCHEMA_VERSION: u32 = 2;
+///
+/// 3: a request cut off by the end of a timed run that had received tokens
+/// (`partial`) counts in the TTFT, event-gap and ITL figures, and with no
+/// completed request the steady window starts at the last such stream's
+/// first token; `launch` grew `box`, `fetch`, `known_answer` and
+/// `image_digests`, `energy` grew `source` and per-GPU state. Version 2
+/// files read as they are (their latency figures left cut-off streams out).
+pub const RUN_SCHEMA_VERSION: u32 = 3;
 
 /// The oldest `run.json` version [`RunFile::from_json`] reads.
 pub const OLDEST_READABLE_SCHEMA: u32 = 1;
@@ -325,6 +332,83 @@ pub struct LaunchInfo {
     /// Container name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub container: Option<String>,
+    /// The image's registry digests (`RepoDigests`, `name@sha256:…`): the
+    /// identity a registry gives; empty for an image built locally.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub image_digests: Vec<String>,
+    /// The box just before the launch (suites with `[box]` hygiene).
+    #[serde(default, skip_serializing_if = "Option::is_none", rename = "box")]
+    pub box_state: Option<BoxAtLaunch>,
+    /// The model fetch run before the launch (the stack's `fetch`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fetch: Option<FetchInfo>,
+    /// The known-answer request run once the server was ready.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub known_answer: Option<KnownAnswerResult>,
+}
+
+/// The box as a launch found it, after the suite's hygiene steps.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct BoxAtLaunch {
+    /// `dropped`, or why the page cache was not dropped (`not permitted:
+    /// …`); absent when the suite does not ask.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page_cache: Option<String>,
+    /// `MemAvailable` at the launch, GiB.
+    pub mem_available_gib: f64,
+    /// `MemAvailable` before the suite's first stack, GiB: the level the
+    /// launch waited to get back near.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline_mem_available_gib: Option<f64>,
+    /// Seconds spent waiting for memory to come back (0: it was there).
+    #[serde(default)]
+    pub waited_s: f64,
+    /// The cooldown slept before this launch, s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cooldown_s: Option<f64>,
+    /// The `before-launch` hook as run (secrets hidden) and how it ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hook: Option<String>,
+    /// Each GPU `nvidia-smi` reports, at the launch.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gpus: Vec<GpuAtLaunch>,
+}
+
+/// One GPU at a launch; each figure only where the GPU reports it (GB10
+/// reports no dedicated memory: its memory is the box's).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct GpuAtLaunch {
+    /// `nvidia-smi`'s index.
+    pub index: u32,
+    /// Memory in use, MiB.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_used_mib: Option<f64>,
+    /// Temperature, °C.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub temperature_c: Option<f64>,
+}
+
+/// A stack's model fetch (its `fetch` command), run before the launch.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct FetchInfo {
+    /// The command as run (secrets hidden).
+    pub command: Vec<String>,
+    /// How long it took, s.
+    pub seconds: f64,
+}
+
+/// The known-answer request of a stack (`[known-answer]`): a greedy
+/// answer checked for an expected substring before the benchmark.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct KnownAnswerResult {
+    /// The prompt.
+    pub prompt: String,
+    /// The substring the answer must hold (case-insensitive).
+    pub expect: String,
+    /// What the server answered (cut to 500 characters).
+    pub answer: String,
+    /// Whether the answer held `expect`.
+    pub passed: bool,
 }
 
 /// Where a run sat in a suite, and the box figures the tables need.
@@ -352,25 +436,93 @@ fn one() -> u32 {
     1
 }
 
-/// GPU energy over the measured phase, from `nvidia-smi` power samples.
+/// GPU energy and state over the measured phase, from NVML (the energy
+/// counter when the GPU has one) or `nvidia-smi` samples every 250 ms.
+/// Fields added after the first version are optional, so older files read.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct EnergyInfo {
     /// False when no GPU reported power (see `note`).
     pub available: bool,
-    /// Why not.
+    /// Why not, or what was missing (e.g. no NVML, so `nvidia-smi`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
-    /// Power samples taken.
+    /// Samples taken (sampling ticks, each covering every GPU).
     pub samples: u64,
     /// Mean power over the samples, W (all GPUs summed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mean_power_w: Option<f64>,
-    /// Energy over the measured phase, J (trapezoids over the samples).
+    /// Energy over the measured phase, J (all GPUs summed): the energy
+    /// counter's delta, or trapezoids over the power samples (see `source`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub energy_j: Option<f64>,
     /// Output tokens per joule.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tokens_per_joule: Option<f64>,
+    /// Where `energy_j` comes from: `nvml-energy` (NVML's energy counter
+    /// delta), `nvml-power` (NVML power readings integrated),
+    /// `nvidia-smi-energy` (`total_energy_consumption` delta),
+    /// `power.draw.instant` or `power.draw` (`nvidia-smi` power integrated;
+    /// `power.draw` is a one-second average on newer drivers). Absent in
+    /// files written before it was added.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// Per GPU: energy, temperature, clocks and throttle reasons over the
+    /// phase (empty when no GPU was sampled, and in older files).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gpus: Vec<GpuPhaseInfo>,
+}
+
+/// One GPU over the measured phase. Each figure is present only when the
+/// GPU reported it (GB10 reports no memory clock, for instance).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct GpuPhaseInfo {
+    /// GPU index as NVML and `nvidia-smi` number it.
+    pub index: u32,
+    /// Samples of this GPU.
+    pub samples: u64,
+    /// Energy of this GPU over the phase, J (same source as the total).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub energy_j: Option<f64>,
+    /// Mean power of this GPU, W.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mean_power_w: Option<f64>,
+    /// Lowest GPU temperature, °C.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub temperature_min_c: Option<f64>,
+    /// Highest GPU temperature, °C.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub temperature_max_c: Option<f64>,
+    /// Mean GPU temperature over the samples, °C.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub temperature_mean_c: Option<f64>,
+    /// Lowest SM clock, MHz.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sm_clock_min_mhz: Option<f64>,
+    /// Mean SM clock over the samples, MHz.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sm_clock_mean_mhz: Option<f64>,
+    /// Mean memory clock over the samples, MHz.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mem_clock_mean_mhz: Option<f64>,
+    /// Samples that carried a throttle-reason bitmask (the denominator of
+    /// each reason's `share`; absent when the GPU reported none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub throttle_samples: Option<u64>,
+    /// Clock event (throttle) reasons seen at least once, in bit order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub throttle_reasons: Vec<ThrottleShare>,
+}
+
+/// A clock event (throttle) reason and how often it was active.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ThrottleShare {
+    /// Reason name: `gpu_idle`, `applications_clocks_setting`,
+    /// `sw_power_cap`, `hw_slowdown`, `sync_boost`, `sw_thermal_slowdown`,
+    /// `hw_thermal_slowdown`, `hw_power_brake_slowdown`,
+    /// `display_clock_setting`, or `unknown_0x…` for a bit NVML added later.
+    pub reason: String,
+    /// Share of the GPU's throttle samples with this reason active, 0–1.
+    pub share: f64,
 }
 
 /// The whole `run.json`.

@@ -53,6 +53,21 @@ pub struct StackConfig {
     /// (Ollama) instead of calibration requests.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tokenizer: Option<String>,
+    /// A one-off command that makes the model present (a download into
+    /// the cache the launch mounts, e.g. `hf download REPO`), run before
+    /// the launch and before `ready-timeout` starts, in the stack file's
+    /// folder; `${VAR}`s expanded.
+    /// Ollama needs none: a run pulls a missing model through `/api/pull`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fetch: Vec<String>,
+    /// How long `fetch` may take, e.g. `2h`.
+    #[serde(default = "default_fetch_timeout")]
+    pub fetch_timeout: DurationText,
+    /// A known-answer request run once the server is ready, before the
+    /// benchmark: a stack that answers wrong is marked in the tables (fast
+    /// and wrong is not a result).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub known_answer: Option<KnownAnswer>,
     /// How stackbench starts and stops the server; absent: it is already
     /// running at `base-url`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -175,6 +190,28 @@ fn parse_units(s: &str) -> Option<std::time::Duration> {
         .is_finite()
         .then(|| std::time::Duration::try_from_secs_f64(total).ok())
         .flatten()
+}
+
+/// A greedy (temperature 0) request whose answer must contain `expect`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct KnownAnswer {
+    /// The question, sent as one user message (or the prompt of the
+    /// stack's completion API).
+    pub prompt: String,
+    /// A substring the answer must hold, compared case-insensitively.
+    pub expect: String,
+    /// Output tokens allowed for the answer.
+    #[serde(default = "default_known_answer_tokens")]
+    pub max_tokens: u32,
+}
+
+fn default_known_answer_tokens() -> u32 {
+    32
+}
+
+fn default_fetch_timeout() -> DurationText {
+    DurationText("2h".into())
 }
 
 fn default_ready_timeout() -> DurationText {

@@ -70,6 +70,11 @@ pub struct RequestCounts {
     /// `load_duration` over 1 s): their TTFT includes the load.
     #[serde(default)]
     pub cold_loads: u64,
+    /// Cancelled requests that had received tokens: their TTFT and
+    /// inter-token gaps are in the latency figures (see
+    /// `RequestRecord::partial`).
+    #[serde(default)]
+    pub partial: u64,
 }
 
 impl RequestCounts {
@@ -208,6 +213,7 @@ impl Totals {
         a.estimated_counts += b.estimated_counts;
         a.short += b.short;
         a.cold_loads += b.cold_loads;
+        a.partial += b.partial;
         for (k, v) in &o.errors {
             *self.errors.entry(k.clone()).or_default() += v;
         }

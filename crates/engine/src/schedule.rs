@@ -112,6 +112,9 @@ pub(crate) struct Phase {
     drain_at_us: AtomicU64,
     /// When the first request finished OK, µs since t0.
     first_ok_us: AtomicU64,
+    /// The latest first token among requests cut off by the end, µs since
+    /// t0: when no request completed, every stream was decoding from then.
+    last_first_token_us: AtomicU64,
     timeline: Mutex<Timeline>,
     target_output_tokens: u32,
     exclude_short: bool,
@@ -206,6 +209,7 @@ pub async fn run_with_hooks<H: PhaseHooks>(
             stop: cancel.child_token(),
             drain_at_us: AtomicU64::new(u64::MAX),
             first_ok_us: AtomicU64::new(u64::MAX),
+            last_first_token_us: AtomicU64::new(0),
             timeline: Mutex::new(Timeline::default()),
             target_output_tokens: plan.target_output_tokens,
             exclude_short: plan.exclude_short,
@@ -255,6 +259,7 @@ pub async fn run_with_hooks<H: PhaseHooks>(
         stop: stop.clone(),
         drain_at_us: AtomicU64::new(u64::MAX),
         first_ok_us: AtomicU64::new(u64::MAX),
+        last_first_token_us: AtomicU64::new(0),
         timeline: Mutex::new(Timeline::default()),
         target_output_tokens: plan.target_output_tokens,
         exclude_short: plan.exclude_short,
@@ -299,7 +304,7 @@ pub async fn run_with_hooks<H: PhaseHooks>(
     let client = watch.finish(tally.totals.output_tokens).await;
     hooks.after_measure().await;
     let wall_s = (end - measured_start).as_secs_f64();
-    let start_us = phase.first_ok_us.load(Ordering::Relaxed);
+    let start_us = steady_start_us(&phase);
     let end_us = phase.drain_at_us.load(Ordering::Relaxed).min(micros(end));
     let (steady, per_second) = {
         let t = lock(&phase.timeline);
@@ -362,6 +367,19 @@ async fn run_phase(phase: Arc<Phase>, workers: u32, lanes: &Lanes) -> WorkerTall
         }
     }
     all
+}
+
+/// Where the steady window starts: at the first completed request (the
+/// pipeline is full); when none completed (every request longer than the
+/// run), once every stream cut off by the end had its first token.
+fn steady_start_us(phase: &Phase) -> u64 {
+    match phase.first_ok_us.load(Ordering::Relaxed) {
+        u64::MAX => match phase.last_first_token_us.load(Ordering::Relaxed) {
+            0 => u64::MAX,
+            t => t,
+        },
+        t => t,
+    }
 }
 
 pub(crate) fn micros(d: Duration) -> u64 {
@@ -547,6 +565,7 @@ impl Phase {
             server_timings: None,
             short: false,
             cold_load: false,
+            partial: false,
         };
         let t = &mut tally.totals;
         if let (true, Some(late)) = (self.measured, f.late) {
@@ -564,6 +583,8 @@ impl Phase {
                     t.requests.cancelled += 1;
                     t.output_tokens += counted;
                     self.add_to_timeline(f.start_offset_us, events);
+                    rec.partial = self.account_partial(f, events);
+                    t.requests.partial += u64::from(rec.partial);
                 }
             }
             Some(Err(e)) => {
@@ -642,6 +663,24 @@ impl Phase {
             }
         }
         rec
+    }
+
+    /// A measured request cut off by the end of the run: what it saw (TTFT,
+    /// gaps) goes into the latency figures, and the moment its first token
+    /// came bounds the steady window's start when no request completed.
+    /// Returns whether it had seen a token.
+    fn account_partial(&self, f: &Finished, events: &[TokenEvent]) -> bool {
+        let counted: u64 = events.iter().map(|e| u64::from(e.tokens)).sum();
+        let Some(m) = RequestMetrics::from_events(events, counted) else {
+            return false;
+        };
+        m.record_partial_into(
+            events,
+            &mut lock(&self.hists[f.id as usize % self.hists.len()]),
+        );
+        self.last_first_token_us
+            .fetch_max(f.start_offset_us + m.ttft_us, Ordering::Relaxed);
+        true
     }
 
     /// Ends the phase when too many measured requests failed.

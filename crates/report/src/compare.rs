@@ -126,6 +126,9 @@ pub struct MetricResult {
     pub threshold: f64,
     /// The verdict.
     pub verdict: Verdict,
+    /// Why there is no verdict, when there is too little to judge.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub why: Option<String>,
 }
 
 /// One baseline/candidate pair (same stack and scenario).
@@ -424,6 +427,7 @@ fn metric(
         interval: None,
         threshold,
         verdict: Verdict::InsufficientData,
+        why: None,
     };
     if key == "error_rate_pct" {
         // A difference in points; the counts are exact, so no interval.
@@ -441,6 +445,11 @@ fn metric(
     let (c, _) = samples(cand, key);
     let count = |runs: &[Vec<f64>]| runs.iter().map(Vec::len).sum::<usize>();
     if count(&b) < MIN_SAMPLES || count(&c) < MIN_SAMPLES {
+        m.why = Some(format!(
+            "{} baseline and {} candidate samples, {MIN_SAMPLES} needed (per-request figures come from completed requests only)",
+            count(&b),
+            count(&c)
+        ));
         m.base = stat.of(&mut b.concat());
         m.candidate = stat.of(&mut c.concat());
         return m;
@@ -600,7 +609,10 @@ pub fn markdown(c: &Comparison) -> String {
                     m.interval
                         .map_or("-".into(), |[lo, hi]| format!("[{lo:+.1}, {hi:+.1}]")),
                     format!("±{}{unit}", m.threshold),
-                    m.verdict.text().into(),
+                    match &m.why {
+                        Some(why) => format!("{}: {why}", m.verdict.text()),
+                        None => m.verdict.text().into(),
+                    },
                 ]
             })
             .collect();
@@ -720,6 +732,7 @@ mod tests {
             interval: Some([80.0, 120.0]),
             threshold: 10.0,
             verdict: Verdict::Regressed,
+            why: None,
         };
         let c = Comparison {
             pairs: vec![PairResult {

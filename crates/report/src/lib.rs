@@ -20,7 +20,9 @@ pub fn markdown_table(headers: &[&str], rows: &[Vec<String>]) -> String {
         .map(|i| {
             rows.iter().all(|r| {
                 r.get(i).is_some_and(|c| {
-                    c == "-" || c.trim_end_matches(['%', '*']).parse::<f64>().is_ok()
+                    c == "-"
+                        || c == "-‡"
+                        || c.trim_end_matches(['%', '*', '‡']).parse::<f64>().is_ok()
                 })
             }) && !rows.is_empty()
         })
@@ -194,20 +196,62 @@ fn client_lines(s: &stackbench_core::summary::Summary) -> String {
 
 /// The mark a table puts beside a stack whose client was saturated in
 /// any of `runs` (explained under the table by [`SATURATED_NOTE`]).
-fn saturation_mark(runs: &[&RunFile]) -> &'static str {
+fn row_marks(runs: &[&RunFile]) -> String {
+    let mut marks = String::new();
     if runs.iter().any(|r| client_saturated(r)) {
-        " †"
-    } else {
-        ""
+        marks += " †";
     }
+    if runs.iter().any(|r| answered_wrong(r)) {
+        marks += " ✗";
+    }
+    marks
 }
+
+/// Whether the stack failed its known-answer check before this run.
+fn answered_wrong(r: &RunFile) -> bool {
+    r.launch
+        .as_ref()
+        .and_then(|l| l.known_answer.as_ref())
+        .is_some_and(|k| !k.passed)
+}
+
+/// Explains a `✗` row.
+pub const WRONG_ANSWER_NOTE: &str = "✗ the stack answered its known-answer question wrong before this run (see `launch.known_answer` in its run.json): its figures are not a result — fast and wrong is not fast.\n";
 
 fn client_saturated(r: &RunFile) -> bool {
     r.summary.client.as_ref().is_some_and(|c| c.saturated)
 }
 
-/// The footnote of [`saturation_mark`].
+/// The footnote of the `†` of [`row_marks`].
 pub const SATURATED_NOTE: &str = "† the client was saturated in this run (see its summary): its latencies and rates are partly the client's, not the server's.\n";
+
+/// Explains a `‡` cell: a figure that only completed requests give.
+pub const NONE_COMPLETED_NOTE: &str = "‡ no request completed in this run (every one was still streaming when it ended): per-stream decode rates and E2E come from completed requests only. TTFT and inter-token latencies include the streams cut off after their first token (`+N partial` under requests); lengthen the scenario or ask for fewer output tokens.\n";
+
+/// Whether no measured request of `g` completed.
+fn none_completed(g: &[&RunFile]) -> bool {
+    g.iter().all(|r| r.summary.requests.ok == 0)
+}
+
+/// A figure only completed requests give: `-‡` when none completed.
+fn completed_only(g: &[&RunFile], x: Option<f64>, digits: usize) -> String {
+    match x {
+        None if none_completed(g) => "-‡".into(),
+        _ => num(x, digits),
+    }
+}
+
+/// The `requests` column: completed requests, and those cut off after
+/// their first token when there were any.
+fn requests_cell(g: &[&RunFile]) -> String {
+    let ok: u64 = g.iter().map(|r| r.summary.requests.ok).sum();
+    let partial: u64 = g.iter().map(|r| r.summary.requests.partial).sum();
+    if partial > 0 {
+        format!("{ok} (+{partial} partial)")
+    } else {
+        ok.to_string()
+    }
+}
 
 /// The failed requests by class, most frequent first: `stream 10,
 /// http_status 2`.
@@ -287,7 +331,7 @@ pub fn levels_table(runs: &[&RunFile]) -> String {
             let s = &r.summary;
             let err = s.requests.failed_pct();
             vec![
-                format!("{}{}", level_label(&r.load), saturation_mark(&[r])),
+                format!("{}{}", level_label(&r.load), row_marks(&[r])),
                 format!("{:.1}", s.output_tok_s),
                 format!("{:.2}", s.requests_per_s),
                 num(s.decode_tok_s.p50, 1),
@@ -486,6 +530,12 @@ pub fn comparison_tables(runs: &[RunFile]) -> String {
     if runs.iter().any(client_saturated) {
         out += &format!("\n{SATURATED_NOTE}");
     }
+    if runs.iter().any(answered_wrong) {
+        out += &format!("\n{WRONG_ANSWER_NOTE}");
+    }
+    if runs.iter().any(|r| none_completed(&[r])) {
+        out += &format!("\n{NONE_COMPLETED_NOTE}");
+    }
     out
 }
 
@@ -633,19 +683,16 @@ pub fn single_user_table(runs: &[&RunFile]) -> String {
                 None => ("-".into(), "-".into()),
             };
             vec![
-                format!("{}{}", stack_label(r), saturation_mark(g)),
+                format!("{}{}", stack_label(r), row_marks(g)),
                 quant_label(r),
-                num(measured, 1),
+                completed_only(g, measured, 1),
                 num(published, 1),
                 diff_pct(measured, published),
                 bound,
                 share,
-                num(med(g, |r| r.summary.e2e_tok_s.p50), 1),
+                completed_only(g, med(g, |r| r.summary.e2e_tok_s.p50), 1),
                 num(med(g, |r| r.summary.ttft_ms.p50), 0),
-                g.iter()
-                    .map(|r| r.summary.requests.ok)
-                    .sum::<u64>()
-                    .to_string(),
+                requests_cell(g),
             ]
         })
         .collect();
@@ -689,7 +736,7 @@ pub fn pp_table(runs: &[&RunFile]) -> String {
         .map(|g| {
             let r = g[0];
             vec![
-                format!("{}{}", stack_label(r), saturation_mark(g)),
+                format!("{}{}", stack_label(r), row_marks(g)),
                 quant_label(r),
                 num(med(g, |r| r.summary.prefill_tok_s.p50), 1),
                 format!("pp{}", r.load.prompt_tokens),
@@ -732,21 +779,18 @@ pub fn total_table(runs: &[&RunFile], concurrency: u32) -> String {
             let measured = med(g, |r| Some(r.summary.output_tok_s));
             let published = published_total(r, concurrency);
             vec![
-                format!("{}{}", stack_label(r), saturation_mark(g)),
+                format!("{}{}", stack_label(r), row_marks(g)),
                 quant_label(r),
                 num(measured, 1),
                 num(published, 1),
                 diff_pct(measured, published),
-                num(med(g, |r| r.summary.decode_tok_s.p50), 1),
+                completed_only(g, med(g, |r| r.summary.decode_tok_s.p50), 1),
                 num(med(g, |r| r.summary.ttft_ms.p50), 0),
                 num(
                     med(g, |r| r.energy.as_ref().and_then(|e| e.tokens_per_joule)),
                     2,
                 ),
-                g.iter()
-                    .map(|r| r.summary.requests.ok)
-                    .sum::<u64>()
-                    .to_string(),
+                requests_cell(g),
             ]
         })
         .collect();
@@ -780,7 +824,7 @@ pub fn detail_table(runs: &[RunFile]) -> String {
             let s = &r.summary;
             let m = r.server_metrics.as_ref().filter(|m| m.available);
             let mut row = vec![
-                format!("{}{}", stack_label(r), saturation_mark(&[r])),
+                format!("{}{}", stack_label(r), row_marks(&[r])),
                 quant_label(r),
                 match r.load.request_rate {
                     Some(_) => level_label(&r.load),

@@ -72,6 +72,10 @@ pub async fn execute(
         (say.warn)(w);
     }
     let dir = job.out.clone();
+    let before = job.warnings.len();
     let file = benchmark(job, live, cancel).await?;
+    for w in file.warnings.iter().skip(before) {
+        (say.warn)(w);
+    }
     Ok(RunOutput { file, dir })
 }

@@ -42,6 +42,29 @@ pub struct Job {
     pub warnings: Vec<String>,
 }
 
+/// Fewer completed requests than this, with others cut off by the end of
+/// the run, and a run's decode rates and E2E rest on too little (and on
+/// the fastest requests): the run warns.
+pub const FEW_COMPLETED: u64 = 5;
+
+/// The warning of a run that ended with fewer than [`FEW_COMPLETED`]
+/// measured requests completed and others still in flight, saying what
+/// its figures rest on. A run whose every request completed does not warn,
+/// however few it asked for.
+pub fn few_completed(s: &stackbench_core::summary::Summary) -> Option<String> {
+    let r = &s.requests;
+    (r.cancelled > 0 && r.ok < FEW_COMPLETED).then(|| {
+        format!(
+            "only {} measured requests completed; {} were still in flight when the run ended ({} after their first token, {} before it): decode rates and E2E rest on the completed ones only, TTFT and inter-token latencies also on the {} cut off after their first token (TTFT leaves out those that never got one, whose wait was longer still). Lengthen the run, use a request count, or ask for fewer output tokens.",
+            r.ok,
+            r.cancelled,
+            r.partial,
+            r.cancelled - r.partial.min(r.cancelled),
+            r.partial
+        )
+    })
+}
+
 /// A compact UTC timestamp for folder names: `20261127T003512Z`.
 pub fn utc_stamp() -> String {
     humantime::format_rfc3339_seconds(SystemTime::now())
@@ -170,6 +193,7 @@ pub async fn benchmark(
         d.repeated = sent > d.selected;
     }
     file.summary = outcome.summary;
+    file.warnings.extend(few_completed(&file.summary));
     let histograms = outcome.histograms.serialize();
     if let Ok(h) = &histograms {
         file.histograms = h.clone();
