@@ -2,7 +2,8 @@
 # The whole test suite, as CI runs it: installs the real llama-server, vLLM
 # (CPU build) and Ollama (built from its Go module) with their models into
 # the cache (minutes on a fresh machine, seconds afterwards), podman and
-# local llama-server and Ollama images,
+# local llama-server and Ollama images, docker (Debian's docker.io, its
+# daemon started here) with the same images,
 # chromium for the report check, then
 # format check, lints and every test.
 # Tests that need a real server fail, not skip, when it is missing: this
@@ -35,6 +36,15 @@ bash scripts/build-llama-image.sh
 bash scripts/build-llama-image.sh localhost/stackbench-llama-server:f32 --model-type F32
 bash scripts/build-ollama-image.sh >/dev/null
 export STACKBENCH_REQUIRE_PODMAN=1
+
+echo "== docker (installed and started when missing) with the same images"
+# DGX OS runs docker: the container tests run on both engines. The script
+# loads podman's images into docker only when docker lacks them (cached:
+# well under a second). A dockerd it starts keeps running after the tests,
+# so the next run finds it answering (its PID and log are in the cache
+# folder).
+bash scripts/start-docker.sh
+export STACKBENCH_REQUIRE_DOCKER=1
 
 echo "== chromium (installed when missing): the HTML report is opened headless"
 if ! command -v chromium >/dev/null; then

@@ -63,6 +63,34 @@ pub fn check_thresholds(suite: &Suite) -> anyhow::Result<()> {
         .with_context(|| format!("{}: [compare]", suite.file.display()))
 }
 
+/// The `[box]` hygiene steps before each launch, as `--dry-run` says them.
+fn box_hygiene(b: &stackbench_stacks::BoxFacts) -> String {
+    if !b.hygiene() {
+        return String::new();
+    }
+    let mut steps = Vec::new();
+    if let Some(c) = &b.cooldown {
+        steps.push(format!("cool down {} (after the first)", c.as_str()));
+    }
+    if !b.before_launch.is_empty() {
+        steps.push(format!(
+            "run `{}`",
+            stackbench_stacks::redact(&shell_words(&b.before_launch))
+        ));
+    }
+    if b.drop_page_cache {
+        steps.push("drop the page cache (root only)".into());
+    }
+    if b.settle_memory {
+        steps.push(format!(
+            "wait up to {} for memory within {} GiB of its level before the first stack",
+            b.settle_timeout.as_str(),
+            b.memory_tolerance_gib
+        ));
+    }
+    format!("before each launch: {}\n", steps.join("; "))
+}
+
 /// What `--dry-run` prints: every stack's launch and the scenarios.
 pub fn dry_run(suite: &Suite) -> anyhow::Result<String> {
     let mut out = format!(
@@ -82,6 +110,7 @@ pub fn dry_run(suite: &Suite) -> anyhow::Result<String> {
             String::new()
         }
     );
+    out += &box_hygiene(&suite.config.box_facts);
     for s in &suite.stacks {
         let plan = launch_plan(&s.config, &s.file, &suite.config.name)
             .with_context(|| format!("stack {}", s.config.name))?;
@@ -91,11 +120,18 @@ pub fn dry_run(suite: &Suite) -> anyhow::Result<String> {
             plan.kind,
             s.file.display()
         );
-        if !plan.command_line.is_empty() {
-            out += &format!("  launch: {}\n", shell_words(&plan.command_line));
+        if !s.config.fetch.is_empty() {
+            let fetch = stackbench_stacks::redact(&shell_words(&s.config.fetch));
+            out += &format!(
+                "  fetch (before the launch, at most {}): {fetch}\n",
+                s.config.fetch_timeout.as_str()
+            );
         }
-        for (k, v) in &plan.env {
-            out += &format!("  env: {k}={v}\n");
+        if !plan.command_line.is_empty() {
+            out += &format!("  launch: {}\n", shell_words(&plan.shown_command()));
+        }
+        for e in plan.shown_env() {
+            out += &format!("  env: {e}\n");
         }
         if let Some(w) = &plan.workdir {
             out += &format!("  workdir: {}\n", w.display());
@@ -110,6 +146,12 @@ pub fn dry_run(suite: &Suite) -> anyhow::Result<String> {
                 .unwrap_or("(the simulator's address)"),
             s.config.ready_timeout.as_str()
         );
+        if let Some(k) = &s.config.known_answer {
+            out += &format!(
+                "  known answer: {:?} must contain {:?}\n",
+                k.prompt, k.expect
+            );
+        }
     }
     out += "\nscenarios, on each stack:\n";
     let d = &suite.config.defaults;

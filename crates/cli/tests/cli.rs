@@ -306,7 +306,7 @@ fn run_json_holds_the_documented_fields() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("decode rate (tok/s)"), "{stdout}");
     let v = read_run_json(dir.path());
-    assert_eq!(v["schema_version"], 2);
+    assert_eq!(v["schema_version"], 3);
     assert_eq!(v["complete"], true);
     let s = &v["summary"];
     for path in [

@@ -1,8 +1,10 @@
 //! `stackbench suite configs/suites/local.toml` end to end on this machine:
 //! the real llama-server and the real Ollama each as a process and in a
 //! podman container, and the real vLLM, each at c=1 and c=32, torn down after, with both tables and
-//! the roofline column. Needs what scripts/test.sh installs; fails (not
-//! skips) when the test command promised it.
+//! the roofline column; the two container stacks again on docker; and the
+//! container-upgrade check on each engine; box hygiene before every
+//! launch, and the process llama-server's fetch and known answer. Needs what scripts/test.sh
+//! installs; fails (not skips) when the test command promised it.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -11,9 +13,39 @@ use std::path::Path;
 use std::process::Command;
 use std::sync::Mutex;
 
+use common::engine::Engine;
+
 /// The tests here launch the same stacks on the same ports and need the
 /// whole (2-core) machine: one at a time.
 static SERIAL: Mutex<()> = Mutex::new(());
+
+const LLAMA_IMAGE: &str = "localhost/stackbench-llama-server:local";
+const LLAMA_F32_IMAGE: &str = "localhost/stackbench-llama-server:f32";
+const OLLAMA_IMAGE: &str = "localhost/stackbench-ollama:local";
+
+/// The container stacks of the local suite (named for podman, their engine
+/// in configs/) and their table labels.
+const CONTAINER_STACKS: [(&str, &str); 2] = [
+    ("llama-server-podman", "llama-server"),
+    ("ollama-podman", "Ollama"),
+];
+
+/// `--set`s that move the container stacks of configs/suites/local.toml
+/// (or upgrade-check.toml) onto `engine`, and relabel them so the tables
+/// say which engine ran them; none for podman, their engine there.
+fn on_engine(engine: Engine, stacks: &[(&str, &str)]) -> Vec<String> {
+    let mut args = Vec::new();
+    if engine == Engine::Podman {
+        return args;
+    }
+    for (stack, label) in stacks {
+        args.push("--set".to_string());
+        args.push(format!("stack.{stack}.launch.engine={}", engine.name()));
+        args.push("--set".to_string());
+        args.push(format!("stack.{stack}.label={label} ({})", engine.name()));
+    }
+    args
+}
 
 #[test]
 fn local_suite_runs_every_real_stack_and_tears_down() {
@@ -31,6 +63,48 @@ fn local_suite_runs_every_real_stack_and_tears_down() {
         );
         return;
     }
+    let stacks = [
+        ("llama-server", "llamacpp", "llama-server (process)"),
+        ("llama-server-podman", "llamacpp", "llama-server (podman)"),
+        ("vllm", "vllm", "vLLM (process)"),
+        ("ollama", "ollama", "Ollama (process)"),
+        ("ollama-podman", "ollama", "Ollama (podman)"),
+    ];
+    run_local_suite(Engine::Podman, &[], &stacks);
+    for port in [18080, 18000, 18434] {
+        assert!(
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
+            "port {port} still served"
+        );
+    }
+}
+
+/// The local suite's two container stacks on docker (the engine of DGX
+/// OS): the same images, loaded from podman by scripts/start-docker.sh.
+#[test]
+fn local_suite_container_stacks_run_on_docker() {
+    let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let engine = Engine::Docker;
+    if !promised(engine, &[LLAMA_IMAGE, OLLAMA_IMAGE]) {
+        return;
+    }
+    let only: Vec<String> = CONTAINER_STACKS
+        .iter()
+        .flat_map(|(stack, _)| ["--only".to_string(), stack.to_string()])
+        .chain(on_engine(engine, &CONTAINER_STACKS))
+        .collect();
+    let stacks = [
+        ("llama-server-podman", "llamacpp", "llama-server (docker)"),
+        ("ollama-podman", "ollama", "Ollama (docker)"),
+    ];
+    run_local_suite(engine, &only, &stacks);
+}
+
+/// Runs configs/suites/local.toml with `extra` arguments and checks each of
+/// `stacks` (name, probed kind, table label) ran both scenarios with exact
+/// counts, its containers on `engine` (recorded with the daemon's version)
+/// and nothing left behind.
+fn run_local_suite(engine: Engine, extra: &[String], stacks: &[(&str, &str, &str)]) {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("local");
@@ -44,6 +118,7 @@ fn local_suite_runs_every_real_stack_and_tears_down() {
         // beside a compile saw no c=32 request finish in 30 s with 32).
         .args(["--set", "suite.scenario.c32.duration=45s"])
         .args(["--set", "suite.scenario.c32.output-tokens=16"])
+        .args(extra)
         .current_dir(&repo)
         .output()
         .unwrap();
@@ -52,17 +127,13 @@ fn local_suite_runs_every_real_stack_and_tears_down() {
     assert!(run.status.success(), "{stdout}\n{stderr}");
     let suite: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.join("suite.json")).unwrap()).unwrap();
-    for s in suite["stacks"].as_array().unwrap() {
+    let ran = suite["stacks"].as_array().unwrap();
+    assert_eq!(ran.len(), stacks.len(), "{suite}");
+    for s in ran {
         assert_eq!(s["status"], "ok", "{s}");
         assert_eq!(s["runs"].as_array().unwrap().len(), 2, "{s}");
     }
-    for label in [
-        "llama-server (process)",
-        "llama-server (podman)",
-        "vLLM (process)",
-        "Ollama (process)",
-        "Ollama (podman)",
-    ] {
+    for (_, _, label) in stacks {
         let rows = stdout
             .lines()
             .filter(|l| l.starts_with(&format!("| {label}")))
@@ -74,16 +145,14 @@ fn local_suite_runs_every_real_stack_and_tears_down() {
     }
     // Every c=1 row has a roofline share.
     let single = stdout.split("## Total").next().unwrap();
-    assert!(single.matches('%').count() >= 3, "{single}");
+    assert!(
+        single.matches('%').count() >= stacks.len().min(3),
+        "{single}"
+    );
     // Counts stay exact against the real servers: every OK request's
     // tokens equal what it asked for.
-    for (stack, kind) in [
-        ("llama-server", "llamacpp"),
-        ("llama-server-podman", "llamacpp"),
-        ("vllm", "vllm"),
-        ("ollama", "ollama"),
-        ("ollama-podman", "ollama"),
-    ] {
+    let engine_version = format!("{} {}", engine.name(), engine.server_version());
+    for (stack, kind, _) in stacks {
         for scenario in ["c1", "c32"] {
             let d = out.join(stack).join(scenario);
             let run = common::read_run_json(&d);
@@ -96,22 +165,37 @@ fn local_suite_runs_every_real_stack_and_tears_down() {
             );
             assert_eq!(run["suite"]["bandwidth_gb_s"], 22.3);
             // Suites probe even a configured flavor and record what they found.
-            assert_eq!(run["server"]["probe"]["kind"], kind, "{stack} {scenario}");
-            assert_eq!(run["stack"]["name"], stack);
+            assert_eq!(run["server"]["probe"]["kind"], *kind, "{stack} {scenario}");
+            assert_eq!(run["stack"]["name"], *stack);
             assert!(run["host"]["cpu_model"].is_string());
+            // Box hygiene before each launch (configs/suites/local.toml):
+            // the page cache dropped (root here) and memory recorded.
+            let b = &run["launch"]["box"];
+            assert_eq!(b["page_cache"], "dropped", "{stack}: {b}");
+            assert!(b["mem_available_gib"].as_f64().unwrap() > 0.5, "{b}");
+            assert!(b["baseline_mem_available_gib"].as_f64().is_some(), "{b}");
+            if *stack == "llama-server" {
+                let k = &run["launch"]["known_answer"];
+                assert_eq!(k["passed"], true, "{k}");
+                assert!(run["launch"]["fetch"]["seconds"].is_number());
+            }
+            if run["launch"]["kind"] == "container" {
+                assert_eq!(
+                    run["launch"]["engine"],
+                    engine_version.as_str(),
+                    "{stack} {scenario}: {}",
+                    run["launch"]
+                );
+            }
         }
     }
     // Nothing left: no container labelled by this suite, no server on the
-    // suite's ports.
-    let left = Command::new("podman")
-        .args(["ps", "-a", "-q", "--filter", "label=stackbench.suite=local"])
-        .output()
-        .unwrap();
+    // container stacks' ports.
     assert!(
-        String::from_utf8_lossy(&left.stdout).trim().is_empty(),
+        engine.containers("stackbench.suite=local").is_empty(),
         "containers left"
     );
-    for port in [18080, 18081, 18000, 18434, 18435] {
+    for port in [18081, 18435] {
         assert!(
             std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
             "port {port} still served"
@@ -131,11 +215,33 @@ fn local_suite_runs_every_real_stack_and_tears_down() {
 /// slowdown (c=1 decode -55 %).
 #[test]
 fn container_upgrade_check_gates_on_a_slowed_image() {
-    let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if std::env::var_os("STACKBENCH_REQUIRE_PODMAN").is_none() {
+    upgrade_check(Engine::Podman);
+}
+
+/// The same recipe on docker, with the images scripts/start-docker.sh
+/// loaded from podman.
+#[test]
+fn container_upgrade_check_gates_on_a_slowed_image_on_docker() {
+    upgrade_check(Engine::Docker);
+}
+
+/// Whether the test command promised `engine`, then that it holds `images`
+/// (a failure when not). These tests take minutes: only under
+/// scripts/test.sh.
+fn promised(engine: Engine, images: &[&str]) -> bool {
+    if !engine.required() {
         eprintln!(
-            "skipping: run through scripts/test.sh (needs podman and the llama-server images)"
+            "skipping: run through scripts/test.sh (sets {} and builds the images)",
+            engine.require_var()
         );
+        return false;
+    }
+    engine.ready(images)
+}
+
+fn upgrade_check(engine: Engine) {
+    let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if !promised(engine, &[LLAMA_IMAGE, LLAMA_F32_IMAGE]) {
         return;
     }
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
@@ -147,6 +253,7 @@ fn container_upgrade_check_gates_on_a_slowed_image() {
             .arg(&out)
             .arg("--set")
             .arg(format!("stack.llama-server-podman.launch.image={image}"))
+            .args(on_engine(engine, &CONTAINER_STACKS[..1]))
             .current_dir(&repo)
             .output()
             .unwrap();
@@ -157,9 +264,9 @@ fn container_upgrade_check_gates_on_a_slowed_image() {
         );
         out
     };
-    let old = suite("old", "localhost/stackbench-llama-server:local");
-    let same = suite("same", "localhost/stackbench-llama-server:local");
-    let slow = suite("slow", "localhost/stackbench-llama-server:f32");
+    let old = suite("old", LLAMA_IMAGE);
+    let same = suite("same", LLAMA_IMAGE);
+    let slow = suite("slow", LLAMA_F32_IMAGE);
     let (code, md, _) = common::compare_bin(&old, &slow, &[]);
     assert_eq!(code, Some(1), "F32 weights must be a regression:\n{md}");
     let decode_row = md
@@ -168,11 +275,15 @@ fn container_upgrade_check_gates_on_a_slowed_image() {
     assert!(decode_row.is_some(), "decode tok/s regressed:\n{md}");
     let (code, md, _) = common::compare_bin(&old, &same, &[]);
     assert_eq!(code, Some(0), "the same image twice is no change:\n{md}");
-    // The run.json of each side names the image it ran.
-    let image_of = |d: &Path| {
+    // The run.json of each side names the image it ran, on `engine`.
+    let launch_of = |d: &Path| {
         let r = common::read_run_json(&d.join("llama-server-podman").join("c1"));
-        r["launch"]["image"].as_str().unwrap().to_string()
+        r["launch"].clone()
     };
-    assert!(image_of(&slow).ends_with(":f32"));
-    assert!(image_of(&old).ends_with(":local"));
+    let (slow, old) = (launch_of(&slow), launch_of(&old));
+    assert_eq!(slow["image"], LLAMA_F32_IMAGE);
+    assert_eq!(old["image"], LLAMA_IMAGE);
+    assert_ne!(slow["image_id"], old["image_id"]);
+    let want = format!("{} {}", engine.name(), engine.server_version());
+    assert_eq!(old["engine"], want.as_str(), "{old}");
 }

@@ -518,6 +518,13 @@ async fn probe_and_run_json_name_ollama_and_the_loaded_model() {
     assert_eq!(run["server"]["flavor"], "ollama");
     assert_eq!(ol["version"], "0.17.4", "{ol}");
     assert_eq!(ol["model"]["quantization"], "Q4_1", "{ol}");
+    // The model's identity: the digest of the blob Ollama loaded.
+    assert!(
+        ol["model"]["digest"]
+            .as_str()
+            .is_some_and(|d| d.len() == 64 && d.bytes().all(|b| b.is_ascii_hexdigit())),
+        "{ol}"
+    );
     assert_eq!(ol["model"]["parameter_count"], 134_515_008, "{ol}");
     assert_eq!(ol["loaded"]["processor"], "100% CPU", "{ol}");
     assert_eq!(ol["loaded"]["context_length"], 2048, "{ol}");

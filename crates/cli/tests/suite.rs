@@ -5,7 +5,8 @@
 //! tables over committed and simulated results.
 //!
 //! Launched servers here are `stackbench sim` processes (fast, exact) and,
-//! where the test says so, the real llama-server image under podman.
+//! where the test says so, the real llama-server image under podman and
+//! under docker.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -15,6 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::engine::{Engine, ENGINE_ARGS};
 use common::server_proc::free_port;
 
 const BIN: &str = env!("CARGO_BIN_EXE_stackbench");
@@ -97,17 +99,25 @@ fn dgx_spark_dry_run_prints_the_six_launch_commands() {
         .collect();
     assert_eq!(launches.len(), 6, "{text}");
     for needle in [
-        "vllm/vllm-openai:cu130-nightly",
+        "vllm/vllm-openai:v0.21.0 Qwen/Qwen3.6-35B-A3B-FP8",
         "--moe-backend=flashinfer_cutlass",
-        "\"num_speculative_tokens\": 1",
+        "\"method\": \"mtp\", \"num_speculative_tokens\": 1",
+        "llama.cpp:server-cuda13-",
         "MXFP4_MOE",
         "ollama/ollama",
+        "-p 127.0.0.1:8000:8000",
         "--label stackbench.managed=true",
         "--rm",
-        "c32: c=32 for 120s",
+        "before each launch: cool down 30s (after the first); drop the page cache",
+        "fetch (before the launch, at most 2h): docker run --rm -e HF_TOKEN ",
+        "known answer: ",
+        "c32: c=32 64 requests",
     ] {
         assert!(text.contains(needle), "missing {needle}:\n{text}");
     }
+    // podman refuses --shm-size beside --ipc=host; with host IPC it means
+    // nothing anyway.
+    assert!(!text.contains("--shm-size"), "{text}");
 }
 
 #[test]
@@ -121,7 +131,7 @@ fn set_overrides_an_image_and_a_scenario() {
         "--set",
         "stack.llamacpp-mxfp4.launch.image=localhost/llama:new",
         "--set",
-        "suite.scenario.c32.duration=30s",
+        "suite.scenario.c32.requests=96",
     ]);
     assert!(
         out.status.success(),
@@ -130,7 +140,7 @@ fn set_overrides_an_image_and_a_scenario() {
     );
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("localhost/llama:new -hf"), "{text}");
-    assert!(text.contains("c32: c=32 for 30s"), "{text}");
+    assert!(text.contains("c32: c=32 96 requests"), "{text}");
     assert_eq!(text.matches("launch:").count(), 1, "--only keeps one stack");
 }
 
@@ -368,69 +378,53 @@ fn signals_tear_down_launched_processes() {
     }
 }
 
-/// The SmolLM2 llama-server image, or a failure when the test command
-/// promised podman (scripts/test.sh builds it).
-fn podman_image() -> Option<&'static str> {
-    let image = "localhost/stackbench-llama-server:local";
-    let ok = Command::new("podman")
-        .args(["image", "exists", image])
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        assert!(
-            std::env::var_os("STACKBENCH_REQUIRE_PODMAN").is_none(),
-            "STACKBENCH_REQUIRE_PODMAN is set but podman or {image} is missing (scripts/build-llama-image.sh builds it)"
-        );
-        eprintln!("skipping: podman or {image} missing (run scripts/test.sh)");
-        return None;
-    }
-    Some(image)
-}
+/// The SmolLM2 llama-server image, built by scripts/build-llama-image.sh and
+/// loaded into docker by scripts/start-docker.sh.
+const LLAMA_IMAGE: &str = "localhost/stackbench-llama-server:local";
 
-fn container_stack(port: u16) -> String {
+/// The llama-server image as a stack run by `engine` on `port`.
+fn container_stack(engine: Engine, port: u16) -> String {
     format!(
-        r#"name = "podman-llama"
+        r#"name = "{e}-llama"
 flavor = "llamacpp"
 quantization = "Q4_1"
 ready-timeout = "90s"
 [launch.container]
-engine = "podman"
-image = "localhost/stackbench-llama-server:local"
+engine = "{e}"
+image = "{LLAMA_IMAGE}"
 pull = "never"
 ports = ["127.0.0.1:{port}:8080"]
-engine-args = ["--init", "--runtime", "runc", "--ulimit", "nofile=20000:20000", "--ulimit", "nproc=32768:32768"]
+engine-args = {ENGINE_ARGS}
 args = ["-np", "2", "-c", "2048"]
-"#
+"#,
+        e = engine.name()
     )
 }
 
-fn containers_of(pid: u32) -> Vec<String> {
-    let out = Command::new("podman")
-        .args([
-            "ps",
-            "-a",
-            "-q",
-            "--filter",
-            &format!("label=stackbench.owner-pid={pid}"),
-        ])
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout)
-        .split_whitespace()
-        .map(str::to_string)
-        .collect()
+/// A container stack on podman: torn down on SIGTERM; left behind by a
+/// SIGKILL and removed by the next suite's sweep.
+#[test]
+fn podman_containers_are_torn_down_and_orphans_swept() {
+    containers_are_torn_down_and_orphans_swept(Engine::Podman);
 }
 
-/// A container stack: torn down on Ctrl-C, a second Ctrl-C and SIGTERM;
-/// left behind by a SIGKILL and removed by the next suite's sweep.
+/// The same on docker (the engine of DGX OS), beside the podman test: its
+/// own container names (by stackbench PID), ports and engine to sweep.
 #[test]
-fn containers_are_torn_down_and_orphans_swept() {
-    let Some(_) = podman_image() else { return };
+fn docker_containers_are_torn_down_and_orphans_swept() {
+    containers_are_torn_down_and_orphans_swept(Engine::Docker);
+}
+
+fn containers_are_torn_down_and_orphans_swept(engine: Engine) {
+    if !engine.ready(&[LLAMA_IMAGE]) {
+        return;
+    }
+    let containers_of = |pid: u32| engine.containers(&format!("stackbench.owner-pid={pid}"));
     let dir = tempfile::tempdir().unwrap();
     let scenarios = "[[scenario]]\nname = \"long\"\nconcurrency = 1\nduration = \"60s\"\n";
     let suite = write_suite(
         dir.path(),
-        &[("c.toml", container_stack(free_port()))],
+        &[("c.toml", container_stack(engine, free_port()))],
         scenarios,
     );
     // SIGTERM: the container goes.
@@ -456,7 +450,7 @@ fn containers_are_torn_down_and_orphans_swept() {
     let quick = "[[scenario]]\nname = \"c1\"\nconcurrency = 1\nrequests = 1\n";
     let suite2 = write_suite(
         dir.path(),
-        &[("c.toml", container_stack(free_port()))],
+        &[("c.toml", container_stack(engine, free_port()))],
         quick,
     );
     let out = dir.path().join("c");
@@ -481,15 +475,20 @@ fn containers_are_torn_down_and_orphans_swept() {
             .any(|x| x.as_str().unwrap().contains(&format!("pid {pid}"))),
         "{s}"
     );
+    // The suite's record and the run's name the engine that ran it, with
+    // the version of its daemon (docker's client may be newer), and the
+    // image's ID.
+    let want = format!("{} {}", engine.name(), engine.server_version());
     let launch = &s["stacks"][0]["launch"];
+    assert_eq!(launch["engine"], want.as_str(), "{launch}");
     assert!(
         launch["image_id"].as_str().is_some_and(|i| i.len() >= 12),
         "{launch}"
     );
-    assert!(
-        launch["engine"].as_str().unwrap().contains("podman"),
-        "{launch}"
-    );
+    let run = common::read_run_json(&out.join(format!("{}-llama", engine.name())).join("c1"));
+    assert_eq!(run["launch"]["engine"], want.as_str(), "{}", run["launch"]);
+    assert_eq!(run["launch"]["image"], LLAMA_IMAGE);
+    assert_eq!(run["summary"]["requests"]["ok"], 1, "{}", run["summary"]);
 }
 
 /// The simulated suite (the demo) reproduces its calibrated figures within

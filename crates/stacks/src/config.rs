@@ -58,8 +58,9 @@ pub struct SuiteConfig {
     pub scenarios: Vec<Scenario>,
 }
 
-/// What the roofline needs to know about the box.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+/// What the roofline needs to know about the box, and how to keep it
+/// fair between stacks (hygiene before each launch).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct BoxFacts {
     /// Memory bandwidth, GB/s (GB10: 273).
@@ -68,6 +69,64 @@ pub struct BoxFacts {
     /// Where that figure comes from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bandwidth_source: Option<String>,
+    /// Before each launch, drop the page cache (`sync; echo 3 >
+    /// /proc/sys/vm/drop_caches`, root only; noted when not permitted):
+    /// on unified memory (GB10) the previous stack's weights in the page
+    /// cache count as used and fail vLLM's start-up memory check.
+    #[serde(default)]
+    pub drop_page_cache: bool,
+    /// Before each launch, wait until available memory (and GPU memory,
+    /// where `nvidia-smi` reports it) is back within `memory-tolerance-gib`
+    /// of its level before the first stack.
+    #[serde(default)]
+    pub settle_memory: bool,
+    /// How far below the first level memory may stay, GiB.
+    #[serde(default = "default_memory_tolerance")]
+    pub memory_tolerance_gib: f64,
+    /// How long to wait for memory to come back before the stack fails.
+    #[serde(default = "default_settle_timeout")]
+    pub settle_timeout: stackbench_core::stack::DurationText,
+    /// A pause before each launch after the first (heat, clocks), e.g. `30s`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cooldown: Option<stackbench_core::stack::DurationText>,
+    /// A command run before each launch (`STACKBENCH_STACK` names the
+    /// stack); the stack fails when it fails.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub before_launch: Vec<String>,
+}
+
+fn default_memory_tolerance() -> f64 {
+    2.0
+}
+
+fn default_settle_timeout() -> stackbench_core::stack::DurationText {
+    "5m".parse()
+        .unwrap_or_else(|_| unreachable!("a valid duration"))
+}
+
+impl Default for BoxFacts {
+    fn default() -> Self {
+        Self {
+            bandwidth_gb_s: None,
+            bandwidth_source: None,
+            drop_page_cache: false,
+            settle_memory: false,
+            memory_tolerance_gib: default_memory_tolerance(),
+            settle_timeout: default_settle_timeout(),
+            cooldown: None,
+            before_launch: Vec::new(),
+        }
+    }
+}
+
+impl BoxFacts {
+    /// Whether any hygiene step is asked for.
+    pub fn hygiene(&self) -> bool {
+        self.drop_page_cache
+            || self.settle_memory
+            || self.cooldown.is_some()
+            || !self.before_launch.is_empty()
+    }
 }
 
 /// Values scenarios inherit.

@@ -11,6 +11,7 @@ use stackbench_core::stack::{ContainerLaunch, Engine};
 
 use crate::error::LaunchError;
 use crate::expand::expand;
+use crate::secret::redact;
 
 /// Label on every container stackbench starts.
 pub const LABEL_MANAGED: &str = "stackbench.managed";
@@ -30,7 +31,9 @@ pub fn host_port(spec: &str) -> Option<u16> {
     host.parse().ok()
 }
 
-/// The full `ENGINE run …` command line for `c`, with `${VAR}`s expanded.
+/// The full `ENGINE run …` command line for `c`, with `${VAR}`s expanded;
+/// the container's environment is named (`-e NAME`), its values are
+/// [`environment`]'s.
 pub fn run_command(
     c: &ContainerLaunch,
     name: &str,
@@ -60,7 +63,10 @@ pub fn run_command(
             Engine::Podman => push("--device", format!("nvidia.com/gpu={g}")),
         }
     }
-    if let Some(s) = &c.shm_size {
+    // Under the host's IPC namespace /dev/shm is the host's and a size
+    // means nothing; podman refuses the pair outright ("cannot set
+    // shmsize when running in the host IPC Namespace").
+    if let Some(s) = c.shm_size.as_ref().filter(|_| !host_ipc(c)) {
         push("--shm-size", s.clone());
     }
     if let Some(n) = &c.network {
@@ -69,8 +75,10 @@ pub fn run_command(
     for p in &c.ports {
         push("-p", p.clone());
     }
-    for (k, v) in &c.env {
-        push("-e", format!("{k}={}", expand(v)?));
+    // By name: the engine reads each value from its own environment
+    // (set by [`Container::start`]), so no value is on the command line.
+    for k in c.env.keys() {
+        push("-e", k.clone());
     }
     for v in &c.volumes {
         push("-v", expand(v)?);
@@ -83,6 +91,28 @@ pub fn run_command(
         cmd.push(expand(a)?);
     }
     Ok(cmd)
+}
+
+/// Whether the engine options ask for the host's IPC namespace.
+pub fn host_ipc(c: &ContainerLaunch) -> bool {
+    c.engine_args
+        .iter()
+        .zip(
+            c.engine_args
+                .iter()
+                .skip(1)
+                .chain(std::iter::once(&String::new())),
+        )
+        .any(|(a, next)| a == "--ipc=host" || (a == "--ipc" && next == "host"))
+}
+
+/// The container's environment, `${VAR}`s expanded: set on the engine's
+/// own process, which passes each `-e NAME` on.
+pub fn environment(c: &ContainerLaunch) -> Result<Vec<(String, String)>, LaunchError> {
+    c.env
+        .iter()
+        .map(|(k, v)| Ok((k.clone(), expand(v)?)))
+        .collect()
 }
 
 async fn engine_out(engine: &str, args: &[&str]) -> Result<String, String> {
@@ -108,11 +138,14 @@ pub struct Container {
 }
 
 impl Container {
-    /// Starts `cmd` (from [`run_command`]) and follows its logs into `log`.
+    /// Starts `cmd` (from [`run_command`]) with `env` (from
+    /// [`environment`]) in the engine's environment, and follows its logs
+    /// into `log`.
     pub async fn start(
         engine: Engine,
         name: &str,
         cmd: &[String],
+        env: &[(String, String)],
         log: &Path,
     ) -> Result<Self, LaunchError> {
         // The log file first: once the engine has started the container,
@@ -120,6 +153,7 @@ impl Container {
         let (file, err) = crate::process::log_files(log)?;
         let out = tokio::process::Command::new(&cmd[0])
             .args(&cmd[1..])
+            .envs(env.iter().cloned())
             .stdin(Stdio::null())
             .output()
             .await
@@ -131,7 +165,7 @@ impl Container {
             return Err(LaunchError::Engine {
                 engine: engine.program().into(),
                 status: out.status.to_string(),
-                stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+                stderr: redact(String::from_utf8_lossy(&out.stderr).trim()),
             });
         }
         let logs = tokio::process::Command::new(engine.program())
@@ -155,14 +189,36 @@ impl Container {
         &self.name
     }
 
-    /// `(engine version, image ID)`, where the engine tells.
+    /// `(engine version, image ID)`, where the engine tells. The version is
+    /// the server's (`docker 20.10.24`): `--version` names the client's, and
+    /// a newer docker client drives an older daemon (28.2 against 20.10 on
+    /// the development VMs); `--version` only where the server won't say.
     pub async fn identity(&self) -> (Option<String>, Option<String>) {
         let e = self.engine.program();
-        let version = engine_out(e, &["--version"]).await.ok();
+        let version = match engine_out(e, &["version", "-f", "{{.Server.Version}}"]).await {
+            Ok(v) if !v.is_empty() && !v.contains(' ') => Some(format!("{e} {v}")),
+            _ => engine_out(e, &["--version"]).await.ok(),
+        };
         let image = engine_out(e, &["inspect", "-f", "{{.Image}}", &self.name])
             .await
             .ok();
         (version, image)
+    }
+
+    /// The registry digests of the image the container runs
+    /// (`RepoDigests`: `name@sha256:…`, what a registry identifies it by;
+    /// none for an image built locally).
+    pub async fn repo_digests(&self, image_id: &str) -> Vec<String> {
+        let e = self.engine.program();
+        engine_out(
+            e,
+            &["image", "inspect", "-f", "{{json .RepoDigests}}", image_id],
+        )
+        .await
+        .ok()
+        .and_then(|j| serde_json::from_str::<Option<Vec<String>>>(&j).ok())
+        .flatten()
+        .unwrap_or_default()
     }
 
     /// `None` while running; else how it ended.
@@ -189,6 +245,19 @@ impl Container {
         let e = self.engine.program();
         let _ = engine_out(e, &["stop", "-t", "10", &self.name]).await;
         let _ = engine_out(e, &["rm", "-f", &self.name]).await;
+        // Docker's daemon removes a `--rm` container after `stop` returns,
+        // and `rm -f` then fails at once ("removal … already in progress"):
+        // wait (up to 5 s) until it is gone, so that after a teardown
+        // nothing of it is listed.
+        for _ in 0..50 {
+            if engine_out(e, &["inspect", "-f", "{{.Id}}", &self.name])
+                .await
+                .is_err()
+            {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
         if let Some(mut l) = self.logs.take() {
             // `logs -f` ends with the container; give it a moment to flush.
             let _ = tokio::time::timeout(Duration::from_secs(2), l.wait()).await;
@@ -263,6 +332,39 @@ fn stackbench_alive(pid: u32) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn launch(engine_args: &[&str]) -> ContainerLaunch {
+        toml::from_str::<ContainerLaunch>(&format!(
+            "engine = \"podman\"\nimage = \"i\"\nshm-size = \"16g\"\nengine-args = {engine_args:?}\nenv = {{ HF_TOKEN = \"${{STACKBENCH_TEST_UNSET:-hf_AbCdEfGhIjKlMnOp}}\" }}"
+        ))
+        .expect("a valid container table")
+    }
+
+    #[test]
+    fn shm_size_is_left_out_under_host_ipc() {
+        for args in [&["--ipc=host"][..], &["--ipc", "host"]] {
+            let cmd = run_command(&launch(args), "n", "s", "x").expect("expands");
+            assert!(!cmd.contains(&"--shm-size".to_string()), "{cmd:?}");
+        }
+        let cmd = run_command(&launch(&[]), "n", "s", "x").expect("expands");
+        assert!(
+            cmd.windows(2).any(|w| w == ["--shm-size", "16g"]),
+            "{cmd:?}"
+        );
+    }
+
+    #[test]
+    fn environment_values_never_reach_the_command_line() {
+        let c = launch(&[]);
+        let cmd = run_command(&c, "n", "s", "x").expect("expands");
+        assert!(cmd.windows(2).any(|w| w == ["-e", "HF_TOKEN"]), "{cmd:?}");
+        assert!(!cmd.join(" ").contains("hf_AbCd"), "{cmd:?}");
+        let env = environment(&c).expect("expands");
+        assert_eq!(
+            env,
+            [("HF_TOKEN".to_string(), "hf_AbCdEfGhIjKlMnOp".to_string())]
+        );
+    }
 
     #[test]
     fn ports() {

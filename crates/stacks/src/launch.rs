@@ -15,15 +15,18 @@ use crate::container::{self, Container};
 use crate::error::LaunchError;
 use crate::expand::expand;
 use crate::process::ProcessServer;
+use crate::secret;
 
 /// What launching a stack will do.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LaunchPlan {
     /// `container`, `process`, `simulator` or `none` (already running).
     pub kind: &'static str,
-    /// The full command line (empty for `simulator` and `none`).
+    /// The full command line (empty for `simulator` and `none`); may hold
+    /// secrets a config put in arguments: show [`LaunchPlan::shown_command`].
     pub command_line: Vec<String>,
-    /// Extra environment for a process.
+    /// Extra environment for a process, or for a container engine (which
+    /// passes each on by name); show [`LaunchPlan::shown_env`].
     pub env: Vec<(String, String)>,
     /// Working directory for a process.
     pub workdir: Option<PathBuf>,
@@ -31,6 +34,29 @@ pub struct LaunchPlan {
     pub container: Option<String>,
     /// Where the server will answer (`None` for a simulator until bound).
     pub base_url: Option<String>,
+}
+
+impl LaunchPlan {
+    /// The command line as it may be shown or kept: secrets hidden.
+    pub fn shown_command(&self) -> Vec<String> {
+        secret::redact_args(&self.command_line)
+    }
+
+    /// The environment as it may be shown: a container's by name only
+    /// (the engine reads the values), a process's with secrets hidden.
+    pub fn shown_env(&self) -> Vec<String> {
+        self.env
+            .iter()
+            .map(|(k, v)| match self.kind {
+                "container" if secret::is_secret_name(k) => {
+                    format!("{k} (value passed by name from this environment)")
+                }
+                "container" => secret::redact(&format!("{k}={v} (passed by name)")),
+                _ if secret::is_secret_name(k) => format!("{k}={}", secret::HIDDEN),
+                _ => secret::redact(&format!("{k}={v}")),
+            })
+            .collect()
+    }
 }
 
 static LAUNCHES: AtomicU32 = AtomicU32::new(0);
@@ -76,7 +102,7 @@ pub fn launch_plan(
             LaunchPlan {
                 kind: "container",
                 command_line: container::run_command(c, &name, &stack.name, suite)?,
-                env: Vec::new(),
+                env: container::environment(c)?,
                 workdir: None,
                 container: Some(name),
                 base_url: base(c.ports.first().and_then(|p| container::host_port(p))),
@@ -158,7 +184,7 @@ impl Server {
         let missing_url = || LaunchError::Other(format!("stack '{}' has no base-url", stack.name));
         let mut info = LaunchInfo {
             kind: plan.kind.into(),
-            command_line: plan.command_line.clone(),
+            command_line: plan.shown_command(),
             ..Default::default()
         };
         let (running, base_url, log) = match &stack.launch {
@@ -182,8 +208,12 @@ impl Server {
             }
             Some(Launch::Container(c)) => {
                 let name = plan.container.clone().unwrap_or_default();
-                let ctr = Container::start(c.engine, &name, &plan.command_line, &log).await?;
+                let ctr =
+                    Container::start(c.engine, &name, &plan.command_line, &plan.env, &log).await?;
                 let (engine, image_id) = ctr.identity().await;
+                if let Some(id) = &image_id {
+                    info.image_digests = ctr.repo_digests(id).await;
+                }
                 info.engine = engine;
                 info.image = Some(expand(&c.image)?);
                 info.image_id = image_id;

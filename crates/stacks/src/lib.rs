@@ -10,8 +10,12 @@ mod config;
 mod container;
 mod error;
 mod expand;
+mod fetch;
+mod hygiene;
+mod known_answer;
 mod launch;
 mod process;
+mod secret;
 mod suite;
 mod suite_file;
 
@@ -22,5 +26,6 @@ pub use config::{
 pub use container::{sweep_orphans, LABEL_MANAGED, LABEL_OWNER};
 pub use error::{ConfigError, LaunchError};
 pub use launch::{launch_plan, LaunchPlan, Server};
+pub use secret::redact;
 pub use suite::{run_suite, stack_dir, SuiteObserver, SuiteOptions, SuiteOutcome};
 pub use suite_file::{StackOutcome, StackStatus, SuiteFile, SUITE_SCHEMA_VERSION};

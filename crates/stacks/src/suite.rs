@@ -107,6 +107,10 @@ pub async fn run_suite(
         obs.note(&format!("removed orphaned container {s}"));
     }
     write_suite_file(&opts.out, &file)?;
+    let keeper = BoxKeeper {
+        baseline: crate::hygiene::baseline(&suite.config.box_facts).await,
+        launched: std::sync::atomic::AtomicBool::new(false),
+    };
     let groups: Vec<Vec<usize>> = if suite.config.parallel {
         vec![(0..suite.stacks.len()).collect()]
     } else {
@@ -142,7 +146,12 @@ pub async fn run_suite(
             if of > 1 {
                 obs.note(&format!("round {k} of {of}"));
             }
-            run_group(suite, &group, round, opts, obs, &mut file, &mut runs).await;
+            let ctx = Ctx {
+                opts,
+                obs,
+                keeper: &keeper,
+            };
+            run_group(suite, &group, round, ctx, &mut file, &mut runs).await;
             write_suite_file(&opts.out, &file)?;
         }
     }
@@ -208,6 +217,21 @@ impl Round {
     }
 }
 
+/// The box's level before the first stack (suites with `[box]` hygiene)
+/// and whether a stack was launched yet (the first needs no cooldown).
+struct BoxKeeper {
+    baseline: Option<crate::hygiene::Snapshot>,
+    launched: std::sync::atomic::AtomicBool,
+}
+
+/// What every step of a suite run shares.
+#[derive(Clone, Copy)]
+struct Ctx<'a> {
+    opts: &'a SuiteOptions,
+    obs: &'a dyn SuiteObserver,
+    keeper: &'a BoxKeeper,
+}
+
 /// A live stack of a group.
 struct Live {
     index: usize,
@@ -218,12 +242,12 @@ async fn run_group(
     suite: &Suite,
     group: &[usize],
     round: Round,
-    opts: &SuiteOptions,
-    obs: &dyn SuiteObserver,
+    ctx: Ctx<'_>,
     file: &mut SuiteFile,
     runs: &mut Vec<RunOutput>,
 ) {
-    let mut live = launch_group(suite, group, round, opts, obs, file).await;
+    let Ctx { opts, obs, keeper } = ctx;
+    let mut live = launch_group(suite, group, round, opts, obs, keeper, file).await;
     for scenario in &suite.config.scenarios {
         if live.is_empty() || opts.soft.is_cancelled() {
             break;
@@ -270,6 +294,7 @@ async fn launch_group(
     round: Round,
     opts: &SuiteOptions,
     obs: &dyn SuiteObserver,
+    keeper: &BoxKeeper,
     file: &mut SuiteFile,
 ) -> Vec<Live> {
     let mut live = Vec::new();
@@ -278,7 +303,7 @@ async fn launch_group(
         obs.note(&format!("{}: launching", entry.config.name));
         let outcome = &mut file.stacks[i];
         let log = round.log(&opts.out, &entry.config.name);
-        match start_stack(suite, entry, &log, opts, obs).await {
+        match start_stack(suite, entry, &log, opts, obs, keeper).await {
             Ok(server) => {
                 outcome.launch = server.info.clone();
                 outcome.log = server.log.as_ref().map(|l| rel(&opts.out, l));
@@ -387,32 +412,63 @@ fn run_failure(run: &RunOutput) -> Option<String> {
         .map(|reason| format!("every request failed ({reason})"))
 }
 
+/// The reason with the server log's end; secrets hidden in both (a
+/// server may echo its arguments, an error may quote a token).
 fn with_log(reason: String, tail: &str) -> String {
-    if tail.trim().is_empty() {
+    let text = if tail.trim().is_empty() {
         reason
     } else {
         format!("{reason}; server log ends:\n{tail}")
-    }
+    };
+    crate::secret::redact(&text)
 }
 
 fn rel(base: &Path, p: &Path) -> String {
     p.strip_prefix(base).unwrap_or(p).display().to_string()
 }
 
-/// Launches `entry` and waits until it is ready; on failure, tears down
-/// and returns the reason with the log's end.
+/// Launches `entry` and waits until it is ready: box hygiene first, then
+/// the model fetch, the launch, readiness and the known-answer check; on
+/// failure, tears down and returns the reason with the log's end.
 async fn start_stack(
     suite: &Suite,
     entry: &StackEntry,
     log: &Path,
     opts: &SuiteOptions,
     obs: &dyn SuiteObserver,
+    keeper: &BoxKeeper,
 ) -> Result<Server, (String, Option<PathBuf>)> {
     let s = &entry.config;
+    let waiting = |m: &str| obs.note(&format!("{}: {m}", s.name));
+    let first = !keeper
+        .launched
+        .swap(true, std::sync::atomic::Ordering::Relaxed);
+    let box_state = match &keeper.baseline {
+        Some(base) => {
+            let facts = &suite.config.box_facts;
+            let step = crate::hygiene::before_launch(facts, base, &s.name, first, &waiting);
+            Some(
+                cancellable(step, opts, "box hygiene")
+                    .await
+                    .map_err(|e| (e, None))?,
+            )
+        }
+        None => None,
+    };
+    let fetch_log = log.with_file_name("fetch.log");
+    let folder = entry
+        .file
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let fetch = crate::fetch::fetch_model(s, folder, &fetch_log, &waiting);
+    let fetch = cancellable(fetch, opts, "the model fetch")
+        .await
+        .map_err(|e| (e, Some(fetch_log.clone())))?;
     let plan = launch_plan(s, &entry.file, &suite.config.name)
-        .map_err(|e| (format!("launch failed: {e}"), None))?;
+        .map_err(|e| (crate::secret::redact(&format!("launch failed: {e}")), None))?;
     let started = tokio::select! {
-        r = Server::start(s, &plan, log) => r.map_err(|e| format!("launch failed: {e}")),
+        r = Server::start(s, &plan, log) => r.map_err(|e| crate::secret::redact(&format!("launch failed: {e}"))),
         () = opts.soft.cancelled() => Err("interrupted while launching".to_string()),
     };
     let mut server = match started {
@@ -422,19 +478,49 @@ async fn start_stack(
             return Err((reason, None));
         }
     };
-    let waiting = |m: &str| obs.note(&format!("{}: {m}", s.name));
     let ready = tokio::select! {
         r = server.wait_ready(s.ready_timeout.get(), opts.api_key.as_deref(), &waiting) => r.map_err(|e| e.to_string()),
         () = opts.soft.cancelled() => Err("interrupted while waiting for the server".to_string()),
     };
-    match ready {
-        Ok(()) => Ok(server),
-        Err(e) => {
-            let tail = server.log_tail(LOG_TAIL_LINES);
-            let log = server.log.clone();
-            server.stop().await;
-            Err((with_log(format!("not ready: {e}"), &tail), log))
+    if let Err(e) = ready {
+        let tail = server.log_tail(LOG_TAIL_LINES);
+        let log = server.log.clone();
+        server.stop().await;
+        return Err((with_log(format!("not ready: {e}"), &tail), log));
+    }
+    let known = match &s.known_answer {
+        Some(check) => {
+            let key = opts.api_key.as_deref();
+            let r =
+                crate::known_answer::check_known_answer(s, check, &server.base_url, key, &waiting)
+                    .await;
+            if !r.passed {
+                obs.note(&format!(
+                    "{}: WRONG ANSWER to the known-answer check (expected '{}'): {}",
+                    s.name, r.expect, r.answer
+                ));
+            }
+            Some(r)
         }
+        None => None,
+    };
+    if let Some(info) = &mut server.info {
+        info.box_state = box_state;
+        info.fetch = fetch;
+        info.known_answer = known;
+    }
+    Ok(server)
+}
+
+/// Runs `step` unless the suite is interrupted first.
+async fn cancellable<T>(
+    step: impl std::future::Future<Output = Result<T, String>>,
+    opts: &SuiteOptions,
+    what: &str,
+) -> Result<T, String> {
+    tokio::select! {
+        r = step => r,
+        () = opts.soft.cancelled() => Err(format!("interrupted during {what}")),
     }
 }
 
@@ -449,7 +535,7 @@ fn flavor(f: Flavor) -> FlavorChoice {
     }
 }
 
-fn api(a: ApiName) -> stackbench_wire::body::Api {
+pub(crate) fn api(a: ApiName) -> stackbench_wire::body::Api {
     use stackbench_wire::body::Api;
     match a {
         ApiName::Chat => Api::Chat,

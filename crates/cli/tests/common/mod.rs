@@ -2,6 +2,7 @@
 //! a profile written inline, and run the engine against it.
 #![allow(dead_code, clippy::unwrap_used)]
 
+pub mod engine;
 pub mod server_proc;
 pub mod vllm;
 

@@ -1,0 +1,303 @@
+//! Box hygiene between the stacks of a suite (`[box]`): each stack should
+//! meet the box as the first one did. On a unified-memory box (GB10) the
+//! page cache the previous stack's weights left counts as used memory and
+//! fails vLLM's start-up memory check (vllm-project/vllm#48140), and a
+//! server's memory can take seconds to come back after its container goes.
+//! Before each launch: an optional cooldown, a page-cache drop (root only;
+//! said when not permitted), a wait until available memory (and GPU memory
+//! where `nvidia-smi` reports it) is back near the level before the first
+//! stack, and a user hook. What the launch found goes into `run.json`.
+
+use std::time::{Duration, Instant};
+
+use stackbench_core::run_file::{BoxAtLaunch, GpuAtLaunch};
+
+use crate::config::BoxFacts;
+use crate::expand::expand;
+use crate::secret::redact_args;
+
+const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
+/// How often memory is read while waiting for it to come back.
+const POLL: Duration = Duration::from_millis(500);
+/// How far above the first level GPU memory in use may stay, MiB.
+const GPU_TOLERANCE_MIB: f64 = 1024.0;
+
+/// The box's memory and GPUs at one moment.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Snapshot {
+    /// `MemAvailable`, GiB.
+    pub mem_available_gib: f64,
+    /// Each GPU `nvidia-smi` lists.
+    pub gpus: Vec<GpuAtLaunch>,
+}
+
+/// `MemAvailable` of a `/proc/meminfo` text, GiB.
+pub fn mem_available_gib(meminfo: &str) -> Option<f64> {
+    meminfo.lines().find_map(|l| {
+        let rest = l.strip_prefix("MemAvailable:")?;
+        let kib: f64 = rest.trim().trim_end_matches("kB").trim().parse().ok()?;
+        Some(kib * 1024.0 / GIB)
+    })
+}
+
+/// `nvidia-smi --query-gpu=index,memory.used,temperature.gpu
+/// --format=csv,noheader,nounits` lines; `[N/A]` fields are absent.
+pub fn parse_gpus(csv: &str) -> Vec<GpuAtLaunch> {
+    let field = |s: Option<&str>| s.and_then(|s| s.trim().parse::<f64>().ok());
+    csv.lines()
+        .filter_map(|l| {
+            let mut cols = l.split(',');
+            let index = cols.next()?.trim().parse().ok()?;
+            Some(GpuAtLaunch {
+                index,
+                memory_used_mib: field(cols.next()),
+                temperature_c: field(cols.next()),
+            })
+        })
+        .collect()
+}
+
+/// Reads the box now; no GPU (or no `nvidia-smi`) is no GPUs.
+pub async fn snapshot() -> Snapshot {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    let smi = tokio::process::Command::new(stackbench_runner::host::nvidia_smi())
+        .args([
+            "--query-gpu=index,memory.used,temperature.gpu",
+            "--format=csv,noheader,nounits",
+        ])
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .output()
+        .await
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    Snapshot {
+        mem_available_gib: mem_available_gib(&meminfo).unwrap_or(0.0),
+        gpus: parse_gpus(&smi),
+    }
+}
+
+/// `sync; echo 3 > /proc/sys/vm/drop_caches`: `dropped`, or why not.
+pub fn drop_page_cache() -> String {
+    // SAFETY-free: std has no sync(2); the `sync` command flushes dirty
+    // pages so that dropping them frees them.
+    let _ = std::process::Command::new("sync").status();
+    match std::fs::write("/proc/sys/vm/drop_caches", "3\n") {
+        Ok(()) => "dropped".into(),
+        Err(e) => format!("not dropped: {e} (run the suite as root to drop it)"),
+    }
+}
+
+/// Whether `now` is back near `base`: memory within `tolerance_gib`, and
+/// each GPU's memory in use within [`GPU_TOLERANCE_MIB`] of its first level.
+pub fn settled(now: &Snapshot, base: &Snapshot, tolerance_gib: f64) -> bool {
+    let memory = now.mem_available_gib + tolerance_gib >= base.mem_available_gib;
+    let gpus = base.gpus.iter().all(|b| {
+        let n = now.gpus.iter().find(|g| g.index == b.index);
+        match (b.memory_used_mib, n.and_then(|g| g.memory_used_mib)) {
+            (Some(b), Some(n)) => n <= b + GPU_TOLERANCE_MIB,
+            _ => true,
+        }
+    });
+    memory && gpus
+}
+
+/// The suite's baseline: the box before the first stack (after a
+/// page-cache drop when the suite drops it, so that the level is one the
+/// later drops can return to).
+pub async fn baseline(facts: &BoxFacts) -> Option<Snapshot> {
+    if !facts.hygiene() {
+        return None;
+    }
+    if facts.drop_page_cache {
+        drop_page_cache();
+    }
+    Some(snapshot().await)
+}
+
+/// Runs the hygiene steps before launching `stack` (`first`: the suite's
+/// first launch, which needs no cooldown). `progress` says what it waits
+/// for. An error is why the stack must not launch.
+pub async fn before_launch(
+    facts: &BoxFacts,
+    base: &Snapshot,
+    stack: &str,
+    first: bool,
+    progress: &dyn Fn(&str),
+) -> Result<BoxAtLaunch, String> {
+    let mut state = BoxAtLaunch {
+        baseline_mem_available_gib: Some(base.mem_available_gib),
+        ..Default::default()
+    };
+    if let Some(c) = facts.cooldown.as_ref().filter(|_| !first) {
+        progress(&format!("cooling down for {}", c.as_str()));
+        tokio::time::sleep(c.get()).await;
+        state.cooldown_s = Some(c.get().as_secs_f64());
+    }
+    if !facts.before_launch.is_empty() {
+        state.hook = Some(run_hook(&facts.before_launch, stack).await?);
+    }
+    if facts.drop_page_cache {
+        let dropped = drop_page_cache();
+        if dropped != "dropped" {
+            progress(&format!("page cache {dropped}"));
+        }
+        state.page_cache = Some(dropped);
+    }
+    let now = if facts.settle_memory {
+        let started = Instant::now();
+        let now = wait_for_memory(facts, base, progress).await?;
+        state.waited_s = started.elapsed().as_secs_f64();
+        now
+    } else {
+        snapshot().await
+    };
+    state.mem_available_gib = now.mem_available_gib;
+    state.gpus = now.gpus;
+    Ok(state)
+}
+
+/// Polls until [`settled`], or fails after `settle-timeout` saying how far
+/// memory is from its first level.
+async fn wait_for_memory(
+    facts: &BoxFacts,
+    base: &Snapshot,
+    progress: &dyn Fn(&str),
+) -> Result<Snapshot, String> {
+    let deadline = Instant::now() + facts.settle_timeout.get();
+    let mut said = false;
+    loop {
+        let now = snapshot().await;
+        if settled(&now, base, facts.memory_tolerance_gib) {
+            return Ok(now);
+        }
+        if Instant::now() >= deadline {
+            return Err(format!(
+                "memory did not come back within {}: {:.1} GiB available, {:.1} GiB before the first stack (tolerance {:.1} GiB{}); something still holds memory (a server that did not exit? `free -g`, `nvidia-smi`)",
+                facts.settle_timeout.as_str(),
+                now.mem_available_gib,
+                base.mem_available_gib,
+                facts.memory_tolerance_gib,
+                if facts.drop_page_cache { ", page cache dropped" } else { "" }
+            ));
+        }
+        if !said {
+            progress(&format!(
+                "waiting for memory to come back: {:.1} of {:.1} GiB available",
+                now.mem_available_gib, base.mem_available_gib
+            ));
+            said = true;
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// Runs the `before-launch` hook with `STACKBENCH_STACK` set; returns the
+/// command as shown (secrets hidden), or why it failed.
+async fn run_hook(cmd: &[String], stack: &str) -> Result<String, String> {
+    let args: Vec<String> = cmd
+        .iter()
+        .map(|a| expand(a).map_err(|e| format!("before-launch: {e}")))
+        .collect::<Result<_, _>>()?;
+    let shown = redact_args(&args).join(" ");
+    let out = tokio::process::Command::new(&args[0])
+        .args(&args[1..])
+        .env("STACKBENCH_STACK", stack)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await
+        .map_err(|e| format!("before-launch `{shown}` could not start: {e}"))?;
+    if out.status.success() {
+        Ok(format!("{shown} (ok)"))
+    } else {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        Err(crate::secret::redact(&format!(
+            "before-launch `{shown}` failed ({}): {}",
+            out.status,
+            stderr.trim()
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mem_available_is_read_in_gib() {
+        let meminfo = "MemTotal:       24576000 kB\nMemFree:         1000000 kB\nMemAvailable:   20971520 kB\n";
+        assert_eq!(mem_available_gib(meminfo), Some(20.0));
+        assert_eq!(mem_available_gib("MemTotal: 1 kB\n"), None);
+    }
+
+    #[test]
+    fn gpus_without_dedicated_memory_report_none() {
+        // A discrete GPU, then GB10's unified memory: `[N/A]`.
+        let gpus = parse_gpus("0, 1234, 41\n1, [N/A], 38\n");
+        assert_eq!(gpus[0].memory_used_mib, Some(1234.0));
+        assert_eq!(gpus[0].temperature_c, Some(41.0));
+        assert_eq!(gpus[1].memory_used_mib, None);
+        assert_eq!(gpus[1].temperature_c, Some(38.0));
+    }
+
+    #[test]
+    fn settled_needs_memory_and_gpu_memory_back() {
+        let gpu = |used| GpuAtLaunch {
+            index: 0,
+            memory_used_mib: Some(used),
+            temperature_c: None,
+        };
+        let base = Snapshot {
+            mem_available_gib: 100.0,
+            gpus: vec![gpu(500.0)],
+        };
+        let at = |mem, used| Snapshot {
+            mem_available_gib: mem,
+            gpus: vec![gpu(used)],
+        };
+        assert!(settled(&at(98.5, 600.0), &base, 2.0));
+        assert!(!settled(&at(97.0, 600.0), &base, 2.0), "3 GiB short");
+        assert!(
+            !settled(&at(100.0, 30_000.0), &base, 2.0),
+            "a GPU still holds a model"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failing_hook_stops_the_launch_and_names_itself() {
+        let facts = BoxFacts {
+            before_launch: vec![
+                "sh".into(),
+                "-c".into(),
+                "echo \"$STACKBENCH_STACK\" >&2; exit 3".into(),
+            ],
+            ..Default::default()
+        };
+        let base = snapshot().await;
+        let err = before_launch(&facts, &base, "vllm-fp8", false, &|_| {})
+            .await
+            .expect_err("the hook fails");
+        assert!(
+            err.contains("exit status: 3") && err.contains("vllm-fp8"),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn memory_that_never_comes_back_fails_after_the_timeout() {
+        let facts = BoxFacts {
+            settle_memory: true,
+            settle_timeout: "1s".parse().expect("a duration"),
+            memory_tolerance_gib: 0.0,
+            ..Default::default()
+        };
+        let mut base = snapshot().await;
+        base.mem_available_gib += 1e6; // a level this box never reaches
+        let err = before_launch(&facts, &base, "s", true, &|_| {})
+            .await
+            .expect_err("memory never settles");
+        assert!(err.contains("did not come back within 1s"), "{err}");
+    }
+}
