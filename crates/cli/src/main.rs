@@ -57,7 +57,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
     // One thread: the client must cost the measured server as little CPU
     // as possible, and a single-threaded runtime avoids the cross-thread
     // wake-ups that dominated the per-token cost (12 vs 20 µs per token at
-    // c=256 on a 2-core VM; see the README's client-cost section). A run
+    // c=256 on a 2-core VM; see docs/client-cost.md). A run
     // adds threads with --threads (runtime lanes, each single-threaded);
     // the simulator, with --threads, serves on a multi-threaded runtime.
     let rt = match &cli.command {

@@ -12,6 +12,17 @@ use std::process::Command;
 use common::BIN;
 use stackbench_stacks::load_suite;
 
+/// The simulated DGX stacks (configs/stacks/sim/), calibrated to the
+/// published figures.
+const SIM_STACKS: [&str; 6] = [
+    "vllm-fp8",
+    "vllm-nvfp4",
+    "vllm-nvfp4-mtp1",
+    "llamacpp-nvfp4",
+    "llamacpp-mxfp4",
+    "ollama-q4km",
+];
+
 fn repo() -> &'static Path {
     Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
 }
@@ -68,17 +79,10 @@ fn dgx_c32_completes_32_requests_per_stack_at_the_published_rates() {
 #[test]
 fn dgx_c32_completes_on_the_simulated_stacks() {
     let dir = tempfile::tempdir().unwrap();
-    let stacks: Vec<String> = [
-        "vllm-fp8",
-        "vllm-nvfp4",
-        "vllm-nvfp4-mtp1",
-        "llamacpp-nvfp4",
-        "llamacpp-mxfp4",
-        "ollama-q4km",
-    ]
-    .iter()
-    .map(|s| format!("\"{}/configs/stacks/sim/{s}.toml\"", repo().display()))
-    .collect();
+    let stacks: Vec<String> = SIM_STACKS
+        .iter()
+        .map(|s| format!("\"{}/configs/stacks/sim/{s}.toml\"", repo().display()))
+        .collect();
     let suite = dir.path().join("suite.toml");
     std::fs::write(
         &suite,
@@ -104,14 +108,7 @@ fn dgx_c32_completes_on_the_simulated_stacks() {
         "{}",
         String::from_utf8_lossy(&run.stderr)
     );
-    for stack in [
-        "vllm-fp8",
-        "vllm-nvfp4",
-        "vllm-nvfp4-mtp1",
-        "llamacpp-nvfp4",
-        "llamacpp-mxfp4",
-        "ollama-q4km",
-    ] {
+    for stack in SIM_STACKS {
         let r = common::read_run_json(&out.join(format!("sim-{stack}")).join("c32"));
         let s = &r["summary"];
         assert_eq!(s["requests"]["ok"], 64, "{stack}: {}", s["requests"]);

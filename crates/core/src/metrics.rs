@@ -1,7 +1,7 @@
 //! The metric definitions, applied to one request's stream of token events.
 //!
 //! These functions are the single source of truth for TTFT, ITL, TPOT, E2E
-//! and decode rate; the README's definitions describe exactly this code.
+//! and decode rate; docs/metrics.md defines exactly what this code does.
 
 use crate::histogram::LatencyHistograms;
 

@@ -20,8 +20,8 @@ use crate::summary::Summary;
 /// 3: a request cut off by the end of a timed run that had received tokens
 /// (`partial`) counts in the TTFT, event-gap and ITL figures, and with no
 /// completed request the steady window starts at the last such stream's
-/// first token; `launch` grew `box`, `fetch`, `known_answer` and
-/// `image_digests`, `energy` grew `source` and per-GPU state. Version 2
+/// first token; `launch` grew `box`, `fetch`, `known_answer`,
+/// `image_digests` and `model_revision`, `energy` grew `source` and per-GPU state. Version 2
 /// files read as they are (their latency figures left cut-off streams out).
 pub const RUN_SCHEMA_VERSION: u32 = 3;
 
@@ -336,6 +336,10 @@ pub struct LaunchInfo {
     /// identity a registry gives; empty for an image built locally.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub image_digests: Vec<String>,
+    /// The model revision the launch pins (vLLM's `--revision`); absent:
+    /// whatever the repository's default branch held at download time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_revision: Option<String>,
     /// The box just before the launch (suites with `[box]` hygiene).
     #[serde(default, skip_serializing_if = "Option::is_none", rename = "box")]
     pub box_state: Option<BoxAtLaunch>,

@@ -59,6 +59,17 @@ impl LaunchPlan {
     }
 }
 
+/// The value of `--revision X` or `--revision=X` in a command line.
+fn revision_arg(args: &[String]) -> Option<String> {
+    args.iter()
+        .enumerate()
+        .find_map(|(i, a)| match a.strip_prefix("--revision") {
+            Some("") => args.get(i + 1).cloned(),
+            Some(rest) => rest.strip_prefix('=').map(str::to_string),
+            None => None,
+        })
+}
+
 static LAUNCHES: AtomicU32 = AtomicU32::new(0);
 
 fn safe(s: &str) -> String {
@@ -185,6 +196,7 @@ impl Server {
         let mut info = LaunchInfo {
             kind: plan.kind.into(),
             command_line: plan.shown_command(),
+            model_revision: revision_arg(&plan.command_line),
             ..Default::default()
         };
         let (running, base_url, log) = match &stack.launch {
@@ -319,5 +331,25 @@ impl Server {
             Running::Process(p) => p.pgid(),
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_pinned_revision_is_read_in_both_spellings() {
+        let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            revision_arg(&args(&["vllm", "serve", "m", "--revision", "a1b2c3"])).as_deref(),
+            Some("a1b2c3")
+        );
+        assert_eq!(
+            revision_arg(&args(&["--revision=main"])).as_deref(),
+            Some("main")
+        );
+        assert_eq!(revision_arg(&args(&["--tokenizer-revision", "x"])), None);
+        assert_eq!(revision_arg(&args(&["m"])), None);
     }
 }
