@@ -11,13 +11,28 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# vLLM's install is mostly downloads (wheels): it runs beside the
+# llama-server build, which is mostly compiling, and its output follows.
+echo "== installing vLLM 0.32.0 (CPU build) and its model folder, in the background"
+vllm_log="$(mktemp "${TMPDIR:-/tmp}/stackbench-vllm-install.XXXXXX")"
+bash scripts/install-vllm.sh >"$vllm_log" 2>&1 &
+vllm_pid=$!
+
 echo "== installing llama-server and the SmolLM2 model (cached in ${STACKBENCH_CACHE:-$HOME/.cache/stackbench})"
 eval "$(bash scripts/install-llama-server.sh | grep -E '^LLAMA_SERVER_(BIN|MODEL)=')"
 export LLAMA_SERVER_BIN LLAMA_SERVER_MODEL
 export STACKBENCH_REQUIRE_LLAMA_SERVER=1
 
-echo "== installing vLLM 0.32.0 (CPU build) and its model folder"
-eval "$(bash scripts/install-vllm.sh | grep -E '^VLLM_(PYTHON|MODEL)=')"
+echo "== vLLM install (output of the background job)"
+vllm_rc=0
+wait "$vllm_pid" || vllm_rc=$?
+cat "$vllm_log"
+if [ "$vllm_rc" -ne 0 ]; then
+  echo "error: scripts/install-vllm.sh failed (exit $vllm_rc)" >&2
+  exit 1
+fi
+eval "$(grep -E '^VLLM_(PYTHON|MODEL)=' "$vllm_log")"
+rm -f "$vllm_log"
 export VLLM_PYTHON VLLM_MODEL
 export STACKBENCH_REQUIRE_VLLM=1
 

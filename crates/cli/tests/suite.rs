@@ -141,7 +141,11 @@ fn set_overrides_an_image_and_a_scenario() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("localhost/llama:new -hf"), "{text}");
     assert!(text.contains("c32: c=32 96 requests"), "{text}");
-    assert_eq!(text.matches("launch:").count(), 1, "--only keeps one stack");
+    assert_eq!(
+        text.matches("  launch:").count(),
+        1,
+        "--only keeps one stack"
+    );
 }
 
 /// Each kind of config mistake names the file, the line and the key.
