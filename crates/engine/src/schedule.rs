@@ -583,7 +583,7 @@ impl Phase {
                     t.requests.cancelled += 1;
                     t.output_tokens += counted;
                     self.add_to_timeline(f.start_offset_us, events);
-                    rec.partial = self.account_partial(f, events);
+                    rec.partial = self.account_partial(f, events, counted);
                     t.requests.partial += u64::from(rec.partial);
                 }
             }
@@ -669,8 +669,7 @@ impl Phase {
     /// gaps) goes into the latency figures, and the moment its first token
     /// came bounds the steady window's start when no request completed.
     /// Returns whether it had seen a token.
-    fn account_partial(&self, f: &Finished, events: &[TokenEvent]) -> bool {
-        let counted: u64 = events.iter().map(|e| u64::from(e.tokens)).sum();
+    fn account_partial(&self, f: &Finished, events: &[TokenEvent], counted: u64) -> bool {
         let Some(m) = RequestMetrics::from_events(events, counted) else {
             return false;
         };

@@ -98,14 +98,16 @@ fn mem_total_bytes(meminfo: &str) -> Option<u64> {
 
 /// A field of `nvidia-smi --format=csv,nounits`: `[N/A]`, `[Not
 /// Supported]`, `N/A` and empty mean "not reported".
-pub(crate) fn field(s: &str) -> Option<&str> {
+pub fn field(s: &str) -> Option<&str> {
     let s = s.trim();
     let missing =
         s.is_empty() || s.eq_ignore_ascii_case("N/A") || (s.starts_with('[') && s.ends_with(']'));
     (!missing).then_some(s)
 }
 
-pub(crate) fn number(s: &str) -> Option<f64> {
+/// A number field of `nvidia-smi` CSV (with or without units); `None`
+/// where [`field`] says the GPU does not report it.
+pub fn number(s: &str) -> Option<f64> {
     // Without `nounits` values carry units (`81559 MiB`, `700.00 W`).
     field(s)?
         .split_whitespace()

@@ -41,9 +41,10 @@ pub fn mem_available_gib(meminfo: &str) -> Option<f64> {
 }
 
 /// `nvidia-smi --query-gpu=index,memory.used,temperature.gpu
-/// --format=csv,noheader,nounits` lines; `[N/A]` fields are absent.
+/// --format=csv,noheader,nounits` lines; `[N/A]` fields are absent (read
+/// as the runner's GPU probes read them).
 pub fn parse_gpus(csv: &str) -> Vec<GpuAtLaunch> {
-    let field = |s: Option<&str>| s.and_then(|s| s.trim().parse::<f64>().ok());
+    let field = |s: Option<&str>| s.and_then(stackbench_runner::host::number);
     csv.lines()
         .filter_map(|l| {
             let mut cols = l.split(',');
