@@ -8,7 +8,6 @@
 #![warn(missing_docs)]
 
 pub mod client_load;
-pub mod dist;
 pub mod histogram;
 pub mod merge;
 pub mod metrics;

@@ -14,7 +14,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::dist::Dist;
+use crate::summary::Dist;
 
 /// How send times are spread.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
