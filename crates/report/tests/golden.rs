@@ -38,7 +38,8 @@ fn runs() -> Vec<RunFile> {
             v["target"]["stack"] = json!("Ollama");
             v["target"]["quantization"] = json!("Q4_K_M");
             v["summary"]["client"] = json!({"threads": 1, "wake_lag_ms": {"count": 0}, "probe_interval_ms": 10.0, "saturated": true, "reasons": ["late at p99"]});
-            v["launch"]["known_answer"] = json!({"prompt": "2+2", "expect": "4", "answer": "5", "passed": false});
+            v["launch"]["known_answer"] =
+                json!({"prompt": "2+2", "expect": "4", "answer": "5", "passed": false});
         }),
         run(|v| {
             v["suite"]["scenario"] = json!("c4");
