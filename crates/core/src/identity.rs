@@ -9,8 +9,8 @@
 //! unique in the suite, it is the key of `--only` and `--set stack.NAME`,
 //! and the suite writes each run under `<out>/<name>/<scenario>[/r<K>]`.
 //! The config's `label` (`vLLM`) is only the Stack column, which tables
-//! show beside a Quantization column; the shipped configs give four stacks
-//! the label `vLLM`, two of them with the same quantization family. So:
+//! show beside a Quantization column; the shipped configs give three
+//! stacks the label `vLLM`, told apart only by that column. So:
 //!
 //! - the **stack** is the config `name` when the run has a stack config
 //!   (suite runs), else the `--stack` label the run was given, else the
@@ -20,7 +20,11 @@
 //!   `--stack` label, else the model: what `report` printed (`stack_label`)
 //!   — and when two stacks among the runs shown would read the same (same
 //!   label and quantization, different stack) each shows its stack name
-//!   instead, so no two rows look alike;
+//!   instead, so no two rows look alike. Where there is no Quantization
+//!   column (chart legends, `.hgrm` folders) it is shown with the
+//!   quantization, `vLLM NVFP4` ([`StackEntry::display`]): `html`'s
+//!   `stack_name`, which was also its grouping key and so merged two
+//!   configs that read alike;
 //! - a stack is told apart by its **stack and quantization** together: an
 //!   ad-hoc `run --stack vllm` at two `--quantization`s is two stacks
 //!   (`compare` used to pool them as repeats), and in a suite the

@@ -2,7 +2,10 @@
 //! level the decode tok/s histogram (stacks overlaid), TTFT and ITL
 //! percentile curves and output tok/s over time with the steady window;
 //! across levels, throughput against concurrency and against per-user
-//! speed (the curve deployments are chosen by).
+//! speed (the curve deployments are chosen by). Stacks, their colours and
+//! names, and levels come from `stackbench_core::identity`; each run's
+//! histograms are decoded once, and a run whose histograms do not decode
+//! is named in [`Figure::left_out`] of every chart it belongs in.
 
 use stackbench_core::histogram::{Hist, HistError, LatencyHistograms};
 use stackbench_core::identity::{closed_levels, stacks, Level, RunIdentity, StackEntry};
@@ -96,8 +99,9 @@ fn undecodable(runs: &[&RunView<'_>]) -> Vec<String> {
         .collect()
 }
 
-/// Runs of one stack (repeats) among `runs`, in stack order.
-fn by_stack<'v, 'a>(
+/// The runs of each stack among `runs` (their stack as
+/// `stackbench_core::identity::stacks` told them apart), in stack order.
+fn runs_per_stack<'v, 'a>(
     order: &[StackEntry],
     runs: &[&'v RunView<'a>],
 ) -> Vec<(usize, Vec<&'v RunView<'a>>)> {
@@ -107,21 +111,22 @@ fn by_stack<'v, 'a>(
         .collect()
 }
 
-fn stack_name(order: &[StackEntry], i: usize) -> String {
+/// A stack's name in legends: its identity label with the quantization.
+fn legend_name(order: &[StackEntry], i: usize) -> String {
     order.get(i).map_or_else(String::new, StackEntry::display)
 }
 
 /// The per-request decode tok/s histogram at one level, stacks overlaid
 /// (repeats merged), as the share of requests in each bin.
 pub fn decode_histogram(order: &[StackEntry], runs: &[&RunView<'_>], c: u32) -> Figure {
-    let per_stack: Vec<(usize, String, Hist)> = by_stack(order, runs)
+    let per_stack: Vec<(usize, String, Hist)> = runs_per_stack(order, runs)
         .into_iter()
         .filter_map(|(i, rs)| {
             let mut h = Hist::rate();
             for r in rs.iter().filter_map(|r| r.hists.as_ref().ok()) {
                 h.merge(&r.decode_mtps);
             }
-            (!h.is_empty()).then(|| (i, stack_name(order, i), h))
+            (!h.is_empty()).then(|| (i, legend_name(order, i), h))
         })
         .collect();
     let all: Vec<(u64, u64)> = per_stack
@@ -225,7 +230,7 @@ pub fn percentile_curve(
             let repeat = seen.contains(&i);
             seen.push(i);
             Some(Series {
-                name: stack_name(order, i),
+                name: legend_name(order, i),
                 colour: i,
                 points,
                 hide_in_legend: repeat,
@@ -296,7 +301,7 @@ pub fn tok_s_over_time(order: &[StackEntry], runs: &[&RunView<'_>], c: u32) -> F
             let repeat = seen.contains(&i);
             seen.push(i);
             Some(Series {
-                name: stack_name(order, i),
+                name: legend_name(order, i),
                 colour: i,
                 points,
                 markers,
@@ -327,7 +332,7 @@ type StackLevels = (usize, String, Vec<(u32, f64, f64)>);
 
 /// Per stack, per level, medians over repeats.
 fn level_points(order: &[StackEntry], runs: &[&RunView<'_>]) -> Vec<StackLevels> {
-    by_stack(order, runs)
+    runs_per_stack(order, runs)
         .into_iter()
         .map(|(i, rs)| {
             let files: Vec<&RunFile> = rs.iter().map(|r| r.file).collect();
@@ -348,7 +353,7 @@ fn level_points(order: &[StackEntry], runs: &[&RunView<'_>]) -> Vec<StackLevels>
                     Some((c, user, total))
                 })
                 .collect();
-            (i, stack_name(order, i), pts)
+            (i, legend_name(order, i), pts)
         })
         .collect()
 }
@@ -416,6 +421,40 @@ pub fn throughput_vs_interactivity(order: &[StackEntry], runs: &[&RunView<'_>]) 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn two_configs_under_one_label_get_two_colours_and_names() {
+        let run = |name: &str, repeat: u32| {
+            let mut r: RunFile =
+                serde_json::from_str(include_str!("../../report/tests/fixtures/run-v2-sim.json"))
+                    .unwrap_or_else(|e| panic!("fixture: {e}"));
+            if let Some(s) = r.stack.as_mut() {
+                s.name = name.into();
+            }
+            if let Some(s) = r.suite.as_mut() {
+                s.repeat = repeat;
+            }
+            r
+        };
+        let (a, b, a2) = (run("vllm", 1), run("vllm-eager", 1), run("vllm", 2));
+        let (order, views) = views(&[&a, &b, &a2]);
+        assert_eq!(order.len(), 2);
+        let seen: Vec<(usize, &str)> = views.iter().map(|v| (v.stack, v.name.as_str())).collect();
+        assert_eq!(
+            seen,
+            [
+                (0, "vllm NVFP4 / c1 r1"),
+                (1, "vllm-eager NVFP4 / c1 r1"),
+                (0, "vllm NVFP4 / c1 r2"),
+            ]
+        );
+        let at: Vec<&RunView<'_>> = at_level(&views, 1);
+        assert_eq!(
+            runs_per_stack(&order, &at)[0].1.len(),
+            2,
+            "repeats together"
+        );
+    }
 
     #[test]
     fn nines_ticks_read_as_percentiles() {
