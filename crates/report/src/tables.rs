@@ -391,4 +391,36 @@ mod tests {
         let one = single_user_table(&refs[..1]);
         assert!(!one.columns.iter().any(|c| c.contains("repeats")));
     }
+
+    /// Two stack configs under one label and quantization were one row
+    /// (their runs' median taken as repeats); now two, each under its name.
+    #[test]
+    fn two_configs_under_one_label_are_two_rows_under_their_names() {
+        let run = |name: &str, rate: f64| {
+            let mut r: RunFile =
+                serde_json::from_str(include_str!("../tests/fixtures/run-v2-sim.json"))
+                    .expect("fixture");
+            if let Some(s) = r.stack.as_mut() {
+                s.name = name.into();
+            }
+            r.summary.decode_tok_s.p50 = Some(rate);
+            r
+        };
+        let runs = [run("vllm-nvfp4", 40.0), run("vllm-nvfp4-eager", 30.0)];
+        let refs: Vec<&RunFile> = runs.iter().collect();
+        let t = single_user_table(&refs);
+        let rows: Vec<(String, String)> = t
+            .rows
+            .iter()
+            .map(|r| (r[0].plain(), r[2].plain()))
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                ("vllm-nvfp4".to_string(), "40.0".to_string()),
+                ("vllm-nvfp4-eager".to_string(), "30.0".to_string()),
+            ]
+        );
+        assert!(!t.columns.iter().any(|c| c.contains("repeats")));
+    }
 }
