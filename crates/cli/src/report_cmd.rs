@@ -1,5 +1,6 @@
 //! `stackbench report DIRS… [--out DIR]`: the HTML report and `.hgrm`
-//! files of any set of run or suite folders.
+//! files of any set of run or suite folders. What the page could not show
+//! (a run whose histograms do not decode) is also said on stderr.
 
 use std::path::{Path, PathBuf};
 
@@ -36,6 +37,9 @@ pub fn execute(a: &ReportArgs) -> anyhow::Result<ExitStatus> {
     let sources: Vec<String> = a.dirs.iter().map(|d| d.display().to_string()).collect();
     let generated = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
     let report = render(&runs, &sources, &generated)?;
+    for w in &report.warnings {
+        eprintln!("warning: {w}");
+    }
     let out = a.out.clone().unwrap_or_else(|| default_out(&a.dirs));
     for (rel, text) in &report.hgrm {
         write(&out.join(rel), text)?;

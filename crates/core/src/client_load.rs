@@ -12,7 +12,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::summary::Dist;
+use crate::histogram::Dist;
 
 /// The runtime answered the probe's wake-ups later than this at p99, ms:
 /// the client was short of CPU. Measured on the development VM: a light

@@ -9,6 +9,7 @@
 
 pub mod client_load;
 pub mod histogram;
+pub mod identity;
 pub mod merge;
 pub mod metrics;
 pub mod open_loop;

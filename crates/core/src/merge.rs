@@ -14,6 +14,7 @@
 //! every shard's requests, so they cannot be summed.
 
 use crate::histogram::{HistError, LatencyHistograms};
+use crate::identity::RunIdentity;
 use crate::run_file::{MergeInfo, RunFile};
 use crate::summary::{Summary, Totals};
 use crate::timeline::TimelineSeries;
@@ -59,16 +60,17 @@ pub enum MergeError {
     },
 }
 
-/// What must be equal across shards, as `(what, value)` pairs.
+/// What must be equal across shards, as `(what, value)` pairs: the stack
+/// and scenario by [`RunIdentity`]'s rule (not the level: each shard
+/// applies its share of it), and the workload.
 fn workload(f: &RunFile) -> Vec<(&'static str, String)> {
+    let id = RunIdentity::of(f);
     vec![
         ("api", f.target.api.clone()),
         ("model", f.target.model.clone()),
-        ("stack", f.target.stack.clone().unwrap_or_default()),
-        (
-            "quantization",
-            f.target.quantization.clone().unwrap_or_default(),
-        ),
+        ("stack", id.stack),
+        ("quantization", id.quantization),
+        ("scenario", id.scenario.unwrap_or_default()),
         ("prompt tokens", f.load.prompt_tokens.to_string()),
         (
             "shared prefix tokens",
@@ -245,16 +247,16 @@ fn merged_open_loop(
     })
 }
 
-/// Merges `shards` into one run and its records. `command_line` is the
-/// merge's own.
-pub fn merge_shards(
-    shards: &[Shard],
-    command_line: Vec<String>,
-) -> Result<(RunFile, Vec<RequestRecord>), MergeError> {
-    if shards.len() < 2 {
-        return Err(MergeError::TooFew(shards.len()));
-    }
-    check_workloads(shards)?;
+/// The merged clock: each shard's offset, the summed timeline, and the
+/// measured span (start on the merged clock, seconds).
+struct Clock {
+    offsets: Vec<u64>,
+    timeline: TimelineSeries,
+    measured_start_us: u64,
+    wall_s: f64,
+}
+
+fn clock(shards: &[Shard]) -> Result<Clock, MergeError> {
     let series: Vec<&TimelineSeries> = shards
         .iter()
         .map(|s| {
@@ -264,40 +266,61 @@ pub fn merge_shards(
                 .ok_or_else(|| MergeError::NoTimeline(s.dir.clone()))
         })
         .collect::<Result<_, _>>()?;
-    let offs = offsets(&series);
-    let timeline = merged_series(&series, &offs);
-    let hists = histograms_of(shards)?;
-    let totals = totals_of(shards);
-
-    let measured_start = shards
+    let offsets = offsets(&series);
+    let timeline = merged_series(&series, &offsets);
+    let start = shards
         .iter()
-        .zip(&offs)
+        .zip(&offsets)
         .map(|(s, o)| o + s.file.summary.measured_start_us)
         .min()
         .unwrap_or(0);
-    let measured_end = shards
+    let end = shards
         .iter()
-        .zip(&offs)
+        .zip(&offsets)
         .map(|(s, o)| o + s.file.summary.measured_start_us + (s.file.summary.wall_s * 1e6) as u64)
         .max()
-        .unwrap_or(measured_start);
-    let wall_s = (measured_end - measured_start) as f64 / 1e6;
-    let window = shared_window(shards, &offs);
-    let steady = window.and_then(|[a, b]| timeline.rate_in(a, b));
-    let mut summary = Summary::build(&hists, &totals, measured_start, wall_s, steady);
+        .unwrap_or(start);
+    Ok(Clock {
+        offsets,
+        timeline,
+        measured_start_us: start,
+        wall_s: (end - start) as f64 / 1e6,
+    })
+}
+
+/// The merged summary, and the shared steady window it was measured over.
+fn merged_summary(
+    shards: &[Shard],
+    clock: &Clock,
+    hists: &LatencyHistograms,
+) -> (Summary, Option<[u64; 2]>) {
+    let totals = totals_of(shards);
+    let window = shared_window(shards, &clock.offsets);
+    let steady = window.and_then(|[a, b]| clock.timeline.rate_in(a, b));
+    let mut summary = Summary::build(
+        hists,
+        &totals,
+        clock.measured_start_us,
+        clock.wall_s,
+        steady,
+    );
     summary.steady_tokens_per_s = window
-        .map(|[a, b]| timeline.per_second_in(a, b))
+        .map(|[a, b]| clock.timeline.per_second_in(a, b))
         .unwrap_or_default();
-    summary.goodput = merged_goodput(shards, wall_s);
-    summary.open_loop = merged_open_loop(shards, &hists, totals.cap_waits);
+    summary.goodput = merged_goodput(shards, clock.wall_s);
+    summary.open_loop = merged_open_loop(shards, hists, totals.cap_waits);
     let loads: Vec<&crate::client_load::ClientLoad> = shards
         .iter()
         .filter_map(|s| s.file.summary.client.as_ref())
         .collect();
     summary.client = crate::client_load::ClientLoad::merge(&loads);
+    (summary, window)
+}
 
-    let first = &shards[0].file;
-    let mut file = first.clone();
+/// The first shard's file with what the shards sum or share: run status,
+/// times, load, hosts. Summary, histograms and timeline are set apart.
+fn merged_file(shards: &[Shard], command_line: Vec<String>) -> RunFile {
+    let mut file = shards[0].file.clone();
     file.command_line = command_line;
     file.complete = shards.iter().all(|s| s.file.complete);
     file.stopped_early = shards.iter().find_map(|s| s.file.stopped_early.clone());
@@ -327,25 +350,104 @@ pub fn merge_shards(
     ));
     file.server_metrics = None;
     file.energy = None;
-    file.summary = summary;
-    file.histograms = hists.serialize().map_err(|source| MergeError::Histogram {
-        dir: "the merged histograms".into(),
-        source,
-    })?;
-    file.timeline = Some(timeline);
-    file.merged = Some(MergeInfo {
-        shards: shards.iter().map(|s| s.dir.clone()).collect(),
-        shared_window_us: window,
-        start_spread_ms: offs.iter().copied().max().unwrap_or(0) as f64 / 1000.0,
-    });
+    file
+}
 
+/// Every shard's records, tagged with the shard and moved onto the merged
+/// clock.
+fn merged_records(shards: &[Shard], offsets: &[u64]) -> Vec<RequestRecord> {
     let mut records = Vec::new();
-    for (k, (s, off)) in shards.iter().zip(&offs).enumerate() {
+    for (k, (s, off)) in shards.iter().zip(offsets).enumerate() {
         records.extend(s.records.iter().cloned().map(|mut r| {
             r.shard = Some(k as u32);
             r.start_offset_us += off;
             r
         }));
     }
+    records
+}
+
+/// Merges `shards` into one run and its records. `command_line` is the
+/// merge's own.
+pub fn merge_shards(
+    shards: &[Shard],
+    command_line: Vec<String>,
+) -> Result<(RunFile, Vec<RequestRecord>), MergeError> {
+    if shards.len() < 2 {
+        return Err(MergeError::TooFew(shards.len()));
+    }
+    check_workloads(shards)?;
+    let clock = clock(shards)?;
+    let hists = histograms_of(shards)?;
+    let (summary, window) = merged_summary(shards, &clock, &hists);
+    let mut file = merged_file(shards, command_line);
+    file.summary = summary;
+    file.histograms = hists.serialize().map_err(|source| MergeError::Histogram {
+        dir: "the merged histograms".into(),
+        source,
+    })?;
+    file.merged = Some(MergeInfo {
+        shards: shards.iter().map(|s| s.dir.clone()).collect(),
+        shared_window_us: window,
+        start_spread_ms: clock.offsets.iter().copied().max().unwrap_or(0) as f64 / 1000.0,
+    });
+    let records = merged_records(shards, &clock.offsets);
+    file.timeline = Some(clock.timeline);
     Ok((file, records))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shard(dir: &str, edit: impl FnOnce(&mut RunFile)) -> Shard {
+        let mut file: RunFile =
+            serde_json::from_str(include_str!("../../report/tests/fixtures/run-v2-sim.json"))
+                .unwrap_or_else(|e| panic!("fixture: {e}"));
+        edit(&mut file);
+        Shard {
+            dir: dir.into(),
+            file,
+            records: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn shards_of_two_stacks_or_scenarios_are_refused_by_the_identity_rule() {
+        // The same `--stack` label (`vLLM`) but two stack configs: the
+        // label alone, as merge compared before, took them for one stack.
+        let a = shard("a", |_| {});
+        let b = shard("b", |f| {
+            if let Some(s) = f.stack.as_mut() {
+                s.name = "sim-vllm-nvfp4-eager".into();
+            }
+        });
+        let err = check_workloads(&[a.clone(), b])
+            .err()
+            .map(|e| e.to_string());
+        assert_eq!(
+            err.as_deref(),
+            Some("b ran a different workload than a: stack sim-vllm-nvfp4 vs sim-vllm-nvfp4-eager")
+        );
+        let c = shard("c", |f| {
+            if let Some(s) = f.suite.as_mut() {
+                s.scenario = "c4".into();
+            }
+            // Each shard applies its share of the level: not compared.
+            f.load.concurrency = 3;
+        });
+        let err = check_workloads(&[a.clone(), c])
+            .err()
+            .map(|e| e.to_string());
+        assert_eq!(
+            err.as_deref(),
+            Some("c ran a different workload than a: scenario c1 vs c4")
+        );
+        let d = shard("d", |f| f.load.concurrency = 7);
+        assert!(check_workloads(&[a.clone(), d]).is_ok());
+        assert!(matches!(
+            merge_shards(&[a], Vec::new()),
+            Err(MergeError::TooFew(1))
+        ));
+    }
 }

@@ -14,7 +14,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::summary::Dist;
+use crate::histogram::Dist;
 
 /// How send times are spread.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

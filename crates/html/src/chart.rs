@@ -5,6 +5,7 @@
 //! it sizes text with a built-in estimate and leaves the face to the
 //! browser, so the report stays self-contained.
 
+use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
@@ -95,6 +96,44 @@ fn bounds(values: impl Iterator<Item = f64>, from_zero: bool) -> (f64, f64) {
     (if from_zero { lo } else { lo - pad }, hi + pad)
 }
 
+/// The chart area `draw` draws series into.
+type Area<'a, 'b> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// One series: its line (and legend entry), dots, point labels and
+/// markers spanning `y` (the y range).
+fn draw_series(
+    chart: &mut Area<'_, '_>,
+    s: &Series,
+    y: (f64, f64),
+) -> Result<(), DrawingAreaErrorKind<std::io::Error>> {
+    let c = colour(s.colour);
+    let line = chart.draw_series(LineSeries::new(s.points.iter().copied(), c.stroke_width(2)))?;
+    if !s.hide_in_legend {
+        line.label(&s.name)
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(2)));
+    }
+    if s.dots {
+        chart.draw_series(s.points.iter().map(|p| Circle::new(*p, 3, c.filled())))?;
+    }
+    let labelled = s
+        .points
+        .iter()
+        .zip(&s.labels)
+        .filter(|(_, l)| !l.is_empty());
+    chart.draw_series(
+        labelled.map(|(p, l)| Text::new(l.clone(), *p, ("sans-serif", 11).into_font().color(&c))),
+    )?;
+    for &m in &s.markers {
+        chart.draw_series(DashedLineSeries::new(
+            vec![(m, y.0), (m, y.1)],
+            6,
+            4,
+            c.mix(0.7).stroke_width(1),
+        ))?;
+    }
+    Ok(())
+}
+
 impl LineChart {
     /// True when no series has a point.
     pub fn is_empty(&self) -> bool {
@@ -150,40 +189,7 @@ impl LineChart {
         }
         mesh.draw().map_err(|e| err(&e))?;
         for s in &self.series {
-            let c = colour(s.colour);
-            let line = chart
-                .draw_series(LineSeries::new(s.points.iter().copied(), c.stroke_width(2)))
-                .map_err(|e| err(&e))?;
-            if !s.hide_in_legend {
-                line.label(&s.name).legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(2))
-                });
-            }
-            if s.dots {
-                chart
-                    .draw_series(s.points.iter().map(|p| Circle::new(*p, 3, c.filled())))
-                    .map_err(|e| err(&e))?;
-            }
-            let labelled = s
-                .points
-                .iter()
-                .zip(&s.labels)
-                .filter(|(_, l)| !l.is_empty());
-            chart
-                .draw_series(labelled.map(|(p, l)| {
-                    Text::new(l.clone(), *p, ("sans-serif", 11).into_font().color(&c))
-                }))
-                .map_err(|e| err(&e))?;
-            for &m in &s.markers {
-                chart
-                    .draw_series(DashedLineSeries::new(
-                        vec![(m, y0), (m, y1)],
-                        6,
-                        4,
-                        c.mix(0.7).stroke_width(1),
-                    ))
-                    .map_err(|e| err(&e))?;
-            }
+            draw_series(&mut chart, s, (y0, y1)).map_err(|e| err(&e))?;
         }
         if legend {
             chart

@@ -2,11 +2,14 @@
 //! level the decode tok/s histogram (stacks overlaid), TTFT and ITL
 //! percentile curves and output tok/s over time with the steady window;
 //! across levels, throughput against concurrency and against per-user
-//! speed (the curve deployments are chosen by).
+//! speed (the curve deployments are chosen by). Stacks, their colours and
+//! names, and levels come from `stackbench_core::identity`; each run's
+//! histograms are decoded once, and a run whose histograms do not decode
+//! is named in [`Figure::left_out`] of every chart it belongs in.
 
-use stackbench_core::histogram::{Hist, LatencyHistograms};
+use stackbench_core::histogram::{Hist, HistError, LatencyHistograms};
+use stackbench_core::identity::{closed_levels, stacks, Level, RunIdentity, StackEntry};
 use stackbench_core::run_file::RunFile;
-
 use stackbench_report::median;
 
 use crate::chart::{LineChart, Series};
@@ -24,83 +27,106 @@ pub struct Figure {
     pub chart: LineChart,
     /// What it shows and how to read it.
     pub caption: String,
+    /// Runs that belong in the chart but are not in it (their histograms
+    /// do not decode), by name: the page says so under the chart.
+    pub left_out: Vec<String>,
 }
 
-/// A run's stack as the report names it: label and quantization.
-pub fn stack_name(r: &RunFile) -> String {
-    let label = r
-        .target
-        .stack
-        .clone()
-        .unwrap_or_else(|| r.target.model.clone());
-    match r.target.quantization.as_deref() {
-        Some(q) if !q.is_empty() => format!("{label} {q}"),
-        _ => label,
-    }
+/// One run as the charts see it: its file, identity, stack (colour) and
+/// name, and its histograms decoded once.
+#[derive(Debug)]
+pub struct RunView<'a> {
+    /// Its `run.json`.
+    pub file: &'a RunFile,
+    /// Stack, scenario, level and repeat.
+    pub identity: RunIdentity,
+    /// Its stack's place in the stack order: its colour.
+    pub stack: usize,
+    /// Its short name: stack (with quantization), scenario, and the
+    /// repeat when the report holds repeats.
+    pub name: String,
+    /// Its histograms, or why they do not decode.
+    pub hists: Result<LatencyHistograms, HistError>,
 }
 
-/// Stack names in first-seen order: a stack keeps its colour everywhere.
-pub fn stack_order(runs: &[&RunFile]) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    for r in runs {
-        let n = stack_name(r);
-        if !out.contains(&n) {
-            out.push(n);
-        }
-    }
-    out
-}
-
-fn colour_of(order: &[String], r: &RunFile) -> usize {
-    let n = stack_name(r);
-    order.iter().position(|s| *s == n).unwrap_or(0)
-}
-
-/// Concurrency levels of the closed-loop runs, ascending (open-loop runs
-/// have a rate, not a level of users).
-pub fn levels(runs: &[&RunFile]) -> Vec<u32> {
-    let mut c: Vec<u32> = runs
+/// The views of `runs`, and the stacks among them in first-seen order (a
+/// stack keeps its colour everywhere).
+pub fn views<'a>(runs: &[&'a RunFile]) -> (Vec<StackEntry>, Vec<RunView<'a>>) {
+    let order = stacks(runs.iter().copied());
+    let repeats = runs.iter().any(|r| RunIdentity::of(r).repeat > 1);
+    let views = runs
         .iter()
-        .filter(|r| r.load.request_rate.is_none())
-        .map(|r| r.load.concurrency)
-        .collect();
-    c.sort_unstable();
-    c.dedup();
-    c
-}
-
-fn histograms(r: &RunFile) -> Option<LatencyHistograms> {
-    LatencyHistograms::deserialize(&r.histograms).ok()
-}
-
-/// Runs of one stack (repeats) among `runs`, in stack order.
-fn by_stack<'a>(order: &[String], runs: &[&'a RunFile]) -> Vec<(usize, Vec<&'a RunFile>)> {
-    order
-        .iter()
-        .enumerate()
-        .map(|(i, name)| {
-            let mine = runs
-                .iter()
-                .copied()
-                .filter(|r| stack_name(r) == *name)
-                .collect();
-            (i, mine)
+        .map(|&file| {
+            let identity = RunIdentity::of(file);
+            let key = identity.stack_key();
+            let stack = order.iter().position(|s| s.key == key).unwrap_or(0);
+            let repeat = if repeats {
+                format!(" r{}", identity.repeat)
+            } else {
+                String::new()
+            };
+            let name = format!(
+                "{} / {}{repeat}",
+                order
+                    .get(stack)
+                    .map_or_else(String::new, StackEntry::display),
+                identity.scenario_or_level()
+            );
+            RunView {
+                file,
+                identity,
+                stack,
+                name,
+                hists: LatencyHistograms::deserialize(&file.histograms),
+            }
         })
-        .filter(|(_, v): &(usize, Vec<&RunFile>)| !v.is_empty())
+        .collect();
+    (order, views)
+}
+
+/// The closed-loop runs at `c` users.
+pub fn at_level<'v, 'a>(runs: &'v [RunView<'a>], c: u32) -> Vec<&'v RunView<'a>> {
+    runs.iter()
+        .filter(|r| r.identity.level == Level::Users(c))
         .collect()
+}
+
+/// The names of `runs` whose histograms do not decode.
+fn undecodable(runs: &[&RunView<'_>]) -> Vec<String> {
+    runs.iter()
+        .filter(|r| r.hists.is_err())
+        .map(|r| r.name.clone())
+        .collect()
+}
+
+/// The runs of each stack among `runs` (their stack as
+/// `stackbench_core::identity::stacks` told them apart), in stack order.
+fn runs_per_stack<'v, 'a>(
+    order: &[StackEntry],
+    runs: &[&'v RunView<'a>],
+) -> Vec<(usize, Vec<&'v RunView<'a>>)> {
+    (0..order.len())
+        .map(|i| (i, runs.iter().copied().filter(|r| r.stack == i).collect()))
+        .filter(|(_, v): &(usize, Vec<_>)| !v.is_empty())
+        .collect()
+}
+
+/// A stack's name in legends: its identity label with the quantization.
+fn legend_name(order: &[StackEntry], i: usize) -> String {
+    order.get(i).map_or_else(String::new, StackEntry::display)
 }
 
 /// The per-request decode tok/s histogram at one level, stacks overlaid
 /// (repeats merged), as the share of requests in each bin.
-pub fn decode_histogram(order: &[String], runs: &[&RunFile], c: u32) -> Figure {
-    let per_stack: Vec<(usize, String, Hist)> = by_stack(order, runs)
+pub fn decode_histogram(order: &[StackEntry], runs: &[&RunView<'_>], c: u32) -> Figure {
+    let per_stack: Vec<(usize, String, Hist)> = runs_per_stack(order, runs)
         .into_iter()
         .filter_map(|(i, rs)| {
             let mut h = Hist::rate();
-            for r in &rs {
-                h.merge(&histograms(r)?.decode_mtps);
+            for r in rs.iter().filter_map(|r| r.hists.as_ref().ok()) {
+                h.merge(&r.decode_mtps);
             }
-            (!h.is_empty()).then(|| (i, stack_name(rs[0]), h))
+            (!h.is_empty()).then(|| (i, legend_name(order, i), h))
         })
         .collect();
     let all: Vec<(u64, u64)> = per_stack
@@ -151,6 +177,7 @@ pub fn decode_histogram(order: &[String], runs: &[&RunFile], c: u32) -> Figure {
         caption: format!(
             "How fast each request decoded at {c} concurrent users, from the HDR histogram of every measured request ({BINS} bins over the range of all stacks; repeats merged). A narrow peak is a steady server; a wide or double peak, one that batches unevenly."
         ),
+        left_out: undecodable(runs),
     }
 }
 
@@ -175,15 +202,20 @@ fn nines_tick(x: &f64) -> String {
 
 /// A latency's percentile curve per run at one level (HdrHistogram's
 /// view: x is the percentile on a "nines" scale).
-pub fn percentile_curve(order: &[String], runs: &[&RunFile], c: u32, metric: Latency) -> Figure {
+pub fn percentile_curve(
+    order: &[StackEntry],
+    runs: &[&RunView<'_>],
+    c: u32,
+    metric: Latency,
+) -> Figure {
     let mut seen: Vec<usize> = Vec::new();
     let series = runs
         .iter()
         .filter_map(|r| {
-            let h = histograms(r)?;
+            let h = r.hists.as_ref().ok()?;
             let hist = match metric {
-                Latency::Ttft => h.ttft_us,
-                Latency::Itl => h.itl_us,
+                Latency::Ttft => &h.ttft_us,
+                Latency::Itl => &h.itl_us,
             };
             if hist.is_empty() {
                 return None;
@@ -194,11 +226,11 @@ pub fn percentile_curve(order: &[String], runs: &[&RunFile], c: u32, metric: Lat
                 .filter(|(q, _, _)| *q < 1.0 && nines(*q) < MAX_NINES)
                 .map(|(q, v, _)| (nines(q), v as f64 / 1000.0))
                 .collect();
-            let i = colour_of(order, r);
+            let i = r.stack;
             let repeat = seen.contains(&i);
             seen.push(i);
             Some(Series {
-                name: stack_name(r),
+                name: legend_name(order, i),
                 colour: i,
                 points,
                 hide_in_legend: repeat,
@@ -222,6 +254,7 @@ pub fn percentile_curve(order: &[String], runs: &[&RunFile], c: u32, metric: Lat
         caption: format!(
             "The {long} at every percentile, from the run's HDR histogram (the same data as the .hgrm files); one line per run, repeats in the stack's colour. Flat then steep: a tail of slow requests."
         ),
+        left_out: undecodable(runs),
     }
 }
 
@@ -236,11 +269,12 @@ pub enum Latency {
 
 /// Output tok/s per second of the measured phase, per run at one level,
 /// with each run's steady window marked.
-pub fn tok_s_over_time(order: &[String], runs: &[&RunFile], c: u32) -> Figure {
+pub fn tok_s_over_time(order: &[StackEntry], runs: &[&RunView<'_>], c: u32) -> Figure {
     let mut seen: Vec<usize> = Vec::new();
     let series = runs
         .iter()
-        .filter_map(|r| {
+        .filter_map(|v| {
+            let r = v.file;
             let t = r.timeline.as_ref()?;
             let step_us = u64::from(t.interval_ms.max(1)) * 1000;
             let per_s = (1_000_000 / step_us).max(1) as usize;
@@ -263,11 +297,11 @@ pub fn tok_s_over_time(order: &[String], runs: &[&RunFile], c: u32) -> Figure {
                 .steady_window
                 .map(|w| vec![at(w.start_us), at(w.end_us)])
                 .unwrap_or_default();
-            let i = colour_of(order, r);
+            let i = v.stack;
             let repeat = seen.contains(&i);
             seen.push(i);
             Some(Series {
-                name: stack_name(r),
+                name: legend_name(order, i),
                 colour: i,
                 points,
                 markers,
@@ -288,6 +322,7 @@ pub fn tok_s_over_time(order: &[String], runs: &[&RunFile], c: u32) -> Figure {
         caption: format!(
             "Tokens received per second by all {c} users together. Dashed lines mark each run's steady window (first request done → first user out of work), the span the total tok/s is measured over; ramp-up and drain lie outside it."
         ),
+        left_out: Vec::new(),
     }
 }
 
@@ -296,17 +331,18 @@ pub fn tok_s_over_time(order: &[String], runs: &[&RunFile], c: u32) -> Figure {
 type StackLevels = (usize, String, Vec<(u32, f64, f64)>);
 
 /// Per stack, per level, medians over repeats.
-fn level_points(order: &[String], runs: &[&RunFile]) -> Vec<StackLevels> {
-    by_stack(order, runs)
+fn level_points(order: &[StackEntry], runs: &[&RunView<'_>]) -> Vec<StackLevels> {
+    runs_per_stack(order, runs)
         .into_iter()
         .map(|(i, rs)| {
-            let name = stack_name(rs[0]);
-            let pts = levels(&rs)
+            let files: Vec<&RunFile> = rs.iter().map(|r| r.file).collect();
+            let pts = closed_levels(files.iter().copied())
                 .into_iter()
                 .filter_map(|c| {
-                    let at: Vec<&&RunFile> = rs
+                    let at: Vec<&RunFile> = files
                         .iter()
-                        .filter(|r| r.load.concurrency == c && r.load.request_rate.is_none())
+                        .copied()
+                        .filter(|r| Level::of(&r.load) == Level::Users(c))
                         .collect();
                     let user = median(
                         at.iter()
@@ -317,13 +353,13 @@ fn level_points(order: &[String], runs: &[&RunFile]) -> Vec<StackLevels> {
                     Some((c, user, total))
                 })
                 .collect();
-            (i, name, pts)
+            (i, legend_name(order, i), pts)
         })
         .collect()
 }
 
 /// Total tok/s against concurrency, one line per stack.
-pub fn throughput_vs_concurrency(order: &[String], runs: &[&RunFile]) -> Figure {
+pub fn throughput_vs_concurrency(order: &[StackEntry], runs: &[&RunView<'_>]) -> Figure {
     let series = level_points(order, runs)
         .into_iter()
         .map(|(i, name, pts)| Series {
@@ -351,11 +387,12 @@ pub fn throughput_vs_concurrency(order: &[String], runs: &[&RunFile]) -> Figure 
             y_from_zero: true,
         },
         caption: "Steady-state total output tok/s at each concurrency level (log-2 axis; medians of repeats). Where a line flattens, the server is saturated.".into(),
+        left_out: Vec::new(),
     }
 }
 
 /// Total tok/s against per-user tok/s across levels, one line per stack.
-pub fn throughput_vs_interactivity(order: &[String], runs: &[&RunFile]) -> Figure {
+pub fn throughput_vs_interactivity(order: &[StackEntry], runs: &[&RunView<'_>]) -> Figure {
     let series = level_points(order, runs)
         .into_iter()
         .map(|(i, name, pts)| Series {
@@ -377,12 +414,47 @@ pub fn throughput_vs_interactivity(order: &[String], runs: &[&RunFile]) -> Figur
             ..Default::default()
         },
         caption: "Each point is one concurrency level: how fast each user is served (x) against how much the box serves in all (y). Up and to the right is better; a deployment picks the point whose per-user speed it can accept.".into(),
+        left_out: Vec::new(),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn two_configs_under_one_label_get_two_colours_and_names() {
+        let run = |name: &str, repeat: u32| {
+            let mut r: RunFile =
+                serde_json::from_str(include_str!("../../report/tests/fixtures/run-v2-sim.json"))
+                    .unwrap_or_else(|e| panic!("fixture: {e}"));
+            if let Some(s) = r.stack.as_mut() {
+                s.name = name.into();
+            }
+            if let Some(s) = r.suite.as_mut() {
+                s.repeat = repeat;
+            }
+            r
+        };
+        let (a, b, a2) = (run("vllm", 1), run("vllm-eager", 1), run("vllm", 2));
+        let (order, views) = views(&[&a, &b, &a2]);
+        assert_eq!(order.len(), 2);
+        let seen: Vec<(usize, &str)> = views.iter().map(|v| (v.stack, v.name.as_str())).collect();
+        assert_eq!(
+            seen,
+            [
+                (0, "vllm NVFP4 / c1 r1"),
+                (1, "vllm-eager NVFP4 / c1 r1"),
+                (0, "vllm NVFP4 / c1 r2"),
+            ]
+        );
+        let at: Vec<&RunView<'_>> = at_level(&views, 1);
+        assert_eq!(
+            runs_per_stack(&order, &at)[0].1.len(),
+            2,
+            "repeats together"
+        );
+    }
 
     #[test]
     fn nines_ticks_read_as_percentiles() {

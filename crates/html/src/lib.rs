@@ -6,17 +6,20 @@
 //! well-kept plotting library whose axes, ticks and legends we need not
 //! hand-write, and whose SVG needs nothing at view time. See `chart` for
 //! the one chart type, `figures` for which charts a set of runs makes,
-//! `page` for the HTML around them.
+//! `tables` for `stackbench_report`'s typed tables as HTML, `page` for the
+//! HTML around them. A run whose histograms do not decode is named under
+//! each chart it is missing from and in [`Report::warnings`].
 
 pub mod chart;
 pub mod figures;
 pub mod page;
+pub mod tables;
 
-use stackbench_core::histogram::LatencyHistograms;
+use stackbench_core::identity::{closed_levels, StackEntry};
 use stackbench_core::run_file::RunFile;
 
 pub use chart::ChartError;
-use figures::{Figure, Latency};
+use figures::{Figure, Latency, RunView};
 use page::esc;
 
 /// One run to report on.
@@ -37,6 +40,9 @@ pub struct Report {
     pub hgrm: Vec<(String, String)>,
     /// Charts on the page.
     pub charts: usize,
+    /// What the page could not show and says so (a run whose histograms do
+    /// not decode), one line each: the CLI prints them on stderr.
+    pub warnings: Vec<String>,
 }
 
 /// The histograms written as `.hgrm`, with their file name and the
@@ -61,28 +67,13 @@ fn safe(s: &str) -> String {
         .collect()
 }
 
-/// A run's short name: stack, scenario (or `c<N>`), and the repeat when
-/// the report holds repeats.
-fn run_name(r: &RunFile, repeats: bool) -> String {
-    let scenario = r.suite.as_ref().map_or_else(
-        || stackbench_report::level_label(&r.load),
-        |s| s.scenario.clone(),
-    );
-    let repeat = r
-        .suite
-        .as_ref()
-        .filter(|_| repeats)
-        .map_or_else(String::new, |s| format!(" r{}", s.repeat));
-    format!("{} / {scenario}{repeat}", figures::stack_name(r))
-}
-
-fn hgrm_files(k: usize, name: &str, r: &RunFile) -> Vec<(String, String)> {
-    let Ok(h) = LatencyHistograms::deserialize(&r.histograms) else {
+fn hgrm_files(k: usize, v: &RunView<'_>) -> Vec<(String, String)> {
+    let Ok(h) = &v.hists else {
         return Vec::new();
     };
     let folder = format!(
         "hgrm/{k:02}-{}",
-        safe(&name.replace(" / ", "-").replace(' ', "-"))
+        safe(&v.name.replace(" / ", "-").replace(' ', "-"))
     );
     let hists = [&h.ttft_us, &h.itl_us, &h.tpot_us, &h.e2e_us, &h.decode_mtps];
     HGRM.iter()
@@ -100,6 +91,17 @@ fn figure_html(f: &Figure) -> Result<String, ChartError> {
     ))
 }
 
+/// The line under a chart that names the runs it should hold and does not.
+fn left_out_html(f: &Figure) -> String {
+    if f.left_out.is_empty() {
+        return String::new();
+    }
+    format!(
+        "<p class=\"warning\">Not in this chart: {} (the histograms in run.json do not decode).</p>\n",
+        esc(&f.left_out.join(", "))
+    )
+}
+
 fn section(title: &str, figs: &[Figure], charts: &mut usize) -> Result<String, ChartError> {
     let mut out = format!("<section>\n<h2>{}</h2>\n", esc(title));
     for f in figs {
@@ -112,8 +114,99 @@ fn section(title: &str, figs: &[Figure], charts: &mut usize) -> Result<String, C
             out += &figure_html(f)?;
             *charts += 1;
         }
+        out += &left_out_html(f);
     }
     Ok(out + "</section>\n")
+}
+
+/// The chart sections: across levels when there are several, then one per
+/// closed-loop level.
+fn chart_sections(
+    order: &[StackEntry],
+    views: &[RunView<'_>],
+    charts: &mut usize,
+) -> Result<String, ChartError> {
+    let levels = closed_levels(views.iter().map(|v| v.file));
+    let mut out = String::new();
+    if levels.len() > 1 {
+        let all: Vec<&RunView<'_>> = views.iter().collect();
+        out += &section(
+            "Across concurrency levels",
+            &[
+                figures::throughput_vs_interactivity(order, &all),
+                figures::throughput_vs_concurrency(order, &all),
+            ],
+            charts,
+        )?;
+    }
+    for &c in &levels {
+        let at = figures::at_level(views, c);
+        let title = if c == 1 {
+            "Single user (c=1)".to_string()
+        } else {
+            format!("{c} concurrent users")
+        };
+        out += &section(
+            &title,
+            &[
+                figures::decode_histogram(order, &at, c),
+                figures::percentile_curve(order, &at, c, Latency::Ttft),
+                figures::percentile_curve(order, &at, c, Latency::Itl),
+                figures::tok_s_over_time(order, &at, c),
+            ],
+            charts,
+        )?;
+    }
+    Ok(out)
+}
+
+/// The list of runs with their `.hgrm` links, and the `.hgrm` files.
+fn runs_section(runs: &[ReportRun], views: &[RunView<'_>]) -> (String, Vec<(String, String)>) {
+    let mut hgrm = Vec::new();
+    let mut rows = String::new();
+    for (k, (r, v)) in runs.iter().zip(views).enumerate() {
+        let files = hgrm_files(k, v);
+        let links: Vec<String> = files
+            .iter()
+            .map(|(p, _)| {
+                let name = p.rsplit('/').next().unwrap_or(p);
+                format!("<a href=\"{}\">{}</a>", esc(p), esc(name))
+            })
+            .collect();
+        let links = match &v.hists {
+            Ok(_) => links.join(" "),
+            Err(e) => format!(
+                "<span class=\"warning\">histograms do not decode: {}</span>",
+                esc(&e.to_string())
+            ),
+        };
+        rows += &format!(
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td><td>{links}</td></tr>\n",
+            esc(&v.name),
+            esc(&r.file.started_at),
+            if r.file.complete { "yes" } else { "no" },
+            esc(&r.dir),
+        );
+        hgrm.extend(files);
+    }
+    let html = format!(
+        "<section>\n<h2>Runs</h2>\n<p>Percentile files (<code>.hgrm</code>, HdrHistogram's text format: load them into HdrHistogram's plotter to overlay runs) are next to this page.</p>\n<table>\n<thead><tr><th>run</th><th>started</th><th>complete</th><th>folder</th><th>.hgrm</th></tr></thead>\n<tbody>\n{rows}</tbody>\n</table>\n</section>\n"
+    );
+    (html, hgrm)
+}
+
+/// One warning per run whose histograms do not decode.
+fn warnings(runs: &[ReportRun], views: &[RunView<'_>]) -> Vec<String> {
+    runs.iter()
+        .zip(views)
+        .filter_map(|(r, v)| {
+            let e = v.hists.as_ref().err()?;
+            Some(format!(
+                "{} ({}): the histograms in run.json do not decode ({e}); the run is left out of the decode-rate histograms, the percentile curves and the .hgrm files",
+                r.dir, v.name
+            ))
+        })
+        .collect()
 }
 
 /// Renders the report of `runs`; `sources` are the folders as the user
@@ -124,83 +217,80 @@ pub fn render(
     generated: &str,
 ) -> Result<Report, ChartError> {
     let files: Vec<&RunFile> = runs.iter().map(|r| &r.file).collect();
-    let order = figures::stack_order(&files);
-    let levels = figures::levels(&files);
-    let mut charts = 0;
-    let mut body = String::new();
-    let owned: Vec<RunFile> = files.iter().map(|r| (*r).clone()).collect();
+    let (order, views) = figures::views(&files);
+    let warnings = warnings(runs, &views);
+    let mut body: String = warnings
+        .iter()
+        .map(|w| format!("<p class=\"warning\">warning: {}</p>\n", esc(w)))
+        .collect();
     body += &format!(
         "<section>\n<h2>Tables</h2>\n{}</section>\n",
-        page::markdown_tables(&stackbench_report::comparison_tables(&owned))
+        tables::tables(&stackbench_report::tables::comparison(&files))
     );
-    if levels.len() > 1 {
-        body += &section(
-            "Across concurrency levels",
-            &[
-                figures::throughput_vs_interactivity(&order, &files),
-                figures::throughput_vs_concurrency(&order, &files),
-            ],
-            &mut charts,
-        )?;
+    let mut charts = 0;
+    body += &chart_sections(&order, &views, &mut charts)?;
+    let (list, hgrm) = runs_section(runs, &views);
+    body += &list;
+    let html = page::document(&body, runs.len(), sources, generated);
+    Ok(Report {
+        html,
+        hgrm,
+        charts,
+        warnings,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(edit: impl FnOnce(&mut RunFile)) -> ReportRun {
+        let mut file: RunFile =
+            serde_json::from_str(include_str!("../../report/tests/fixtures/run-v2-sim.json"))
+                .unwrap_or_else(|e| panic!("fixture: {e}"));
+        edit(&mut file);
+        ReportRun {
+            dir: "results/x".into(),
+            file,
+        }
     }
-    for &c in &levels {
-        let at: Vec<&RunFile> = files
-            .iter()
-            .copied()
-            .filter(|r| r.load.concurrency == c && r.load.request_rate.is_none())
-            .collect();
-        let title = if c == 1 {
-            "Single user (c=1)".to_string()
-        } else {
-            format!("{c} concurrent users")
-        };
-        body += &section(
-            &title,
-            &[
-                figures::decode_histogram(&order, &at, c),
-                figures::percentile_curve(&order, &at, c, Latency::Ttft),
-                figures::percentile_curve(&order, &at, c, Latency::Itl),
-                figures::tok_s_over_time(&order, &at, c),
-            ],
-            &mut charts,
-        )?;
-    }
-    let mut hgrm = Vec::new();
-    let mut rows = String::new();
-    let repeats = files
-        .iter()
-        .any(|r| r.suite.as_ref().is_some_and(|s| s.repeat > 1));
-    for (k, r) in runs.iter().enumerate() {
-        let name = run_name(&r.file, repeats);
-        let files = hgrm_files(k, &name, &r.file);
-        let links: Vec<String> = files
-            .iter()
-            .map(|(p, _)| {
-                let name = p.rsplit('/').next().unwrap_or(p);
-                format!("<a href=\"{}\">{}</a>", esc(p), esc(name))
-            })
-            .collect();
-        rows += &format!(
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td><td>{}</td></tr>\n",
-            esc(&name),
-            esc(&r.file.started_at),
-            if r.file.complete { "yes" } else { "no" },
-            esc(&r.dir),
-            links.join(" ")
+
+    #[test]
+    fn a_run_whose_histograms_do_not_decode_is_named_not_dropped() {
+        let good = run(|_| {});
+        let bad = run(|f| {
+            if let Some(s) = f.stack.as_mut() {
+                s.name = "sim-ollama-q4km".into();
+                s.label = Some("Ollama".into());
+            }
+            f.target.quantization = Some("Q4_K_M".into());
+            f.histograms.ttft = "not base64 at all".into();
+        });
+        let report =
+            render(&[good, bad], &["results".into()], "now").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(report.warnings.len(), 1, "{:?}", report.warnings);
+        let w = &report.warnings[0];
+        assert!(
+            w.starts_with(
+                "results/x (Ollama Q4_K_M / c1): the histograms in run.json do not decode ("
+            ),
+            "{w}"
         );
-        hgrm.extend(files);
+        assert!(w.contains("left out of the decode-rate histograms"), "{w}");
+        let html = &report.html;
+        assert!(html.contains("<p class=\"warning\">warning: results/x (Ollama Q4_K_M / c1)"));
+        // Under each of the three histogram charts at c=1.
+        assert_eq!(
+            html.matches(
+                "Not in this chart: Ollama Q4_K_M / c1 (the histograms in run.json do not decode)."
+            )
+            .count(),
+            3,
+            "{html}"
+        );
+        assert!(html.contains("histograms do not decode:"), "runs table");
+        // The good run's files are still written; the bad run has none.
+        assert!(!report.hgrm.is_empty());
+        assert!(report.hgrm.iter().all(|(p, _)| p.starts_with("hgrm/00-")));
     }
-    body += &format!(
-        "<section>\n<h2>Runs</h2>\n<p>Percentile files (<code>.hgrm</code>, HdrHistogram's text format: load them into HdrHistogram's plotter to overlay runs) are next to this page.</p>\n<table>\n<thead><tr><th>run</th><th>started</th><th>complete</th><th>folder</th><th>.hgrm</th></tr></thead>\n<tbody>\n{rows}</tbody>\n</table>\n</section>\n"
-    );
-    let html = format!(
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>stackbench report</title>\n<style>\n{}\n</style>\n</head>\n<body>\n<h1>stackbench report</h1>\n<p class=\"meta\">{} runs from {}; generated {} by stackbench {}.</p>\n{body}<footer class=\"meta\" id=\"self-check\"></footer>\n<script>\n{}\n</script>\n</body>\n</html>\n",
-        page::STYLE,
-        runs.len(),
-        esc(&sources.join(", ")),
-        esc(generated),
-        env!("CARGO_PKG_VERSION"),
-        page::SELF_CHECK,
-    );
-    Ok(Report { html, hgrm, charts })
 }

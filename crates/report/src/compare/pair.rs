@@ -1,0 +1,309 @@
+//! Pairing a candidate's runs with the baseline's (same stack and
+//! scenario, by `stackbench_core::identity`; repeats pooled), checking
+//! that their workloads match, flagging what makes a candidate
+//! untrustworthy, and judging every [`MetricKey`] of every pair.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use stackbench_core::identity::{group_runs, Group};
+use stackbench_core::run_file::RunFile;
+
+use super::measure::{metric, MetricResult, RunData, Verdict};
+use super::metric::{MetricKey, UnknownMetric};
+
+/// A candidate with more failed requests than this (%) is flagged.
+const ERROR_FLAG_PCT: f64 = 5.0;
+/// Client and server pooled decode rates further apart than this (%): the
+/// client (or the box) was short of CPU; flagged.
+const SATURATION_FLAG_PCT: f64 = 2.0;
+
+/// One baseline/candidate pair (same stack and scenario).
+#[derive(Debug, Clone, Serialize)]
+pub struct PairResult {
+    /// Stack.
+    pub stack: String,
+    /// Scenario (or `c<N>`).
+    pub scenario: String,
+    /// Baseline folder (the first, with repeats).
+    pub base_dir: String,
+    /// Candidate folder (the first, with repeats).
+    pub candidate_dir: String,
+    /// Baseline runs pooled (repeats).
+    pub base_runs: usize,
+    /// Candidate runs pooled (repeats).
+    pub candidate_runs: usize,
+    /// Workload differences (compared only with `--allow-mismatch`).
+    pub mismatches: Vec<String>,
+    /// Reasons to distrust the candidate (errors, a saturated client).
+    pub flags: Vec<String>,
+    /// Per metric.
+    pub metrics: Vec<MetricResult>,
+}
+
+/// The whole comparison.
+#[derive(Debug, Clone, Serialize)]
+pub struct Comparison {
+    /// Matched pairs.
+    pub pairs: Vec<PairResult>,
+    /// Runs with no counterpart.
+    pub unmatched: Vec<String>,
+    /// Any metric regressed.
+    pub regressed: bool,
+}
+
+/// Why runs cannot be compared.
+#[derive(Debug, thiserror::Error)]
+pub enum CompareError {
+    /// Workloads differ and `--allow-mismatch` was not given.
+    #[error("{stack}/{scenario}: the workloads differ ({what}); pass --allow-mismatch to compare anyway")]
+    Mismatch {
+        /// Stack.
+        stack: String,
+        /// Scenario.
+        scenario: String,
+        /// The differences.
+        what: String,
+    },
+    /// Nothing matched.
+    #[error("no baseline run matches a candidate run (by stack and scenario)")]
+    NothingMatched,
+    /// A threshold key is unknown.
+    #[error(transparent)]
+    UnknownMetric(#[from] UnknownMetric),
+}
+
+/// Thresholds by metric, defaults overridden; an unknown key is an error.
+pub fn thresholds(overrides: &[(String, f64)]) -> Result<BTreeMap<MetricKey, f64>, CompareError> {
+    let mut t: BTreeMap<MetricKey, f64> = MetricKey::ALL
+        .into_iter()
+        .map(|k| (k, k.default_threshold()))
+        .collect();
+    for (k, v) in overrides {
+        t.insert(k.parse()?, *v);
+    }
+    Ok(t)
+}
+
+fn mismatches(a: &RunFile, b: &RunFile) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut check = |what: &str, x: String, y: String| {
+        if x != y {
+            out.push(format!("{what} {x} vs {y}"));
+        }
+    };
+    check(
+        "concurrency",
+        a.load.concurrency.to_string(),
+        b.load.concurrency.to_string(),
+    );
+    let rate = |r: &RunFile| {
+        r.load
+            .request_rate
+            .map_or_else(|| "closed loop".into(), |x| format!("{x}/s"))
+    };
+    check("request rate", rate(a), rate(b));
+    let dataset = |r: &RunFile| {
+        r.load.dataset.as_ref().map_or_else(
+            || "generated prompts".into(),
+            |d| format!("dataset {}", &d.sha256[..d.sha256.len().min(12)]),
+        )
+    };
+    check("workload", dataset(a), dataset(b));
+    check(
+        "slo",
+        a.load.slo.map(|s| s.to_string()).unwrap_or_default(),
+        b.load.slo.map(|s| s.to_string()).unwrap_or_default(),
+    );
+    check(
+        "prompt tokens",
+        a.load.prompt_tokens.to_string(),
+        b.load.prompt_tokens.to_string(),
+    );
+    check(
+        "output tokens",
+        a.load.output_tokens.to_string(),
+        b.load.output_tokens.to_string(),
+    );
+    check(
+        "shared prefix tokens",
+        a.load.shared_prefix_tokens.to_string(),
+        b.load.shared_prefix_tokens.to_string(),
+    );
+    check("api", a.target.api.clone(), b.target.api.clone());
+    check("model", a.target.model.clone(), b.target.model.clone());
+    check(
+        "quantization",
+        a.target.quantization.clone().unwrap_or_default(),
+        b.target.quantization.clone().unwrap_or_default(),
+    );
+    out
+}
+
+fn flags(base: &[&RunData], candidate: &[&RunData]) -> Vec<String> {
+    let mut out = Vec::new();
+    let base_flags = base.iter().filter_map(|b| saturation_flag("baseline", b));
+    for f in candidate
+        .iter()
+        .flat_map(|c| run_flags(c))
+        .chain(base_flags)
+    {
+        if !out.contains(&f) {
+            out.push(f);
+        }
+    }
+    out
+}
+
+/// A run whose client was the bottleneck measured the client too.
+fn saturation_flag(side: &str, run: &RunData) -> Option<String> {
+    let c = run.file.summary.client.as_ref().filter(|c| c.saturated)?;
+    Some(format!(
+        "the client was saturated in the {side} run {} ({}): its latencies are partly the client's",
+        run.dir,
+        c.reasons.join("; ")
+    ))
+}
+
+fn run_flags(c: &RunData) -> Vec<String> {
+    let mut out = Vec::new();
+    let pct = c.file.summary.requests.failed_pct();
+    if pct > ERROR_FLAG_PCT {
+        out.push(format!("{pct:.1}% of the candidate's requests failed"));
+    }
+    if let Some(d) = c
+        .file
+        .server_metrics
+        .as_ref()
+        .and_then(|m| m.decode_diff_pct)
+    {
+        if d.abs() > SATURATION_FLAG_PCT {
+            out.push(format!(
+                "client and server decode rates differ by {d:+.1}%: the client or the box was short of CPU"
+            ));
+        }
+    }
+    if !c.file.complete {
+        out.push("the candidate run did not complete".into());
+    }
+    out.extend(saturation_flag("candidate", c));
+    out
+}
+
+/// The runs of one stack and scenario on one side: one, or the repeats of
+/// a `--repeat` suite, taken together (figures over all their requests;
+/// intervals drawing repeats, then requests).
+fn groups(runs: &[RunData]) -> Vec<Group<'_, RunData>> {
+    let refs: Vec<&RunData> = runs.iter().collect();
+    group_runs(&refs, |d| &d.file)
+}
+
+/// The workload differences within a pair, each once.
+fn pair_mismatches(b: &[&RunData], c: &[&RunData]) -> Vec<String> {
+    let mut mism: Vec<String> = Vec::new();
+    for d in b.iter().chain(c.iter()) {
+        for m in mismatches(&b[0].file, &d.file) {
+            if !mism.contains(&m) {
+                mism.push(m);
+            }
+        }
+    }
+    mism
+}
+
+/// Judges one pair of groups.
+fn pair(
+    b: &Group<'_, RunData>,
+    c: &Group<'_, RunData>,
+    thresholds: &BTreeMap<MetricKey, f64>,
+    allow_mismatch: bool,
+) -> Result<PairResult, CompareError> {
+    let stack = c.identity.stack.clone();
+    let scenario = c.key.scenario.clone();
+    let mism = pair_mismatches(&b.runs, &c.runs);
+    if !mism.is_empty() && !allow_mismatch {
+        return Err(CompareError::Mismatch {
+            stack,
+            scenario,
+            what: mism.join(", "),
+        });
+    }
+    let metrics = MetricKey::ALL
+        .into_iter()
+        .enumerate()
+        .map(|(i, k)| {
+            let t = thresholds
+                .get(&k)
+                .copied()
+                .unwrap_or_else(|| k.default_threshold());
+            metric(&b.runs, &c.runs, k, t, 0x5eed_0000 + i as u64)
+        })
+        .collect();
+    Ok(PairResult {
+        stack,
+        scenario,
+        base_dir: b.runs[0].dir.clone(),
+        candidate_dir: c.runs[0].dir.clone(),
+        base_runs: b.runs.len(),
+        candidate_runs: c.runs.len(),
+        mismatches: mism,
+        flags: flags(&b.runs, &c.runs),
+        metrics,
+    })
+}
+
+/// Compares every candidate stack and scenario with the baseline's (a
+/// single stack and scenario on each side is compared whatever its
+/// labels). Repeats of one stack and scenario are taken together.
+pub fn compare(
+    base: &[RunData],
+    candidate: &[RunData],
+    thresholds: &BTreeMap<MetricKey, f64>,
+    allow_mismatch: bool,
+) -> Result<Comparison, CompareError> {
+    let (base, candidate) = (groups(base), groups(candidate));
+    let mut pairs = Vec::new();
+    let mut unmatched = Vec::new();
+    let single = base.len() == 1 && candidate.len() == 1;
+    for c in &candidate {
+        match base.iter().find(|b| single || b.key == c.key) {
+            Some(b) => pairs.push(pair(b, c, thresholds, allow_mismatch)?),
+            None => unmatched.extend(c.runs.iter().map(|d| format!("candidate {}", d.dir))),
+        }
+    }
+    for b in &base {
+        if !single && !candidate.iter().any(|c| c.key == b.key) {
+            unmatched.extend(b.runs.iter().map(|d| format!("baseline {}", d.dir)));
+        }
+    }
+    if pairs.is_empty() {
+        return Err(CompareError::NothingMatched);
+    }
+    let regressed = pairs
+        .iter()
+        .flat_map(|p| &p.metrics)
+        .any(|m| m.verdict == Verdict::Regressed);
+    Ok(Comparison {
+        pairs,
+        unmatched,
+        regressed,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_threshold_keys_are_refused() {
+        let t = thresholds(&[("decode_tok_s_p50".into(), 3.0)]).ok();
+        assert_eq!(
+            t.and_then(|t| t.get(&MetricKey::DecodeTokSP50).copied()),
+            Some(3.0)
+        );
+        assert!(matches!(
+            thresholds(&[("speed".into(), 3.0)]),
+            Err(CompareError::UnknownMetric(_))
+        ));
+    }
+}
