@@ -14,6 +14,7 @@ mod metrics;
 mod ollama;
 mod openai;
 mod probe;
+mod proxy;
 pub mod tls;
 mod tokenize;
 mod url;
@@ -33,6 +34,7 @@ pub use ollama::{
 };
 pub use openai::{OpenAiDriver, OpenAiTarget, CONNECT_TIMEOUT, MAX_EVENT_BYTES};
 pub use probe::{probe, ProbeReport, ServerKind};
+pub use proxy::{refuse_proxy, ProxyError};
 pub use tokenize::ServerTokenizer;
 pub use url::{normalize_base_url, BaseUrlError};
 

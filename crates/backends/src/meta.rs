@@ -23,6 +23,7 @@ pub(crate) async fn get_path(
     timeout: Duration,
 ) -> Result<reqwest::Response, RequestError> {
     let url = join(root, path)?;
+    crate::proxy::refuse_proxy(&url)?;
     client
         .get(url.clone())
         .timeout(timeout)
@@ -41,6 +42,7 @@ pub(crate) async fn post_json(
     timeout: Duration,
 ) -> Result<serde_json::Value, RequestError> {
     let url = join(root, path)?;
+    crate::proxy::refuse_proxy(&url)?;
     let resp = client
         .post(url.clone())
         .json(body)
@@ -134,6 +136,7 @@ pub async fn wait_ready(
         url: root.to_string(),
         reason: e.to_string(),
     })?;
+    crate::proxy::refuse_proxy(&url)?;
     let client = client_for(api_key)?;
     let deadline = tokio::time::Instant::now() + wait.timeout;
     let mut waited_reports = Every::new(Duration::from_secs(5));

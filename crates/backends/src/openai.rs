@@ -62,6 +62,10 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// metadata, probes, `/metrics`, tokenizers); the measured streams go
 /// through [`crate::http1`].
 ///
+/// It never goes through a proxy, as the measured streams do not: a proxy
+/// variable that applies to the server is refused instead (see
+/// [`crate::proxy`]).
+///
 /// Idle pooled connections are dropped after 4 s: llama-server closes
 /// keep-alive connections after 5 s, and reusing one it is closing makes a
 /// request fail for no fault of the server.
@@ -82,6 +86,7 @@ fn http_client_builder(api_key: Option<&str>) -> Result<reqwest::ClientBuilder, 
     }
     Ok(crate::tls::apply(reqwest::Client::builder())?
         .default_headers(headers)
+        .no_proxy()
         .pool_idle_timeout(Duration::from_secs(4))
         .pool_max_idle_per_host(usize::MAX)
         .tcp_nodelay(true)
