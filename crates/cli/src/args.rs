@@ -480,6 +480,11 @@ pub struct SimArgs {
     /// The PEM private key of --tls-cert.
     #[arg(long, value_name = "PEM", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+    /// Require `Authorization: Bearer $VAR` where the imitated server
+    /// checks its key (vLLM: /v1/*; llama-server: all but /health and
+    /// /models); requests without it get 401 in the server's shape.
+    #[arg(long, value_name = "VAR")]
+    pub api_key_env: Option<String>,
     /// Serve on this many threads (a multi-threaded runtime): one thread
     /// tops out near 100k tokens/s of one-token events, so a benchmark of
     /// the client at higher rates needs more.

@@ -61,6 +61,9 @@ pub async fn execute(a: SimArgs) -> anyhow::Result<ExitStatus> {
         .with_context(|| format!("--host {} is not an IP address", a.host))?;
     let flavor = profile.flavor;
     let mut server = SimServer::new(profile).with_faults(faults);
+    if let Some(key) = crate::run_cmd::api_key(a.api_key_env.as_deref())? {
+        server = server.with_api_key(key);
+    }
     if let Some(path) = &a.tokenizer {
         let t = stackbench_sim::SimTokenizer::load(path).map_err(anyhow::Error::msg)?;
         server = server.with_tokenizer(t);

@@ -8,7 +8,8 @@ use std::sync::{Arc, Mutex};
 use anyhow::Context;
 use stackbench_engine::LiveCounters;
 use stackbench_stacks::{
-    launch_plan, load_suite, Override, StackStatus, Suite, SuiteObserver, SuiteOptions,
+    launch_plan, load_suite, Override, Scenario, StackEntry, StackStatus, Suite, SuiteObserver,
+    SuiteOptions,
 };
 
 use crate::args::SuiteArgs;
@@ -112,73 +113,84 @@ pub fn dry_run(suite: &Suite) -> anyhow::Result<String> {
     );
     out += &box_hygiene(&suite.config.box_facts);
     for s in &suite.stacks {
-        let plan = launch_plan(&s.config, &s.file, &suite.config.name)
-            .with_context(|| format!("stack {}", s.config.name))?;
-        out += &format!(
-            "\n[{}] {} ({})\n",
-            s.config.name,
-            plan.kind,
-            s.file.display()
-        );
-        if !s.config.fetch.is_empty() {
-            let fetch = stackbench_stacks::redact(&shell_words(&s.config.fetch));
-            out += &format!(
-                "  fetch (before the launch, at most {}): {fetch}\n",
-                s.config.fetch_timeout.as_str()
-            );
-        }
-        if !plan.command_line.is_empty() {
-            out += &format!("  launch: {}\n", shell_words(&plan.shown_command()));
-        }
-        for e in plan.shown_env() {
-            out += &format!("  env: {e}\n");
-        }
-        if let Some(w) = &plan.workdir {
-            out += &format!("  workdir: {}\n", w.display());
-        }
-        if let Some(stackbench_core::stack::Launch::Simulator(sim)) = &s.config.launch {
-            out += &format!("  simulator profile: {}\n", sim.profile);
-        }
-        out += &format!(
-            "  ready: {} (timeout {})\n",
-            plan.base_url
-                .as_deref()
-                .unwrap_or("(the simulator's address)"),
-            s.config.ready_timeout.as_str()
-        );
-        if let Some(k) = &s.config.known_answer {
-            out += &format!(
-                "  known answer: {:?} must contain {:?}\n",
-                k.prompt, k.expect
-            );
-        }
+        out += &stack_plan(suite, s)?;
     }
     out += "\nscenarios, on each stack:\n";
-    let d = &suite.config.defaults;
     for sc in &suite.config.scenarios {
-        let bound = match (&sc.requests, &sc.duration) {
-            (Some(n), _) => format!("{n} requests"),
-            (None, Some(t)) => format!("for {}", t.as_str()),
-            (None, None) => String::new(),
-        };
-        let level = match sc.rate() {
-            Some(r) => format!(
-                "{r} req/s ({}{})",
-                sc.arrival.map_or("poisson", |a| a.name()),
-                sc.max_concurrency
-                    .map_or_else(String::new, |m| format!(", at most {m} in flight"))
-            ),
-            None => format!("c={}", sc.users()),
-        };
+        out += &scenario_line(suite, sc);
+    }
+    Ok(out)
+}
+
+/// `--dry-run`'s lines for one stack: what its launch will run.
+fn stack_plan(suite: &Suite, s: &StackEntry) -> anyhow::Result<String> {
+    let plan = launch_plan(&s.config, &s.file, &suite.config.name)
+        .with_context(|| format!("stack {}", s.config.name))?;
+    let mut out = format!(
+        "\n[{}] {} ({})\n",
+        s.config.name,
+        plan.kind,
+        s.file.display()
+    );
+    if !s.config.fetch.is_empty() {
+        let fetch = stackbench_stacks::redact(&shell_words(&s.config.fetch));
         out += &format!(
-            "  {}: {level} {bound}, prompt {} tokens, {} output tokens, {} warm-up requests\n",
-            sc.name,
-            sc.prompt_tokens.unwrap_or(d.prompt_tokens),
-            sc.output_tokens.unwrap_or(d.output_tokens),
-            sc.warmup_requests.unwrap_or(d.warmup_requests),
+            "  fetch (before the launch, at most {}): {fetch}\n",
+            s.config.fetch_timeout.as_str()
+        );
+    }
+    if !plan.command_line.is_empty() {
+        out += &format!("  launch: {}\n", shell_words(&plan.shown_command()));
+    }
+    for e in plan.shown_env() {
+        out += &format!("  env: {e}\n");
+    }
+    if let Some(w) = &plan.workdir {
+        out += &format!("  workdir: {}\n", w.display());
+    }
+    if let Some(stackbench_core::stack::Launch::Simulator(sim)) = &s.config.launch {
+        out += &format!("  simulator profile: {}\n", sim.profile);
+    }
+    out += &format!(
+        "  ready: {} (timeout {})\n",
+        plan.base_url
+            .as_deref()
+            .unwrap_or("(the simulator's address)"),
+        s.config.ready_timeout.as_str()
+    );
+    if let Some(k) = &s.config.known_answer {
+        out += &format!(
+            "  known answer: {:?} must contain {:?}\n",
+            k.prompt, k.expect
         );
     }
     Ok(out)
+}
+
+/// `--dry-run`'s line for one scenario: its load, bound and sizes.
+fn scenario_line(suite: &Suite, sc: &Scenario) -> String {
+    let d = &suite.config.defaults;
+    let bound = match (&sc.requests, &sc.duration) {
+        (Some(n), _) => format!("{n} requests"),
+        (None, Some(t)) => format!("for {}", t.as_str()),
+        (None, None) => String::new(),
+    };
+    let level = match sc.rate() {
+        Some(r) => format!(
+            "{r} req/s ({}{})",
+            sc.arrival.map_or("poisson", |a| a.name()),
+            sc.max_concurrency
+                .map_or_else(String::new, |m| format!(", at most {m} in flight"))
+        ),
+        None => format!("c={}", sc.users()),
+    };
+    format!(
+        "  {}: {level} {bound}, prompt {} tokens, {} output tokens, {} warm-up requests\n",
+        sc.name,
+        sc.prompt_tokens.unwrap_or(d.prompt_tokens),
+        sc.output_tokens.unwrap_or(d.output_tokens),
+        sc.warmup_requests.unwrap_or(d.warmup_requests),
+    )
 }
 
 /// Quotes arguments that a shell would split.
@@ -247,6 +259,7 @@ pub async fn run_loaded(
             );
         }
     }
+    text += &warnings(&outcome.file);
     println!("{text}");
     let tables = out.join("tables.md");
     std::fs::write(&tables, &text).with_context(|| format!("cannot write {}", tables.display()))?;
@@ -263,6 +276,25 @@ pub async fn run_loaded(
         );
     }
     Ok(ExitStatus::Success)
+}
+
+/// The summary's list of what went wrong without failing a stack (a
+/// container left behind at teardown), as `suite.json` records it.
+fn warnings(file: &stackbench_stacks::SuiteFile) -> String {
+    let mut lines: Vec<String> = file
+        .stacks
+        .iter()
+        .flat_map(|s| {
+            s.warnings
+                .iter()
+                .map(move |w| format!("- **{}**: {w}\n", s.name))
+        })
+        .collect();
+    lines.extend(file.warnings.iter().map(|w| format!("- {w}\n")));
+    if lines.is_empty() {
+        return String::new();
+    }
+    format!("\n## Warnings\n\n{}", lines.concat())
 }
 
 /// Runs `stackbench suite`.

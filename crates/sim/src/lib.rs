@@ -11,9 +11,11 @@
 //! `stackbench-wire`, so that a protocol mistake cannot hide on both sides.
 #![warn(missing_docs)]
 
+mod auth;
 mod clock;
 mod fault;
 mod flavor;
+mod inject;
 mod llama_native;
 mod metrics;
 mod model;
@@ -21,6 +23,7 @@ mod ollama;
 mod ollama_api;
 mod profile;
 mod request;
+mod respond;
 mod server;
 mod tls;
 mod tokenizer;

@@ -43,11 +43,16 @@ fn chat_prompt_tokens(v: &Value) -> Result<u64, String> {
         .sum::<u64>())
 }
 
-/// Parses an Ollama `/api/generate` (`chat = false`) or `/api/chat` body.
+/// A request body as JSON, parsed once for everything that reads it;
+/// `Err` is a 400 message.
+pub(crate) fn json_body(body: &[u8]) -> Result<Value, String> {
+    serde_json::from_slice(body).map_err(|e| format!("invalid JSON body: {e}"))
+}
+
+/// Reads an Ollama `/api/generate` (`chat = false`) or `/api/chat` body.
 /// Streaming is on unless `"stream": false`; `options.num_predict` sets
 /// the length; there is no `ignore_eos`.
-pub(crate) fn parse_ollama_native(chat: bool, body: &[u8]) -> Result<SimRequest, String> {
-    let v: Value = serde_json::from_slice(body).map_err(|e| format!("invalid JSON body: {e}"))?;
+pub(crate) fn parse_ollama_native(chat: bool, v: &Value) -> Result<SimRequest, String> {
     let model = v
         .get("model")
         .and_then(Value::as_str)
@@ -55,7 +60,7 @@ pub(crate) fn parse_ollama_native(chat: bool, body: &[u8]) -> Result<SimRequest,
         .to_string();
     let prompt_tokens = if chat {
         v.get("messages")
-            .map(|_| chat_prompt_tokens(&v))
+            .map(|_| chat_prompt_tokens(v))
             .transpose()?
     } else {
         v.get("prompt").and_then(Value::as_str).map(count_words)
@@ -85,9 +90,8 @@ fn count_words(s: &str) -> u64 {
     s.split_whitespace().count() as u64
 }
 
-/// Parses `body` as the flavor would; `Err` is a 400 message.
-pub(crate) fn parse(flavor: Flavor, api: Api, body: &[u8]) -> Result<SimRequest, String> {
-    let v: Value = serde_json::from_slice(body).map_err(|e| format!("invalid JSON body: {e}"))?;
+/// Reads `v` (a request body) as the flavor would; `Err` is a 400 message.
+pub(crate) fn parse(flavor: Flavor, api: Api, v: &Value) -> Result<SimRequest, String> {
     let model = v
         .get("model")
         .and_then(Value::as_str)
@@ -95,28 +99,31 @@ pub(crate) fn parse(flavor: Flavor, api: Api, body: &[u8]) -> Result<SimRequest,
         .to_string();
     let stream = v.get("stream").and_then(Value::as_bool).unwrap_or(false);
     let prompt_tokens = match api {
-        Api::Chat => {
-            let msgs = v
-                .get("messages")
-                .and_then(Value::as_array)
-                .ok_or("'messages' must be an array")?;
-            // Content words plus a few template tokens per message.
-            3 + msgs
-                .iter()
-                .map(|m| {
-                    4 + m
-                        .get("content")
-                        .and_then(Value::as_str)
-                        .map_or(0, count_words)
-                })
-                .sum::<u64>()
-        }
+        Api::Chat => chat_prompt_tokens(v)?,
         Api::Completions => match v.get("prompt") {
             Some(Value::String(s)) => count_words(s).max(1),
             Some(Value::Array(a)) => a.len() as u64,
             _ => return Err("'prompt' must be a string".into()),
         },
     };
+    Ok(SimRequest {
+        model,
+        stream,
+        max_tokens: max_tokens(flavor, api, v)?,
+        prompt_tokens,
+        opts: stream_opts(flavor, stream, v)?,
+        // Ollama's OpenAI layer has no ignore_eos.
+        ignore_eos: flavor != Flavor::Ollama
+            && v.get("ignore_eos")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
+        preload: false,
+        unload: false,
+    })
+}
+
+/// The output length per the flavor's precedence of keys and defaults.
+fn max_tokens(flavor: Flavor, api: Api, v: &Value) -> Result<u64, String> {
     let max = |keys: &[&str]| keys.iter().find_map(|k| as_u64(v.get(*k)));
     let asked = match (flavor, api) {
         (Flavor::Vllm, Api::Chat) => max(&["max_completion_tokens", "max_tokens"]),
@@ -125,11 +132,15 @@ pub(crate) fn parse(flavor: Flavor, api: Api, body: &[u8]) -> Result<SimRequest,
         // Ollama's /v1 layer maps max_tokens only.
         (Flavor::Ollama, _) => max(&["max_tokens"]),
     };
-    let max_tokens = match asked {
-        Some(n) if n > 0 => n as u64,
-        Some(0) if flavor == Flavor::Vllm => return Err("max_tokens must be at least 1".into()),
-        _ => OPEN_ENDED_TOKENS,
-    };
+    match asked {
+        Some(n) if n > 0 => Ok(n as u64),
+        Some(0) if flavor == Flavor::Vllm => Err("max_tokens must be at least 1".into()),
+        _ => Ok(OPEN_ENDED_TOKENS),
+    }
+}
+
+/// The stream options asked for (`stream_options`, llama-server's flags).
+fn stream_opts(flavor: Flavor, stream: bool, v: &Value) -> Result<StreamOpts, String> {
     let so = v.get("stream_options");
     if so.is_some() && !stream && flavor == Flavor::Vllm {
         return Err("Stream options can only be defined when `stream=True`.".into());
@@ -140,7 +151,7 @@ pub(crate) fn parse(flavor: Flavor, api: Api, body: &[u8]) -> Result<SimRequest,
             .unwrap_or(false)
     };
     let include_usage = flag("include_usage");
-    let opts = StreamOpts {
+    Ok(StreamOpts {
         include_usage,
         // Newest vLLM only honours continuous stats together with usage.
         continuous_usage: flag("continuous_usage_stats") && include_usage,
@@ -152,27 +163,12 @@ pub(crate) fn parse(flavor: Flavor, api: Api, body: &[u8]) -> Result<SimRequest,
             .get("return_token_ids")
             .and_then(Value::as_bool)
             .unwrap_or(false),
-    };
-    Ok(SimRequest {
-        model,
-        stream,
-        max_tokens,
-        prompt_tokens,
-        opts,
-        // Ollama's OpenAI layer has no ignore_eos.
-        ignore_eos: flavor != Flavor::Ollama
-            && v.get("ignore_eos")
-                .and_then(Value::as_bool)
-                .unwrap_or(false),
-        preload: false,
-        unload: false,
     })
 }
 
-/// Parses a llama-server native `/completion` body: `prompt`, `n_predict`
+/// Reads a llama-server native `/completion` body: `prompt`, `n_predict`
 /// (default −1: open-ended), `stream` (default false), `ignore_eos`.
-pub(crate) fn parse_llama_native(body: &[u8]) -> Result<SimRequest, String> {
-    let v: Value = serde_json::from_slice(body).map_err(|e| format!("invalid JSON body: {e}"))?;
+pub(crate) fn parse_llama_native(v: &Value) -> Result<SimRequest, String> {
     let prompt = match v.get("prompt") {
         Some(Value::String(s)) => count_words(s).max(1),
         Some(Value::Array(a)) => a.len() as u64,
@@ -199,6 +195,11 @@ pub(crate) fn parse_llama_native(body: &[u8]) -> Result<SimRequest, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// [`super::parse`] of a body as bytes.
+    fn parse(flavor: Flavor, api: Api, body: &[u8]) -> Result<SimRequest, String> {
+        super::parse(flavor, api, &json_body(body)?)
+    }
 
     #[test]
     fn output_length_precedence_per_flavor() {

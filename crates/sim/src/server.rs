@@ -18,15 +18,17 @@ use rand::SeedableRng;
 use serde_json::json;
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 
-use crate::fault::{fault_for, strip_counts, ConnectionGate, Fault, FaultKind, RefusingListener};
-use crate::flavor::{error_body, Api, Flavor, Piece, Renderer, StreamWriter, Timings};
+use crate::fault::{fault_for, ConnectionGate, Fault, FaultKind, RefusingListener};
+use crate::flavor::{Api, Flavor, Piece, Renderer, StreamWriter, Timings};
+use crate::inject::{self, hold_if_stalled, Strike};
 use crate::llama_native::LlamaNativeWriter;
 use crate::metrics::SimCounters;
 use crate::model::LatencyModel;
 use crate::ollama::OllamaWriter;
 use crate::ollama_api;
 use crate::profile::Profile;
-use crate::request::{parse, parse_llama_native, parse_ollama_native, SimRequest};
+use crate::request::{json_body, parse, parse_llama_native, parse_ollama_native, SimRequest};
+use crate::respond::{error_response, with_server_header};
 use crate::tokenizer::SimTokenizer;
 
 const WORDS: &[&str] = &[
@@ -55,6 +57,7 @@ pub struct SimServer {
     faults: Vec<Fault>,
     tokenizer: Option<Arc<SimTokenizer>>,
     tls: Option<crate::tls::TlsIdentity>,
+    api_key: Option<String>,
 }
 
 /// A running simulated server; dropping it leaves the server running until
@@ -109,12 +112,16 @@ struct SimState {
 
 impl SimState {
     /// The prompt tokens of `body` by the tokenizer, when there is one.
-    fn recount(&self, body: &[u8], templated: bool, req: &mut SimRequest) -> Result<(), String> {
+    fn recount(
+        &self,
+        body: &serde_json::Value,
+        templated: bool,
+        req: &mut SimRequest,
+    ) -> Result<(), String> {
         let Some(t) = &self.tokenizer else {
             return Ok(());
         };
-        let v: serde_json::Value = serde_json::from_slice(body).map_err(|e| e.to_string())?;
-        if let Some(n) = t.count_body(&v, templated)? {
+        if let Some(n) = t.count_body(body, templated)? {
             req.prompt_tokens = n;
         }
         Ok(())
@@ -141,7 +148,16 @@ impl SimServer {
             faults: Vec::new(),
             tokenizer: None,
             tls: None,
+            api_key: None,
         }
+    }
+
+    /// Requires `Authorization: Bearer <key>` where the imitated server
+    /// checks its key (see `auth.rs`), answering 401 in its shape without
+    /// it.
+    pub fn with_api_key(mut self, key: String) -> Self {
+        self.api_key = Some(key);
+        self
     }
 
     /// Counts prompt tokens with a real tokenizer (see [`SimTokenizer`])
@@ -194,6 +210,14 @@ impl SimServer {
             app = app.layer(axum::middleware::from_fn_with_state(
                 state.clone(),
                 loading_gate,
+            ));
+        }
+        if let Some(key) = self.api_key {
+            // Added after the loading gate, so it runs first.
+            let key = Arc::new(crate::auth::ApiKey { key, flavor });
+            app = app.layer(axum::middleware::from_fn_with_state(
+                key,
+                crate::auth::check,
             ));
         }
         if gate.active() {
@@ -316,12 +340,6 @@ async fn llama_health() -> Response {
     with_server_header(axum::Json(json!({"status": "ok"})).into_response())
 }
 
-fn with_server_header(mut r: Response) -> Response {
-    r.headers_mut()
-        .insert(header::SERVER, HeaderValue::from_static("llama.cpp"));
-    r
-}
-
 fn now_unix() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -365,60 +383,11 @@ async fn close_connection(mut r: Response) -> Response {
     r
 }
 
-/// Marks the answer of a `stall-headers` fault.
-#[derive(Debug, Clone, Copy)]
-struct StalledHeaders;
-
-/// Never answers a `stall-headers` request (the connection stays open
-/// until the client gives up); passes any other answer through.
-async fn hold_if_stalled(r: Response) -> Response {
-    if r.extensions().get::<StalledHeaders>().is_some() {
-        std::future::pending::<()>().await;
-    }
-    r
-}
-
-fn error_response(flavor: Flavor, status: StatusCode, message: &str) -> Response {
-    let r = (
-        status,
-        axum::Json(error_body(flavor, status.as_u16(), message)),
-    )
-        .into_response();
-    if flavor == Flavor::Llamacpp {
-        with_server_header(r)
-    } else {
-        r
-    }
-}
-
-/// The error answer of a status fault (HTTP 500, or 429/503 with
-/// `Retry-After`), in the flavor's error shape.
-fn status_fault(flavor: Flavor, fault: Option<FaultKind>) -> Option<Response> {
-    if fault == Some(FaultKind::StallHeaders) {
-        let mut r = StatusCode::OK.into_response();
-        r.extensions_mut().insert(StalledHeaders);
-        return Some(r);
-    }
-    let status = StatusCode::from_u16(fault?.status()?).ok()?;
-    let message = match status.as_u16() {
-        500 => "simulated internal error".to_string(),
-        n => format!("simulated {n}"),
-    };
-    let mut r = match flavor {
-        Flavor::Ollama => (status, axum::Json(json!({ "error": message }))).into_response(),
-        _ => error_response(flavor, status, &message),
-    };
-    if status != StatusCode::INTERNAL_SERVER_ERROR {
-        r.headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-    }
-    Some(r)
-}
-
 fn handle(s: Arc<SimState>, api: Api, body: Bytes) -> Response {
     let flavor = s.profile.flavor;
-    let req = match parse(flavor, api, &body).and_then(|mut r| {
-        s.recount(&body, false, &mut r)?;
+    let req = match json_body(&body).and_then(|v| {
+        let mut r = parse(flavor, api, &v)?;
+        s.recount(&v, false, &mut r)?;
         Ok(r)
     }) {
         Ok(r) => r,
@@ -429,7 +398,7 @@ fn handle(s: Arc<SimState>, api: Api, body: Bytes) -> Response {
     }
     let n = s.requests.fetch_add(1, Ordering::Relaxed) + 1;
     let fault = fault_for(&s.faults, n);
-    if let Some(r) = status_fault(flavor, fault) {
+    if let Some(r) = inject::instead_of_stream(flavor, fault) {
         return r;
     }
     let renderer = Renderer {
@@ -460,8 +429,14 @@ async fn ollama_chat(State(s): State<Arc<SimState>>, body: Bytes) -> Response {
 }
 
 fn handle_ollama_native(s: Arc<SimState>, chat: bool, body: Bytes) -> Response {
-    let req = match parse_ollama_native(chat, &body).and_then(|mut r| {
-        s.recount(&body, true, &mut r)?;
+    // Parsed once: the request, the tokenizer's count and the options
+    // check all read the same value.
+    let v = match json_body(&body) {
+        Ok(v) => v,
+        Err(msg) => return ollama_api::native_error(StatusCode::BAD_REQUEST, &msg),
+    };
+    let req = match parse_ollama_native(chat, &v).and_then(|mut r| {
+        s.recount(&v, true, &mut r)?;
         Ok(r)
     }) {
         Ok(r) => r,
@@ -470,10 +445,7 @@ fn handle_ollama_native(s: Arc<SimState>, chat: bool, body: Bytes) -> Response {
     if req.model != s.profile.model {
         return ollama_api::unknown_model(&req.model, false);
     }
-    if let Err(msg) = serde_json::from_slice(&body)
-        .map_err(|e| e.to_string())
-        .and_then(|v| ollama_api::check_options(&v))
-    {
+    if let Err(msg) = ollama_api::check_options(&v) {
         return ollama_api::native_error(StatusCode::INTERNAL_SERVER_ERROR, &msg);
     }
     if req.preload && req.unload {
@@ -487,7 +459,7 @@ fn handle_ollama_native(s: Arc<SimState>, chat: bool, body: Bytes) -> Response {
     }
     let n = s.requests.fetch_add(1, Ordering::Relaxed) + 1;
     let fault = fault_for(&s.faults, n);
-    if let Some(r) = status_fault(Flavor::Ollama, fault) {
+    if let Some(r) = inject::instead_of_stream(Flavor::Ollama, fault) {
         return r;
     }
     let writer = OllamaWriter {
@@ -530,11 +502,8 @@ fn stream_response<W: StreamWriter>(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json; charset=utf-8"),
         );
-    } else if fault == Some(FaultKind::WrongContentType) {
-        h.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/html; charset=utf-8"),
-        );
+    } else if let Some(wrong) = inject::content_type(fault) {
+        h.insert(header::CONTENT_TYPE, wrong);
     } else if stream {
         h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
@@ -572,13 +541,13 @@ async fn metrics_page(State(s): State<Arc<SimState>>) -> Response {
 }
 
 async fn llama_completion(State(s): State<Arc<SimState>>, body: Bytes) -> Response {
-    let req = match parse_llama_native(&body) {
+    let req = match json_body(&body).and_then(|v| parse_llama_native(&v)) {
         Ok(r) => r,
         Err(msg) => return error_response(Flavor::Llamacpp, StatusCode::BAD_REQUEST, &msg),
     };
     let n = s.requests.fetch_add(1, Ordering::Relaxed) + 1;
     let fault = fault_for(&s.faults, n);
-    if let Some(r) = status_fault(Flavor::Llamacpp, fault) {
+    if let Some(r) = inject::instead_of_stream(Flavor::Llamacpp, fault) {
         return hold_if_stalled(r).await;
     }
     let writer = LlamaNativeWriter {
@@ -629,9 +598,6 @@ async fn vllm_tokenize(body: Bytes) -> Response {
         .into_response()
 }
 
-/// The `huge-line` fault's line, bytes.
-const HUGE_LINE: usize = 12 << 20;
-
 /// Emits one stream on the model's schedule. Stops when the client goes.
 async fn generate<W: StreamWriter>(
     accepted: Instant,
@@ -642,15 +608,60 @@ async fn generate<W: StreamWriter>(
     n: u64,
     tx: mpsc::Sender<Result<Bytes, std::io::Error>>,
 ) {
+    let Some((_slot, load_ms)) = take_slot(&s, accepted).await else {
+        return;
+    };
+    if req.preload {
+        let _ = tx.send(Ok(Bytes::from(r.load_answer("load")))).await;
+        return;
+    }
+    let mut g = Generation::new(&s, &req, load_ms, n);
+    while g.sent < g.target {
+        let Some(mut buf) = g.next_event(&s, &req, &r).await else {
+            continue; // not streamed: the text is kept for the whole answer
+        };
+        g.events += 1;
+        if g.events == inject::STRIKE_EVENT {
+            buf = match inject::strike(fault, buf, &r) {
+                Strike::Send(buf) => buf,
+                Strike::End(items) => {
+                    for item in items {
+                        let _ = tx.send(item).await;
+                    }
+                    return;
+                }
+                Strike::Hold(buf) => {
+                    let _ = tx.send(Ok(Bytes::from(buf))).await;
+                    // Hold the connection until the client gives up.
+                    tx.closed().await;
+                    return;
+                }
+            };
+        }
+        let buf = inject::chunk(fault, buf);
+        if tx.send(Ok(Bytes::from(buf))).await.is_err() {
+            return; // client went away
+        }
+    }
+    g.record_finish(&s, &req);
+    if inject::skip_close(fault, req.stream) {
+        return; // the body just ends
+    }
+    let buf = inject::chunk(fault, g.closing(&req, &r));
+    let _ = tx.send(Ok(Bytes::from(buf))).await;
+}
+
+/// Waits for a slot and pays the model load: the slot (held until the
+/// stream ends) and the load time to report; `None` when the server is
+/// going away.
+async fn take_slot(s: &Arc<SimState>, accepted: Instant) -> Option<(ActiveSlot, f64)> {
     // `waiting` was raised when the request was accepted.
     let bookkeeping_ms = (accepted.elapsed().as_secs_f64() * 1000.0).max(1e-3);
     let permit = s.slots.clone().acquire_owned().await;
     s.counters.waiting.fetch_sub(1, Ordering::Relaxed);
-    let Ok(permit) = permit else {
-        return;
-    };
+    let permit = permit.ok()?;
     s.active.fetch_add(1, Ordering::Relaxed);
-    let _slot = ActiveSlot {
+    let slot = ActiveSlot {
         state: s.clone(),
         _permit: permit,
     };
@@ -664,182 +675,186 @@ async fn generate<W: StreamWriter>(
         s.loaded.store(true, Ordering::Relaxed);
         bookkeeping_ms
     };
-    if req.preload {
-        let _ = tx.send(Ok(Bytes::from(r.load_answer("load")))).await;
-        return;
+    Some((slot, load_ms))
+}
+
+/// One stream's progress through its schedule.
+struct Generation {
+    /// Tokens to send, and the finish reason once they are.
+    target: u64,
+    finish: &'static str,
+    first_at: Instant,
+    /// When the next event is due.
+    deadline: Instant,
+    rng: SmallRng,
+    timings: Timings,
+    sent: u64,
+    events: u32,
+    /// The text of a non-streamed answer.
+    whole_text: String,
+    text: String,
+    ids: Vec<u32>,
+}
+
+impl Generation {
+    /// The schedule of `req`'s stream, its prefill counted as done now.
+    fn new(s: &SimState, req: &SimRequest, load_ms: f64, n: u64) -> Self {
+        // End of sequence comes early unless ignored (where the flavor can).
+        let (target, finish) = match s.profile.latency.eos_after {
+            Some(eos) if eos < req.max_tokens && !req.ignore_eos => (eos.max(1), "stop"),
+            _ => (req.max_tokens, "length"),
+        };
+        let prefill = Duration::from_secs_f64(s.model.prefill_s(req.prompt_tokens));
+        let first_at = Instant::now() + prefill;
+        let mut timings = Timings {
+            prompt_n: req.prompt_tokens,
+            prompt_ms: prefill.as_secs_f64() * 1000.0,
+            load_ms,
+            ..Timings::default()
+        };
+        // llama-server's generation clock starts at the first token: its
+        // predicted_ms spans n − 1 intervals for n tokens (measured against
+        // the real server: it equals the client's first-to-last span), so
+        // its predicted_per_second reads n/(n − 1) high; the prompt clock
+        // covers the first token's step.
+        timings.first_token_ms = 1000.0 / s.model.stream_tps(s.active.load(Ordering::Relaxed));
+        s.counters
+            .prompt_tokens
+            .fetch_add(req.prompt_tokens, Ordering::Relaxed);
+        s.counters
+            .prompt_us
+            .fetch_add((timings.prompt_ms * 1000.0) as u64, Ordering::Relaxed);
+        Self {
+            target,
+            finish,
+            first_at,
+            deadline: first_at,
+            rng: SmallRng::seed_from_u64(n),
+            timings,
+            sent: 0,
+            events: 0,
+            whole_text: String::new(),
+            text: String::new(),
+            ids: Vec::new(),
+        }
     }
-    // End of sequence comes early unless ignored (where the flavor can).
-    let (target, finish) = match s.profile.latency.eos_after {
-        Some(eos) if eos < req.max_tokens && !req.ignore_eos => (eos.max(1), "stop"),
-        _ => (req.max_tokens, "length"),
-    };
-    let slot_start = Instant::now();
-    let prefill = Duration::from_secs_f64(s.model.prefill_s(req.prompt_tokens));
-    let first_at = slot_start + prefill;
-    let mut deadline = first_at;
-    let mut rng = SmallRng::seed_from_u64(n);
-    let mut timings = Timings {
-        prompt_n: req.prompt_tokens,
-        prompt_ms: prefill.as_secs_f64() * 1000.0,
-        load_ms,
-        ..Timings::default()
-    };
-    // llama-server's generation clock starts at the first token: its
-    // predicted_ms spans n − 1 intervals for n tokens (measured against
-    // the real server: it equals the client's first-to-last span), so its
-    // predicted_per_second reads n/(n − 1) high; the prompt clock covers
-    // the first token's step.
-    timings.first_token_ms = 1000.0 / s.model.stream_tps(s.active.load(Ordering::Relaxed));
-    s.counters
-        .prompt_tokens
-        .fetch_add(req.prompt_tokens, Ordering::Relaxed);
-    s.counters
-        .prompt_us
-        .fetch_add((timings.prompt_ms * 1000.0) as u64, Ordering::Relaxed);
-    let mut sent = 0u64;
-    let mut events = 0u32;
-    let mut whole_text = String::new();
-    let mut text = String::new();
-    let mut ids: Vec<u32> = Vec::new();
-    while sent < target {
-        let first = sent == 0;
-        let size = s.model.event_size(first, target - sent, &mut rng);
+
+    /// Waits until the next event is due and produces its tokens: the
+    /// event's bytes when streaming, else `None` (the text is kept).
+    async fn next_event<W: StreamWriter>(
+        &mut self,
+        s: &SimState,
+        req: &SimRequest,
+        r: &W,
+    ) -> Option<Vec<u8>> {
+        let first = self.sent == 0;
+        let size = s
+            .model
+            .event_size(first, self.target - self.sent, &mut self.rng);
         if !first {
             for _ in 0..size {
                 let rate = s.model.stream_tps(s.active.load(Ordering::Relaxed));
-                deadline += Duration::from_secs_f64(1.0 / rate);
+                self.deadline += Duration::from_secs_f64(1.0 / rate);
             }
         }
-        crate::clock::sleep_until(deadline).await;
-
+        crate::clock::sleep_until(self.deadline).await;
+        self.text.clear();
+        self.ids.clear();
+        for k in self.sent..self.sent + size {
+            let w = (k as usize) % WORDS.len();
+            self.ids.push(1000 + w as u32);
+            self.text.push_str(WORDS[w]);
+        }
+        self.sent += size;
+        count_event(s, first, size);
+        self.timings.predicted_n = self.sent;
+        self.timings.predicted_ms = (self.deadline - self.first_at).as_secs_f64() * 1000.0;
+        if !req.stream {
+            self.whole_text.push_str(&self.text);
+            return None;
+        }
         let mut buf = Vec::with_capacity(512);
-        if first && req.stream {
+        if first {
             r.open(&mut buf);
         }
-        text.clear();
-        ids.clear();
-        for k in sent..sent + size {
-            let w = (k as usize) % WORDS.len();
-            ids.push(1000 + w as u32);
-            text.push_str(WORDS[w]);
-        }
-        let last = sent + size == target;
-        sent += size;
-        s.counters
-            .generation_tokens
-            .fetch_add(size, Ordering::Relaxed);
-        if let (Some(drafts), false) = (s.model.mtp_drafts(), first) {
-            // One decode step: `drafts` proposed, `size - 1` accepted.
-            s.counters.spec_drafts.fetch_add(1, Ordering::Relaxed);
-            s.counters
-                .spec_draft_tokens
-                .fetch_add(u64::from(drafts), Ordering::Relaxed);
-            s.counters
-                .spec_accepted_tokens
-                .fetch_add(size - 1, Ordering::Relaxed);
-        }
-        timings.predicted_n = sent;
-        timings.predicted_ms = (deadline - first_at).as_secs_f64() * 1000.0;
-        if !req.stream {
-            whole_text.push_str(&text);
-            continue;
-        }
-        if r.one_event_per_token() {
-            // One event per token, the burst written in one flush.
-            for (i, id) in ids.iter().enumerate() {
-                let w = WORDS[(*id - 1000) as usize];
-                let cum = sent - size + i as u64 + 1;
-                let mut t = timings;
-                t.predicted_n = cum;
-                let piece = Piece {
-                    text: w,
-                    ids: std::slice::from_ref(id),
-                    cumulative: cum,
-                    finish: None,
-                };
-                r.content(&mut buf, &piece, &t);
-            }
-        } else {
+        self.render(r, size, &mut buf);
+        Some(buf)
+    }
+
+    /// Writes the last event's `size` tokens, one event per token where
+    /// the flavor streams so (the burst written in one flush).
+    fn render<W: StreamWriter>(&self, r: &W, size: u64, buf: &mut Vec<u8>) {
+        if !r.one_event_per_token() {
             let piece = Piece {
-                text: &text,
-                ids: &ids,
-                cumulative: sent,
-                finish: last.then_some(finish),
+                text: &self.text,
+                ids: &self.ids,
+                cumulative: self.sent,
+                finish: (self.sent == self.target).then_some(self.finish),
             };
-            r.content(&mut buf, &piece, &timings);
+            r.content(buf, &piece, &self.timings);
+            return;
         }
-        events += 1;
-        if events == 3 {
-            match fault {
-                Some(FaultKind::Reset) => {
-                    let _ = tx.send(Ok(Bytes::from(buf))).await;
-                    let _ = tx
-                        .send(Err(std::io::Error::other("simulated connection reset")))
-                        .await;
-                    return;
-                }
-                Some(FaultKind::Malformed) => {
-                    buf.extend_from_slice(b"data: {\"choices\":[{\"delta\":{\"content\":\"tru\n\n");
-                }
-                Some(FaultKind::StreamError) => {
-                    r.stream_error(&mut buf, "simulated error mid-stream");
-                    let _ = tx.send(Ok(Bytes::from(buf))).await;
-                    return;
-                }
-                Some(FaultKind::InvalidUtf8) => {
-                    buf.extend_from_slice(b"data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"\xff\xfe\"}}]}\n\n");
-                }
-                Some(FaultKind::HugeLine) => {
-                    let _ = tx.send(Ok(Bytes::from(buf))).await;
-                    let mut line = Vec::with_capacity(HUGE_LINE + 16);
-                    line.extend_from_slice(b"data: {\"x\":\"");
-                    line.resize(HUGE_LINE, b'a');
-                    line.extend_from_slice(b"\"}\n\n");
-                    let _ = tx.send(Ok(Bytes::from(line))).await;
-                    return;
-                }
-                Some(FaultKind::Stall) => {
-                    let _ = tx.send(Ok(Bytes::from(buf))).await;
-                    // Hold the connection until the client gives up.
-                    tx.closed().await;
-                    return;
-                }
-                _ => {}
-            }
-        }
-        if fault == Some(FaultKind::NoUsage) {
-            buf = strip_counts(&buf);
-        }
-        if tx.send(Ok(Bytes::from(buf))).await.is_err() {
-            return; // client went away
+        for (i, id) in self.ids.iter().enumerate() {
+            let w = WORDS[(*id - 1000) as usize];
+            let cum = self.sent - size + i as u64 + 1;
+            let mut t = self.timings;
+            t.predicted_n = cum;
+            let piece = Piece {
+                text: w,
+                ids: std::slice::from_ref(id),
+                cumulative: cum,
+                finish: None,
+            };
+            r.content(buf, &piece, &t);
         }
     }
+
+    /// Counts a finished stream in the server's counters.
+    fn record_finish(&self, s: &SimState, req: &SimRequest) {
+        s.counters.generation_us.fetch_add(
+            (self.timings.predicted_ms * 1000.0) as u64,
+            Ordering::Relaxed,
+        );
+        s.counters.requests_ok.fetch_add(1, Ordering::Relaxed);
+        if req.unload {
+            s.loaded.store(false, Ordering::Relaxed); // keep_alive: 0
+        }
+        s.counters
+            .finished_generation_tokens
+            .fetch_add(self.sent, Ordering::Relaxed);
+        s.counters.decode_phase_us.fetch_add(
+            u64::try_from((self.deadline - self.first_at).as_micros()).unwrap_or(0),
+            Ordering::Relaxed,
+        );
+    }
+
+    /// The closing event of a stream, or the whole answer of one that was
+    /// not streamed.
+    fn closing<W: StreamWriter>(&self, req: &SimRequest, r: &W) -> Vec<u8> {
+        let mut buf = Vec::with_capacity(512);
+        if req.stream {
+            r.close(&mut buf, self.finish, self.sent, &self.timings);
+        } else {
+            let v = r.whole(&self.whole_text, self.finish, self.sent, &self.timings);
+            let _ = serde_json::to_writer(&mut buf, &v);
+        }
+        buf
+    }
+}
+
+/// Counts an event of `size` tokens (and, with MTP, its decode step).
+fn count_event(s: &SimState, first: bool, size: u64) {
     s.counters
-        .generation_us
-        .fetch_add((timings.predicted_ms * 1000.0) as u64, Ordering::Relaxed);
-    s.counters.requests_ok.fetch_add(1, Ordering::Relaxed);
-    if req.unload {
-        s.loaded.store(false, Ordering::Relaxed); // keep_alive: 0
+        .generation_tokens
+        .fetch_add(size, Ordering::Relaxed);
+    if let (Some(drafts), false) = (s.model.mtp_drafts(), first) {
+        // One decode step: `drafts` proposed, `size - 1` accepted.
+        s.counters.spec_drafts.fetch_add(1, Ordering::Relaxed);
+        s.counters
+            .spec_draft_tokens
+            .fetch_add(u64::from(drafts), Ordering::Relaxed);
+        s.counters
+            .spec_accepted_tokens
+            .fetch_add(size - 1, Ordering::Relaxed);
     }
-    s.counters
-        .finished_generation_tokens
-        .fetch_add(sent, Ordering::Relaxed);
-    s.counters.decode_phase_us.fetch_add(
-        u64::try_from((deadline - first_at).as_micros()).unwrap_or(0),
-        Ordering::Relaxed,
-    );
-    if fault == Some(FaultKind::NoDone) && req.stream {
-        return; // the body just ends
-    }
-    let mut buf = Vec::with_capacity(512);
-    if req.stream {
-        r.close(&mut buf, finish, sent, &timings);
-    } else {
-        let v = r.whole(&whole_text, finish, sent, &timings);
-        let _ = serde_json::to_writer(&mut buf, &v);
-    }
-    if fault == Some(FaultKind::NoUsage) {
-        buf = strip_counts(&buf);
-    }
-    let _ = tx.send(Ok(Bytes::from(buf))).await;
 }

@@ -27,6 +27,30 @@ impl std::fmt::Debug for SimTokenizer {
     }
 }
 
+/// The bytes of `path`; `None` when there is no such file (any other
+/// failure to read it is an error naming it).
+fn read_optional(path: &Path) -> Result<Option<Vec<u8>>, String> {
+    match std::fs::read(path) {
+        Ok(b) => Ok(Some(b)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(format!("cannot read {}: {e}", path.display())),
+    }
+}
+
+/// The `chat_template` of a `tokenizer_config.json`, if the file is there
+/// and has one; a file that is not JSON is an error that says so.
+fn config_template(path: &Path) -> Result<Option<String>, String> {
+    let Some(bytes) = read_optional(path)? else {
+        return Ok(None);
+    };
+    let config: Value = serde_json::from_slice(&bytes)
+        .map_err(|e| format!("{} is not valid JSON: {e}", path.display()))?;
+    Ok(config
+        .get("chat_template")
+        .and_then(Value::as_str)
+        .map(str::to_string))
+}
+
 impl SimTokenizer {
     /// Loads the `tokenizer.json` in `dir` (or at `dir`) and the chat
     /// template beside it (`chat_template.jinja`, or `chat_template` in
@@ -40,15 +64,11 @@ impl SimTokenizer {
         };
         let tokenizer = tokenizers::Tokenizer::from_file(&file)
             .map_err(|e| format!("cannot load {}: {e}", file.display()))?;
-        let template = std::fs::read_to_string(dir.join("chat_template.jinja"))
-            .ok()
-            .or_else(|| {
-                let config: Value =
-                    serde_json::from_slice(&std::fs::read(dir.join("tokenizer_config.json")).ok()?)
-                        .ok()?;
-                config.get("chat_template")?.as_str().map(str::to_string)
-            })
-            .ok_or_else(|| format!("no chat template beside {}", file.display()))?;
+        let template = match read_optional(&dir.join("chat_template.jinja"))? {
+            Some(t) => Some(String::from_utf8_lossy(&t).into_owned()),
+            None => config_template(&dir.join("tokenizer_config.json"))?,
+        }
+        .ok_or_else(|| format!("no chat template beside {}", file.display()))?;
         let mut env = minijinja::Environment::new();
         env.add_template_owned("t", template)
             .map_err(|e| format!("the chat template does not compile: {e}"))?;
@@ -91,5 +111,34 @@ impl SimTokenizer {
             Some(p) => self.tokens(p, true).map(Some),
             None => Ok(None),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tokenizer_dir(config: &str) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../tokenize/tests/fixtures/smollm2-135m-instruct/tokenizer.json");
+        std::fs::copy(fixture, dir.path().join("tokenizer.json")).expect("copy tokenizer.json");
+        std::fs::write(dir.path().join("tokenizer_config.json"), config).expect("write config");
+        dir
+    }
+
+    #[test]
+    fn a_malformed_tokenizer_config_is_an_error_that_says_so() {
+        let dir = tokenizer_dir("{\"chat_template\": ");
+        let e = SimTokenizer::load(dir.path()).expect_err("malformed config");
+        assert!(e.contains("tokenizer_config.json is not valid JSON"), "{e}");
+        let dir = tokenizer_dir("{\"chat_template\": \"{{ messages[0].content }}\"}");
+        let t = SimTokenizer::load(dir.path()).expect("a valid config");
+        assert!(t
+            .chat(&serde_json::json!([{"role": "user", "content": "Hello world"}]))
+            .is_ok());
+        std::fs::remove_file(dir.path().join("tokenizer_config.json")).expect("remove");
+        let e = SimTokenizer::load(dir.path()).expect_err("no template anywhere");
+        assert!(e.contains("no chat template beside"), "{e}");
     }
 }

@@ -18,6 +18,10 @@ pub const LABEL_MANAGED: &str = "stackbench.managed";
 /// Label holding the PID of the stackbench that started it.
 pub const LABEL_OWNER: &str = "stackbench.owner-pid";
 
+/// How long a stopped `--rm` container may take to disappear before it
+/// counts as left behind.
+const REMOVAL_WAIT: Duration = Duration::from_secs(5);
+
 /// The host side of a `HOST:CONTAINER` or `IP:HOST:CONTAINER` port.
 pub fn host_port(spec: &str) -> Option<u16> {
     let parts: Vec<&str> = spec.split(':').collect();
@@ -131,7 +135,10 @@ async fn engine_out(engine: &str, args: &[&str]) -> Result<String, String> {
 
 /// A running container.
 pub struct Container {
-    engine: Engine,
+    /// The engine's program (`engine.program()`; a stand-in in tests).
+    program: String,
+    /// How long a stopped container may take to disappear.
+    removal_wait: Duration,
     name: String,
     logs: Option<tokio::process::Child>,
     stopped: bool,
@@ -177,7 +184,8 @@ impl Container {
             .spawn()
             .ok();
         Ok(Self {
-            engine,
+            program: engine.program().to_string(),
+            removal_wait: REMOVAL_WAIT,
             name: name.to_string(),
             logs,
             stopped: false,
@@ -194,7 +202,7 @@ impl Container {
     /// a newer docker client drives an older daemon (28.2 against 20.10 on
     /// the development VMs); `--version` only where the server won't say.
     pub async fn identity(&self) -> (Option<String>, Option<String>) {
-        let e = self.engine.program();
+        let e = self.program.as_str();
         let version = match engine_out(e, &["version", "-f", "{{.Server.Version}}"]).await {
             Ok(v) if !v.is_empty() && !v.contains(' ') => Some(format!("{e} {v}")),
             _ => engine_out(e, &["--version"]).await.ok(),
@@ -209,7 +217,7 @@ impl Container {
     /// (`RepoDigests`: `name@sha256:…`, what a registry identifies it by;
     /// none for an image built locally).
     pub async fn repo_digests(&self, image_id: &str) -> Vec<String> {
-        let e = self.engine.program();
+        let e = self.program.as_str();
         engine_out(
             e,
             &["image", "inspect", "-f", "{{json .RepoDigests}}", image_id],
@@ -224,7 +232,7 @@ impl Container {
     /// `None` while running; else how it ended.
     pub async fn exited(&self) -> Option<String> {
         match engine_out(
-            self.engine.program(),
+            &self.program,
             &[
                 "inspect",
                 "-f",
@@ -240,51 +248,142 @@ impl Container {
         }
     }
 
-    /// Stops (SIGTERM, then SIGKILL after 10 s) and removes it.
-    pub async fn stop(mut self) {
-        let e = self.engine.program();
-        let _ = engine_out(e, &["stop", "-t", "10", &self.name]).await;
-        let _ = engine_out(e, &["rm", "-f", &self.name]).await;
+    /// Stops (SIGTERM, then SIGKILL after 10 s) and removes it. Errors
+    /// when the container is still there afterwards (with what `stop` and
+    /// `rm -f` said) or when the engine cannot be asked; a failed `stop`
+    /// or `rm -f` of a container that is gone anyway is not one (docker
+    /// removes a `--rm` container itself, and one that died is already
+    /// gone).
+    pub async fn stop(mut self) -> Result<(), LaunchError> {
+        self.stopped = true;
+        let e = self.program.clone();
+        let stop = engine_out(&e, &["stop", "-t", "10", &self.name]).await;
+        let rm = engine_out(&e, &["rm", "-f", &self.name]).await;
         // Docker's daemon removes a `--rm` container after `stop` returns,
         // and `rm -f` then fails at once ("removal … already in progress"):
-        // wait (up to 5 s) until it is gone, so that after a teardown
-        // nothing of it is listed.
-        for _ in 0..50 {
-            if engine_out(e, &["inspect", "-f", "{{.Id}}", &self.name])
-                .await
-                .is_err()
-            {
-                break;
+        // wait until it is gone, so that after a teardown nothing of it is
+        // listed.
+        let deadline = tokio::time::Instant::now() + self.removal_wait;
+        let present = loop {
+            let present = exists(&e, &self.name).await;
+            if !matches!(present, Ok(true)) || tokio::time::Instant::now() >= deadline {
+                break present;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        };
         if let Some(mut l) = self.logs.take() {
             // `logs -f` ends with the container; give it a moment to flush.
             let _ = tokio::time::timeout(Duration::from_secs(2), l.wait()).await;
             let _ = l.start_kill();
         }
-        self.stopped = true;
+        let said = |what: &str, r: &Result<String, String>| match r {
+            Ok(_) => format!("{what} succeeded"),
+            Err(m) if m.is_empty() => format!("{what} failed"),
+            Err(m) => format!("{what} failed: {}", redact(m)),
+        };
+        let detail = format!("{}; {}", said("stop", &stop), said("rm -f", &rm));
+        match present {
+            Ok(false) => Ok(()),
+            Ok(true) => Err(LaunchError::LeftBehind {
+                container: self.name.clone(),
+                detail: format!(
+                    "still there {:?} after teardown ({detail})",
+                    self.removal_wait
+                ),
+            }),
+            Err(why) => Err(LaunchError::LeftBehind {
+                container: self.name.clone(),
+                detail: format!("cannot tell whether it was removed: {why} ({detail})"),
+            }),
+        }
+    }
+}
+
+/// Whether the engine lists container `name`: `Err` when the engine cannot
+/// be run at all (its answer is then unknown).
+async fn exists(program: &str, name: &str) -> Result<bool, String> {
+    let out = tokio::process::Command::new(program)
+        .args(["inspect", "-f", "{{.Id}}", name])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .await
+        .map_err(|e| format!("cannot run {program}: {e}"))?;
+    Ok(out.success())
+}
+
+/// Teardown failures found where nobody could be told at once: a
+/// [`Container`] dropped without [`Container::stop`] (a panic, an abandoned
+/// future) whose `rm -f` failed. A suite collects them with
+/// [`take_unreported`] and records them.
+static UNREPORTED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+fn unreported(message: String) {
+    match UNREPORTED.lock() {
+        Ok(mut v) => v.push(message),
+        Err(poisoned) => poisoned.into_inner().push(message),
+    }
+}
+
+/// The teardown failures recorded since the last call (see
+/// [`UNREPORTED`]).
+pub fn take_unreported() -> Vec<String> {
+    match UNREPORTED.lock() {
+        Ok(mut v) => std::mem::take(&mut *v),
+        Err(poisoned) => std::mem::take(&mut *poisoned.into_inner()),
     }
 }
 
 impl Drop for Container {
-    /// A panic or an abandoned future still removes the container.
+    /// A panic or an abandoned future still removes the container; a
+    /// removal that fails is kept for [`take_unreported`].
     fn drop(&mut self) {
         if !self.stopped {
-            let _ = std::process::Command::new(self.engine.program())
+            let out = std::process::Command::new(&self.program)
                 .args(["rm", "-f", &self.name])
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status();
+                .stderr(Stdio::piped())
+                .output();
+            let failed = match out {
+                Ok(o) if o.status.success() => None,
+                Ok(o) => Some(format!(
+                    "{} ({})",
+                    o.status,
+                    redact(String::from_utf8_lossy(&o.stderr).trim())
+                )),
+                Err(e) => Some(format!("cannot run {}: {e}", self.program)),
+            };
+            if let Some(why) = failed {
+                unreported(format!(
+                    "container {} may be left behind: rm -f failed: {why}",
+                    self.name
+                ));
+            }
         }
     }
 }
 
 /// Removes the container `name` if it exists: for a launch abandoned while
 /// the engine was still starting it (a long image pull, say).
-pub async fn remove(engine: Engine, name: &str) {
-    let _ = engine_out(engine.program(), &["rm", "-f", name]).await;
+/// Errors when the container is still listed afterwards.
+pub async fn remove(engine: Engine, name: &str) -> Result<(), LaunchError> {
+    let program = engine.program();
+    let rm = engine_out(program, &["rm", "-f", name]).await;
+    match (exists(program, name).await, rm) {
+        (Ok(false), _) => Ok(()),
+        (Ok(true), rm) => Err(LaunchError::LeftBehind {
+            container: name.to_string(),
+            detail: match rm {
+                Ok(_) => "still there after rm -f".into(),
+                Err(m) => format!("rm -f failed: {}", redact(&m)),
+            },
+        }),
+        // An engine that cannot be run started nothing (the launch failed
+        // to spawn it): there is nothing to remove.
+        (Err(_), _) => Ok(()),
+    }
 }
 
 /// Removes containers labelled by a stackbench that is no longer running
@@ -363,6 +462,90 @@ mod tests {
         assert_eq!(
             env,
             [("HF_TOKEN".to_string(), "hf_AbCdEfGhIjKlMnOp".to_string())]
+        );
+    }
+
+    /// A stand-in engine: `inspect` finds the container while `present`
+    /// exists; `stop` and `rm` fail when `fail` exists.
+    fn fake_engine(dir: &Path) -> String {
+        let program = dir.join("engine");
+        let script = format!(
+            "#!/bin/sh\nd={d}\ncase \"$1\" in\n\
+             stop) [ -e $d/fail ] && {{ echo 'Error: stop refused' >&2; exit 125; }}; echo $3;;\n\
+             rm) [ -e $d/fail ] && {{ echo 'Error: rm refused' >&2; exit 1; }}; rm -f $d/present;;\n\
+             inspect) [ -e $d/present ] || {{ echo 'no such container' >&2; exit 125; }}; echo id;;\n\
+             esac\n",
+            d = dir.display()
+        );
+        std::fs::write(&program, script).expect("write the fake engine");
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o755))
+            .expect("make it executable");
+        program.display().to_string()
+    }
+
+    fn container(program: String) -> Container {
+        Container {
+            program,
+            removal_wait: Duration::from_millis(300),
+            name: "stackbench-t-1".into(),
+            logs: None,
+            stopped: false,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_container_left_behind_is_an_error_naming_what_the_engine_said() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("present"), "").expect("mark present");
+        std::fs::write(dir.path().join("fail"), "").expect("mark failing");
+        let e = container(fake_engine(dir.path()))
+            .stop()
+            .await
+            .expect_err("the container is still there")
+            .to_string();
+        assert!(
+            e.contains("container stackbench-t-1 was left behind"),
+            "{e}"
+        );
+        assert!(e.contains("stop failed: Error: stop refused"), "{e}");
+        assert!(e.contains("rm -f failed: Error: rm refused"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn a_removed_container_tears_down_cleanly_and_a_missing_engine_does_not() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("present"), "").expect("mark present");
+        container(fake_engine(dir.path()))
+            .stop()
+            .await
+            .expect("stop and rm succeed, the container is gone");
+        // Failing stop and rm of a container that is gone anyway (docker's
+        // `--rm` got there first) is no failure.
+        std::fs::write(dir.path().join("fail"), "").expect("mark failing");
+        container(fake_engine(dir.path()))
+            .stop()
+            .await
+            .expect("gone anyway");
+        let e = container(dir.path().join("no-such-engine").display().to_string())
+            .stop()
+            .await
+            .expect_err("the engine cannot be asked")
+            .to_string();
+        assert!(e.contains("cannot tell whether it was removed"), "{e}");
+    }
+
+    #[test]
+    fn a_dropped_container_whose_removal_fails_is_kept_for_the_suite() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("fail"), "").expect("mark failing");
+        drop(container(fake_engine(dir.path())));
+        let found = take_unreported();
+        assert!(
+            found.iter().any(|w| w.contains("stackbench-t-1")
+                && w.contains("rm -f failed")
+                && w.contains("rm refused")),
+            "{found:?}"
         );
     }
 

@@ -88,6 +88,14 @@ pub enum LaunchError {
     /// A simulated stack could not start.
     #[error("simulated stack: {0}")]
     Simulator(String),
+    /// A container was not removed at teardown.
+    #[error("container {container} was left behind: {detail}")]
+    LeftBehind {
+        /// Its name.
+        container: String,
+        /// What the engine said.
+        detail: String,
+    },
     /// Anything else (log file, base URL).
     #[error("{0}")]
     Other(String),

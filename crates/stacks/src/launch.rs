@@ -155,9 +155,11 @@ pub fn launch_plan(
 
 /// Cleans up after a launch abandoned half-way (interrupted while the
 /// engine was pulling or starting): the named container, if it appeared.
-pub async fn abandon(stack: &StackConfig, plan: &LaunchPlan) {
-    if let (Some(Launch::Container(c)), Some(name)) = (&stack.launch, &plan.container) {
-        container::remove(c.engine, name).await;
+/// Errors when it is still there afterwards.
+pub async fn abandon(stack: &StackConfig, plan: &LaunchPlan) -> Result<(), LaunchError> {
+    match (&stack.launch, &plan.container) {
+        (Some(Launch::Container(c)), Some(name)) => container::remove(c.engine, name).await,
+        _ => Ok(()),
     }
 }
 
@@ -315,14 +317,15 @@ impl Server {
     }
 
     /// Tears the server down (a no-op for servers stackbench did not
-    /// start).
-    pub async fn stop(self) {
+    /// start); errors when a container is left behind.
+    pub async fn stop(self) -> Result<(), LaunchError> {
         match self.running {
             Running::Process(p) => p.stop().await,
-            Running::Container(c) => c.stop().await,
+            Running::Container(c) => return c.stop().await,
             Running::Simulator(h) => drop(h),
             Running::None => {}
         }
+        Ok(())
     }
 
     /// The process group of a launched process (tests check it is gone).

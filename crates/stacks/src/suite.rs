@@ -14,6 +14,7 @@ use stackbench_runner::{FlavorChoice, RunConfig, RunContext, RunOutput, RunnerEr
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Scenario, StackEntry, Suite};
+use crate::error::LaunchError;
 use crate::launch::{abandon, launch_plan, Server};
 use crate::suite_file::{StackOutcome, StackStatus, SuiteFile, SUITE_SCHEMA_VERSION};
 
@@ -76,7 +77,45 @@ pub async fn run_suite(
     obs: &dyn SuiteObserver,
 ) -> std::io::Result<SuiteOutcome> {
     std::fs::create_dir_all(&opts.out)?;
-    let mut file = SuiteFile {
+    let mut file = new_suite_file(suite);
+    file.swept = sweep(suite).await;
+    for s in &file.swept {
+        obs.note(&format!("removed orphaned container {s}"));
+    }
+    write_suite_file(&opts.out, &file)?;
+    let keeper = BoxKeeper {
+        baseline: crate::hygiene::baseline(&suite.config.box_facts).await,
+        launched: std::sync::atomic::AtomicBool::new(false),
+    };
+    let ctx = Ctx {
+        opts,
+        obs,
+        keeper: &keeper,
+    };
+    let mut runs = Vec::new();
+    for k in 1..=file.repeat {
+        run_round(
+            suite,
+            Round { k, of: file.repeat },
+            ctx,
+            &mut file,
+            &mut runs,
+        )
+        .await?;
+    }
+    file.finished_at = Some(now());
+    file.complete = !opts.soft.is_cancelled();
+    if opts.soft.is_cancelled() {
+        file.stopped_early = Some("interrupted".into());
+    }
+    record_unreported(&mut file, obs);
+    write_suite_file(&opts.out, &file)?;
+    Ok(SuiteOutcome { file, runs })
+}
+
+/// `suite.json` before anything ran: every stack pending.
+fn new_suite_file(suite: &Suite) -> SuiteFile {
+    SuiteFile {
         schema_version: SUITE_SCHEMA_VERSION,
         stackbench_version: env!("CARGO_PKG_VERSION").into(),
         suite: suite.config.name.clone(),
@@ -99,69 +138,82 @@ pub async fn run_suite(
                 log: None,
                 runs: Vec::new(),
                 launch: None,
+                warnings: Vec::new(),
             })
             .collect(),
-    };
-    file.swept = sweep(suite).await;
-    for s in &file.swept {
-        obs.note(&format!("removed orphaned container {s}"));
+        warnings: Vec::new(),
     }
-    write_suite_file(&opts.out, &file)?;
-    let keeper = BoxKeeper {
-        baseline: crate::hygiene::baseline(&suite.config.box_facts).await,
-        launched: std::sync::atomic::AtomicBool::new(false),
-    };
+}
+
+/// One round: each group of stacks (all at once with `parallel`, else one
+/// by one) launched, run through every scenario and torn down;
+/// `suite.json` rewritten after each group.
+async fn run_round(
+    suite: &Suite,
+    round: Round,
+    ctx: Ctx<'_>,
+    file: &mut SuiteFile,
+    runs: &mut Vec<RunOutput>,
+) -> std::io::Result<()> {
     let groups: Vec<Vec<usize>> = if suite.config.parallel {
         vec![(0..suite.stacks.len()).collect()]
     } else {
         (0..suite.stacks.len()).map(|i| vec![i]).collect()
     };
-    let mut runs = Vec::new();
-    let of = file.repeat;
-    for k in 1..=of {
-        let round = Round { k, of };
-        for group in &groups {
-            // A stack that failed in an earlier round is not relaunched.
-            let group: Vec<usize> = group
-                .iter()
-                .copied()
-                .filter(|&i| file.stacks[i].status == StackStatus::Pending)
-                .collect();
-            if group.is_empty() {
-                continue;
-            }
-            if opts.soft.is_cancelled() {
-                for &i in &group {
-                    let s = &mut file.stacks[i];
-                    if s.runs.is_empty() {
-                        s.status = StackStatus::Skipped;
-                        s.reason = Some("the suite was stopped first".into());
-                    } else {
-                        s.status = StackStatus::Failed;
-                        s.reason = Some(format!("interrupted before round {k} of {of}"));
-                    }
-                }
-                continue;
-            }
-            if of > 1 {
-                obs.note(&format!("round {k} of {of}"));
-            }
-            let ctx = Ctx {
-                opts,
-                obs,
-                keeper: &keeper,
-            };
-            run_group(suite, &group, round, ctx, &mut file, &mut runs).await;
-            write_suite_file(&opts.out, &file)?;
+    let Round { k, of } = round;
+    for group in &groups {
+        // A stack that failed in an earlier round is not relaunched.
+        let group: Vec<usize> = group
+            .iter()
+            .copied()
+            .filter(|&i| file.stacks[i].status == StackStatus::Pending)
+            .collect();
+        if group.is_empty() {
+            continue;
         }
+        if ctx.opts.soft.is_cancelled() {
+            for &i in &group {
+                let s = &mut file.stacks[i];
+                if s.runs.is_empty() {
+                    s.status = StackStatus::Skipped;
+                    s.reason = Some("the suite was stopped first".into());
+                } else {
+                    s.status = StackStatus::Failed;
+                    s.reason = Some(format!("interrupted before round {k} of {of}"));
+                }
+            }
+            continue;
+        }
+        if of > 1 {
+            ctx.obs.note(&format!("round {k} of {of}"));
+        }
+        run_group(suite, &group, round, ctx, file, runs).await;
+        record_unreported(file, ctx.obs);
+        write_suite_file(&ctx.opts.out, file)?;
     }
-    file.finished_at = Some(now());
-    file.complete = !opts.soft.is_cancelled();
-    if opts.soft.is_cancelled() {
-        file.stopped_early = Some("interrupted".into());
+    Ok(())
+}
+
+/// Records a teardown's failure as a warning of `outcome`, and says so.
+fn record_teardown(
+    outcome: &mut StackOutcome,
+    torn_down: Result<(), LaunchError>,
+    obs: &dyn SuiteObserver,
+) {
+    if let Err(e) = torn_down {
+        let w = format!("teardown: {e}");
+        obs.note(&format!("warning: {}: {w}", outcome.name));
+        outcome.warnings.push(w);
     }
-    write_suite_file(&opts.out, &file)?;
-    Ok(SuiteOutcome { file, runs })
+}
+
+/// Records the teardown failures no stack could report (a container
+/// dropped without being stopped) as suite warnings, and says so.
+fn record_unreported(file: &mut SuiteFile, obs: &dyn SuiteObserver) {
+    for w in crate::container::take_unreported() {
+        obs.note(&format!("warning: {w}"));
+        file.warnings.push(w);
+    }
 }
 
 /// Orphans of every engine the suite uses.
@@ -246,8 +298,8 @@ async fn run_group(
     file: &mut SuiteFile,
     runs: &mut Vec<RunOutput>,
 ) {
-    let Ctx { opts, obs, keeper } = ctx;
-    let mut live = launch_group(suite, group, round, opts, obs, keeper, file).await;
+    let Ctx { opts, obs, .. } = ctx;
+    let mut live = launch_group(suite, group, round, ctx, file).await;
     for scenario in &suite.config.scenarios {
         if live.is_empty() || opts.soft.is_cancelled() {
             break;
@@ -282,7 +334,7 @@ async fn run_group(
             }
         }
         obs.note(&format!("{}: tearing down", outcome.name));
-        l.server.stop().await;
+        record_teardown(outcome, l.server.stop().await, obs);
     }
 }
 
@@ -292,28 +344,28 @@ async fn launch_group(
     suite: &Suite,
     group: &[usize],
     round: Round,
-    opts: &SuiteOptions,
-    obs: &dyn SuiteObserver,
-    keeper: &BoxKeeper,
+    ctx: Ctx<'_>,
     file: &mut SuiteFile,
 ) -> Vec<Live> {
+    let Ctx { opts, obs, .. } = ctx;
     let mut live = Vec::new();
     for &i in group {
         let entry = &suite.stacks[i];
         obs.note(&format!("{}: launching", entry.config.name));
         let outcome = &mut file.stacks[i];
         let log = round.log(&opts.out, &entry.config.name);
-        match start_stack(suite, entry, &log, opts, obs, keeper).await {
+        match start_stack(suite, entry, &log, ctx).await {
             Ok(server) => {
                 outcome.launch = server.info.clone();
                 outcome.log = server.log.as_ref().map(|l| rel(&opts.out, l));
                 live.push(Live { index: i, server });
             }
-            Err((reason, log)) => {
-                obs.note(&format!("{}: {reason}", entry.config.name));
+            Err(failed) => {
+                obs.note(&format!("{}: {}", entry.config.name, failed.reason));
                 outcome.status = StackStatus::Failed;
-                outcome.reason = Some(reason);
-                outcome.log = log.map(|l| rel(&opts.out, &l));
+                outcome.reason = Some(failed.reason);
+                outcome.log = failed.log.map(|l| rel(&opts.out, &l));
+                record_teardown(outcome, failed.teardown, obs);
             }
         }
     }
@@ -400,7 +452,7 @@ async fn settle(
     obs.note(&format!("{}: {reason}", outcome.name));
     outcome.status = StackStatus::Failed;
     outcome.reason = Some(with_log(reason, &l.server.log_tail(LOG_TAIL_LINES)));
-    l.server.stop().await;
+    record_teardown(outcome, l.server.stop().await, obs);
     None
 }
 
@@ -427,6 +479,24 @@ fn rel(base: &Path, p: &Path) -> String {
     p.strip_prefix(base).unwrap_or(p).display().to_string()
 }
 
+/// Why a stack did not start: the reason, its log, and how the teardown
+/// on the way out went.
+struct NotStarted {
+    reason: String,
+    log: Option<PathBuf>,
+    teardown: Result<(), LaunchError>,
+}
+
+impl NotStarted {
+    fn new(reason: String, log: Option<PathBuf>) -> Self {
+        Self {
+            reason,
+            log,
+            teardown: Ok(()),
+        }
+    }
+}
+
 /// Launches `entry` and waits until it is ready: box hygiene first, then
 /// the model fetch, the launch, readiness and the known-answer check; on
 /// failure, tears down and returns the reason with the log's end.
@@ -434,27 +504,14 @@ async fn start_stack(
     suite: &Suite,
     entry: &StackEntry,
     log: &Path,
-    opts: &SuiteOptions,
-    obs: &dyn SuiteObserver,
-    keeper: &BoxKeeper,
-) -> Result<Server, (String, Option<PathBuf>)> {
+    ctx: Ctx<'_>,
+) -> Result<Server, NotStarted> {
     let s = &entry.config;
+    let obs = ctx.obs;
     let waiting = |m: &str| obs.note(&format!("{}: {m}", s.name));
-    let first = !keeper
-        .launched
-        .swap(true, std::sync::atomic::Ordering::Relaxed);
-    let box_state = match &keeper.baseline {
-        Some(base) => {
-            let facts = &suite.config.box_facts;
-            let step = crate::hygiene::before_launch(facts, base, &s.name, first, &waiting);
-            Some(
-                cancellable(step, opts, "box hygiene")
-                    .await
-                    .map_err(|e| (e, None))?,
-            )
-        }
-        None => None,
-    };
+    let box_state = box_hygiene(suite, s, ctx, &waiting)
+        .await
+        .map_err(|e| NotStarted::new(e, None))?;
     let fetch_log = log.with_file_name("fetch.log");
     let folder = entry
         .file
@@ -462,35 +519,13 @@ async fn start_stack(
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     let fetch = crate::fetch::fetch_model(s, folder, &fetch_log, &waiting);
-    let fetch = cancellable(fetch, opts, "the model fetch")
+    let fetch = cancellable(fetch, ctx.opts, "the model fetch")
         .await
-        .map_err(|e| (e, Some(fetch_log.clone())))?;
-    let plan = launch_plan(s, &entry.file, &suite.config.name)
-        .map_err(|e| (crate::secret::redact(&format!("launch failed: {e}")), None))?;
-    let started = tokio::select! {
-        r = Server::start(s, &plan, log) => r.map_err(|e| crate::secret::redact(&format!("launch failed: {e}"))),
-        () = opts.soft.cancelled() => Err("interrupted while launching".to_string()),
-    };
-    let mut server = match started {
-        Ok(server) => server,
-        Err(reason) => {
-            abandon(s, &plan).await;
-            return Err((reason, None));
-        }
-    };
-    let ready = tokio::select! {
-        r = server.wait_ready(s.ready_timeout.get(), opts.api_key.as_deref(), &waiting) => r.map_err(|e| e.to_string()),
-        () = opts.soft.cancelled() => Err("interrupted while waiting for the server".to_string()),
-    };
-    if let Err(e) = ready {
-        let tail = server.log_tail(LOG_TAIL_LINES);
-        let log = server.log.clone();
-        server.stop().await;
-        return Err((with_log(format!("not ready: {e}"), &tail), log));
-    }
+        .map_err(|e| NotStarted::new(e, Some(fetch_log.clone())))?;
+    let mut server = launch_ready(suite, entry, log, ctx.opts, &waiting).await?;
     let known = match &s.known_answer {
         Some(check) => {
-            let key = opts.api_key.as_deref();
+            let key = ctx.opts.api_key.as_deref();
             let r =
                 crate::known_answer::check_known_answer(s, check, &server.base_url, key, &waiting)
                     .await;
@@ -508,6 +543,66 @@ async fn start_stack(
         info.box_state = box_state;
         info.fetch = fetch;
         info.known_answer = known;
+    }
+    Ok(server)
+}
+
+/// The suite's box hygiene before launching `s`, when it asks for any.
+async fn box_hygiene(
+    suite: &Suite,
+    s: &StackConfig,
+    ctx: Ctx<'_>,
+    waiting: &(dyn Fn(&str) + Sync),
+) -> Result<Option<stackbench_core::run_file::BoxAtLaunch>, String> {
+    let first = !ctx
+        .keeper
+        .launched
+        .swap(true, std::sync::atomic::Ordering::Relaxed);
+    let Some(base) = &ctx.keeper.baseline else {
+        return Ok(None);
+    };
+    let facts = &suite.config.box_facts;
+    let step = crate::hygiene::before_launch(facts, base, &s.name, first, waiting);
+    cancellable(step, ctx.opts, "box hygiene").await.map(Some)
+}
+
+/// Launches `entry`'s server and waits until it answers as ready; on
+/// failure, tears down what started.
+async fn launch_ready(
+    suite: &Suite,
+    entry: &StackEntry,
+    log: &Path,
+    opts: &SuiteOptions,
+    waiting: &(dyn Fn(&str) + Sync),
+) -> Result<Server, NotStarted> {
+    let s = &entry.config;
+    let plan = launch_plan(s, &entry.file, &suite.config.name).map_err(|e| {
+        NotStarted::new(crate::secret::redact(&format!("launch failed: {e}")), None)
+    })?;
+    let started = tokio::select! {
+        r = Server::start(s, &plan, log) => r.map_err(|e| crate::secret::redact(&format!("launch failed: {e}"))),
+        () = opts.soft.cancelled() => Err("interrupted while launching".to_string()),
+    };
+    let mut server = match started {
+        Ok(server) => server,
+        Err(reason) => {
+            return Err(NotStarted {
+                teardown: abandon(s, &plan).await,
+                ..NotStarted::new(reason, None)
+            });
+        }
+    };
+    let ready = tokio::select! {
+        r = server.wait_ready(s.ready_timeout.get(), opts.api_key.as_deref(), waiting) => r.map_err(|e| e.to_string()),
+        () = opts.soft.cancelled() => Err("interrupted while waiting for the server".to_string()),
+    };
+    if let Err(e) = ready {
+        let tail = server.log_tail(LOG_TAIL_LINES);
+        let log = server.log.clone();
+        return Err(NotStarted {
+            teardown: server.stop().await,
+            ..NotStarted::new(with_log(format!("not ready: {e}"), &tail), log)
+        });
     }
     Ok(server)
 }

@@ -45,6 +45,10 @@ pub struct SuiteFile {
     pub swept: Vec<String>,
     /// One entry per stack, in suite order.
     pub stacks: Vec<StackOutcome>,
+    /// Problems that belong to no one stack: a container whose removal
+    /// failed where no stack's teardown could report it (a panic).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 fn one() -> u32 {
@@ -70,6 +74,10 @@ pub struct StackOutcome {
     /// How it was launched.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub launch: Option<LaunchInfo>,
+    /// What went wrong without failing the stack: a teardown that left its
+    /// container behind, say.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// A stack's outcome.

@@ -24,6 +24,15 @@ pub enum TokenizeError {
         /// Why.
         message: String,
     },
+    /// `tokenizer_config.json` or `chat_template.jinja` is there but cannot
+    /// be read or is not valid (a missing one is fine).
+    #[error("cannot use {path}: {message}")]
+    Config {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        message: String,
+    },
     /// No chat template was found for a chat count.
     #[error("no chat template beside {0} (chat_template.jinja, or chat_template in tokenizer_config.json)")]
     NoTemplate(PathBuf),
@@ -66,6 +75,19 @@ fn special(config: &serde_json::Value, key: &str) -> String {
     }
 }
 
+/// The bytes of `path`; `None` when there is no such file (any other
+/// failure to read it is an error).
+fn read_optional(path: &Path) -> Result<Option<Vec<u8>>, TokenizeError> {
+    match std::fs::read(path) {
+        Ok(b) => Ok(Some(b)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(TokenizeError::Config {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        }),
+    }
+}
+
 impl LocalTokenizer {
     /// Loads `path` (a `tokenizer.json`, or the folder holding it).
     pub fn load(path: &Path) -> Result<Self, TokenizeError> {
@@ -80,12 +102,23 @@ impl LocalTokenizer {
                 message: e.to_string(),
             })?;
         let dir = file.parent().unwrap_or(Path::new("."));
-        let config: serde_json::Value = std::fs::read(dir.join("tokenizer_config.json"))
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .unwrap_or_default();
-        let template = std::fs::read_to_string(dir.join("chat_template.jinja"))
-            .ok()
+        let config_file = dir.join("tokenizer_config.json");
+        let config: serde_json::Value = match read_optional(&config_file)? {
+            Some(bytes) => serde_json::from_slice(&bytes).map_err(|e| TokenizeError::Config {
+                path: config_file.clone(),
+                message: format!("not valid JSON: {e}"),
+            })?,
+            None => serde_json::Value::Null,
+        };
+        let template_file = dir.join("chat_template.jinja");
+        let template = read_optional(&template_file)?
+            .map(|b| {
+                String::from_utf8(b).map_err(|e| TokenizeError::Config {
+                    path: template_file.clone(),
+                    message: format!("not UTF-8: {e}"),
+                })
+            })
+            .transpose()?
             .or_else(|| {
                 config
                     .get("chat_template")
@@ -176,6 +209,37 @@ mod tests {
         // Special tokens in the template are single tokens.
         let bare = t.count_completion("Hello").unwrap();
         assert!(t.count_chat("Hello").unwrap() > bare + 10);
+    }
+
+    /// A copy of the fixture's `tokenizer.json` beside `config` as its
+    /// `tokenizer_config.json`.
+    fn with_config(config: &str) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        let fixture =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/smollm2-135m-instruct");
+        std::fs::copy(
+            fixture.join("tokenizer.json"),
+            dir.path().join("tokenizer.json"),
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("tokenizer_config.json"), config).unwrap();
+        dir
+    }
+
+    #[test]
+    fn a_malformed_tokenizer_config_is_an_error_that_says_so() {
+        let dir = with_config("{\"chat_template\": ");
+        let e = LocalTokenizer::load(dir.path()).unwrap_err().to_string();
+        assert!(e.contains("tokenizer_config.json"), "{e}");
+        assert!(e.contains("not valid JSON"), "{e}");
+        // Absent is fine: no template, counts still work.
+        std::fs::remove_file(dir.path().join("tokenizer_config.json")).unwrap();
+        let t = LocalTokenizer::load(dir.path()).unwrap();
+        assert_eq!(t.count_completion("Hello world").unwrap(), 2);
+        assert!(matches!(
+            t.count_chat("Hello"),
+            Err(TokenizeError::NoTemplate(_))
+        ));
     }
 
     #[test]

@@ -1,0 +1,229 @@
+//! The checks across keys that serde cannot make: a suite's repeat,
+//! thresholds and scenarios (load keys, one of requests and duration,
+//! unique names before and after level lists expand), and a stack's launch
+//! (an image, a program, a known profile, a port or base URL). Each error
+//! is placed where the key is written.
+
+use std::path::Path;
+
+use stackbench_core::stack::StackConfig;
+
+use crate::config::diagnostics::invalid_at;
+use crate::config::types::{OneOrMany, Scenario, SuiteConfig};
+use crate::error::ConfigError;
+
+/// Checks `config` (read from `text`, the contents of `file`) and returns
+/// it with level lists expanded into one scenario per level.
+pub(crate) fn check_suite(
+    file: &Path,
+    text: &str,
+    mut config: SuiteConfig,
+) -> Result<SuiteConfig, ConfigError> {
+    let invalid = |key: &str, message: String| invalid_at(file, text, key, message);
+    if config.repeat == 0 {
+        return Err(invalid("repeat", "must be at least 1".into()));
+    }
+    if let Some((k, v)) = config
+        .compare
+        .iter()
+        .find(|(_, v)| !v.is_finite() || **v < 0.0)
+    {
+        return Err(invalid(
+            &format!("compare.{k}"),
+            format!("a threshold is a percentage >= 0, not {v}"),
+        ));
+    }
+    if config.scenarios.is_empty() {
+        return Err(invalid(
+            "scenario",
+            "a suite needs at least one [[scenario]]".into(),
+        ));
+    }
+    for (i, s) in config.scenarios.iter().enumerate() {
+        check_scenario(&config.scenarios[..i], i, s).map_err(|(key, m)| invalid(&key, m))?;
+    }
+    config.scenarios = expand_levels(&config.scenarios);
+    if let Some(name) = duplicate_name(&config.scenarios) {
+        return Err(invalid(
+            "scenario",
+            format!("two scenarios are named '{name}' once lists are expanded"),
+        ));
+    }
+    Ok(config)
+}
+
+/// Checks scenario `i`, `s`, after `earlier`: `(key, message)` of the
+/// first mistake.
+fn check_scenario(earlier: &[Scenario], i: usize, s: &Scenario) -> Result<(), (String, String)> {
+    let key = format!("scenario[{i}]");
+    if let Err((field, message)) = check_load(s) {
+        return Err((format!("{key}.{field}"), message));
+    }
+    match (s.requests, &s.duration) {
+        (Some(_), Some(_)) | (None, None) => {
+            return Err((
+                key,
+                format!(
+                    "scenario '{}': give exactly one of requests and duration",
+                    s.name
+                ),
+            ))
+        }
+        (Some(0), None) => return Err((format!("{key}.requests"), "must be at least 1".into())),
+        _ => {}
+    }
+    if earlier.iter().any(|o| o.name == s.name) {
+        return Err((
+            format!("{key}.name"),
+            format!("scenario name '{}' is used twice", s.name),
+        ));
+    }
+    Ok(())
+}
+
+/// Checks a scenario's load keys: `(key, message)` of the first mistake.
+fn check_load(s: &Scenario) -> Result<(), (&'static str, String)> {
+    match (&s.concurrency, &s.request_rate) {
+        (Some(_), Some(_)) => {
+            return Err((
+                "request-rate",
+                format!(
+                    "scenario '{}': give concurrency or request-rate, not both",
+                    s.name
+                ),
+            ))
+        }
+        (None, None) => {
+            return Err((
+                "concurrency",
+                format!("scenario '{}': give concurrency or request-rate", s.name),
+            ))
+        }
+        (Some(c), None) => {
+            let c = c.values();
+            if c.is_empty() || c.contains(&0) {
+                return Err(("concurrency", "levels must be at least 1".into()));
+            }
+            if s.arrival.is_some() || s.max_concurrency.is_some() {
+                return Err((
+                    "arrival",
+                    "arrival and max-concurrency go with request-rate".into(),
+                ));
+            }
+        }
+        (None, Some(r)) => {
+            let r = r.values();
+            if r.is_empty() || r.iter().any(|x| !(x.is_finite() && *x > 0.0)) {
+                return Err((
+                    "request-rate",
+                    "rates must be positive numbers of requests per second".into(),
+                ));
+            }
+            if s.max_concurrency == Some(0) {
+                return Err(("max-concurrency", "must be at least 1".into()));
+            }
+        }
+    }
+    if let Some(slo) = &s.slo {
+        slo.parse::<stackbench_core::slo::Slo>()
+            .map_err(|e| ("slo", e.to_string()))?;
+    }
+    Ok(())
+}
+
+/// One scenario per level: a list becomes `<name>-c<N>` / `<name>-r<R>`.
+fn expand_levels(scenarios: &[Scenario]) -> Vec<Scenario> {
+    let mut out = Vec::new();
+    for s in scenarios {
+        match (&s.concurrency, &s.request_rate) {
+            (Some(OneOrMany::Many(levels)), _) => {
+                out.extend(levels.iter().map(|&c| Scenario {
+                    name: format!("{}-c{c}", s.name),
+                    concurrency: Some(OneOrMany::One(c)),
+                    ..s.clone()
+                }));
+            }
+            (_, Some(OneOrMany::Many(rates))) => {
+                out.extend(rates.iter().map(|&r| Scenario {
+                    name: format!("{}-r{r}", s.name),
+                    request_rate: Some(OneOrMany::One(r)),
+                    ..s.clone()
+                }));
+            }
+            _ => out.push(s.clone()),
+        }
+    }
+    out
+}
+
+fn duplicate_name(scenarios: &[Scenario]) -> Option<&str> {
+    scenarios.iter().enumerate().find_map(|(i, s)| {
+        scenarios[..i]
+            .iter()
+            .any(|o| o.name == s.name)
+            .then_some(s.name.as_str())
+    })
+}
+
+/// Checks across keys that serde cannot.
+pub(crate) fn check_stack(file: &Path, text: &str, s: &StackConfig) -> Result<(), ConfigError> {
+    use stackbench_core::stack::Launch;
+    let invalid = |key: &str, message: String| invalid_at(file, text, key, message);
+    if s.name.trim().is_empty() {
+        return Err(invalid("name", "must not be empty".into()));
+    }
+    let port = match &s.launch {
+        Some(Launch::Container(c)) => {
+            if c.image.trim().is_empty() {
+                return Err(invalid(
+                    "launch.container.image",
+                    "must not be empty".into(),
+                ));
+            }
+            for p in &c.ports {
+                if crate::container::host_port(p).is_none() {
+                    return Err(invalid(
+                        "launch.container.ports",
+                        format!("'{p}' is not HOST:CONTAINER (e.g. 8000:8000)"),
+                    ));
+                }
+            }
+            c.ports.first().and_then(|p| crate::container::host_port(p))
+        }
+        Some(Launch::Process(p)) => {
+            if p.command.is_empty() {
+                return Err(invalid(
+                    "launch.process.command",
+                    "must name a program".into(),
+                ));
+            }
+            p.port
+        }
+        Some(Launch::Simulator(sim)) => {
+            if stackbench_sim::Profile::load(&sim.profile).is_err() {
+                return Err(invalid(
+                    "launch.simulator.profile",
+                    format!("unknown profile '{}'", sim.profile),
+                ));
+            }
+            Some(0)
+        }
+        None => None,
+    };
+    if s.base_url.is_none() && port.is_none() {
+        return Err(invalid(
+            "base-url",
+            "give base-url, or a launch that publishes a port (container ports, process port)"
+                .into(),
+        ));
+    }
+    if let Some(r) = &s.reference {
+        if r.single_user_tok_s.is_none() && r.total_tok_s.is_none() {
+            return Err(invalid(
+                "reference",
+                "give single-user-tok-s or total-tok-s".into(),
+            ));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,254 @@
+//! Loading a suite: the suite file and each stack file read once, parsed
+//! with positions, `--set` overrides applied to the text already read,
+//! checked across keys, and filtered by `--only`.
+
+use std::path::Path;
+
+use stackbench_core::stack::StackConfig;
+
+use crate::config::check::{check_stack, check_suite};
+use crate::config::diagnostics::{invalid_at, parse};
+use crate::config::overrides::{apply, Override};
+use crate::config::types::{StackEntry, Suite, SuiteConfig};
+use crate::error::ConfigError;
+
+/// Reads a config file: from disk, or from files built into the binary
+/// (the demo's suite).
+pub type Reader<'a> = &'a dyn Fn(&Path) -> std::io::Result<String>;
+
+fn read(reader: Reader<'_>, file: &Path) -> Result<String, ConfigError> {
+    reader(file).map_err(|source| ConfigError::Read {
+        file: file.to_path_buf(),
+        source,
+    })
+}
+
+/// Parses `text` (the contents of `file`) as `T`, then applies `overrides`
+/// to it; an error in the file itself is reported with its position even
+/// when overrides follow.
+fn parse_with<T: serde::de::DeserializeOwned>(
+    file: &Path,
+    text: &str,
+    overrides: &[&Override],
+) -> Result<T, ConfigError> {
+    let parsed: T = parse(file, text)?;
+    if overrides.is_empty() {
+        return Ok(parsed);
+    }
+    apply(file, text, overrides)
+}
+
+/// Reads a suite and its stacks, applies `overrides`, keeps only the
+/// stacks named in `only` (all when empty), and checks what the types
+/// cannot: scenario bounds, unique names, a base URL or port per stack.
+pub fn load_suite(
+    file: &Path,
+    overrides: &[Override],
+    only: &[String],
+) -> Result<Suite, ConfigError> {
+    load_suite_from(
+        &|p: &Path| std::fs::read_to_string(p),
+        file,
+        overrides,
+        only,
+    )
+}
+
+/// [`load_suite`] with the files read through `reader`.
+pub fn load_suite_from(
+    reader: Reader<'_>,
+    file: &Path,
+    overrides: &[Override],
+    only: &[String],
+) -> Result<Suite, ConfigError> {
+    let suite_overrides: Vec<&Override> = overrides.iter().filter(|o| o.targets_suite()).collect();
+    let text = read(reader, file)?;
+    let config: SuiteConfig = parse_with(file, &text, &suite_overrides)?;
+    let config = check_suite(file, &text, config)?;
+    let mut stacks = load_stacks(reader, file, &text, &config.stacks, overrides)?;
+    check_targets(file, &stacks, overrides, only)?;
+    if !only.is_empty() {
+        stacks.retain(|s| only.contains(&s.config.name));
+    }
+    Ok(Suite {
+        file: file.to_path_buf(),
+        config,
+        stacks,
+    })
+}
+
+/// Reads, overrides and checks each stack file of the suite `file` (whose
+/// contents are `text`), in order.
+fn load_stacks(
+    reader: Reader<'_>,
+    file: &Path,
+    text: &str,
+    files: &[String],
+    overrides: &[Override],
+) -> Result<Vec<StackEntry>, ConfigError> {
+    let base = file.parent().unwrap_or(Path::new("."));
+    let mut stacks: Vec<StackEntry> = Vec::new();
+    for rel in files {
+        let stack_file = base.join(rel);
+        let stack_text = read(reader, &stack_file)?;
+        let stack: StackConfig = parse(&stack_file, &stack_text)?;
+        let mine: Vec<&Override> = overrides
+            .iter()
+            .filter(|o| o.stack() == Some(stack.name.as_str()))
+            .collect();
+        let stack: StackConfig = if mine.is_empty() {
+            stack
+        } else {
+            apply(&stack_file, &stack_text, &mine)?
+        };
+        check_stack(&stack_file, &stack_text, &stack)?;
+        if stacks.iter().any(|e| e.config.name == stack.name) {
+            return Err(invalid_at(
+                file,
+                text,
+                "stacks",
+                format!("two stacks are named '{}'", stack.name),
+            ));
+        }
+        stacks.push(StackEntry {
+            file: stack_file,
+            config: stack,
+        });
+    }
+    Ok(stacks)
+}
+
+/// Every stack an override or `--only` names is one of `stacks`.
+fn check_targets(
+    file: &Path,
+    stacks: &[StackEntry],
+    overrides: &[Override],
+    only: &[String],
+) -> Result<(), ConfigError> {
+    for o in overrides {
+        if let Some(name) = o.stack() {
+            if !stacks.iter().any(|s| s.config.name == name) {
+                return Err(ConfigError::Override {
+                    key: o.raw.clone(),
+                    message: format!(
+                        "no stack named '{name}' in {} (stacks: {})",
+                        file.display(),
+                        names(stacks)
+                    ),
+                });
+            }
+        }
+    }
+    for name in only {
+        if !stacks.iter().any(|s| &s.config.name == name) {
+            return Err(ConfigError::UnknownStack {
+                name: name.clone(),
+                known: names(stacks),
+            });
+        }
+    }
+    Ok(())
+}
+
+fn names(stacks: &[StackEntry]) -> String {
+    stacks
+        .iter()
+        .map(|s| s.config.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::types::Suite;
+
+    fn suite_with(scenarios: &str) -> Result<Suite, ConfigError> {
+        let files = move |p: &Path| -> std::io::Result<String> {
+            Ok(match p.file_name().and_then(|n| n.to_str()) {
+                Some("suite.toml") => format!("name = \"t\"\nstacks = [\"s.toml\"]\n{scenarios}"),
+                _ => "name = \"s\"\nflavor = \"vllm\"\nquantization = \"q\"\n[launch.simulator]\nprofile = \"vllm-fp8\"\n".into(),
+            })
+        };
+        load_suite_from(&files, Path::new("suite.toml"), &[], &[])
+    }
+
+    #[test]
+    fn level_lists_expand_into_one_scenario_per_level() {
+        let suite = suite_with(
+            "[[scenario]]\nname = \"sweep\"\nconcurrency = [1, 4]\nrequests = 8\n\
+             [[scenario]]\nname = \"open\"\nrequest-rate = [0.5, 2]\narrival = \"constant\"\nmax-concurrency = 4\nslo = \"ttft_ms=500\"\nduration = \"10s\"\n\
+             [[scenario]]\nname = \"one\"\nconcurrency = 2\nrequests = 2\n",
+        )
+        .expect("valid suite");
+        let names: Vec<(&str, u32, Option<f64>)> = suite
+            .config
+            .scenarios
+            .iter()
+            .map(|s| (s.name.as_str(), s.users(), s.rate()))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("sweep-c1", 1, None),
+                ("sweep-c4", 4, None),
+                ("open-r0.5", 4, Some(0.5)),
+                ("open-r2", 4, Some(2.0)),
+                ("one", 2, None)
+            ]
+        );
+    }
+
+    #[test]
+    fn load_keys_are_checked_where_they_are_written() {
+        for (scenario, needle) in [
+            ("concurrency = 1\nrequest-rate = 2.0", "not both"),
+            ("", "give concurrency or request-rate"),
+            ("concurrency = [1, 0]", "at least 1"),
+            ("request-rate = -1.0", "positive"),
+            (
+                "concurrency = 2\narrival = \"poisson\"",
+                "go with request-rate",
+            ),
+            ("request-rate = 1.0\nslo = \"ttft=1\"", "unknown limit"),
+        ] {
+            let e = suite_with(&format!(
+                "[[scenario]]\nname = \"x\"\nrequests = 4\n{scenario}\n"
+            ))
+            .expect_err(scenario)
+            .to_string();
+            assert!(e.contains(needle), "{scenario}: {e}");
+        }
+        let e = suite_with(
+            "[[scenario]]\nname = \"a-c2\"\nconcurrency = 2\nrequests = 1\n[[scenario]]\nname = \"a\"\nconcurrency = [2]\nrequests = 1\n",
+        )
+        .expect_err("duplicate after expansion")
+        .to_string();
+        assert!(e.contains("'a-c2'"), "{e}");
+    }
+
+    #[test]
+    fn the_suite_file_is_read_once() {
+        let reads = std::cell::RefCell::new(Vec::new());
+        let files = |p: &Path| -> std::io::Result<String> {
+            reads.borrow_mut().push(p.to_path_buf());
+            Ok(match p.file_name().and_then(|n| n.to_str()) {
+                Some("suite.toml") => "name = \"t\"\nstacks = [\"s.toml\"]\n[[scenario]]\nname = \"c1\"\nconcurrency = 1\nrequests = 2\n".into(),
+                _ => "name = \"s\"\nflavor = \"vllm\"\nquantization = \"q\"\n[launch.simulator]\nprofile = \"vllm-fp8\"\n".into(),
+            })
+        };
+        let overrides: Vec<Override> = ["suite.repeat=2", "stack.s.quantization=fp8"]
+            .iter()
+            .map(|o| o.parse().expect("valid override"))
+            .collect();
+        let suite =
+            load_suite_from(&files, Path::new("suite.toml"), &overrides, &[]).expect("valid suite");
+        assert_eq!(suite.config.repeat, 2);
+        assert_eq!(suite.stacks[0].config.quantization, "fp8");
+        assert_eq!(
+            *reads.borrow(),
+            [Path::new("suite.toml"), Path::new("s.toml")],
+            "each file read once, overrides or not"
+        );
+    }
+}
