@@ -13,7 +13,6 @@
 //! tests; a plain `cargo test` looks in the default cache and, when
 //! nothing is installed there, the tests show as ignored (tools.rs).
 
-use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Mutex, MutexGuard};
 
@@ -23,10 +22,6 @@ use tokio::sync::MutexGuard as SerialGuard;
 use stackbench_backends::{normalize_base_url, wait_ready, ReadyWait};
 
 use super::server_proc::{free_port, ServerProc};
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
 
 /// Starts vLLM with `args` added to the start script's, and waits until
 /// `/health` answers 200. Its output goes to a log file whose tail is shown
@@ -38,7 +33,7 @@ pub fn start(args: &[&str]) -> ServerProc {
     let log_path = std::env::temp_dir().join(format!("stackbench-vllm-{port}.log"));
     let log = std::fs::File::create(&log_path).expect("vLLM log file");
     let mut cmd = Command::new("bash");
-    cmd.arg(repo_root().join("scripts/start-vllm.sh"))
+    cmd.arg(super::repo().join("scripts/start-vllm.sh"))
         .args(["--port", &port.to_string()])
         .args(args)
         .env("VLLM_PYTHON", python)
