@@ -32,6 +32,7 @@ impl Engine {
 
     /// Fails the test unless the engine answers and holds the test
     /// images (see tools.rs).
+    #[track_caller]
     pub fn require(self) {
         match self {
             Self::Podman => require_tool!(podman),
