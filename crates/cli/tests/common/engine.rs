@@ -3,8 +3,9 @@
 //! behaviour, called once per engine. scripts/test.sh builds the images with
 //! podman, loads them into docker (scripts/start-docker.sh) and sets
 //! `STACKBENCH_REQUIRE_PODMAN` and `STACKBENCH_REQUIRE_DOCKER`, so under the
-//! test command a missing engine or image fails the test; elsewhere it
-//! skips.
+//! test command a missing engine or image fails the test; elsewhere the
+//! test is ignored (tools.rs: an engine counts as here when it answers and
+//! holds the images).
 
 use std::process::{Command, Stdio};
 
@@ -29,50 +30,14 @@ impl Engine {
         }
     }
 
-    /// The variable by which the test command promises this engine.
-    pub fn require_var(self) -> &'static str {
+    /// Fails the test unless the engine answers and holds the test
+    /// images (see tools.rs).
+    #[track_caller]
+    pub fn require(self) {
         match self {
-            Self::Podman => "STACKBENCH_REQUIRE_PODMAN",
-            Self::Docker => "STACKBENCH_REQUIRE_DOCKER",
-        }
-    }
-
-    /// Whether the test command promised this engine.
-    pub fn required(self) -> bool {
-        std::env::var_os(self.require_var()).is_some()
-    }
-
-    /// Whether the engine answers and holds every one of `images`. When it
-    /// does not: a failure if the test command promised the engine, else a
-    /// note that the test skips (and `false`).
-    pub fn ready(self, images: &[&str]) -> bool {
-        let missing = images.iter().find(|image| {
-            !Command::new(self.name())
-                .args(["image", "inspect", image])
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()
-                .is_ok_and(|s| s.success())
-        });
-        let Some(image) = missing else { return true };
-        let how = match self {
-            Self::Podman => {
-                "scripts/build-llama-image.sh and scripts/build-ollama-image.sh build the images"
-            }
-            Self::Docker => "scripts/start-docker.sh starts dockerd and loads the images",
+            Self::Podman => require_tool!(podman),
+            Self::Docker => require_tool!(docker),
         };
-        assert!(
-            !self.required(),
-            "{} is set but {} does not answer or lacks {image} ({how})",
-            self.require_var(),
-            self.name()
-        );
-        eprintln!(
-            "skipping: {} or {image} missing (run scripts/test.sh)",
-            self.name()
-        );
-        false
     }
 
     /// The version of the engine that runs the containers: docker's

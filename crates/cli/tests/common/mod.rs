@@ -1,9 +1,49 @@
-//! Shared helpers for the integration tests: start a simulated server with
-//! a profile written inline, and run the engine against it.
+//! The harness every integration test of the cli crate uses: the binary
+//! run through one builder ([`stackbench`]) with one success check
+//! ([`Output::assert_success`]), the repository root, one suite writer, one
+//! capture splitter, the tools a test needs ([`require_tool!`], the rule in
+//! tools.rs) and the lock that keeps real servers one at a time; and for
+//! the engine-level tests, a simulated server with a profile written inline
+//! and the engine run against it.
 #![allow(dead_code, clippy::unwrap_used)]
 
+// Each test binary uses a part of the harness.
+#[allow(unused_imports)]
+pub use harness::{
+    repo, require, serial, spawn_sim, split_capture, stackbench, write_suite, Output, Running,
+    SimProc, Stackbench, BIN, SERIAL,
+};
+#[allow(unused_imports)]
+pub use tools::Tool;
+
+/// The paths of a tool a test needs (tools.rs), or the test fails: the
+/// runtime half of the rule whose build-time half is the test's
+/// `#[cfg_attr(not(has_<tool>), ignore = "…")]`.
+macro_rules! require_tool {
+    (llama_server) => {
+        $crate::common::require($crate::common::Tool::LlamaServer)
+    };
+    (vllm) => {
+        $crate::common::require($crate::common::Tool::Vllm)
+    };
+    (ollama) => {
+        $crate::common::require($crate::common::Tool::Ollama)
+    };
+    (podman) => {
+        $crate::common::require($crate::common::Tool::Podman)
+    };
+    (docker) => {
+        $crate::common::require($crate::common::Tool::Docker)
+    };
+    (chromium) => {
+        $crate::common::require($crate::common::Tool::Chromium)
+    };
+}
+
 pub mod engine;
+pub mod harness;
 pub mod server_proc;
+pub mod tools;
 pub mod vllm;
 
 use std::net::{Ipv4Addr, SocketAddr};
@@ -177,71 +217,22 @@ pub async fn bench(base_url: &str, load: &Load, dir: &Path) -> (RunOutcome, Vec<
     (outcome, records)
 }
 
-/// The `stackbench` binary under test.
-pub const BIN: &str = env!("CARGO_BIN_EXE_stackbench");
-
-/// A `stackbench sim` process, killed when dropped.
-pub struct SimProc {
-    child: std::process::Child,
-    /// The URL it printed on its first line.
-    pub url: String,
-}
-
-impl Drop for SimProc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts `stackbench sim ARGS` and reads the bound URL from its stdout.
-pub fn spawn_sim<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> SimProc {
-    use std::io::BufRead;
-    let mut child = std::process::Command::new(BIN)
-        .arg("sim")
-        .args(args)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    assert!(
-        line.starts_with("http://127.0.0.1:") || line.starts_with("https://127.0.0.1:"),
-        "first line is the URL: {line:?}"
-    );
-    SimProc {
-        child,
-        url: line.trim().to_string(),
-    }
-}
-
 /// `stackbench run --quiet --base-url URL --out DIR ARGS…`, waited for.
-pub fn run_bin(url: &str, out: &Path, args: &[&str]) -> std::process::Output {
-    std::process::Command::new(BIN)
-        .args(["run", "--quiet", "--base-url", url, "--out"])
+pub fn run_bin(url: &str, out: &Path, args: &[&str]) -> Output {
+    stackbench(["run", "--quiet", "--base-url", url, "--out"])
         .arg(out)
         .args(args)
-        .output()
-        .unwrap()
+        .run()
 }
 
 /// `stackbench compare BASE CANDIDATE EXTRA…`: exit code, stdout, stderr.
 pub fn compare_bin(base: &Path, candidate: &Path, extra: &[&str]) -> (Option<i32>, String, String) {
-    let out = std::process::Command::new(BIN)
-        .arg("compare")
+    let out = stackbench(["compare"])
         .arg(base)
         .arg(candidate)
         .args(extra)
-        .output()
-        .unwrap();
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+        .run();
+    (out.code(), out.stdout, out.stderr)
 }
 
 /// The records of `dir/requests.jsonl` as JSON, warm-up included.

@@ -7,22 +7,18 @@
 //! `llama_server.rs`.)
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
+use crate::common::stackbench;
 
 use std::path::{Path, PathBuf};
 
-use common::{read_run_json, run_bin, spawn_sim};
+use crate::common::{read_run_json, run_bin, spawn_sim};
 
 fn tokenizer() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../tokenize/tests/fixtures/smollm2-135m-instruct")
 }
 
-fn run(
-    url: &str,
-    api: &str,
-    target: u32,
-    extra: &[&str],
-) -> (std::process::Output, tempfile::TempDir) {
+fn run(url: &str, api: &str, target: u32, extra: &[&str]) -> (common::Output, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let target = target.to_string();
     let mut args = vec!["--api", api, "-c", "2", "-n", "4", "--output-tokens", "4"];
@@ -60,11 +56,7 @@ fn a_local_tokenizer_sizes_prompts_exactly_for_ollama() {
     for api in ["chat", "ollama-chat", "ollama-generate"] {
         for target in [128, 512, 1024] {
             let (out, dir) = run(&sim.url, api, target, &["--tokenizer", t.to_str().unwrap()]);
-            assert!(
-                out.status.success(),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
+            out.assert_success();
             let (counts, sizing) = reported(dir.path());
             assert_eq!(sizing["exact"], true, "{sizing}");
             assert!(
@@ -89,11 +81,7 @@ fn a_local_tokenizer_sizes_prompts_exactly_for_ollama() {
 fn calibration_requests_size_prompts_when_nothing_else_can() {
     let sim = spawn_sim(&["--profile", "vllm-nvfp4", "--decode-tps", "500"]);
     let (out, dir) = run(&sim.url, "chat", 200, &[]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    out.assert_success();
     let (counts, sizing) = reported(dir.path());
     assert_eq!(sizing["exact"], true, "{sizing}");
     assert!(
@@ -105,8 +93,8 @@ fn calibration_requests_size_prompts_when_nothing_else_can() {
     assert_eq!(file["summary"]["prompt_tokens_dist"]["p50"], 200.0);
 
     let (out, _dir) = run(&sim.url, "chat", 6, &[]);
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
+    out.assert_code(2);
+    let err = &out.stderr;
     assert!(err.contains("--prompt-tokens 6 is too short"), "{err}");
 }
 
@@ -123,25 +111,18 @@ fn suites_take_a_stack_tokenizer_and_a_shared_prefix() {
         tokenizer().display(),
         BIN = common::BIN
     );
-    std::fs::write(dir.path().join("o.toml"), stack).unwrap();
-    let suite = dir.path().join("suite.toml");
-    std::fs::write(
-        &suite,
-        "name = \"p\"\nstacks = [\"o.toml\"]\n[defaults]\nprompt-tokens = 200\noutput-tokens = 4\nwarmup-requests = 0\nshared-prefix-tokens = 50\n[[scenario]]\nname = \"c1\"\nconcurrency = 1\nrequests = 3\n",
-    )
-    .unwrap();
+    let suite = common::write_suite(
+        dir.path(),
+        "p",
+        &[("o.toml", stack)],
+        "[defaults]\nprompt-tokens = 200\noutput-tokens = 4\nwarmup-requests = 0\nshared-prefix-tokens = 50\n[[scenario]]\nname = \"c1\"\nconcurrency = 1\nrequests = 3\n",
+    );
     let out_dir = dir.path().join("out");
-    let out = std::process::Command::new(common::BIN)
-        .args(["suite", "-q", "--out"])
+    let out = stackbench(["suite", "-q", "--out"])
         .arg(&out_dir)
         .arg(&suite)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+        .run();
+    out.assert_success();
     let run_dir = out_dir.join("o/c1");
     let (counts, sizing) = reported(&run_dir);
     assert!(

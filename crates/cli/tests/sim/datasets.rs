@@ -5,15 +5,12 @@
 //! repeats with the seed and changes without it.
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
+use crate::common::repo;
 
 use std::path::{Path, PathBuf};
 
-use common::{read_run_json, run_bin, spawn_sim};
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+use crate::common::{read_run_json, run_bin, spawn_sim};
 
 fn tokenizer() -> PathBuf {
     repo().join("crates/tokenize/tests/fixtures/smollm2-135m-instruct")
@@ -49,7 +46,7 @@ fn the_shipped_datasets_are_what_the_generator_writes() {
     }
 }
 
-fn run(url: &str, file: &str, extra: &[&str]) -> (std::process::Output, tempfile::TempDir) {
+fn run(url: &str, file: &str, extra: &[&str]) -> (common::Output, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let t = tokenizer();
     let mut args = vec![
@@ -88,11 +85,7 @@ fn dataset_runs_send_every_entry_with_its_own_length() {
         "5",
     ];
     let (out, a) = run(&sim.url, &jsonl, &filtered);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    out.assert_success();
     let info = read_run_json(a.path())["load"]["dataset"].clone();
     assert_eq!(
         (info["format"].as_str(), info["selected"].as_u64()),
@@ -132,11 +125,7 @@ fn dataset_runs_send_every_entry_with_its_own_length() {
     assert_ne!(hash(a.path()), hash(c.path()));
 
     let (out, d) = run(&sim.url, &dataset("smoke-sharegpt.json"), &["-n", "24"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    out.assert_success();
     let info = read_run_json(d.path())["load"]["dataset"].clone();
     assert_eq!(
         (
@@ -154,6 +143,6 @@ fn dataset_runs_send_every_entry_with_its_own_length() {
     assert_eq!(info["repeated"], false);
 
     let (out, _e) = run(&sim.url, &jsonl, &["--api", "completions", "-n", "2"]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("chat messages"));
+    out.assert_code(2);
+    assert!(out.stderr.contains("chat messages"));
 }

@@ -9,28 +9,20 @@
 //! under docker.
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
+use crate::common::{repo, stackbench, Running, BIN};
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use common::engine::{Engine, ENGINE_ARGS};
-use common::server_proc::free_port;
+use crate::common::engine::{Engine, ENGINE_ARGS};
+use crate::common::server_proc::free_port;
 
-const BIN: &str = env!("CARGO_BIN_EXE_stackbench");
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn stackbench(args: &[&str]) -> std::process::Output {
-    Command::new(BIN)
-        .args(args)
-        .current_dir(repo())
-        .output()
-        .unwrap()
+/// `stackbench ARGS…` run in the repository, waited for.
+fn in_repo(args: &[&str]) -> common::Output {
+    stackbench(args).current_dir(repo()).run()
 }
 
 /// A stack file running `stackbench sim` as a process on `port`, writing
@@ -50,22 +42,10 @@ port = {port}
     )
 }
 
+/// The suite `t` of `stacks` with short defaults and `scenarios`.
 fn write_suite(dir: &Path, stacks: &[(&str, String)], scenarios: &str) -> PathBuf {
-    let mut names = Vec::new();
-    for (file, text) in stacks {
-        std::fs::write(dir.join(file), text).unwrap();
-        names.push(format!("\"{file}\""));
-    }
-    let suite = dir.join("suite.toml");
-    std::fs::write(
-        &suite,
-        format!(
-            "name = \"t\"\nstacks = [{}]\n[defaults]\noutput-tokens = 16\nprompt-tokens = 64\nwarmup-requests = 0\n{scenarios}",
-            names.join(", ")
-        ),
-    )
-    .unwrap();
-    suite
+    let defaults = "[defaults]\noutput-tokens = 16\nprompt-tokens = 64\nwarmup-requests = 0\n";
+    common::write_suite(dir, "t", stacks, &format!("{defaults}{scenarios}"))
 }
 
 const QUICK: &str = "[[scenario]]\nname = \"c1\"\nconcurrency = 1\nrequests = 3\n[[scenario]]\nname = \"c4\"\nconcurrency = 4\nrequests = 8\n";
@@ -86,13 +66,9 @@ fn read_pid(p: &Path) -> u32 {
 
 #[test]
 fn dgx_spark_dry_run_prints_the_six_launch_commands() {
-    let out = stackbench(&["suite", "configs/suites/dgx-spark.toml", "--dry-run"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8_lossy(&out.stdout);
+    let out = in_repo(&["suite", "configs/suites/dgx-spark.toml", "--dry-run"]);
+    out.assert_success();
+    let text = &out.stdout;
     let launches: Vec<&str> = text
         .lines()
         .filter(|l| l.trim_start().starts_with("launch: docker run"))
@@ -122,7 +98,7 @@ fn dgx_spark_dry_run_prints_the_six_launch_commands() {
 
 #[test]
 fn set_overrides_an_image_and_a_scenario() {
-    let out = stackbench(&[
+    let out = in_repo(&[
         "suite",
         "configs/suites/dgx-spark.toml",
         "--dry-run",
@@ -133,12 +109,8 @@ fn set_overrides_an_image_and_a_scenario() {
         "--set",
         "suite.scenario.c32.requests=96",
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8_lossy(&out.stdout);
+    out.assert_success();
+    let text = &out.stdout;
     assert!(text.contains("localhost/llama:new -hf"), "{text}");
     assert!(text.contains("c32: c=32 96 requests"), "{text}");
     assert_eq!(
@@ -167,8 +139,8 @@ fn config_errors_name_file_line_and_key() {
     ];
     for (what, text, at, key) in cases {
         let suite = write_suite(dir.path(), &[("stack.toml", text.to_string())], QUICK);
-        let out = stackbench(&["suite", suite.to_str().unwrap(), "--dry-run"]);
-        let err = String::from_utf8_lossy(&out.stderr);
+        let out = in_repo(&["suite", suite.to_str().unwrap(), "--dry-run"]);
+        let err = &out.stderr;
         assert_eq!(out.status.code(), Some(2), "{what}: {err}");
         assert!(err.contains(at), "{what}: expected {at} in: {err}");
         assert!(err.contains(key), "{what}: expected key {key} in: {err}");
@@ -197,8 +169,8 @@ fn config_errors_name_file_line_and_key() {
             &[("stack.toml", good_stack.to_string())],
             scenarios,
         );
-        let out = stackbench(&["suite", suite.to_str().unwrap(), "--dry-run"]);
-        let err = String::from_utf8_lossy(&out.stderr);
+        let out = in_repo(&["suite", suite.to_str().unwrap(), "--dry-run"]);
+        let err = &out.stderr;
         assert_eq!(out.status.code(), Some(2), "{what}: {err}");
         assert!(
             err.contains("suite.toml:") && err.contains(key),
@@ -214,8 +186,8 @@ fn config_errors_name_file_line_and_key() {
     ] {
         let mut a = vec!["suite", suite.to_str().unwrap(), "--dry-run"];
         a.extend(args.iter());
-        let out = stackbench(&a);
-        let err = String::from_utf8_lossy(&out.stderr);
+        let out = in_repo(&a);
+        let err = &out.stderr;
         assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
         assert!(err.contains(words), "{args:?}: {err}");
     }
@@ -244,14 +216,14 @@ fn failing_stacks_are_reported_and_the_suite_goes_on() {
     let scenarios = "[[scenario]]\nname = \"c1\"\nconcurrency = 1\nrequests = 2\n[[scenario]]\nname = \"c4\"\nconcurrency = 4\nduration = \"6s\"\n";
     let suite = write_suite(dir.path(), &stacks, scenarios);
     let out_dir = dir.path().join("out");
-    let out = stackbench(&[
+    let out = in_repo(&[
         "suite",
         suite.to_str().unwrap(),
         "--out",
         out_dir.to_str().unwrap(),
         "-q",
     ]);
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = &out.stderr;
     assert_eq!(
         out.status.code(),
         Some(2),
@@ -296,7 +268,7 @@ fn failing_stacks_are_reported_and_the_suite_goes_on() {
     let good = by("good");
     assert_eq!(good["status"], "ok", "{good}");
     assert_eq!(good["runs"].as_array().unwrap().len(), 2);
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stdout = &out.stdout;
     assert!(stdout.contains("Stacks that did not complete"), "{stdout}");
     for p in [&never_pid, &dies_pid, &good_pid] {
         let pid = read_pid(p);
@@ -305,20 +277,17 @@ fn failing_stacks_are_reported_and_the_suite_goes_on() {
 }
 
 /// Starts a suite and waits until its first scenario runs.
-fn start_suite(suite: &Path, out: &Path) -> Child {
-    let mut child = Command::new(BIN)
-        .args([
-            "suite",
-            suite.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-            "-q",
-        ])
-        .current_dir(repo())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+fn start_suite(suite: &Path, out: &Path) -> Running {
+    let mut child = stackbench([
+        "suite",
+        suite.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "-q",
+    ])
+    .current_dir(repo())
+    .stdout(Stdio::null())
+    .spawn();
     let stderr = child.stderr.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -331,14 +300,6 @@ fn start_suite(suite: &Path, out: &Path) -> Child {
     rx.recv_timeout(Duration::from_secs(120))
         .expect("the suite never started a scenario");
     child
-}
-
-fn signal(child: &Child, sig: &str) {
-    let ok = Command::new("kill")
-        .args(["-s", sig, &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(ok.success());
 }
 
 fn wait_exit(child: &mut Child, within: Duration) -> std::process::ExitStatus {
@@ -370,7 +331,7 @@ fn signals_tear_down_launched_processes() {
         let server = read_pid(&pidfile);
         assert!(alive(server));
         for s in signals {
-            signal(&child, s);
+            child.signal(s);
             std::thread::sleep(Duration::from_millis(200));
         }
         let status = wait_exit(&mut child, Duration::from_secs(30));
@@ -408,6 +369,10 @@ args = ["-np", "2", "-c", "2048"]
 /// A container stack on podman: torn down on SIGTERM; left behind by a
 /// SIGKILL and removed by the next suite's sweep.
 #[test]
+#[cfg_attr(
+    not(has_podman),
+    ignore = "podman not found; STACKBENCH_REQUIRE_PODMAN=1 makes this a failure"
+)]
 fn podman_containers_are_torn_down_and_orphans_swept() {
     containers_are_torn_down_and_orphans_swept(Engine::Podman);
 }
@@ -415,14 +380,16 @@ fn podman_containers_are_torn_down_and_orphans_swept() {
 /// The same on docker (the engine of DGX OS), beside the podman test: its
 /// own container names (by stackbench PID), ports and engine to sweep.
 #[test]
+#[cfg_attr(
+    not(has_docker),
+    ignore = "docker not found; STACKBENCH_REQUIRE_DOCKER=1 makes this a failure"
+)]
 fn docker_containers_are_torn_down_and_orphans_swept() {
     containers_are_torn_down_and_orphans_swept(Engine::Docker);
 }
 
 fn containers_are_torn_down_and_orphans_swept(engine: Engine) {
-    if !engine.ready(&[LLAMA_IMAGE]) {
-        return;
-    }
+    engine.require();
     let containers_of = |pid: u32| engine.containers(&format!("stackbench.owner-pid={pid}"));
     let dir = tempfile::tempdir().unwrap();
     let scenarios = "[[scenario]]\nname = \"long\"\nconcurrency = 1\nduration = \"60s\"\n";
@@ -439,7 +406,7 @@ fn containers_are_torn_down_and_orphans_swept(engine: Engine) {
         1,
         "the container runs, labelled with its owner"
     );
-    signal(&child, "TERM");
+    child.signal("TERM");
     assert_eq!(
         wait_exit(&mut child, Duration::from_secs(60)).code(),
         Some(130)
@@ -458,18 +425,14 @@ fn containers_are_torn_down_and_orphans_swept(engine: Engine) {
         quick,
     );
     let out = dir.path().join("c");
-    let run = stackbench(&[
+    let run = in_repo(&[
         "suite",
         suite2.to_str().unwrap(),
         "--out",
         out.to_str().unwrap(),
         "-q",
     ]);
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+    run.assert_success();
     assert!(containers_of(pid).is_empty(), "the orphan was swept");
     let s = suite_json(&out);
     let swept = s["swept"].as_array().unwrap();
@@ -502,7 +465,7 @@ fn containers_are_torn_down_and_orphans_swept(engine: Engine) {
 fn simulated_suite_matches_its_calibration() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("demo");
-    let run = stackbench(&[
+    let run = in_repo(&[
         "demo",
         "--duration",
         "30s",
@@ -512,11 +475,7 @@ fn simulated_suite_matches_its_calibration() {
         out.to_str().unwrap(),
         "-q",
     ]);
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+    run.assert_success();
     let mut checked = 0;
     for (name, profile) in stackbench_sim::builtin_profiles().unwrap() {
         let stack_dir = out.join(format!("sim-{name}"));
@@ -545,16 +504,16 @@ fn simulated_suite_matches_its_calibration() {
     }
     assert_eq!(checked, 6);
     // The published column and the roofline are in the printed tables.
-    let stdout = String::from_utf8_lossy(&run.stdout);
+    let stdout = &run.stdout;
     assert!(
         stdout.contains("| Published |") && stdout.contains("% of roofline"),
         "{stdout}"
     );
     // `table` renders the same from the folder, with committed real runs
     // (schema version 1) beside it.
-    let t = stackbench(&["table", out.to_str().unwrap(), "results/committed"]);
-    assert!(t.status.success(), "{}", String::from_utf8_lossy(&t.stderr));
-    let text = String::from_utf8_lossy(&t.stdout);
+    let t = in_repo(&["table", out.to_str().unwrap(), "results/committed"]);
+    t.assert_success();
+    let text = &t.stdout;
     assert!(text.contains("## Single-user decode tok/s"), "{text}");
     assert!(
         text.contains("## Total output tok/s at 32 concurrent users"),
@@ -579,11 +538,8 @@ fn started_at(run_dir: &Path) -> String {
 fn compare_dirs(base: &Path, cand: &Path, extra: &[&str]) -> (Option<i32>, String) {
     let mut args = vec!["compare", base.to_str().unwrap(), cand.to_str().unwrap()];
     args.extend_from_slice(extra);
-    let out = stackbench(&args);
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr),
-    )
+    let out = in_repo(&args);
+    (out.status.code(), out.printed())
 }
 
 /// `--repeat 2`: two rounds, each launching both stacks in turn (so the
@@ -614,7 +570,7 @@ fn repeats_run_in_rounds_and_compare_takes_them_together_with_suite_thresholds()
     std::fs::write(&suite, text).unwrap();
 
     let base = dir.path().join("base");
-    let out = stackbench(&[
+    let out = in_repo(&[
         "suite",
         suite.to_str().unwrap(),
         "--repeat",
@@ -623,12 +579,8 @@ fn repeats_run_in_rounds_and_compare_takes_them_together_with_suite_thresholds()
         base.to_str().unwrap(),
         "-q",
     ]);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = &out.stdout;
+    out.assert_success();
     let s = suite_json(&base);
     assert_eq!(s["repeat"], 2);
     assert_eq!(s["thresholds"]["decode_tok_s_p50"], 50.0);
@@ -668,7 +620,7 @@ fn repeats_run_in_rounds_and_compare_takes_them_together_with_suite_thresholds()
     let slow = format!(
         "stack.a.launch.process.command=[\"{BIN}\", \"sim\", \"--profile\", \"vllm-nvfp4\", \"--decode-tps\", \"360\", \"--tokens-per-event\", \"1\", \"--port\", \"{pa}\"]"
     );
-    let out = stackbench(&[
+    let out = in_repo(&[
         "suite",
         suite.to_str().unwrap(),
         "--only",
@@ -681,11 +633,7 @@ fn repeats_run_in_rounds_and_compare_takes_them_together_with_suite_thresholds()
         cand.to_str().unwrap(),
         "-q",
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    out.assert_success();
     let (code, md) = compare_dirs(&base, &cand, &[]);
     assert_eq!(code, Some(0), "the suite's 50% thresholds hold: {md}");
     assert!(
@@ -699,8 +647,8 @@ fn repeats_run_in_rounds_and_compare_takes_them_together_with_suite_thresholds()
     let mut text = std::fs::read_to_string(&suite).unwrap();
     text += "speed = 3\n";
     std::fs::write(&suite, text).unwrap();
-    let out = stackbench(&["suite", suite.to_str().unwrap(), "--dry-run"]);
-    let err = String::from_utf8_lossy(&out.stderr);
+    let out = in_repo(&["suite", suite.to_str().unwrap(), "--dry-run"]);
+    let err = &out.stderr;
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(
         err.contains("[compare]") && err.contains("unknown metric 'speed'"),
@@ -721,18 +669,14 @@ fn suites_take_level_lists_and_open_loop_scenarios() {
         [[scenario]]\nname = \"ds\"\nconcurrency = 2\nrequests = 6\ndataset = \"{}\"\ndataset-sample = 6\n", smoke.display());
     let suite = write_suite(dir.path(), &stacks, &scenarios);
     let out_dir = dir.path().join("out");
-    let out = stackbench(&[
+    let out = in_repo(&[
         "suite",
         suite.to_str().unwrap(),
         "--out",
         out_dir.to_str().unwrap(),
         "-q",
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    out.assert_success();
     for (scenario, concurrency) in [("sweep-c1", 1), ("sweep-c2", 2)] {
         let run = common::read_run_json(&out_dir.join("sim").join(scenario));
         assert_eq!(run["load"]["concurrency"], concurrency, "{scenario}");
@@ -745,7 +689,7 @@ fn suites_take_level_lists_and_open_loop_scenarios() {
         assert_eq!(run["summary"]["open_loop"]["sent"], 8);
         assert_eq!(run["summary"]["goodput"]["met"], 8, "{scenario}");
     }
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stdout = &out.stdout;
     assert!(
         stdout.contains("| r4 ") || stdout.contains("r4"),
         "{stdout}"

@@ -4,15 +4,15 @@
 //! file, progress line or `--dry-run` holds its value.
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::engine::{Engine, ENGINE_ARGS};
-use common::server_proc::free_port;
-use common::BIN;
+use crate::common::engine::{Engine, ENGINE_ARGS};
+use crate::common::server_proc::free_port;
+use crate::common::{stackbench, write_suite};
 
 const LLAMA_IMAGE: &str = "localhost/stackbench-llama-server:local";
 
@@ -40,7 +40,7 @@ fn files_holding(dir: &Path, needle: &str) -> Vec<String> {
     found
 }
 
-fn write_suite(dir: &Path, engine: Engine, port: u16) -> std::path::PathBuf {
+fn secret_suite(dir: &Path, engine: Engine, port: u16) -> std::path::PathBuf {
     let stack = format!(
         r#"name = "secret-{e}"
 flavor = "llamacpp"
@@ -56,14 +56,12 @@ args = ["-np", "1", "-c", "1024"]
 "#,
         e = engine.name()
     );
-    std::fs::write(dir.join("s.toml"), stack).unwrap();
-    let suite = dir.join("suite.toml");
-    std::fs::write(
-        &suite,
-        "name = \"secrets\"\nstacks = [\"s.toml\"]\n[defaults]\nprompt-tokens = 64\noutput-tokens = 8\nwarmup-requests = 0\n[[scenario]]\nname = \"c1\"\nconcurrency = 1\nduration = \"6s\"\n",
+    write_suite(
+        dir,
+        "secrets",
+        &[("s.toml", stack)],
+        "[defaults]\nprompt-tokens = 64\noutput-tokens = 8\nwarmup-requests = 0\n[[scenario]]\nname = \"c1\"\nconcurrency = 1\nduration = \"6s\"\n",
     )
-    .unwrap();
-    suite
 }
 
 /// The environment of the server process in the container stackbench
@@ -90,33 +88,24 @@ fn server_environment(engine: Engine, pid: u32) -> String {
 }
 
 fn planted_token_reaches_the_server_and_nothing_else(engine: Engine) {
-    if !engine.ready(&[LLAMA_IMAGE]) {
-        return;
-    }
+    let _one = common::serial();
+    engine.require();
     let secret = planted();
     let dir = tempfile::tempdir().unwrap();
-    let suite = write_suite(dir.path(), engine, free_port());
+    let suite = secret_suite(dir.path(), engine, free_port());
     let out = dir.path().join("out");
-    let child = Command::new(BIN)
-        .args([
-            "suite",
-            suite.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ])
-        .env("HF_TOKEN", &secret)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = stackbench([
+        "suite",
+        suite.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ])
+    .env("HF_TOKEN", &secret)
+    .spawn();
     let env = server_environment(engine, child.id());
-    let done = child.wait_with_output().unwrap();
-    let printed = format!(
-        "{}{}",
-        String::from_utf8_lossy(&done.stdout),
-        String::from_utf8_lossy(&done.stderr)
-    );
-    assert!(done.status.success(), "{printed}");
+    let done = child.finish();
+    done.assert_success();
+    let printed = done.printed();
     assert!(
         env.lines().any(|l| l == format!("HF_TOKEN={secret}")),
         "the server process did not get the token: {env}"
@@ -134,11 +123,19 @@ fn planted_token_reaches_the_server_and_nothing_else(engine: Engine) {
 }
 
 #[test]
+#[cfg_attr(
+    not(has_podman),
+    ignore = "podman not found; STACKBENCH_REQUIRE_PODMAN=1 makes this a failure"
+)]
 fn a_planted_token_reaches_the_podman_server_and_nothing_else() {
     planted_token_reaches_the_server_and_nothing_else(Engine::Podman);
 }
 
 #[test]
+#[cfg_attr(
+    not(has_docker),
+    ignore = "docker not found; STACKBENCH_REQUIRE_DOCKER=1 makes this a failure"
+)]
 fn a_planted_token_reaches_the_docker_server_and_nothing_else() {
     planted_token_reaches_the_server_and_nothing_else(Engine::Docker);
 }
@@ -152,17 +149,10 @@ fn dgx_dry_run_shows_no_token_value() {
         env!("CARGO_MANIFEST_DIR"),
         "/../../configs/suites/dgx-spark.toml"
     );
-    let out = Command::new(BIN)
-        .args(["suite", suite, "--dry-run"])
+    let out = stackbench(["suite", suite, "--dry-run"])
         .env("HF_TOKEN", &secret)
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "{text}");
+        .success();
+    let text = out.printed();
     assert!(!text.contains(&secret), "{text}");
     assert!(text.contains("-e HF_TOKEN "), "{text}");
 }

@@ -4,11 +4,9 @@
 //! different workloads are refused unless `--allow-mismatch`.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
 use std::path::Path;
 
-use common::{compare_bin as compare, run_bin, spawn_sim};
+use crate::common::{compare_bin as compare, run_bin, spawn_sim};
 
 /// A c=1 run and a c=4 run of a simulated vLLM decoding at `tps`.
 fn runs(tps: &str, dir: &Path, output_tokens: &str) {
@@ -37,11 +35,7 @@ fn runs(tps: &str, dir: &Path, output_tokens: &str) {
                 "sim",
             ],
         );
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        out.assert_success();
     }
 }
 

@@ -7,9 +7,7 @@
 //! which acts on connections, has its own test.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
-use common::{read_run_json, run_bin, spawn_sim};
+use crate::common::{read_run_json, run_bin, spawn_sim};
 
 /// `(fault, error kind of its failures, failures expected)`.
 const MATRIX: &[(&str, &str, u64)] = &[
@@ -56,11 +54,7 @@ fn every_fault_is_counted_in_its_class_and_nothing_is_lost() {
         ];
         let started = std::time::Instant::now();
         let out = run_bin(&sim.url, dir.path(), &args);
-        assert!(
-            out.status.success(),
-            "{fault}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        out.assert_success();
         assert!(
             started.elapsed().as_secs() < 60,
             "{fault}: took {:?}",
@@ -120,11 +114,7 @@ fn the_whole_request_timeout_bounds_a_stalled_stream() {
         "2s",
     ];
     let out = run_bin(&sim.url, dir.path(), &args);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    out.assert_success();
     let run = read_run_json(dir.path());
     assert_eq!(
         run["summary"]["requests"]["failed"], 2,
@@ -166,13 +156,8 @@ fn a_clearly_broken_server_ends_the_run_early_and_cleanly() {
         "20",
     ];
     let out = run_bin(&sim.url, dir.path(), &args);
-    assert_eq!(
-        out.status.code(),
-        Some(2),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(String::from_utf8_lossy(&out.stderr).contains("max-error-rate"));
+    assert_eq!(out.status.code(), Some(2), "{}", &out.stderr);
+    assert!(out.stderr.contains("max-error-rate"));
     let run = read_run_json(dir.path());
     assert_eq!(run["complete"], false);
     assert!(
@@ -210,11 +195,7 @@ fn refused_connections_fail_as_closed_and_are_not_retried() {
         "32",
     ];
     let out = run_bin(&sim.url, dir.path(), &args);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    out.assert_success();
     let s = read_run_json(dir.path())["summary"].clone();
     let r = &s["requests"];
     let n = |k: &str| r[k].as_u64().unwrap();
@@ -256,11 +237,7 @@ fn faults_in_a_profile_apply() {
         "32",
     ];
     let out = run_bin(&sim.url, &out_dir, &args);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    out.assert_success();
     let s = read_run_json(&out_dir)["summary"].clone();
     assert_eq!(s["requests"]["failed"], 5, "{s}");
     assert_eq!(s["failures"]["http_status"], 5, "{s}");

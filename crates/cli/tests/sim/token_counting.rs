@@ -1,9 +1,7 @@
 //! Exact token counts when one event carries several tokens, and flagged
 //! counts when the server gives no way to count exactly.
 
-mod common;
-
-use common::{bench, profile, start, Load};
+use crate::common::{bench, profile, start, Load};
 use stackbench_core::CountSource;
 use stackbench_engine::Bound;
 

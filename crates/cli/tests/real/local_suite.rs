@@ -4,20 +4,17 @@
 //! the roofline column; the llama-server container again on docker; and the
 //! container-upgrade check on each engine; box hygiene before every
 //! launch, and the process llama-server's fetch and known answer. Needs what scripts/test.sh
-//! installs; fails (not skips) when the test command promised it.
+//! installs: like every test that needs a program, it runs when the
+//! programs are here, is ignored when one is not, and fails when the test
+//! command promised it (common/tools.rs).
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
+use crate::common::{repo, stackbench};
 
 use std::path::Path;
-use std::process::Command;
-use std::sync::Mutex;
 
-use common::engine::Engine;
-
-/// The tests here launch the same stacks on the same ports and need the
-/// whole (2-core) machine: one at a time.
-static SERIAL: Mutex<()> = Mutex::new(());
+use crate::common::engine::Engine;
 
 const LLAMA_IMAGE: &str = "localhost/stackbench-llama-server:local";
 const LLAMA_F32_IMAGE: &str = "localhost/stackbench-llama-server:f32";
@@ -47,21 +44,16 @@ fn on_engine(engine: Engine, stacks: &[(&str, &str)]) -> Vec<String> {
 }
 
 #[test]
+#[cfg_attr(
+    not(all(has_vllm, has_llama_server, has_ollama, has_podman)),
+    ignore = "needs vLLM, llama-server, Ollama and podman; STACKBENCH_REQUIRE_<TOOL>=1 makes a missing one a failure"
+)]
 fn local_suite_runs_every_real_stack_and_tears_down() {
-    let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let required = [
-        "STACKBENCH_REQUIRE_VLLM",
-        "STACKBENCH_REQUIRE_LLAMA_SERVER",
-        "STACKBENCH_REQUIRE_PODMAN",
-        "STACKBENCH_REQUIRE_OLLAMA",
-    ];
-    let promised = required.iter().all(|v| std::env::var_os(v).is_some());
-    if !promised {
-        eprintln!(
-            "skipping: run through scripts/test.sh (needs vLLM, llama-server, Ollama and podman)"
-        );
-        return;
-    }
+    let _one = common::serial();
+    require_tool!(vllm);
+    require_tool!(llama_server);
+    require_tool!(ollama);
+    Engine::Podman.require();
     let stacks = [
         ("llama-server", "llamacpp", "llama-server (process)"),
         ("llama-server-podman", "llamacpp", "llama-server (podman)"),
@@ -81,12 +73,14 @@ fn local_suite_runs_every_real_stack_and_tears_down() {
 /// The local suite's llama-server container on docker (the engine of DGX
 /// OS): the same images, loaded from podman by scripts/start-docker.sh.
 #[test]
+#[cfg_attr(
+    not(has_docker),
+    ignore = "docker not found; STACKBENCH_REQUIRE_DOCKER=1 makes this a failure"
+)]
 fn local_suite_container_stacks_run_on_docker() {
-    let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _one = common::serial();
     let engine = Engine::Docker;
-    if !promised(engine, &[LLAMA_IMAGE]) {
-        return;
-    }
+    engine.require();
     // The llama-server container only: the Ollama container takes the same
     // docker path (run, publish, inspect, stop) and would add a minute and
     // a half to the test command.
@@ -105,11 +99,10 @@ fn local_suite_container_stacks_run_on_docker() {
 /// counts, its containers on `engine` (recorded with the daemon's version)
 /// and nothing left behind.
 fn run_local_suite(engine: Engine, extra: &[String], stacks: &[(&str, &str, &str)]) {
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let repo = repo();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("local");
-    let run = Command::new(env!("CARGO_BIN_EXE_stackbench"))
-        .args(["suite", "configs/suites/local.toml", "-q", "--out"])
+    let run = stackbench(["suite", "configs/suites/local.toml", "-q", "--out"])
         .arg(&out)
         // Shorter than the committed run: the test checks the mechanism.
         // 16 output tokens keep a c=32 request (32 prompts' prefill, then
@@ -120,11 +113,8 @@ fn run_local_suite(engine: Engine, extra: &[String], stacks: &[(&str, &str, &str
         .args(["--set", "suite.scenario.c32.output-tokens=16"])
         .args(extra)
         .current_dir(&repo)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&run.stdout);
-    let stderr = String::from_utf8_lossy(&run.stderr);
-    assert!(run.status.success(), "{stdout}\n{stderr}");
+        .success();
+    let stdout = &run.stdout;
     let suite: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.join("suite.json")).unwrap()).unwrap();
     let ran = suite["stacks"].as_array().unwrap();
@@ -214,6 +204,10 @@ fn run_local_suite(engine: Engine, extra: &[String], stacks: &[(&str, &str, &str
 /// spread measured under that load (up to 15 %) and well below the F32
 /// slowdown (c=1 decode -55 %).
 #[test]
+#[cfg_attr(
+    not(has_podman),
+    ignore = "podman not found; STACKBENCH_REQUIRE_PODMAN=1 makes this a failure"
+)]
 fn container_upgrade_check_gates_on_a_slowed_image() {
     upgrade_check(Engine::Podman);
 }
@@ -221,47 +215,29 @@ fn container_upgrade_check_gates_on_a_slowed_image() {
 /// The same recipe on docker, with the images scripts/start-docker.sh
 /// loaded from podman.
 #[test]
+#[cfg_attr(
+    not(has_docker),
+    ignore = "docker not found; STACKBENCH_REQUIRE_DOCKER=1 makes this a failure"
+)]
 fn container_upgrade_check_gates_on_a_slowed_image_on_docker() {
     upgrade_check(Engine::Docker);
 }
 
-/// Whether the test command promised `engine`, then that it holds `images`
-/// (a failure when not). These tests take minutes: only under
-/// scripts/test.sh.
-fn promised(engine: Engine, images: &[&str]) -> bool {
-    if !engine.required() {
-        eprintln!(
-            "skipping: run through scripts/test.sh (sets {} and builds the images)",
-            engine.require_var()
-        );
-        return false;
-    }
-    engine.ready(images)
-}
-
 fn upgrade_check(engine: Engine) {
-    let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if !promised(engine, &[LLAMA_IMAGE, LLAMA_F32_IMAGE]) {
-        return;
-    }
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let _one = common::serial();
+    engine.require();
+    let repo = repo();
     let dir = tempfile::tempdir().unwrap();
     let suite = |name: &str, image: &str| {
         let out = dir.path().join(name);
-        let run = Command::new(env!("CARGO_BIN_EXE_stackbench"))
-            .args(["suite", "configs/suites/upgrade-check.toml", "-q", "--out"])
+        let run = stackbench(["suite", "configs/suites/upgrade-check.toml", "-q", "--out"])
             .arg(&out)
             .arg("--set")
             .arg(format!("stack.llama-server-podman.launch.image={image}"))
             .args(on_engine(engine, &CONTAINER_STACKS[..1]))
             .current_dir(&repo)
-            .output()
-            .unwrap();
-        assert!(
-            run.status.success(),
-            "{}",
-            String::from_utf8_lossy(&run.stderr)
-        );
+            .run();
+        run.assert_success();
         out
     };
     let old = suite("old", LLAMA_IMAGE);

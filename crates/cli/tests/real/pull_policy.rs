@@ -6,14 +6,13 @@
 //! docker.
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use std::path::Path;
-use std::process::Command;
 
-use common::engine::{Engine, ENGINE_ARGS};
-use common::server_proc::free_port;
-use common::BIN;
+use crate::common::engine::{Engine, ENGINE_ARGS};
+use crate::common::server_proc::free_port;
+use crate::common::{stackbench, write_suite};
 
 const LLAMA_IMAGE: &str = "localhost/stackbench-llama-server:local";
 
@@ -26,23 +25,21 @@ fn launch(engine: Engine, image: &str, pull: &str) -> (Option<i32>, String) {
         e = engine.name(),
         port = free_port()
     );
-    std::fs::write(dir.path().join("s.toml"), stack).unwrap();
-    std::fs::write(
-        dir.path().join("suite.toml"),
-        "name = \"pull\"\nstacks = [\"s.toml\"]\n[[scenario]]\nname = \"c1\"\nconcurrency = 1\nrequests = 1\n",
-    )
-    .unwrap();
-    let out = Command::new(BIN)
-        .args(["suite", "suite.toml", "-q", "--out", "out"])
+    write_suite(
+        dir.path(),
+        "pull",
+        &[("s.toml", stack)],
+        "[[scenario]]\nname = \"c1\"\nconcurrency = 1\nrequests = 1\n",
+    );
+    let out = stackbench(["suite", "suite.toml", "-q", "--out", "out"])
         .current_dir(dir.path())
-        .output()
-        .unwrap();
+        .run();
     let suite = read_suite(&dir.path().join("out"));
     let reason = suite["stacks"][0]["reason"]
         .as_str()
         .unwrap_or_default()
         .to_string();
-    (out.status.code(), reason)
+    (out.code(), reason)
 }
 
 fn read_suite(out: &Path) -> serde_json::Value {
@@ -50,9 +47,8 @@ fn read_suite(out: &Path) -> serde_json::Value {
 }
 
 fn pull_policies_reach_the_engine(engine: Engine) {
-    if !engine.ready(&[LLAMA_IMAGE]) {
-        return;
-    }
+    let _one = common::serial();
+    engine.require();
     let absent = format!("localhost/stackbench-absent-{}:none", std::process::id());
     let (code, reason) = launch(engine, &absent, "never");
     assert_eq!(code, Some(2), "{reason}");
@@ -71,11 +67,19 @@ fn pull_policies_reach_the_engine(engine: Engine) {
 }
 
 #[test]
+#[cfg_attr(
+    not(has_podman),
+    ignore = "podman not found; STACKBENCH_REQUIRE_PODMAN=1 makes this a failure"
+)]
 fn pull_policies_reach_podman() {
     pull_policies_reach_the_engine(Engine::Podman);
 }
 
 #[test]
+#[cfg_attr(
+    not(has_docker),
+    ignore = "docker not found; STACKBENCH_REQUIRE_DOCKER=1 makes this a failure"
+)]
 fn pull_policies_reach_docker() {
     pull_policies_reach_the_engine(Engine::Docker);
 }

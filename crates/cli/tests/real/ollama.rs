@@ -6,8 +6,8 @@
 //!
 //! The test command exports OLLAMA_BIN, OLLAMA_MODELS, OLLAMA_MODEL and
 //! STACKBENCH_REQUIRE_OLLAMA=1: then a missing Ollama fails these tests. A
-//! plain `cargo test` without them looks in the default cache and skips
-//! (with a message) only when nothing is installed.
+//! plain `cargo test` without them looks in the default cache and shows
+//! them as ignored when nothing is installed there (common/tools.rs).
 //!
 //! What Ollama's own figures cover, read in its 0.17.4 source (SmolLM2 is a
 //! llama-architecture model, which Ollama runs in its llama.cpp-based
@@ -42,22 +42,21 @@
 //!   sequence is made), cached or not.
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::server_proc::{free_port, ServerProc};
-use common::{bench, measured_records, read_run_json, run_bin, Load};
+use crate::common::server_proc::{free_port, ServerProc};
+use crate::common::{bench, measured_records, read_run_json, run_bin, stackbench, Load};
 use serde_json::Value;
 use stackbench_engine::Bound;
 use stackbench_wire::body::Api;
 
-/// One test at a time: the server and the client share two cores.
-static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-/// The binary's shared server.
-static SHARED: tokio::sync::OnceCell<Option<Ollama>> = tokio::sync::OnceCell::const_new();
+/// The binary's shared server (its tests take turns on `common::SERIAL`:
+/// the server and the client share two cores).
+static SHARED: tokio::sync::OnceCell<Ollama> = tokio::sync::OnceCell::const_new();
 
 /// Slots of the shared server (OLLAMA_NUM_PARALLEL).
 const SLOTS: u32 = 4;
@@ -68,28 +67,15 @@ struct Installed {
     model: String,
 }
 
-fn installed() -> Option<Installed> {
-    let env = |k| std::env::var_os(k).map(PathBuf::from);
-    let cache = env("STACKBENCH_CACHE")
-        .or_else(|| env("HOME").map(|h| h.join(".cache/stackbench")))
-        .unwrap_or_default();
-    let found = Installed {
-        bin: env("OLLAMA_BIN").unwrap_or_else(|| cache.join("ollama/0.17.4-x86-64-v3/bin/ollama")),
-        models: env("OLLAMA_MODELS").unwrap_or_else(|| cache.join("ollama/models")),
+/// Ollama, its models folder and the model to ask for (or the test fails).
+fn installed() -> Installed {
+    let paths = require_tool!(ollama);
+    Installed {
+        bin: paths[0].clone(),
+        models: paths[1].clone(),
         model: std::env::var("OLLAMA_MODEL")
             .unwrap_or_else(|_| "stackbench-smollm2:135m-instruct-q4_1".into()),
-    };
-    if found.bin.is_file() && found.models.is_dir() {
-        return Some(found);
     }
-    assert!(
-        std::env::var_os("STACKBENCH_REQUIRE_OLLAMA").is_none(),
-        "Ollama is required but not installed: run scripts/install-ollama.sh (looked for {} and {})",
-        found.bin.display(),
-        found.models.display()
-    );
-    eprintln!("Ollama not installed; skipping");
-    None
 }
 
 struct Ollama {
@@ -99,8 +85,8 @@ struct Ollama {
 
 /// Starts `ollama serve` with `slots` slots on a free port and waits until
 /// it answers.
-async fn start(slots: u32) -> Option<Ollama> {
-    let inst = installed()?;
+async fn start(slots: u32) -> Ollama {
+    let inst = installed();
     let port = free_port();
     let mut cmd = Command::new(&inst.bin);
     cmd.arg("serve")
@@ -116,10 +102,10 @@ async fn start(slots: u32) -> Option<Ollama> {
     for _ in 0..600 {
         if let Ok(r) = reqwest::get(&proc.url).await {
             if r.text().await.is_ok_and(|t| t == "Ollama is running") {
-                return Some(Ollama {
+                return Ollama {
                     proc,
                     model: inst.model,
-                });
+                };
             }
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -127,8 +113,8 @@ async fn start(slots: u32) -> Option<Ollama> {
     panic!("ollama serve did not answer within 60 s");
 }
 
-async fn shared() -> Option<&'static Ollama> {
-    SHARED.get_or_init(|| start(SLOTS)).await.as_ref()
+async fn shared() -> &'static Ollama {
+    SHARED.get_or_init(|| start(SLOTS)).await
 }
 
 /// `stackbench run` against `o` with `args`; asserts success.
@@ -136,11 +122,7 @@ fn run(o: &Ollama, dir: &std::path::Path, args: &[&str]) -> Value {
     let mut all = vec!["--model", &o.model, "--seed", "7"];
     all.extend_from_slice(args);
     let out = run_bin(&o.proc.url, dir, &all);
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    out.assert_success();
     read_run_json(dir)
 }
 
@@ -167,9 +149,13 @@ fn server_sent(r: &Value) -> u64 {
 /// the requests wait for a slot, which shows in their TTFT and in no
 /// server duration.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(has_ollama),
+    ignore = "Ollama not found; STACKBENCH_REQUIRE_OLLAMA=1 makes this a failure"
+)]
 async fn every_request_counts_exactly_at_c1_c4_c8_and_c8_queues_for_a_slot() {
-    let _g = SERIAL.lock().await;
-    let Some(o) = shared().await else { return };
+    let _g = common::SERIAL.lock().await;
+    let o = shared().await;
     for api in ["ollama-generate", "ollama-chat", "chat"] {
         for c in [1u32, 4, 8] {
             let dir = tempfile::tempdir().unwrap();
@@ -234,9 +220,13 @@ async fn every_request_counts_exactly_at_c1_c4_c8_and_c8_queues_for_a_slot() {
 /// pre-prompt gap for every request; and they sit below Ollama's
 /// `eval_duration` rate by its left-out sampling time.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(has_ollama),
+    ignore = "Ollama not found; STACKBENCH_REQUIRE_OLLAMA=1 makes this a failure"
+)]
 async fn single_user_decode_matches_ollamas_own_clock() {
-    let _g = SERIAL.lock().await;
-    let Some(o) = shared().await else { return };
+    let _g = common::SERIAL.lock().await;
+    let o = shared().await;
     for api in ["ollama-generate", "ollama-chat"] {
         let dir = tempfile::tempdir().unwrap();
         run(
@@ -308,9 +298,13 @@ async fn single_user_decode_matches_ollamas_own_clock() {
 /// request unloads it: `keep_alive: 0`) is a cold load, marked in its
 /// record and counted.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(has_ollama),
+    ignore = "Ollama not found; STACKBENCH_REQUIRE_OLLAMA=1 makes this a failure"
+)]
 async fn ttft_is_load_plus_prompt_time_and_cold_loads_are_marked() {
-    let _g = SERIAL.lock().await;
-    let Some(o) = shared().await else { return };
+    let _g = common::SERIAL.lock().await;
+    let o = shared().await;
     let dir = tempfile::tempdir().unwrap();
     run(
         o,
@@ -389,9 +383,13 @@ async fn ttft_is_load_plus_prompt_time_and_cold_loads_are_marked() {
 /// (`prompt_eval_count`), on `/api/chat` (template included) and
 /// `/api/generate`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(has_ollama),
+    ignore = "Ollama not found; STACKBENCH_REQUIRE_OLLAMA=1 makes this a failure"
+)]
 async fn prompt_lengths_are_exact_as_ollama_counts_them() {
-    let _g = SERIAL.lock().await;
-    let Some(o) = shared().await else { return };
+    let _g = common::SERIAL.lock().await;
+    let o = shared().await;
     for api in ["ollama-chat", "ollama-generate"] {
         for target in [128u64, 512, 1024] {
             let dir = tempfile::tempdir().unwrap();
@@ -429,9 +427,13 @@ async fn prompt_lengths_are_exact_as_ollama_counts_them() {
 /// The CLI names a model the server lacks and cannot pull (no registry
 /// here) before sending anything.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(has_ollama),
+    ignore = "Ollama not found; STACKBENCH_REQUIRE_OLLAMA=1 makes this a failure"
+)]
 async fn server_errors_keep_ollamas_status_and_message() {
-    let _g = SERIAL.lock().await;
-    let Some(o) = shared().await else { return };
+    let _g = common::SERIAL.lock().await;
+    let o = shared().await;
     let cases: [(&str, Value, u16, &str); 3] = [
         (
             "no-such-model:1b",
@@ -467,21 +469,19 @@ async fn server_errors_keep_ollamas_status_and_message() {
         }
     }
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(common::BIN)
-        .args([
-            "run",
-            "--base-url",
-            &o.proc.url,
-            "--model",
-            "no-such-model:1b",
-            "-n",
-            "1",
-            "--out",
-        ])
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
+    let out = stackbench([
+        "run",
+        "--base-url",
+        &o.proc.url,
+        "--model",
+        "no-such-model:1b",
+        "-n",
+        "1",
+        "--out",
+    ])
+    .arg(dir.path())
+    .run();
+    let err = &out.stderr;
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(
         err.contains("model 'no-such-model:1b' is not on the Ollama server"),
@@ -493,19 +493,16 @@ async fn server_errors_keep_ollamas_status_and_message() {
 /// The probe names Ollama and its version; `run.json` keeps what
 /// `/api/show` and `/api/ps` say of the model.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(has_ollama),
+    ignore = "Ollama not found; STACKBENCH_REQUIRE_OLLAMA=1 makes this a failure"
+)]
 async fn probe_and_run_json_name_ollama_and_the_loaded_model() {
-    let _g = SERIAL.lock().await;
-    let Some(o) = shared().await else { return };
-    let out = Command::new(common::BIN)
-        .args(["probe", "--base-url", &o.proc.url])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let p: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let _g = common::SERIAL.lock().await;
+    let o = shared().await;
+    let out = stackbench(["probe", "--base-url", &o.proc.url]).run();
+    out.assert_success();
+    let p: Value = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(p["kind"], "ollama", "{p}");
     assert_eq!(p["version"], "0.17.4", "{p}");
     let dir = tempfile::tempdir().unwrap();
@@ -534,35 +531,36 @@ async fn probe_and_run_json_name_ollama_and_the_loaded_model() {
 /// Killing the server mid-run: requests in flight fail as connection
 /// failures, every request is recorded, the run ends on its own.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(has_ollama),
+    ignore = "Ollama not found; STACKBENCH_REQUIRE_OLLAMA=1 makes this a failure"
+)]
 async fn a_server_killed_mid_run_ends_the_run_with_every_request_recorded() {
-    let _g = SERIAL.lock().await;
-    let Some(mut o) = start(2).await else { return };
+    let _g = common::SERIAL.lock().await;
+    let mut o = start(2).await;
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(common::BIN)
-        .args([
-            "run",
-            "--quiet",
-            "--base-url",
-            &o.proc.url,
-            "--model",
-            &o.model,
-        ])
-        .args([
-            "--api",
-            "ollama-chat",
-            "-c",
-            "2",
-            "-n",
-            "40",
-            "--output-tokens",
-            "64",
-            "--out",
-        ])
-        .arg(dir.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = stackbench([
+        "run",
+        "--quiet",
+        "--base-url",
+        &o.proc.url,
+        "--model",
+        &o.model,
+    ])
+    .args([
+        "--api",
+        "ollama-chat",
+        "-c",
+        "2",
+        "-n",
+        "40",
+        "--output-tokens",
+        "64",
+        "--out",
+    ])
+    .arg(dir.path())
+    .stdout(Stdio::null())
+    .spawn();
     let jsonl = dir.path().join("requests.jsonl");
     for _ in 0..1200 {
         let text = std::fs::read_to_string(&jsonl).unwrap_or_default();

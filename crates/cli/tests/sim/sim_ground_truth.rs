@@ -9,9 +9,7 @@
 //! suite with `--release`): unoptimized tokio, hyper and serde add about
 //! 2 ms to every request on their own.
 
-mod common;
-
-use common::{bench, profile, start, start_isolated, Load};
+use crate::common::{bench, profile, start, start_isolated, Load};
 use stackbench_engine::Bound;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,42 +4,18 @@
 //! the model fetch (run and recorded; offline, a failure that names the
 //! model), and box hygiene (the page cache dropped, as root here, and the
 //! box's memory recorded at the launch). The test command promises the
-//! server (`STACKBENCH_REQUIRE_LLAMA_SERVER`): then a missing one fails.
+//! server (`STACKBENCH_REQUIRE_LLAMA_SERVER`): then a missing one fails;
+//! elsewhere the tests are ignored without it (common/tools.rs).
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
-use std::path::{Path, PathBuf};
-use std::process::Command;
-
-use common::server_proc::free_port;
-use common::BIN;
-
-fn repo() -> PathBuf {
-    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
-        .canonicalize()
-        .unwrap()
-}
-
-/// Whether the real llama-server is installed; a failure when promised.
-fn llama_server_installed() -> bool {
-    let ok = std::env::var_os("LLAMA_SERVER_BIN")
-        .zip(std::env::var_os("LLAMA_SERVER_MODEL"))
-        .is_some_and(|(b, m)| Path::new(&b).is_file() && Path::new(&m).is_file());
-    assert!(
-        ok || std::env::var_os("STACKBENCH_REQUIRE_LLAMA_SERVER").is_none(),
-        "STACKBENCH_REQUIRE_LLAMA_SERVER is set but LLAMA_SERVER_BIN / LLAMA_SERVER_MODEL are missing (scripts/install-llama-server.sh)"
-    );
-    if !ok {
-        eprintln!("skipping: run through scripts/test.sh (needs llama-server)");
-    }
-    ok
-}
+use crate::common;
+use crate::common::server_proc::free_port;
+use crate::common::{repo, stackbench, write_suite};
 
 /// A suite of one real llama-server stack with `extra` stack keys (before
 /// its tables) and one short c=1 scenario; runs it and returns the suite
 /// folder and what it printed.
-fn run_suite(extra: &str, box_keys: &str) -> (tempfile::TempDir, std::process::Output) {
+fn run_suite(extra: &str, box_keys: &str) -> (tempfile::TempDir, common::Output) {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let stack = format!(
@@ -56,48 +32,45 @@ port = {port}
 "#,
         repo = repo().display()
     );
-    std::fs::write(dir.path().join("s.toml"), stack).unwrap();
-    std::fs::write(
-        dir.path().join("suite.toml"),
-        format!("name = \"checks\"\nstacks = [\"s.toml\"]\n[box]\n{box_keys}\n[defaults]\nprompt-tokens = 64\noutput-tokens = 8\nwarmup-requests = 0\n[[scenario]]\nname = \"c1\"\nconcurrency = 1\nrequests = 2\n"),
-    )
-    .unwrap();
-    let out = Command::new(BIN)
-        .args(["suite", "suite.toml", "--out", "out"])
+    write_suite(
+        dir.path(),
+        "checks",
+        &[("s.toml", stack)],
+        &format!("[box]\n{box_keys}\n[defaults]\nprompt-tokens = 64\noutput-tokens = 8\nwarmup-requests = 0\n[[scenario]]\nname = \"c1\"\nconcurrency = 1\nrequests = 2\n"),
+    );
+    // The start script serves what the tests found.
+    let paths = require_tool!(llama_server);
+    let out = stackbench(["suite", "suite.toml", "--out", "out"])
         .current_dir(dir.path())
-        .output()
-        .unwrap();
+        .env("LLAMA_SERVER_BIN", &paths[0])
+        .env("LLAMA_SERVER_MODEL", &paths[1])
+        .run();
     (dir, out)
 }
 
-fn printed(out: &std::process::Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
 #[test]
+#[cfg_attr(
+    not(has_llama_server),
+    ignore = "llama-server not found; STACKBENCH_REQUIRE_LLAMA_SERVER=1 makes this a failure"
+)]
 fn a_right_answer_passes_and_a_wrong_one_marks_the_stack() {
-    if !llama_server_installed() {
-        return;
-    }
+    let _one = common::serial();
+    require_tool!(llama_server);
     let right = "[known-answer]\nprompt = \"Name the planet we live on.\"\nexpect = \"Earth\"\n";
     let (dir, out) = run_suite(right, "");
-    assert!(out.status.success(), "{}", printed(&out));
+    out.assert_success();
     let run = common::read_run_json(&dir.path().join("out/llama/c1"));
     let k = &run["launch"]["known_answer"];
     assert_eq!(k["passed"], true, "{k}");
     assert!(k["answer"].as_str().unwrap().contains("Earth"), "{k}");
-    assert!(!printed(&out).contains('✗'), "{}", printed(&out));
+    assert!(!out.printed().contains('✗'), "{}", out.printed());
 
     // The same question, a wrong expectation: the run goes on, and every
     // table marks the stack and says why.
     let wrong = "[known-answer]\nprompt = \"Name the planet we live on.\"\nexpect = \"Mars\"\n";
     let (dir, out) = run_suite(wrong, "");
-    let text = printed(&out);
-    assert!(out.status.success(), "{text}");
+    let text = out.printed();
+    out.assert_success();
     assert!(text.contains("WRONG ANSWER"), "{text}");
     let run = common::read_run_json(&dir.path().join("out/llama/c1"));
     assert_eq!(run["launch"]["known_answer"]["passed"], false);
@@ -110,17 +83,20 @@ fn a_right_answer_passes_and_a_wrong_one_marks_the_stack() {
 }
 
 #[test]
+#[cfg_attr(
+    not(has_llama_server),
+    ignore = "llama-server not found; STACKBENCH_REQUIRE_LLAMA_SERVER=1 makes this a failure"
+)]
 fn the_fetch_runs_before_the_launch_and_an_offline_one_names_the_model() {
-    if !llama_server_installed() {
-        return;
-    }
+    let _one = common::serial();
+    require_tool!(llama_server);
     // The real installer as the fetch: the GGUF and the server are made
     // present (cached here, so quick).
     let fetch = r#"fetch = ["bash", "scripts/install-llama-server.sh"]"#;
     // The stack file is in a temporary folder: the fetch runs there.
     let fetch = fetch.replace("scripts/", &format!("{}/scripts/", repo().display()));
     let (dir, out) = run_suite(&fetch, "drop-page-cache = true\nsettle-memory = true");
-    assert!(out.status.success(), "{}", printed(&out));
+    out.assert_success();
     let run = common::read_run_json(&dir.path().join("out/llama/c1"));
     let launch = &run["launch"];
     assert!(
@@ -143,7 +119,7 @@ fn the_fetch_runs_before_the_launch_and_an_offline_one_names_the_model() {
     // model and quotes what the download said.
     let offline = r#"fetch = ["curl", "-sSf", "--max-time", "20", "https://huggingface.co/api/models/HuggingFaceTB/SmolLM2-135M-Instruct"]"#;
     let (dir, out) = run_suite(offline, "");
-    assert_eq!(out.status.code(), Some(2), "{}", printed(&out));
+    assert_eq!(out.status.code(), Some(2), "{}", out.printed());
     let suite: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.path().join("out/suite.json")).unwrap()).unwrap();
     let reason = suite["stacks"][0]["reason"].as_str().unwrap();

@@ -2,9 +2,7 @@
 //! an in-stream error: each such request is recorded as failed with its
 //! reason, nothing panics, and the run carries on.
 
-mod common;
-
-use common::{bench, profile, start, Load};
+use crate::common::{bench, profile, start, Load};
 use stackbench_core::record::FailureKind;
 use stackbench_core::RequestStatus;
 use stackbench_engine::Bound;

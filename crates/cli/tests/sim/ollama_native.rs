@@ -4,11 +4,9 @@
 //! out of measured requests.
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
-use std::process::Command;
-
-use common::{bench, median, profile, start, Load};
+use crate::common::{bench, median, profile, split_capture, stackbench, start, Load};
 use stackbench_engine::Bound;
 use stackbench_wire::body::Api;
 
@@ -107,38 +105,32 @@ fn the_binary_preloads_the_model_so_no_measured_request_is_a_cold_load() {
     let sim = common::spawn_sim(&[std::ffi::OsStr::new("--profile"), profile_path.as_os_str()]);
     let url = sim.url.clone();
     let out_dir = dir.path().join("run");
-    let out = Command::new(common::BIN)
-        .args([
-            "run",
-            "--quiet",
-            "--base-url",
-            url.as_str(),
-            "--model",
-            "m:1",
-            "--api",
-            "ollama-chat",
-            // No probe: its own tiny request would load the model first.
-            "--flavor",
-            "ollama",
-        ])
-        .args([
-            "-n",
-            "3",
-            "--output-tokens",
-            "16",
-            "--warmup-requests",
-            "0",
-            "--out",
-        ])
-        .arg(&out_dir)
-        .output()
-        .unwrap();
+    let out = stackbench([
+        "run",
+        "--quiet",
+        "--base-url",
+        url.as_str(),
+        "--model",
+        "m:1",
+        "--api",
+        "ollama-chat",
+        // No probe: its own tiny request would load the model first.
+        "--flavor",
+        "ollama",
+    ])
+    .args([
+        "-n",
+        "3",
+        "--output-tokens",
+        "16",
+        "--warmup-requests",
+        "0",
+        "--out",
+    ])
+    .arg(&out_dir)
+    .run();
     drop(sim);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    out.assert_success();
     let run = common::read_run_json(&out_dir);
     // The preload as the client timed it: Ollama's answer to a load
     // carries no durations.
@@ -219,18 +211,6 @@ fn objects(body: &str) -> Vec<serde_json::Value> {
         .filter(|l| !l.is_empty())
         .map(|l| serde_json::from_str(l).unwrap_or_else(|_| serde_json::json!(l)))
         .collect()
-}
-
-/// (status, Content-Type, body) of a `curl -si` capture.
-fn split_capture(text: &str) -> (u16, String, String) {
-    let (head, body) = text.split_once("\r\n\r\n").unwrap();
-    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
-    let ct = head
-        .lines()
-        .find_map(|l| l.strip_prefix("Content-Type: "))
-        .unwrap_or_default()
-        .to_string();
-    (status, ct, body.to_string())
 }
 
 /// Keys the simulator leaves out on purpose, with why.

@@ -5,14 +5,11 @@
 //! the shared window is the c=4 total.
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common::stackbench;
 
 use std::path::Path;
-use std::process::Command;
 
-use common::{run_bin, spawn_sim};
-
-const BIN: &str = env!("CARGO_BIN_EXE_stackbench");
+use crate::common::{run_bin, spawn_sim};
 
 fn json(p: &Path) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap()
@@ -56,12 +53,10 @@ fn two_concurrent_shards_merge_into_the_single_run_they_add_up_to() {
     let shards: Vec<_> = [&a, &b]
         .iter()
         .map(|out| {
-            Command::new(BIN)
-                .args(["run", "--quiet", "--base-url", &sim.url, "--out"])
+            stackbench(["run", "--quiet", "--base-url", &sim.url, "--out"])
                 .arg(out)
                 .args(run_args("2"))
                 .spawn()
-                .unwrap()
         })
         .collect();
     for mut s in shards {
@@ -69,22 +64,16 @@ fn two_concurrent_shards_merge_into_the_single_run_they_add_up_to() {
     }
     let args = run_args("4");
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    assert!(run_bin(&sim.url, &whole, &args).status.success());
+    run_bin(&sim.url, &whole, &args).assert_success();
 
-    let out = Command::new(BIN)
-        .args(["merge"])
+    let out = stackbench(["merge"])
         .arg(&a)
         .arg(&b)
         .arg("--out")
         .arg(&merged)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+        .run();
+    let stdout = &out.stdout;
+    out.assert_success();
     assert!(stdout.contains("merged 2 shards"), "{stdout}");
 
     let (ra, rb, m, w) = (
@@ -137,14 +126,12 @@ fn two_concurrent_shards_merge_into_the_single_run_they_add_up_to() {
     let p50 = |v: &serde_json::Value| v["summary"]["decode_tok_s"]["p50"].as_f64().unwrap();
     assert!((p50(&m) - p50(&w)).abs() / p50(&w) < 0.05);
 
-    let again = Command::new(BIN)
-        .args(["merge"])
+    let again = stackbench(["merge"])
         .arg(&a)
         .arg(&b)
         .arg("--out")
         .arg(&merged)
-        .output()
-        .unwrap();
+        .run();
     assert_eq!(
         again.status.code(),
         Some(2),

@@ -11,15 +11,16 @@
 //! light (a few hundred tokens per second): measured beside `stress-ng
 //! --cpu 2`, it waits ≤ 1.3 % and answers within 3 ms at p99, since the
 //! scheduler runs a thread that mostly sleeps soon after it wakes. The
-//! tests in this file take turns (the busy loop must not starve another
-//! test's client).
+//! tests in this file take turns with every other test of their binary
+//! (`common::serial`: the busy loop must not starve another test's
+//! client).
 
-mod common;
+use crate::common;
+use crate::common::stackbench;
 
 use std::process::{Child, Command, Stdio};
-use std::sync::{Mutex, MutexGuard};
 
-use common::{read_run_json, spawn_sim, BIN};
+use crate::common::{read_run_json, serial as turn, spawn_sim};
 
 /// A busy loop pinned to `cpu`, killed when dropped.
 struct Hog(Child);
@@ -40,13 +41,6 @@ impl Drop for Hog {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-/// One test of this file at a time.
-fn turn() -> MutexGuard<'static, ()> {
-    static TURN: Mutex<()> = Mutex::new(());
-    TURN.lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn light_sim() -> common::SimProc {
@@ -73,11 +67,7 @@ fn a_normal_run_records_its_load_and_is_not_saturated() {
     let sim = light_sim();
     let dir = tempfile::tempdir().unwrap();
     let out = common::run_bin(&sim.url, dir.path(), LIGHT_RUN);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    out.assert_success();
     let run = read_run_json(dir.path());
     let c = &run["summary"]["client"];
     assert_eq!(c["threads"], 1, "{c}");
@@ -99,28 +89,11 @@ fn a_starved_client_is_flagged_everywhere() {
     let sim = light_sim();
     let _hog = Hog::on("0");
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new("taskset")
-        .args([
-            "-c",
-            "0",
-            "nice",
-            "-n",
-            "19",
-            BIN,
-            "run",
-            "--base-url",
-            &sim.url,
-            "--out",
-        ])
+    let out = stackbench(["run", "--base-url", &sim.url, "--out"])
         .arg(dir.path())
         .args(LIGHT_RUN)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+        .via(["taskset", "-c", "0", "nice", "-n", "19"])
+        .success();
     let run = read_run_json(dir.path());
     let c = &run["summary"]["client"];
     assert_eq!(c["saturated"], true, "{c}");
@@ -135,19 +108,15 @@ fn a_starved_client_is_flagged_everywhere() {
         let busy = c["runtime_busy_pct"].as_f64().unwrap();
         assert!(waiting > 5.0 * busy, "{c}");
     }
-    let summary = String::from_utf8_lossy(&out.stdout);
+    let summary = &out.stdout;
     assert!(
         summary.contains("warning: the client was saturated"),
         "{summary}"
     );
 
     // The tables mark the run; compare flags it.
-    let table = Command::new(BIN)
-        .arg("table")
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    let table = String::from_utf8_lossy(&table.stdout);
+    let table = stackbench(["table"]).arg(dir.path()).run();
+    let table = &table.stdout;
     assert!(
         table.contains(" †") && table.contains("the client was saturated"),
         "{table}"
@@ -167,11 +136,7 @@ fn threads_spread_the_workers_and_every_thread_is_watched() {
     let mut args = LIGHT_RUN.to_vec();
     args.extend(["--threads", "3"]);
     let out = common::run_bin(&sim.url, dir.path(), &args);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    out.assert_success();
     let run = read_run_json(dir.path());
     assert_eq!(run["load"]["threads"], 3);
     let s = &run["summary"];
@@ -187,11 +152,8 @@ fn threads_spread_the_workers_and_every_thread_is_watched() {
 
 #[test]
 fn threads_out_of_range_are_refused() {
-    let out = Command::new(BIN)
-        .args(["run", "--base-url", "http://127.0.0.1:9", "--threads", "0"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let out = stackbench(["run", "--base-url", "http://127.0.0.1:9", "--threads", "0"]).run();
+    out.assert_code(2);
+    let err = &out.stderr;
     assert!(err.contains("--threads"), "{err}");
 }

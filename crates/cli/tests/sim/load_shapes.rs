@@ -5,9 +5,7 @@
 //! concurrency sweep that must trace the simulator profile's batch curve.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
-use common::{read_run_json, run_bin, spawn_sim};
+use crate::common::{read_run_json, run_bin, spawn_sim};
 use stackbench_sim::{LatencyModel, Profile};
 
 /// Kolmogorov–Smirnov D of the gaps between sorted `times_s` against the
@@ -54,11 +52,7 @@ fn poisson_arrivals_hold_their_rate_and_shape() {
         "ttft_ms=1000",
     ];
     let out = run_bin(&sim.url, dir.path(), &args);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    out.assert_success();
     let run = read_run_json(dir.path());
     let o = &run["summary"]["open_loop"];
     let achieved = o["achieved_rate_per_s"].as_f64().unwrap();
@@ -130,12 +124,8 @@ fn a_cap_that_holds_requests_back_is_flagged_and_counted_in_latency() {
         "ttft_ms=500",
     ];
     let out = run_bin(&sim.url, dir.path(), &args);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    out.assert_success();
+    let stdout = &out.stdout;
     assert!(stdout.contains("the schedule slipped"), "{stdout}");
     let run = read_run_json(dir.path());
     let o = &run["summary"]["open_loop"];
@@ -195,11 +185,7 @@ max-slots = 256
         "32",
     ];
     let out = run_bin(&sim.url, &out_dir, &args);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    out.assert_success();
     let sweep: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out_dir.join("sweep.json")).unwrap()).unwrap();
     assert_eq!(sweep["complete"], true);
@@ -214,7 +200,7 @@ max-slots = 256
         assert!((got / want - 1.0).abs() < 0.03, "c={c}: {got} vs {want}");
         assert_eq!(run["load"]["concurrency"].as_u64(), Some(c as u64));
     }
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stdout = &out.stdout;
     assert!(stdout.contains("| c64 "), "{stdout}");
 }
 
@@ -256,11 +242,7 @@ max-slots = 256
         "32",
     ];
     let out = run_bin(&sim.url, &out_dir, &args);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    out.assert_success();
     let sweep: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out_dir.join("sweep.json")).unwrap()).unwrap();
     assert_eq!(sweep["kind"], "max_concurrency_search");
@@ -272,5 +254,7 @@ max-slots = 256
         .map(|l| l["folder"].as_str().unwrap())
         .collect();
     assert_eq!(probed, ["c1", "c2", "c4", "c8", "c6", "c5"]);
-    assert!(String::from_utf8_lossy(&out.stdout).contains("highest concurrency meeting tpot_ms=15"));
+    assert!(out
+        .stdout
+        .contains("highest concurrency meeting tpot_ms=15"));
 }

@@ -2,27 +2,16 @@
 //! honours truthfully; `run` (flavor auto) records the probe.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
-use std::process::Command;
-
-use common::{read_run_json, spawn_sim, SimProc, BIN};
+use crate::common::{read_run_json, spawn_sim, stackbench, SimProc};
 
 fn sim(flavor: &str) -> SimProc {
     spawn_sim(&["--flavor", flavor, "--decode-tps", "500", "--ttft-ms", "2"])
 }
 
 fn probe(url: &str) -> serde_json::Value {
-    let out = Command::new(BIN)
-        .args(["probe", "--base-url", url])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    let out = stackbench(["probe", "--base-url", url]).run();
+    out.assert_success();
+    serde_json::from_str(&out.stdout).unwrap()
 }
 
 #[test]
@@ -52,26 +41,20 @@ fn probe_names_each_flavor_and_its_capabilities() {
 fn run_with_flavor_auto_records_the_probe() {
     let s = sim("llamacpp");
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(BIN)
-        .args([
-            "run",
-            "--quiet",
-            "--base-url",
-            &s.url,
-            "-n",
-            "2",
-            "--output-tokens",
-            "8",
-            "--out",
-        ])
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = stackbench([
+        "run",
+        "--quiet",
+        "--base-url",
+        &s.url,
+        "-n",
+        "2",
+        "--output-tokens",
+        "8",
+        "--out",
+    ])
+    .arg(dir.path())
+    .run();
+    out.assert_success();
     let run = read_run_json(dir.path());
     assert_eq!(run["server"]["flavor"], "llamacpp");
     assert_eq!(run["server"]["probe"]["parallel_slots"], 4);

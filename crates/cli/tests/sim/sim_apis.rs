@@ -3,9 +3,10 @@
 //! "Loading model" during start-up, and in-stream errors on native APIs.
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
+use crate::common::stackbench;
 
-use common::{bench, median, profile, start, Load};
+use crate::common::{bench, median, profile, start, Load};
 use stackbench_engine::Bound;
 use stackbench_sim::{Fault, FaultKind};
 use stackbench_wire::body::Api;
@@ -69,23 +70,21 @@ fn llama_server_loading_503_is_waited_out() {
     )
     .unwrap();
     let sim = common::spawn_sim(&[std::ffi::OsStr::new("--profile"), path.as_os_str()]);
-    let out = std::process::Command::new(common::BIN)
-        .args([
-            "run",
-            "--base-url",
-            &sim.url,
-            "-n",
-            "2",
-            "--output-tokens",
-            "8",
-            "--out",
-        ])
-        .arg(dir.path().join("run"))
-        .output()
-        .unwrap();
+    let out = stackbench([
+        "run",
+        "--base-url",
+        &sim.url,
+        "-n",
+        "2",
+        "--output-tokens",
+        "8",
+        "--out",
+    ])
+    .arg(dir.path().join("run"))
+    .run();
     drop(sim);
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{err}");
+    let err = &out.stderr;
+    out.assert_success();
     assert!(err.contains("Loading model"), "the wait says why: {err}");
 }
 

@@ -6,13 +6,13 @@
 //! `RUST_LOG=trace`.
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
+use crate::common::stackbench;
 
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{spawn_sim, BIN};
+use crate::common::spawn_sim;
 
 fn certificate(dir: &Path) -> (String, String) {
     let key =
@@ -24,9 +24,8 @@ fn certificate(dir: &Path) -> (String, String) {
     (cert.display().to_string(), private.display().to_string())
 }
 
-fn run(url: &str, out: &Path, extra: &[&str]) -> std::process::Output {
-    Command::new(BIN)
-        .args(["run", "--quiet", "--base-url", url, "--out"])
+fn run(url: &str, out: &Path, extra: &[&str]) -> common::Output {
+    stackbench(["run", "--quiet", "--base-url", url, "--out"])
         .arg(out)
         .args([
             "-n",
@@ -39,8 +38,7 @@ fn run(url: &str, out: &Path, extra: &[&str]) -> std::process::Output {
             "32",
         ])
         .args(extra)
-        .output()
-        .unwrap()
+        .run()
 }
 
 #[test]
@@ -59,8 +57,8 @@ fn https_is_refused_untrusted_and_measured_trusted() {
 
     let started = Instant::now();
     let refused = run(&sim.url, &dir.path().join("refused"), &[]);
-    assert_eq!(refused.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&refused.stderr);
+    refused.assert_code(2);
+    let stderr = &refused.stderr;
     assert!(
         stderr.contains("TLS handshake") && stderr.contains("--ca-cert"),
         "{stderr}"
@@ -76,11 +74,7 @@ fn https_is_refused_untrusted_and_measured_trusted() {
     ] {
         let out_dir = dir.path().join(trust[0].trim_start_matches('-'));
         let out = run(&sim.url, &out_dir, trust);
-        assert!(
-            out.status.success(),
-            "{trust:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        out.assert_success();
         let run = common::read_run_json(&out_dir);
         assert_eq!(run["summary"]["requests"]["ok"], 4, "{trust:?}");
         assert!(run["target"]["base_url"]
@@ -98,39 +92,28 @@ fn an_api_key_is_never_written_or_logged() {
     let sim = spawn_sim(&["--decode-tps", "1000"]);
     let dir = tempfile::tempdir().unwrap();
     let out_dir = dir.path().join("run");
-    let out = Command::new(BIN)
-        .args(["run", "--quiet", "--base-url", &sim.url, "--out"])
+    let out = stackbench(["run", "--quiet", "--base-url", &sim.url, "--out"])
         .arg(&out_dir)
         .args(["-n", "3", "--output-tokens", "4", "--prompt-tokens", "32"])
         .args(["--api-key-env", "STACKBENCH_TEST_KEY", "-vv"])
         .env("STACKBENCH_TEST_KEY", KEY)
         .env("RUST_LOG", "trace")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let probe = Command::new(BIN)
-        .args([
-            "probe",
-            "--base-url",
-            &sim.url,
-            "--api-key-env",
-            "STACKBENCH_TEST_KEY",
-        ])
-        .env("STACKBENCH_TEST_KEY", KEY)
-        .env("RUST_LOG", "trace")
-        .output()
-        .unwrap();
-    assert!(probe.status.success());
+        .run();
+    out.assert_success();
+    let probe = stackbench([
+        "probe",
+        "--base-url",
+        &sim.url,
+        "--api-key-env",
+        "STACKBENCH_TEST_KEY",
+    ])
+    .env("STACKBENCH_TEST_KEY", KEY)
+    .env("RUST_LOG", "trace")
+    .run();
+    probe.assert_success();
     let logs = [out.stdout, out.stderr, probe.stdout, probe.stderr].concat();
     assert!(logs.len() > 1000, "trace logging produced output");
-    assert!(
-        !String::from_utf8_lossy(&logs).contains(KEY),
-        "the key is in the output or logs"
-    );
+    assert!(!logs.contains(KEY), "the key is in the output or logs");
     let mut files = 0;
     for entry in std::fs::read_dir(&out_dir).unwrap() {
         let path = entry.unwrap().path();

@@ -3,23 +3,10 @@
 //! `run.json` contract.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::{read_run_json, spawn_sim, SimProc, BIN};
-
-/// Kills the child when dropped, so a failing test leaves nothing behind.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use crate::common::{read_run_json, spawn_sim, stackbench, SimProc, Stackbench};
 
 fn sim(args: &[&str]) -> (SimProc, String) {
     let s = spawn_sim(args);
@@ -27,14 +14,11 @@ fn sim(args: &[&str]) -> (SimProc, String) {
     (s, url)
 }
 
-fn run_cmd(url: &str, out: &Path, extra: &[&str]) -> Command {
-    let mut c = Command::new(BIN);
-    c.args(["run", "--base-url", url, "--out"])
-        .arg(out)
+fn run_cmd(url: &str, out: &Path, extra: &[&str]) -> Stackbench {
+    let mut c = stackbench(["run", "--base-url", url, "--out"]);
+    c.arg(out)
         .args(["--quiet", "--prompt-tokens", "16"])
-        .args(extra)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+        .args(extra);
     c
 }
 
@@ -52,19 +36,16 @@ fn wait_for_lines(path: &Path, n: usize) {
 fn kill_9_mid_run_leaves_requests_jsonl_parseable() {
     let (_sim, url) = sim(&["--decode-tps", "2000", "--ttft-ms", "1"]);
     let dir = tempfile::tempdir().unwrap();
-    let mut run = Proc(
-        run_cmd(
-            &url,
-            dir.path(),
-            &["-c", "8", "-n", "1000000", "--output-tokens", "8"],
-        )
-        .spawn()
-        .unwrap(),
-    );
+    let mut run = run_cmd(
+        &url,
+        dir.path(),
+        &["-c", "8", "-n", "1000000", "--output-tokens", "8"],
+    )
+    .spawn();
     let jsonl = dir.path().join("requests.jsonl");
     wait_for_lines(&jsonl, 20);
-    run.0.kill().unwrap(); // SIGKILL
-    run.0.wait().unwrap();
+    run.kill().unwrap(); // SIGKILL
+    run.wait().unwrap();
     let text = std::fs::read_to_string(&jsonl).unwrap();
     let lines: Vec<&str> = text.split_inclusive('\n').collect();
     assert!(lines.len() >= 20);
@@ -103,21 +84,18 @@ fn served(url: &str) -> u64 {
 fn kill_9_loses_at_most_the_last_second_of_records() {
     let (_sim, url) = sim(&["--decode-tps", "2000", "--ttft-ms", "1"]);
     let dir = tempfile::tempdir().unwrap();
-    let mut run = Proc(
-        run_cmd(
-            &url,
-            dir.path(),
-            &["-c", "4", "-n", "1000000", "--output-tokens", "8"],
-        )
-        .spawn()
-        .unwrap(),
-    );
+    let mut run = run_cmd(
+        &url,
+        dir.path(),
+        &["-c", "4", "-n", "1000000", "--output-tokens", "8"],
+    )
+    .spawn();
     let jsonl = dir.path().join("requests.jsonl");
     wait_for_lines(&jsonl, 20);
     let finished_before = served(&url);
     std::thread::sleep(Duration::from_secs(1));
-    run.0.kill().unwrap(); // SIGKILL
-    run.0.wait().unwrap();
+    run.kill().unwrap(); // SIGKILL
+    run.wait().unwrap();
     let text = std::fs::read_to_string(&jsonl).unwrap();
     let complete_lines = text
         .lines()
@@ -134,26 +112,18 @@ fn kill_9_loses_at_most_the_last_second_of_records() {
 fn sigterm_stops_like_ctrl_c() {
     let (_sim, url) = sim(&["--decode-tps", "2000", "--ttft-ms", "1"]);
     let dir = tempfile::tempdir().unwrap();
-    let mut run = Proc(
-        run_cmd(
-            &url,
-            dir.path(),
-            &["-c", "4", "-n", "1000000", "--output-tokens", "2000"],
-        )
-        .spawn()
-        .unwrap(),
-    );
+    let mut run = run_cmd(
+        &url,
+        dir.path(),
+        &["-c", "4", "-n", "1000000", "--output-tokens", "2000"],
+    )
+    .spawn();
     let jsonl = dir.path().join("requests.jsonl");
     // Warm-up done, measured streams in flight (each takes a second).
     wait_for_lines(&jsonl, 1);
     std::thread::sleep(Duration::from_millis(300));
-    let pid = run.0.id().to_string();
-    assert!(Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap()
-        .success());
-    let status = run.0.wait().unwrap();
+    run.signal("TERM");
+    let status = run.wait().unwrap();
     assert_eq!(status.code(), Some(2));
     let run_json = read_run_json(dir.path());
     assert_eq!(run_json["complete"], false);
@@ -178,11 +148,9 @@ fn unwritable_and_full_results_are_exit_2_and_keep_run_json() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("a-file");
     std::fs::write(&file, "").unwrap();
-    let out = run_cmd(&url, &file.join("out"), &["-n", "4"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let out = run_cmd(&url, &file.join("out"), &["-n", "4"]).run();
+    out.assert_code(2);
+    let err = &out.stderr;
     assert!(
         err.contains("cannot write") && err.contains("a-file"),
         "{err}"
@@ -209,10 +177,9 @@ fn unwritable_and_full_results_are_exit_2_and_keep_run_json() {
                 "100ms",
             ],
         )
-        .output()
-        .unwrap();
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{full}: {err}");
+        .run();
+        let err = &out.stderr;
+        assert_eq!(out.code(), Some(2), "{full}: {out}");
         assert!(
             err.contains(full) && err.contains("No space left"),
             "{full}: {err}"
@@ -236,24 +203,16 @@ fn unwritable_and_full_results_are_exit_2_and_keep_run_json() {
 fn ctrl_c_writes_an_incomplete_run_json_with_the_partial_summary() {
     let (_sim, url) = sim(&["--decode-tps", "2000", "--ttft-ms", "1"]);
     let dir = tempfile::tempdir().unwrap();
-    let mut run = Proc(
-        run_cmd(
-            &url,
-            dir.path(),
-            &["-c", "4", "-n", "1000000", "--output-tokens", "8"],
-        )
-        .spawn()
-        .unwrap(),
-    );
+    let mut run = run_cmd(
+        &url,
+        dir.path(),
+        &["-c", "4", "-n", "1000000", "--output-tokens", "8"],
+    )
+    .spawn();
     let jsonl = dir.path().join("requests.jsonl");
     wait_for_lines(&jsonl, 10);
-    let pid = run.0.id().to_string();
-    assert!(Command::new("kill")
-        .args(["-INT", &pid])
-        .status()
-        .unwrap()
-        .success());
-    let status = run.0.wait().unwrap();
+    run.signal("INT");
+    let status = run.wait().unwrap();
     assert_eq!(
         status.code(),
         Some(2),
@@ -296,14 +255,8 @@ fn run_json_holds_the_documented_fields() {
             "completions",
         ],
     )
-    .output()
-    .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    .success();
+    let stdout = &out.stdout;
     assert!(stdout.contains("decode rate (tok/s)"), "{stdout}");
     let v = read_run_json(dir.path());
     assert_eq!(v["schema_version"], 3);
@@ -358,7 +311,7 @@ fn run_json_holds_the_documented_fields() {
 fn the_api_key_is_never_written() {
     let (_sim, url) = sim(&["--decode-tps", "500", "--ttft-ms", "1"]);
     let dir = tempfile::tempdir().unwrap();
-    let out = run_cmd(
+    run_cmd(
         &url,
         dir.path(),
         &[
@@ -371,13 +324,7 @@ fn the_api_key_is_never_written() {
         ],
     )
     .env("SB_TEST_KEY", "sk-very-secret-123")
-    .output()
-    .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    .success();
     for f in ["run.json", "requests.jsonl"] {
         let text = std::fs::read_to_string(dir.path().join(f)).unwrap();
         assert!(!text.contains("sk-very-secret-123"), "{f} leaks the key");
@@ -449,20 +396,18 @@ fn bad_input_is_a_clear_error_with_exit_code_2() {
         ),
     ];
     for (args, needle) in cases {
-        let out = Command::new(BIN).args(*args).output().unwrap();
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        let out = stackbench(*args).run();
+        let err = &out.stderr;
+        out.assert_code(2);
         assert!(
             err.contains(needle),
             "{args:?}: expected '{needle}' in: {err}"
         );
         assert!(!err.contains("panicked"), "{args:?}: {err}");
     }
-    let out = Command::new(BIN)
-        .args(["run", "--duration", "soon"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
+    stackbench(["run", "--duration", "soon"])
+        .run()
+        .assert_code(2);
 }
 
 /// Waiting for a server is progress the command shows (the library only
@@ -470,8 +415,7 @@ fn bad_input_is_a_clear_error_with_exit_code_2() {
 #[test]
 fn waiting_for_a_server_is_shown_unless_quiet() {
     let wait = |quiet: bool| {
-        let mut c = Command::new(BIN);
-        c.args([
+        let mut c = stackbench([
             "run",
             "--base-url",
             "http://127.0.0.1:9",
@@ -481,9 +425,9 @@ fn waiting_for_a_server_is_shown_unless_quiet() {
         if quiet {
             c.arg("-q");
         }
-        let out = c.output().unwrap();
-        assert_eq!(out.status.code(), Some(2));
-        String::from_utf8_lossy(&out.stderr).into_owned()
+        let out = c.run();
+        out.assert_code(2);
+        out.stderr
     };
     let shown = "waiting for http://127.0.0.1:9/health to be ready";
     let loud = wait(false);
@@ -495,21 +439,15 @@ fn waiting_for_a_server_is_shown_unless_quiet() {
 
 #[test]
 fn help_explains_the_commands() {
-    let out = Command::new(BIN).arg("--help").output().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = stackbench(["--help"]).success().stdout;
     for cmd in ["run", "sim", "demo", "suite", "table", "probe"] {
         assert!(text.contains(&format!("  {cmd} ")), "{cmd} missing: {text}");
     }
-    let out = Command::new(BIN)
-        .args(["suite", "--help"])
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = stackbench(["suite", "--help"]).success().stdout;
     for flag in ["--only", "--dry-run", "--out", "--set", "KEY=VALUE"] {
         assert!(text.contains(flag), "{flag} missing from suite --help");
     }
-    let out = Command::new(BIN).args(["run", "--help"]).output().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = stackbench(["run", "--help"]).success().stdout;
     for flag in [
         "--base-url",
         "--concurrency",

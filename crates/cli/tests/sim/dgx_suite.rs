@@ -4,12 +4,9 @@
 //! published ~95 tok/s total over 32 users needs ~170 s per request.
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
+use crate::common::{repo, stackbench};
 
-use std::path::Path;
-use std::process::Command;
-
-use common::BIN;
 use stackbench_stacks::load_suite;
 
 /// The simulated DGX stacks (configs/stacks/sim/), calibrated to the
@@ -22,10 +19,6 @@ const SIM_STACKS: [&str; 6] = [
     "llamacpp-mxfp4",
     "ollama-q4km",
 ];
-
-fn repo() -> &'static Path {
-    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
-}
 
 /// At each stack's published c=32 total, the shipped `c32` completes at
 /// least 32 measured requests: by construction when it is a request count
@@ -93,21 +86,15 @@ fn dgx_c32_completes_on_the_simulated_stacks() {
     )
     .unwrap();
     let out = dir.path().join("out");
-    let run = Command::new(BIN)
-        .args([
-            "suite",
-            suite.to_str().unwrap(),
-            "-q",
-            "--out",
-            out.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+    let run = stackbench([
+        "suite",
+        suite.to_str().unwrap(),
+        "-q",
+        "--out",
+        out.to_str().unwrap(),
+    ])
+    .run();
+    run.assert_success();
     for stack in SIM_STACKS {
         let r = common::read_run_json(&out.join(format!("sim-{stack}")).join("c32"));
         let s = &r["summary"];
@@ -125,8 +112,7 @@ fn dgx_c32_completes_on_the_simulated_stacks() {
 fn a_timed_run_in_which_nothing_completes_keeps_what_it_saw() {
     let sim = common::spawn_sim(&["--profile", "llamacpp-mxfp4"]);
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(BIN)
-        .args(["run", "--base-url", &sim.url, "-c", "32", "-d", "8s"])
+    let out = stackbench(["run", "--base-url", &sim.url, "-c", "32", "-d", "8s"])
         .args([
             "--warmup-requests",
             "0",
@@ -137,10 +123,9 @@ fn a_timed_run_in_which_nothing_completes_keeps_what_it_saw() {
         ])
         .arg("--out")
         .arg(dir.path())
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
+        .run();
+    let stderr = &out.stderr;
+    out.assert_success();
     assert!(
         stderr.contains("only 0 measured requests completed"),
         "{stderr}"
@@ -167,12 +152,8 @@ fn a_timed_run_in_which_nothing_completes_keeps_what_it_saw() {
         .filter(|rec| rec["partial"] == true)
         .count() as u64;
     assert_eq!(marked, partial);
-    let table = Command::new(BIN)
-        .args(["table"])
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&table.stdout);
+    let table = stackbench(["table"]).arg(dir.path()).run();
+    let text = &table.stdout;
     assert!(text.contains("-‡"), "{text}");
     assert!(text.contains("‡ no request completed"), "{text}");
     assert!(text.contains("0 (+4 partial)"), "{text}");

@@ -3,26 +3,16 @@
 //! the speculative-decoding acceptance of an MTP profile.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
-use std::process::Command;
-
-use common::{read_run_json, spawn_sim, BIN};
+use crate::common::{read_run_json, spawn_sim, stackbench};
 
 fn run_against_sim(sim_args: &[&str], run_args: &[&str]) -> serde_json::Value {
     let sim = spawn_sim(sim_args);
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(BIN)
-        .args(["run", "--quiet", "--base-url", &sim.url, "--out"])
+    let out = stackbench(["run", "--quiet", "--base-url", &sim.url, "--out"])
         .arg(dir.path())
         .args(run_args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+        .run();
+    out.assert_success();
     read_run_json(dir.path())
 }
 

@@ -2,18 +2,15 @@
 //! stacks at two levels: the page is self-contained, holds every chart,
 //! and its `.hgrm` files agree with `run.json`; headless Chromium (Debian's
 //! `chromium`) opens it with no console message and every chart laid out
-//! and drawn. With `STACKBENCH_REQUIRE_CHROMIUM=1` (the test script sets
-//! it) a missing browser fails the test instead of skipping that part.
+//! and drawn. The browser's test is ignored without chromium, and fails
+//! without it under `STACKBENCH_REQUIRE_CHROMIUM=1` (the test script sets
+//! it; common/tools.rs).
 #![allow(clippy::unwrap_used)]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const BIN: &str = env!("CARGO_BIN_EXE_stackbench");
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+use crate::common::{repo, stackbench};
 
 /// Two simulated stacks side by side at c=1 and c=4.
 fn simulated_suite(dir: &Path) -> PathBuf {
@@ -30,64 +27,39 @@ fn simulated_suite(dir: &Path) -> PathBuf {
     suite
 }
 
-fn chromium() -> Option<PathBuf> {
-    let found = ["chromium", "chromium-browser", "google-chrome"]
-        .iter()
-        .find_map(|name| {
-            std::env::var_os("PATH")?
-                .to_str()?
-                .split(':')
-                .map(|d| Path::new(d).join(name))
-                .find(|p| p.is_file())
-        });
-    if found.is_none() && std::env::var("STACKBENCH_REQUIRE_CHROMIUM").as_deref() == Ok("1") {
-        panic!("STACKBENCH_REQUIRE_CHROMIUM=1 but no chromium on PATH (apt-get install chromium)");
-    }
-    found
-}
-
 fn attr(body: &str, name: &str) -> Option<u64> {
     let at = body.find(&format!("{name}=\""))? + name.len() + 2;
     body[at..].split('"').next()?.parse().ok()
 }
 
-#[test]
-fn the_report_is_self_contained_and_every_chart_draws_in_chromium() {
-    let dir = tempfile::tempdir().unwrap();
-    let results = dir.path().join("results");
-    let out = Command::new(BIN)
-        .args(["suite", "-q", "--out"])
+/// Runs the simulated suite into `dir/results` and reports it into
+/// `dir/report`; returns the two folders.
+fn suite_and_report(dir: &Path) -> (PathBuf, PathBuf) {
+    let results = dir.join("results");
+    stackbench(["suite", "-q", "--out"])
         .arg(&results)
-        .arg(simulated_suite(dir.path()))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+        .arg(simulated_suite(dir))
+        .success();
 
-    let report = dir.path().join("report");
-    let out = Command::new(BIN)
-        .arg("report")
+    let report = dir.join("report");
+    let out = stackbench(["report"])
         .arg(&results)
         .arg("--out")
         .arg(&report)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+        .success();
     // Across levels: 2 charts; per level: decode histogram, TTFT, ITL,
     // tok/s over time.
     assert!(
-        stdout.contains("10 charts over 4 runs, 20 .hgrm files"),
-        "{stdout}"
+        out.stdout.contains("10 charts over 4 runs, 20 .hgrm files"),
+        "{out}"
     );
+    (results, report)
+}
 
+#[test]
+fn the_report_is_self_contained_and_its_hgrm_files_agree() {
+    let dir = tempfile::tempdir().unwrap();
+    let (results, report) = suite_and_report(dir.path());
     let page = report.join("report.html");
     let html = std::fs::read_to_string(&page).unwrap();
     for external in [
@@ -142,11 +114,18 @@ fn the_report_is_self_contained_and_every_chart_draws_in_chromium() {
         (median - p50).abs() < 1e-3,
         "hgrm {median} vs run.json {p50}"
     );
+}
 
-    let Some(browser) = chromium() else {
-        eprintln!("chromium not found: the in-browser check was skipped");
-        return;
-    };
+#[test]
+#[cfg_attr(
+    not(has_chromium),
+    ignore = "chromium not found; STACKBENCH_REQUIRE_CHROMIUM=1 makes this a failure"
+)]
+fn every_chart_draws_in_chromium() {
+    let browser = require_tool!(chromium).remove(0);
+    let dir = tempfile::tempdir().unwrap();
+    let (_, report) = suite_and_report(dir.path());
+    let page = report.join("report.html");
     let url = format!("file://{}", page.canonicalize().unwrap().display());
     let out = Command::new(&browser)
         .args([
@@ -193,7 +172,7 @@ fn the_report_is_self_contained_and_every_chart_draws_in_chromium() {
         .arg(&url)
         .output()
         .unwrap();
-    assert!(out.status.success());
+    assert!(out.status.success(), "chromium --screenshot: {out:?}");
     assert!(
         std::fs::metadata(&shot).unwrap().len() > 10_000,
         "a screenshot with something in it"
