@@ -6,7 +6,7 @@
 # figures beside Ollama's own per-request counts and durations. Results go
 # to $1 (default: a temp folder).
 #
-# Ollama's figures, and what they cover (see crates/cli/tests/ollama.rs):
+# Ollama's figures, and what they cover (see crates/cli/tests/real/ollama.rs):
 #   sent     eval_count, less the unsent stop token of a `stop` stream
 #   eval     (eval_count - 1) / eval_duration: decode calls only, no sampling
 #   wall     (eval_count - 1) / (total - load - prompt_eval): the same steps
