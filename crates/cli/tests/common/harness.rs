@@ -294,7 +294,17 @@ pub struct SimProc {
 
 /// Starts `stackbench sim ARGS` and reads the bound URL from its stdout.
 pub fn spawn_sim<S: AsRef<OsStr>>(args: &[S]) -> SimProc {
-    let mut proc = stackbench(["sim"]).args(args).stderr(Stdio::null()).spawn();
+    spawn_sim_env(args, &[])
+}
+
+/// [`spawn_sim`] with variables set in the simulator's environment (its
+/// `--api-key-env` reads the key from one).
+pub fn spawn_sim_env<S: AsRef<OsStr>>(args: &[S], env: &[(&str, &str)]) -> SimProc {
+    let mut sim = stackbench(["sim"]);
+    for (k, v) in env {
+        sim.env(k, v);
+    }
+    let mut proc = sim.args(args).stderr(Stdio::null()).spawn();
     let mut line = String::new();
     std::io::BufReader::new(proc.stdout.take().unwrap())
         .read_line(&mut line)

@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use crate::common::{read_run_json, spawn_sim, stackbench, SimProc, Stackbench};
+use crate::common::{read_run_json, spawn_sim, spawn_sim_env, stackbench, SimProc, Stackbench};
 
 fn sim(args: &[&str]) -> (SimProc, String) {
     let s = spawn_sim(args);
@@ -308,27 +308,39 @@ fn run_json_holds_the_documented_fields() {
 }
 
 #[test]
-fn the_api_key_is_never_written() {
-    let (_sim, url) = sim(&["--decode-tps", "500", "--ttft-ms", "1"]);
-    let dir = tempfile::tempdir().unwrap();
-    run_cmd(
-        &url,
-        dir.path(),
+fn the_api_key_is_sent_and_never_written() {
+    // The simulator checks the bearer key: a run that measures anything
+    // sent it, and one without it is refused with the server's 401.
+    const KEY: &str = "sk-very-secret-123";
+    let sim = spawn_sim_env(
         &[
-            "-n",
-            "2",
-            "--output-tokens",
-            "4",
+            "--decode-tps",
+            "500",
+            "--ttft-ms",
+            "1",
             "--api-key-env",
             "SB_TEST_KEY",
         ],
-    )
-    .env("SB_TEST_KEY", "sk-very-secret-123")
-    .success();
+        &[("SB_TEST_KEY", KEY)],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let args = ["-n", "2", "--output-tokens", "4"];
+    run_cmd(&sim.url, dir.path(), &args)
+        .args(["--api-key-env", "SB_TEST_KEY"])
+        .env("SB_TEST_KEY", KEY)
+        .success();
+    assert_eq!(read_run_json(dir.path())["summary"]["requests"]["ok"], 2);
     for f in ["run.json", "requests.jsonl"] {
         let text = std::fs::read_to_string(dir.path().join(f)).unwrap();
-        assert!(!text.contains("sk-very-secret-123"), "{f} leaks the key");
+        assert!(!text.contains(KEY), "{f} leaks the key");
     }
+    let keyless = tempfile::tempdir().unwrap();
+    let refused = run_cmd(&sim.url, keyless.path(), &args).run();
+    assert!(
+        !refused.status.success(),
+        "a run without the key was refused"
+    );
+    assert!(refused.stderr.contains("401"), "{}", refused.stderr);
 }
 
 #[test]

@@ -7,7 +7,7 @@
 #![allow(clippy::unwrap_used)]
 
 use crate::common;
-use crate::common::stackbench;
+use crate::common::{read_run_json, spawn_sim_env, stackbench};
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -89,7 +89,20 @@ fn https_is_refused_untrusted_and_measured_trusted() {
 #[test]
 fn an_api_key_is_never_written_or_logged() {
     const KEY: &str = "sk-planted-0d9f8e7c6b5a4d3c2b1a";
-    let sim = spawn_sim(&["--decode-tps", "1000"]);
+    // llama-server's imitation checks the key on /props, /tokenize and
+    // /metrics too: the probe and the run succeed only if every request
+    // carried it.
+    let sim = spawn_sim_env(
+        &[
+            "--decode-tps",
+            "1000",
+            "--flavor",
+            "llamacpp",
+            "--api-key-env",
+            "STACKBENCH_TEST_KEY",
+        ],
+        &[("STACKBENCH_TEST_KEY", KEY)],
+    );
     let dir = tempfile::tempdir().unwrap();
     let out_dir = dir.path().join("run");
     let out = stackbench(["run", "--quiet", "--base-url", &sim.url, "--out"])
@@ -111,6 +124,7 @@ fn an_api_key_is_never_written_or_logged() {
     .env("RUST_LOG", "trace")
     .run();
     probe.assert_success();
+    assert_eq!(read_run_json(&out_dir)["summary"]["requests"]["ok"], 3);
     let logs = [out.stdout, out.stderr, probe.stdout, probe.stderr].concat();
     assert!(logs.len() > 1000, "trace logging produced output");
     assert!(!logs.contains(KEY), "the key is in the output or logs");
