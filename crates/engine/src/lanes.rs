@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use stackbench_backends::Driver;
 use tokio::runtime::Handle;
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::task::{AbortHandle, JoinHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
 
 /// The most runtime threads one run may start.
@@ -70,11 +70,11 @@ impl Lane {
         &self,
         set: &mut JoinSet<T>,
         fut: impl Future<Output = T> + Send + 'static,
-    ) {
+    ) -> AbortHandle {
         match &self.handle {
             Some(h) => set.spawn_on(fut, h),
             None => set.spawn(fut),
-        };
+        }
     }
 }
 
