@@ -31,6 +31,8 @@ pub(crate) struct Sent {
     pub(crate) id: u64,
     /// The closed-loop worker sending it (0 in an open loop).
     pub(crate) worker: u32,
+    /// The runtime lane it is sent from.
+    pub(crate) lane: usize,
     /// What it is timed from: now in a closed loop, the planned send time
     /// in an open one.
     pub(crate) start: Instant,
@@ -51,6 +53,7 @@ pub(crate) struct Lateness {
 pub(crate) struct Finished {
     pub(crate) id: u64,
     pub(crate) worker: u32,
+    pub(crate) lane: usize,
     pub(crate) start_unix_us: u64,
     pub(crate) start_offset_us: u64,
     pub(crate) stream_end_us: u64,
@@ -83,6 +86,7 @@ impl Phase {
         let Sent {
             id,
             worker,
+            lane,
             start,
             late,
         } = sent;
@@ -100,11 +104,12 @@ impl Phase {
         let result = tokio::select! {
             biased;
             _ = self.stop.cancelled() => None,
-            r = driver.send(&request, start, events, &self.live.tokens) => Some(r),
+            r = driver.send(&request, start, events, &self.live.lane(lane).tokens) => Some(r),
         };
         let finished = Finished {
             id,
             worker,
+            lane,
             start_unix_us,
             start_offset_us,
             stream_end_us: micros(start.elapsed()),
@@ -147,7 +152,8 @@ impl Phase {
         match self.shard(f.id) {
             Some(shard) => self.tally(f, &mut rec, &ended, events, shard),
             None if matches!(ended, Ended::Ok(_)) => {
-                self.live.warmup_done.fetch_add(1, Ordering::Relaxed);
+                let live = self.live.lane(f.lane);
+                live.warmup_done.fetch_add(1, Ordering::Relaxed);
             }
             None => {}
         }
@@ -226,14 +232,17 @@ impl Phase {
         match ended {
             Ended::Cancelled => self.add_to_timeline(f.start_offset_us, events),
             Ended::Failed(_) => {
-                self.live.failed.fetch_add(1, Ordering::Relaxed);
+                self.live
+                    .lane(f.lane)
+                    .failed
+                    .fetch_add(1, Ordering::Relaxed);
                 self.done_failed.fetch_add(1, Ordering::Relaxed);
                 self.check_error_rate();
             }
             Ended::Ok(_) => {
                 self.add_to_timeline(f.start_offset_us, events);
                 self.first_ok_us.fetch_min(self.now_us(), Ordering::Relaxed);
-                self.live.ok.fetch_add(1, Ordering::Relaxed);
+                self.live.lane(f.lane).ok.fetch_add(1, Ordering::Relaxed);
                 self.done_ok.fetch_add(1, Ordering::Relaxed);
             }
         }
@@ -373,6 +382,7 @@ mod tests {
         Finished {
             id,
             worker: 1,
+            lane: 0,
             start_unix_us: 1_000_000,
             start_offset_us,
             stream_end_us: 5_000,
@@ -428,7 +438,7 @@ mod tests {
         assert_eq!(r.hists.ttft_us.len(), 1);
         assert_eq!(r.hists.e2e_us.len(), 1);
         assert_eq!(r.hists.prompt_tokens.len(), 1);
-        assert_eq!(p.live.ok.load(Ordering::Relaxed), 1);
+        assert_eq!(p.live.snapshot(), (1, 0, 0));
         assert!(p.first_ok_us.load(Ordering::Relaxed) < u64::MAX);
         // Its tokens are on the timeline at their arrival since t0.
         assert_eq!(lock(&p.timeline).total(), 4);
@@ -452,7 +462,7 @@ mod tests {
             ["connect: cannot reach http://127.0.0.1:9: refused"]
         );
         assert!(r.hists.ttft_us.is_empty());
-        assert_eq!(p.live.failed.load(Ordering::Relaxed), 1);
+        assert_eq!(p.live.snapshot(), (0, 1, 0));
         assert_eq!(p.first_ok_us.load(Ordering::Relaxed), u64::MAX);
     }
 
@@ -501,7 +511,7 @@ mod tests {
         assert_eq!(r.totals.requests, Default::default());
         assert_eq!(r.totals.output_tokens, 0);
         assert!(r.hists.ttft_us.is_empty());
-        assert_eq!(p.live.warmup_done.load(Ordering::Relaxed), 1);
+        assert_eq!(p.live.warmup_done(), 1);
         assert_eq!(p.live.snapshot(), (0, 0, 0));
         assert_eq!(lock(&p.timeline).total(), 0);
     }

@@ -29,7 +29,13 @@ pub(crate) async fn run(phase: Arc<Phase>, workers: u32, lanes: &Lanes) {
         .map(|w| {
             let lane = lanes.pick(u64::from(w));
             let slots = in_flight.clone();
-            lane.spawn(worker(phase.clone(), w, lane.driver.clone(), slots))
+            lane.spawn(worker(
+                phase.clone(),
+                w,
+                lane.index,
+                lane.driver.clone(),
+                slots,
+            ))
         })
         .collect();
     for (w, h) in handles.into_iter().enumerate() {
@@ -53,7 +59,13 @@ fn lost_worker(measured: bool, w: usize, how: &str, id: u64) -> String {
     format!("{who} {w} {how} ({request}the requests it finished are counted, and the other workers went on)")
 }
 
-async fn worker(phase: Arc<Phase>, wid: u32, driver: Arc<Driver>, in_flight: Arc<[AtomicU64]>) {
+async fn worker(
+    phase: Arc<Phase>,
+    wid: u32,
+    lane: usize,
+    driver: Arc<Driver>,
+    in_flight: Arc<[AtomicU64]>,
+) {
     let slot = &in_flight[wid as usize];
     let mut events: Vec<TokenEvent> = Vec::with_capacity(1024);
     while let Some(id) = phase.take() {
@@ -61,6 +73,7 @@ async fn worker(phase: Arc<Phase>, wid: u32, driver: Arc<Driver>, in_flight: Arc
         let sent = Sent {
             id,
             worker: wid,
+            lane,
             start: Instant::now(),
             late: None,
         };

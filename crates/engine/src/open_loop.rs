@@ -154,7 +154,7 @@ pub(crate) async fn dispatch(
         sent += 1;
         let p = phase.clone();
         let lane = lanes.pick(id);
-        let driver = lane.driver.clone();
+        let (driver, lane_index) = (lane.driver.clone(), lane.index);
         let task = lane.spawn_into(&mut tasks.set, async move {
             let _permit = permit;
             let late = Lateness {
@@ -164,6 +164,7 @@ pub(crate) async fn dispatch(
             let sent = Sent {
                 id,
                 worker: 0,
+                lane: lane_index,
                 start: planned,
                 late: Some(late),
             };
