@@ -220,9 +220,10 @@ impl Phase {
         (start, end)
     }
 
-    /// Adds a warning to the run's.
+    /// Adds a warning to the run's (shown by the caller with the run's
+    /// other warnings, so only logged here at debug level).
     pub(crate) fn warn(&self, warning: String) {
-        tracing::warn!("{warning}");
+        tracing::debug!("{warning}");
         lock(&self.warnings).push(warning);
     }
 
