@@ -2,7 +2,9 @@
 //! while holding it; the data inside is still what was recorded (every
 //! update here is a single record or add). Skipping a poisoned lock, as
 //! `if let Ok(..) = m.lock()` does, would silently drop every later sample
-//! of the run; the panic itself is reported where the task is joined.
+//! of the run. The panic itself is reported where the task is joined: the
+//! engine's loops turn a worker's `JoinError` into a warning of the run
+//! (`run.json` `warnings`) naming the request it lost.
 
 use std::sync::{Mutex, MutexGuard, PoisonError};
 

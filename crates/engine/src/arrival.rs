@@ -18,7 +18,7 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use stackbench_core::open_loop::Arrival;
 
-use crate::schedule::Bound;
+use crate::plan::Bound;
 
 /// The open-loop part of a plan.
 #[derive(Debug, Clone, Copy, PartialEq)]

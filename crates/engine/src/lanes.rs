@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use stackbench_backends::Driver;
 use tokio::runtime::Handle;
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::task::{AbortHandle, JoinHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
 
 /// The most runtime threads one run may start.
@@ -47,6 +47,8 @@ pub enum LaneError {
 
 /// One runtime thread and the driver its requests go through.
 pub(crate) struct Lane {
+    /// Its number (0: the runtime the run is driven from).
+    pub(crate) index: usize,
     pub(crate) driver: Arc<Driver>,
     /// `None`: the runtime the run is driven from.
     handle: Option<Handle>,
@@ -70,11 +72,11 @@ impl Lane {
         &self,
         set: &mut JoinSet<T>,
         fut: impl Future<Output = T> + Send + 'static,
-    ) {
+    ) -> AbortHandle {
         match &self.handle {
             Some(h) => set.spawn_on(fut, h),
             None => set.spawn(fut),
-        };
+        }
     }
 }
 
@@ -90,6 +92,7 @@ impl Lanes {
     pub fn single(driver: Arc<Driver>) -> Self {
         Self {
             lanes: vec![Lane {
+                index: 0,
                 driver,
                 handle: None,
             }],
@@ -112,6 +115,7 @@ impl Lanes {
             let (handle, thread) = start_runtime_thread(lane, lanes.stop.clone())?;
             lanes.threads.push(thread);
             lanes.lanes.push(Lane {
+                index: lane as usize,
                 driver: Arc::new(own),
                 handle: Some(handle),
             });

@@ -8,7 +8,12 @@
 //! quarter of the schedule, in a [`LagBook`] that tells a schedule that
 //! slipped (the lag grew) from timer jitter, and whether the cap or the
 //! client was the cause.
+//!
+//! A request's task that panics (a bug) is reported as a run warning
+//! naming the request, which is then missing from `requests.jsonl` and the
+//! summary; every other request is counted as usual.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -19,11 +24,12 @@ use stackbench_core::summary::Dist;
 use stackbench_core::sync::lock;
 use stackbench_core::LatencyHistograms;
 use tokio::sync::Semaphore;
-use tokio::task::JoinSet;
+use tokio::task::{JoinError, JoinSet};
 
+use crate::account::{Lateness, Sent};
 use crate::arrival::{OpenLoopPlan, Schedule};
 use crate::lanes::Lanes;
-use crate::schedule::{micros, Lateness, Phase, Sent, WorkerTally};
+use crate::phase::{join_failure, micros, Phase};
 
 /// Schedule lag by quarter of the planned span.
 pub(crate) struct LagBook {
@@ -104,21 +110,20 @@ impl LagBook {
 }
 
 /// Sends the measured requests of `phase` at the times `schedule` plans,
-/// at most `cap` at once. Returns the tally and the number sent.
+/// at most `cap` at once. Returns the number sent.
 pub(crate) async fn dispatch(
     phase: Arc<Phase>,
     schedule: Schedule,
     cap: Option<u32>,
     lanes: &Lanes,
-) -> (WorkerTally, u64) {
+) -> u64 {
     let origin = phase.t0
         + phase
             .lag
             .as_ref()
             .map_or(Duration::ZERO, |b| Duration::from_micros(b.origin_us));
     let slots = cap.map(|c| Arc::new(Semaphore::new(c as usize)));
-    let mut tasks = JoinSet::new();
-    let mut tally = WorkerTally::default();
+    let mut tasks = Tasks::default();
     let mut sent = 0u64;
     for offset in schedule {
         let planned = origin + offset;
@@ -149,8 +154,8 @@ pub(crate) async fn dispatch(
         sent += 1;
         let p = phase.clone();
         let lane = lanes.pick(id);
-        let driver = lane.driver.clone();
-        lane.spawn_into(&mut tasks, async move {
+        let (driver, lane_index) = (lane.driver.clone(), lane.index);
+        let task = lane.spawn_into(&mut tasks.set, async move {
             let _permit = permit;
             let late = Lateness {
                 lag_us: micros(Instant::now().saturating_duration_since(planned)),
@@ -159,25 +164,50 @@ pub(crate) async fn dispatch(
             let sent = Sent {
                 id,
                 worker: 0,
+                lane: lane_index,
                 start: planned,
                 late: Some(late),
             };
-            let mut t = WorkerTally::default();
-            let mut events = Vec::new();
-            p.send_one(&driver, sent, &mut events, &mut t).await;
-            t
+            p.send_one(&driver, sent, &mut Vec::new()).await;
         });
-        while let Some(done) = tasks.try_join_next() {
-            if let Ok(t) = done {
-                tally.totals.merge(&t.totals);
-            }
+        tasks.requests.insert(task.id(), id);
+        while let Some(done) = tasks.set.try_join_next_with_id() {
+            tasks.ended(&phase, done);
         }
     }
     phase.mark_drain();
-    while let Some(done) = tasks.join_next().await {
-        if let Ok(t) = done {
-            tally.totals.merge(&t.totals);
+    while let Some(done) = tasks.set.join_next_with_id().await {
+        tasks.ended(&phase, done);
+    }
+    sent
+}
+
+/// The requests in flight: their tasks, and which request each task sends.
+#[derive(Default)]
+struct Tasks {
+    set: JoinSet<()>,
+    requests: HashMap<tokio::task::Id, u64>,
+}
+
+impl Tasks {
+    /// Forgets a task that ended; warns when it did not return.
+    fn ended(&mut self, phase: &Phase, done: Result<(tokio::task::Id, ()), JoinError>) {
+        match done {
+            Ok((task, ())) => {
+                self.requests.remove(&task);
+            }
+            Err(e) => {
+                let id = self.requests.remove(&e.id());
+                phase.warn(lost_request(id, &join_failure(e)));
+            }
         }
     }
-    (tally, sent)
+}
+
+/// The warning for the task of open-loop request `id` that ended with `how`.
+fn lost_request(id: Option<u64>, how: &str) -> String {
+    let id = id.map_or_else(|| "?".to_string(), |id| id.to_string());
+    format!(
+        "open-loop request {id} {how} (it is missing from requests.jsonl and the summary; the other requests are counted)"
+    )
 }

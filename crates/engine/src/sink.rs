@@ -73,6 +73,13 @@ impl RecordSink {
         Ok((Self { tx }, SinkHandle { thread }))
     }
 
+    /// A sink whose records go to the returned receiver, for tests.
+    #[cfg(test)]
+    pub(crate) fn in_memory(capacity: usize) -> (Self, mpsc::Receiver<RequestRecord>) {
+        let (tx, rx) = mpsc::channel(capacity);
+        (Self { tx }, rx)
+    }
+
     /// Queues one record; false when the writer has stopped (it could not
     /// write: its error is reported by [`SinkHandle::finish`]), so that the
     /// run stops instead of measuring requests nobody can keep.

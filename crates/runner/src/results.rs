@@ -6,10 +6,13 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use stackbench_backends::Driver;
+use stackbench_core::histogram::HistError;
 use stackbench_core::run_file::{LoadConfig, RunFile, ServerInfo, Target, RUN_SCHEMA_VERSION};
 use stackbench_core::summary::Summary;
 use stackbench_core::LatencyHistograms;
-use stackbench_engine::{run_with_hooks, Lanes, LiveCounters, PhaseHooks, RecordSink, RunPlan};
+use stackbench_engine::{
+    run_with_hooks, Lanes, LiveCounters, PhaseHooks, RecordSink, RunOutcome, RunPlan,
+};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::RunContext;
@@ -132,46 +135,34 @@ pub async fn benchmark(
     live: Arc<LiveCounters>,
     cancel: CancellationToken,
 ) -> Result<RunFile, RunnerError> {
-    std::fs::create_dir_all(&job.out).map_err(io_at(&job.out))?;
-    let lanes = Lanes::new(job.driver.clone(), job.load.threads)?;
-    let mut file = RunFile {
-        schema_version: RUN_SCHEMA_VERSION,
-        stackbench_version: env!("CARGO_PKG_VERSION").into(),
-        complete: false,
-        stopped_early: None,
-        warnings: job.warnings.clone(),
-        started_at: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
-        finished_at: None,
-        command_line: std::env::args().collect(),
-        target: job.target,
-        load: job.load,
-        server: job.server,
-        host: crate::host::capture(),
-        stack: job.context.stack,
-        suite: job.context.suite,
-        launch: job.context.launch,
-        energy: None,
-        summary: Summary::default(),
-        histograms: LatencyHistograms::default().serialize()?,
-        timeline: None,
-        merged: None,
-        server_metrics: None,
-    };
-    write_run_file(&job.out, &file)?;
-    let (sink, handle) = RecordSink::create(&job.out.join("requests.jsonl"))?;
+    let Job {
+        driver,
+        plan,
+        target,
+        load,
+        server,
+        out,
+        metrics_every,
+        api_key,
+        context,
+        warnings,
+    } = job;
+    std::fs::create_dir_all(&out).map_err(io_at(&out))?;
+    let lanes = Lanes::new(driver, load.threads)?;
+    let sample_power = context.sample_power;
+    let mut file = started_file(target, load, server, context, warnings)?;
+    write_run_file(&out, &file)?;
+    let (sink, handle) = RecordSink::create(&out.join("requests.jsonl"))?;
     let root = stackbench_backends::normalize_base_url(&file.target.base_url)?;
     // The run's own token: the user's cancel, or a watcher that can no
     // longer write (whose error then says why the run stopped).
     let stop = cancel.child_token();
-    let metrics = job
-        .metrics_every
-        .map(|every| {
-            MetricsWatch::new(&root, job.api_key.as_deref(), &job.out, every, stop.clone())
-        })
+    let metrics = metrics_every
+        .map(|every| MetricsWatch::new(&root, api_key.as_deref(), &out, every, stop.clone()))
         .transpose()?;
-    let power = job.context.sample_power.then(PowerSampler::new);
+    let power = sample_power.then(PowerSampler::new);
     let mut watch = Watchers { metrics, power };
-    let outcome = run_with_hooks(&lanes, &job.plan, sink, live, stop, &mut watch).await;
+    let outcome = run_with_hooks(&lanes, &plan, sink, live, stop, &mut watch).await;
     drop(lanes);
     let metrics_write_error = watch
         .metrics
@@ -187,12 +178,71 @@ pub async fn benchmark(
                 source: std::io::Error::other(e.to_string()),
             })
         });
+    let histograms = record_outcome(&mut file, outcome);
+    // Anything that could not be written or encoded fails the run (exit 2)
+    // after run.json records what was measured.
+    let failed: Option<RunnerError> = match (written, metrics_write_error, histograms) {
+        (Err(e), _, _) => Some(e.into()),
+        (_, Some((path, source)), _) => Some(RunnerError::Io { path, source }),
+        (_, None, Err(e)) => Some(e.into()),
+        (Ok(_), None, Ok(())) => None,
+    };
+    if let Some(e) = failed {
+        file.complete = false;
+        file.stopped_early = Some(format!("error: {e}"));
+        write_run_file(&out, &file)?;
+        return Err(e);
+    }
+    write_run_file(&out, &file)?;
+    Ok(file)
+}
+
+/// The `run.json` of a run about to start: marked incomplete, with what
+/// preparing it found worth a warning.
+fn started_file(
+    target: Target,
+    load: LoadConfig,
+    server: ServerInfo,
+    context: RunContext,
+    warnings: Vec<String>,
+) -> Result<RunFile, RunnerError> {
+    Ok(RunFile {
+        schema_version: RUN_SCHEMA_VERSION,
+        stackbench_version: env!("CARGO_PKG_VERSION").into(),
+        complete: false,
+        stopped_early: None,
+        warnings,
+        started_at: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
+        finished_at: None,
+        command_line: std::env::args().collect(),
+        target,
+        load,
+        server,
+        host: crate::host::capture(),
+        stack: context.stack,
+        suite: context.suite,
+        launch: context.launch,
+        energy: None,
+        summary: Summary::default(),
+        histograms: LatencyHistograms::default().serialize()?,
+        timeline: None,
+        merged: None,
+        server_metrics: None,
+    })
+}
+
+/// Puts what the measured phase produced into `file`: its summary,
+/// histograms and timeline, the engine's warnings (a worker that panicked)
+/// and the run's own, and whether it completed. The error is that of
+/// histograms that could not be encoded (the file keeps empty ones).
+fn record_outcome(file: &mut RunFile, outcome: RunOutcome) -> Result<(), HistError> {
     if let Some(d) = &mut file.load.dataset {
         let r = &outcome.summary.requests;
         let sent = file.load.warmup_requests + r.ok + r.failed + r.cancelled;
         d.repeated = sent > d.selected;
     }
     file.summary = outcome.summary;
+    file.warnings.extend(outcome.warnings);
     file.warnings.extend(few_completed(&file.summary));
     let histograms = outcome.histograms.serialize();
     if let Ok(h) = &histograms {
@@ -203,23 +253,72 @@ pub async fn benchmark(
     file.complete = !outcome.interrupted && outcome.stopped_early.is_none();
     if outcome.interrupted {
         file.stopped_early = Some("interrupted".into());
-    } else if let Some(why) = &outcome.stopped_early {
-        file.stopped_early = Some(why.clone());
+    } else if let Some(why) = outcome.stopped_early {
+        file.stopped_early = Some(why);
     }
-    // Anything that could not be written or encoded fails the run (exit 2)
-    // after run.json records what was measured.
-    let failed: Option<RunnerError> = match (written, metrics_write_error, histograms) {
-        (Err(e), _, _) => Some(e.into()),
-        (_, Some((path, source)), _) => Some(RunnerError::Io { path, source }),
-        (_, None, Err(e)) => Some(e.into()),
-        (Ok(_), None, Ok(_)) => None,
-    };
-    if let Some(e) = failed {
-        file.complete = false;
-        file.stopped_early = Some(format!("error: {e}"));
-        write_run_file(&job.out, &file)?;
-        return Err(e);
+    histograms.map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn started() -> RunFile {
+        let warnings = vec!["from preparing the run".to_string()];
+        let context = RunContext::default();
+        let file = started_file(
+            Target::default(),
+            LoadConfig::default(),
+            ServerInfo::default(),
+            context,
+            warnings,
+        );
+        file.unwrap()
     }
-    write_run_file(&job.out, &file)?;
-    Ok(file)
+
+    fn outcome(warnings: &[&str]) -> RunOutcome {
+        let mut summary = Summary::default();
+        summary.requests.ok = 7;
+        RunOutcome {
+            histograms: LatencyHistograms::default(),
+            summary,
+            interrupted: false,
+            stopped_early: None,
+            timeline: Default::default(),
+            warnings: warnings.iter().map(|w| w.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn the_engines_warnings_are_written_after_the_preparation_ones() {
+        let mut file = started();
+        assert!(!file.complete);
+        let panicked = "worker 1 panicked: boom (request 4, which it was sending, is missing)";
+        record_outcome(&mut file, outcome(&[panicked])).unwrap();
+        assert_eq!(file.warnings, ["from preparing the run", panicked]);
+        assert_eq!(file.summary.requests.ok, 7);
+        assert!(file.complete && file.stopped_early.is_none());
+        assert!(file.finished_at.is_some() && file.timeline.is_some());
+    }
+
+    #[test]
+    fn an_interrupted_or_stopped_run_is_incomplete_and_says_why() {
+        let mut file = started();
+        let mut o = outcome(&[]);
+        o.interrupted = true;
+        o.stopped_early = Some("more than 5% of requests failed".into());
+        record_outcome(&mut file, o).unwrap();
+        assert!(!file.complete);
+        assert_eq!(file.stopped_early.as_deref(), Some("interrupted"));
+        let mut file = started();
+        let mut o = outcome(&[]);
+        o.stopped_early = Some("more than 5% of requests failed".into());
+        record_outcome(&mut file, o).unwrap();
+        assert!(!file.complete);
+        assert_eq!(
+            file.stopped_early.as_deref(),
+            Some("more than 5% of requests failed")
+        );
+        assert_eq!(file.warnings, ["from preparing the run"]);
+    }
 }

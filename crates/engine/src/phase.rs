@@ -1,0 +1,380 @@
+//! The state one phase (warm-up or measured) shares between its workers:
+//! the range of request ids still to send, the stop token, the histogram
+//! and tally shards, the token timeline and the moments that bound the
+//! steady window. Built by one constructor, [`Phase::new`]; how a finished
+//! request changes it is in [`crate::account`].
+//!
+//! Tallies live in the shards, beside the histograms, rather than in each
+//! worker: the reader sums the shards at the end, so a worker that panics
+//! takes none of the requests it finished with it.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use stackbench_core::slo::Slo;
+use stackbench_core::summary::Totals;
+use stackbench_core::sync::lock;
+use stackbench_core::{LatencyHistograms, Timeline};
+use stackbench_wire::body::Request;
+use tokio_util::sync::CancellationToken;
+
+use crate::live::LiveCounters;
+use crate::open_loop::LagBook;
+use crate::plan::{too_many_failures, RunPlan};
+use crate::prompt::PromptGenerator;
+use crate::sink::RecordSink;
+
+/// Histogram shards per phase: enough that workers rarely wait on a lock.
+const HIST_SHARDS: usize = 4;
+
+/// One shard of a measured phase's results. A full set of HDR histograms
+/// takes about 2 MB, so one per worker would cost gigabytes at thousands of
+/// streams; workers share a few shards and lock one once per request.
+#[derive(Default)]
+pub(crate) struct Shard {
+    pub(crate) hists: LatencyHistograms,
+    pub(crate) totals: Totals,
+}
+
+/// Which phase, and what only the measured one has.
+// Built twice per run and moved once: its size does not matter.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum Kind {
+    /// Requests `0..warmup_requests`, sent and recorded but not counted.
+    Warmup,
+    /// Requests from `first_id` to the plan's bound, counted.
+    Measured {
+        /// The first measured request id (after the warm-up ones).
+        first_id: u64,
+        /// Open-loop runs: the schedule's lag by quarter.
+        lag: Option<LagBook>,
+    },
+}
+
+/// What every phase of a run shares.
+pub(crate) struct Shared {
+    /// When the run began: every offset is from here.
+    pub(crate) t0: Instant,
+    /// Ends the phase (a child of the run's cancel token).
+    pub(crate) stop: CancellationToken,
+    pub(crate) live: Arc<LiveCounters>,
+    pub(crate) sink: RecordSink,
+}
+
+/// One phase's shared state.
+pub(crate) struct Phase {
+    prompts: PromptGenerator,
+    dataset: Option<Arc<Vec<Request>>>,
+    pub(crate) t0: Instant,
+    pub(crate) measured: bool,
+    pub(crate) next_id: AtomicU64,
+    end_id: Option<u64>,
+    pub(crate) stop: CancellationToken,
+    /// When the first worker found no more work, µs since t0.
+    drain_at_us: AtomicU64,
+    /// When the first request finished OK, µs since t0.
+    pub(crate) first_ok_us: AtomicU64,
+    /// The latest first token among requests cut off by the end, µs since
+    /// t0: when no request completed, every stream was decoding from then.
+    pub(crate) last_first_token_us: AtomicU64,
+    pub(crate) timeline: Mutex<Timeline>,
+    pub(crate) target_output_tokens: u32,
+    pub(crate) exclude_short: bool,
+    pub(crate) cold_load_ms: f64,
+    /// Result shards (none in warm-up, which counts nothing).
+    shards: Vec<Mutex<Shard>>,
+    pub(crate) live: Arc<LiveCounters>,
+    pub(crate) sink: RecordSink,
+    pub(crate) slo: Option<Slo>,
+    max_error_pct: Option<f64>,
+    /// Measured requests finished OK and failed (this phase only).
+    pub(crate) done_ok: AtomicU64,
+    pub(crate) done_failed: AtomicU64,
+    /// Set when `max_error_pct` ended the phase.
+    error_stop: AtomicBool,
+    /// Open-loop runs: the schedule's lag by quarter.
+    pub(crate) lag: Option<LagBook>,
+    /// What went wrong in the phase's own machinery (a worker that
+    /// panicked), for the run's warnings.
+    warnings: Mutex<Vec<String>>,
+    /// Test-only: the request id whose sending panics.
+    #[cfg(test)]
+    pub(crate) panic_at: Option<u64>,
+}
+
+impl Phase {
+    /// The phase `kind` of `plan`.
+    pub(crate) fn new(plan: &RunPlan, kind: Kind, shared: Shared) -> Self {
+        let (measured, first_id, end_id, lag) = match kind {
+            Kind::Warmup => (false, 0, Some(plan.warmup_requests), None),
+            Kind::Measured { first_id, lag } => (true, first_id, plan.bound.end_id(first_id), lag),
+        };
+        let shards = if measured { HIST_SHARDS } else { 0 };
+        Self {
+            prompts: plan.prompts.clone(),
+            dataset: plan.dataset.clone(),
+            t0: shared.t0,
+            measured,
+            next_id: AtomicU64::new(first_id),
+            end_id,
+            stop: shared.stop,
+            drain_at_us: AtomicU64::new(u64::MAX),
+            first_ok_us: AtomicU64::new(u64::MAX),
+            last_first_token_us: AtomicU64::new(0),
+            timeline: Mutex::new(Timeline::default()),
+            target_output_tokens: plan.target_output_tokens,
+            exclude_short: plan.exclude_short,
+            cold_load_ms: plan.cold_load_ms,
+            shards: (0..shards).map(|_| Mutex::default()).collect(),
+            live: shared.live,
+            sink: shared.sink,
+            slo: plan.slo.filter(|_| measured),
+            max_error_pct: plan.max_error_pct.filter(|_| measured),
+            done_ok: AtomicU64::new(0),
+            done_failed: AtomicU64::new(0),
+            error_stop: AtomicBool::new(false),
+            lag,
+            warnings: Mutex::new(Vec::new()),
+            #[cfg(test)]
+            panic_at: plan.panic_at,
+        }
+    }
+
+    pub(crate) fn now_us(&self) -> u64 {
+        micros(self.t0.elapsed())
+    }
+
+    /// Notes that the phase has no more work from now (the first call wins).
+    pub(crate) fn mark_drain(&self) {
+        self.drain_at_us.fetch_min(self.now_us(), Ordering::Relaxed);
+    }
+
+    /// The next request id, or `None` when the phase has no more work.
+    pub(crate) fn take(&self) -> Option<u64> {
+        if self.stop.is_cancelled() {
+            self.mark_drain();
+            return None;
+        }
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        if self.end_id.is_some_and(|end| id >= end) {
+            self.mark_drain();
+            return None;
+        }
+        Some(id)
+    }
+
+    /// What request `id` asks: a dataset entry, else a generated prompt.
+    pub(crate) fn request(&self, id: u64) -> Request {
+        match self.dataset.as_deref().filter(|d| !d.is_empty()) {
+            Some(d) => d[usize::try_from(id % d.len() as u64).unwrap_or(0)].clone(),
+            None => Request::text(self.prompts.prompt(id)),
+        }
+    }
+
+    /// The shard request `id` is accounted in; `None` in warm-up.
+    pub(crate) fn shard(&self, id: u64) -> Option<&Mutex<Shard>> {
+        let n = self.shards.len() as u64;
+        (n > 0).then(|| &self.shards[usize::try_from(id % n).unwrap_or(0)])
+    }
+
+    /// The phase's results: every shard summed.
+    pub(crate) fn collect(&self) -> Shard {
+        let mut all = Shard::default();
+        for shard in &self.shards {
+            let s = lock(shard);
+            all.hists += &s.hists;
+            all.totals.merge(&s.totals);
+        }
+        all
+    }
+
+    /// Ends the phase when too many measured requests failed.
+    pub(crate) fn check_error_rate(&self) {
+        let Some(limit) = self.max_error_pct else {
+            return;
+        };
+        let failed = self.done_failed.load(Ordering::Relaxed);
+        let ok = self.done_ok.load(Ordering::Relaxed);
+        if too_many_failures(limit, failed, ok) {
+            self.error_stop.store(true, Ordering::Relaxed);
+            self.mark_drain();
+            self.stop.cancel();
+        }
+    }
+
+    /// Whether `max_error_pct` ended the phase.
+    pub(crate) fn stopped_for_errors(&self) -> bool {
+        self.error_stop.load(Ordering::Relaxed)
+    }
+
+    /// The steady window, µs since t0, of a phase that ended at `end`: from
+    /// [`steady_start_us`] to the moment the phase ran out of work (or
+    /// `end`).
+    pub(crate) fn steady_window(&self, end: Duration) -> (u64, u64) {
+        let start = steady_start_us(
+            self.first_ok_us.load(Ordering::Relaxed),
+            self.last_first_token_us.load(Ordering::Relaxed),
+        );
+        let end = self.drain_at_us.load(Ordering::Relaxed).min(micros(end));
+        (start, end)
+    }
+
+    /// Adds a warning to the run's (shown by the caller with the run's
+    /// other warnings, so only logged here at debug level).
+    pub(crate) fn warn(&self, warning: String) {
+        tracing::debug!("{warning}");
+        lock(&self.warnings).push(warning);
+    }
+
+    /// The warnings so far, taken.
+    pub(crate) fn take_warnings(&self) -> Vec<String> {
+        std::mem::take(&mut lock(&self.warnings))
+    }
+}
+
+/// Where the steady window starts: at the first completed request (the
+/// pipeline is full); when none completed (every request longer than the
+/// run), once every stream cut off by the end had its first token
+/// (`u64::MAX` for either: none).
+pub(crate) fn steady_start_us(first_ok_us: u64, last_first_token_us: u64) -> u64 {
+    match (first_ok_us, last_first_token_us) {
+        (u64::MAX, 0) => u64::MAX,
+        (u64::MAX, t) => t,
+        (t, _) => t,
+    }
+}
+
+/// What a worker's task that did not return says about how it ended: its
+/// panic message, or that it was cancelled.
+pub(crate) fn join_failure(err: tokio::task::JoinError) -> String {
+    match err.try_into_panic() {
+        Ok(payload) => {
+            let message = payload
+                .downcast_ref::<&str>()
+                .copied()
+                .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+                .unwrap_or("(a panic without a message)");
+            format!("panicked: {message}")
+        }
+        Err(e) => format!("did not finish: {e}"),
+    }
+}
+
+/// `d` in whole µs, saturating.
+pub(crate) fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::plan::tests::plan;
+    use crate::plan::Bound;
+
+    /// A phase of `plan` whose records go to the returned receiver.
+    pub(crate) fn phase_of(
+        plan: &RunPlan,
+        kind: Kind,
+    ) -> (
+        Phase,
+        tokio::sync::mpsc::Receiver<stackbench_core::RequestRecord>,
+    ) {
+        let (sink, rx) = RecordSink::in_memory(1024);
+        let shared = Shared {
+            t0: Instant::now(),
+            stop: CancellationToken::new(),
+            live: Arc::new(LiveCounters::default()),
+            sink,
+        };
+        (Phase::new(plan, kind, shared), rx)
+    }
+
+    fn measured(first_id: u64) -> Kind {
+        Kind::Measured {
+            first_id,
+            lag: None,
+        }
+    }
+
+    fn ids(phase: &Phase) -> Vec<u64> {
+        std::iter::from_fn(|| phase.take()).collect()
+    }
+
+    #[test]
+    fn warm_up_sends_its_own_ids_and_counts_nothing() {
+        let (p, _rx) = phase_of(&plan(2, Bound::Requests(5), 3), Kind::Warmup);
+        assert_eq!(ids(&p), [0, 1, 2]);
+        assert!(!p.measured);
+        assert!(p.shard(0).is_none());
+    }
+
+    #[test]
+    fn the_measured_phase_starts_after_warm_up_and_stops_at_its_count() {
+        let (p, _rx) = phase_of(&plan(2, Bound::Requests(4), 3), measured(3));
+        assert_eq!(ids(&p), [3, 4, 5, 6]);
+        // Once drained it stays drained, and the drain time is set.
+        assert_eq!(p.take(), None);
+        assert!(p.drain_at_us.load(Ordering::Relaxed) < u64::MAX);
+        assert!(p.shard(5).is_some());
+    }
+
+    #[test]
+    fn a_duration_bound_gives_ids_until_stopped() {
+        let bound = Bound::Duration(Duration::from_secs(1));
+        let (p, _rx) = phase_of(&plan(2, bound, 0), measured(0));
+        for want in 0..1000 {
+            assert_eq!(p.take(), Some(want));
+        }
+        assert_eq!(p.drain_at_us.load(Ordering::Relaxed), u64::MAX);
+        p.stop.cancel();
+        assert_eq!(p.take(), None);
+        assert!(p.drain_at_us.load(Ordering::Relaxed) < u64::MAX);
+    }
+
+    #[test]
+    fn warm_up_ignores_the_slo_and_the_failure_limit() {
+        let mut pl = plan(1, Bound::Requests(30), 30);
+        pl.max_error_pct = Some(0.0);
+        pl.slo = Some(Slo::default());
+        let (warm, _rx) = phase_of(&pl, Kind::Warmup);
+        assert!(warm.slo.is_none());
+        warm.done_failed.store(30, Ordering::Relaxed);
+        warm.check_error_rate();
+        assert!(!warm.stop.is_cancelled());
+        let (p, _rx) = phase_of(&pl, measured(30));
+        assert!(p.slo.is_some());
+        p.done_failed.store(30, Ordering::Relaxed);
+        p.check_error_rate();
+        assert!(p.stop.is_cancelled() && p.stopped_for_errors());
+    }
+
+    #[test]
+    fn the_steady_window_starts_at_the_first_completion_else_the_last_first_token() {
+        assert_eq!(steady_start_us(500, 900), 500);
+        assert_eq!(steady_start_us(u64::MAX, 900), 900);
+        assert_eq!(steady_start_us(u64::MAX, 0), u64::MAX);
+        let (p, _rx) = phase_of(&plan(1, Bound::Requests(1), 0), measured(0));
+        p.first_ok_us.store(2_000, Ordering::Relaxed);
+        // Not drained: the window ends at the end given.
+        assert_eq!(p.steady_window(Duration::from_millis(9)), (2_000, 9_000));
+        // Drained earlier than the end: the window ends at the drain.
+        p.drain_at_us.store(7_000, Ordering::Relaxed);
+        assert_eq!(p.steady_window(Duration::from_millis(9)), (2_000, 7_000));
+    }
+
+    #[test]
+    fn collect_sums_every_shard() {
+        let (p, _rx) = phase_of(&plan(1, Bound::Requests(8), 0), measured(0));
+        for id in 0..8 {
+            let mut s = lock(p.shard(id).unwrap());
+            s.totals.requests.ok += 1;
+            s.totals.output_tokens += id;
+            s.hists.ttft_us.record(100 + id);
+        }
+        let all = p.collect();
+        assert_eq!(all.totals.requests.ok, 8);
+        assert_eq!(all.totals.output_tokens, 28);
+        assert_eq!(all.hists.ttft_us.len(), 8);
+    }
+}
