@@ -62,7 +62,7 @@ pub enum MergeError {
 /// What must be equal across shards, as `(what, value)` pairs.
 fn workload(f: &RunFile) -> Vec<(&'static str, String)> {
     vec![
-        ("api", f.target.api.clone()),
+        ("api", f.target.api.to_string()),
         ("model", f.target.model.clone()),
         ("stack", f.target.stack.clone().unwrap_or_default()),
         (
