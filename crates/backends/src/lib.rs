@@ -14,6 +14,7 @@ mod metrics;
 mod ollama;
 mod openai;
 mod probe;
+mod signature;
 pub mod tls;
 mod tokenize;
 mod url;
@@ -32,7 +33,8 @@ pub use ollama::{
     ollama_ensure_model, ollama_is_loaded, ollama_metadata, ollama_preload, ModelPresenceError,
 };
 pub use openai::{OpenAiDriver, OpenAiTarget, CONNECT_TIMEOUT, MAX_EVENT_BYTES};
-pub use probe::{probe, ProbeReport, ServerKind};
+pub use probe::{probe, ProbeReport};
+pub use stackbench_core::kinds::ServerKind;
 pub use tokenize::ServerTokenizer;
 pub use url::{normalize_base_url, BaseUrlError};
 
