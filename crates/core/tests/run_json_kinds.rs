@@ -3,6 +3,7 @@
 //! change to the format: every run.json this repository keeps (test
 //! fixtures and committed results) reads and writes back unchanged, and a
 //! name from a newer stackbench is kept as it was.
+#![allow(clippy::unwrap_used)]
 
 use std::path::{Path, PathBuf};
 

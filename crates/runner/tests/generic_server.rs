@@ -5,6 +5,7 @@
 //! a generic server (no Ollama preload). A server that shows Ollama's
 //! signature but whose preload fails is measured all the same, with a
 //! warning, unless the user named Ollama.
+#![allow(clippy::unwrap_used)]
 
 use std::sync::Arc;
 use std::time::Duration;
