@@ -14,6 +14,13 @@ pub enum RequestError {
         /// The transport's reason.
         reason: String,
     },
+    /// The HTTP client could not be built (a CA file that does not load,
+    /// an API key with characters a header cannot hold): nothing was sent.
+    #[error("cannot build the HTTP client: {reason}")]
+    Client {
+        /// Why.
+        reason: String,
+    },
     /// The TLS handshake failed: the server's certificate is not trusted
     /// (or names another host). Not retried.
     #[error("TLS handshake with {url} failed: {reason} (trust its CA with --ca-cert PATH, or accept any certificate with --insecure)")]
@@ -104,7 +111,7 @@ impl RequestError {
     /// The failure's class, for records and summaries.
     pub fn kind(&self) -> FailureKind {
         match self {
-            Self::Connect { .. } => FailureKind::Connect,
+            Self::Connect { .. } | Self::Client { .. } => FailureKind::Connect,
             Self::Tls { .. } => FailureKind::Tls,
             Self::Closed { .. } => FailureKind::Closed,
             Self::ContentType { .. } => FailureKind::ContentType,

@@ -15,6 +15,7 @@ mod ollama;
 mod openai;
 mod probe;
 mod proxy;
+mod signature;
 pub mod tls;
 mod tokenize;
 mod url;
@@ -33,8 +34,9 @@ pub use ollama::{
     ollama_ensure_model, ollama_is_loaded, ollama_metadata, ollama_preload, ModelPresenceError,
 };
 pub use openai::{OpenAiDriver, OpenAiTarget, CONNECT_TIMEOUT, MAX_EVENT_BYTES};
-pub use probe::{probe, ProbeReport, ServerKind};
+pub use probe::{probe, ProbeReport};
 pub use proxy::{refuse_proxy, ProxyError};
+pub use stackbench_core::kinds::ServerKind;
 pub use tokenize::ServerTokenizer;
 pub use url::{normalize_base_url, BaseUrlError};
 

@@ -73,11 +73,10 @@ pub(crate) async fn get_ok(
     Ok(resp)
 }
 
+/// The control plane's client; a failure to build it is
+/// [`RequestError::Client`], never an empty answer.
 pub(crate) fn client_for(api_key: Option<&str>) -> Result<reqwest::Client, RequestError> {
-    http_client(api_key).map_err(|reason| RequestError::Connect {
-        url: String::new(),
-        reason,
-    })
+    http_client(api_key).map_err(|reason| RequestError::Client { reason })
 }
 
 /// `GET /v1/models`: the ids the server lists (OpenAI `data[].id`). Also the
@@ -190,17 +189,19 @@ impl Every {
 /// `/props` (`build_info`, `total_slots`, `model_path`, per-slot `n_ctx`),
 /// `/v1/models` (ids, vLLM's `max_model_len`, llama-server's `meta`:
 /// `n_params`, `size`, `n_vocab`, `n_ctx_train`) and vLLM's `/version`.
-/// Whatever a server lacks is left out.
+/// Whatever a server lacks is left out, and so is an answer not of the
+/// shape that server gives (a server that answers every path with 200 has
+/// no `/props` and no `/version`). Fails only when the HTTP client cannot
+/// be built.
 pub async fn server_metadata(
     root: &reqwest::Url,
     api_key: Option<&str>,
-) -> stackbench_core::run_file::ServerInfo {
+) -> Result<stackbench_core::run_file::ServerInfo, RequestError> {
+    use crate::signature::{llama_props, version_answer};
     use serde_json::Value;
     use stackbench_core::run_file::ServerInfo;
     let mut out = ServerInfo::default();
-    let Ok(client) = http_client(api_key) else {
-        return out;
-    };
+    let client = client_for(api_key)?;
     let get = |path: &'static str| {
         let client = client.clone();
         async move {
@@ -226,15 +227,15 @@ pub async fn server_metadata(
             .unwrap_or_default();
     }
     if let Some((server, Some(props))) = get("props").await {
-        out.server_header = out.server_header.or(server);
-        out.props = Some(props_summary(&props));
+        if llama_props(&props, server.as_deref()) {
+            out.server_header = out.server_header.or(server);
+            out.props = Some(props_summary(&props));
+        }
     }
-    // vLLM's `/version` is `{"version": "0.x.y"}`; other servers answer 404
-    // or something else, which is left out.
     if let Some((_, Some(v))) = get("version").await {
-        out.version = v.get("version").and_then(Value::as_str).map(str::to_string);
+        out.version = version_answer(&v).map(str::to_string);
     }
-    out
+    Ok(out)
 }
 
 fn model_entry(m: &serde_json::Value) -> Option<ModelEntry> {

@@ -7,7 +7,7 @@ use stackbench_wire::prometheus::{parse_prometheus, total, Sample};
 
 use crate::error::RequestError;
 use crate::meta::get_ok;
-use crate::openai::{error_chain, http_client};
+use crate::openai::error_chain;
 
 /// The counters we derive server-side figures from, summed over label sets.
 /// Names: llama-server `llamacpp:*`, vLLM `vllm:*`.
@@ -116,10 +116,7 @@ pub async fn scrape_metrics(
 
 /// A client for metadata and scrapes (not the benchmark's own client).
 pub fn meta_client(api_key: Option<&str>) -> Result<reqwest::Client, RequestError> {
-    http_client(api_key).map_err(|reason| RequestError::Connect {
-        url: String::new(),
-        reason,
-    })
+    crate::meta::client_for(api_key)
 }
 
 /// The labels of vLLM's `cache_config_info` gauge (block size, GPU blocks,

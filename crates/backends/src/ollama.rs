@@ -168,26 +168,27 @@ impl PullReport {
     }
 }
 
-/// Whether `model` is loaded now (`/api/ps` lists it); `None` when the
-/// server would not say.
+/// Whether `model` is loaded now (`/api/ps` lists it); `Ok(None)` when the
+/// server would not say (no `/api/ps`, or an answer without Ollama's
+/// `models` array: not an Ollama). Fails only when the HTTP client cannot
+/// be built.
 pub async fn ollama_is_loaded(
     root: &reqwest::Url,
     api_key: Option<&str>,
     model: &str,
-) -> Option<bool> {
-    let client = client_for(api_key).ok()?;
-    let v: Value = get_ok(&client, root, "api/ps", Duration::from_secs(10))
-        .await
-        .ok()?
-        .json()
-        .await
-        .ok()?;
-    Some(
-        v.get("models")?
-            .as_array()?
+) -> Result<Option<bool>, RequestError> {
+    let client = client_for(api_key)?;
+    let Ok(resp) = get_ok(&client, root, "api/ps", Duration::from_secs(10)).await else {
+        return Ok(None);
+    };
+    let Ok(v) = resp.json::<Value>().await else {
+        return Ok(None);
+    };
+    Ok(v.get("models").and_then(Value::as_array).map(|models| {
+        models
             .iter()
-            .any(|m| m.get("name").and_then(Value::as_str) == Some(model)),
-    )
+            .any(|m| m.get("name").and_then(Value::as_str) == Some(model))
+    }))
 }
 
 /// Loads `model` into an Ollama server (`POST /api/generate` with only the
@@ -222,16 +223,15 @@ pub async fn ollama_preload(
 /// context length and parameter count) and as loaded (`/api/ps`: bytes in
 /// memory, bytes on the GPU, the processor split as `ollama ps` prints it,
 /// the context length it was loaded with). Raw `ps` and `show` entries are
-/// kept beside the summary. Whatever the server does not say is null.
+/// kept beside the summary. Whatever the server does not say is null; fails
+/// only when the HTTP client cannot be built.
 pub async fn ollama_metadata(
     root: &reqwest::Url,
     api_key: Option<&str>,
     model: &str,
     known_show: Option<Value>,
-) -> Value {
-    let Ok(client) = client_for(api_key) else {
-        return Value::Null;
-    };
+) -> Result<Value, RequestError> {
+    let client = client_for(api_key)?;
     let timeout = Duration::from_secs(10);
     let get_json = |path: &'static str| {
         let client = client.clone();
@@ -266,7 +266,7 @@ pub async fn ollama_metadata(
         .await
         .ok(),
     };
-    summarize(version, ps.as_ref(), show.as_ref())
+    Ok(summarize(version, ps.as_ref(), show.as_ref()))
 }
 
 /// The `run.json` shape of [`ollama_metadata`] from the three answers.

@@ -1,42 +1,34 @@
 //! `probe`: which server is behind a URL, and what it honours.
 //!
-//! Identification uses endpoints only one server has (Ollama's
-//! `/api/version`, llama-server's `/props` and `Server: llama.cpp`, vLLM's
-//! `/version` and `owned_by: "vllm"`). Capabilities are tested with tiny
-//! requests where a request can show them (usage, continuous usage,
-//! `/metrics`, `/tokenize`); `ignore_eos` cannot be observed without knowing
-//! where the model would stop, so it is reported from the server's
-//! documentation and marked so.
+//! A kind is named only on positive evidence: its own answer, of its own
+//! shape, at an endpoint only it has (see `signature.rs`); a server that
+//! answers everything with 200 is none of them, and is measured as a
+//! generic OpenAI-compatible server (`openai`). The report says why, one
+//! line per check (`evidence`). Capabilities are tested with tiny requests
+//! where a request can show them (usage, continuous usage, `/metrics` as a
+//! Prometheus page with samples, `/tokenize` with token ids); `ignore_eos`
+//! cannot be observed without knowing where the model would stop, so it is
+//! reported from the server's documentation and marked so.
 
 use std::time::Duration;
 
 use serde::Serialize;
 use serde_json::{json, Value};
+use stackbench_core::kinds::ServerKind;
 use stackbench_wire::openai::parse_chunk;
 use stackbench_wire::{SseDecoder, SseEvent};
 
 use crate::error::RequestError;
-use crate::meta::{get_path, list_models};
-use crate::openai::{error_chain, http_client};
-
-/// The kind of server.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ServerKind {
-    /// vLLM
-    Vllm,
-    /// llama.cpp's llama-server
-    Llamacpp,
-    /// Ollama
-    Ollama,
-    /// Another OpenAI-compatible server
-    Openai,
-}
+use crate::meta::{client_for, get_path, list_models};
+use crate::openai::error_chain;
+use crate::signature::{
+    glimpse, llama_props, ollama_tags, prometheus_samples, tokenize_answer, version_answer,
+};
 
 /// What a probe found.
 #[derive(Debug, Clone, Serialize)]
 pub struct ProbeReport {
-    /// The server kind.
+    /// The server kind: named only on its own evidence, else `openai`.
     pub kind: ServerKind,
     /// Its version (vLLM `/version`, Ollama `/api/version`, llama-server
     /// `build_info`).
@@ -53,29 +45,202 @@ pub struct ProbeReport {
     pub timings_per_token: Option<bool>,
     /// `ignore_eos` honoured (from the server's documentation, not tested).
     pub ignore_eos_documented: bool,
-    /// `GET /metrics` answers (tested).
+    /// `GET /metrics` serves a Prometheus page with samples (tested).
     pub metrics: bool,
-    /// `POST /tokenize` answers (tested).
+    /// `POST /tokenize` answers token ids (tested).
     pub tokenize: bool,
+    /// Why: what each check found, the kind's signature first when one
+    /// was there.
+    pub evidence: Vec<String>,
 }
 
-async fn json_at(
+/// One `GET`: the status, the `Server` header and the body, or why none.
+struct Answer {
+    path: &'static str,
+    outcome: Result<(u16, Option<String>, String), String>,
+}
+
+impl Answer {
+    async fn get(client: &reqwest::Client, root: &reqwest::Url, path: &'static str) -> Self {
+        let outcome = match get_path(client, root, path, Duration::from_secs(10)).await {
+            Err(e) => Err(e.to_string()),
+            Ok(resp) => {
+                let server = resp
+                    .headers()
+                    .get(reqwest::header::SERVER)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string);
+                let status = resp.status().as_u16();
+                match resp.text().await {
+                    Ok(body) => Ok((status, server, body)),
+                    Err(e) => Err(format!("the body broke: {}", error_chain(&e))),
+                }
+            }
+        };
+        Self { path, outcome }
+    }
+
+    /// The JSON body of a 2xx answer.
+    fn json(&self) -> Option<Value> {
+        match &self.outcome {
+            Ok((200..=299, _, body)) => serde_json::from_str(body).ok(),
+            _ => None,
+        }
+    }
+
+    fn server(&self) -> Option<&str> {
+        self.outcome
+            .as_ref()
+            .ok()
+            .and_then(|(_, s, _)| s.as_deref())
+    }
+
+    /// `GET /path: 200 {"status":"ok"}` — what came back, in a line.
+    fn seen(&self) -> String {
+        match &self.outcome {
+            Ok((status, _, body)) => format!("GET /{}: {status} {}", self.path, glimpse(body)),
+            Err(e) => format!("GET /{}: {}", self.path, glimpse(e)),
+        }
+    }
+}
+
+/// The kind the answers show, its version and slots, and the evidence.
+struct Identity {
+    kind: ServerKind,
+    version: Option<String>,
+    parallel_slots: Option<u64>,
+    evidence: Vec<String>,
+}
+
+/// Names the kind whose signature is in the answers, checking Ollama,
+/// llama-server and vLLM in turn; none: `openai`, each check saying what
+/// it found instead.
+fn identify(
+    ollama_version: &Answer,
+    ollama_tags_answer: &Answer,
+    props: &Answer,
+    vllm_version: &Answer,
+) -> Identity {
+    let mut evidence = Vec::new();
+    let named = |kind, version: Option<&str>, slots, why: String| Identity {
+        kind,
+        version: version.map(str::to_string),
+        parallel_slots: slots,
+        evidence: vec![why],
+    };
+    let ov = ollama_version.json();
+    if let Some(v) = ov.as_ref().and_then(version_answer) {
+        return named(
+            ServerKind::Ollama,
+            Some(v),
+            None,
+            format!("ollama: GET /api/version answered version {v}"),
+        );
+    }
+    if let Some(n) = ollama_tags_answer.json().as_ref().and_then(ollama_tags) {
+        return named(
+            ServerKind::Ollama,
+            None,
+            None,
+            format!("ollama: GET /api/tags listed {n} model(s) with Ollama's fields"),
+        );
+    }
+    evidence.push(format!(
+        "not ollama: {}; {} (no version number, no models with name, model, digest, size)",
+        ollama_version.seen(),
+        ollama_tags_answer.seen()
+    ));
+    if let Some(p) = props.json().filter(|p| llama_props(p, props.server())) {
+        let build = p.get("build_info").and_then(Value::as_str);
+        return named(
+            ServerKind::Llamacpp,
+            build,
+            p.get("total_slots").and_then(Value::as_u64),
+            format!(
+                "llamacpp: GET /props answered build_info {}, total_slots {}",
+                build.unwrap_or("(none)"),
+                p.get("total_slots").unwrap_or(&Value::Null)
+            ),
+        );
+    }
+    evidence.push(format!(
+        "not llamacpp: {} (no total_slots with default_generation_settings, no build_info under Server: llama.cpp)",
+        props.seen()
+    ));
+    if let Some(v) = vllm_version.json().as_ref().and_then(version_answer) {
+        return named(
+            ServerKind::Vllm,
+            Some(v),
+            None,
+            format!("vllm: GET /version answered version {v}"),
+        );
+    }
+    evidence.push(format!(
+        "not vllm: {} (no version number)",
+        vllm_version.seen()
+    ));
+    evidence.push("so: a generic OpenAI-compatible server (openai): standard fields only".into());
+    Identity {
+        kind: ServerKind::Openai,
+        version: None,
+        parallel_slots: None,
+        evidence,
+    }
+}
+
+/// Whether `/metrics` serves a Prometheus page with samples, and what it
+/// served.
+async fn metrics_check(client: &reqwest::Client, root: &reqwest::Url) -> (bool, String) {
+    let a = Answer::get(client, root, "metrics").await;
+    match &a.outcome {
+        Ok((200..=299, _, body)) => match prometheus_samples(body) {
+            Ok(n) => (true, format!("metrics: GET /metrics served {n} samples")),
+            Err(why) => (false, format!("no metrics: {} ({why})", a.seen())),
+        },
+        _ => (false, format!("no metrics: {}", a.seen())),
+    }
+}
+
+/// Whether `POST /tokenize` answers token ids, and what it answered.
+async fn tokenize_check(
     client: &reqwest::Client,
     root: &reqwest::Url,
-    path: &str,
-) -> Option<(Option<String>, Value)> {
-    let resp = get_path(client, root, path, Duration::from_secs(10))
-        .await
-        .ok()?;
-    let server = resp
-        .headers()
-        .get(reqwest::header::SERVER)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
-    if !resp.status().is_success() {
-        return None;
+    kind: ServerKind,
+    model: &str,
+) -> (bool, String) {
+    let body = match kind {
+        ServerKind::Llamacpp => json!({"content": "hello world"}),
+        _ => json!({"model": model, "prompt": "hello world"}),
+    };
+    let Ok(url) = root.join("tokenize") else {
+        return (false, "no tokenize: no URL".into());
+    };
+    let resp = client
+        .post(url)
+        .json(&body)
+        .timeout(Duration::from_secs(10))
+        .send()
+        .await;
+    let (status, text) = match resp {
+        Err(e) => return (false, format!("no tokenize: {}", glimpse(&error_chain(&e)))),
+        Ok(r) => (r.status().as_u16(), r.text().await.unwrap_or_default()),
+    };
+    let ids = (200..300)
+        .contains(&status)
+        .then(|| serde_json::from_str::<Value>(&text).ok())
+        .flatten()
+        .as_ref()
+        .and_then(tokenize_answer);
+    match ids {
+        Some(n) => (
+            true,
+            format!("tokenize: POST /tokenize answered {n} token ids"),
+        ),
+        None => (
+            false,
+            format!("no tokenize: POST /tokenize: {status} {}", glimpse(&text)),
+        ),
     }
-    Some((server, resp.json().await.ok()?))
 }
 
 /// Identifies the server at `root` and tests its capabilities.
@@ -83,73 +248,33 @@ pub async fn probe(
     root: &reqwest::Url,
     api_key: Option<&str>,
 ) -> Result<ProbeReport, RequestError> {
-    let client = http_client(api_key).map_err(|reason| RequestError::Connect {
-        url: root.to_string(),
-        reason,
-    })?;
+    let client = client_for(api_key)?;
     let models = list_models(root, api_key).await?;
-    let ollama = json_at(&client, root, "api/version").await;
-    let props = json_at(&client, root, "props").await;
-    let vllm = json_at(&client, root, "version").await;
-    let owned_by = json_at(&client, root, "v1/models")
-        .await
-        .and_then(|(_, v)| {
-            v.pointer("/data/0/owned_by")
-                .and_then(Value::as_str)
-                .map(str::to_string)
-        });
-    let str_at = |v: &Value, p: &str| v.pointer(p).and_then(Value::as_str).map(str::to_string);
-    let (kind, version, parallel_slots) = if let Some((_, v)) = &ollama {
-        (ServerKind::Ollama, str_at(v, "/version"), None)
-    } else if let Some((server, v)) = props
-        .as_ref()
-        .filter(|(s, v)| s.as_deref() == Some("llama.cpp") || v.get("build_info").is_some())
-    {
-        let _ = server;
-        (
-            ServerKind::Llamacpp,
-            str_at(v, "/build_info"),
-            v.get("total_slots").and_then(Value::as_u64),
-        )
-    } else if vllm.is_some() || owned_by.as_deref() == Some("vllm") {
-        (
-            ServerKind::Vllm,
-            vllm.and_then(|(_, v)| str_at(&v, "/version")),
-            None,
-        )
-    } else {
-        (ServerKind::Openai, None, None)
-    };
+    let id = identify(
+        &Answer::get(&client, root, "api/version").await,
+        &Answer::get(&client, root, "api/tags").await,
+        &Answer::get(&client, root, "props").await,
+        &Answer::get(&client, root, "version").await,
+    );
+    let kind = id.kind;
     let model = models.first().cloned().unwrap_or_default();
     let stream = tiny_stream(&client, root, &model).await;
-    let metrics = get_path(&client, root, "metrics", Duration::from_secs(10))
-        .await
-        .is_ok_and(|r| r.status().is_success());
-    let tokenize_body = match kind {
-        ServerKind::Llamacpp => json!({"content": "hello world"}),
-        _ => json!({"model": model, "prompt": "hello world"}),
-    };
-    let tokenize = match root.join("tokenize") {
-        Ok(url) => client
-            .post(url)
-            .json(&tokenize_body)
-            .timeout(Duration::from_secs(10))
-            .send()
-            .await
-            .is_ok_and(|r| r.status().is_success()),
-        Err(_) => false,
-    };
+    let (metrics, metrics_why) = metrics_check(&client, root).await;
+    let (tokenize, tokenize_why) = tokenize_check(&client, root, kind, &model).await;
+    let mut evidence = id.evidence;
+    evidence.extend([metrics_why, tokenize_why]);
     Ok(ProbeReport {
         kind,
-        version,
+        version: id.version,
         models,
-        parallel_slots,
+        parallel_slots: id.parallel_slots,
         include_usage: stream.as_ref().map(|s| s.final_usage),
         continuous_usage: stream.as_ref().map(|s| s.running_usage),
         timings_per_token: stream.as_ref().map(|s| s.running_timings),
         ignore_eos_documented: matches!(kind, ServerKind::Vllm | ServerKind::Llamacpp),
         metrics,
         tokenize,
+        evidence,
     })
 }
 

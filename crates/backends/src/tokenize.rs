@@ -16,16 +16,17 @@ use serde_json::{json, Value};
 use stackbench_wire::body::Api;
 
 use crate::error::RequestError;
-use crate::meta::post_json;
-use crate::openai::http_client;
-use crate::probe::ServerKind;
+use crate::meta::{client_for, post_json};
+use stackbench_core::kinds::ServerKind;
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Counts prompts through a server's tokenizer endpoints.
 #[derive(Debug, Clone)]
 pub struct ServerTokenizer {
-    client: reqwest::Client,
+    /// The client, or why it could not be built (surfaced by the first
+    /// count, so that a caller falling back to calibration says why).
+    client: Result<reqwest::Client, RequestError>,
     root: reqwest::Url,
     kind: ServerKind,
     api: Api,
@@ -47,9 +48,8 @@ impl ServerTokenizer {
             ServerKind::Llamacpp => matches!(api, Api::Chat | Api::Completions | Api::LlamaNative),
             _ => false,
         };
-        let client = http_client(api_key).ok()?;
         supported.then(|| Self {
-            client,
+            client: client_for(api_key),
             root: root.clone(),
             kind,
             api,
@@ -68,7 +68,8 @@ impl ServerTokenizer {
     }
 
     async fn post(&self, path: &str, body: Value) -> Result<Value, RequestError> {
-        post_json(&self.client, &self.root, path, &body, TIMEOUT).await
+        let client = self.client.as_ref().map_err(Clone::clone)?;
+        post_json(client, &self.root, path, &body, TIMEOUT).await
     }
 
     fn malformed(path: &str, v: &Value) -> RequestError {

@@ -4,8 +4,11 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use stackbench_core::kinds::{parse_name, Api, Closed, FlavorChoice};
 use stackbench_core::Seed;
+use stackbench_sim::Flavor;
 
 /// Benchmark LLM inference stacks (vLLM, llama-server, Ollama) on your own
 /// box: time every streamed token, count tokens exactly, and write
@@ -162,21 +165,6 @@ pub struct TableArgs {
     pub dirs: Vec<PathBuf>,
 }
 
-/// Which OpenAI-compatible endpoint.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ApiArg {
-    /// POST /v1/chat/completions
-    Chat,
-    /// POST /v1/completions
-    Completions,
-    /// llama-server's native POST /completion (exact token ids per event)
-    Native,
-    /// Ollama's native POST /api/generate (NDJSON; no ignore_eos)
-    OllamaGenerate,
-    /// Ollama's native POST /api/chat (NDJSON; no ignore_eos)
-    OllamaChat,
-}
-
 /// `stackbench run`
 #[derive(Debug, Args)]
 pub struct RunArgs {
@@ -187,12 +175,12 @@ pub struct RunArgs {
     #[arg(long)]
     pub model: Option<String>,
     /// Endpoint to drive.
-    #[arg(long, value_enum, default_value_t = ApiArg::Chat)]
-    pub api: ApiArg,
+    #[arg(long, value_parser = closed::<Api>(), default_value = "chat")]
+    pub api: Api,
     /// Which server this is; `auto` probes it (see `stackbench probe`) and
     /// sends only the request options it honours.
-    #[arg(long, value_enum, default_value_t = RunFlavorArg::Auto)]
-    pub flavor: RunFlavorArg,
+    #[arg(long, value_parser = closed::<FlavorChoice>(), default_value = "auto")]
+    pub flavor: FlavorChoice,
     /// Name of an environment variable holding the API key (sent as a Bearer
     /// token; never written to any output).
     #[arg(long, value_name = "NAME")]
@@ -405,38 +393,24 @@ pub struct ProbeArgs {
     pub api_key_env: Option<String>,
 }
 
-/// Which server `run` talks to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum RunFlavorArg {
-    /// Probe the server and pick the request options it honours.
-    Auto,
-    /// vLLM: continuous usage stats for exact per-event counts.
-    Vllm,
-    /// llama-server: timings_per_token for exact per-event counts.
-    Llamacpp,
-    /// Ollama: no per-event counts (reconciled against the final usage).
-    Ollama,
-    /// Any other OpenAI-compatible server: only standard fields.
-    Openai,
-}
-
-/// Simulated flavors.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum FlavorArg {
-    /// vLLM
-    Vllm,
-    /// llama.cpp's llama-server
-    Llamacpp,
-    /// Ollama
-    Ollama,
+/// A clap parser for a closed set of `stackbench_core::kinds` (or the
+/// simulator's flavors): its names, with their help, are the possible
+/// values, and its aliases are accepted.
+fn closed<T: Closed + Clone>() -> impl TypedValueParser<Value = T> {
+    let values = T::ALL.iter().map(|k| {
+        PossibleValue::new(k.name())
+            .help(k.help())
+            .aliases(k.aliases().iter().copied())
+    });
+    PossibleValuesParser::new(values).try_map(|s| parse_name::<T>(&s))
 }
 
 /// `stackbench sim`
 #[derive(Debug, Args)]
 pub struct SimArgs {
     /// Server to imitate [default: the profile's flavor, else vllm].
-    #[arg(long, value_enum)]
-    pub flavor: Option<FlavorArg>,
+    #[arg(long, value_parser = closed::<Flavor>())]
+    pub flavor: Option<Flavor>,
     /// Profile: a TOML file or a built-in name (vllm-fp8, vllm-nvfp4,
     /// vllm-nvfp4-mtp1, llamacpp-nvfp4, llamacpp-mxfp4, ollama-q4km)
     /// [default: vllm-nvfp4, llamacpp-mxfp4 or ollama-q4km by flavor].

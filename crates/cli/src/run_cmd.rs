@@ -7,17 +7,16 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
-use stackbench_backends::{normalize_base_url, probe, ServerKind};
+use stackbench_backends::{normalize_base_url, probe};
 use stackbench_core::open_loop::Arrival;
 use stackbench_core::run_file::RunFile;
 use stackbench_engine::{Bound, LiveCounters, OpenLoopPlan};
 use stackbench_runner::sweep::{
     write_sweep_file, Level, LevelPlan, LevelResult, ListSweep, MaxSearch, StopRules,
 };
-use stackbench_runner::{FlavorChoice, Notes, RunConfig, RunnerError};
-use stackbench_wire::body::Api;
+use stackbench_runner::{Notes, RunConfig, RunnerError};
 
-use crate::args::{ApiArg, ArrivalArg, ProbeArgs, RunArgs, RunFlavorArg};
+use crate::args::{ArrivalArg, ProbeArgs, RunArgs};
 use crate::progress::Progress;
 use crate::shutdown::Shutdown;
 use crate::ExitStatus;
@@ -45,20 +44,8 @@ fn extra_body(s: Option<&str>) -> anyhow::Result<serde_json::Map<String, serde_j
 pub fn run_config(a: &RunArgs) -> anyhow::Result<RunConfig> {
     let mut c = RunConfig::new(a.base_url.clone());
     c.model = a.model.clone();
-    c.api = match a.api {
-        ApiArg::Chat => Api::Chat,
-        ApiArg::Completions => Api::Completions,
-        ApiArg::Native => Api::LlamaNative,
-        ApiArg::OllamaGenerate => Api::OllamaGenerate,
-        ApiArg::OllamaChat => Api::OllamaChat,
-    };
-    c.flavor = match a.flavor {
-        RunFlavorArg::Auto => FlavorChoice::Auto,
-        RunFlavorArg::Vllm => FlavorChoice::Fixed(ServerKind::Vllm),
-        RunFlavorArg::Llamacpp => FlavorChoice::Fixed(ServerKind::Llamacpp),
-        RunFlavorArg::Ollama => FlavorChoice::Fixed(ServerKind::Ollama),
-        RunFlavorArg::Openai => FlavorChoice::Fixed(ServerKind::Openai),
-    };
+    c.api = a.api;
+    c.flavor = a.flavor;
     c.api_key = api_key(a.api_key_env.as_deref())?;
     c.extra_body = extra_body(a.extra_body.as_deref())?;
     if a.num_requests == Some(0) {

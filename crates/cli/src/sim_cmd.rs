@@ -6,16 +6,12 @@ use std::net::SocketAddr;
 use anyhow::Context;
 use stackbench_sim::{Fault, Flavor, Profile, SimServer};
 
-use crate::args::{FlavorArg, SimArgs};
+use crate::args::SimArgs;
 use crate::ExitStatus;
 
 /// Builds the profile from `--profile`, `--flavor` and the overrides.
 pub fn build_profile(a: &SimArgs) -> anyhow::Result<Profile> {
-    let flavor = a.flavor.map(|f| match f {
-        FlavorArg::Vllm => Flavor::Vllm,
-        FlavorArg::Llamacpp => Flavor::Llamacpp,
-        FlavorArg::Ollama => Flavor::Ollama,
-    });
+    let flavor = a.flavor;
     let name = a.profile.clone().unwrap_or_else(|| {
         match flavor.unwrap_or(Flavor::Vllm) {
             Flavor::Vllm => "vllm-nvfp4",

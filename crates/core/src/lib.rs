@@ -10,6 +10,7 @@
 pub mod client_load;
 pub mod histogram;
 pub mod identity;
+pub mod kinds;
 pub mod merge;
 pub mod metrics;
 pub mod open_loop;
@@ -24,6 +25,7 @@ pub mod sync;
 pub mod timeline;
 
 pub use histogram::{HistError, LatencyHistograms};
+pub use kinds::{Api, FlavorChoice, Recorded, ServerKind};
 pub use metrics::{RequestMetrics, TokenEvent};
 pub use record::{CountSource, RequestRecord, RequestStatus, ServerTimings};
 pub use seed::{Seed, SeedOutOfRange};

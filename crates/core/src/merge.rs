@@ -66,7 +66,7 @@ pub enum MergeError {
 fn workload(f: &RunFile) -> Vec<(&'static str, String)> {
     let id = RunIdentity::of(f);
     vec![
-        ("api", f.target.api.clone()),
+        ("api", f.target.api.to_string()),
         ("model", f.target.model.clone()),
         ("stack", id.stack),
         ("quantization", id.quantization),

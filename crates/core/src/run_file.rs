@@ -8,6 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::histogram::SerializedHistograms;
+use crate::kinds::{Api, DatasetFormat, LaunchKind, Recorded, ServerKind};
 use crate::summary::Summary;
 
 /// Version of the `run.json` format.
@@ -33,8 +34,9 @@ pub const OLDEST_READABLE_SCHEMA: u32 = 1;
 pub struct Target {
     /// The base URL requests went to (API key never included).
     pub base_url: String,
-    /// API used: `chat` or `completions`.
-    pub api: String,
+    /// API used: `chat`, `completions`, `llama-native`, `ollama-generate`
+    /// or `ollama-chat`.
+    pub api: Recorded<Api>,
     /// Model name sent in requests.
     pub model: String,
     /// A label for tables (stack name, e.g. `vllm`), when given.
@@ -134,7 +136,7 @@ pub struct DatasetInfo {
     /// The file, as given.
     pub path: String,
     /// `sharegpt` (a JSON array of `conversations`) or `jsonl`.
-    pub format: String,
+    pub format: Recorded<DatasetFormat>,
     /// SHA-256 (hex) of the selected requests, in the order sent: one
     /// canonical JSON line each (`{"prompt"|"messages", "output_tokens"}`).
     /// Two runs with the same hash sent the same workload.
@@ -250,7 +252,7 @@ pub struct ServerInfo {
     /// What the run treated the server as: `vllm`, `llamacpp`, `ollama`,
     /// `openai`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub flavor: Option<String>,
+    pub flavor: Option<Recorded<ServerKind>>,
     /// vLLM's `/version`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
@@ -316,7 +318,7 @@ pub struct SimulatedInfo {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct LaunchInfo {
     /// `container`, `process` or `simulator`.
-    pub kind: String,
+    pub kind: Recorded<LaunchKind>,
     /// The full command line that started it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub command_line: Vec<String>,

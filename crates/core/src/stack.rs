@@ -11,6 +11,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::kinds::{Api, FlavorChoice, LaunchKind};
+
 /// One stack: a server (launched by stackbench or already running) and the
 /// labels its results go under.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -24,10 +26,10 @@ pub struct StackConfig {
     pub label: Option<String>,
     /// `vllm`, `llamacpp`, `ollama`, `openai` or `auto` (probe the server).
     #[serde(default)]
-    pub flavor: Flavor,
+    pub flavor: FlavorChoice,
     /// `chat`, `completions`, `native`, `ollama-generate` or `ollama-chat`.
     #[serde(default)]
-    pub api: ApiName,
+    pub api: Api,
     /// Model name sent in requests; default: the first the server lists.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,
@@ -78,40 +80,6 @@ pub struct StackConfig {
     /// Published figures to show beside the measured ones.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reference: Option<Reference>,
-}
-
-/// The server kind a stack is treated as.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Flavor {
-    /// Probe the server.
-    #[default]
-    Auto,
-    /// vLLM.
-    Vllm,
-    /// llama.cpp's llama-server.
-    Llamacpp,
-    /// Ollama.
-    Ollama,
-    /// Another OpenAI-compatible server.
-    Openai,
-}
-
-/// The API requests go to.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ApiName {
-    /// `/v1/chat/completions`.
-    #[default]
-    Chat,
-    /// `/v1/completions`.
-    Completions,
-    /// llama-server's `/completion`.
-    Native,
-    /// Ollama's `/api/generate`.
-    OllamaGenerate,
-    /// Ollama's `/api/chat`.
-    OllamaChat,
 }
 
 /// A duration as people write it (`90s`, `20m`, `1h30m`), checked when
@@ -238,6 +206,17 @@ pub enum Launch {
     Process(ProcessLaunch),
     /// A built-in simulated stack, served inside stackbench.
     Simulator(SimulatorLaunch),
+}
+
+impl Launch {
+    /// Which of the three it is.
+    pub fn kind(&self) -> LaunchKind {
+        match self {
+            Self::Container(_) => LaunchKind::Container,
+            Self::Process(_) => LaunchKind::Process,
+            Self::Simulator(_) => LaunchKind::Simulator,
+        }
+    }
 }
 
 /// A server in a container, started detached with `--rm` and labelled so

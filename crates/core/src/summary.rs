@@ -72,7 +72,7 @@ pub struct Summary {
     /// `output_tok_s_wall` when there was no steady window.
     pub output_tok_s: f64,
     /// `"steady_window"` or `"wall"`: where `output_tok_s` comes from.
-    pub output_tok_s_source: String,
+    pub output_tok_s_source: crate::kinds::Recorded<crate::kinds::RateSource>,
     /// Output tokens / wall time of the measured phase.
     pub output_tok_s_wall: f64,
     /// The steady-state window (µs since the run began), when there was one:
@@ -225,8 +225,8 @@ impl Summary {
         let per_s = |x: f64| if wall_s > 0.0 { x / wall_s } else { 0.0 };
         let wall_rate = per_s(t.output_tokens as f64);
         let (rate, source) = match steady {
-            Some(w) => (w.tok_s, "steady_window"),
-            None => (wall_rate, "wall"),
+            Some(w) => (w.tok_s, crate::kinds::RateSource::SteadyWindow),
+            None => (wall_rate, crate::kinds::RateSource::Wall),
         };
         Self {
             requests: t.requests.clone(),

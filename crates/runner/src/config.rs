@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use stackbench_backends::ServerKind;
+use stackbench_core::kinds::FlavorChoice;
 use stackbench_core::run_file::{LaunchInfo, SimulatedInfo, SuiteContext};
 use stackbench_core::slo::Slo;
 use stackbench_core::stack::StackConfig;
@@ -13,50 +13,6 @@ use stackbench_engine::{Bound, OpenLoopPlan, Schedule};
 use stackbench_wire::body::Api;
 
 use crate::error::RunnerError;
-
-/// How the run decides what kind of server it talks to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FlavorChoice {
-    /// Probe the server (`stackbench probe`) and use what it finds.
-    Auto,
-    /// Trust the caller.
-    Fixed(ServerKind),
-}
-
-impl std::str::FromStr for FlavorChoice {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, String> {
-        Ok(match s {
-            "auto" => Self::Auto,
-            "vllm" => Self::Fixed(ServerKind::Vllm),
-            "llamacpp" | "llama-server" | "llama.cpp" => Self::Fixed(ServerKind::Llamacpp),
-            "ollama" => Self::Fixed(ServerKind::Ollama),
-            "openai" => Self::Fixed(ServerKind::Openai),
-            other => {
-                return Err(format!(
-                    "unknown flavor '{other}': expected auto, vllm, llamacpp, ollama or openai"
-                ))
-            }
-        })
-    }
-}
-
-/// Parses an API name as the CLI and the configs spell it.
-pub fn parse_api(s: &str) -> Result<Api, String> {
-    Ok(match s {
-        "chat" => Api::Chat,
-        "completions" => Api::Completions,
-        "native" | "llama-native" => Api::LlamaNative,
-        "ollama-generate" => Api::OllamaGenerate,
-        "ollama-chat" => Api::OllamaChat,
-        other => {
-            return Err(format!(
-            "unknown api '{other}': expected chat, completions, native, ollama-generate or ollama-chat"
-        ))
-        }
-    })
-}
 
 /// What a run records about where it came from, beyond its load: the
 /// stack config, the suite and scenario, how the server was launched.

@@ -22,6 +22,10 @@ pub enum RunnerError {
     /// `/v1/models` listed nothing and no model was given.
     #[error("the server lists no model at /v1/models; give a model")]
     NoModel,
+    /// A control-plane request could not be made (the HTTP client could
+    /// not be built).
+    #[error(transparent)]
+    Client(RequestError),
     /// The probe failed.
     #[error("probing the server (give a flavor to skip): {0}")]
     Probe(RequestError),

@@ -17,6 +17,7 @@ mod power;
 mod prepare;
 pub mod prompt_size;
 mod results;
+mod server_side;
 mod server_watch;
 pub mod sweep;
 
@@ -27,12 +28,13 @@ use stackbench_core::run_file::RunFile;
 use stackbench_engine::LiveCounters;
 use tokio_util::sync::CancellationToken;
 
-pub use config::{parse_api, FlavorChoice, RunConfig, RunContext};
+pub use config::{RunConfig, RunContext};
 pub use error::RunnerError;
 pub use load::{load_records, load_runs, LoadError, LoadedRun};
 pub use power::{PowerSampler, NVIDIA_SMI_ENV};
 pub use prepare::{prepare, random_seed};
 pub use results::{benchmark, default_out, safe_name, utc_stamp, Job};
+pub use stackbench_core::kinds::{Api, FlavorChoice, ServerKind};
 
 /// Where a run's lines for the user go before it starts: the caller decides
 /// how to show them (the library prints nothing).

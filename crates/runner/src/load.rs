@@ -151,7 +151,10 @@ mod tests {
         assert_eq!(runs.len(), 1);
         let sim = runs[0].file.server.simulated.as_ref().expect("simulated");
         assert_eq!(sim.profile, "vllm-fp8");
-        assert_eq!(runs[0].file.server.flavor.as_deref(), Some("vllm"));
+        assert_eq!(
+            runs[0].file.server.flavor.as_ref().map(|f| f.as_str()),
+            Some("vllm")
+        );
         assert!(runs[0].file.stack.is_none());
     }
 

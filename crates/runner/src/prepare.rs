@@ -1,34 +1,30 @@
 //! From a [`RunConfig`] to a ready [`Job`]: wait for the server, pick the
-//! model, gather metadata, probe, preload (Ollama), build the driver.
+//! model, decide what the server is (`server_side`), build the drivers,
+//! size the prompts or select the dataset.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use stackbench_backends::{
-    list_models, normalize_base_url, ollama_ensure_model, ollama_is_loaded, ollama_metadata,
-    ollama_preload, probe, server_metadata, wait_ready, Driver, OpenAiDriver, OpenAiTarget,
-    ReadyWait, ServerKind, ServerTokenizer,
+    list_models, normalize_base_url, wait_ready, Driver, OpenAiDriver, OpenAiTarget, ReadyWait,
+    ServerKind, ServerTokenizer,
 };
+use stackbench_core::kinds::Recorded;
 use stackbench_core::run_file::{LoadConfig, PromptSizing, Target};
 use stackbench_core::Seed;
 use stackbench_engine::{Bound, PromptGenerator, RunPlan, DEFAULT_COLD_LOAD_MS};
 use stackbench_wire::body::{Api, BodyOptions};
 
-use crate::config::{FlavorChoice, RunConfig};
+use crate::config::RunConfig;
 use crate::dataset::{select, LengthCounter};
 use crate::error::RunnerError;
 use crate::prompt_size::{approximate, size_prompts, Counter, SizeError};
 use crate::results::{default_out, Job};
+use crate::server_side::server_side;
 
 /// A fresh seed for a run that was given none.
 pub fn random_seed() -> Seed {
     Seed::from_random_bits(rand::random())
-}
-
-fn kind_name(kind: ServerKind) -> Option<String> {
-    serde_json::to_value(kind)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
 }
 
 /// Checks the server is there and builds the job `c` describes; `progress`
@@ -39,71 +35,77 @@ pub async fn prepare(c: RunConfig, progress: &(dyn Fn(&str) + Sync)) -> Result<J
     // kept in run.json (`warnings`).
     let mut warnings: Vec<String> = Vec::new();
     let root = normalize_base_url(&c.base_url)?;
-    let key = c.api_key.as_deref();
     let wait = ReadyWait {
         timeout: c.ready_timeout,
         interval: Duration::from_millis(500),
     };
-    wait_ready(&root, key, wait, progress)
+    wait_ready(&root, c.api_key.as_deref(), wait, progress)
         .await
         .map_err(RunnerError::NotReady)?;
-    // Listing the models checks that the API answers before anything runs.
-    let model = match (&c.model, list_models(&root, key).await) {
-        (Some(m), _) => m.clone(),
-        (None, Ok(list)) => list.into_iter().next().ok_or(RunnerError::NoModel)?,
-        (None, Err(e)) => return Err(RunnerError::Models(e)),
-    };
-    let mut server = server_metadata(&root, key).await;
-    // An Ollama (it answers `/api/ps`) gets its model present and loaded
-    // before the probe, whose test stream would otherwise pay the load;
-    // whether it was loaded already says whether the preload was cold.
-    let ollama_ps = ollama_is_loaded(&root, key, &model).await;
-    let ollama_first = ollama_ps.is_some()
-        || c.api.ndjson()
-        || matches!(c.flavor, FlavorChoice::Fixed(ServerKind::Ollama));
-    let mut cold_load_ms = None;
-    if ollama_first {
-        let cold = ollama_ready_model(&c, &root, &model, ollama_ps, &mut server, progress).await?;
-        cold_load_ms = Some(cold);
-    }
-    let kind = match c.flavor {
-        FlavorChoice::Auto => {
-            let report = probe(&root, key).await.map_err(RunnerError::Probe)?;
-            server.probe = Some(serde_json::to_value(&report)?);
-            report.kind
-        }
-        FlavorChoice::Fixed(k) if c.probe_fixed => {
-            // Suites record what the server is even when the config says
-            // it; a mismatch is worth a warning, not a failed stack.
-            match probe(&root, key).await {
-                Ok(report) => {
-                    if report.kind != k {
-                        warnings.push(format!(
-                            "configured as {} but the server looks like {}",
-                            kind_name(k).unwrap_or_default(),
-                            kind_name(report.kind).unwrap_or_default()
-                        ));
-                    }
-                    server.probe = Some(serde_json::to_value(&report)?);
-                }
-                Err(e) => warnings.push(format!("probe failed ({e}); using the configured flavor")),
-            }
-            k
-        }
-        FlavorChoice::Fixed(k) => k,
-    };
-    server.flavor = kind_name(kind);
-    server.simulated = c.context.simulated.clone();
-    if kind == ServerKind::Ollama && c.ignore_eos && !c.exclude_short {
-        warnings.push("Ollama has no ignore_eos; outputs may stop early (counted as `short`; --exclude-short leaves them out of the statistics)".into());
-    }
-    if kind == ServerKind::Ollama && !ollama_first {
-        let cold = ollama_ready_model(&c, &root, &model, None, &mut server, progress).await?;
-        cold_load_ms = Some(cold);
-    }
+    let model = pick_model(&c, &root).await?;
+    let side = server_side(&c, &root, &model, progress, &mut warnings).await?;
     let seed = c.seed.unwrap_or_else(random_seed);
-    let body = BodyOptions {
-        model: model.clone(),
+    let body = body_options(&c, &model, seed, side.kind);
+    let driver = driver(&c, &root, side.kind, body.clone())?;
+    let work = workload(&c, &root, side.kind, &model, body, seed, &mut warnings).await?;
+    let label = c.label.clone().unwrap_or_else(|| run_label(&c, &model));
+    Ok(Job {
+        driver: Arc::new(Driver::OpenAi(driver)),
+        plan: RunPlan {
+            concurrency: c.concurrency,
+            open_loop: c.open_loop,
+            slo: c.slo,
+            dataset: work.dataset.as_ref().map(|d| d.requests.clone()),
+            seed: seed.get(),
+            max_error_pct: c.max_error_pct,
+            bound: c.bound,
+            warmup_requests: c.warmup_requests,
+            prompts: work.prompts,
+            target_output_tokens: c.output_tokens,
+            exclude_short: c.exclude_short,
+            cold_load_ms: side.cold_load_ms.unwrap_or(DEFAULT_COLD_LOAD_MS),
+        },
+        target: Target {
+            base_url: root.to_string(),
+            api: Recorded::Known(c.api),
+            model,
+            stack: c.stack.clone(),
+            quantization: c.quantization.clone(),
+        },
+        load: LoadConfig {
+            prompt_sizing: work.sizing,
+            prompt_tokens: if work.dataset.is_some() {
+                0
+            } else {
+                c.prompt_tokens
+            },
+            dataset: work.dataset.map(|d| d.info),
+            cold_load_ms: side.cold_load_ms,
+            ..load_config(&c, seed)
+        },
+        server: side.info,
+        out: c.out.clone().unwrap_or_else(|| default_out(&label)),
+        metrics_every: c.metrics_every,
+        api_key: c.api_key.clone(),
+        context: c.context,
+        warnings,
+    })
+}
+
+/// The model to send: the configured one, else the first the server
+/// lists (listing also checks that the API answers before anything runs).
+async fn pick_model(c: &RunConfig, root: &reqwest::Url) -> Result<String, RunnerError> {
+    match (&c.model, list_models(root, c.api_key.as_deref()).await) {
+        (Some(m), _) => Ok(m.clone()),
+        (None, Ok(list)) => list.into_iter().next().ok_or(RunnerError::NoModel),
+        (None, Err(e)) => Err(RunnerError::Models(e)),
+    }
+}
+
+/// The request body options of the run.
+fn body_options(c: &RunConfig, model: &str, seed: Seed, kind: ServerKind) -> BodyOptions {
+    BodyOptions {
+        model: model.to_string(),
         max_tokens: c.output_tokens,
         ignore_eos: c.ignore_eos,
         temperature: c.temperature,
@@ -112,25 +114,17 @@ pub async fn prepare(c: RunConfig, progress: &(dyn Fn(&str) + Sync)) -> Result<J
         per_event_counts: c.per_event_counts
             && matches!(kind, ServerKind::Vllm | ServerKind::Llamacpp),
         extra: c.extra_body.clone(),
-    };
-    let calibration = OpenAiDriver::new(OpenAiTarget {
-        root: root.clone(),
-        api: c.api,
-        api_key: c.api_key.clone(),
-        body: BodyOptions {
-            max_tokens: 1,
-            ignore_eos: false,
-            per_event_counts: false,
-            ..body.clone()
-        },
-        request_timeout: c.request_timeout,
-        first_byte_timeout: c.first_byte_timeout,
-        idle_timeout: c.idle_timeout,
-        reuse_connections: kind != ServerKind::Llamacpp,
-        counts_stop_token: kind == ServerKind::Ollama,
-    })
-    .map_err(RunnerError::Driver)?;
-    let driver = OpenAiDriver::new(OpenAiTarget {
+    }
+}
+
+/// A driver for the run's API sending `body`.
+fn driver(
+    c: &RunConfig,
+    root: &reqwest::Url,
+    kind: ServerKind,
+    body: BodyOptions,
+) -> Result<OpenAiDriver, RunnerError> {
+    OpenAiDriver::new(OpenAiTarget {
         root: root.clone(),
         api: c.api,
         api_key: c.api_key.clone(),
@@ -141,121 +135,74 @@ pub async fn prepare(c: RunConfig, progress: &(dyn Fn(&str) + Sync)) -> Result<J
         reuse_connections: kind != ServerKind::Llamacpp,
         counts_stop_token: kind == ServerKind::Ollama,
     })
-    .map_err(RunnerError::Driver)?;
-    let (prompts, sizing, dataset) = match &c.dataset {
-        Some(spec) => {
-            let counter = length_counter(
-                &c,
-                &mut warnings,
-                ServerTokenizer::new(&root, key, kind, Api::Completions, &model),
-            )?;
-            let chat = matches!(c.api, Api::Chat | Api::OllamaChat);
-            let selected = select(spec, seed.get(), chat, c.output_tokens, &counter)
-                .await
-                .map_err(|e| RunnerError::Config(e.to_string()))?;
-            (PromptGenerator::approximate(seed, 16), None, Some(selected))
-        }
-        None => {
-            let tokenizer = ServerTokenizer::new(&root, key, kind, c.api, &model);
-            let (prompts, sizing) = prompts(
-                &c,
-                tokenizer,
-                Driver::OpenAi(calibration),
-                seed,
-                &mut warnings,
-            )
-            .await?;
-            let prompts = prompts.prebuild(match c.bound {
-                Bound::Requests(n) => Some(n + c.warmup_requests),
-                Bound::Duration(_) => None,
-            });
-            (prompts, Some(sizing), None)
-        }
-    };
-    let label = c.label.clone().unwrap_or_else(|| {
-        let level = match &c.open_loop {
-            Some(o) => format!("r{}", o.rate),
-            None => format!("c{}", c.concurrency),
-        };
-        format!("{}-{level}", model.rsplit('/').next().unwrap_or(&model))
-    });
-    Ok(Job {
-        driver: Arc::new(Driver::OpenAi(driver)),
-        plan: RunPlan {
-            concurrency: c.concurrency,
-            open_loop: c.open_loop,
-            slo: c.slo,
-            dataset: dataset.as_ref().map(|d| d.requests.clone()),
-            seed: seed.get(),
-            max_error_pct: c.max_error_pct,
-            bound: c.bound,
-            warmup_requests: c.warmup_requests,
-            prompts,
-            target_output_tokens: c.output_tokens,
-            exclude_short: c.exclude_short,
-            cold_load_ms: cold_load_ms.unwrap_or(DEFAULT_COLD_LOAD_MS),
-        },
-        target: Target {
-            base_url: root.to_string(),
-            api: api_name(c.api),
-            model,
-            stack: c.stack.clone(),
-            quantization: c.quantization.clone(),
-        },
-        load: LoadConfig {
-            prompt_sizing: sizing,
-            prompt_tokens: if dataset.is_some() {
-                0
-            } else {
-                c.prompt_tokens
-            },
-            dataset: dataset.map(|d| d.info),
-            cold_load_ms,
-            ..load_config(&c, seed)
-        },
-        server,
-        out: c.out.clone().unwrap_or_else(|| default_out(&label)),
-        metrics_every: c.metrics_every,
-        api_key: c.api_key.clone(),
-        context: c.context,
-        warnings,
-    })
+    .map_err(RunnerError::Driver)
 }
 
-/// Ollama loads models lazily (its OpenAI layer too): makes `model`
-/// present (pulling it, or naming it when that fails), loads it now so that
-/// neither warm-up nor measured requests pay for it, and records what the
-/// server says of it. Returns the cold-load threshold for the run: half the
-/// preload's own load time when the model was not loaded before the run
-/// (that preload was a cold load on this box), else
-/// [`DEFAULT_COLD_LOAD_MS`].
-async fn ollama_ready_model(
+/// What the run sends: prompts sized to the target, or a dataset's
+/// selection.
+struct Workload {
+    prompts: PromptGenerator,
+    sizing: Option<PromptSizing>,
+    dataset: Option<crate::dataset::Selected>,
+}
+
+/// Selects the dataset, or sizes the generated prompts (calibration
+/// requests go out with `body` at one output token).
+async fn workload(
     c: &RunConfig,
     root: &reqwest::Url,
+    kind: ServerKind,
     model: &str,
-    loaded_before: Option<bool>,
-    server: &mut stackbench_core::run_file::ServerInfo,
-    progress: &(dyn Fn(&str) + Sync),
-) -> Result<f64, RunnerError> {
+    body: BodyOptions,
+    seed: Seed,
+    warnings: &mut Vec<String>,
+) -> Result<Workload, RunnerError> {
     let key = c.api_key.as_deref();
-    let show = ollama_ensure_model(root, key, model, progress)
-        .await
-        .map_err(RunnerError::ModelMissing)?;
-    let load_ms = ollama_preload(root, key, model)
-        .await
-        .map_err(RunnerError::Preload)?;
-    server.preload_load_ms = Some(load_ms);
-    server.ollama = Some(ollama_metadata(root, key, model, show).await);
-    Ok(if loaded_before == Some(false) {
-        (load_ms / 2.0).clamp(MIN_COLD_LOAD_MS, DEFAULT_COLD_LOAD_MS)
-    } else {
-        DEFAULT_COLD_LOAD_MS
+    if let Some(spec) = &c.dataset {
+        let endpoint = ServerTokenizer::new(root, key, kind, Api::Completions, model);
+        let counter = length_counter(c, warnings, endpoint)?;
+        let selected = select(spec, seed.get(), c.api.is_chat(), c.output_tokens, &counter)
+            .await
+            .map_err(|e| RunnerError::Config(e.to_string()))?;
+        return Ok(Workload {
+            prompts: PromptGenerator::approximate(seed, 16),
+            sizing: None,
+            dataset: Some(selected),
+        });
+    }
+    let calibration = driver(
+        c,
+        root,
+        kind,
+        BodyOptions {
+            max_tokens: 1,
+            ignore_eos: false,
+            per_event_counts: false,
+            ..body
+        },
+    )?;
+    let tokenizer = ServerTokenizer::new(root, key, kind, c.api, model);
+    let calibration = Driver::OpenAi(calibration);
+    let (prompts, sizing) = prompts(c, tokenizer, calibration, seed, warnings).await?;
+    let prompts = prompts.prebuild(match c.bound {
+        Bound::Requests(n) => Some(n + c.warmup_requests),
+        Bound::Duration(_) => None,
+    });
+    Ok(Workload {
+        prompts,
+        sizing: Some(sizing),
+        dataset: None,
     })
 }
 
-/// The lowest cold-load threshold a preload can set: above the tens of ms
-/// (175 ms at most, c=8 on a busy 2-core box) a warm Ollama reports.
-const MIN_COLD_LOAD_MS: f64 = 200.0;
+/// The folder-name label: `<model>-c<concurrency>` or `<model>-r<rate>`.
+fn run_label(c: &RunConfig, model: &str) -> String {
+    let level = match &c.open_loop {
+        Some(o) => format!("r{}", o.rate),
+        None => format!("c{}", c.concurrency),
+    };
+    format!("{}-{level}", model.rsplit('/').next().unwrap_or(model))
+}
 
 /// What counts dataset lengths: `--tokenizer`, else the server's endpoint,
 /// else an estimate (with a warning when filters depend on it).
@@ -307,10 +254,6 @@ async fn prompts(
     let why = format!("no prompt token count ({})", failures.join("; "));
     warnings.push(format!("{why}; prompt lengths are approximate"));
     Ok(approximate(c.prompt_tokens, seed, &why))
-}
-
-fn api_name(api: Api) -> String {
-    api.name().into()
 }
 
 fn load_config(c: &RunConfig, seed: Seed) -> LoadConfig {

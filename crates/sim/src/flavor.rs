@@ -19,10 +19,13 @@
 
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
+use stackbench_core::kinds::{parse_name, Closed, ServerKind};
 
-/// Which server to imitate.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
+/// Which server to imitate: the kinds of
+/// [`stackbench_core::kinds::ServerKind`] that have a wire format of their
+/// own (every one but the generic `openai`, which is defined by what it
+/// lacks). Names, aliases and help are the server kind's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Flavor {
     /// vLLM (`vllm serve`).
     Vllm,
@@ -33,23 +36,57 @@ pub enum Flavor {
 }
 
 impl Flavor {
-    /// Parses `vllm`, `llamacpp` (or `llama-server`, `llama.cpp`), `ollama`.
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "vllm" => Some(Self::Vllm),
-            "llamacpp" | "llama-server" | "llama.cpp" => Some(Self::Llamacpp),
-            "ollama" => Some(Self::Ollama),
-            _ => None,
+    /// The server kind imitated.
+    pub fn kind(self) -> ServerKind {
+        match self {
+            Self::Vllm => ServerKind::Vllm,
+            Self::Llamacpp => ServerKind::Llamacpp,
+            Self::Ollama => ServerKind::Ollama,
         }
     }
 
-    /// The canonical name.
+    /// The flavor imitating `kind`, if the simulator has one.
+    pub fn of(kind: ServerKind) -> Option<Self> {
+        Self::ALL.iter().copied().find(|f| f.kind() == kind)
+    }
+
+    /// Parses a server kind's name or alias (`vllm`, `llamacpp`,
+    /// `llama-server`, `llama.cpp`, `ollama`).
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::lookup(s)
+    }
+
+    /// The canonical name (the server kind's).
     pub fn name(self) -> &'static str {
+        self.kind().name()
+    }
+
+    /// Every flavor.
+    pub const ALL: &'static [Self] = &[Self::Vllm, Self::Llamacpp, Self::Ollama];
+}
+
+impl Closed for Flavor {
+    const WHAT: &'static str = "simulated flavor";
+    const ALL: &'static [Self] = Flavor::ALL;
+    fn name(self) -> &'static str {
+        self.kind().name()
+    }
+    fn aliases(self) -> &'static [&'static str] {
+        Closed::aliases(self.kind())
+    }
+    fn help(self) -> &'static str {
         match self {
-            Self::Vllm => "vllm",
-            Self::Llamacpp => "llamacpp",
-            Self::Ollama => "ollama",
+            Self::Vllm => "vLLM",
+            Self::Llamacpp => "llama.cpp's llama-server",
+            Self::Ollama => "Ollama",
         }
+    }
+}
+
+impl<'de> Deserialize<'de> for Flavor {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        parse_name(&s).map_err(serde::de::Error::custom)
     }
 }
 

@@ -4,8 +4,9 @@
 //! that answered wrong. A question that gets no answer at all (an error)
 //! counts as wrong, with the error as the answer.
 
+use stackbench_core::kinds::{FlavorChoice, ServerKind};
 use stackbench_core::run_file::KnownAnswerResult;
-use stackbench_core::stack::{Flavor, KnownAnswer, StackConfig};
+use stackbench_core::stack::{KnownAnswer, StackConfig};
 
 /// Characters of the answer kept in `run.json`.
 const KEEP_CHARS: usize = 500;
@@ -51,12 +52,12 @@ async fn ask(
             .next()
             .ok_or("no model named and the server lists none")?,
     };
-    if stack.flavor == Flavor::Ollama {
+    if stack.flavor == FlavorChoice::Fixed(ServerKind::Ollama) {
         stackbench_backends::ollama_ensure_model(&root, api_key, &model, progress)
             .await
             .map_err(|e| e.to_string())?;
     }
-    let api = crate::suite::api(stack.api);
+    let api = stack.api;
     let extra: serde_json::Map<String, serde_json::Value> = stack
         .extra_body
         .iter()

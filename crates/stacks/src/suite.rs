@@ -8,9 +8,9 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use stackbench_core::run_file::{SimulatedInfo, SuiteContext};
-use stackbench_core::stack::{ApiName, Flavor, Launch, StackConfig};
+use stackbench_core::stack::{Launch, StackConfig};
 use stackbench_engine::{Bound, LiveCounters};
-use stackbench_runner::{FlavorChoice, RunConfig, RunContext, RunOutput, RunnerError};
+use stackbench_runner::{RunConfig, RunContext, RunOutput, RunnerError};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Scenario, StackEntry, Suite};
@@ -619,28 +619,6 @@ async fn cancellable<T>(
     }
 }
 
-fn flavor(f: Flavor) -> FlavorChoice {
-    use stackbench_backends::ServerKind;
-    match f {
-        Flavor::Auto => FlavorChoice::Auto,
-        Flavor::Vllm => FlavorChoice::Fixed(ServerKind::Vllm),
-        Flavor::Llamacpp => FlavorChoice::Fixed(ServerKind::Llamacpp),
-        Flavor::Ollama => FlavorChoice::Fixed(ServerKind::Ollama),
-        Flavor::Openai => FlavorChoice::Fixed(ServerKind::Openai),
-    }
-}
-
-pub(crate) fn api(a: ApiName) -> stackbench_wire::body::Api {
-    use stackbench_wire::body::Api;
-    match a {
-        ApiName::Chat => Api::Chat,
-        ApiName::Completions => Api::Completions,
-        ApiName::Native => Api::LlamaNative,
-        ApiName::OllamaGenerate => Api::OllamaGenerate,
-        ApiName::OllamaChat => Api::OllamaChat,
-    }
-}
-
 fn simulated(s: &StackConfig) -> Option<SimulatedInfo> {
     let Some(Launch::Simulator(sim)) = &s.launch else {
         return None;
@@ -667,8 +645,8 @@ fn run_config(
     let d = &suite.config.defaults;
     let mut c = RunConfig::new(server.base_url.clone());
     c.model = s.model.clone();
-    c.api = api(s.api);
-    c.flavor = flavor(s.flavor);
+    c.api = s.api;
+    c.flavor = s.flavor;
     c.probe_fixed = true;
     c.api_key = opts.api_key.clone();
     c.concurrency = scenario.users().max(1);

@@ -66,55 +66,9 @@ impl Prompt {
     }
 }
 
-/// Which endpoint.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Api {
-    /// `POST /v1/chat/completions`
-    Chat,
-    /// `POST /v1/completions`
-    Completions,
-    /// llama-server's native `POST /completion`
-    LlamaNative,
-    /// Ollama's native `POST /api/generate` (NDJSON)
-    OllamaGenerate,
-    /// Ollama's native `POST /api/chat` (NDJSON)
-    OllamaChat,
-}
-
-impl Api {
-    /// The path below the server root.
-    pub fn path(self) -> &'static str {
-        match self {
-            Self::Chat => "v1/chat/completions",
-            Self::Completions => "v1/completions",
-            Self::LlamaNative => "completion",
-            Self::OllamaGenerate => "api/generate",
-            Self::OllamaChat => "api/chat",
-        }
-    }
-
-    /// The name used in configs and `run.json`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Chat => "chat",
-            Self::Completions => "completions",
-            Self::LlamaNative => "llama-native",
-            Self::OllamaGenerate => "ollama-generate",
-            Self::OllamaChat => "ollama-chat",
-        }
-    }
-
-    /// Whether the response is NDJSON (Ollama native) rather than SSE.
-    pub fn ndjson(self) -> bool {
-        matches!(self, Self::OllamaGenerate | Self::OllamaChat)
-    }
-
-    /// Whether the stream ends with `data: [DONE]` (OpenAI-compatible
-    /// endpoints) or simply closes (llama-server native).
-    pub fn ends_with_done(self) -> bool {
-        matches!(self, Self::Chat | Self::Completions)
-    }
-}
+/// Which endpoint: one definition for the whole workspace, with its path
+/// and framing (`stackbench_core::kinds::Api`).
+pub use stackbench_core::kinds::Api;
 
 /// Everything a request body needs besides the prompt.
 #[derive(Debug, Clone, PartialEq)]

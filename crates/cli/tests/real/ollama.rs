@@ -339,7 +339,7 @@ async fn ttft_is_load_plus_prompt_time_and_cold_loads_are_marked() {
         .await
         .unwrap();
     for _ in 0..100 {
-        if stackbench_backends::ollama_is_loaded(&root, None, &o.model).await == Some(false) {
+        if stackbench_backends::ollama_is_loaded(&root, None, &o.model).await == Ok(Some(false)) {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;

@@ -130,7 +130,7 @@ fn mismatches(a: &RunFile, b: &RunFile) -> Vec<String> {
         a.load.shared_prefix_tokens.to_string(),
         b.load.shared_prefix_tokens.to_string(),
     );
-    check("api", a.target.api.clone(), b.target.api.clone());
+    check("api", a.target.api.to_string(), b.target.api.to_string());
     check("model", a.target.model.clone(), b.target.model.clone());
     check(
         "quantization",
