@@ -139,40 +139,11 @@ impl OpenAiDriver {
         live_tokens: &AtomicU64,
     ) -> Result<CountOutcome, RequestError> {
         let body = request_body_for(self.target.api, &self.target.body, request);
-        let (first_byte, whole) = (self.target.first_byte_timeout, self.target.request_timeout);
+        let whole = self.target.request_timeout;
         let deadline = Instant::now() + whole;
-        let mut resp = tokio::time::timeout(first_byte.min(whole), self.endpoint.send(&body))
-            .await
-            .map_err(|_| {
-                if first_byte <= whole {
-                    RequestError::NoHeaders(first_byte)
-                } else {
-                    RequestError::Timeout(whole)
-                }
-            })??;
-        let head_at = Instant::now();
-        if !(200..300).contains(&resp.status) {
-            let text = tokio::time::timeout_at(deadline.into(), resp.read_to_end(MAX_ERROR_BODY))
-                .await
-                .map_err(|_| RequestError::Timeout(whole))?;
-            return Err(status_error(resp.status, &text));
-        }
-        check_content_type(self.target.api, resp.content_type.as_deref())?;
+        let (mut resp, head_at) = self.open(&body, deadline).await?;
         let mut decoder = Framer::for_api(self.target.api);
-        let mut state = StreamState {
-            parse: match self.target.api {
-                Api::LlamaNative => parse_native_chunk,
-                Api::OllamaGenerate | Api::OllamaChat => parse_ollama_chunk,
-                Api::Chat | Api::Completions => parse_chunk,
-            },
-            counter: if self.target.counts_stop_token {
-                TokenCounter::counting_stop_token()
-            } else {
-                TokenCounter::new()
-            },
-            done: false,
-            error: None,
-        };
+        let mut state = self.stream_state();
         let idle = self.target.idle_timeout;
         let mut watch = Limits::new(idle, deadline);
         // Every event is stamped with the time of the read that completed
@@ -233,6 +204,56 @@ impl OpenAiDriver {
         }
         finish_body(resp, &mut watch).await;
         Ok(counts)
+    }
+}
+
+impl OpenAiDriver {
+    /// Sends the request and reads the response head within the
+    /// first-byte timeout: a success status with the stream's content
+    /// type (an error status is read for its message), and when the head
+    /// came.
+    async fn open(
+        &self,
+        body: &[u8],
+        deadline: Instant,
+    ) -> Result<(crate::http1::Response<'_>, Instant), RequestError> {
+        let (first_byte, whole) = (self.target.first_byte_timeout, self.target.request_timeout);
+        let mut resp = tokio::time::timeout(first_byte.min(whole), self.endpoint.send(body))
+            .await
+            .map_err(|_| {
+                if first_byte <= whole {
+                    RequestError::NoHeaders(first_byte)
+                } else {
+                    RequestError::Timeout(whole)
+                }
+            })??;
+        let head_at = Instant::now();
+        if !(200..300).contains(&resp.status) {
+            let text = tokio::time::timeout_at(deadline.into(), resp.read_to_end(MAX_ERROR_BODY))
+                .await
+                .map_err(|_| RequestError::Timeout(whole))?;
+            return Err(status_error(resp.status, &text));
+        }
+        check_content_type(self.target.api, resp.content_type.as_deref())?;
+        Ok((resp, head_at))
+    }
+
+    /// A fresh stream's state: the API's chunk parser and token counter.
+    fn stream_state(&self) -> StreamState {
+        StreamState {
+            parse: match self.target.api {
+                Api::LlamaNative => parse_native_chunk,
+                Api::OllamaGenerate | Api::OllamaChat => parse_ollama_chunk,
+                Api::Chat | Api::Completions => parse_chunk,
+            },
+            counter: if self.target.counts_stop_token {
+                TokenCounter::counting_stop_token()
+            } else {
+                TokenCounter::new()
+            },
+            done: false,
+            error: None,
+        }
     }
 }
 

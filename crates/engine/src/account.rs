@@ -23,7 +23,9 @@ use stackbench_core::{
 };
 use stackbench_wire::CountOutcome;
 
-use crate::phase::{micros, Phase, Shard};
+use crate::lag_book::Lateness;
+use crate::phase::{Phase, Shard};
+use crate::plan::micros;
 
 /// A request about to be sent.
 pub(crate) struct Sent {
@@ -38,15 +40,6 @@ pub(crate) struct Sent {
     pub(crate) start: Instant,
     /// Open loop: how late it was sent.
     pub(crate) late: Option<Lateness>,
-}
-
-/// When an open-loop request was due, and what held it back.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Lateness {
-    /// Actual − planned send time, µs.
-    pub(crate) lag_us: u64,
-    /// The part of it spent waiting under the concurrency cap, µs.
-    pub(crate) cap_wait_us: Option<u64>,
 }
 
 /// Identity and timing of a request that just ended.

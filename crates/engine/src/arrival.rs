@@ -18,19 +18,7 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use stackbench_core::open_loop::Arrival;
 
-use crate::plan::Bound;
-
-/// The open-loop part of a plan.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct OpenLoopPlan {
-    /// Requests offered per second.
-    pub rate: f64,
-    /// How they are spread.
-    pub arrival: Arrival,
-    /// At most this many requests in flight; a request due while the cap
-    /// is reached waits (its lag counts, and is reported as a cap wait).
-    pub max_concurrency: Option<u32>,
-}
+use crate::plan::{Bound, OpenLoopPlan};
 
 /// Why an open-loop schedule cannot be made.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

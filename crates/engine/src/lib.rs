@@ -15,6 +15,7 @@
 mod account;
 pub mod arrival;
 mod closed_loop;
+mod lag_book;
 mod lanes;
 mod live;
 mod open_loop;
@@ -25,9 +26,10 @@ mod schedule;
 mod self_watch;
 mod sink;
 
-pub use arrival::{OpenLoopPlan, Schedule, ScheduleError};
+pub use arrival::{Schedule, ScheduleError};
 pub use lanes::{LaneError, Lanes, MAX_THREADS};
 pub use live::LiveCounters;
+pub use plan::OpenLoopPlan;
 pub use plan::{Bound, RunPlan, DEFAULT_COLD_LOAD_MS, ERROR_STOP_MIN};
 pub use prompt::PromptGenerator;
 pub use schedule::{run, run_with_hooks, NoHooks, PhaseHooks, RunOutcome};

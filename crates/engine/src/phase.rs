@@ -19,9 +19,9 @@ use stackbench_core::{LatencyHistograms, Timeline};
 use stackbench_wire::body::Request;
 use tokio_util::sync::CancellationToken;
 
+use crate::lag_book::LagBook;
 use crate::live::LiveCounters;
-use crate::open_loop::LagBook;
-use crate::plan::{too_many_failures, RunPlan};
+use crate::plan::{micros, too_many_failures, RunPlan};
 use crate::prompt::PromptGenerator;
 use crate::sink::RecordSink;
 
@@ -259,11 +259,6 @@ pub(crate) fn join_failure(err: tokio::task::JoinError) -> String {
         }
         Err(e) => format!("did not finish: {e}"),
     }
-}
-
-/// `d` in whole µs, saturating.
-pub(crate) fn micros(d: Duration) -> u64 {
-    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
 }
 
 #[cfg(test)]

@@ -7,11 +7,28 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use stackbench_core::open_loop::Arrival;
 use stackbench_core::slo::Slo;
 use stackbench_wire::body::Request;
 
-use crate::arrival::OpenLoopPlan;
 use crate::prompt::PromptGenerator;
+
+/// The open-loop part of a plan.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct OpenLoopPlan {
+    /// Requests offered per second.
+    pub rate: f64,
+    /// How they are spread.
+    pub arrival: Arrival,
+    /// At most this many requests in flight; a request due while the cap
+    /// is reached waits (its lag counts, and is reported as a cap wait).
+    pub max_concurrency: Option<u32>,
+}
+
+/// `d` in whole µs, saturating.
+pub(crate) fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+}
 
 /// What ends the measured phase.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -21,10 +21,11 @@ use stackbench_core::LatencyHistograms;
 use tokio_util::sync::CancellationToken;
 
 use crate::arrival::Schedule;
+use crate::lag_book::LagBook;
 use crate::lanes::Lanes;
 use crate::live::LiveCounters;
-use crate::open_loop::LagBook;
-use crate::phase::{micros, Kind, Phase, Shard, Shared};
+use crate::phase::{Kind, Phase, Shard, Shared};
+use crate::plan::micros;
 use crate::plan::RunPlan;
 use crate::sink::RecordSink;
 
@@ -256,9 +257,9 @@ mod tests {
     use stackbench_wire::body::{Api, BodyOptions};
 
     use super::*;
-    use crate::arrival::OpenLoopPlan;
     use crate::plan::tests::plan;
     use crate::plan::Bound;
+    use crate::plan::OpenLoopPlan;
 
     /// A driver for a port nothing listens on: every request is refused at
     /// once, so a run needs no server.

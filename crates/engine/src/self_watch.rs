@@ -23,7 +23,7 @@ use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 use tokio_util::sync::CancellationToken;
 
 use crate::lanes::Lanes;
-use crate::phase::micros;
+use crate::plan::micros;
 
 /// How often the probe pings the runtime.
 pub const PROBE_INTERVAL: Duration = Duration::from_millis(5);
