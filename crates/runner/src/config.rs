@@ -30,8 +30,10 @@ pub struct RunContext {
     pub sample_power: bool,
 }
 
-/// One run, validated: build it with [`RunConfig::new`] and the setters,
-/// then [`RunConfig::validate`] (which [`crate::prepare`] calls too).
+/// One run: build it with [`RunConfig::new`] (the defaults), set its
+/// public fields (`stackbench run` does it from flags, a suite from its
+/// scenario), then [`RunConfig::validate`]; the runner validates it again
+/// before the first request.
 #[derive(Debug, Clone)]
 pub struct RunConfig {
     /// Server root or `/v1` URL.
