@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 
 use rustls::pki_types::ServerName;
 use stackbench_wire::chunked::ChunkedDecoder;
+use stackbench_wire::head::{parse_head, BodyEnd};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
@@ -38,8 +39,6 @@ use crate::openai::CONNECT_TIMEOUT;
 const POOL_IDLE: Duration = Duration::from_secs(4);
 /// Largest response head accepted, bytes.
 const MAX_HEAD_BYTES: usize = 64 * 1024;
-/// Most response headers parsed.
-const MAX_HEADERS: usize = 64;
 /// Read buffer per connection, bytes: a stream event is a few hundred; a
 /// backlog is read in several reads.
 const READ_BUF: usize = 8 * 1024;
@@ -271,7 +270,7 @@ impl Endpoint {
                     endpoint: self,
                     status: head.status,
                     content_type: head.content_type,
-                    framing: head.framing,
+                    framing: Framing::from(head.body),
                     keep_alive: head.keep_alive && self.reuse,
                     pending: (head.len, filled),
                     eof: false,
@@ -282,81 +281,24 @@ impl Endpoint {
     }
 }
 
-/// What a response head says.
-struct Head {
-    /// Its length in bytes.
-    len: usize,
-    status: u16,
-    content_type: Option<String>,
-    framing: Framing,
-    keep_alive: bool,
-}
-
-/// `None` while incomplete.
-fn parse_head(bytes: &[u8]) -> Result<Option<Head>, String> {
-    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut r = httparse::Response::new(&mut headers);
-    let len = match r.parse(bytes).map_err(|e| e.to_string())? {
-        httparse::Status::Complete(len) => len,
-        httparse::Status::Partial => return Ok(None),
-    };
-    let status = r.code.unwrap_or(0);
-    let mut content_type = None;
-    let mut chunked = false;
-    let mut length = None;
-    let mut close = r.version != Some(1);
-    for h in r.headers.iter() {
-        let value = String::from_utf8_lossy(h.value);
-        let value = value.trim();
-        if h.name.eq_ignore_ascii_case("content-type") {
-            content_type = Some(value.to_string());
-        } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
-            chunked = value
-                .rsplit(',')
-                .next()
-                .is_some_and(|last| last.trim().eq_ignore_ascii_case("chunked"));
-        } else if h.name.eq_ignore_ascii_case("content-length") {
-            length = Some(
-                value
-                    .parse::<u64>()
-                    .map_err(|_| format!("invalid Content-Length {value:?}"))?,
-            );
-        } else if h.name.eq_ignore_ascii_case("connection") {
-            close |= value
-                .split(',')
-                .any(|t| t.trim().eq_ignore_ascii_case("close"));
-        }
-    }
-    let framing = if (100..200).contains(&status) || status == 204 || status == 304 {
-        Framing::Done
-    } else if chunked {
-        Framing::Chunked(ChunkedDecoder::new())
-    } else if let Some(n) = length {
-        if n == 0 {
-            Framing::Done
-        } else {
-            Framing::Length(n)
-        }
-    } else {
-        close = true;
-        Framing::Close
-    };
-    Ok(Some(Head {
-        len,
-        status,
-        content_type,
-        framing,
-        keep_alive: !close,
-    }))
-}
-
-/// How the body's end is known.
+/// How the body's end is known, and the decoding state.
 enum Framing {
     Chunked(ChunkedDecoder),
     Length(u64),
     /// It ends when the server closes the connection.
     Close,
     Done,
+}
+
+impl From<BodyEnd> for Framing {
+    fn from(end: BodyEnd) -> Self {
+        match end {
+            BodyEnd::Empty => Self::Done,
+            BodyEnd::Chunked => Self::Chunked(ChunkedDecoder::new()),
+            BodyEnd::Length(n) => Self::Length(n),
+            BodyEnd::Close => Self::Close,
+        }
+    }
 }
 
 /// A response whose head has been read; the body is read with
@@ -518,38 +460,5 @@ impl AsyncWrite for Io {
             Self::Plain(s) => Pin::new(s).poll_shutdown(cx),
             Self::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn heads_say_how_the_body_ends_and_whether_the_connection_stays() {
-        let h = parse_head(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\ndata")
-            .unwrap()
-            .unwrap();
-        assert_eq!((h.status, h.len, h.keep_alive), (200, 80, true));
-        assert_eq!(h.content_type.as_deref(), Some("text/event-stream"));
-        assert!(matches!(h.framing, Framing::Chunked(_)));
-
-        let h =
-            parse_head(b"HTTP/1.1 429 Too Many\r\nContent-Length: 12\r\nConnection: close\r\n\r\n")
-                .unwrap()
-                .unwrap();
-        assert_eq!(h.status, 429);
-        assert!(!h.keep_alive);
-        assert!(matches!(h.framing, Framing::Length(12)));
-
-        let h = parse_head(b"HTTP/1.0 200 OK\r\n\r\n").unwrap().unwrap();
-        assert!(!h.keep_alive);
-        assert!(matches!(h.framing, Framing::Close));
-
-        assert!(parse_head(b"HTTP/1.1 200 OK\r\nContent-")
-            .unwrap()
-            .is_none());
-        assert!(parse_head(b"HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n").is_err());
-        assert!(parse_head(b"garbage\r\n\r\n").is_err());
     }
 }

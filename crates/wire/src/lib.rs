@@ -7,6 +7,7 @@
 pub mod body;
 pub mod chunked;
 pub mod count;
+pub mod head;
 pub mod llama;
 pub mod ndjson;
 pub mod ollama;
