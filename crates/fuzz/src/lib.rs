@@ -7,7 +7,12 @@
 //!
 //! Run: `cargo run --release -p stackbench-fuzz -- all --execs 10000000`.
 //! The test suite runs every target briefly (`tests/smoke.rs`).
+//!
+//! The same targets also run coverage-guided under libFuzzer
+//! (`fuzz/`, one `fuzz_target!` per target calling the function here;
+//! `scripts/fuzz.sh`, docs/fuzzing.md), seeded from `--export`.
 
+pub mod export;
 pub mod mutate;
 pub mod targets;
 
