@@ -1,13 +1,17 @@
 //! Fuzzing on stable Rust: the parsers and config loaders stackbench feeds
 //! with bytes it does not control (server streams, `/metrics` pages, user
-//! TOML) run under a small mutational fuzzer. `cargo fuzz` needs a nightly
-//! toolchain and libFuzzer, which the machines this project builds on
-//! (and many users' CI) lack; the targets here are plain `fn(&[u8])`, so
-//! a `cargo fuzz` wrapper is one line each where nightly is available.
+//! TOML) run under a small mutational fuzzer that needs only the stable
+//! toolchain, so the test command runs it everywhere. The targets are plain
+//! `fn(&[u8])`; the coverage-guided libFuzzer campaign wraps each in one line.
 //!
 //! Run: `cargo run --release -p stackbench-fuzz -- all --execs 10000000`.
 //! The test suite runs every target briefly (`tests/smoke.rs`).
+//!
+//! The same targets also run coverage-guided under libFuzzer
+//! (`fuzz/`, one `fuzz_target!` per target calling the function here;
+//! `scripts/fuzz.sh`, docs/fuzzing.md), seeded from `--export`.
 
+pub mod export;
 pub mod mutate;
 pub mod targets;
 

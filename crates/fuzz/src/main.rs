@@ -1,9 +1,11 @@
 //! `stackbench-fuzz`: runs the fuzz targets (see the library docs).
 
 use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Parser;
+use stackbench_fuzz::Target;
 
 /// Fuzzes stackbench's parsers and config loaders on stable Rust: each
 /// target runs its seed corpus (real captures, shipped configs), then
@@ -28,6 +30,11 @@ struct Args {
     /// List the targets and exit.
     #[arg(long)]
     list: bool,
+    /// Write the chosen targets' seeds (DIR/TARGET/seed-NNN) and
+    /// dictionaries (DIR/TARGET.dict, libFuzzer's format) and exit: the
+    /// coverage-guided campaign (scripts/fuzz.sh) starts from them.
+    #[arg(long, value_name = "DIR")]
+    export: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -52,41 +59,79 @@ fn main() -> ExitCode {
         );
         return ExitCode::from(2);
     }
+    if let Some(dir) = &args.export {
+        return export(&chosen, dir);
+    }
     for t in chosen {
-        let progress = |n: u64| {
-            eprint!("\r{}: {n} executions", t.name);
-            let _ = std::io::stderr().flush();
-        };
-        match stackbench_fuzz::fuzz(t, args.execs, args.seed, args.max_len, progress) {
-            Ok(s) => {
-                let secs = s.elapsed.as_secs_f64();
-                eprint!("\r");
-                println!(
-                    "{:<14} {} executions, no crash, {:.1} s ({:.0}/s)",
-                    t.name,
-                    s.execs,
-                    secs,
-                    s.execs as f64 / secs.max(1e-9)
-                );
-            }
-            Err(c) => {
-                let path = format!("fuzz-crash-{}.bin", t.name);
-                let saved = std::fs::write(&path, &c.input).is_ok();
-                eprintln!();
+        if let Err(code) = run(t, &args) {
+            return code;
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+/// Writes each target's seeds and dictionary under `dir`.
+fn export(chosen: &[&Target], dir: &Path) -> ExitCode {
+    for t in chosen {
+        let seeds = stackbench_fuzz::export::write_seeds(t, &dir.join(t.name));
+        let dict = dir.join(format!("{}.dict", t.name));
+        let written = seeds.and_then(|n| {
+            std::fs::write(&dict, stackbench_fuzz::export::dict_text(t.dict)).map(|()| n)
+        });
+        match written {
+            Ok(n) => println!(
+                "{:<14} {n} seeds, {} dictionary tokens",
+                t.name,
+                t.dict.len()
+            ),
+            Err(e) => {
                 eprintln!(
-                    "{}: panic after {} executions: {}{}",
+                    "error: cannot write {}'s seeds under {}: {e}",
                     t.name,
-                    c.after,
-                    c.message,
-                    if saved {
-                        format!(" (input saved to {path})")
-                    } else {
-                        String::new()
-                    }
+                    dir.display()
                 );
                 return ExitCode::from(1);
             }
         }
     }
     ExitCode::SUCCESS
+}
+
+/// Fuzzes one target; a crash is reported and saved, and ends the run.
+fn run(t: &Target, args: &Args) -> Result<(), ExitCode> {
+    let progress = |n: u64| {
+        eprint!("\r{}: {n} executions", t.name);
+        let _ = std::io::stderr().flush();
+    };
+    match stackbench_fuzz::fuzz(t, args.execs, args.seed, args.max_len, progress) {
+        Ok(s) => {
+            let secs = s.elapsed.as_secs_f64();
+            eprint!("\r");
+            println!(
+                "{:<14} {} executions, no crash, {:.1} s ({:.0}/s)",
+                t.name,
+                s.execs,
+                secs,
+                s.execs as f64 / secs.max(1e-9)
+            );
+            Ok(())
+        }
+        Err(c) => {
+            let path = format!("fuzz-crash-{}.bin", t.name);
+            let saved = std::fs::write(&path, &c.input).is_ok();
+            eprintln!();
+            eprintln!(
+                "{}: panic after {} executions: {}{}",
+                t.name,
+                c.after,
+                c.message,
+                if saved {
+                    format!(" (input saved to {path})")
+                } else {
+                    String::new()
+                }
+            );
+            Err(ExitCode::from(1))
+        }
+    }
 }

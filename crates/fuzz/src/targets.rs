@@ -1,12 +1,14 @@
 //! The fuzz targets: each takes arbitrary bytes and must not panic; the
 //! framing targets also check that how the bytes are split into reads does
 //! not change the events (a network may split anywhere). Each target is a
-//! plain `fn(&[u8])`, so a `cargo fuzz` (libFuzzer, nightly) wrapper is one
-//! line per target.
+//! plain `fn(&[u8])`: the stable smoke fuzzer (`crate::fuzz`) and the
+//! libFuzzer campaign (`fuzz/fuzz_targets/NAME.rs`, one `fuzz_target!`
+//! line each) run the same functions, seeds and dictionaries.
 
 use std::path::Path;
 
 use stackbench_wire::chunked::ChunkedDecoder;
+use stackbench_wire::head::{parse_head, Head, HeadError};
 use stackbench_wire::llama::parse_native_chunk;
 use stackbench_wire::ndjson::NdjsonDecoder;
 use stackbench_wire::ollama::parse_ollama_chunk;
@@ -74,6 +76,13 @@ pub fn all() -> Vec<Target> {
             dict: JSON_DICT,
         },
         Target {
+            name: "head",
+            about: "HTTP/1.1 response heads (the measured exchange); a prefix parses as incomplete or the same",
+            run: head,
+            seeds: head_seeds,
+            dict: HEAD_DICT,
+        },
+        Target {
             name: "prometheus",
             about: "Prometheus text exposition (vLLM and llama-server /metrics)",
             run: prometheus,
@@ -117,6 +126,27 @@ const CHUNKED_DICT: &[&[u8]] = &[
     b"ffff\r\n",
     b";ext=1",
     b"X-Trailer: 1\r\n",
+];
+
+const HEAD_DICT: &[&[u8]] = &[
+    b"HTTP/1.1 ",
+    b"HTTP/1.0 ",
+    b"\r\n",
+    b"\r\n\r\n",
+    b"200 OK\r\n",
+    b"103 Early Hints\r\n",
+    b"101 Switching Protocols\r\n",
+    b"204 No Content\r\n",
+    b"304 Not Modified\r\n",
+    b"Content-Length: ",
+    b"Transfer-Encoding: chunked\r\n",
+    b"Transfer-Encoding: gzip, chunked\r\n",
+    b"Transfer-Encoding: chunked, gzip\r\n",
+    b"Connection: close\r\n",
+    b"Connection: keep-alive, close\r\n",
+    b"Content-Type: text/event-stream\r\n",
+    b"18446744073709551616",
+    b", ",
 ];
 
 const JSON_DICT: &[&[u8]] = &[
@@ -338,6 +368,32 @@ pub fn ollama(data: &[u8]) {
     count(ndjson_lines(data, None).into_iter(), parse_ollama_chunk);
 }
 
+/// HTTP/1.1 response heads, as the measured exchange reads them (it asks
+/// again with all the bytes so far after every read): no panic; a parsed
+/// head is no longer than the input; and every prefix of a complete head
+/// parses as incomplete, every longer prefix as the same head.
+pub fn head(data: &[u8]) {
+    let Ok(Some(whole)) = parse_head(data) else {
+        return;
+    };
+    assert!(whole.len <= data.len(), "a head longer than the input");
+    assert!(whole.len > 0, "an empty head");
+    let mut cuts = splits(&data[..whole.len]);
+    cuts.extend([whole.len - 1, whole.len, data.len()]);
+    for cut in cuts {
+        let expect: Result<Option<Head>, HeadError> = if cut < whole.len {
+            Ok(None)
+        } else {
+            Ok(Some(whole.clone()))
+        };
+        assert_eq!(
+            parse_head(&data[..cut]),
+            expect,
+            "the head's first {cut} bytes parse differently"
+        );
+    }
+}
+
 /// Prometheus text.
 pub fn prometheus(data: &[u8]) {
     if let Ok(samples) = parse_prometheus(&String::from_utf8_lossy(data)) {
@@ -382,7 +438,8 @@ macro_rules! files {
 }
 
 fn sse_seeds() -> Vec<Vec<u8>> {
-    files![
+    let mut seeds = files![
+        "crates/wire/tests/fixtures/vllm-0.32-chat-stream-usage.sse",
         "crates/wire/tests/fixtures/llama-server-doc-example.sse",
         "crates/wire/tests/fixtures/llama-server-v1-chat-stream.sse",
         "crates/wire/tests/fixtures/native-completion-stream.sse",
@@ -390,11 +447,53 @@ fn sse_seeds() -> Vec<Vec<u8>> {
         "crates/wire/tests/fixtures/v1-chat-stream-timings-per-token.sse",
         "crates/wire/tests/fixtures/v1-completions-stream.sse",
         "crates/wire/tests/fixtures/vllm-doc-example.sse",
-    ]
+    ];
+    // Ollama 0.17.4's OpenAI-compatible streams, recorded (`curl -si`).
+    let ollama = files![
+        "crates/wire/tests/fixtures/ollama-0.17.4/v1-chat-stream.http",
+        "crates/wire/tests/fixtures/ollama-0.17.4/v1-completions-stream.http",
+    ];
+    seeds.extend(ollama.iter().map(|r| body(r).to_vec()));
+    seeds
 }
 
-/// Ollama native lines in the shape `docs/server-apis.md` documents
-/// (written here, not copied from a capture).
+/// The body of a recorded `curl -si` response (after the first blank line).
+fn body(response: &[u8]) -> &[u8] {
+    response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map_or(response, |at| &response[at + 4..])
+}
+
+/// Recorded responses (llama-server and Ollama 0.17.4, `curl -si`), cut to
+/// their head and the body's first bytes, and written ones for what was
+/// not recorded: an interim 103, a chunked body, a close-delimited one.
+fn head_seeds() -> Vec<Vec<u8>> {
+    let recorded = files![
+        "crates/wire/tests/fixtures/error-bad-json.http",
+        "crates/wire/tests/fixtures/error-context-exceeded.http",
+        "crates/wire/tests/fixtures/ollama-0.17.4/error-bad-option.http",
+        "crates/wire/tests/fixtures/ollama-0.17.4/error-pull-offline.http",
+        "crates/wire/tests/fixtures/ollama-0.17.4/error-unknown-model-v1-chat.http",
+        "crates/wire/tests/fixtures/ollama-0.17.4/generate-stream.http",
+        "crates/wire/tests/fixtures/ollama-0.17.4/generate-whole.http",
+        "crates/wire/tests/fixtures/ollama-0.17.4/health.http",
+        "crates/wire/tests/fixtures/ollama-0.17.4/metrics.http",
+        "crates/wire/tests/fixtures/ollama-0.17.4/v1-chat-stream.http",
+        "crates/wire/tests/fixtures/ollama-0.17.4/version.http",
+    ];
+    let mut seeds: Vec<Vec<u8>> = recorded
+        .iter()
+        .map(|r| r[..(r.len() - body(r).len() + 32).min(r.len())].to_vec())
+        .collect();
+    seeds.extend([
+        b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\nHTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n16\r\n".to_vec(),
+        b"HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n{}".to_vec(),
+        b"HTTP/1.1 200 OK\nContent-Length: 5, 5\nConnection: keep-alive\n\nhello".to_vec(),
+    ]);
+    seeds
+}
+
 /// Chunked bodies as servers send them (written here: one event per
 /// chunk, several per chunk, extensions, trailers).
 fn chunked_seeds() -> Vec<Vec<u8>> {
@@ -405,6 +504,8 @@ fn chunked_seeds() -> Vec<Vec<u8>> {
     ]
 }
 
+/// Ollama native lines in the shape `docs/server-apis.md` documents
+/// (written here), and real ones recorded from Ollama 0.17.4.
 fn ollama_seeds() -> Vec<Vec<u8>> {
     let generate = concat!(
         r#"{"model":"m","created_at":"2026-01-01T00:00:00Z","response":"Hi","done":false}"#,
@@ -422,7 +523,15 @@ fn ollama_seeds() -> Vec<Vec<u8>> {
         r#"{"error":"model 'x' not found"}"#,
         "\n"
     );
-    vec![generate.as_bytes().to_vec(), chat.as_bytes().to_vec()]
+    let mut seeds = vec![generate.as_bytes().to_vec(), chat.as_bytes().to_vec()];
+    // Ollama 0.17.4's native streams, recorded (`curl -si`).
+    let recorded = files![
+        "crates/wire/tests/fixtures/ollama-0.17.4/generate-stream.http",
+        "crates/wire/tests/fixtures/ollama-0.17.4/generate-stop.http",
+        "crates/wire/tests/fixtures/ollama-0.17.4/chat-stream.http",
+    ];
+    seeds.extend(recorded.iter().map(|r| body(r).to_vec()));
+    seeds
 }
 
 fn prometheus_seeds() -> Vec<Vec<u8>> {
