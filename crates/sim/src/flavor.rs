@@ -90,9 +90,11 @@ impl<'de> Deserialize<'de> for Flavor {
     }
 }
 
-/// Which OpenAI-compatible endpoint a request came to.
+/// Which of the two OpenAI-compatible routes a request came to (the
+/// simulator's own dispatch; the API a client picks is
+/// [`stackbench_core::kinds::Api`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Api {
+pub(crate) enum Route {
     Chat,
     Completions,
 }
@@ -185,7 +187,7 @@ pub(crate) struct Piece<'a> {
 /// Renders the chunks of one stream.
 pub(crate) struct Renderer {
     pub flavor: Flavor,
-    pub api: Api,
+    pub api: Route,
     pub id: String,
     pub created: u64,
     pub model: String,
@@ -234,8 +236,8 @@ impl Renderer {
     /// A chunk envelope with one choice (or none when `choice` is None).
     fn chunk(&self, choice: Option<Value>) -> Map<String, Value> {
         let object = match self.api {
-            Api::Chat => "chat.completion.chunk",
-            Api::Completions => "text_completion",
+            Route::Chat => "chat.completion.chunk",
+            Route::Completions => "text_completion",
         };
         let mut m = Map::new();
         m.insert("id".into(), json!(self.id));
@@ -259,8 +261,8 @@ impl Renderer {
         let mut c = Map::new();
         c.insert("index".into(), json!(0));
         match self.api {
-            Api::Chat => c.insert("delta".into(), delta_or_text),
-            Api::Completions => c.insert("text".into(), delta_or_text),
+            Route::Chat => c.insert("delta".into(), delta_or_text),
+            Route::Completions => c.insert("text".into(), delta_or_text),
         };
         if self.flavor != Flavor::Ollama {
             c.insert("logprobs".into(), Value::Null);
@@ -269,7 +271,7 @@ impl Renderer {
             "finish_reason".into(),
             finish.map_or(Value::Null, |f| json!(f)),
         );
-        if self.flavor == Flavor::Vllm && (finish.is_some() || self.api == Api::Completions) {
+        if self.flavor == Flavor::Vllm && (finish.is_some() || self.api == Route::Completions) {
             c.insert("stop_reason".into(), Value::Null);
         }
         Value::Object(c)
@@ -277,7 +279,7 @@ impl Renderer {
 
     /// Chunks sent together with the first token, before it.
     pub fn open(&self, out: &mut Vec<u8>) {
-        if self.api != Api::Chat {
+        if self.api != Route::Chat {
             return;
         }
         let content = match self.flavor {
@@ -304,11 +306,11 @@ impl Renderer {
         } = *piece;
         let payload = match self.api {
             // Ollama 0.17 repeats the role in every chunk.
-            Api::Chat if self.flavor == Flavor::Ollama => {
+            Route::Chat if self.flavor == Flavor::Ollama => {
                 json!({"role": "assistant", "content": text})
             }
-            Api::Chat => json!({"content": text}),
-            Api::Completions => json!(text),
+            Route::Chat => json!({"content": text}),
+            Route::Completions => json!(text),
         };
         let finish = if self.flavor == Flavor::Vllm {
             finish
@@ -329,7 +331,7 @@ impl Renderer {
             Flavor::Llamacpp if self.opts.timings_per_token => {
                 m.insert("timings".into(), Self::timings_value(timings));
             }
-            Flavor::Ollama if self.api == Api::Completions && self.opts.include_usage => {
+            Flavor::Ollama if self.api == Route::Completions && self.opts.include_usage => {
                 m.insert(
                     "usage".into(),
                     json!({"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}),
@@ -355,15 +357,15 @@ impl Renderer {
             }
             Flavor::Llamacpp => {
                 let empty = match self.api {
-                    Api::Chat => json!({}),
-                    Api::Completions => json!(""),
+                    Route::Chat => json!({}),
+                    Route::Completions => json!(""),
                 };
                 let mut fin = self.chunk(Some(self.choice(empty, Some(finish))));
-                let with_usage = self.api == Api::Completions;
+                let with_usage = self.api == Route::Completions;
                 if with_usage {
                     fin.insert("usage".into(), self.usage(completion));
                 }
-                if self.api == Api::Chat && self.opts.include_usage {
+                if self.api == Route::Chat && self.opts.include_usage {
                     push_event(out, &Value::Object(fin));
                     let mut u = usage_chunk(self);
                     u.insert("timings".into(), Self::timings_value(timings));
@@ -377,11 +379,11 @@ impl Renderer {
                 // 0.17: the finish chunk still carries the role and empty
                 // content; completions' carries the all-zero usage too.
                 let empty = match self.api {
-                    Api::Chat => json!({"role": "assistant", "content": ""}),
-                    Api::Completions => json!(""),
+                    Route::Chat => json!({"role": "assistant", "content": ""}),
+                    Route::Completions => json!(""),
                 };
                 let mut fin = self.chunk(Some(self.choice(empty, Some(finish))));
-                if self.api == Api::Completions && self.opts.include_usage {
+                if self.api == Route::Completions && self.opts.include_usage {
                     fin.insert(
                         "usage".into(),
                         json!({"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}),
@@ -424,14 +426,14 @@ impl Renderer {
     /// A non-streamed response body.
     pub fn whole(&self, text: &str, finish: &str, completion: u64, timings: &Timings) -> Value {
         let choice = match self.api {
-            Api::Chat => {
+            Route::Chat => {
                 json!({"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish})
             }
-            Api::Completions => json!({"index": 0, "text": text, "finish_reason": finish}),
+            Route::Completions => json!({"index": 0, "text": text, "finish_reason": finish}),
         };
         let object = match self.api {
-            Api::Chat => "chat.completion",
-            Api::Completions => "text_completion",
+            Route::Chat => "chat.completion",
+            Route::Completions => "text_completion",
         };
         let mut v = json!({
             "id": self.id, "object": object, "created": self.created, "model": self.model,

@@ -132,12 +132,12 @@ pub(crate) fn skip_close(fault: Option<FaultKind>, stream: bool) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::flavor::{Api, Renderer, StreamOpts};
+    use crate::flavor::{Renderer, Route, StreamOpts};
 
     fn writer(flavor: Flavor) -> Renderer {
         Renderer {
             flavor,
-            api: Api::Chat,
+            api: Route::Chat,
             id: "chatcmpl-t".into(),
             created: 0,
             model: "m".into(),

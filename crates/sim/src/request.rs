@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::flavor::{Api, Flavor, StreamOpts};
+use crate::flavor::{Flavor, Route, StreamOpts};
 
 /// Output length when a request gives none and the flavor has no fixed
 /// default (stands in for "until the context is full").
@@ -91,7 +91,7 @@ fn count_words(s: &str) -> u64 {
 }
 
 /// Reads `v` (a request body) as the flavor would; `Err` is a 400 message.
-pub(crate) fn parse(flavor: Flavor, api: Api, v: &Value) -> Result<SimRequest, String> {
+pub(crate) fn parse(flavor: Flavor, api: Route, v: &Value) -> Result<SimRequest, String> {
     let model = v
         .get("model")
         .and_then(Value::as_str)
@@ -99,8 +99,8 @@ pub(crate) fn parse(flavor: Flavor, api: Api, v: &Value) -> Result<SimRequest, S
         .to_string();
     let stream = v.get("stream").and_then(Value::as_bool).unwrap_or(false);
     let prompt_tokens = match api {
-        Api::Chat => chat_prompt_tokens(v)?,
-        Api::Completions => match v.get("prompt") {
+        Route::Chat => chat_prompt_tokens(v)?,
+        Route::Completions => match v.get("prompt") {
             Some(Value::String(s)) => count_words(s).max(1),
             Some(Value::Array(a)) => a.len() as u64,
             _ => return Err("'prompt' must be a string".into()),
@@ -123,11 +123,11 @@ pub(crate) fn parse(flavor: Flavor, api: Api, v: &Value) -> Result<SimRequest, S
 }
 
 /// The output length per the flavor's precedence of keys and defaults.
-fn max_tokens(flavor: Flavor, api: Api, v: &Value) -> Result<u64, String> {
+fn max_tokens(flavor: Flavor, api: Route, v: &Value) -> Result<u64, String> {
     let max = |keys: &[&str]| keys.iter().find_map(|k| as_u64(v.get(*k)));
     let asked = match (flavor, api) {
-        (Flavor::Vllm, Api::Chat) => max(&["max_completion_tokens", "max_tokens"]),
-        (Flavor::Vllm, Api::Completions) => Some(max(&["max_tokens"]).unwrap_or(16)),
+        (Flavor::Vllm, Route::Chat) => max(&["max_completion_tokens", "max_tokens"]),
+        (Flavor::Vllm, Route::Completions) => Some(max(&["max_tokens"]).unwrap_or(16)),
         (Flavor::Llamacpp, _) => max(&["n_predict", "max_completion_tokens", "max_tokens"]),
         // Ollama's /v1 layer maps max_tokens only.
         (Flavor::Ollama, _) => max(&["max_tokens"]),
@@ -197,7 +197,7 @@ mod tests {
     use super::*;
 
     /// [`super::parse`] of a body as bytes.
-    fn parse(flavor: Flavor, api: Api, body: &[u8]) -> Result<SimRequest, String> {
+    fn parse(flavor: Flavor, api: Route, body: &[u8]) -> Result<SimRequest, String> {
         super::parse(flavor, api, &json_body(body)?)
     }
 
@@ -205,21 +205,24 @@ mod tests {
     fn output_length_precedence_per_flavor() {
         let body = br#"{"prompt":"a b c","max_tokens":5,"n_predict":7,"max_completion_tokens":9,"stream":true}"#;
         assert_eq!(
-            parse(Flavor::Llamacpp, Api::Completions, body)
+            parse(Flavor::Llamacpp, Route::Completions, body)
                 .unwrap()
                 .max_tokens,
             7
         );
         assert_eq!(
-            parse(Flavor::Vllm, Api::Completions, body)
+            parse(Flavor::Vllm, Route::Completions, body)
                 .unwrap()
                 .max_tokens,
             5
         );
         let chat = br#"{"messages":[{"role":"user","content":"hi"}],"max_tokens":5,"max_completion_tokens":9}"#;
-        assert_eq!(parse(Flavor::Vllm, Api::Chat, chat).unwrap().max_tokens, 9);
         assert_eq!(
-            parse(Flavor::Ollama, Api::Chat, chat).unwrap().max_tokens,
+            parse(Flavor::Vllm, Route::Chat, chat).unwrap().max_tokens,
+            9
+        );
+        assert_eq!(
+            parse(Flavor::Ollama, Route::Chat, chat).unwrap().max_tokens,
             5
         );
     }
@@ -228,7 +231,7 @@ mod tests {
     fn vllm_completions_default_to_16_tokens() {
         let r = parse(
             Flavor::Vllm,
-            Api::Completions,
+            Route::Completions,
             br#"{"prompt":"x","stream":true}"#,
         )
         .unwrap();
@@ -238,7 +241,7 @@ mod tests {
     #[test]
     fn vllm_rejects_stream_options_without_stream() {
         let body = br#"{"prompt":"x","stream_options":{"include_usage":true}}"#;
-        assert!(parse(Flavor::Vllm, Api::Completions, body).is_err());
+        assert!(parse(Flavor::Vllm, Route::Completions, body).is_err());
     }
 
     #[test]
@@ -246,7 +249,7 @@ mod tests {
         let body =
             br#"{"prompt":"x","stream":true,"stream_options":{"continuous_usage_stats":true}}"#;
         assert!(
-            !parse(Flavor::Vllm, Api::Completions, body)
+            !parse(Flavor::Vllm, Route::Completions, body)
                 .unwrap()
                 .opts
                 .continuous_usage

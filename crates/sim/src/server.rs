@@ -19,7 +19,7 @@ use serde_json::json;
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 
 use crate::fault::{fault_for, ConnectionGate, Fault, FaultKind, RefusingListener};
-use crate::flavor::{Api, Flavor, Piece, Renderer, StreamWriter, Timings};
+use crate::flavor::{Flavor, Piece, Renderer, Route, StreamWriter, Timings};
 use crate::inject::{self, hold_if_stalled, Strike};
 use crate::llama_native::LlamaNativeWriter;
 use crate::metrics::SimCounters;
@@ -368,11 +368,11 @@ async fn models(State(s): State<Arc<SimState>>) -> Response {
 }
 
 async fn chat(State(s): State<Arc<SimState>>, body: Bytes) -> Response {
-    hold_if_stalled(handle(s, Api::Chat, body)).await
+    hold_if_stalled(handle(s, Route::Chat, body)).await
 }
 
 async fn completions(State(s): State<Arc<SimState>>, body: Bytes) -> Response {
-    hold_if_stalled(handle(s, Api::Completions, body)).await
+    hold_if_stalled(handle(s, Route::Completions, body)).await
 }
 
 /// Adds `Connection: close` (the `refuse` fault's one connection per
@@ -383,7 +383,7 @@ async fn close_connection(mut r: Response) -> Response {
     r
 }
 
-fn handle(s: Arc<SimState>, api: Api, body: Bytes) -> Response {
+fn handle(s: Arc<SimState>, api: Route, body: Bytes) -> Response {
     let flavor = s.profile.flavor;
     let req = match json_body(&body).and_then(|v| {
         let mut r = parse(flavor, api, &v)?;
@@ -405,7 +405,7 @@ fn handle(s: Arc<SimState>, api: Api, body: Bytes) -> Response {
         flavor,
         api,
         id: match (flavor, api) {
-            (Flavor::Ollama, Api::Completions) => format!("cmpl-sim{n}"),
+            (Flavor::Ollama, Route::Completions) => format!("cmpl-sim{n}"),
             _ => format!("chatcmpl-sim{n}"),
         },
         created: now_unix(),
