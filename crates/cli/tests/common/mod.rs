@@ -16,6 +16,32 @@ pub use harness::{
 #[allow(unused_imports)]
 pub use tools::Tool;
 
+/// One test per container engine running `$check(engine)`: `$podman` and
+/// `$docker`, each ignored where its engine is not here (the build-time
+/// half of the rule; `Engine::require` in the check is the runtime half).
+#[allow(unused_macros)]
+macro_rules! per_engine {
+    ($podman:ident, $docker:ident, $check:path) => {
+        #[test]
+        #[cfg_attr(
+            not(has_podman),
+            ignore = "podman not found; STACKBENCH_REQUIRE_PODMAN=1 makes this a failure"
+        )]
+        fn $podman() {
+            $check($crate::common::engine::Engine::Podman);
+        }
+
+        #[test]
+        #[cfg_attr(
+            not(has_docker),
+            ignore = "docker not found; STACKBENCH_REQUIRE_DOCKER=1 makes this a failure"
+        )]
+        fn $docker() {
+            $check($crate::common::engine::Engine::Docker);
+        }
+    };
+}
+
 /// The paths of a tool a test needs (tools.rs), or the test fails: the
 /// runtime half of the rule whose build-time half is the test's
 /// `#[cfg_attr(not(has_<tool>), ignore = "…")]`.

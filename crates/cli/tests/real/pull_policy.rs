@@ -66,20 +66,8 @@ fn pull_policies_reach_the_engine(engine: Engine) {
     );
 }
 
-#[test]
-#[cfg_attr(
-    not(has_podman),
-    ignore = "podman not found; STACKBENCH_REQUIRE_PODMAN=1 makes this a failure"
-)]
-fn pull_policies_reach_podman() {
-    pull_policies_reach_the_engine(Engine::Podman);
-}
-
-#[test]
-#[cfg_attr(
-    not(has_docker),
-    ignore = "docker not found; STACKBENCH_REQUIRE_DOCKER=1 makes this a failure"
-)]
-fn pull_policies_reach_docker() {
-    pull_policies_reach_the_engine(Engine::Docker);
-}
+per_engine!(
+    pull_policies_reach_podman,
+    pull_policies_reach_docker,
+    pull_policies_reach_the_engine
+);

@@ -122,23 +122,11 @@ fn planted_token_reaches_the_server_and_nothing_else(engine: Engine) {
     assert!(line.windows(2).any(|w| w == ["-e", "HF_TOKEN"]), "{line:?}");
 }
 
-#[test]
-#[cfg_attr(
-    not(has_podman),
-    ignore = "podman not found; STACKBENCH_REQUIRE_PODMAN=1 makes this a failure"
-)]
-fn a_planted_token_reaches_the_podman_server_and_nothing_else() {
-    planted_token_reaches_the_server_and_nothing_else(Engine::Podman);
-}
-
-#[test]
-#[cfg_attr(
-    not(has_docker),
-    ignore = "docker not found; STACKBENCH_REQUIRE_DOCKER=1 makes this a failure"
-)]
-fn a_planted_token_reaches_the_docker_server_and_nothing_else() {
-    planted_token_reaches_the_server_and_nothing_else(Engine::Docker);
-}
+per_engine!(
+    a_planted_token_reaches_the_podman_server_and_nothing_else,
+    a_planted_token_reaches_the_docker_server_and_nothing_else,
+    planted_token_reaches_the_server_and_nothing_else
+);
 
 /// The shipped DGX suite's `--dry-run` with a planted token: the launch
 /// lines name `HF_TOKEN` and never show its value.

@@ -366,27 +366,15 @@ args = ["-np", "2", "-c", "2048"]
     )
 }
 
-/// A container stack on podman: torn down on SIGTERM; left behind by a
-/// SIGKILL and removed by the next suite's sweep.
-#[test]
-#[cfg_attr(
-    not(has_podman),
-    ignore = "podman not found; STACKBENCH_REQUIRE_PODMAN=1 makes this a failure"
-)]
-fn podman_containers_are_torn_down_and_orphans_swept() {
-    containers_are_torn_down_and_orphans_swept(Engine::Podman);
-}
-
-/// The same on docker (the engine of DGX OS), beside the podman test: its
-/// own container names (by stackbench PID), ports and engine to sweep.
-#[test]
-#[cfg_attr(
-    not(has_docker),
-    ignore = "docker not found; STACKBENCH_REQUIRE_DOCKER=1 makes this a failure"
-)]
-fn docker_containers_are_torn_down_and_orphans_swept() {
-    containers_are_torn_down_and_orphans_swept(Engine::Docker);
-}
+// A container stack on podman, and on docker (the engine of DGX OS) with
+// its own container names (by stackbench PID), ports and engine to sweep:
+// torn down on SIGTERM; left behind by a SIGKILL and removed by the next
+// suite's sweep.
+per_engine!(
+    podman_containers_are_torn_down_and_orphans_swept,
+    docker_containers_are_torn_down_and_orphans_swept,
+    containers_are_torn_down_and_orphans_swept
+);
 
 fn containers_are_torn_down_and_orphans_swept(engine: Engine) {
     engine.require();
