@@ -65,6 +65,16 @@ pub enum Command {
     /// throughput vs concurrency and vs per-user speed) and HdrHistogram
     /// .hgrm files from run or suite folders.
     Report(ReportArgs),
+    /// Gate a container upgrade: run one stack of a suite as it is
+    /// (baseline) and with --candidate changes (e.g. a new image), in
+    /// alternating rounds within this process, then compare them like
+    /// `compare` (exit 0 no regression, 1 regressed or a flag, 2 error).
+    #[command(name = "upgrade-check")]
+    UpgradeCheck(UpgradeCheckArgs),
+    /// Measure how much a stack varies against itself (A/A: the same
+    /// config twice, alternating) and write the thresholds this box can
+    /// support, ready for the suite's [compare] table.
+    Calibrate(CalibrateArgs),
 }
 
 /// `stackbench report`
@@ -134,8 +144,17 @@ pub struct CompareArgs {
     /// Candidate, the same way.
     #[arg(value_name = "CANDIDATE")]
     pub candidate: PathBuf,
-    /// Compare workloads that differ (prompt/output lengths, API, model,
-    /// quantization, concurrency) anyway; every output flags them.
+    /// The verdict's settings and outputs.
+    #[command(flatten)]
+    pub gate: GateArgs,
+}
+
+/// How `compare` and `upgrade-check` judge and what they write.
+#[derive(Debug, Args)]
+pub struct GateArgs {
+    /// Compare workloads that differ (see docs/upgrade-gate.md for the
+    /// keys: lengths, API, model, quantization, concurrency, rate,
+    /// ignore_eos, ...) anyway; every output lists the differences.
     #[arg(long)]
     pub allow_mismatch: bool,
     /// Override a metric's threshold, % (points for error_rate_pct), e.g.
@@ -146,15 +165,88 @@ pub struct CompareArgs {
     /// suite.json) apply, the candidate's first.
     #[arg(long, value_name = "METRIC=PCT")]
     pub threshold: Vec<String>,
+    /// Accept a flag instead of failing on it: saturated (the client was
+    /// the bottleneck), errors (>5% of the candidate's requests failed),
+    /// disagree (client and server decode rates >2% apart), incomplete (a
+    /// candidate run did not finish). Repeatable.
+    #[arg(long, value_name = "FLAG")]
+    pub allow: Vec<String>,
+    /// Fail, instead of skip, what cannot be judged: a metric with fewer
+    /// than 5 samples a side, a stack or scenario on one side only.
+    #[arg(long)]
+    pub strict: bool,
     /// Also write the Markdown here (a pull-request comment).
     #[arg(long, value_name = "FILE")]
     pub markdown: Option<PathBuf>,
-    /// Also write the comparison as JSON here.
+    /// Also write the comparison and the gate's cases as JSON here.
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
-    /// Also write JUnit XML here (one test case per metric; regressions fail).
+    /// Also write JUnit XML here: a case per metric (a regression fails,
+    /// insufficient data is skipped), per flag (fails unless --allow) and
+    /// per run without a counterpart (skipped).
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
+}
+
+/// `stackbench upgrade-check`
+#[derive(Debug, Args)]
+pub struct UpgradeCheckArgs {
+    /// The candidate: a key of the stack's config and its new value, e.g.
+    /// --candidate launch.image=vllm/vllm-openai:v0.33.0 (the keys of
+    /// --set, below `stack.NAME.`). Repeatable.
+    #[arg(long, value_name = "KEY=VALUE", required = true)]
+    pub candidate: Vec<String>,
+    /// The suite, the stack and how to run them.
+    #[command(flatten)]
+    pub run: PairedRunArgs,
+    /// The verdict's settings and outputs.
+    #[command(flatten)]
+    pub gate: GateArgs,
+}
+
+/// `stackbench calibrate`
+#[derive(Debug, Args)]
+pub struct CalibrateArgs {
+    /// The suite, the stack and how to run them.
+    #[command(flatten)]
+    pub run: PairedRunArgs,
+    /// Multiply the largest change seen by this for the margin.
+    #[arg(long, value_name = "X", default_value_t = 1.0)]
+    pub margin: f64,
+}
+
+/// What `upgrade-check` and `calibrate` run: one stack of a suite,
+/// baseline and candidate alternating.
+#[derive(Debug, Args)]
+pub struct PairedRunArgs {
+    /// The suite file, e.g. configs/suites/dgx-spark.toml.
+    #[arg(value_name = "SUITE")]
+    pub file: PathBuf,
+    /// The stack of the suite to check (its `name`).
+    #[arg(long, value_name = "NAME")]
+    pub stack: String,
+    /// Rounds: each runs the baseline, then the candidate, every launch
+    /// torn down before the next (A B A B ...), so drift hits both alike.
+    #[arg(long, value_name = "N", default_value_t = 3,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub repeat: u32,
+    /// Override a config key on both sides: stack.NAME.KEY=VALUE or
+    /// suite.KEY=VALUE, as for `suite`. Repeatable.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+    /// Print what would be launched for each side, and stop.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Result folder [default: results/<UTC timestamp>-<stack>-upgrade-check/
+    /// or -calibrate/]: baseline/ and candidate/ hold each side's runs.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Send `Authorization: Bearer $VAR` to the stack.
+    #[arg(long, value_name = "VAR")]
+    pub api_key_env: Option<String>,
+    /// No progress bar.
+    #[arg(short, long)]
+    pub quiet: bool,
 }
 
 /// `stackbench table`

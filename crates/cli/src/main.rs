@@ -13,6 +13,7 @@ mod shutdown;
 mod sim_cmd;
 mod suite_cmd;
 mod table_cmd;
+mod upgrade_cmd;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -80,6 +81,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
             Command::Compare(a) => compare_cmd::execute(&a),
             Command::Merge(a) => merge_cmd::execute(&a),
             Command::Report(a) => report_cmd::execute(&a),
+            Command::UpgradeCheck(a) => upgrade_cmd::execute_upgrade(a).await,
+            Command::Calibrate(a) => upgrade_cmd::execute_calibrate(a).await,
         }
     })
 }

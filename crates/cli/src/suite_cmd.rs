@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex};
 use anyhow::Context;
 use stackbench_engine::LiveCounters;
 use stackbench_stacks::{
-    launch_plan, load_suite, Override, Scenario, StackEntry, StackStatus, Suite, SuiteObserver,
-    SuiteOptions,
+    launch_plan, load_suite, Override, Scenario, StackEntry, StackOutcome, StackStatus, Suite,
+    SuiteObserver, SuiteOptions, SuiteOutcome,
 };
 
 use crate::args::SuiteArgs;
@@ -126,8 +126,12 @@ pub fn dry_run(suite: &Suite) -> anyhow::Result<String> {
 fn stack_plan(suite: &Suite, s: &StackEntry) -> anyhow::Result<String> {
     let plan = launch_plan(&s.config, &s.file, &suite.config.name)
         .with_context(|| format!("stack {}", s.config.name))?;
+    let side = s
+        .side
+        .as_deref()
+        .map_or(String::new(), |x| format!(" ({x})"));
     let mut out = format!(
-        "\n[{}] {} ({})\n",
+        "\n[{}]{side} {} ({})\n",
         s.config.name,
         plan.kind,
         s.file.display()
@@ -210,14 +214,14 @@ fn shell_words(args: &[String]) -> String {
         .join(" ")
 }
 
-/// Runs `suite` into `out`; prints and writes the tables.
-pub async fn run_loaded(
+/// Runs `suite` into `out` with a progress bar per scenario; the outcome
+/// and whether a signal stopped it.
+pub async fn run_with_progress(
     suite: &Suite,
     out: &Path,
     api_key: Option<String>,
     quiet: bool,
-    footer: &str,
-) -> anyhow::Result<ExitStatus> {
+) -> anyhow::Result<(SuiteOutcome, bool)> {
     let shutdown = Shutdown::listen();
     let opts = SuiteOptions {
         out: out.to_path_buf(),
@@ -239,32 +243,29 @@ pub async fn run_loaded(
     let outcome = stackbench_stacks::run_suite(suite, &opts, &reporter)
         .await
         .with_context(|| format!("cannot write the suite folder {}", out.display()))?;
+    Ok((outcome, shutdown.stopping()))
+}
+
+/// Runs `suite` into `out`; prints and writes the tables.
+pub async fn run_loaded(
+    suite: &Suite,
+    out: &Path,
+    api_key: Option<String>,
+    quiet: bool,
+    footer: &str,
+) -> anyhow::Result<ExitStatus> {
+    let (outcome, stopping) = run_with_progress(suite, out, api_key, quiet).await?;
     let runs: Vec<_> = outcome.runs.iter().map(|r| r.file.clone()).collect();
     let mut text = stackbench_report::comparison_tables(&runs);
     text += footer;
-    let failed: Vec<_> = outcome
-        .file
-        .stacks
-        .iter()
-        .filter(|s| s.status != StackStatus::Ok)
-        .collect();
-    if !failed.is_empty() {
-        text += "\n## Stacks that did not complete\n\n";
-        for s in &failed {
-            text += &format!(
-                "- **{}** ({:?}): {}\n",
-                s.name,
-                s.status,
-                s.reason.as_deref().unwrap_or("-").replace('\n', "\n  ")
-            );
-        }
-    }
+    let failed = failed_stacks(&outcome.file);
+    text += &not_completed(&failed);
     text += &warnings(&outcome.file);
     println!("{text}");
     let tables = out.join("tables.md");
     std::fs::write(&tables, &text).with_context(|| format!("cannot write {}", tables.display()))?;
     println!("results: {}", out.display());
-    if shutdown.stopping() {
+    if stopping {
         return Ok(ExitStatus::Interrupted);
     }
     if !failed.is_empty() {
@@ -278,9 +279,38 @@ pub async fn run_loaded(
     Ok(ExitStatus::Success)
 }
 
+/// The stacks that did not finish every scenario.
+pub fn failed_stacks(file: &stackbench_stacks::SuiteFile) -> Vec<&StackOutcome> {
+    file.stacks
+        .iter()
+        .filter(|s| s.status != StackStatus::Ok)
+        .collect()
+}
+
+/// The summary's section on stacks that did not complete, with reasons.
+pub fn not_completed(failed: &[&StackOutcome]) -> String {
+    if failed.is_empty() {
+        return String::new();
+    }
+    let mut text = "\n## Stacks that did not complete\n\n".to_string();
+    for s in failed {
+        let side = s
+            .side
+            .as_deref()
+            .map_or(String::new(), |x| format!(" ({x})"));
+        text += &format!(
+            "- **{}**{side} ({:?}): {}\n",
+            s.name,
+            s.status,
+            s.reason.as_deref().unwrap_or("-").replace('\n', "\n  ")
+        );
+    }
+    text
+}
+
 /// The summary's list of what went wrong without failing a stack (a
 /// container left behind at teardown), as `suite.json` records it.
-fn warnings(file: &stackbench_stacks::SuiteFile) -> String {
+pub fn warnings(file: &stackbench_stacks::SuiteFile) -> String {
     let mut lines: Vec<String> = file
         .stacks
         .iter()

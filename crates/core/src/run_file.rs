@@ -436,6 +436,10 @@ pub struct SuiteContext {
     /// Repeat number, from 1.
     #[serde(default = "one")]
     pub repeat: u32,
+    /// The side of an upgrade check (`baseline`, `candidate`) this run
+    /// was, when it was one (`stackbench upgrade-check`, `calibrate`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub side: Option<String>,
 }
 
 fn one() -> u32 {

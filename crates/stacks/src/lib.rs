@@ -27,5 +27,5 @@ pub use container::{sweep_orphans, LABEL_MANAGED, LABEL_OWNER};
 pub use error::{ConfigError, LaunchError};
 pub use launch::{launch_plan, LaunchPlan, Server};
 pub use secret::redact;
-pub use suite::{run_suite, stack_dir, SuiteObserver, SuiteOptions, SuiteOutcome};
+pub use suite::{run_suite, SuiteObserver, SuiteOptions, SuiteOutcome};
 pub use suite_file::{StackOutcome, StackStatus, SuiteFile, SUITE_SCHEMA_VERSION};

@@ -64,11 +64,6 @@ fn write_suite_file(out: &Path, f: &SuiteFile) -> std::io::Result<()> {
     stackbench_engine::write_atomic(&out.join("suite.json"), &bytes).map_err(std::io::Error::other)
 }
 
-/// The folder name of a stack within the suite folder.
-pub fn stack_dir(name: &str) -> String {
-    stackbench_runner::safe_name(name)
-}
-
 /// Runs `suite`; the result says what each stack did. Errors only when the
 /// suite folder cannot be written.
 pub async fn run_suite(
@@ -133,6 +128,7 @@ fn new_suite_file(suite: &Suite) -> SuiteFile {
             .iter()
             .map(|s| StackOutcome {
                 name: s.config.name.clone(),
+                side: s.side.clone(),
                 status: StackStatus::Pending,
                 reason: None,
                 log: None,
@@ -242,10 +238,10 @@ struct Round {
 }
 
 impl Round {
-    /// `<out>/<stack>/<scenario>[/r<K>]`.
-    fn run_dir(self, out: &Path, stack: &str, scenario: &str) -> PathBuf {
+    /// `<out>/<folder>/<scenario>[/r<K>]`.
+    fn run_dir(self, out: &Path, folder: &Path, scenario: &str) -> PathBuf {
         let dir = out
-            .join(stack_dir(stack))
+            .join(folder)
             .join(stackbench_runner::safe_name(scenario));
         if self.of > 1 {
             dir.join(format!("r{}", self.k))
@@ -254,14 +250,14 @@ impl Round {
         }
     }
 
-    /// `<out>/<stack>/server[-r<K>].log`.
-    fn log(self, out: &Path, stack: &str) -> PathBuf {
+    /// `<out>/<folder>/server[-r<K>].log`.
+    fn log(self, out: &Path, folder: &Path) -> PathBuf {
         let name = if self.of > 1 {
             format!("server-r{}.log", self.k)
         } else {
             "server.log".into()
         };
-        out.join(stack_dir(stack)).join(name)
+        out.join(folder).join(name)
     }
 
     fn last(self) -> bool {
@@ -353,7 +349,7 @@ async fn launch_group(
         let entry = &suite.stacks[i];
         obs.note(&format!("{}: launching", entry.config.name));
         let outcome = &mut file.stacks[i];
-        let log = round.log(&opts.out, &entry.config.name);
+        let log = round.log(&opts.out, &entry.folder());
         match start_stack(suite, entry, &log, ctx).await {
             Ok(server) => {
                 outcome.launch = server.info.clone();
@@ -687,7 +683,7 @@ fn run_config(
     c.metrics_every = s.metrics.then_some(Duration::from_secs(1));
     c.stack = Some(s.display().to_string());
     c.quantization = Some(s.quantization.clone());
-    c.out = Some(round.run_dir(&opts.out, &s.name, &scenario.name));
+    c.out = Some(round.run_dir(&opts.out, &entry.folder(), &scenario.name));
     let simulated = simulated(s);
     c.context = RunContext {
         stack: Some(s.clone()),
@@ -698,6 +694,7 @@ fn run_config(
             bandwidth_gb_s: suite.config.box_facts.bandwidth_gb_s,
             bandwidth_source: suite.config.box_facts.bandwidth_source.clone(),
             repeat: round.k,
+            side: entry.side.clone(),
         }),
         launch: server.info.clone(),
         sample_power: simulated.is_none(),

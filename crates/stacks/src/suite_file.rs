@@ -60,6 +60,10 @@ fn one() -> u32 {
 pub struct StackOutcome {
     /// Stack name.
     pub name: String,
+    /// The side of an upgrade check (`baseline`, `candidate`), when this
+    /// stack is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub side: Option<String>,
     /// Outcome.
     pub status: StackStatus,
     /// Why it failed or was skipped.

@@ -26,3 +26,4 @@ mod sim_ground_truth;
 mod suite;
 mod tls;
 mod token_counting;
+mod upgrade;

@@ -622,7 +622,9 @@ fn repeats_run_in_rounds_and_compare_takes_them_together_with_suite_thresholds()
         "-q",
     ]);
     out.assert_success();
-    let (code, md) = compare_dirs(&base, &cand, &[]);
+    // A busy test box can saturate the client for real: the thresholds,
+    // not the flags, are the point here.
+    let (code, md) = compare_dirs(&base, &cand, &["--allow", "saturated"]);
     assert_eq!(code, Some(0), "the suite's 50% thresholds hold: {md}");
     assert!(
         md.contains("2 baseline and 2 candidate repeats together"),

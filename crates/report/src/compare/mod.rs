@@ -7,15 +7,20 @@
 //! gate on the exit code.
 //!
 //! [`metric`] names the metrics, [`measure`] judges one metric of one pair,
-//! [`pair`] pairs the runs and judges every metric, [`render`] writes the
-//! result as Markdown and JUnit XML.
+//! [`pair`] pairs the runs and judges every metric, [`flag`] says what
+//! makes a pair untrustworthy, [`gate`] turns it all into test cases and
+//! one decision, [`render`] writes them as Markdown and JUnit XML.
 
+pub mod flag;
+pub mod gate;
 pub mod measure;
 pub mod metric;
 pub mod pair;
 pub mod render;
 
+pub use flag::{Flag, FlagKind, UnknownFlag};
+pub use gate::{gate, Gate, Policy};
 pub use measure::{MetricResult, RunData, Verdict};
 pub use metric::{Better, MetricKey, UnknownMetric};
-pub use pair::{compare, thresholds, CompareError, Comparison, PairResult};
+pub use pair::{compare, thresholds, CompareError, Comparison, PairResult, Side, Unmatched};
 pub use render::{junit, markdown};

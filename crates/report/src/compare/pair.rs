@@ -9,14 +9,9 @@ use serde::Serialize;
 use stackbench_core::identity::{group_runs, Group};
 use stackbench_core::run_file::RunFile;
 
+use super::flag::{flags, Flag};
 use super::measure::{metric, MetricResult, RunData, Verdict};
 use super::metric::{MetricKey, UnknownMetric};
-
-/// A candidate with more failed requests than this (%) is flagged.
-const ERROR_FLAG_PCT: f64 = 5.0;
-/// Client and server pooled decode rates further apart than this (%): the
-/// client (or the box) was short of CPU; flagged.
-const SATURATION_FLAG_PCT: f64 = 2.0;
 
 /// One baseline/candidate pair (same stack and scenario).
 #[derive(Debug, Clone, Serialize)]
@@ -35,8 +30,8 @@ pub struct PairResult {
     pub candidate_runs: usize,
     /// Workload differences (compared only with `--allow-mismatch`).
     pub mismatches: Vec<String>,
-    /// Reasons to distrust the candidate (errors, a saturated client).
-    pub flags: Vec<String>,
+    /// Reasons to distrust the pair (errors, a saturated client).
+    pub flags: Vec<Flag>,
     /// Per metric.
     pub metrics: Vec<MetricResult>,
 }
@@ -47,9 +42,46 @@ pub struct Comparison {
     /// Matched pairs.
     pub pairs: Vec<PairResult>,
     /// Runs with no counterpart.
-    pub unmatched: Vec<String>,
+    pub unmatched: Vec<Unmatched>,
     /// Any metric regressed.
     pub regressed: bool,
+}
+
+/// Which side of a comparison.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Side {
+    /// The old.
+    Baseline,
+    /// The new.
+    Candidate,
+}
+
+/// A run whose stack and scenario the other side lacks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Unmatched {
+    /// The side it is on.
+    pub side: Side,
+    /// Its stack.
+    pub stack: String,
+    /// Its scenario.
+    pub scenario: String,
+    /// Its folder.
+    pub dir: String,
+}
+
+impl Unmatched {
+    fn of(side: Side, g: &Group<'_, RunData>) -> Vec<Self> {
+        g.runs
+            .iter()
+            .map(|d| Self {
+                side,
+                stack: g.identity.stack.clone(),
+                scenario: g.key.scenario.clone(),
+                dir: d.dir.clone(),
+            })
+            .collect()
+    }
 }
 
 /// Why runs cannot be compared.
@@ -140,56 +172,6 @@ fn mismatches(a: &RunFile, b: &RunFile) -> Vec<String> {
     out
 }
 
-fn flags(base: &[&RunData], candidate: &[&RunData]) -> Vec<String> {
-    let mut out = Vec::new();
-    let base_flags = base.iter().filter_map(|b| saturation_flag("baseline", b));
-    for f in candidate
-        .iter()
-        .flat_map(|c| run_flags(c))
-        .chain(base_flags)
-    {
-        if !out.contains(&f) {
-            out.push(f);
-        }
-    }
-    out
-}
-
-/// A run whose client was the bottleneck measured the client too.
-fn saturation_flag(side: &str, run: &RunData) -> Option<String> {
-    let c = run.file.summary.client.as_ref().filter(|c| c.saturated)?;
-    Some(format!(
-        "the client was saturated in the {side} run {} ({}): its latencies are partly the client's",
-        run.dir,
-        c.reasons.join("; ")
-    ))
-}
-
-fn run_flags(c: &RunData) -> Vec<String> {
-    let mut out = Vec::new();
-    let pct = c.file.summary.requests.failed_pct();
-    if pct > ERROR_FLAG_PCT {
-        out.push(format!("{pct:.1}% of the candidate's requests failed"));
-    }
-    if let Some(d) = c
-        .file
-        .server_metrics
-        .as_ref()
-        .and_then(|m| m.decode_diff_pct)
-    {
-        if d.abs() > SATURATION_FLAG_PCT {
-            out.push(format!(
-                "client and server decode rates differ by {d:+.1}%: the client or the box was short of CPU"
-            ));
-        }
-    }
-    if !c.file.complete {
-        out.push("the candidate run did not complete".into());
-    }
-    out.extend(saturation_flag("candidate", c));
-    out
-}
-
 /// The runs of one stack and scenario on one side: one, or the repeats of
 /// a `--repeat` suite, taken together (figures over all their requests;
 /// intervals drawing repeats, then requests).
@@ -268,12 +250,12 @@ pub fn compare(
     for c in &candidate {
         match base.iter().find(|b| single || b.key == c.key) {
             Some(b) => pairs.push(pair(b, c, thresholds, allow_mismatch)?),
-            None => unmatched.extend(c.runs.iter().map(|d| format!("candidate {}", d.dir))),
+            None => unmatched.extend(Unmatched::of(Side::Candidate, c)),
         }
     }
     for b in &base {
         if !single && !candidate.iter().any(|c| c.key == b.key) {
-            unmatched.extend(b.runs.iter().map(|d| format!("baseline {}", d.dir)));
+            unmatched.extend(Unmatched::of(Side::Baseline, b));
         }
     }
     if pairs.is_empty() {

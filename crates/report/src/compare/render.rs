@@ -3,8 +3,9 @@
 
 use crate::table::{Cell, Table};
 
+use super::gate::{Gate, Outcome};
 use super::measure::{MetricResult, Verdict};
-use super::pair::Comparison;
+use super::pair::{Comparison, PairResult, Side};
 
 fn fmt(x: Option<f64>) -> String {
     match x {
@@ -57,44 +58,68 @@ pub fn metrics_table(metrics: &[MetricResult]) -> Table {
 }
 
 /// The comparison as Markdown (a pull-request comment; reads well in a
-/// terminal too).
-pub fn markdown(c: &Comparison) -> String {
-    let (reg, imp) = c
+/// terminal too), headed by the gate's decision and summary line.
+pub fn markdown(c: &Comparison, g: &Gate) -> String {
+    let imp = c
         .pairs
         .iter()
         .flat_map(|p| &p.metrics)
-        .fold((0, 0), |(r, i), m| match m.verdict {
-            Verdict::Regressed => (r + 1, i),
-            Verdict::Improved => (r, i + 1),
-            _ => (r, i),
-        });
+        .filter(|m| m.verdict == Verdict::Improved)
+        .count();
     let mut out = format!(
-        "## stackbench compare: {}\n\n{reg} regressed, {imp} improved, over {} stack/scenario pairs. A change counts only when its whole 95% bootstrap interval lies beyond the threshold.\n",
-        if c.regressed { "REGRESSED" } else { "no regression" },
+        "## stackbench compare: {}\n\n{}; {imp} improved, over {} stack/scenario pairs. A change counts only when its whole 95% bootstrap interval lies beyond the threshold.\n",
+        match (c.regressed, g.failed) {
+            (true, _) => "REGRESSED",
+            (false, true) => "GATE FAILED",
+            (false, false) => "no regression",
+        },
+        g.summary.line(g.failed),
         c.pairs.len()
     );
     for p in &c.pairs {
-        out += &format!("\n### {} / {}\n\n", p.stack, p.scenario);
-        if p.base_runs > 1 || p.candidate_runs > 1 {
-            out += &format!(
-                "{} baseline and {} candidate repeats together (intervals draw repeats, then requests).\n\n",
-                p.base_runs, p.candidate_runs
-            );
-        }
-        for m in &p.mismatches {
-            out += &format!("- **workload mismatch** (compared with --allow-mismatch): {m}\n");
-        }
-        for f in &p.flags {
-            out += &format!("- **flag**: {f}\n");
-        }
-        if !p.mismatches.is_empty() || !p.flags.is_empty() {
-            out += "\n";
-        }
-        out += &crate::markdown::grid(&metrics_table(&p.metrics));
+        out += &pair_section(p, g);
     }
     for u in &c.unmatched {
-        out += &format!("\nnot compared (no counterpart): {u}\n");
+        out += &format!(
+            "\nnot compared (no counterpart): {} {} ({}/{})\n",
+            match u.side {
+                Side::Baseline => "baseline",
+                Side::Candidate => "candidate",
+            },
+            u.dir,
+            u.stack,
+            u.scenario
+        );
     }
+    out
+}
+
+/// One pair's heading, notes and metrics table.
+fn pair_section(p: &PairResult, g: &Gate) -> String {
+    let mut out = format!("\n### {} / {}\n\n", p.stack, p.scenario);
+    if p.base_runs > 1 || p.candidate_runs > 1 {
+        out += &format!(
+            "{} baseline and {} candidate repeats together (intervals draw repeats, then requests).\n\n",
+            p.base_runs, p.candidate_runs
+        );
+    }
+    for m in &p.mismatches {
+        out += &format!("- **workload mismatch** (compared with --allow-mismatch): {m}\n");
+    }
+    let class = format!("{}.{}", p.stack, p.scenario);
+    for f in &p.flags {
+        let allowed = g.cases.iter().any(|k| {
+            k.class == class
+                && k.name == format!("flag.{}", f.kind)
+                && matches!(k.outcome, Outcome::Passed(_))
+        });
+        let how = if allowed { "allowed" } else { "fails the gate" };
+        out += &format!("- **flag `{}`** ({how}): {}\n", f.kind, f.text);
+    }
+    if !p.mismatches.is_empty() || !p.flags.is_empty() {
+        out += "\n";
+    }
+    out += &crate::markdown::grid(&metrics_table(&p.metrics));
     out
 }
 
@@ -105,51 +130,47 @@ fn xml_escape(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
-/// The comparison as JUnit XML: one test case per metric and pair, failing
-/// when it regressed.
-pub fn junit(c: &Comparison) -> String {
-    let cases: Vec<(String, &MetricResult)> = c
-        .pairs
+/// The gate as JUnit XML: one test case per metric and pair, per flag and
+/// per run without a counterpart; a regression or an unallowed flag
+/// fails, what could not be judged is skipped (fails under `--strict`).
+pub fn junit(g: &Gate) -> String {
+    let n = g.cases.len();
+    let failures = g
+        .cases
         .iter()
-        .flat_map(|p| {
-            p.metrics
-                .iter()
-                .map(move |m| (format!("{}.{}", p.stack, p.scenario), m))
-        })
-        .collect();
-    let failures = cases
-        .iter()
-        .filter(|(_, m)| m.verdict == Verdict::Regressed)
+        .filter(|c| matches!(c.outcome, Outcome::Failed(_)))
         .count();
+    let skipped = g
+        .cases
+        .iter()
+        .filter(|c| matches!(c.outcome, Outcome::Skipped(_)))
+        .count();
+    let counts = format!("tests=\"{n}\" failures=\"{failures}\" skipped=\"{skipped}\"");
     let mut out = format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"stackbench compare\" tests=\"{}\" failures=\"{failures}\">\n  <testsuite name=\"stackbench compare\" tests=\"{}\" failures=\"{failures}\">\n",
-        cases.len(),
-        cases.len()
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"stackbench compare\" {counts}>\n  <testsuite name=\"stackbench compare\" {counts}>\n    <properties>\n      <property name=\"summary\" value=\"{}\"/>\n    </properties>\n",
+        xml_escape(&g.summary.line(g.failed))
     );
-    for (class, m) in &cases {
+    for c in &g.cases {
         out += &format!(
             "    <testcase classname=\"{}\" name=\"{}\"",
-            xml_escape(class),
-            xml_escape(m.key.name())
+            xml_escape(&c.class),
+            xml_escape(&c.name)
         );
-        if m.verdict == Verdict::Regressed {
-            let msg = format!(
-                "{}: {} -> {} ({}; 95% CI {}; threshold {})",
-                m.name,
-                fmt(m.base),
-                fmt(m.candidate),
-                m.change.map_or("-".into(), |x| format!("{x:+.1}")),
-                m.interval
-                    .map_or("-".into(), |[lo, hi]| format!("[{lo:+.1}, {hi:+.1}]")),
-                m.threshold
-            );
-            out += &format!(
+        out += &match &c.outcome {
+            Outcome::Passed(None) => "/>\n".to_string(),
+            Outcome::Passed(Some(note)) => format!(
+                ">\n      <system-out>{}</system-out>\n    </testcase>\n",
+                xml_escape(note)
+            ),
+            Outcome::Failed(msg) => format!(
                 ">\n      <failure message=\"{}\"/>\n    </testcase>\n",
-                xml_escape(&msg)
-            );
-        } else {
-            out += "/>\n";
-        }
+                xml_escape(msg)
+            ),
+            Outcome::Skipped(msg) => format!(
+                ">\n      <skipped message=\"{}\"/>\n    </testcase>\n",
+                xml_escape(msg)
+            ),
+        };
     }
     out += "  </testsuite>\n</testsuites>\n";
     out
@@ -158,12 +179,12 @@ pub fn junit(c: &Comparison) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::compare::{Better, MetricKey, PairResult};
+    use crate::compare::gate::{gate, Policy};
+    use crate::compare::{Better, Flag, FlagKind, MetricKey, Unmatched};
 
-    #[test]
-    fn junit_escapes_and_counts_failures() {
-        let m = MetricResult {
-            key: MetricKey::TtftP50Ms,
+    fn metric(key: MetricKey, verdict: Verdict) -> MetricResult {
+        MetricResult {
+            key,
             name: "TTFT <p50>".into(),
             better: Better::Lower,
             base: Some(10.0),
@@ -171,10 +192,13 @@ mod tests {
             change: Some(100.0),
             interval: Some([80.0, 120.0]),
             threshold: 10.0,
-            verdict: Verdict::Regressed,
-            why: None,
-        };
-        let c = Comparison {
+            verdict,
+            why: (verdict == Verdict::InsufficientData).then(|| "3 baseline samples".into()),
+        }
+    }
+
+    fn comparison(flags: Vec<Flag>) -> Comparison {
+        Comparison {
             pairs: vec![PairResult {
                 stack: "a&b".into(),
                 scenario: "c1".into(),
@@ -183,15 +207,81 @@ mod tests {
                 base_runs: 1,
                 candidate_runs: 1,
                 mismatches: vec![],
-                flags: vec![],
-                metrics: vec![m],
+                flags,
+                metrics: vec![
+                    metric(MetricKey::TtftP50Ms, Verdict::Regressed),
+                    metric(MetricKey::TtftP99Ms, Verdict::InsufficientData),
+                    metric(MetricKey::E2eP50Ms, Verdict::NoChange),
+                ],
             }],
-            unmatched: vec![],
+            unmatched: vec![Unmatched {
+                side: Side::Candidate,
+                stack: "new-stack".into(),
+                scenario: "c1".into(),
+                dir: "new/new-stack/c1".into(),
+            }],
             regressed: true,
-        };
-        let x = junit(&c);
-        assert!(x.contains("failures=\"1\""), "{x}");
+        }
+    }
+
+    #[test]
+    fn junit_fails_regressions_and_skips_what_it_cannot_judge() {
+        let c = comparison(vec![]);
+        let x = junit(&gate(&c, &Policy::default()));
+        assert!(
+            x.contains("tests=\"4\" failures=\"1\" skipped=\"2\""),
+            "{x}"
+        );
         assert!(x.contains("classname=\"a&amp;b.c1\""), "{x}");
         assert!(x.contains("TTFT &lt;p50&gt;"), "{x}");
+        assert!(
+            x.contains("name=\"ttft_p99_ms\">\n      <skipped message=\"insufficient data: 3 baseline samples"),
+            "{x}"
+        );
+        assert!(
+            x.contains("classname=\"new-stack.c1\" name=\"paired\">\n      <skipped message=\"candidate only"),
+            "{x}"
+        );
+        assert!(x.contains("2 judged, 1 regressed, 2 skipped"), "{x}");
+        let strict = gate(
+            &c,
+            &Policy {
+                strict: true,
+                ..Policy::default()
+            },
+        );
+        let x = junit(&strict);
+        assert!(x.contains("failures=\"3\" skipped=\"0\""), "{x}");
+    }
+
+    #[test]
+    fn a_flag_fails_its_case_unless_allowed() {
+        let saturated = Flag {
+            kind: FlagKind::Saturated,
+            text: "the client was saturated".into(),
+        };
+        let mut c = comparison(vec![saturated]);
+        c.pairs[0].metrics.truncate(0);
+        c.unmatched.clear();
+        c.regressed = false;
+        let g = gate(&c, &Policy::default());
+        assert!(g.failed);
+        assert_eq!(g.summary.flagged, 1);
+        let x = junit(&g);
+        assert!(
+            x.contains("name=\"flag.saturated\">\n      <failure message=\"the client was saturated (pass --allow saturated"),
+            "{x}"
+        );
+        let allowed = gate(
+            &c,
+            &Policy {
+                allow: vec![FlagKind::Saturated],
+                strict: false,
+            },
+        );
+        assert!(!allowed.failed);
+        assert_eq!((allowed.summary.flagged, allowed.summary.allowed), (0, 1));
+        assert!(junit(&allowed).contains("<system-out>allowed by --allow saturated"));
+        assert!(markdown(&c, &allowed).contains("**flag `saturated`** (allowed)"));
     }
 }

@@ -113,6 +113,7 @@ fn load_stacks(
         stacks.push(StackEntry {
             file: stack_file,
             config: stack,
+            side: None,
         });
     }
     Ok(stacks)

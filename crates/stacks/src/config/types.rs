@@ -241,6 +241,21 @@ pub struct StackEntry {
     pub file: PathBuf,
     /// The config, overrides applied.
     pub config: StackConfig,
+    /// The side of an upgrade check (`baseline`, `candidate`) this entry
+    /// is, when it is one: its files go under `<out>/<side>/<stack>/`
+    /// and its runs and outcome record the side.
+    pub side: Option<String>,
+}
+
+impl StackEntry {
+    /// Its folder within the suite folder: `<stack>` or `<side>/<stack>`.
+    pub fn folder(&self) -> PathBuf {
+        let stack = PathBuf::from(stackbench_runner::safe_name(&self.config.name));
+        match &self.side {
+            Some(side) => PathBuf::from(stackbench_runner::safe_name(side)).join(stack),
+            None => stack,
+        }
+    }
 }
 
 /// A suite, read and checked, with its stacks.
