@@ -12,8 +12,6 @@
 use crate::common;
 use crate::common::{repo, stackbench};
 
-use std::path::Path;
-
 use crate::common::engine::Engine;
 
 const LLAMA_IMAGE: &str = "localhost/stackbench-llama-server:local";
@@ -193,16 +191,16 @@ fn run_local_suite(engine: Engine, extra: &[String], stacks: &[(&str, &str, &str
     }
 }
 
-/// The container-upgrade recipe on the real llama-server: the same short
-/// suite against the image, the same image again, and an image whose model
-/// is the same weights as F32 (5.6x the bytes per token, as a bad upgrade
-/// might ship); `compare` says *no change* / exit 0 for the first pair and
-/// *regressed* / exit 1 for the second. Both verdicts must hold with the box
-/// busy: the server runs one thread (two read 0.5-79 tok/s from run to run
-/// under `stress-ng --cpu 2`; see the stack file), and the suite's
+/// `stackbench upgrade-check` on the real llama-server: the image against
+/// an image whose model is the same weights as F32 (5.6x the bytes per
+/// token, as a bad upgrade might ship) is *regressed* / exit 1, and the
+/// image against itself *no change* / exit 0, each in two alternating
+/// rounds (A B A B) in one process. Both verdicts must hold with the box
+/// busy: the server runs one thread (two read 0.5-79 tok/s from run to
+/// run under `stress-ng --cpu 2`; see the stack file), and the suite's
 /// thresholds (25 %, 40 % for p99s) sit above the same image's run-to-run
 /// spread measured under that load (up to 15 %) and well below the F32
-/// slowdown (c=1 decode -55 %).
+/// slowdown (c=1 decode -52 %).
 #[test]
 #[cfg_attr(
     not(has_podman),
@@ -228,42 +226,70 @@ fn upgrade_check(engine: Engine) {
     engine.require();
     let repo = repo();
     let dir = tempfile::tempdir().unwrap();
-    let suite = |name: &str, image: &str| {
+    let check = |name: &str, image: &str, extra: &[&str]| {
         let out = dir.path().join(name);
-        let run = stackbench(["suite", "configs/suites/upgrade-check.toml", "-q", "--out"])
-            .arg(&out)
-            .arg("--set")
-            .arg(format!("stack.llama-server-podman.launch.image={image}"))
-            .args(on_engine(engine, &CONTAINER_STACKS[..1]))
-            .current_dir(&repo)
-            .run();
-        run.assert_success();
-        out
+        let run = stackbench([
+            "upgrade-check",
+            "configs/suites/upgrade-check.toml",
+            "--stack",
+            "llama-server-podman",
+            "--repeat",
+            "2",
+            "-q",
+            "--out",
+        ])
+        .arg(&out)
+        .arg("--candidate")
+        .arg(format!("launch.image={image}"))
+        .args(on_engine(engine, &CONTAINER_STACKS[..1]))
+        .args(extra)
+        .current_dir(&repo)
+        .run();
+        (out, run)
     };
-    let old = suite("old", LLAMA_IMAGE);
-    let slow = suite("slow", LLAMA_F32_IMAGE);
-    let (code, md, _) = common::compare_bin(&old, &slow, &[]);
-    assert_eq!(code, Some(1), "F32 weights must be a regression:\n{md}");
+    let (slow, run) = check("slow", LLAMA_F32_IMAGE, &[]);
+    let md = run.printed();
+    assert_eq!(
+        run.code(),
+        Some(1),
+        "F32 weights must be a regression:\n{md}"
+    );
     let decode_row = md
         .lines()
         .find(|l| l.starts_with("| decode tok/s p50") && l.contains("REGRESSED"));
     assert!(decode_row.is_some(), "decode tok/s regressed:\n{md}");
     // The same image twice is no change: statistics, not the engine's
     // doing, so once (on podman) is enough for the test command's time.
+    // Flags are accepted here: on this shared 2-core box a busy moment
+    // can make the client or the server short of CPU (the flags' own
+    // tests are in tests/sim/upgrade.rs); the verdicts are the point.
     if engine == Engine::Podman {
-        let same = suite("same", LLAMA_IMAGE);
-        let (code, md, _) = common::compare_bin(&old, &same, &[]);
-        assert_eq!(code, Some(0), "the same image twice is no change:\n{md}");
+        let allow = ["--allow", "disagree", "--allow", "saturated"];
+        let (_, run) = check("same", LLAMA_IMAGE, &allow);
+        let md = run.printed();
+        assert_eq!(
+            run.code(),
+            Some(0),
+            "the same image twice is no change:\n{md}"
+        );
+        assert!(
+            md.contains("2 baseline and 2 candidate repeats together"),
+            "{md}"
+        );
     }
-    // The run.json of each side names the image it ran, on `engine`.
-    let launch_of = |d: &Path| {
-        let r = common::read_run_json(&d.join("llama-server-podman").join("c1"));
+    // Each side's run.json names the image it ran, on `engine`.
+    let launch_of = |side: &str| {
+        let r = common::read_run_json(&slow.join(side).join("llama-server-podman/c1/r2"));
+        assert_eq!(r["suite"]["side"], side);
         r["launch"].clone()
     };
-    let (slow, old) = (launch_of(&slow), launch_of(&old));
-    assert_eq!(slow["image"], LLAMA_F32_IMAGE);
+    let (new, old) = (launch_of("candidate"), launch_of("baseline"));
+    assert_eq!(new["image"], LLAMA_F32_IMAGE);
     assert_eq!(old["image"], LLAMA_IMAGE);
-    assert_ne!(slow["image_id"], old["image_id"]);
+    assert_ne!(new["image_id"], old["image_id"]);
     let want = format!("{} {}", engine.name(), engine.server_version());
     assert_eq!(old["engine"], want.as_str(), "{old}");
+    for f in ["compare.md", "compare.json", "compare.junit.xml"] {
+        assert!(slow.join(f).is_file(), "{f}");
+    }
 }
