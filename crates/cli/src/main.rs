@@ -5,6 +5,7 @@
 mod args;
 mod compare_cmd;
 mod demo;
+mod history_cmd;
 mod merge_cmd;
 mod progress;
 mod report_cmd;
@@ -80,6 +81,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
             Command::Compare(a) => compare_cmd::execute(&a),
             Command::Merge(a) => merge_cmd::execute(&a),
             Command::Report(a) => report_cmd::execute(&a),
+            Command::History(a) => history_cmd::execute(&a),
         }
     })
 }

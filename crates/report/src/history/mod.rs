@@ -186,18 +186,25 @@ fn estimate(point: &[&RunData], key: MetricKey) -> (Option<f64>, Option<[f64; 2]
 
 /// `key` over the points of one group.
 fn metric_history(points: &[Vec<&RunData>], key: MetricKey, threshold: f64) -> MetricHistory {
+    let estimates: Vec<_> = points.iter().map(|p| estimate(p, key)).collect();
     let values = points
         .iter()
+        .zip(&estimates)
         .enumerate()
-        .map(|(i, p)| {
-            let (value, interval, n) = estimate(p, key);
+        .map(|(i, (p, &(value, interval, n)))| {
             let change = i.checked_sub(1).map(|prev| {
                 let m = metric(&points[prev], p, key, threshold, seed(key));
+                let why = m.why.map(|_| {
+                    format!(
+                        "{} samples before, {n} here, {MIN_SAMPLES} needed",
+                        estimates[prev].2
+                    )
+                });
                 Step {
                     pct: m.change,
                     interval: m.interval,
                     verdict: m.verdict,
-                    why: m.why,
+                    why,
                     change_point: matches!(m.verdict, Verdict::Regressed | Verdict::Improved),
                 }
             });

@@ -40,22 +40,23 @@ pub struct Point {
     pub host: String,
 }
 
-/// The order of two runs: start, then end (both to the second), then
-/// folder path, so that runs started within one second keep a stable,
-/// repeatable order.
+/// The order of two runs: by start (`started_at`, to the second), then
+/// by their first request's start (to the microsecond, so runs started
+/// within one second still order by time), then by end, then by folder
+/// path (stable, repeatable).
 fn by_time(a: &RunData, b: &RunData) -> Ordering {
     let t = |s: &str| humantime::parse_rfc3339_weak(s).ok();
-    let key = |d: &RunData| {
+    let first_us = |d: &RunData| d.records.iter().map(|r| r.start_unix_us).min();
+    let key = |d: &RunData| -> (Option<SystemTime>, Option<u64>, Option<SystemTime>) {
         (
             t(&d.file.started_at),
+            first_us(d),
             d.file.finished_at.as_deref().and_then(t),
         )
     };
-    let (ka, kb) = (key(a), key(b));
-    let cmp = |x: Option<SystemTime>, y: Option<SystemTime>| x.cmp(&y);
-    cmp(ka.0, kb.0)
+    key(a)
+        .cmp(&key(b))
         .then_with(|| a.file.started_at.cmp(&b.file.started_at))
-        .then_with(|| cmp(ka.1, kb.1))
         .then_with(|| a.dir.cmp(&b.dir))
 }
 

@@ -88,7 +88,7 @@ pub fn metric_table(g: &GroupHistory, m: &MetricHistory) -> Table {
         .collect();
     Table::new(
         &[
-            "#",
+            "point",
             "started (UTC)",
             "image",
             "version",

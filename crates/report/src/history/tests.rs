@@ -179,11 +179,27 @@ fn repeats_pool_and_two_sides_of_one_folder_are_two_points() {
 }
 
 #[test]
-fn runs_started_in_one_second_order_by_folder_and_stacks_filter() {
+fn runs_started_in_one_second_order_by_first_request_then_folder() {
     let runs = vec![run("h/b", 5, "two", 100.0), run("h/a", 5, "one", 100.0)];
-    let h = history(&runs, &decode_only()).unwrap_or_else(|e| panic!("{e}"));
-    let images: Vec<_> = h.groups[0].points.iter().map(|p| p.image.clone()).collect();
-    assert_eq!(images, vec![Some("one".into()), Some("two".into())]);
+    let images = |runs: &[RunData]| -> Vec<Option<String>> {
+        let h = history(runs, &decode_only()).unwrap_or_else(|e| panic!("{e}"));
+        h.groups[0].points.iter().map(|p| p.image.clone()).collect()
+    };
+    // Same second, no request times to tell them apart: by folder.
+    assert_eq!(images(&runs), vec![Some("one".into()), Some("two".into())]);
+    // The first request of `h/b` was sent first: it is the earlier run.
+    let mut timed = runs.clone();
+    for (r, t0) in timed.iter_mut().zip([1_000_000u64, 1_500_000]) {
+        for (i, rec) in r.records.iter_mut().enumerate() {
+            rec.start_unix_us = t0 + i as u64;
+        }
+    }
+    assert_eq!(images(&timed), vec![Some("two".into()), Some("one".into())]);
+}
+
+#[test]
+fn stacks_filter_by_name_or_label() {
+    let runs = vec![run("h/a", 5, "one", 100.0)];
     let only = Options {
         stack: Some("nope".into()),
         ..decode_only()
@@ -193,9 +209,11 @@ fn runs_started_in_one_second_order_by_folder_and_stacks_filter() {
         .map(|e| e.to_string())
         .unwrap_or_default();
     assert!(err.contains("stacks found: sim-vllm-nvfp4"), "{err}");
-    let by_label = Options {
-        stack: Some("vLLM".into()),
-        ..decode_only()
-    };
-    assert!(history(&runs, &by_label).is_ok());
+    for name in ["vLLM", "sim-vllm-nvfp4"] {
+        let by = Options {
+            stack: Some(name.into()),
+            ..decode_only()
+        };
+        assert!(history(&runs, &by).is_ok(), "{name}");
+    }
 }
