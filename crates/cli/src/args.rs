@@ -75,6 +75,49 @@ pub enum Command {
     /// config twice, alternating) and write the thresholds this box can
     /// support, ready for the suite's [compare] table.
     Calibrate(CalibrateArgs),
+    /// Lay every run of some folders out in time, per stack and scenario
+    /// (one point per folder: a suite's repeats together), with each
+    /// point's image, engine version, host, value and 95% interval per
+    /// metric, and mark each change point: a point that `compare` would
+    /// call regressed or improved against the point before it. Markdown
+    /// on stdout; JSON and an HTML trend page on request.
+    History(HistoryArgs),
+}
+
+/// `stackbench history`
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// Result folders: runs, suites, upgrade checks, or folders holding
+    /// them (searched recursively). Runs are ordered by start time.
+    #[arg(value_name = "DIR", required = true)]
+    pub dirs: Vec<PathBuf>,
+    /// Only this stack (its config name, or its label).
+    #[arg(long, value_name = "NAME")]
+    pub stack: Option<String>,
+    /// Only this metric (repeatable): decode_tok_s_p50, total_tok_s,
+    /// ttft_p50_ms, ttft_p99_ms, itl_p50_ms, itl_p99_ms, e2e_p50_ms,
+    /// error_rate_pct [default: all].
+    #[arg(long, value_name = "KEY",
+          value_parser = |s: &str| s.parse::<stackbench_report::compare::MetricKey>())]
+    pub metric: Vec<stackbench_report::compare::MetricKey>,
+    /// Override a metric's threshold for a change point, %, as `compare
+    /// --threshold` (e.g. decode_tok_s_p50=3). Repeatable. Where it is not
+    /// given, the thresholds a suite folder given as DIR recorded (its
+    /// suite.json, from the suite file's [compare]) apply, a later
+    /// folder's over an earlier's; else the defaults.
+    #[arg(long, value_name = "METRIC=PCT")]
+    pub threshold: Vec<String>,
+    /// Also write the Markdown here.
+    #[arg(long, value_name = "FILE")]
+    pub markdown: Option<PathBuf>,
+    /// Also write the history as JSON here (fields: docs/results-schema.md).
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Also write a self-contained HTML page here: a trend chart per
+    /// metric (each point with its interval, change points marked) above
+    /// its table.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
 }
 
 /// `stackbench report`

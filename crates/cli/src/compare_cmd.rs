@@ -30,7 +30,7 @@ pub fn side(path: &Path) -> anyhow::Result<Vec<RunData>> {
 
 /// The `[compare]` thresholds a suite folder's `suite.json` records
 /// (none for run folders).
-fn suite_thresholds(path: &Path) -> anyhow::Result<Vec<(String, f64)>> {
+pub(crate) fn suite_thresholds(path: &Path) -> anyhow::Result<Vec<(String, f64)>> {
     let file = path.join("suite.json");
     if !file.is_file() {
         return Ok(Vec::new());
@@ -41,7 +41,7 @@ fn suite_thresholds(path: &Path) -> anyhow::Result<Vec<(String, f64)>> {
     Ok(suite.thresholds.into_iter().collect())
 }
 
-fn parse_threshold(s: &str) -> anyhow::Result<(String, f64)> {
+pub(crate) fn parse_threshold(s: &str) -> anyhow::Result<(String, f64)> {
     let (k, v) = s.split_once('=').with_context(|| {
         format!("--threshold {s}: expected METRIC=PCT, e.g. decode_tok_s_p50=3")
     })?;

@@ -5,6 +5,7 @@
 mod args;
 mod compare_cmd;
 mod demo;
+mod history_cmd;
 mod merge_cmd;
 mod progress;
 mod report_cmd;
@@ -83,6 +84,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
             Command::Report(a) => report_cmd::execute(&a),
             Command::UpgradeCheck(a) => upgrade_cmd::execute_upgrade(a).await,
             Command::Calibrate(a) => upgrade_cmd::execute_calibrate(a).await,
+            Command::History(a) => history_cmd::execute(&a),
         }
     })
 }

@@ -10,7 +10,9 @@
 //! neighbouring 50 ms buckets are correlated, whole seconds much less so).
 //! Repeated runs are resampled in two stages, runs then samples within
 //! them (see [`bootstrap_change`]). The generator is seeded, so the same
-//! runs always give the same interval.
+//! runs always give the same interval. [`bootstrap_interval`] is the same
+//! method on one side alone: the interval of the statistic itself (one
+//! point of a history), not of a change.
 
 /// The Kolmogorov–Smirnov D statistic of `gaps` against the exponential
 /// distribution of rate `rate`: how far a set of inter-arrival gaps is
@@ -159,6 +161,41 @@ pub fn bootstrap_change(
     })
 }
 
+/// A statistic of one side with its 95 % interval, in the statistic's
+/// unit.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Estimate {
+    /// The statistic over all samples pooled.
+    pub value: f64,
+    /// Lower bound of the 95 % interval.
+    pub lo: f64,
+    /// Upper bound.
+    pub hi: f64,
+}
+
+/// `stat` of `runs` with a percentile bootstrap interval, resampled as
+/// [`bootstrap_change`] resamples one side (runs, then samples within
+/// them): the interval of one measurement, where `bootstrap_change`
+/// gives the interval of a change between two. `None` when there is no
+/// sample.
+pub fn bootstrap_interval(runs: &[Vec<f64>], stat: Statistic, seed: u64) -> Option<Estimate> {
+    let runs: Vec<&[f64]> = non_empty(runs);
+    let value = stat.of(&mut runs.concat())?;
+    let mut rng = SplitMix64::new(seed);
+    let mut r = Vec::new();
+    let mut values = Vec::with_capacity(BOOTSTRAP_RESAMPLES);
+    for _ in 0..BOOTSTRAP_RESAMPLES {
+        resample(&runs, &mut rng, &mut r);
+        values.extend(stat.of(&mut r));
+    }
+    values.sort_by(f64::total_cmp);
+    Some(Estimate {
+        value,
+        lo: quantile(&values, 0.025)?,
+        hi: quantile(&values, 0.975)?,
+    })
+}
+
 fn non_empty(runs: &[Vec<f64>]) -> Vec<&[f64]> {
     runs.iter()
         .filter(|r| !r.is_empty())
@@ -258,5 +295,23 @@ mod tests {
         let slower = [noisy(70.0, 40, 10), noisy(70.0, 40, 11)];
         let drop = bootstrap_change(&base, &slower, median, 9).unwrap();
         assert!(drop.hi_pct < -20.0, "{drop:?}");
+    }
+
+    #[test]
+    fn one_sample_interval_brackets_the_statistic_and_narrows_with_samples() {
+        let median = Statistic::Quantile(0.5);
+        let few = bootstrap_interval(&[noisy(100.0, 10, 12)], median, 3).unwrap();
+        let many = bootstrap_interval(&[noisy(100.0, 400, 12)], median, 3).unwrap();
+        for e in [few, many] {
+            assert!(e.lo <= e.value && e.value <= e.hi, "{e:?}");
+            assert!(e.lo > 94.0 && e.hi < 106.0, "{e:?}");
+        }
+        assert!(many.hi - many.lo < few.hi - few.lo, "{few:?} {many:?}");
+        assert_eq!(bootstrap_interval(&[vec![]], median, 3), None);
+        // Two repeats far apart: the interval spans both, as drawing runs
+        // first says it should.
+        let spread =
+            bootstrap_interval(&[noisy(100.0, 40, 13), noisy(80.0, 40, 14)], median, 3).unwrap();
+        assert!(spread.lo < 85.0 && spread.hi > 95.0, "{spread:?}");
     }
 }

@@ -75,7 +75,9 @@ pub struct LineChart {
     pub y_from_zero: bool,
 }
 
-fn bounds(values: impl Iterator<Item = f64>, from_zero: bool) -> (f64, f64) {
+/// The padded range of `values` (from 0 when asked); the trend chart
+/// uses it too.
+pub(crate) fn bounds(values: impl Iterator<Item = f64>, from_zero: bool) -> (f64, f64) {
     let (mut lo, mut hi) = values
         .filter(|v| v.is_finite())
         .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {

@@ -7,13 +7,16 @@
 //! hand-write, and whose SVG needs nothing at view time. See `chart` for
 //! the one chart type, `figures` for which charts a set of runs makes,
 //! `tables` for `stackbench_report`'s typed tables as HTML, `page` for the
-//! HTML around them. A run whose histograms do not decode is named under
+//! HTML around them; `history` and `trend` are the page and chart of
+//! `stackbench history`. A run whose histograms do not decode is named under
 //! each chart it is missing from and in [`Report::warnings`].
 
 pub mod chart;
 pub mod figures;
+pub mod history;
 pub mod page;
 pub mod tables;
+pub mod trend;
 
 use stackbench_core::identity::{closed_levels, StackEntry};
 use stackbench_core::run_file::RunFile;

@@ -5,7 +5,8 @@
 //! errors per run, and a sweep's levels — and written by renderers:
 //! Markdown here ([`markdown`], which reads well in a terminal too), HTML
 //! in `stackbench-html`. [`summary`] is one run's summary after `run`;
-//! [`compare`] judges a candidate against a baseline.
+//! [`compare`] judges a candidate against a baseline; [`history`] lays
+//! many runs out in time and finds where a metric moved.
 //!
 //! Which runs are one stack, and which are repeats of one scenario, is
 //! `stackbench_core::identity`'s rule.
@@ -13,6 +14,7 @@
 
 pub mod cells;
 pub mod compare;
+pub mod history;
 pub mod markdown;
 pub mod summary;
 pub mod table;

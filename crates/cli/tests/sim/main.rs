@@ -14,6 +14,7 @@ mod datasets;
 mod dgx_suite;
 mod failures;
 mod fault_matrix;
+mod history;
 mod load_shapes;
 mod merge;
 mod ollama_native;

@@ -10,7 +10,7 @@ use stackbench_core::{RequestRecord, RequestStatus};
 use super::metric::{Better, MetricKey};
 
 /// Fewer samples than this on either side: the interval means nothing.
-const MIN_SAMPLES: usize = 5;
+pub(crate) const MIN_SAMPLES: usize = 5;
 
 /// One run and its measured request records.
 #[derive(Debug, Clone)]
@@ -115,7 +115,7 @@ fn total_samples(g: &[&RunData]) -> Vec<Vec<f64>> {
         .collect()
 }
 
-fn error_rate(g: &[&RunData]) -> Option<f64> {
+pub(crate) fn error_rate(g: &[&RunData]) -> Option<f64> {
     let measured: Vec<_> = records(g)
         .filter(|r| r.status != RequestStatus::Cancelled)
         .collect();
@@ -143,7 +143,9 @@ fn verdict(better: Better, lo: f64, hi: f64, threshold: f64) -> Verdict {
     }
 }
 
-fn samples(d: &[&RunData], key: MetricKey) -> (Vec<Vec<f64>>, Statistic) {
+/// The samples `key` draws from `d` (one list per run) and the statistic
+/// taken over them; `history` takes a point's interval from the same.
+pub(crate) fn samples(d: &[&RunData], key: MetricKey) -> (Vec<Vec<f64>>, Statistic) {
     let ms = |us: Option<u64>| us.map(|u| u as f64 / 1000.0);
     let itl = |r: &RequestRecord| r.tpot_us.map(|u| u / 1000.0);
     match key {

@@ -1,0 +1,330 @@
+//! `history`: every run of a set of folders as a time series per stack and
+//! scenario, one point per measurement session (see [`points`]), with each
+//! point's value and 95 % interval per metric and each **change point**:
+//! a point that, judged against the point before it with `compare`'s own
+//! statistics and thresholds ([`crate::compare::measure::metric`]), is
+//! *regressed* or *improved*. So the history of ten monthly upgrades says
+//! which upgrade moved decode tok/s, with the images on either side.
+//!
+//! A point's interval is `stackbench_core::stats::bootstrap_interval` over
+//! the samples `compare` draws for the metric (runs, then samples within
+//! them); the error rate is counted exactly, so its interval is the value.
+//! A change is judged with the seed `compare` gives that metric, so two
+//! points read as `compare` would read the two folders.
+
+pub mod points;
+pub mod render;
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use stackbench_core::identity::group_runs;
+use stackbench_core::stats::bootstrap_interval;
+use stackbench_core::RequestStatus;
+
+use crate::compare::measure::{error_rate, metric, samples, MIN_SAMPLES};
+use crate::compare::{Better, MetricKey, RunData, Verdict};
+
+pub use points::Point;
+pub use render::markdown;
+
+/// What to show.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Only this stack (its name, or its label).
+    pub stack: Option<String>,
+    /// Only these metrics (empty: all, in `MetricKey::ALL` order).
+    pub metrics: Vec<MetricKey>,
+    /// Thresholds by metric, % (points for the error rate); a metric not
+    /// here takes its default.
+    pub thresholds: BTreeMap<MetricKey, f64>,
+}
+
+/// The whole history.
+#[derive(Debug, Clone, Serialize)]
+pub struct History {
+    /// Runs read (after `--stack`).
+    pub runs: usize,
+    /// One per stack and scenario, in the order of their first run.
+    pub groups: Vec<GroupHistory>,
+    /// Every change point, group by group, metric by metric.
+    pub change_points: Vec<ChangePoint>,
+}
+
+/// One stack at one scenario over time.
+#[derive(Debug, Clone, Serialize)]
+pub struct GroupHistory {
+    /// The stack (config name, else `--stack` label, else model).
+    pub stack: String,
+    /// Its label in tables.
+    pub label: String,
+    /// The quantization label (empty when none).
+    pub quantization: String,
+    /// The scenario, or the level (`c1`) outside a suite.
+    pub scenario: String,
+    /// The points, in time order.
+    pub points: Vec<Point>,
+    /// One per metric shown.
+    pub metrics: Vec<MetricHistory>,
+}
+
+/// One metric of one group over time.
+#[derive(Debug, Clone, Serialize)]
+pub struct MetricHistory {
+    /// Which metric.
+    pub key: MetricKey,
+    /// What it is.
+    pub name: String,
+    /// Which way is better.
+    pub better: Better,
+    /// The threshold a change must clear, % (points for the error rate).
+    pub threshold: f64,
+    /// One per point, in the points' order.
+    pub values: Vec<PointValue>,
+}
+
+/// A metric at one point, and its change from the point before.
+#[derive(Debug, Clone, Serialize)]
+pub struct PointValue {
+    /// The point's number.
+    pub point: usize,
+    /// The metric over the point's runs pooled.
+    pub value: Option<f64>,
+    /// 95 % interval of the value (absent with fewer than 5 samples).
+    pub interval: Option<[f64; 2]>,
+    /// Samples it rests on (requests, steady seconds or repeats; measured
+    /// requests for the error rate).
+    pub samples: usize,
+    /// Against the previous point (absent for the first).
+    pub change: Option<Step>,
+}
+
+/// A change between two consecutive points, as `compare` judges it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Step {
+    /// Change, % (points for the error rate).
+    pub pct: Option<f64>,
+    /// 95 % interval of the change.
+    pub interval: Option<[f64; 2]>,
+    /// `compare`'s verdict.
+    pub verdict: Verdict,
+    /// Why there is no verdict, when there is too little to judge.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub why: Option<String>,
+    /// Regressed or improved: a change point.
+    pub change_point: bool,
+}
+
+/// A point whose change from the one before is regressed or improved.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChangePoint {
+    /// Stack.
+    pub stack: String,
+    /// Scenario.
+    pub scenario: String,
+    /// Which metric.
+    pub key: MetricKey,
+    /// The point before the change.
+    pub from: usize,
+    /// The point after it.
+    pub to: usize,
+    /// Regressed or improved.
+    pub verdict: Verdict,
+    /// Change, %.
+    pub pct: Option<f64>,
+    /// Its 95 % interval.
+    pub interval: Option<[f64; 2]>,
+    /// The point before, as [`Point::label`] reads.
+    pub before: String,
+    /// The point after.
+    pub after: String,
+}
+
+/// Why there is no history.
+#[derive(Debug, thiserror::Error)]
+pub enum HistoryError {
+    /// `--stack` matched nothing.
+    #[error("no run of stack '{stack}' (stacks found: {found})")]
+    NoSuchStack {
+        /// Asked for.
+        stack: String,
+        /// Present.
+        found: String,
+    },
+    /// No runs at all.
+    #[error("no runs to make a history of")]
+    NoRuns,
+}
+
+/// The seed `compare` gives metric `key`, so a step reads as `compare`'s.
+fn seed(key: MetricKey) -> u64 {
+    let i = MetricKey::ALL.iter().position(|k| *k == key).unwrap_or(0);
+    0x5eed_0000 + i as u64
+}
+
+/// The value, interval and sample count of `key` at one point.
+fn estimate(point: &[&RunData], key: MetricKey) -> (Option<f64>, Option<[f64; 2]>, usize) {
+    if key == MetricKey::ErrorRatePct {
+        let n = point
+            .iter()
+            .flat_map(|d| &d.records)
+            .filter(|r| !r.warmup && r.status != RequestStatus::Cancelled)
+            .count();
+        let v = error_rate(point);
+        return (v, v.map(|v| [v, v]), n);
+    }
+    let (s, stat) = samples(point, key);
+    let n = s.iter().map(Vec::len).sum();
+    if n < MIN_SAMPLES {
+        return (stat.of(&mut s.concat()), None, n);
+    }
+    match bootstrap_interval(&s, stat, seed(key)) {
+        Some(e) => (Some(e.value), Some([e.lo, e.hi]), n),
+        None => (None, None, n),
+    }
+}
+
+/// `key` over the points of one group.
+fn metric_history(points: &[Vec<&RunData>], key: MetricKey, threshold: f64) -> MetricHistory {
+    let estimates: Vec<_> = points.iter().map(|p| estimate(p, key)).collect();
+    let values = points
+        .iter()
+        .zip(&estimates)
+        .enumerate()
+        .map(|(i, (p, &(value, interval, n)))| {
+            let change = i.checked_sub(1).map(|prev| {
+                let m = metric(&points[prev], p, key, threshold, seed(key));
+                let why = m.why.map(|_| {
+                    format!(
+                        "{} samples before, {n} here, {MIN_SAMPLES} needed",
+                        estimates[prev].2
+                    )
+                });
+                Step {
+                    pct: m.change,
+                    interval: m.interval,
+                    verdict: m.verdict,
+                    why,
+                    change_point: matches!(m.verdict, Verdict::Regressed | Verdict::Improved),
+                }
+            });
+            PointValue {
+                point: i + 1,
+                value,
+                interval,
+                samples: n,
+                change,
+            }
+        })
+        .collect();
+    MetricHistory {
+        key,
+        name: key.description().into(),
+        better: key.better(),
+        threshold,
+        values,
+    }
+}
+
+/// The change points of one group's metrics.
+fn change_points(g: &GroupHistory) -> Vec<ChangePoint> {
+    let mut out = Vec::new();
+    for m in &g.metrics {
+        for v in &m.values {
+            let Some(step) = v.change.as_ref().filter(|s| s.change_point) else {
+                continue;
+            };
+            let label = |n: usize| g.points.get(n - 1).map(Point::label).unwrap_or_default();
+            out.push(ChangePoint {
+                stack: g.stack.clone(),
+                scenario: g.scenario.clone(),
+                key: m.key,
+                from: v.point - 1,
+                to: v.point,
+                verdict: step.verdict,
+                pct: step.pct,
+                interval: step.interval,
+                before: label(v.point - 1),
+                after: label(v.point),
+            });
+        }
+    }
+    out
+}
+
+/// Keeps the runs of `stack` (by name or label); an error naming the
+/// stacks there are when none is.
+fn filter_stack<'a>(runs: Vec<&'a RunData>, stack: &str) -> Result<Vec<&'a RunData>, HistoryError> {
+    let ids: Vec<_> = runs
+        .iter()
+        .map(|d| stackbench_core::identity::RunIdentity::of(&d.file))
+        .collect();
+    let kept: Vec<&RunData> = runs
+        .iter()
+        .zip(&ids)
+        .filter(|(_, id)| id.stack == stack || id.label == stack)
+        .map(|(d, _)| *d)
+        .collect();
+    if kept.is_empty() {
+        let mut found: Vec<String> = ids.into_iter().map(|i| i.stack).collect();
+        found.sort();
+        found.dedup();
+        return Err(HistoryError::NoSuchStack {
+            stack: stack.into(),
+            found: found.join(", "),
+        });
+    }
+    Ok(kept)
+}
+
+/// The history of `runs` (any order) as `opts` asks.
+pub fn history(runs: &[RunData], opts: &Options) -> Result<History, HistoryError> {
+    let mut ordered = points::in_time_order(runs);
+    if let Some(s) = &opts.stack {
+        ordered = filter_stack(ordered, s)?;
+    }
+    if ordered.is_empty() {
+        return Err(HistoryError::NoRuns);
+    }
+    let keys: Vec<MetricKey> = if opts.metrics.is_empty() {
+        MetricKey::ALL.to_vec()
+    } else {
+        opts.metrics.clone()
+    };
+    let mut groups = Vec::new();
+    for g in group_runs(&ordered, |d| &d.file) {
+        let split = points::split(&g.runs);
+        let metrics = keys
+            .iter()
+            .map(|&k| {
+                let t = opts
+                    .thresholds
+                    .get(&k)
+                    .copied()
+                    .unwrap_or_else(|| k.default_threshold());
+                metric_history(&split, k, t)
+            })
+            .collect();
+        groups.push(GroupHistory {
+            stack: g.identity.stack.clone(),
+            label: g.label.clone(),
+            quantization: g.key.stack.quantization.clone(),
+            scenario: g.key.scenario.clone(),
+            points: split
+                .iter()
+                .enumerate()
+                .map(|(i, p)| points::describe(i + 1, p))
+                .collect(),
+            metrics,
+        });
+    }
+    let change_points = groups.iter().flat_map(change_points).collect();
+    Ok(History {
+        runs: ordered.len(),
+        groups,
+        change_points,
+    })
+}
+
+#[cfg(test)]
+mod tests;
