@@ -77,6 +77,12 @@ pub struct ReportArgs {
     /// folder, ./stackbench-report for several].
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+    /// Show runs that ran different workloads together anyway (repeats of
+    /// one row, or rows side by side at one level, differing in a load
+    /// setting: lengths, ignore_eos, temperature, …); the differences are
+    /// listed under the tables. Without it they are refused (exit 2).
+    #[arg(long)]
+    pub allow_mismatch: bool,
 }
 
 /// `stackbench merge`
@@ -163,6 +169,12 @@ pub struct TableArgs {
     /// Result folders: runs, suites, or folders holding them.
     #[arg(value_name = "DIR", required = true)]
     pub dirs: Vec<PathBuf>,
+    /// Show runs that ran different workloads together anyway (repeats of
+    /// one row, or rows side by side at one level, differing in a load
+    /// setting: lengths, ignore_eos, temperature, …); the differences are
+    /// listed under the tables. Without it they are refused (exit 2).
+    #[arg(long)]
+    pub allow_mismatch: bool,
 }
 
 /// `stackbench run`
