@@ -7,23 +7,23 @@
 //! - runs **pooled into one row** (the repeats of one stack and scenario,
 //!   by `identity`) must agree on every key: a median over repeats of two
 //!   workloads is no figure;
-//! - rows **side by side at one level** (one c=N table, the c=1 tables,
-//!   the detail table's rows of one level) must agree on every key but the
-//!   stack's own (API, model, quantization differ between stacks by
-//!   design). Rows at different levels are told apart by the level, their
-//!   table or column, so they may differ (a c=32 scenario with longer
-//!   prompts than the c=1 one is a suite's design); two scenarios at one
-//!   level are not told apart in the tables, so they must agree.
+//! - rows of **different stacks side by side in one scenario** (the
+//!   suite's scenario, else the level: `c8`, `r4`) must agree on every key
+//!   but the stack's own (API, model, quantization differ between stacks
+//!   by design) and the level (the scenario's own, and its table's or
+//!   column's). Different scenarios differ by design (a c=32 scenario with
+//!   longer prompts than the c=1 one, a dataset scenario beside a
+//!   generated one), so they are not checked against each other.
 //!
 //! `stackbench table` and `stackbench report` refuse a difference (exit 2)
 //! unless `--allow-mismatch`, which lists it under the tables; `stackbench
 //! suite` only lists it, since its runs are already done (its stacks run
-//! the same scenarios, so only a setting the suite leaves to each run —
-//! a dataset sample drawn by each run's fresh seed — can trip it).
+//! the same scenarios, so only a setting the suite leaves to each run, a
+//! dataset sample drawn by each run's fresh seed, can differ).
 
 use std::fmt;
 
-use stackbench_core::identity::{group_runs, Level, RunIdentity};
+use stackbench_core::identity::{group_runs, RunIdentity};
 use stackbench_core::run_file::RunFile;
 use stackbench_core::workload::{differences, join, Difference, WorkloadKey};
 
@@ -43,7 +43,7 @@ pub struct Shown<'a> {
 pub enum Together {
     /// Repeats of one stack and scenario, pooled into one row.
     Pooled,
-    /// Rows of two stacks (or scenarios) side by side at one level.
+    /// Rows of two stacks side by side in one scenario.
     SideBySide,
 }
 
@@ -121,8 +121,8 @@ fn mismatch(
 
 /// Every workload difference among `runs` as the tables would show them:
 /// each repeat against its row's first run (every key), then each row's
-/// first run against the first row at its level (every key but the
-/// stack's).
+/// first run against the first row of its scenario (every key but the
+/// stack's and the level).
 pub fn mismatches(runs: &[Shown<'_>]) -> Vec<Mismatch> {
     let refs: Vec<&Shown<'_>> = runs.iter().collect();
     let groups = group_runs(&refs, |s| s.file);
@@ -136,13 +136,12 @@ pub fn mismatches(runs: &[Shown<'_>]) -> Vec<Mismatch> {
         .collect();
     let side =
         WorkloadKey::all_except(&[&WorkloadKey::STACK[..], &WorkloadKey::LEVEL[..]].concat());
-    let mut levels: Vec<(Level, &Shown<'_>)> = Vec::new();
+    let mut scenarios: Vec<(&str, &Shown<'_>)> = Vec::new();
     for g in &groups {
         let first = g.runs[0];
-        let level = Level::of(&first.file.load);
-        match levels.iter().find(|(l, _)| *l == level) {
+        match scenarios.iter().find(|(s, _)| *s == g.key.scenario) {
             Some((_, head)) => out.extend(mismatch(Together::SideBySide, head, first, &side)),
-            None => levels.push((level, first)),
+            None => scenarios.push((&g.key.scenario, first)),
         }
     }
     out

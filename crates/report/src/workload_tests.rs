@@ -1,5 +1,5 @@
 //! The tables' workload check on built runs: repeats pooled into one row,
-//! stacks side by side at one level, and levels apart.
+//! stacks side by side in one scenario, and scenarios apart.
 
 use super::*;
 
@@ -85,26 +85,42 @@ fn stacks_side_by_side_may_differ_in_api_model_and_quantization_only() {
 }
 
 #[test]
-fn rows_at_different_levels_may_differ_and_two_scenarios_at_one_level_may_not() {
-    let c32 = |scenario: &str, prompt: u32| {
-        run(|r| {
+fn different_scenarios_may_differ_and_stacks_in_one_scenario_may_not() {
+    let at = |scenario: &str, c: u32, prompt: u32, other: bool| {
+        let edit = |r: &mut RunFile| {
             if let Some(s) = r.suite.as_mut() {
                 s.scenario = scenario.into();
             }
-            r.load.concurrency = 32;
+            r.load.concurrency = c;
             r.load.prompt_tokens = prompt;
-        })
+        };
+        if other {
+            other_stack(edit)
+        } else {
+            run(edit)
+        }
     };
-    let runs = [("c1", run(|_| {})), ("c32", c32("c32", 1024))];
-    assert_eq!(mismatches(&shown(&runs)), []);
+    // A suite's c=32 scenario with longer prompts, and a second scenario
+    // at c=32 with longer prompts still: scenarios differ by design.
     let runs = [
         ("c1", run(|_| {})),
-        ("c32", c32("c32", 1024)),
-        ("long", c32("c32-long", 4096)),
+        ("c32", at("c32", 32, 1024, false)),
+        ("long", at("c32-long", 32, 4096, false)),
+        ("o-c32", at("c32", 32, 1024, true)),
+    ];
+    assert_eq!(mismatches(&shown(&runs)), []);
+    // Another stack in the same scenario with another prompt length.
+    let runs = [
+        ("c32", at("c32", 32, 1024, false)),
+        ("o-c32", at("c32", 32, 2048, true)),
     ];
     let ms = mismatches(&shown(&runs));
     assert_eq!(ms.len(), 1, "{ms:?}");
-    assert_eq!(join(&ms[0].differences), "prompt_tokens 1024 vs 4096");
+    assert_eq!(join(&ms[0].differences), "prompt_tokens 1024 vs 2048");
+    assert_eq!(
+        ms[0].other, "o-c32 (sim-ollama-q4km / c32)",
+        "named by folder, stack and scenario"
+    );
 }
 
 #[test]
