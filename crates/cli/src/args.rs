@@ -130,6 +130,12 @@ pub struct ReportArgs {
     /// folder, ./stackbench-report for several].
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+    /// Show runs that ran different workloads together anyway (repeats of
+    /// one row, or rows side by side at one level, differing in a load
+    /// setting: lengths, ignore_eos, temperature, …); the differences are
+    /// listed under the tables. Without it they are refused (exit 2).
+    #[arg(long)]
+    pub allow_mismatch: bool,
 }
 
 /// `stackbench merge`
@@ -195,9 +201,10 @@ pub struct CompareArgs {
 /// How `compare` and `upgrade-check` judge and what they write.
 #[derive(Debug, Args)]
 pub struct GateArgs {
-    /// Compare workloads that differ (see docs/upgrade-gate.md for the
-    /// keys: lengths, API, model, quantization, concurrency, rate,
-    /// ignore_eos, ...) anyway; every output lists the differences.
+    /// Compare workloads that differ anyway (any `core::workload` key:
+    /// concurrency or rate, arrival, lengths, API, model, quantization,
+    /// ignore_eos, exclude_short, temperature, dataset and its selection,
+    /// SLO); every output lists the differences.
     #[arg(long)]
     pub allow_mismatch: bool,
     /// Override a metric's threshold, % (points for error_rate_pct), e.g.
@@ -298,6 +305,12 @@ pub struct TableArgs {
     /// Result folders: runs, suites, or folders holding them.
     #[arg(value_name = "DIR", required = true)]
     pub dirs: Vec<PathBuf>,
+    /// Show runs that ran different workloads together anyway (repeats of
+    /// one row, or rows side by side at one level, differing in a load
+    /// setting: lengths, ignore_eos, temperature, …); the differences are
+    /// listed under the tables. Without it they are refused (exit 2).
+    #[arg(long)]
+    pub allow_mismatch: bool,
 }
 
 /// `stackbench run`

@@ -1,11 +1,14 @@
 //! `stackbench report DIRS… [--out DIR]`: the HTML report and `.hgrm`
 //! files of any set of run or suite folders. What the page could not show
-//! (a run whose histograms do not decode) is also said on stderr.
+//! (a run whose histograms do not decode) is also said on stderr. Runs
+//! shown together that ran different workloads are refused unless
+//! `--allow-mismatch`, which lists them on the page and on stderr.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use stackbench_html::{render, ReportRun};
+use stackbench_report::workload::{self, Shown};
 
 use crate::args::ReportArgs;
 use crate::ExitStatus;
@@ -34,6 +37,17 @@ pub fn execute(a: &ReportArgs) -> anyhow::Result<ExitStatus> {
             file: r.file,
         })
         .collect();
+    let shown: Vec<Shown<'_>> = runs
+        .iter()
+        .map(|r| Shown {
+            dir: &r.dir,
+            file: &r.file,
+        })
+        .collect();
+    let mismatches = workload::mismatches(&shown);
+    if !mismatches.is_empty() && !a.allow_mismatch {
+        return Err(workload::MismatchError(mismatches).into());
+    }
     let sources: Vec<String> = a.dirs.iter().map(|d| d.display().to_string()).collect();
     let generated = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
     let report = render(&runs, &sources, &generated)?;

@@ -23,6 +23,7 @@ pub mod stats;
 pub mod summary;
 pub mod sync;
 pub mod timeline;
+pub mod workload;
 
 pub use histogram::{HistError, LatencyHistograms};
 pub use kinds::{Api, FlavorChoice, Recorded, ServerKind};

@@ -18,6 +18,7 @@ use crate::identity::RunIdentity;
 use crate::run_file::{MergeInfo, RunFile};
 use crate::summary::{Summary, Totals};
 use crate::timeline::TimelineSeries;
+use crate::workload::{differences, WorkloadKey};
 use crate::RequestRecord;
 
 /// One shard: its folder, `run.json` and `requests.jsonl`.
@@ -60,53 +61,30 @@ pub enum MergeError {
     },
 }
 
-/// What must be equal across shards, as `(what, value)` pairs: the stack
-/// and scenario by [`RunIdentity`]'s rule (not the level: each shard
-/// applies its share of it), and the workload.
-fn workload(f: &RunFile) -> Vec<(&'static str, String)> {
-    let id = RunIdentity::of(f);
-    vec![
-        ("api", f.target.api.to_string()),
-        ("model", f.target.model.clone()),
-        ("stack", id.stack),
-        ("quantization", id.quantization),
-        ("scenario", id.scenario.unwrap_or_default()),
-        ("prompt tokens", f.load.prompt_tokens.to_string()),
-        (
-            "shared prefix tokens",
-            f.load.shared_prefix_tokens.to_string(),
-        ),
-        ("output tokens", f.load.output_tokens.to_string()),
-        ("ignore_eos", f.load.ignore_eos.to_string()),
-        ("exclude_short", f.load.exclude_short.to_string()),
-        (
-            "arrival",
-            f.load
-                .arrival
-                .map_or("closed loop", |a| a.name())
-                .to_string(),
-        ),
-        ("slo", f.load.slo.map(|s| s.to_string()).unwrap_or_default()),
-        (
-            "dataset",
-            f.load
-                .dataset
-                .as_ref()
-                .map(|d| d.sha256.clone())
-                .unwrap_or_default(),
-        ),
-    ]
+/// What differs between `first` and `s`: the stack and scenario by
+/// [`RunIdentity`]'s rule, then every workload key but the level (each
+/// shard applies its share of the users or the rate).
+fn shard_differences(first: &RunFile, s: &RunFile) -> Vec<String> {
+    let (a, b) = (RunIdentity::of(first), RunIdentity::of(s));
+    let mut out = Vec::new();
+    if a.stack != b.stack {
+        out.push(format!("stack {} vs {}", a.stack, b.stack));
+    }
+    let (x, y) = (
+        a.scenario.unwrap_or_default(),
+        b.scenario.unwrap_or_default(),
+    );
+    if x != y {
+        out.push(format!("scenario {x} vs {y}"));
+    }
+    let keys = WorkloadKey::all_except(&WorkloadKey::LEVEL);
+    out.extend(differences(first, s, &keys).iter().map(|d| d.to_string()));
+    out
 }
 
 fn check_workloads(shards: &[Shard]) -> Result<(), MergeError> {
-    let first = workload(&shards[0].file);
     for s in &shards[1..] {
-        let diff: Vec<String> = first
-            .iter()
-            .zip(workload(&s.file))
-            .filter(|(a, b)| a.1 != b.1)
-            .map(|(a, b)| format!("{} {} vs {}", a.0, a.1, b.1))
-            .collect();
+        let diff = shard_differences(&shards[0].file, &s.file);
         if !diff.is_empty() {
             return Err(MergeError::Mismatch {
                 first: shards[0].dir.clone(),
@@ -445,9 +423,39 @@ mod tests {
         );
         let d = shard("d", |f| f.load.concurrency = 7);
         assert!(check_workloads(&[a.clone(), d]).is_ok());
+        let e = shard("e", |f| f.load.request_rate = Some(2.0));
+        assert!(
+            check_workloads(&[a.clone(), e]).is_ok(),
+            "the rate is the level too"
+        );
         assert!(matches!(
             merge_shards(&[a], Vec::new()),
             Err(MergeError::TooFew(1))
         ));
+    }
+
+    /// Keys merge did not check before `core::workload` (temperature, the
+    /// dataset's selection filters) are refused now, named as everywhere
+    /// else; so are the ones it did (ignore_eos, exclude_short).
+    #[test]
+    fn shards_differing_in_any_workload_key_but_the_level_are_refused() {
+        let a = shard("a", |_| {});
+        let b = shard("b", |f| f.load.temperature = 0.7);
+        let err = check_workloads(&[a.clone(), b])
+            .err()
+            .map(|e| e.to_string());
+        assert_eq!(
+            err.as_deref(),
+            Some("b ran a different workload than a: temperature 0 vs 0.7")
+        );
+        let c = shard("c", |f| {
+            f.load.ignore_eos = false;
+            f.load.exclude_short = true;
+        });
+        let err = check_workloads(&[a, c]).err().map(|e| e.to_string());
+        assert_eq!(
+            err.as_deref(),
+            Some("c ran a different workload than a: ignore_eos true vs false, exclude_short false vs true")
+        );
     }
 }

@@ -9,7 +9,9 @@
 //! `tables` for `stackbench_report`'s typed tables as HTML, `page` for the
 //! HTML around them; `history` and `trend` are the page and chart of
 //! `stackbench history`. A run whose histograms do not decode is named under
-//! each chart it is missing from and in [`Report::warnings`].
+//! each chart it is missing from and in [`Report::warnings`]. Runs shown
+//! together that ran different workloads are listed under the tables
+//! (`stackbench_report::workload`).
 
 pub mod chart;
 pub mod figures;
@@ -20,6 +22,7 @@ pub mod trend;
 
 use stackbench_core::identity::{closed_levels, StackEntry};
 use stackbench_core::run_file::RunFile;
+use stackbench_report::workload::{self, Mismatch, Shown};
 
 pub use chart::ChartError;
 use figures::{Figure, Latency, RunView};
@@ -212,8 +215,24 @@ fn warnings(runs: &[ReportRun], views: &[RunView<'_>]) -> Vec<String> {
         .collect()
 }
 
+/// The workload differences among `runs` (see
+/// [`stackbench_report::workload`]).
+fn mismatches(runs: &[ReportRun]) -> Vec<Mismatch> {
+    let shown: Vec<Shown<'_>> = runs
+        .iter()
+        .map(|r| Shown {
+            dir: &r.dir,
+            file: &r.file,
+        })
+        .collect();
+    workload::mismatches(&shown)
+}
+
 /// Renders the report of `runs`; `sources` are the folders as the user
-/// named them, `generated` the time to print.
+/// named them, `generated` the time to print. Workload differences among
+/// the runs are listed under the tables and in [`Report::warnings`], not
+/// refused (`stackbench report` refuses them first unless
+/// `--allow-mismatch`).
 pub fn render(
     runs: &[ReportRun],
     sources: &[String],
@@ -221,14 +240,22 @@ pub fn render(
 ) -> Result<Report, ChartError> {
     let files: Vec<&RunFile> = runs.iter().map(|r| &r.file).collect();
     let (order, views) = figures::views(&files);
-    let warnings = warnings(runs, &views);
+    let mismatches = mismatches(runs);
+    let mut warnings = warnings(runs, &views);
+    warnings.extend(
+        mismatches
+            .iter()
+            .map(|m| format!("ran different workloads: {m}")),
+    );
+    let mut tables = stackbench_report::tables::comparison(&files);
+    tables.notes.extend(workload::notes(&mismatches));
     let mut body: String = warnings
         .iter()
         .map(|w| format!("<p class=\"warning\">warning: {}</p>\n", esc(w)))
         .collect();
     body += &format!(
         "<section>\n<h2>Tables</h2>\n{}</section>\n",
-        tables::tables(&stackbench_report::tables::comparison(&files))
+        tables::tables(&tables)
     );
     let mut charts = 0;
     body += &chart_sections(&order, &views, &mut charts)?;
@@ -295,5 +322,33 @@ mod tests {
         // The good run's files are still written; the bad run has none.
         assert!(!report.hgrm.is_empty());
         assert!(report.hgrm.iter().all(|(p, _)| p.starts_with("hgrm/00-")));
+    }
+
+    #[test]
+    fn runs_of_different_workloads_are_listed_under_the_tables_and_warned_about() {
+        let a = run(|_| {});
+        let mut b = run(|f| {
+            f.load.ignore_eos = false;
+            if let Some(s) = f.suite.as_mut() {
+                s.repeat = 2;
+            }
+        });
+        b.dir = "results/y".into();
+        let report = render(&[a, b], &["results".into()], "now").unwrap_or_else(|e| panic!("{e}"));
+        let line = "results/x (sim-vllm-nvfp4 / c1) and results/y (sim-vllm-nvfp4 / c1, repeat 2) (pooled into one row): ignore_eos true vs false";
+        assert_eq!(
+            report.warnings,
+            [format!("ran different workloads: {line}")]
+        );
+        assert!(
+            report
+                .html
+                .contains(&format!("<p class=\"note\">- {line}</p>")),
+            "{}",
+            report.html
+        );
+        assert!(report
+            .html
+            .contains("<p class=\"note\">Workload differences:"));
     }
 }

@@ -1,12 +1,14 @@
 //! `stackbench compare` through the binary, on simulated runs with a known
 //! difference: a 10 % slower decode is a regression (exit 1, a failing
 //! JUnit case); the same profile with another seed is not (exit 0); runs of
-//! different workloads are refused unless `--allow-mismatch`.
+//! different workloads (by `core::workload`'s keys, `ignore_eos` alone
+//! included) are refused unless `--allow-mismatch`, by `compare`, `table`
+//! and `report` alike.
 #![allow(clippy::unwrap_used)]
 
 use std::path::Path;
 
-use crate::common::{compare_bin as compare, run_bin, spawn_sim};
+use crate::common::{compare_bin as compare, run_bin, spawn_sim, stackbench};
 
 /// A c=1 run and a c=4 run of a simulated vLLM decoding at `tps`.
 fn runs(tps: &str, dir: &Path, output_tokens: &str) {
@@ -95,7 +97,9 @@ fn a_ten_percent_slower_decode_is_a_regression_and_a_reseeded_run_is_not() {
     ];
     assert!(lo <= change && change <= hi && hi < -5.0, "{decode}");
 
-    let (code, md, err) = compare(&base, &same, &[]);
+    // A busy test box can saturate the client for real (a flag, which
+    // fails the gate): the statistics are the point here.
+    let (code, md, err) = compare(&base, &same, &["--allow", "saturated"]);
     assert_eq!(
         code,
         Some(0),
@@ -113,7 +117,7 @@ fn different_workloads_are_refused_unless_allowed() {
     let (code, _, err) = compare(&a, &b, &[]);
     assert_eq!(code, Some(2), "{err}");
     assert!(
-        err.contains("output tokens 16 vs 24") && err.contains("--allow-mismatch"),
+        err.contains("output_tokens 16 vs 24") && err.contains("--allow-mismatch"),
         "{err}"
     );
     let (code, md, err) = compare(&a, &b, &["--allow-mismatch"]);
@@ -122,4 +126,97 @@ fn different_workloads_are_refused_unless_allowed() {
     let (code, _, err) = compare(&a, &b, &["--threshold", "speed=3"]);
     assert_eq!(code, Some(2));
     assert!(err.contains("unknown metric 'speed'"), "{err}");
+}
+
+/// The case: two runs that differ only in whether `ignore_eos` was
+/// sent (which requests end early, so which are counted) are not the same
+/// workload. `compare` refuses them (exit 2) naming the key, and with
+/// `--allow-mismatch` compares them and lists it; `table` pools them as
+/// repeats of one row, so it refuses them too, and lists it when allowed;
+/// so does `report`.
+#[test]
+fn runs_differing_only_in_ignore_eos_are_refused_and_named_unless_allowed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("eos"), dir.path().join("no-eos"));
+    let sim = spawn_sim(&["--profile", "vllm-nvfp4", "--decode-tps", "400"]);
+    for (out, extra) in [(&a, None), (&b, Some("--no-ignore-eos"))] {
+        let mut args = vec!["-n", "20", "--output-tokens", "16", "--prompt-tokens", "16"];
+        args.extend(["--stack", "sim", "--seed", "7"]);
+        args.extend(extra);
+        run_bin(&sim.url, out, &args).assert_success();
+    }
+    let (code, md, err) = compare(&a, &b, &[]);
+    assert_eq!(code, Some(2), "{md}\n{err}");
+    assert!(
+        err.contains(
+            "sim/c1: the workloads differ (ignore_eos true vs false); pass --allow-mismatch"
+        ),
+        "{err}"
+    );
+    let json = dir.path().join("compare.json");
+    let (code, md, err) = compare(
+        &a,
+        &b,
+        &["--allow-mismatch", "--json", json.to_str().unwrap()],
+    );
+    assert!(code == Some(0) || code == Some(1), "{md}\n{err}");
+    assert!(
+        md.contains(
+            "- **workload mismatch** (compared with --allow-mismatch): ignore_eos true vs false\n"
+        ),
+        "{md}"
+    );
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert_eq!(
+        v["pairs"][0]["mismatches"],
+        serde_json::json!([{"key": "ignore_eos", "a": "true", "b": "false"}])
+    );
+
+    let table = stackbench(["table"]).arg(&a).arg(&b).run();
+    assert_eq!(table.code(), Some(2), "{table}");
+    assert!(
+        table
+            .stderr
+            .contains("(pooled into one row): ignore_eos true vs false")
+            && table.stderr.contains("pass --allow-mismatch"),
+        "{table}"
+    );
+    let table = stackbench(["table", "--allow-mismatch"])
+        .arg(&a)
+        .arg(&b)
+        .run();
+    table.assert_success();
+    assert!(
+        table.stdout.contains("Workload differences:")
+            && table
+                .stdout
+                .contains("(pooled into one row): ignore_eos true vs false"),
+        "{table}"
+    );
+    // `report` alike: refused, then listed on the page and on stderr.
+    let page = dir.path().join("report");
+    let report = stackbench(["report"])
+        .arg(&a)
+        .arg(&b)
+        .arg("--out")
+        .arg(&page)
+        .run();
+    assert_eq!(report.code(), Some(2), "{report}");
+    assert!(!page.exists(), "a refused report writes nothing");
+    let report = stackbench(["report", "--allow-mismatch"])
+        .arg(&a)
+        .arg(&b)
+        .arg("--out")
+        .arg(&page)
+        .run();
+    report.assert_success();
+    assert!(
+        report.stderr.contains("ran different workloads:"),
+        "{report}"
+    );
+    let html = std::fs::read_to_string(page.join("report.html")).unwrap();
+    assert!(
+        html.contains("(pooled into one row): ignore_eos true vs false</p>"),
+        "{html}"
+    );
 }

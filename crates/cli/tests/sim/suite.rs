@@ -498,10 +498,19 @@ fn simulated_suite_matches_its_calibration() {
         "{stdout}"
     );
     // `table` renders the same from the folder, with committed real runs
-    // (schema version 1) beside it.
+    // (schema version 1) beside it: other lengths than the suite's, so
+    // shown only with --allow-mismatch, and the differences listed.
     let t = in_repo(&["table", out.to_str().unwrap(), "results/committed"]);
+    assert_eq!(t.status.code(), Some(2), "{}", t.printed());
+    let t = in_repo(&[
+        "table",
+        "--allow-mismatch",
+        out.to_str().unwrap(),
+        "results/committed",
+    ]);
     t.assert_success();
     let text = &t.stdout;
+    assert!(text.contains("Workload differences:"), "{text}");
     assert!(text.contains("## Single-user decode tok/s"), "{text}");
     assert!(
         text.contains("## Total output tok/s at 32 concurrent users"),

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 use stackbench_core::identity::{group_runs, Group};
-use stackbench_core::run_file::RunFile;
+use stackbench_core::workload::{differences, join, Difference, WorkloadKey};
 
 use super::flag::{flags, Flag};
 use super::measure::{metric, MetricResult, RunData, Verdict};
@@ -28,8 +28,9 @@ pub struct PairResult {
     pub base_runs: usize,
     /// Candidate runs pooled (repeats).
     pub candidate_runs: usize,
-    /// Workload differences (compared only with `--allow-mismatch`).
-    pub mismatches: Vec<String>,
+    /// Workload differences, every `core::workload` key (compared only
+    /// with `--allow-mismatch`).
+    pub mismatches: Vec<Difference>,
     /// Reasons to distrust the pair (errors, a saturated client).
     pub flags: Vec<Flag>,
     /// Per metric.
@@ -88,14 +89,14 @@ impl Unmatched {
 #[derive(Debug, thiserror::Error)]
 pub enum CompareError {
     /// Workloads differ and `--allow-mismatch` was not given.
-    #[error("{stack}/{scenario}: the workloads differ ({what}); pass --allow-mismatch to compare anyway")]
+    #[error("{stack}/{scenario}: the workloads differ ({what}); pass --allow-mismatch to compare anyway", what = join(.differences))]
     Mismatch {
         /// Stack.
         stack: String,
         /// Scenario.
         scenario: String,
-        /// The differences.
-        what: String,
+        /// The differences, by key.
+        differences: Vec<Difference>,
     },
     /// Nothing matched.
     #[error("no baseline run matches a candidate run (by stack and scenario)")]
@@ -117,61 +118,6 @@ pub fn thresholds(overrides: &[(String, f64)]) -> Result<BTreeMap<MetricKey, f64
     Ok(t)
 }
 
-fn mismatches(a: &RunFile, b: &RunFile) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut check = |what: &str, x: String, y: String| {
-        if x != y {
-            out.push(format!("{what} {x} vs {y}"));
-        }
-    };
-    check(
-        "concurrency",
-        a.load.concurrency.to_string(),
-        b.load.concurrency.to_string(),
-    );
-    let rate = |r: &RunFile| {
-        r.load
-            .request_rate
-            .map_or_else(|| "closed loop".into(), |x| format!("{x}/s"))
-    };
-    check("request rate", rate(a), rate(b));
-    let dataset = |r: &RunFile| {
-        r.load.dataset.as_ref().map_or_else(
-            || "generated prompts".into(),
-            |d| format!("dataset {}", &d.sha256[..d.sha256.len().min(12)]),
-        )
-    };
-    check("workload", dataset(a), dataset(b));
-    check(
-        "slo",
-        a.load.slo.map(|s| s.to_string()).unwrap_or_default(),
-        b.load.slo.map(|s| s.to_string()).unwrap_or_default(),
-    );
-    check(
-        "prompt tokens",
-        a.load.prompt_tokens.to_string(),
-        b.load.prompt_tokens.to_string(),
-    );
-    check(
-        "output tokens",
-        a.load.output_tokens.to_string(),
-        b.load.output_tokens.to_string(),
-    );
-    check(
-        "shared prefix tokens",
-        a.load.shared_prefix_tokens.to_string(),
-        b.load.shared_prefix_tokens.to_string(),
-    );
-    check("api", a.target.api.to_string(), b.target.api.to_string());
-    check("model", a.target.model.clone(), b.target.model.clone());
-    check(
-        "quantization",
-        a.target.quantization.clone().unwrap_or_default(),
-        b.target.quantization.clone().unwrap_or_default(),
-    );
-    out
-}
-
 /// The runs of one stack and scenario on one side: one, or the repeats of
 /// a `--repeat` suite, taken together (figures over all their requests;
 /// intervals drawing repeats, then requests).
@@ -180,11 +126,12 @@ fn groups(runs: &[RunData]) -> Vec<Group<'_, RunData>> {
     group_runs(&refs, |d| &d.file)
 }
 
-/// The workload differences within a pair, each once.
-fn pair_mismatches(b: &[&RunData], c: &[&RunData]) -> Vec<String> {
-    let mut mism: Vec<String> = Vec::new();
+/// The workload differences within a pair (every key, the baseline's
+/// first run against each run of both sides), each once.
+fn pair_mismatches(b: &[&RunData], c: &[&RunData]) -> Vec<Difference> {
+    let mut mism: Vec<Difference> = Vec::new();
     for d in b.iter().chain(c.iter()) {
-        for m in mismatches(&b[0].file, &d.file) {
+        for m in differences(&b[0].file, &d.file, &WorkloadKey::ALL) {
             if !mism.contains(&m) {
                 mism.push(m);
             }
@@ -207,7 +154,7 @@ fn pair(
         return Err(CompareError::Mismatch {
             stack,
             scenario,
-            what: mism.join(", "),
+            differences: mism,
         });
     }
     let metrics = MetricKey::ALL
