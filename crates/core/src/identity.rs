@@ -28,12 +28,15 @@
 //! - a stack is told apart by its **stack and quantization** together: an
 //!   ad-hoc `run --stack vllm` at two `--quantization`s is two stacks
 //!   (`compare` used to pool them as repeats), and in a suite the
-//!   quantization follows the name;
+//!   quantization follows the name; so is the **API**: one server driven
+//!   through `chat` and through its native API is two stacks, each
+//!   labelled with its API (`table` used to pool them as repeats, which
+//!   the same-workload check of `stackbench_core::workload` exposed);
 //! - the **scenario** is the suite's scenario, else the level label
 //!   (`c8`, `r4`), as `compare` and `html` had it; `report` grouped by
 //!   concurrency and so pooled open-loop runs of different rates.
 //!
-//! Runs with the same stack, quantization and scenario are repeats of one
+//! Runs with the same stack, quantization, API and scenario are repeats of one
 //! thing and form one [`Group`]. `merge` checks its shards share a stack
 //! and scenario by the same rule.
 //!
@@ -97,6 +100,9 @@ pub struct RunIdentity {
     pub label: String,
     /// The quantization label (empty when none was given).
     pub quantization: String,
+    /// The API driven (`chat`, `native`, ...): one server driven through
+    /// two APIs is two stacks (a suite's stack has one).
+    pub api: String,
     /// The suite's scenario, when the run is part of a suite.
     pub scenario: Option<String>,
     /// The load level.
@@ -117,6 +123,7 @@ impl RunIdentity {
             stack: config_name(r).map_or_else(fallback, str::to_string),
             label: config_label(r).map_or_else(fallback, str::to_string),
             quantization: quantization(r).unwrap_or_default().to_string(),
+            api: r.target.api.to_string(),
             scenario: scenario(r).map(str::to_string),
             level: Level::of(&r.load),
             repeat: repeat(r),
@@ -133,6 +140,7 @@ impl RunIdentity {
         StackKey {
             stack: self.stack.clone(),
             quantization: self.quantization.clone(),
+            api: self.api.clone(),
         }
     }
 
@@ -145,13 +153,15 @@ impl RunIdentity {
     }
 }
 
-/// One stack: its name and quantization.
+/// One stack: its name, quantization and API.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct StackKey {
     /// See [`RunIdentity::stack`].
     pub stack: String,
     /// See [`RunIdentity::quantization`].
     pub quantization: String,
+    /// See [`RunIdentity::api`].
+    pub api: String,
 }
 
 /// One stack at one scenario: the runs that are repeats of each other.
@@ -213,14 +223,22 @@ pub fn stacks<'a>(runs: impl IntoIterator<Item = &'a RunFile>) -> Vec<StackEntry
         seen.iter()
             .any(|(o, l)| l == label && o.quantization == k.quantization && o.stack != k.stack)
     };
+    // One stack driven through two APIs: each says its API.
+    let two_apis = |k: &StackKey| {
+        seen.iter()
+            .any(|(o, _)| o.stack == k.stack && o.quantization == k.quantization && o.api != k.api)
+    };
     seen.iter()
-        .map(|(k, label)| StackEntry {
-            key: k.clone(),
-            label: if clash(k, label) {
-                k.stack.clone()
-            } else {
-                label.clone()
-            },
+        .map(|(k, label)| {
+            let name = if clash(k, label) { &k.stack } else { label };
+            StackEntry {
+                key: k.clone(),
+                label: if two_apis(k) {
+                    format!("{name} ({})", k.api)
+                } else {
+                    name.clone()
+                },
+            }
         })
         .collect()
 }

@@ -177,7 +177,7 @@ fn mismatched_single_and_timeless_shards_are_refused() {
     let mut b = a.clone();
     b.load.output_tokens = 200;
     let e = merge_shards(&[shard("a", a.clone()), shard("b", b)], vec![]).unwrap_err();
-    assert!(e.to_string().contains("output tokens 100 vs 200"), "{e}");
+    assert!(e.to_string().contains("output_tokens 100 vs 200"), "{e}");
     let mut c = a.clone();
     c.timeline = None;
     assert!(matches!(

@@ -18,8 +18,10 @@ use crate::common::{run_bin, spawn_sim, stackbench};
 const POINTS: usize = 8;
 const STEP_AT: usize = 5;
 
-/// One c=1 run of 8 requests of 12 tokens against `url` into `dir`, its
-/// `launch` then set to name the image `sim:v<k>`.
+/// One c=1 run of 10 requests of 40 tokens against `url` into `dir`, its
+/// `launch` then set to name the image `sim:v<k>`. Requests of ~200 ms,
+/// not ~60: a busy test box delays some tokens by 10 ms or more, which
+/// moved a 12-token request's rate by 15 % and hid the step.
 fn point(url: &str, dir: &Path, k: usize) {
     run_bin(
         url,
@@ -28,9 +30,9 @@ fn point(url: &str, dir: &Path, k: usize) {
             "-c",
             "1",
             "-n",
-            "8",
+            "10",
             "--output-tokens",
-            "12",
+            "40",
             "--prompt-tokens",
             "16",
             "--stack",
@@ -50,7 +52,7 @@ fn point(url: &str, dir: &Path, k: usize) {
 
 /// The history: points 1–4 at 200 tok/s, 5–8 at 180 (two simulators,
 /// as an upgrade relaunches the server; a 5 ms first token keeps each run
-/// near half a second).
+/// near two seconds).
 fn make_history(root: &Path) {
     let args = |tps: &'static str| {
         [
