@@ -170,3 +170,27 @@ fn level_labels_are_short() {
     assert_eq!(Level::Rate { per_s: 4.0, cap: 0 }.label(), "r4");
     assert_eq!(Level::Rate { per_s: 0.5, cap: 2 }.users(), None);
 }
+
+#[test]
+fn one_server_through_two_apis_is_two_stacks_each_saying_its_api() {
+    let chat = ad_hoc(Some("ollama"), None);
+    let mut native = chat.clone();
+    native.target.api = crate::kinds::Recorded::Known(crate::kinds::Api::OllamaChat);
+    let again = chat.clone();
+    let runs = [&chat, &native, &again];
+    let g = group_runs(&runs, |r| r);
+    assert_eq!(
+        keys(&g),
+        vec![
+            ("ollama".into(), "ollama (chat)".into(), "c1".into(), 2),
+            (
+                "ollama".into(),
+                "ollama (ollama-chat)".into(),
+                "c1".into(),
+                1
+            ),
+        ]
+    );
+    // One API only: no suffix.
+    assert_eq!(keys(&group_runs(&[&chat], |r| r))[0].1, "ollama");
+}
