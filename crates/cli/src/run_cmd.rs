@@ -84,6 +84,7 @@ pub fn run_config(a: &RunArgs) -> anyhow::Result<RunConfig> {
         .map(|path| stackbench_runner::dataset::DatasetSpec {
             path: path.clone(),
             sample: a.dataset_sample,
+            sample_seed: None,
             min_prompt_tokens: a.dataset_min_prompt_tokens,
             max_prompt_tokens: a.dataset_max_prompt_tokens,
             max_output_tokens: a.dataset_max_output_tokens,

@@ -12,7 +12,8 @@
 //!   `--output-tokens`).
 //!
 //! Entries are taken in file order, or with `--dataset-sample N` in an
-//! order shuffled by the run seed until N pass the length filters. The
+//! order shuffled by the run seed (a suite: a seed of its scenario) until
+//! N pass the length filters. The
 //! selection's SHA-256 goes into `run.json`, so two runs can prove they
 //! sent the same workload. Everything is read and counted before the run:
 //! the measured phase only clones a pointer per request.
@@ -37,6 +38,10 @@ pub struct DatasetSpec {
     pub path: PathBuf,
     /// Entries to draw (seeded); `None`: all, in file order.
     pub sample: Option<u64>,
+    /// The seed of that draw; `None`: the run's seed. A suite fixes it
+    /// per scenario, so every stack and repeat (and both sides of an
+    /// upgrade check) draws the same entries: one workload.
+    pub sample_seed: Option<u64>,
     /// Leave out prompts shorter than this many tokens (text only).
     pub min_prompt_tokens: Option<u32>,
     /// Leave out prompts longer than this.
@@ -217,7 +222,9 @@ pub async fn select(
         return Err(DatasetError::NeedsChat(spec.path.clone()));
     }
     if spec.sample.is_some() {
-        raws.shuffle(&mut SmallRng::seed_from_u64(seed));
+        raws.shuffle(&mut SmallRng::seed_from_u64(
+            spec.sample_seed.unwrap_or(seed),
+        ));
     }
     let want = spec.sample.unwrap_or(u64::MAX);
     let filter_prompts = spec.min_prompt_tokens.is_some() || spec.max_prompt_tokens.is_some();

@@ -628,6 +628,18 @@ fn simulated(s: &StackConfig) -> Option<SimulatedInfo> {
     })
 }
 
+/// The seed of a scenario's dataset draw: FNV-1a of the suite and
+/// scenario names, so every stack and repeat of the scenario, on any day,
+/// sends the same entries (one workload by `core::workload`'s rule).
+fn sample_seed(suite: &str, scenario: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in suite.bytes().chain([0]).chain(scenario.bytes()) {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
 /// The runner's configuration for `scenario` on `entry`.
 fn run_config(
     suite: &Suite,
@@ -661,6 +673,7 @@ fn run_config(
         .map(|p| stackbench_runner::dataset::DatasetSpec {
             path: suite.file.parent().unwrap_or(Path::new(".")).join(p),
             sample: scenario.dataset_sample,
+            sample_seed: Some(sample_seed(&suite.config.name, &scenario.name)),
             ..Default::default()
         });
     c.bound = match (&scenario.duration, scenario.requests) {

@@ -655,6 +655,50 @@ fn repeats_run_in_rounds_and_compare_takes_them_together_with_suite_thresholds()
     );
 }
 
+/// A scenario's `dataset-sample` draws the same entries for every stack
+/// and repeat (a seed of the suite and scenario, not each run's fresh
+/// one), so the runs are one workload and `table` pools them.
+#[test]
+fn a_scenario_draws_one_dataset_sample_for_every_stack_and_repeat() {
+    let dir = tempfile::tempdir().unwrap();
+    let stacks = [
+        (
+            "a.toml",
+            sim_stack("a", free_port(), &dir.path().join("a.pid"), ""),
+        ),
+        (
+            "b.toml",
+            sim_stack("b", free_port(), &dir.path().join("b.pid"), ""),
+        ),
+    ];
+    let smoke = repo().join("datasets/smoke.jsonl");
+    let scenarios = format!(
+        "[[scenario]]\nname = \"ds\"\nconcurrency = 1\nrequests = 3\ndataset = \"{}\"\ndataset-sample = 3\n",
+        smoke.display()
+    );
+    let suite = write_suite(dir.path(), &stacks, &scenarios);
+    let out = dir.path().join("out");
+    let s = suite.to_str().unwrap();
+    in_repo(&[
+        "suite",
+        s,
+        "--repeat",
+        "2",
+        "-q",
+        "--out",
+        out.to_str().unwrap(),
+    ])
+    .assert_success();
+    let sha =
+        |run: &str| common::read_run_json(&out.join(run))["load"]["dataset"]["sha256"].clone();
+    let first = sha("a/ds/r1");
+    assert!(first.is_string(), "{first}");
+    for run in ["a/ds/r2", "b/ds/r1", "b/ds/r2"] {
+        assert_eq!(sha(run), first, "{run}");
+    }
+    in_repo(&["table", out.to_str().unwrap()]).assert_success();
+}
+
 /// A suite's level lists expand into one run per level, and an open-loop
 /// scenario with an SLO runs at its rate and reports goodput.
 #[test]

@@ -211,7 +211,8 @@ pub struct Scenario {
     /// `run --dataset` takes it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dataset: Option<String>,
-    /// Draw this many dataset entries, shuffled by the run seed.
+    /// Draw this many dataset entries, shuffled by a seed of the suite and
+    /// scenario names: the same entries for every stack and repeat.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dataset_sample: Option<u64>,
     /// Measured requests (or give `duration`).
