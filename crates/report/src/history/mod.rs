@@ -20,6 +20,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use stackbench_core::identity::group_runs;
 use stackbench_core::stats::bootstrap_interval;
+use stackbench_core::workload::{differences, Difference, WorkloadKey};
 use stackbench_core::RequestStatus;
 
 use crate::compare::measure::{error_rate, metric, samples, MIN_SAMPLES};
@@ -111,8 +112,13 @@ pub struct Step {
     /// Why there is no verdict, when there is too little to judge.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub why: Option<String>,
-    /// Regressed or improved: a change point.
+    /// Regressed or improved, across the same workload: a change point.
     pub change_point: bool,
+    /// How the workload differs from the point before's
+    /// (`stackbench_core::workload`, every key): a step across a workload
+    /// change is not judged a change point, whatever the numbers did.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub workload_changed: Vec<Difference>,
 }
 
 /// A point whose change from the one before is regressed or improved.
@@ -184,8 +190,31 @@ fn estimate(point: &[&RunData], key: MetricKey) -> (Option<f64>, Option<[f64; 2]
     }
 }
 
-/// `key` over the points of one group.
-fn metric_history(points: &[Vec<&RunData>], key: MetricKey, threshold: f64) -> MetricHistory {
+/// How each point's workload differs from the point before's (none for
+/// the first).
+fn workload_changes(points: &[Vec<&RunData>]) -> Vec<Vec<Difference>> {
+    fn first<'a>(p: &[&'a RunData]) -> Option<&'a stackbench_core::run_file::RunFile> {
+        p.first().map(|d| &d.file)
+    }
+    (0..points.len())
+        .map(|i| {
+            let prev = i.checked_sub(1).and_then(|j| first(&points[j]));
+            match (prev, first(&points[i])) {
+                (Some(a), Some(b)) => differences(a, b, &WorkloadKey::ALL),
+                _ => Vec::new(),
+            }
+        })
+        .collect()
+}
+
+/// `key` over the points of one group (`changed`: each point's workload
+/// differences from the one before).
+fn metric_history(
+    points: &[Vec<&RunData>],
+    changed: &[Vec<Difference>],
+    key: MetricKey,
+    threshold: f64,
+) -> MetricHistory {
     let estimates: Vec<_> = points.iter().map(|p| estimate(p, key)).collect();
     let values = points
         .iter()
@@ -200,12 +229,15 @@ fn metric_history(points: &[Vec<&RunData>], key: MetricKey, threshold: f64) -> M
                         estimates[prev].2
                     )
                 });
+                let workload_changed = changed.get(i).cloned().unwrap_or_default();
                 Step {
                     pct: m.change,
                     interval: m.interval,
                     verdict: m.verdict,
                     why,
-                    change_point: matches!(m.verdict, Verdict::Regressed | Verdict::Improved),
+                    change_point: workload_changed.is_empty()
+                        && matches!(m.verdict, Verdict::Regressed | Verdict::Improved),
+                    workload_changed,
                 }
             });
             PointValue {
@@ -294,6 +326,7 @@ pub fn history(runs: &[RunData], opts: &Options) -> Result<History, HistoryError
     let mut groups = Vec::new();
     for g in group_runs(&ordered, |d| &d.file) {
         let split = points::split(&g.runs);
+        let changed = workload_changes(&split);
         let metrics = keys
             .iter()
             .map(|&k| {
@@ -302,7 +335,7 @@ pub fn history(runs: &[RunData], opts: &Options) -> Result<History, HistoryError
                     .get(&k)
                     .copied()
                     .unwrap_or_else(|| k.default_threshold());
-                metric_history(&split, k, t)
+                metric_history(&split, &changed, k, t)
             })
             .collect();
         groups.push(GroupHistory {

@@ -52,6 +52,10 @@ fn change_cells(key: MetricKey, step: Option<&Step>) -> [Cell; 3] {
         Cell::text(format!("[{lo:+.1}, {hi:+.1}]{unit}"))
     });
     let verdict = match (&s.why, s.change_point) {
+        _ if !s.workload_changed.is_empty() => format!(
+            "not judged: the workload changed ({})",
+            stackbench_core::workload::join(&s.workload_changed)
+        ),
         (_, true) => format!("{} {CHANGE_MARK}", s.verdict.text()),
         (Some(why), false) => format!("{}: {why}", s.verdict.text()),
         (None, false) => s.verdict.text().into(),

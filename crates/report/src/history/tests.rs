@@ -217,3 +217,30 @@ fn stacks_filter_by_name_or_label() {
         assert!(history(&runs, &by).is_ok(), "{name}");
     }
 }
+
+#[test]
+fn a_step_across_a_workload_change_is_not_a_change_point() {
+    // The same 10 % step, but from #5 on the runs asked for 64 more output
+    // tokens: the numbers moved with the workload, not the image.
+    let runs: Vec<RunData> = (1..=8)
+        .map(|k| {
+            let rate = if k >= 5 { 90.0 } else { 100.0 };
+            let mut r = run(&format!("h/{k}"), k * 60, &format!("img:v{k}"), rate);
+            if k >= 5 {
+                r.file.load.output_tokens += 64;
+            }
+            r
+        })
+        .collect();
+    let h = history(&runs, &decode_only()).unwrap_or_else(|e| panic!("{e}"));
+    assert!(h.change_points.is_empty(), "{:#?}", h.change_points);
+    let step = h.groups[0].metrics[0].values[4].change.clone();
+    let step = step.unwrap_or_else(|| panic!("#5 has a step"));
+    assert_eq!(step.verdict, Verdict::Regressed, "the numbers did move");
+    assert_eq!(step.workload_changed.len(), 1);
+    let md = markdown(&h);
+    assert!(
+        md.contains("not judged: the workload changed (output_tokens"),
+        "{md}"
+    );
+}
