@@ -24,7 +24,8 @@ run() {
 fp=0
 for t in $(seq "$trials"); do
   run "$work/$t-a"; run "$work/$t-b"
-  if "$bin" compare "$work/$t-a" "$work/$t-b" > "$work/$t.md"; then
+  # Flags (a client short of CPU on a busy box) are not the statistics measured here.
+  if "$bin" compare "$work/$t-a" "$work/$t-b" --allow saturated --allow disagree > "$work/$t.md"; then
     echo "trial $t: no regression"
   else
     fp=$((fp + 1)); echo "trial $t: REGRESSED (false positive)"; grep -E "REGRESSED" "$work/$t.md" | head -3
