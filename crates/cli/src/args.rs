@@ -217,7 +217,7 @@ pub struct GateArgs {
     pub threshold: Vec<String>,
     /// Accept a flag instead of failing on it: saturated (the client was
     /// the bottleneck), errors (>5% of the candidate's requests failed),
-    /// disagree (client and server decode rates >2% apart), incomplete (a
+    /// disagree (client and server decode rates >4% apart), incomplete (a
     /// candidate run did not finish). Repeatable.
     #[arg(long, value_name = "FLAG")]
     pub allow: Vec<String>,

@@ -14,8 +14,14 @@ use super::measure::RunData;
 /// A candidate with more failed requests than this (%) is flagged.
 const ERROR_FLAG_PCT: f64 = 5.0;
 /// Client and server pooled decode rates further apart than this (%): the
-/// client (or the box) was short of CPU; flagged.
-const SATURATION_FLAG_PCT: f64 = 2.0;
+/// client (or the box) was short of CPU; flagged. Wider than the run
+/// summary's 2 % hint: in a duration-bounded run the two windows do not
+/// hold quite the same requests (the server counts the tokens of requests
+/// cut off at the end, up to 1 % of them at c=4), and the real
+/// llama-server, idle, read -1.5 % to +2.5 % at c=4 that way (A/A,
+/// 2026-12-02, scripts/bench-upgrade-check-aa.sh), which a gate must not
+/// fail on; a client short of CPU read +5.5 %.
+const SATURATION_FLAG_PCT: f64 = 4.0;
 
 /// The kinds of flag.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -24,7 +30,7 @@ pub enum FlagKind {
     Saturated,
     /// More than 5 % of the candidate's requests failed.
     Errors,
-    /// Client and server decode rates differ by more than 2 %.
+    /// Client and server decode rates differ by more than 4 %.
     Disagree,
     /// A candidate run did not complete.
     Incomplete,
@@ -59,7 +65,7 @@ impl FlagKind {
         match self {
             Self::Saturated => "the client reported itself saturated (either side)",
             Self::Errors => "more than 5% of the candidate's requests failed",
-            Self::Disagree => "client and server decode rates differ by more than 2%",
+            Self::Disagree => "client and server decode rates differ by more than 4%",
             Self::Incomplete => "a candidate run did not complete",
         }
     }
