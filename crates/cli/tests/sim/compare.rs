@@ -153,11 +153,17 @@ fn runs_differing_only_in_ignore_eos_are_refused_and_named_unless_allowed() {
         ),
         "{err}"
     );
-    let json = dir.path().join("compare.json");
+    let (json, junit) = (dir.path().join("compare.json"), dir.path().join("c.xml"));
     let (code, md, err) = compare(
         &a,
         &b,
-        &["--allow-mismatch", "--json", json.to_str().unwrap()],
+        &[
+            "--allow-mismatch",
+            "--json",
+            json.to_str().unwrap(),
+            "--junit",
+            junit.to_str().unwrap(),
+        ],
     );
     assert!(code == Some(0) || code == Some(1), "{md}\n{err}");
     assert!(
@@ -170,6 +176,11 @@ fn runs_differing_only_in_ignore_eos_are_refused_and_named_unless_allowed() {
     assert_eq!(
         v["pairs"][0]["mismatches"],
         serde_json::json!([{"key": "ignore_eos", "a": "true", "b": "false"}])
+    );
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(
+        xml.contains("name=\"workload\">\n      <system-out>compared with --allow-mismatch although the workloads differ: ignore_eos true vs false"),
+        "{xml}"
     );
 
     let table = stackbench(["table"]).arg(&a).arg(&b).run();

@@ -32,8 +32,9 @@ pub enum Outcome {
     Skipped(String),
 }
 
-/// One test case: a metric of a pair, a flag of a pair, or a run without
-/// a counterpart.
+/// One test case: a metric of a pair, a flag of a pair, a pair's workload
+/// differences accepted by `--allow-mismatch`, or a run without a
+/// counterpart.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Case {
     /// `stack.scenario`.
@@ -105,6 +106,17 @@ pub fn gate(c: &Comparison, policy: &Policy) -> Gate {
             });
         }
         cases.extend(flag_cases(p, &class, policy, &mut s));
+        if !p.mismatches.is_empty() {
+            // Accepted by --allow-mismatch, and said in this output too.
+            cases.push(Case {
+                class: class.clone(),
+                name: "workload".into(),
+                outcome: Outcome::Passed(Some(format!(
+                    "compared with --allow-mismatch although the workloads differ: {}",
+                    stackbench_core::workload::join(&p.mismatches)
+                ))),
+            });
+        }
     }
     for u in &c.unmatched {
         s.skipped += 1;
