@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use stackbench_html::{render, ReportRun};
-use stackbench_report::workload::{self, Shown};
+use stackbench_report::workload;
 
 use crate::args::ReportArgs;
 use crate::ExitStatus;
@@ -37,14 +37,7 @@ pub fn execute(a: &ReportArgs) -> anyhow::Result<ExitStatus> {
             file: r.file,
         })
         .collect();
-    let shown: Vec<Shown<'_>> = runs
-        .iter()
-        .map(|r| Shown {
-            dir: &r.dir,
-            file: &r.file,
-        })
-        .collect();
-    let mismatches = workload::mismatches(&shown);
+    let mismatches = stackbench_html::mismatches(&runs);
     if !mismatches.is_empty() && !a.allow_mismatch {
         return Err(workload::MismatchError(mismatches).into());
     }

@@ -136,6 +136,23 @@ fn draw_series(
     Ok(())
 }
 
+/// An SVG document of the chart size, drawn by `draw`; its error names
+/// the chart `title`.
+pub(crate) fn render_svg(
+    title: &str,
+    draw: impl FnOnce(&DrawingArea<SVGBackend<'_>, Shift>) -> Result<(), String>,
+) -> Result<String, ChartError> {
+    let mut out = String::new();
+    {
+        let root = SVGBackend::with_string(&mut out, SIZE).into_drawing_area();
+        draw(&root).map_err(|message| ChartError {
+            title: title.to_string(),
+            message,
+        })?;
+    }
+    Ok(out)
+}
+
 impl LineChart {
     /// True when no series has a point.
     pub fn is_empty(&self) -> bool {
@@ -144,15 +161,7 @@ impl LineChart {
 
     /// The chart as an SVG document.
     pub fn svg(&self) -> Result<String, ChartError> {
-        let mut out = String::new();
-        {
-            let root = SVGBackend::with_string(&mut out, SIZE).into_drawing_area();
-            self.draw(&root).map_err(|message| ChartError {
-                title: self.title.clone(),
-                message,
-            })?;
-        }
-        Ok(out)
+        render_svg(&self.title, |root| self.draw(root))
     }
 
     fn draw(&self, root: &DrawingArea<SVGBackend<'_>, Shift>) -> Result<(), String> {

@@ -216,8 +216,9 @@ fn warnings(runs: &[ReportRun], views: &[RunView<'_>]) -> Vec<String> {
 }
 
 /// The workload differences among `runs` (see
-/// [`stackbench_report::workload`]).
-fn mismatches(runs: &[ReportRun]) -> Vec<Mismatch> {
+/// [`stackbench_report::workload`]): what the page lists, and what
+/// `stackbench report` refuses without `--allow-mismatch`.
+pub fn mismatches(runs: &[ReportRun]) -> Vec<Mismatch> {
     let shown: Vec<Shown<'_>> = runs
         .iter()
         .map(|r| Shown {

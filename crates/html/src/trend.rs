@@ -10,7 +10,7 @@ use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use crate::chart::{bounds, colour, ChartError, SIZE};
+use crate::chart::{bounds, colour, ChartError};
 
 /// Regressed: red; improved: green (the report's palette).
 const BAD: RGBColor = RGBColor(214, 39, 40);
@@ -71,15 +71,7 @@ impl TrendChart {
 
     /// The chart as an SVG document.
     pub fn svg(&self) -> Result<String, ChartError> {
-        let mut out = String::new();
-        {
-            let root = SVGBackend::with_string(&mut out, SIZE).into_drawing_area();
-            self.draw(&root).map_err(|message| ChartError {
-                title: self.title.clone(),
-                message,
-            })?;
-        }
-        Ok(out)
+        crate::chart::render_svg(&self.title, |root| self.draw(root))
     }
 
     fn draw(&self, root: &DrawingArea<SVGBackend<'_>, Shift>) -> Result<(), String> {

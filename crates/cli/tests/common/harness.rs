@@ -404,3 +404,29 @@ pub static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 pub fn serial() -> tokio::sync::MutexGuard<'static, ()> {
     SERIAL.blocking_lock()
 }
+
+/// The `command` array (TOML) of a stack that runs `stackbench sim` at
+/// `tps` tok/s on `port`, writing its PID to `pidfile` first; `extra` is
+/// appended to the simulator's arguments.
+pub fn sim_command(port: u16, pidfile: &Path, tps: u32, extra: &str) -> String {
+    format!(
+        r#"["sh", "-c", "echo $$ > {pid}; exec {BIN} sim --profile vllm-nvfp4 --decode-tps {tps} --port {port} {extra}"]"#,
+        pid = pidfile.display()
+    )
+}
+
+/// A stack file named `name` that launches [`sim_command`] as a process.
+pub fn sim_stack(name: &str, port: u16, pidfile: &Path, tps: u32, extra: &str) -> String {
+    format!(
+        r#"name = "{name}"
+flavor = "vllm"
+quantization = "none"
+ready-timeout = "20s"
+metrics = false
+[launch.process]
+command = {}
+port = {port}
+"#,
+        sim_command(port, pidfile, tps, extra)
+    )
+}

@@ -10,8 +10,8 @@
 // Each test binary uses a part of the harness.
 #[allow(unused_imports)]
 pub use harness::{
-    repo, require, serial, spawn_sim, spawn_sim_env, split_capture, stackbench, write_suite,
-    Output, Running, SimProc, Stackbench, BIN, SERIAL,
+    repo, require, serial, sim_command, sim_stack, spawn_sim, spawn_sim_env, split_capture,
+    stackbench, write_suite, Output, Running, SimProc, Stackbench, BIN, SERIAL,
 };
 #[allow(unused_imports)]
 pub use tools::Tool;

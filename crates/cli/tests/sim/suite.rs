@@ -25,21 +25,10 @@ fn in_repo(args: &[&str]) -> common::Output {
     stackbench(args).current_dir(repo()).run()
 }
 
-/// A stack file running `stackbench sim` as a process on `port`, writing
-/// its PID to `pidfile` first.
+/// A stack file running `stackbench sim` at 400 tok/s as a process on
+/// `port`, writing its PID to `pidfile` first.
 fn sim_stack(name: &str, port: u16, pidfile: &Path, extra: &str) -> String {
-    format!(
-        r#"name = "{name}"
-flavor = "vllm"
-quantization = "none"
-ready-timeout = "20s"
-metrics = false
-[launch.process]
-command = ["sh", "-c", "echo $$ > {pid}; exec {BIN} sim --profile vllm-nvfp4 --decode-tps 400 --port {port} {extra}"]
-port = {port}
-"#,
-        pid = pidfile.display()
-    )
+    common::sim_stack(name, port, pidfile, 400, extra)
 }
 
 /// The suite `t` of `stacks` with short defaults and `scenarios`.

@@ -8,34 +8,26 @@
 #![allow(clippy::unwrap_used)]
 
 use crate::common;
-use crate::common::{repo, stackbench, BIN};
+use crate::common::{repo, stackbench};
 
 use std::path::{Path, PathBuf};
 
 use crate::common::server_proc::free_port;
 
 /// A stack file running `stackbench sim` at `tps` tok/s as a process on
-/// `port`.
+/// `port` (its PID file in the system's temp folder, unused here).
 fn sim_stack(name: &str, port: u16, tps: u32) -> String {
-    format!(
-        r#"name = "{name}"
-flavor = "vllm"
-quantization = "none"
-ready-timeout = "20s"
-metrics = false
-[launch.process]
-command = ["{BIN}", "sim", "--profile", "vllm-nvfp4", "--decode-tps", "{tps}", "--tokens-per-event", "1", "--port", "{port}"]
-port = {port}
-"#
-    )
+    common::sim_stack(name, port, &pidfile(port), tps, "--tokens-per-event 1")
 }
 
-/// The command line of stack `a` decoding at `tps` tok/s on `port`, as a
-/// `--candidate` value.
+fn pidfile(port: u16) -> PathBuf {
+    std::env::temp_dir().join(format!("stackbench-upgrade-test-{port}.pid"))
+}
+
+/// Stack `a`'s command at `tps` tok/s on `port`, as a `--candidate` value.
 fn candidate_command(port: u16, tps: u32) -> String {
-    format!(
-        "launch.process.command=[\"{BIN}\", \"sim\", \"--profile\", \"vllm-nvfp4\", \"--decode-tps\", \"{tps}\", \"--tokens-per-event\", \"1\", \"--port\", \"{port}\"]"
-    )
+    let command = common::sim_command(port, &pidfile(port), tps, "--tokens-per-event 1");
+    format!("launch.process.command={command}")
 }
 
 /// A suite of `stacks` with one c=1 scenario of `requests` requests.
@@ -112,7 +104,7 @@ fn upgrade_check_alternates_the_sides_and_gates_on_a_slower_candidate() {
     assert_eq!(cand["suite"]["side"], "candidate");
     assert!(cand["stack"]["launch"]["process"]["command"]
         .to_string()
-        .contains("\"360\""));
+        .contains("--decode-tps 360 "));
     for f in ["compare.md", "compare.json", "compare.junit.xml"] {
         assert!(out.join(f).is_file(), "{f}");
     }
