@@ -199,7 +199,7 @@ pub struct CompareArgs {
 }
 
 /// How `compare` and `upgrade-check` judge and what they write.
-#[derive(Debug, Args)]
+#[derive(Debug, Default, Args)]
 pub struct GateArgs {
     /// Compare workloads that differ anyway (any `core::workload` key:
     /// concurrency or rate, arrival, lengths, API, model, quantization,

@@ -155,15 +155,7 @@ pub async fn execute_calibrate(a: CalibrateArgs) -> anyhow::Result<ExitStatus> {
         return Ok(ExitStatus::Interrupted);
     };
     // Judged at the defaults: the widths do not depend on the thresholds.
-    let gate = GateArgs {
-        allow_mismatch: false,
-        threshold: Vec::new(),
-        allow: Vec::new(),
-        strict: false,
-        markdown: None,
-        json: None,
-        junit: None,
-    };
+    let gate = GateArgs::default();
     let (c, _, written) = judge(&base, &cand, &[], &gate)?;
     write(&out.join("compare.md"), &written.markdown)?;
     write(&out.join("compare.json"), &written.json)?;

@@ -103,6 +103,13 @@ impl MetricKey {
         }
     }
 
+    /// The bootstrap seed `compare` judges this metric with (and `history`
+    /// too, so a step reads exactly as `compare` would read it).
+    pub fn seed(self) -> u64 {
+        let i = Self::ALL.iter().position(|k| *k == self).unwrap_or(0);
+        0x5eed_0000 + i as u64
+    }
+
     /// Whether its change is in percentage points (not %).
     pub fn in_points(self) -> bool {
         self == Self::ErrorRatePct

@@ -159,13 +159,12 @@ fn pair(
     }
     let metrics = MetricKey::ALL
         .into_iter()
-        .enumerate()
-        .map(|(i, k)| {
+        .map(|k| {
             let t = thresholds
                 .get(&k)
                 .copied()
                 .unwrap_or_else(|| k.default_threshold());
-            metric(&b.runs, &c.runs, k, t, 0x5eed_0000 + i as u64)
+            metric(&b.runs, &c.runs, k, t, k.seed())
         })
         .collect();
     Ok(PairResult {

@@ -162,12 +162,6 @@ pub enum HistoryError {
     NoRuns,
 }
 
-/// The seed `compare` gives metric `key`, so a step reads as `compare`'s.
-fn seed(key: MetricKey) -> u64 {
-    let i = MetricKey::ALL.iter().position(|k| *k == key).unwrap_or(0);
-    0x5eed_0000 + i as u64
-}
-
 /// The value, interval and sample count of `key` at one point.
 fn estimate(point: &[&RunData], key: MetricKey) -> (Option<f64>, Option<[f64; 2]>, usize) {
     if key == MetricKey::ErrorRatePct {
@@ -184,7 +178,7 @@ fn estimate(point: &[&RunData], key: MetricKey) -> (Option<f64>, Option<[f64; 2]
     if n < MIN_SAMPLES {
         return (stat.of(&mut s.concat()), None, n);
     }
-    match bootstrap_interval(&s, stat, seed(key)) {
+    match bootstrap_interval(&s, stat, key.seed()) {
         Some(e) => (Some(e.value), Some([e.lo, e.hi]), n),
         None => (None, None, n),
     }
@@ -222,7 +216,7 @@ fn metric_history(
         .enumerate()
         .map(|(i, (p, &(value, interval, n)))| {
             let change = i.checked_sub(1).map(|prev| {
-                let m = metric(&points[prev], p, key, threshold, seed(key));
+                let m = metric(&points[prev], p, key, threshold, key.seed());
                 let why = m.why.map(|_| {
                     format!(
                         "{} samples before, {n} here, {MIN_SAMPLES} needed",
