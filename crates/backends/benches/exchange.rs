@@ -149,6 +149,8 @@ fn body_options(load: Load) -> BodyOptions {
         seed: None,
         per_event_counts: false,
         extra: serde_json::Map::new(),
+        switches: serde_json::Map::new(),
+        salt_field: false,
     }
 }
 

@@ -143,7 +143,7 @@ impl OpenAiDriver {
         let deadline = Instant::now() + whole;
         let (mut resp, head_at) = self.open(&body, deadline).await?;
         let mut decoder = Framer::for_api(self.target.api);
-        let mut state = self.stream_state();
+        let mut state = self.stream_state(request.keep_answer);
         let idle = self.target.idle_timeout;
         let mut watch = Limits::new(idle, deadline);
         // Every event is stamped with the time of the read that completed
@@ -238,18 +238,24 @@ impl OpenAiDriver {
         Ok((resp, head_at))
     }
 
-    /// A fresh stream's state: the API's chunk parser and token counter.
-    fn stream_state(&self) -> StreamState {
+    /// A fresh stream's state: the API's chunk parser and token counter
+    /// (which keeps the answer text when `keep_answer`).
+    fn stream_state(&self, keep_answer: bool) -> StreamState {
+        let counter = if self.target.counts_stop_token {
+            TokenCounter::counting_stop_token()
+        } else {
+            TokenCounter::new()
+        };
         StreamState {
             parse: match self.target.api {
                 Api::LlamaNative => parse_native_chunk,
                 Api::OllamaGenerate | Api::OllamaChat => parse_ollama_chunk,
                 Api::Chat | Api::Completions => parse_chunk,
             },
-            counter: if self.target.counts_stop_token {
-                TokenCounter::counting_stop_token()
+            counter: if keep_answer {
+                counter.keeping_answer()
             } else {
-                TokenCounter::new()
+                counter
             },
             done: false,
             error: None,
@@ -327,7 +333,7 @@ impl Framer {
 }
 
 type ChunkParser =
-    fn(&[u8]) -> Result<stackbench_wire::ChunkInfo, stackbench_wire::openai::MalformedChunk>;
+    fn(&[u8]) -> Result<stackbench_wire::ChunkInfo<'_>, stackbench_wire::openai::MalformedChunk>;
 
 /// Refuses a response whose `Content-Type` is not the stream the endpoint
 /// sends (an HTML page from a gateway, a JSON body): parsing it as a

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use stackbench_core::kinds::{parse_name, Api, Closed, FlavorChoice};
+use stackbench_core::kinds::{parse_name, Api, Closed, FlavorChoice, Thinking};
 use stackbench_core::Seed;
 use stackbench_sim::Flavor;
 
@@ -446,6 +446,29 @@ pub struct RunArgs {
     /// Leave out dataset entries asking for more than N output tokens.
     #[arg(long, value_name = "N", requires = "dataset")]
     pub dataset_max_output_tokens: Option<u32>,
+    /// Turns per conversation: each worker holds a chat whose turn k sends
+    /// the history so far (earlier messages and the server's own answers)
+    /// plus a new user message of --prompt-tokens; records carry session
+    /// and turn, the summary TTFT and cache hits per turn. A dataset
+    /// conversation uses its own user turns, at most N. Closed loop only.
+    #[arg(long, default_value_t = 1, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub turns: u32,
+    /// Pause between a conversation's turns (the user reading and
+    /// typing), e.g. 2s; not part of any request's time.
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION", requires = "turns")]
+    pub think_time: Option<Duration>,
+    /// Ask a reasoning model to think or not, in each stack's own switch
+    /// (vLLM and llama-server chat_template_kwargs.enable_thinking; Ollama
+    /// think, or reasoning_effort none on /v1); `default` sends nothing. Chat APIs only. A run
+    /// whose server ignored the switch says so.
+    #[arg(long, value_parser = closed::<Thinking>(), default_value = "default")]
+    pub thinking: Thinking,
+    /// Keep requests off the prompt cache: vLLM gets a cache_salt of its
+    /// own per request, llama-server cache_prompt false, and prompts are
+    /// salted so none matches an earlier run's (Ollama has no switch: its
+    /// later turns may still hit). Measures cold prefill.
+    #[arg(long)]
+    pub cache_salt: bool,
     /// Output tokens per request (sent as max_tokens, with ignore_eos).
     #[arg(long, default_value_t = 128, value_parser = clap::value_parser!(u32).range(1..))]
     pub output_tokens: u32,

@@ -90,6 +90,10 @@ pub fn run_config(a: &RunArgs) -> anyhow::Result<RunConfig> {
             max_output_tokens: a.dataset_max_output_tokens,
         });
     c.output_tokens = a.output_tokens;
+    c.turns = a.turns;
+    c.think_time = a.think_time.unwrap_or_default();
+    c.thinking = a.thinking;
+    c.cache_salt = a.cache_salt;
     c.ignore_eos = !a.no_ignore_eos;
     c.exclude_short = a.exclude_short;
     if !a.temperature.is_finite() || a.temperature < 0.0 {

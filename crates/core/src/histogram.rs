@@ -11,6 +11,7 @@ use base64::Engine as _;
 use hdrhistogram::serialization::{Deserializer, Serializer, V2DeflateSerializer};
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// Highest latency we can record: one hour in microseconds. Larger values
 /// are clamped (and still counted) rather than dropped.
@@ -276,6 +277,40 @@ pub struct LatencyHistograms {
     /// Open-loop runs: actual − planned send time of each request, µs
     /// (empty in closed-loop runs).
     pub schedule_lag_us: Hist,
+    /// Time to first answer token, µs: the first content event with
+    /// answer text outside the reasoning (the TTFT of a request that did
+    /// not reason).
+    pub ttfat_us: Hist,
+    /// Multi-turn runs: TTFT and prefill rate of each turn (from 1).
+    pub turns: BTreeMap<u32, TurnHistograms>,
+}
+
+/// The per-turn histograms of a multi-turn run.
+#[derive(Debug, Clone)]
+pub struct TurnHistograms {
+    /// Time to first token of the turn's requests, µs.
+    pub ttft_us: Hist,
+    /// Prefill rate of the turn's requests, milli-tokens/s (prompt tokens
+    /// processed, the cached ones left out, / TTFT).
+    pub prefill_mtps: Hist,
+}
+
+impl Default for TurnHistograms {
+    fn default() -> Self {
+        Self {
+            ttft_us: Hist::latency(),
+            prefill_mtps: Hist::rate(),
+        }
+    }
+}
+
+/// [`TurnHistograms`] as `run.json` stores them.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SerializedTurn {
+    /// See [`TurnHistograms::ttft_us`].
+    pub ttft: String,
+    /// See [`TurnHistograms::prefill_mtps`].
+    pub prefill_rate: String,
 }
 
 impl Default for LatencyHistograms {
@@ -291,6 +326,8 @@ impl Default for LatencyHistograms {
             prompt_tokens: Hist::latency(),
             prefill_mtps: Hist::rate(),
             schedule_lag_us: Hist::latency(),
+            ttfat_us: Hist::latency(),
+            turns: BTreeMap::new(),
         }
     }
 }
@@ -307,6 +344,12 @@ impl std::ops::AddAssign<&LatencyHistograms> for LatencyHistograms {
         self.prompt_tokens.merge(&o.prompt_tokens);
         self.prefill_mtps.merge(&o.prefill_mtps);
         self.schedule_lag_us.merge(&o.schedule_lag_us);
+        self.ttfat_us.merge(&o.ttfat_us);
+        for (turn, h) in &o.turns {
+            let mine = self.turns.entry(*turn).or_default();
+            mine.ttft_us.merge(&h.ttft_us);
+            mine.prefill_mtps.merge(&h.prefill_mtps);
+        }
     }
 }
 
@@ -343,6 +386,14 @@ pub struct SerializedHistograms {
     /// runs and in files written before it was added).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub schedule_lag: String,
+    /// See [`LatencyHistograms::ttfat_us`], µs (empty in files written
+    /// before it was added).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub ttfat: String,
+    /// See [`LatencyHistograms::turns`], by turn (absent in single-turn
+    /// runs).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub turns: BTreeMap<u32, SerializedTurn>,
 }
 
 /// A histogram added after version 2 was published: empty when absent.
@@ -375,6 +426,24 @@ impl LatencyHistograms {
             } else {
                 self.schedule_lag_us.to_base64()?
             },
+            ttfat: if self.ttfat_us.is_empty() {
+                String::new()
+            } else {
+                self.ttfat_us.to_base64()?
+            },
+            turns: self
+                .turns
+                .iter()
+                .map(|(k, h)| {
+                    Ok((
+                        *k,
+                        SerializedTurn {
+                            ttft: h.ttft_us.to_base64()?,
+                            prefill_rate: h.prefill_mtps.to_base64()?,
+                        },
+                    ))
+                })
+                .collect::<Result<_, HistError>>()?,
         })
     }
 
@@ -391,6 +460,20 @@ impl LatencyHistograms {
             prompt_tokens: optional(&s.prompt_tokens, true)?,
             prefill_mtps: optional(&s.prefill_rate, false)?,
             schedule_lag_us: optional(&s.schedule_lag, true)?,
+            ttfat_us: optional(&s.ttfat, true)?,
+            turns: s
+                .turns
+                .iter()
+                .map(|(k, t)| {
+                    Ok((
+                        *k,
+                        TurnHistograms {
+                            ttft_us: Hist::from_base64(&t.ttft, true)?,
+                            prefill_mtps: Hist::from_base64(&t.prefill_rate, false)?,
+                        },
+                    ))
+                })
+                .collect::<Result<_, HistError>>()?,
         })
     }
 }

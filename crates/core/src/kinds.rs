@@ -304,6 +304,51 @@ impl Api {
     }
 }
 
+/// Whether a run asks the model to think before it answers
+/// (`--thinking`), sent in each server's own words (see
+/// `stackbench_wire::switches`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Thinking {
+    /// Send nothing: the server's and the model's default.
+    #[default]
+    Default,
+    /// Ask for thinking.
+    On,
+    /// Ask for no thinking.
+    Off,
+}
+
+impl Thinking {
+    /// The switch's value: `None` for the default.
+    pub fn wanted(self) -> Option<bool> {
+        match self {
+            Self::Default => None,
+            Self::On => Some(true),
+            Self::Off => Some(false),
+        }
+    }
+}
+
+impl Closed for Thinking {
+    const WHAT: &'static str = "thinking setting";
+    const ALL: &'static [Self] = &[Self::Default, Self::On, Self::Off];
+    fn name(self) -> &'static str {
+        match self {
+            Self::Default => "default",
+            Self::On => "on",
+            Self::Off => "off",
+        }
+    }
+    fn help(self) -> &'static str {
+        match self {
+            Self::Default => "send no switch: the server's and model's default",
+            Self::On => "ask the model to think (each stack's own switch)",
+            Self::Off => "ask the model not to think (each stack's own switch)",
+        }
+    }
+}
+closed_impls!(Thinking);
+
 /// How stackbench launched a suite's server (`run.json` `launch.kind`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum LaunchKind {

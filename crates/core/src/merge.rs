@@ -150,6 +150,16 @@ fn totals_of(shards: &[Shard]) -> Totals {
             decode_us: m.decode_us,
             slo_met: m.goodput.map_or(0, |g| g.met),
             cap_waits: m.open_loop.as_ref().map_or(0, |o| o.cap_waits),
+            reasoning_tokens: m.reasoning_tokens,
+            reasoning_requests: m.reasoning_requests,
+            ok_output_tokens: m.ok_output_tokens,
+            cached_prompt_tokens: m.cached_prompt_tokens,
+            cache_reported_prompt_tokens: m.cache_reported_prompt_tokens,
+            turns: m
+                .turns
+                .iter()
+                .map(|t| (t.turn, crate::summary::TurnTotals::of(t)))
+                .collect(),
         });
     }
     t

@@ -229,6 +229,13 @@ pub struct RequestRecord {
     /// open-loop run, the *planned* send time: TTFT and E2E count from it,
     /// so a request sent late still counts its wait.
     pub start_offset_us: u64,
+    /// Multi-turn runs: the conversation this request belongs to (unique
+    /// in the run).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<u64>,
+    /// Multi-turn runs: the turn of the conversation, from 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub turn: Option<u32>,
     /// Open-loop runs: actual − planned send time, µs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schedule_lag_us: Option<u64>,
@@ -239,6 +246,12 @@ pub struct RequestRecord {
     /// Time to first content event, µs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ttft_us: Option<u64>,
+    /// Time to the first answer token, µs: the first content event with
+    /// answer text outside the reasoning (see `docs/metrics.md`). Present
+    /// when the stream showed reasoning and then answered; without
+    /// reasoning it is `ttft_us`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttfat_us: Option<u64>,
     /// Last content event − start, µs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub e2e_us: Option<u64>,
@@ -251,6 +264,16 @@ pub struct RequestRecord {
     pub output_tokens: u64,
     /// How `output_tokens` was established.
     pub count: TokenCount,
+    /// Output tokens before the first answer token (the reasoning, its
+    /// delimiters included), counted from the stream; present when the
+    /// stream showed reasoning. `output_tokens` − this = answer tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning_tokens: Option<u64>,
+    /// The server's own reasoning count
+    /// (`usage.completion_tokens_details.reasoning_tokens`), when it sent
+    /// one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning_tokens_server: Option<u64>,
     /// Prompt tokens as the server reported them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prompt_tokens: Option<u64>,

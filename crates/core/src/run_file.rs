@@ -113,6 +113,37 @@ pub struct LoadConfig {
     /// [`crate::Seed`]); read as any `u64`, since files written before that
     /// rule may hold larger values.
     pub seed: u64,
+    /// `--thinking`: whether the run asked the model to think (`default`:
+    /// nothing was sent; absent in files written before it was added).
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub thinking: crate::kinds::Thinking,
+    /// Turns per conversation (`--turns`; absent: 1, every request on its
+    /// own).
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub turns: u32,
+    /// Pause between a conversation's turns, s (`--think-time`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub think_time_s: f64,
+    /// `--cache-salt`: the run's salt (request `id` was salted
+    /// `<salt>-<id>`, and the generated prompts with it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_salt: Option<String>,
+    /// The fields the run's switches (`--thinking`, `--cache-salt`) added
+    /// to every request body, in the server's own words.
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub switches: serde_json::Map<String, serde_json::Value>,
+}
+
+fn is_default<T: Default + PartialEq>(v: &T) -> bool {
+    *v == T::default()
+}
+
+fn is_one(n: &u32) -> bool {
+    *n == 1
+}
+
+fn is_zero(x: &f64) -> bool {
+    *x == 0.0
 }
 
 /// The client's timeouts, s. A request that passes one fails with its

@@ -135,6 +135,101 @@ pub struct Summary {
     /// the bottleneck (absent in files written before it was added).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client: Option<crate::client_load::ClientLoad>,
+    /// Time to first answer token, ms: the TTFT of the answer after any
+    /// reasoning (equal to `ttft_ms` for a run without reasoning; empty in
+    /// files written before it was added).
+    #[serde(default)]
+    pub ttfat_ms: Dist,
+    /// Reasoning: tokens before the first answer token, summed over the
+    /// OK requests (the server's count where it sent one).
+    #[serde(default)]
+    pub reasoning_tokens: u64,
+    /// OK requests whose stream showed reasoning.
+    #[serde(default)]
+    pub reasoning_requests: u64,
+    /// Output tokens of the OK requests (the reasoning share's
+    /// denominator; 0 in files written before it was added).
+    #[serde(default)]
+    pub ok_output_tokens: u64,
+    /// `reasoning_tokens` / `ok_output_tokens`, when any request
+    /// reasoned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning_share: Option<f64>,
+    /// Prompt tokens the server took from its cache, summed over the OK
+    /// requests that said.
+    #[serde(default)]
+    pub cached_prompt_tokens: u64,
+    /// Prompt tokens of the OK requests that reported a cached count (the
+    /// cache hit share's denominator).
+    #[serde(default)]
+    pub cache_reported_prompt_tokens: u64,
+    /// `cached_prompt_tokens` / `cache_reported_prompt_tokens`, when a
+    /// request reported its cached count.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_hit_share: Option<f64>,
+    /// Multi-turn runs: each turn's figures, in turn order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub turns: Vec<TurnSummary>,
+}
+
+/// One turn of a multi-turn run.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TurnSummary {
+    /// The turn, from 1.
+    pub turn: u32,
+    /// OK measured requests of this turn.
+    pub requests: u64,
+    /// Their prompt tokens as the server reported them.
+    pub prompt_tokens: u64,
+    /// Their cached prompt tokens, where reported.
+    pub cached_prompt_tokens: u64,
+    /// Prompt tokens of those that reported a cached count.
+    #[serde(default)]
+    pub cache_reported_prompt_tokens: u64,
+    /// `cached_prompt_tokens` / `cache_reported_prompt_tokens`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_hit_share: Option<f64>,
+    /// Time to first token, ms.
+    pub ttft_ms: Dist,
+    /// Prefill rate, tokens/s (cached tokens left out).
+    pub prefill_tok_s: Dist,
+}
+
+/// The per-turn counts of a multi-turn run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TurnTotals {
+    /// OK measured requests.
+    pub requests: u64,
+    /// Their reported prompt tokens.
+    pub prompt_tokens: u64,
+    /// Their cached prompt tokens.
+    pub cached_prompt_tokens: u64,
+    /// Prompt tokens of those that reported a cached count.
+    pub cache_reported_prompt_tokens: u64,
+}
+
+impl TurnTotals {
+    /// The counts a turn's summary keeps.
+    pub fn of(s: &TurnSummary) -> Self {
+        Self {
+            requests: s.requests,
+            prompt_tokens: s.prompt_tokens,
+            cached_prompt_tokens: s.cached_prompt_tokens,
+            cache_reported_prompt_tokens: s.cache_reported_prompt_tokens,
+        }
+    }
+
+    fn merge(&mut self, o: &TurnTotals) {
+        self.requests += o.requests;
+        self.prompt_tokens += o.prompt_tokens;
+        self.cached_prompt_tokens += o.cached_prompt_tokens;
+        self.cache_reported_prompt_tokens += o.cache_reported_prompt_tokens;
+    }
+}
+
+/// `part / whole` when `whole > 0`.
+fn share(part: u64, whole: u64) -> Option<f64> {
+    (whole > 0).then(|| part as f64 / whole as f64)
 }
 
 /// Counters the engine accumulates besides the histograms.
@@ -159,6 +254,19 @@ pub struct Totals {
     pub slo_met: u64,
     /// Open-loop runs: requests that waited for a place under the cap.
     pub cap_waits: u64,
+    /// See [`Summary::reasoning_tokens`].
+    pub reasoning_tokens: u64,
+    /// See [`Summary::reasoning_requests`].
+    pub reasoning_requests: u64,
+    /// Output tokens of the OK requests (the reasoning share's
+    /// denominator).
+    pub ok_output_tokens: u64,
+    /// See [`Summary::cached_prompt_tokens`].
+    pub cached_prompt_tokens: u64,
+    /// See [`Summary::cache_reported_prompt_tokens`].
+    pub cache_reported_prompt_tokens: u64,
+    /// Multi-turn runs: counts by turn.
+    pub turns: BTreeMap<u32, TurnTotals>,
 }
 
 impl Totals {
@@ -185,6 +293,14 @@ impl Totals {
         self.decode_us += o.decode_us;
         self.slo_met += o.slo_met;
         self.cap_waits += o.cap_waits;
+        self.reasoning_tokens += o.reasoning_tokens;
+        self.reasoning_requests += o.reasoning_requests;
+        self.ok_output_tokens += o.ok_output_tokens;
+        self.cached_prompt_tokens += o.cached_prompt_tokens;
+        self.cache_reported_prompt_tokens += o.cache_reported_prompt_tokens;
+        for (k, v) in &o.turns {
+            self.turns.entry(*k).or_default().merge(v);
+        }
     }
 
     /// Adds one request's decode work to the pooled decode rate.
@@ -258,8 +374,42 @@ impl Summary {
             open_loop: None,
             goodput: None,
             client: None,
+            ttfat_ms: Dist::from_hist(&h.ttfat_us, 1000.0),
+            reasoning_tokens: t.reasoning_tokens,
+            reasoning_requests: t.reasoning_requests,
+            ok_output_tokens: t.ok_output_tokens,
+            reasoning_share: share(t.reasoning_tokens, t.ok_output_tokens)
+                .filter(|_| t.reasoning_requests > 0),
+            cached_prompt_tokens: t.cached_prompt_tokens,
+            cache_reported_prompt_tokens: t.cache_reported_prompt_tokens,
+            cache_hit_share: share(t.cached_prompt_tokens, t.cache_reported_prompt_tokens),
+            turns: turn_summaries(h, t),
         }
     }
+}
+
+/// Each turn's figures, from the per-turn histograms and counts.
+fn turn_summaries(h: &LatencyHistograms, t: &Totals) -> Vec<TurnSummary> {
+    let empty = crate::histogram::TurnHistograms::default();
+    let turns: std::collections::BTreeSet<u32> =
+        h.turns.keys().chain(t.turns.keys()).copied().collect();
+    turns
+        .into_iter()
+        .map(|turn| {
+            let c = t.turns.get(&turn).copied().unwrap_or_default();
+            let th = h.turns.get(&turn).unwrap_or(&empty);
+            TurnSummary {
+                turn,
+                requests: c.requests,
+                prompt_tokens: c.prompt_tokens,
+                cached_prompt_tokens: c.cached_prompt_tokens,
+                cache_reported_prompt_tokens: c.cache_reported_prompt_tokens,
+                cache_hit_share: share(c.cached_prompt_tokens, c.cache_reported_prompt_tokens),
+                ttft_ms: Dist::from_hist(&th.ttft_us, 1000.0),
+                prefill_tok_s: Dist::from_hist(&th.prefill_mtps, 1000.0),
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -26,6 +26,8 @@ use stackbench_wire::CountOutcome;
 use crate::lag_book::Lateness;
 use crate::phase::{Phase, Shard};
 use crate::plan::micros;
+use crate::session::TurnOf;
+use stackbench_wire::body::Request;
 
 /// A request about to be sent.
 pub(crate) struct Sent {
@@ -40,6 +42,18 @@ pub(crate) struct Sent {
     pub(crate) start: Instant,
     /// Open loop: how late it was sent.
     pub(crate) late: Option<Lateness>,
+    /// Multi-turn runs: its conversation and turn.
+    pub(crate) turn: Option<TurnOf>,
+}
+
+/// What the sender learns from a request that ended.
+pub(crate) struct Sendout {
+    /// The server refused the connection.
+    pub(crate) refused: bool,
+    /// It finished OK.
+    pub(crate) ok: bool,
+    /// Its answer text, when the request asked to keep it and it finished.
+    pub(crate) answer: Option<String>,
 }
 
 /// Identity and timing of a request that just ended.
@@ -53,6 +67,8 @@ pub(crate) struct Finished {
     pub(crate) late: Option<Lateness>,
     /// The output length this request asked for.
     pub(crate) target_output_tokens: u32,
+    /// Multi-turn runs: its conversation and turn.
+    pub(crate) turn: Option<TurnOf>,
 }
 
 /// How a request ended, as the tallies need it.
@@ -68,22 +84,23 @@ enum Ended {
 const MAX_ERROR_KINDS: usize = 32;
 
 impl Phase {
-    /// Sends a request through `driver`, accounts for it, and streams its
-    /// record. True when the server refused the connection.
+    /// Sends `request` through `driver`, accounts for it, and streams its
+    /// record.
     pub(crate) async fn send_one(
         &self,
         driver: &Driver,
         sent: Sent,
+        request: Request,
         events: &mut Vec<TokenEvent>,
-    ) -> bool {
+    ) -> Sendout {
         let Sent {
             id,
             worker,
             lane,
             start,
             late,
+            turn,
         } = sent;
-        let request = self.request(id);
         #[cfg(test)]
         if self.panic_at == Some(id) {
             panic!("test panic at request {id}");
@@ -108,8 +125,15 @@ impl Phase {
             stream_end_us: micros(start.elapsed()),
             late,
             target_output_tokens: request.max_tokens.unwrap_or(self.target_output_tokens),
+            turn,
         };
         let refused = matches!(&result, Some(Err(RequestError::Connect { .. })));
+        let ok = matches!(&result, Some(Ok(_)));
+        let mut result = result;
+        let answer = match &mut result {
+            Some(Ok(c)) => c.reasoning.answer_text.take(),
+            _ => None,
+        };
         let record = self.account(&finished, result, events);
         if !self.sink.send(record).await {
             // requests.jsonl cannot be written: stop; the writer's error
@@ -117,7 +141,11 @@ impl Phase {
             self.mark_drain();
             self.stop.cancel();
         }
-        refused
+        Sendout {
+            refused,
+            ok,
+            answer,
+        }
     }
 
     /// Updates the phase with one request that ended (`None`: cut off by
@@ -176,6 +204,13 @@ impl Phase {
             .or(c.timings.as_ref().and_then(|t| t.cache_n));
         rec.finish_reason = c.finish_reason;
         rec.server_timings = c.timings;
+        rec.reasoning_tokens = c.reasoning.reasoning_tokens;
+        rec.reasoning_tokens_server = c.server_reasoning_tokens;
+        rec.ttfat_us = c
+            .reasoning
+            .first_answer_event
+            .and_then(|i| events.get(i))
+            .map(|e| e.at_us);
         rec.short = c.output_tokens < u64::from(target_output_tokens);
         let load_ms = rec.server_timings.as_ref().and_then(|t| t.load_ms);
         rec.cold_load = load_ms.is_some_and(|ms| ms > self.cold_load_ms);
@@ -259,14 +294,22 @@ impl Phase {
         if let Some(m) = m.filter(|_| !(rec.short && self.exclude_short)) {
             t.add_decode(m);
             m.record_into(events, hists);
+            if let Some(at) = first_answer_us(rec) {
+                hists.ttfat_us.record(at);
+            }
         }
-        if let Some(p) = rec.prompt_tokens {
+        tally_reasoning(rec, t);
+        let prefill = rec.prompt_tokens.and_then(|p| {
             hists.prompt_tokens.record(p);
             let processed = p.saturating_sub(rec.cached_prompt_tokens.unwrap_or(0));
-            if let Some(ttft) = m.map(|m| m.ttft_us).filter(|t| *t > 0) {
-                let rate = processed as f64 * 1e6 / ttft as f64;
-                hists.prefill_mtps.record((rate * 1000.0).round() as u64);
-            }
+            let ttft = m.map(|m| m.ttft_us).filter(|t| *t > 0)?;
+            let rate = processed as f64 * 1e6 / ttft as f64;
+            let mtps = (rate * 1000.0).round() as u64;
+            hists.prefill_mtps.record(mtps);
+            Some(mtps)
+        });
+        if let Some(at) = rec.turn {
+            tally_turn(rec, at, m.map(|m| m.ttft_us), prefill, t, hists);
         }
         t.requests.ok += 1;
         t.requests.unreconciled += u64::from(!rec.count.reconciled);
@@ -303,6 +346,54 @@ impl Phase {
     }
 }
 
+/// When a finished request's answer began: after its reasoning, else its
+/// first token.
+fn first_answer_us(rec: &RequestRecord) -> Option<u64> {
+    match rec.reasoning_tokens {
+        Some(_) => rec.ttfat_us,
+        None => rec.ttft_us,
+    }
+}
+
+/// A finished request's reasoning and prompt-cache counts.
+fn tally_reasoning(rec: &RequestRecord, t: &mut Totals) {
+    t.ok_output_tokens += rec.output_tokens;
+    let reasoning = rec.reasoning_tokens_server.or(rec.reasoning_tokens);
+    if rec.reasoning_tokens.is_some() || reasoning.is_some_and(|n| n > 0) {
+        t.reasoning_requests += 1;
+        t.reasoning_tokens += reasoning.unwrap_or(0);
+    }
+    if let (Some(p), Some(c)) = (rec.prompt_tokens, rec.cached_prompt_tokens) {
+        t.cached_prompt_tokens += c;
+        t.cache_reported_prompt_tokens += p;
+    }
+}
+
+/// A finished request of a conversation, in its turn's figures.
+fn tally_turn(
+    rec: &RequestRecord,
+    at: u32,
+    ttft_us: Option<u64>,
+    prefill_mtps: Option<u64>,
+    t: &mut Totals,
+    hists: &mut LatencyHistograms,
+) {
+    let c = t.turns.entry(at).or_default();
+    c.requests += 1;
+    c.prompt_tokens += rec.prompt_tokens.unwrap_or(0);
+    if let (Some(p), Some(cached)) = (rec.prompt_tokens, rec.cached_prompt_tokens) {
+        c.cached_prompt_tokens += cached;
+        c.cache_reported_prompt_tokens += p;
+    }
+    let h = hists.turns.entry(at).or_default();
+    if let Some(ttft) = ttft_us {
+        h.ttft_us.record(ttft);
+    }
+    if let Some(rate) = prefill_mtps {
+        h.prefill_mtps.record(rate);
+    }
+}
+
 /// The record of a request that ended, as if cut off: what its events say.
 fn new_record(f: &Finished, events: &[TokenEvent], warmup: bool) -> RequestRecord {
     let counted: u64 = events.iter().map(|e| u64::from(e.tokens)).sum();
@@ -315,9 +406,12 @@ fn new_record(f: &Finished, events: &[TokenEvent], warmup: bool) -> RequestRecor
         error: None,
         start_unix_us: f.start_unix_us,
         start_offset_us: f.start_offset_us,
+        session: f.turn.map(|t| t.session),
+        turn: f.turn.map(|t| t.turn),
         schedule_lag_us: f.late.map(|l| l.lag_us),
         cap_wait_us: f.late.and_then(|l| l.cap_wait_us),
         ttft_us: events.first().map(|e| e.at_us),
+        ttfat_us: None,
         e2e_us: events.last().map(|e| e.at_us),
         stream_end_us: f.stream_end_us,
         events: u32::try_from(events.len()).unwrap_or(u32::MAX),
@@ -328,6 +422,8 @@ fn new_record(f: &Finished, events: &[TokenEvent], warmup: bool) -> RequestRecor
             server: None,
             reconciled: false,
         },
+        reasoning_tokens: None,
+        reasoning_tokens_server: None,
         prompt_tokens: None,
         cached_prompt_tokens: None,
         tpot_us: None,
@@ -381,6 +477,7 @@ mod tests {
             stream_end_us: 5_000,
             late: None,
             target_output_tokens: 4,
+            turn: None,
         }
     }
 
@@ -405,6 +502,8 @@ mod tests {
             cached_tokens: None,
             timings: None,
             finish_reason: Some("length".into()),
+            reasoning: Default::default(),
+            server_reasoning_tokens: None,
         }))
     }
 

@@ -18,6 +18,7 @@ use stackbench_core::TokenEvent;
 use crate::account::Sent;
 use crate::lanes::Lanes;
 use crate::phase::{join_failure, Phase};
+use crate::session::Conversation;
 
 /// A worker's in-flight slot when it is between requests.
 const IDLE: u64 = u64::MAX;
@@ -68,22 +69,48 @@ async fn worker(
 ) {
     let slot = &in_flight[wid as usize];
     let mut events: Vec<TokenEvent> = Vec::with_capacity(1024);
+    let mut conversation: Option<Conversation> = None;
     while let Some(id) = phase.take() {
         slot.store(id, Ordering::Relaxed);
+        let base = phase.request(id);
+        let (request, turn) = match phase.sessions {
+            Some(plan) => {
+                let c = conversation.get_or_insert_with(|| {
+                    Conversation::start(phase.new_session(), plan.turns, &base)
+                });
+                let (r, at) = c.next(base);
+                (r, Some(at))
+            }
+            None => (base, None),
+        };
         let sent = Sent {
             id,
             worker: wid,
             lane,
             start: Instant::now(),
             late: None,
+            turn,
         };
-        let refused = phase.send_one(&driver, sent, &mut events).await;
+        let out = phase.send_one(&driver, sent, request, &mut events).await;
         slot.store(IDLE, Ordering::Relaxed);
-        if refused {
+        let mut pause = Duration::ZERO;
+        if let (Some(c), Some(plan)) = (conversation.as_mut(), phase.sessions) {
+            if out.ok && !c.done() {
+                c.answered(out.answer.unwrap_or_default());
+                pause = plan.think_time;
+            } else {
+                // Done, or a turn failed: its history would be wrong.
+                conversation = None;
+            }
+        }
+        if out.refused {
             // A server that is down fails instantly; don't spin on it.
+            pause = Duration::from_millis(100);
+        }
+        if !pause.is_zero() {
             tokio::select! {
                 _ = phase.stop.cancelled() => {}
-                _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+                _ = tokio::time::sleep(pause) => {}
             }
         }
     }

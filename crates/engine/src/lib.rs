@@ -24,6 +24,7 @@ mod plan;
 pub mod prompt;
 mod schedule;
 mod self_watch;
+mod session;
 mod sink;
 
 pub use arrival::{Schedule, ScheduleError};
@@ -33,4 +34,5 @@ pub use plan::OpenLoopPlan;
 pub use plan::{Bound, RunPlan, DEFAULT_COLD_LOAD_MS, ERROR_STOP_MIN};
 pub use prompt::PromptGenerator;
 pub use schedule::{run, run_with_hooks, NoHooks, PhaseHooks, RunOutcome};
+pub use session::SessionPlan;
 pub use sink::{write_atomic, RecordSink, SinkError};

@@ -82,8 +82,10 @@ pub(crate) async fn dispatch(
                 lane: lane_index,
                 start: planned,
                 late: Some(late),
+                turn: None,
             };
-            p.send_one(&driver, sent, &mut Vec::new()).await;
+            let request = p.request(id);
+            p.send_one(&driver, sent, request, &mut Vec::new()).await;
         });
         tasks.requests.insert(task.id(), id);
         while let Some(done) = tasks.set.try_join_next_with_id() {

@@ -66,6 +66,11 @@ pub(crate) struct Shared {
 pub(crate) struct Phase {
     prompts: PromptGenerator,
     dataset: Option<Arc<Vec<Request>>>,
+    /// Multi-turn conversations, when the run has them.
+    pub(crate) sessions: Option<crate::session::SessionPlan>,
+    /// The next conversation's number.
+    next_session: AtomicU64,
+    cache_salt: Option<Arc<str>>,
     pub(crate) t0: Instant,
     pub(crate) measured: bool,
     pub(crate) next_id: AtomicU64,
@@ -114,6 +119,10 @@ impl Phase {
         Self {
             prompts: plan.prompts.clone(),
             dataset: plan.dataset.clone(),
+            sessions: plan.sessions,
+            // Warm-up and measured conversations never share a number.
+            next_session: AtomicU64::new(first_id),
+            cache_salt: plan.cache_salt.clone(),
             t0: shared.t0,
             measured,
             next_id: AtomicU64::new(first_id),
@@ -164,12 +173,23 @@ impl Phase {
         Some(id)
     }
 
-    /// What request `id` asks: a dataset entry, else a generated prompt.
+    /// What request `id` asks: a dataset entry, else a generated prompt;
+    /// salted when the run salts.
     pub(crate) fn request(&self, id: u64) -> Request {
-        match self.dataset.as_deref().filter(|d| !d.is_empty()) {
+        let mut r = match self.dataset.as_deref().filter(|d| !d.is_empty()) {
             Some(d) => d[usize::try_from(id % d.len() as u64).unwrap_or(0)].clone(),
             None => Request::text(self.prompts.prompt(id)),
-        }
+        };
+        r.salt = self
+            .cache_salt
+            .as_ref()
+            .map(|s| Arc::from(format!("{s}-{id}")));
+        r
+    }
+
+    /// A new conversation's number.
+    pub(crate) fn new_session(&self) -> u64 {
+        self.next_session.fetch_add(1, Ordering::Relaxed)
     }
 
     /// The shard request `id` is accounted in; `None` in warm-up.

@@ -94,6 +94,13 @@ pub struct RunPlan {
     /// cancelled and recorded) once more than this share of at least
     /// [`ERROR_STOP_MIN`] finished measured requests failed, %.
     pub max_error_pct: Option<f64>,
+    /// Multi-turn conversations (closed loop only); `None`: every request
+    /// stands alone.
+    pub sessions: Option<crate::session::SessionPlan>,
+    /// `--cache-salt`: the run's salt; request `id` is salted
+    /// `<salt>-<id>`, its own prompt-cache namespace where the server has
+    /// one.
+    pub cache_salt: Option<Arc<str>>,
     /// Test-only: the request id whose sending panics (a worker's bug).
     #[cfg(test)]
     pub(crate) panic_at: Option<u64>,
@@ -149,6 +156,8 @@ pub(crate) mod tests {
             cold_load_ms: DEFAULT_COLD_LOAD_MS,
             seed: 1,
             max_error_pct: None,
+            sessions: None,
+            cache_salt: None,
             panic_at: None,
         }
     }

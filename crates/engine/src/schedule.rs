@@ -280,6 +280,8 @@ mod tests {
                 seed: None,
                 per_event_counts: true,
                 extra: Default::default(),
+                switches: serde_json::Map::new(),
+                salt_field: false,
             },
             request_timeout: Duration::from_secs(5),
             first_byte_timeout: Duration::from_secs(5),

@@ -255,6 +255,8 @@ mod tests {
                 seed: None,
                 per_event_counts: false,
                 extra: Default::default(),
+                switches: serde_json::Map::new(),
+                salt_field: false,
             },
             request_timeout: Duration::from_secs(1),
             first_byte_timeout: Duration::from_secs(1),

@@ -330,7 +330,7 @@ pub fn ndjson(data: &[u8]) {
     );
 }
 
-type Parser = fn(&[u8]) -> Result<ChunkInfo, stackbench_wire::openai::MalformedChunk>;
+type Parser = fn(&[u8]) -> Result<ChunkInfo<'_>, stackbench_wire::openai::MalformedChunk>;
 
 /// Parses every payload and runs the token counter over the stream, as
 /// the driver does.

@@ -106,6 +106,17 @@ pub struct RunConfig {
     pub out: Option<PathBuf>,
     /// Folder-name label; `None`: `<model>-c<concurrency>`.
     pub label: Option<String>,
+    /// `--thinking`: ask the model to think, or not, in each stack's own
+    /// words (`default`: send nothing).
+    pub thinking: stackbench_core::kinds::Thinking,
+    /// `--turns`: turns per conversation (1: every request on its own).
+    pub turns: u32,
+    /// `--think-time`: pause between a conversation's turns.
+    pub think_time: Duration,
+    /// `--cache-salt`: every request in a prompt-cache namespace of its
+    /// own where the server has one, its cache off where it has a switch,
+    /// and prompts unlike any earlier run's.
+    pub cache_salt: bool,
     /// Where the run came from.
     pub context: RunContext,
 }
@@ -147,6 +158,10 @@ impl RunConfig {
             quantization: None,
             out: None,
             label: None,
+            thinking: Default::default(),
+            turns: 1,
+            think_time: Duration::ZERO,
+            cache_salt: false,
             context: RunContext::default(),
         }
     }
@@ -192,6 +207,18 @@ impl RunConfig {
         }
         if matches!(self.metrics_every, Some(d) if d.is_zero()) {
             return bad("the metrics interval must be greater than zero");
+        }
+        if self.turns == 0 {
+            return bad("turns must be at least 1");
+        }
+        if self.turns > 1 && self.open_loop.is_some() {
+            return bad(
+                "--turns needs the closed loop (--concurrency): each worker holds one \
+                 conversation; an open-loop (--request-rate) run sends independent requests",
+            );
+        }
+        if !self.think_time.is_zero() && self.turns < 2 {
+            return bad("--think-time is the pause between turns: it needs --turns 2 or more");
         }
         if let Some(o) = &self.open_loop {
             if o.max_concurrency == Some(0) {

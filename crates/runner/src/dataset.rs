@@ -248,10 +248,7 @@ pub async fn select(
             filtered += 1;
             continue;
         }
-        requests.push(Request {
-            prompt: r.prompt,
-            max_tokens: Some(output),
-        });
+        requests.push(Request::new(r.prompt, Some(output)));
     }
     if requests.is_empty() {
         return Err(DatasetError::Empty {

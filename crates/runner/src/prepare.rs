@@ -12,7 +12,7 @@ use stackbench_backends::{
 use stackbench_core::kinds::Recorded;
 use stackbench_core::run_file::{LoadConfig, PromptSizing, Target};
 use stackbench_core::Seed;
-use stackbench_engine::{Bound, PromptGenerator, RunPlan, DEFAULT_COLD_LOAD_MS};
+use stackbench_engine::{Bound, PromptGenerator, RunPlan, SessionPlan, DEFAULT_COLD_LOAD_MS};
 use stackbench_wire::body::{Api, BodyOptions};
 
 use crate::config::RunConfig;
@@ -45,9 +45,27 @@ pub async fn prepare(c: RunConfig, progress: &(dyn Fn(&str) + Sync)) -> Result<J
     let model = pick_model(&c, &root).await?;
     let side = server_side(&c, &root, &model, progress, &mut warnings).await?;
     let seed = c.seed.unwrap_or_else(random_seed);
-    let body = body_options(&c, &model, seed, side.kind);
+    let switches = stackbench_wire::switches::switches(side.kind, c.api, c.thinking, c.cache_salt)
+        .map_err(|e| RunnerError::Config(e.to_string()))?;
+    warnings.extend(switches.notes.iter().cloned());
+    let salt = c.cache_salt.then(random_salt);
+    let mut body = body_options(&c, &model, seed, side.kind);
+    body.switches = switches.fields.clone();
+    body.salt_field = switches.salt_field;
     let driver = driver(&c, &root, side.kind, body.clone())?;
-    let work = workload(&c, &root, side.kind, &model, body, seed, &mut warnings).await?;
+    // Salted prompts share nothing with an earlier run's (a server's
+    // cache may still hold them).
+    let prompt_seed = salt.as_deref().map_or(seed, |s| salted(seed, s));
+    let work = workload(
+        &c,
+        &root,
+        side.kind,
+        &model,
+        body,
+        prompt_seed,
+        &mut warnings,
+    )
+    .await?;
     let label = c.label.clone().unwrap_or_else(|| run_label(&c, &model));
     Ok(Job {
         driver: Arc::new(Driver::OpenAi(driver)),
@@ -64,6 +82,11 @@ pub async fn prepare(c: RunConfig, progress: &(dyn Fn(&str) + Sync)) -> Result<J
             target_output_tokens: c.output_tokens,
             exclude_short: c.exclude_short,
             cold_load_ms: side.cold_load_ms.unwrap_or(DEFAULT_COLD_LOAD_MS),
+            sessions: (c.turns > 1).then_some(SessionPlan {
+                turns: c.turns,
+                think_time: c.think_time,
+            }),
+            cache_salt: salt.as_deref().map(Arc::from),
         },
         target: Target {
             base_url: root.to_string(),
@@ -81,6 +104,8 @@ pub async fn prepare(c: RunConfig, progress: &(dyn Fn(&str) + Sync)) -> Result<J
             },
             dataset: work.dataset.map(|d| d.info),
             cold_load_ms: side.cold_load_ms,
+            cache_salt: salt,
+            switches: switches.fields,
             ..load_config(&c, seed)
         },
         server: side.info,
@@ -114,6 +139,8 @@ fn body_options(c: &RunConfig, model: &str, seed: Seed, kind: ServerKind) -> Bod
         per_event_counts: c.per_event_counts
             && matches!(kind, ServerKind::Vllm | ServerKind::Llamacpp),
         extra: c.extra_body.clone(),
+        switches: serde_json::Map::new(),
+        salt_field: false,
     }
 }
 
@@ -291,5 +318,26 @@ fn load_config(c: &RunConfig, seed: Seed) -> LoadConfig {
             request_s: c.request_timeout.as_secs_f64(),
         }),
         seed: seed.get(),
+        thinking: c.thinking,
+        turns: c.turns,
+        think_time_s: c.think_time.as_secs_f64(),
+        cache_salt: None,
+        switches: Default::default(),
     }
+}
+
+/// A fresh salt for `--cache-salt`: 16 hex digits (vLLM takes up to 128
+/// characters without `@ / \` or NUL).
+fn random_salt() -> String {
+    format!("{:016x}", rand::random::<u64>())
+}
+
+/// The prompt seed of a salted run: the run's seed mixed with the salt
+/// (FNV-1a), so that its prompts are unlike any earlier run's.
+fn salted(seed: Seed, salt: &str) -> Seed {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in salt.bytes() {
+        h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+    }
+    Seed::from_random_bits((seed.get() ^ h ^ (h >> 32)) as u32)
 }

@@ -68,6 +68,31 @@ pub fn few_completed(s: &stackbench_core::summary::Summary) -> Option<String> {
     })
 }
 
+/// The warning for a run whose server did not do what `--thinking` asked:
+/// reasoning after `off`, none after `on` (vLLM and llama-server drop a
+/// template kwarg the template does not use without a word, so the stream
+/// is the only witness).
+pub fn thinking_ignored(
+    thinking: stackbench_core::kinds::Thinking,
+    s: &stackbench_core::summary::Summary,
+) -> Option<String> {
+    use stackbench_core::kinds::Thinking;
+    let ok = s.requests.ok;
+    match thinking {
+        Thinking::Off if s.reasoning_requests > 0 => Some(format!(
+            "--thinking off was not honoured: {} of {ok} OK requests reasoned ({} reasoning tokens); \
+             the server or its chat template ignores the switch, and the figures include the reasoning",
+            s.reasoning_requests, s.reasoning_tokens
+        )),
+        Thinking::On if ok > 0 && s.reasoning_requests == 0 => Some(format!(
+            "--thinking on: none of {ok} OK requests showed reasoning: the model or its chat \
+             template ignores the switch, or the server streams no reasoning (no reasoning parser \
+             and no <think> text)"
+        )),
+        _ => None,
+    }
+}
+
 /// A compact UTC timestamp for folder names: `20261127T003512Z`.
 pub fn utc_stamp() -> String {
     humantime::format_rfc3339_seconds(SystemTime::now())
@@ -244,6 +269,8 @@ fn record_outcome(file: &mut RunFile, outcome: RunOutcome) -> Result<(), HistErr
     file.summary = outcome.summary;
     file.warnings.extend(outcome.warnings);
     file.warnings.extend(few_completed(&file.summary));
+    file.warnings
+        .extend(thinking_ignored(file.load.thinking, &file.summary));
     let histograms = outcome.histograms.serialize();
     if let Ok(h) = &histograms {
         file.histograms = h.clone();

@@ -17,7 +17,7 @@ fn main() {
     divan::main();
 }
 
-type Parser = fn(&[u8]) -> Result<ChunkInfo, MalformedChunk>;
+type Parser = fn(&[u8]) -> Result<ChunkInfo<'_>, MalformedChunk>;
 
 /// A stream split into the reads a client gets: one per event.
 struct Stream {

@@ -26,14 +26,27 @@ pub struct Request {
     pub prompt: Prompt,
     /// Output length for this request; `None`: the run's `max_tokens`.
     pub max_tokens: Option<u32>,
+    /// This request's prompt-cache salt, sent as `cache_salt` where the
+    /// run's [`BodyOptions::salt_field`] says the server takes one.
+    pub salt: Option<Arc<str>>,
+    /// Keep the answer text (a conversation resends it next turn).
+    pub keep_answer: bool,
 }
 
 impl Request {
     /// A text prompt with the run's output length.
     pub fn text(prompt: impl Into<Arc<str>>) -> Self {
+        Self::new(Prompt::Text(prompt.into()), None)
+    }
+
+    /// A request for `prompt` with its own output length (`None`: the
+    /// run's).
+    pub fn new(prompt: Prompt, max_tokens: Option<u32>) -> Self {
         Self {
-            prompt: Prompt::Text(prompt.into()),
-            max_tokens: None,
+            prompt,
+            max_tokens,
+            salt: None,
+            keep_answer: false,
         }
     }
 }
@@ -88,6 +101,13 @@ pub struct BodyOptions {
     /// that multi-token events are counted exactly. Servers that do not know
     /// them ignore them.
     pub per_event_counts: bool,
+    /// Fields the run's switches add to every body (`--thinking`,
+    /// `--cache-salt`), in the server's own words (see
+    /// [`crate::switches`]); merged before `extra`.
+    pub switches: Map<String, Value>,
+    /// Send each request's salt as `cache_salt` (vLLM's per-request prompt
+    /// cache namespace).
+    pub salt_field: bool,
     /// Extra top-level fields merged into the body last (user overrides).
     pub extra: Map<String, Value>,
 }
@@ -125,6 +145,12 @@ pub fn request_body_for(api: Api, o: &BodyOptions, r: &Request) -> Vec<u8> {
         Api::Chat | Api::Completions => openai_value(api, o, p),
     };
     if let Value::Object(map) = &mut body {
+        if let Some(salt) = r.salt.as_deref().filter(|_| o.salt_field) {
+            map.insert("cache_salt".into(), Value::String(salt.to_string()));
+        }
+        for (k, v) in &o.switches {
+            map.insert(k.clone(), v.clone());
+        }
         for (k, v) in &o.extra {
             if k == "num_ctx" && api.ndjson() {
                 continue; // placed in options above
@@ -220,6 +246,8 @@ mod tests {
             seed: Some(Seed::new(7).unwrap()),
             per_event_counts: true,
             extra: Map::new(),
+            switches: serde_json::Map::new(),
+            salt_field: false,
         }
     }
 
@@ -228,10 +256,7 @@ mod tests {
     #[test]
     fn a_request_carries_its_messages_and_output_length() {
         let msgs = json!([{"role": "system", "content": "s"}, {"role": "user", "content": "u"}]);
-        let r = Request {
-            prompt: Prompt::Messages(Arc::new(msgs.clone())),
-            max_tokens: Some(9),
-        };
+        let r = Request::new(Prompt::Messages(Arc::new(msgs.clone())), Some(9));
         let body =
             |api| -> Value { serde_json::from_slice(&request_body_for(api, &opts(), &r)).unwrap() };
         let chat = body(Api::Chat);
@@ -291,6 +316,8 @@ mod ollama_tests {
             seed: Some(Seed::new(9).unwrap()),
             per_event_counts: false,
             extra,
+            switches: serde_json::Map::new(),
+            salt_field: false,
         };
         let v: Value = serde_json::from_slice(&request_body(Api::OllamaChat, &o, "hi")).unwrap();
         assert_eq!(v["options"]["num_predict"], 64);
@@ -316,6 +343,8 @@ mod native_tests {
             seed: Some(Seed::new(3).unwrap()),
             per_event_counts: true,
             extra: Map::new(),
+            switches: serde_json::Map::new(),
+            salt_field: false,
         };
         let v: Value = serde_json::from_slice(&request_body(Api::LlamaNative, &o, "p")).unwrap();
         assert_eq!(v["n_predict"], 32);

@@ -13,6 +13,7 @@
 use stackbench_core::{CountSource, ServerTimings};
 
 use crate::openai::ChunkInfo;
+use crate::reasoning::{ReasoningOutcome, ReasoningSplit};
 
 /// Accumulates counts over one stream.
 #[derive(Debug, Default)]
@@ -32,6 +33,10 @@ pub struct TokenCounter {
     /// The server's final count includes the end-of-generation token it
     /// sampled but did not send (see [`TokenCounter::counting_stop_token`]).
     stop_token_counted: bool,
+    /// Reasoning versus answer.
+    reasoning: ReasoningSplit,
+    /// `usage.completion_tokens_details.reasoning_tokens`.
+    server_reasoning: Option<u64>,
 }
 
 /// The counts of a finished stream.
@@ -55,6 +60,10 @@ pub struct CountOutcome {
     pub timings: Option<ServerTimings>,
     /// The finish reason.
     pub finish_reason: Option<String>,
+    /// How the output divided into reasoning and answer.
+    pub reasoning: ReasoningOutcome,
+    /// The server's own reasoning count, when it sent one.
+    pub server_reasoning_tokens: Option<u64>,
 }
 
 impl TokenCounter {
@@ -81,13 +90,21 @@ impl TokenCounter {
         }
     }
 
+    /// This counter, also keeping the answer text (a conversation's next
+    /// turn resends it).
+    pub fn keeping_answer(mut self) -> Self {
+        self.reasoning = ReasoningSplit::keeping_text();
+        self
+    }
+
     /// Takes one decoded chunk; returns the tokens it carried when it is a
     /// content event, `None` otherwise.
-    pub fn observe(&mut self, c: &ChunkInfo) -> Option<u32> {
+    pub fn observe(&mut self, c: &ChunkInfo<'_>) -> Option<u32> {
         let mut running: Option<u64> = None;
         if let Some(u) = &c.usage {
             self.prompt_tokens = u.prompt_tokens.or(self.prompt_tokens);
             self.cached_tokens = u.cached_tokens.or(self.cached_tokens);
+            self.server_reasoning = u.reasoning_tokens.or(self.server_reasoning);
             if let Some(n) = u.completion_tokens {
                 // Ollama's completions put all-zero usage on every chunk:
                 // only a usage-only chunk, a finishing chunk or a non-zero
@@ -133,6 +150,8 @@ impl TokenCounter {
             self.cumulative = self.cumulative.max(n);
         }
         self.counted += tokens;
+        self.reasoning
+            .event(tokens, c.reasoning_bytes, c.answer.as_deref());
         Some(u32::try_from(tokens).unwrap_or(u32::MAX))
     }
 
@@ -149,7 +168,10 @@ impl TokenCounter {
             Some(n) if self.stop_token_counted && stopped => Some(n.saturating_sub(1)),
             other => other,
         };
+        let output_tokens = server_count.unwrap_or(self.counted);
         CountOutcome {
+            reasoning: self.reasoning.finish(output_tokens),
+            server_reasoning_tokens: self.server_reasoning,
             source: if self.estimated {
                 CountSource::Estimated
             } else {
@@ -158,7 +180,7 @@ impl TokenCounter {
             counted: self.counted,
             server: server_count,
             reconciled: server_count == Some(self.counted),
-            output_tokens: server_count.unwrap_or(self.counted),
+            output_tokens,
             prompt_tokens: self.prompt_tokens,
             cached_tokens: self.cached_tokens,
             timings: self.timings,

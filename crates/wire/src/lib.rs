@@ -13,8 +13,11 @@ pub mod ndjson;
 pub mod ollama;
 pub mod openai;
 pub mod prometheus;
+pub mod reasoning;
 pub mod sse;
+pub mod switches;
 
 pub use count::{CountOutcome, TokenCounter};
 pub use openai::{ChunkInfo, Usage};
+pub use reasoning::{ReasoningOutcome, ReasoningSplit};
 pub use sse::{SseDecoder, SseEvent};

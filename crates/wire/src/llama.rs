@@ -34,7 +34,7 @@ struct RawNative<'a> {
 }
 
 /// Decodes one native `data:` payload.
-pub fn parse_native_chunk(data: &[u8]) -> Result<ChunkInfo, MalformedChunk> {
+pub fn parse_native_chunk(data: &[u8]) -> Result<ChunkInfo<'_>, MalformedChunk> {
     let raw: RawNative<'_> = serde_json::from_slice(data).map_err(|e| MalformedChunk {
         reason: e.to_string(),
         snippet: String::from_utf8_lossy(&data[..data.len().min(120)]).into_owned(),
@@ -44,11 +44,14 @@ pub fn parse_native_chunk(data: &[u8]) -> Result<ChunkInfo, MalformedChunk> {
         // a per-event counter. The final event only reports the total.
         has_choices: !raw.stop,
         text_bytes: raw.content.as_deref().map_or(0, str::len),
+        reasoning_bytes: 0,
+        answer: raw.content,
         token_ids: raw.tokens.as_ref().map(Vec::len),
         usage: raw.tokens_predicted.map(|n| Usage {
             prompt_tokens: raw.tokens_evaluated,
             completion_tokens: Some(n),
             cached_tokens: raw.timings.as_ref().and_then(|t| t.cache_n),
+            reasoning_tokens: None,
         }),
         timings: raw.timings,
         finish_reason: raw.stop.then(|| {

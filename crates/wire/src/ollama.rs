@@ -20,6 +20,9 @@ struct RawOllama<'a> {
     response: Option<Cow<'a, str>>,
     #[serde(default, borrow)]
     message: Option<RawMessage<'a>>,
+    /// `/api/generate`'s reasoning text (`think: true`).
+    #[serde(default, borrow)]
+    thinking: Option<Cow<'a, str>>,
     #[serde(default)]
     done: bool,
     #[serde(default, borrow)]
@@ -49,17 +52,19 @@ struct RawMessage<'a> {
 }
 
 /// Decodes one NDJSON line of `/api/generate` or `/api/chat`.
-pub fn parse_ollama_chunk(line: &[u8]) -> Result<ChunkInfo, MalformedChunk> {
+pub fn parse_ollama_chunk(line: &[u8]) -> Result<ChunkInfo<'_>, MalformedChunk> {
     let raw: RawOllama<'_> = serde_json::from_slice(line).map_err(|e| MalformedChunk {
         reason: e.to_string(),
         snippet: String::from_utf8_lossy(&line[..line.len().min(120)]).into_owned(),
     })?;
     let len = |s: &Option<Cow<'_, str>>| s.as_deref().map_or(0, str::len);
-    let text_bytes = len(&raw.response)
-        + raw
-            .message
-            .as_ref()
-            .map_or(0, |m| len(&m.content) + len(&m.thinking));
+    let (content, thinking) = match raw.message {
+        Some(m) => (m.content, m.thinking),
+        None => (None, None),
+    };
+    let thinking = thinking.or(raw.thinking);
+    let reasoning_bytes = len(&thinking);
+    let text_bytes = len(&raw.response) + len(&content) + reasoning_bytes;
     let timings = raw.done.then(|| ServerTimings {
         prompt_n: raw.prompt_eval_count,
         predicted_n: raw.eval_count,
@@ -77,6 +82,8 @@ pub fn parse_ollama_chunk(line: &[u8]) -> Result<ChunkInfo, MalformedChunk> {
     Ok(ChunkInfo {
         has_choices: !raw.done,
         text_bytes,
+        reasoning_bytes,
+        answer: raw.response.or(content),
         token_ids: None,
         usage: raw.done.then_some(Usage {
             prompt_tokens: raw.prompt_eval_count,
@@ -84,6 +91,7 @@ pub fn parse_ollama_chunk(line: &[u8]) -> Result<ChunkInfo, MalformedChunk> {
             // eval_count generated nothing.
             completion_tokens: Some(raw.eval_count.unwrap_or(0)),
             cached_tokens: None,
+            reasoning_tokens: None,
         }),
         timings,
         finish_reason: raw.done.then(|| {

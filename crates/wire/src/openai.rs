@@ -24,15 +24,26 @@ pub struct Usage {
     pub completion_tokens: Option<u64>,
     /// `usage.prompt_tokens_details.cached_tokens`.
     pub cached_tokens: Option<u64>,
+    /// `usage.completion_tokens_details.reasoning_tokens`.
+    pub reasoning_tokens: Option<u64>,
 }
 
-/// What one chunk says.
+/// What one chunk says. Strings are borrowed from the payload where it
+/// has no escapes.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct ChunkInfo {
+pub struct ChunkInfo<'a> {
     /// The chunk has at least one choice (usage-only chunks have none).
     pub has_choices: bool,
     /// Bytes of generated text (content, reasoning, or completion text).
     pub text_bytes: usize,
+    /// Bytes of reasoning text in a field of its own (`delta.reasoning`,
+    /// `delta.reasoning_content`, Ollama's `thinking`); part of
+    /// `text_bytes`.
+    pub reasoning_bytes: usize,
+    /// The answer text: `delta.content`, a completion's `text`, Ollama's
+    /// `response` or `message.content` (a `<think>` block included when
+    /// the server has no reasoning parser on).
+    pub answer: Option<Cow<'a, str>>,
     /// Number of `token_ids` on the choice, when the server sent them.
     pub token_ids: Option<usize>,
     /// `usage`, when present and not null.
@@ -146,6 +157,14 @@ struct RawUsage {
     completion_tokens: Option<u64>,
     #[serde(default)]
     prompt_tokens_details: Option<RawPromptDetails>,
+    #[serde(default)]
+    completion_tokens_details: Option<RawCompletionDetails>,
+}
+
+#[derive(Deserialize)]
+struct RawCompletionDetails {
+    #[serde(default)]
+    reasoning_tokens: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -195,7 +214,7 @@ pub fn error_message(v: &serde_json::Value) -> String {
 }
 
 /// Decodes one `data:` payload (not `[DONE]`).
-pub fn parse_chunk(data: &[u8]) -> Result<ChunkInfo, MalformedChunk> {
+pub fn parse_chunk(data: &[u8]) -> Result<ChunkInfo<'_>, MalformedChunk> {
     let raw: RawChunk<'_> = serde_json::from_slice(data).map_err(|e| MalformedChunk {
         reason: e.to_string(),
         snippet: String::from_utf8_lossy(&data[..data.len().min(120)]).into_owned(),
@@ -206,12 +225,15 @@ pub fn parse_chunk(data: &[u8]) -> Result<ChunkInfo, MalformedChunk> {
     } else if raw.object.as_deref() == Some("error") {
         info.error = Some(raw.message.as_deref().unwrap_or("error").to_string());
     }
-    if let Some(choice) = raw.choices.as_ref().and_then(|c| c.first()) {
+    if let Some(choice) = raw.choices.and_then(|c| c.into_iter().next()) {
         info.has_choices = true;
         info.text_bytes = len(&choice.text);
+        info.answer = choice.text;
         let mut ids = choice.token_ids;
-        if let Some(d) = &choice.delta {
-            info.text_bytes += len(&d.content) + len(&d.reasoning_content) + len(&d.reasoning);
+        if let Some(d) = choice.delta {
+            info.reasoning_bytes = len(&d.reasoning_content) + len(&d.reasoning);
+            info.text_bytes += len(&d.content) + info.reasoning_bytes;
+            info.answer = info.answer.or(d.content);
             ids = ids.or(d.token_ids);
         }
         info.token_ids = ids.map(|s| s.0);
@@ -225,6 +247,7 @@ pub fn parse_chunk(data: &[u8]) -> Result<ChunkInfo, MalformedChunk> {
         prompt_tokens: u.prompt_tokens,
         completion_tokens: u.completion_tokens,
         cached_tokens: u.prompt_tokens_details.and_then(|d| d.cached_tokens),
+        reasoning_tokens: u.completion_tokens_details.and_then(|d| d.reasoning_tokens),
     });
     info.timings = raw
         .timings

@@ -33,6 +33,8 @@ fn driver(url: &str, reuse: bool) -> Result<OpenAiDriver, String> {
             seed: None,
             per_event_counts: false,
             extra: serde_json::Map::new(),
+            switches: serde_json::Map::new(),
+            salt_field: false,
         },
         request_timeout: Duration::from_secs(10),
         first_byte_timeout: Duration::from_secs(5),

@@ -200,6 +200,8 @@ pub async fn bench(base_url: &str, load: &Load, dir: &Path) -> (RunOutcome, Vec<
             seed: Some(Seed::new(1).unwrap()),
             per_event_counts: load.per_event_counts,
             extra: load.extra.clone(),
+            switches: serde_json::Map::new(),
+            salt_field: false,
         },
         request_timeout: Duration::from_secs(120),
         first_byte_timeout: Duration::from_secs(120),
@@ -220,6 +222,8 @@ pub async fn bench(base_url: &str, load: &Load, dir: &Path) -> (RunOutcome, Vec<
         slo: None,
         seed: 42,
         dataset: None,
+        sessions: None,
+        cache_salt: None,
         max_error_pct: None,
     };
     let path = dir.join("requests.jsonl");
