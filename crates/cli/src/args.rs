@@ -463,6 +463,12 @@ pub struct RunArgs {
     /// whose server ignored the switch says so.
     #[arg(long, value_parser = closed::<Thinking>(), default_value = "default")]
     pub thinking: Thinking,
+    /// Reasoning tokens a request may spend before the server forces the
+    /// end of its thinking (vLLM thinking_token_budget, which needs a
+    /// reasoning parser; llama-server thinking_budget_tokens, which counts
+    /// the template's opening newline: N gives N-1). Ollama has none.
+    #[arg(long, value_name = "N")]
+    pub thinking_budget: Option<u32>,
     /// Keep requests off the prompt cache: vLLM gets a cache_salt of its
     /// own per request, llama-server cache_prompt false, and prompts are
     /// salted so none matches an earlier run's (Ollama has no switch: its

@@ -93,6 +93,7 @@ pub fn run_config(a: &RunArgs) -> anyhow::Result<RunConfig> {
     c.turns = a.turns;
     c.think_time = a.think_time.unwrap_or_default();
     c.thinking = a.thinking;
+    c.thinking_budget = a.thinking_budget;
     c.cache_salt = a.cache_salt;
     c.ignore_eos = !a.no_ignore_eos;
     c.exclude_short = a.exclude_short;

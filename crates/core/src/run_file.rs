@@ -117,6 +117,9 @@ pub struct LoadConfig {
     /// nothing was sent; absent in files written before it was added).
     #[serde(default, skip_serializing_if = "is_default")]
     pub thinking: crate::kinds::Thinking,
+    /// `--thinking-budget`: reasoning tokens allowed per request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thinking_budget: Option<u32>,
     /// Turns per conversation (`--turns`; absent: 1, every request on its
     /// own).
     #[serde(default = "one", skip_serializing_if = "is_one")]

@@ -109,6 +109,9 @@ pub struct RunConfig {
     /// `--thinking`: ask the model to think, or not, in each stack's own
     /// words (`default`: send nothing).
     pub thinking: stackbench_core::kinds::Thinking,
+    /// `--thinking-budget`: reasoning tokens allowed per request (vLLM and
+    /// llama-server).
+    pub thinking_budget: Option<u32>,
     /// `--turns`: turns per conversation (1: every request on its own).
     pub turns: u32,
     /// `--think-time`: pause between a conversation's turns.
@@ -159,6 +162,7 @@ impl RunConfig {
             out: None,
             label: None,
             thinking: Default::default(),
+            thinking_budget: None,
             turns: 1,
             think_time: Duration::ZERO,
             cache_salt: false,

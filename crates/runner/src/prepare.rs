@@ -45,7 +45,12 @@ pub async fn prepare(c: RunConfig, progress: &(dyn Fn(&str) + Sync)) -> Result<J
     let model = pick_model(&c, &root).await?;
     let side = server_side(&c, &root, &model, progress, &mut warnings).await?;
     let seed = c.seed.unwrap_or_else(random_seed);
-    let switches = stackbench_wire::switches::switches(side.kind, c.api, c.thinking, c.cache_salt)
+    let asked = stackbench_wire::switches::Asked {
+        thinking: c.thinking,
+        budget: c.thinking_budget,
+        cache_salt: c.cache_salt,
+    };
+    let switches = stackbench_wire::switches::switches(side.kind, c.api, asked)
         .map_err(|e| RunnerError::Config(e.to_string()))?;
     warnings.extend(switches.notes.iter().cloned());
     let salt = c.cache_salt.then(random_salt);
@@ -319,6 +324,7 @@ fn load_config(c: &RunConfig, seed: Seed) -> LoadConfig {
         }),
         seed: seed.get(),
         thinking: c.thinking,
+        thinking_budget: c.thinking_budget,
         turns: c.turns,
         think_time_s: c.think_time.as_secs_f64(),
         cache_salt: None,

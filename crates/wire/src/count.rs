@@ -306,6 +306,49 @@ mod tests {
         assert_eq!(c.finish().server, Some(1));
     }
 
+    /// vLLM 0.32 with the qwen3 parser and a thinking budget (as the real
+    /// server streamed it, research notes): the forced `</think>` makes no
+    /// chunk, its three tokens ride on the first answer chunk's count, and
+    /// the server's reasoning count leaves them out — as ours does.
+    #[test]
+    fn reasoning_then_answer_with_the_servers_count() {
+        let u = |n: u32, r: u32| {
+            format!(
+                r#""usage":{{"prompt_tokens":9,"completion_tokens":{n},"completion_tokens_details":{{"reasoning_tokens":{r}}}}}"#
+            )
+        };
+        let chunks = [
+            format!(
+                r#"{{"choices":[{{"delta":{{"role":"assistant","content":""}}}}],{}}}"#,
+                u(0, 0)
+            ),
+            format!(
+                r#"{{"choices":[{{"delta":{{"reasoning":"log"}}}}],{}}}"#,
+                u(1, 1)
+            ),
+            format!(
+                r#"{{"choices":[{{"delta":{{"reasoning":" up"}}}}],{}}}"#,
+                u(2, 2)
+            ),
+            format!(
+                r#"{{"choices":[{{"delta":{{"content":"Hi"}}}}],{}}}"#,
+                u(6, 2)
+            ),
+            format!(
+                r#"{{"choices":[{{"delta":{{"content":"!"}},"finish_reason":"length"}}],{}}}"#,
+                u(7, 2)
+            ),
+            format!(r#"{{"choices":[],{}}}"#, u(7, 2)),
+        ];
+        let refs: Vec<&str> = chunks.iter().map(String::as_str).collect();
+        let (ev, out) = run(&refs);
+        assert_eq!(ev, vec![1, 1, 4, 1]);
+        assert!(out.reconciled);
+        assert_eq!(out.reasoning.reasoning_tokens, Some(2));
+        assert_eq!(out.reasoning.first_answer_event, Some(2));
+        assert_eq!(out.server_reasoning_tokens, Some(2));
+    }
+
     #[test]
     fn no_final_count_is_unreconciled() {
         let (_, out) = run(&[r#"{"choices":[{"delta":{"content":"a"}}]}"#]);

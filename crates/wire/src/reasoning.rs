@@ -32,6 +32,10 @@ pub struct ReasoningSplit {
     events: usize,
     /// Reasoning was seen: a reasoning field, or a think tag.
     saw_reasoning: bool,
+    /// Reasoning came in a field of its own: the server's parser split
+    /// the output, and the answer text is answer whatever it says (a model
+    /// may write `<think>` in its answer).
+    parsed: bool,
     /// Inside a `<think>` block opened in the answer text.
     in_block: bool,
     /// A `<think>` was opened in the answer text (a later `</think>` closes
@@ -41,6 +45,9 @@ pub struct ReasoningSplit {
     first_answer: Option<(usize, u64)>,
     /// The answer text as the server sent it, when kept.
     text: Option<String>,
+    /// The end of the last answer text, held back because it may begin a
+    /// tag that the next event completes.
+    pending: String,
 }
 
 /// How one stream divided into reasoning and answer.
@@ -70,12 +77,17 @@ impl ReasoningSplit {
     pub fn event(&mut self, tokens: u64, reasoning_bytes: usize, answer: Option<&str>) {
         if reasoning_bytes > 0 {
             self.saw_reasoning = true;
+            self.parsed = true;
         }
         let answer = answer.unwrap_or("");
         if let Some(t) = &mut self.text {
             t.push_str(answer);
         }
-        let visible = self.visible_answer(answer);
+        let visible = if self.parsed {
+            has_text(answer)
+        } else {
+            self.visible_answer(answer)
+        };
         if visible && self.first_answer.is_none() {
             self.first_answer = Some((self.events, self.tokens_before));
         }
@@ -84,9 +96,18 @@ impl ReasoningSplit {
     }
 
     /// Walks the think tags of `text`; true when some of it, outside a
-    /// reasoning block, is not whitespace.
+    /// reasoning block, is not whitespace. A tag may arrive split over
+    /// events (llama-server without a reasoning parser streams `</`,
+    /// `think`, `>`): a trailing piece of text that could begin a tag is
+    /// held back and judged with the next event's text.
     fn visible_answer(&mut self, text: &str) -> bool {
-        let mut rest = text;
+        let joined;
+        let mut rest = if self.pending.is_empty() {
+            text
+        } else {
+            joined = std::mem::take(&mut self.pending) + text;
+            joined.as_str()
+        };
         let mut visible = false;
         loop {
             if self.in_block {
@@ -94,10 +115,14 @@ impl ReasoningSplit {
                     Some(i) => {
                         self.in_block = false;
                         rest = &rest[i + CLOSE.len()..];
+                        continue;
                     }
-                    None => return visible,
+                    None => {
+                        let held = partial_tag(rest, &[CLOSE]);
+                        self.pending = rest[rest.len() - held..].to_string();
+                        return visible;
+                    }
                 }
-                continue;
             }
             let open = rest.find(OPEN);
             let close = rest.find(CLOSE).filter(|_| !self.opened_in_text);
@@ -118,7 +143,17 @@ impl ReasoningSplit {
                     self.opened_in_text = true;
                     rest = &rest[o + OPEN.len()..];
                 }
-                _ => return visible || has_text(rest),
+                _ => {
+                    let tags: &[&str] = if self.opened_in_text {
+                        &[OPEN]
+                    } else {
+                        &[OPEN, CLOSE]
+                    };
+                    let held = partial_tag(rest, tags);
+                    let (judged, kept) = rest.split_at(rest.len() - held);
+                    self.pending = kept.to_string();
+                    return visible || has_text(judged);
+                }
             }
         }
     }
@@ -138,6 +173,17 @@ impl ReasoningSplit {
             answer_text: self.text,
         }
     }
+}
+
+/// The length of the longest end of `s` that is the beginning (not the
+/// whole) of one of `tags`.
+fn partial_tag(s: &str, tags: &[&str]) -> usize {
+    tags.iter()
+        .flat_map(|t| (1..t.len()).rev().map(move |k| &t[..k]))
+        .filter(|p| s.ends_with(p))
+        .map(str::len)
+        .max()
+        .unwrap_or(0)
 }
 
 fn has_text(s: &str) -> bool {
@@ -175,6 +221,17 @@ mod tests {
         );
         assert_eq!(o.first_answer_event, Some(3));
         assert_eq!(o.answer_text.as_deref(), Some("\n\nParis."));
+    }
+
+    /// Behind a reasoning parser, tags the model writes in its answer are
+    /// answer text.
+    #[test]
+    fn a_parsed_stream_takes_its_content_as_the_answer() {
+        let o = split(&[(1, 4, ""), (1, 0, "<think>"), (1, 0, " more")]);
+        assert_eq!(
+            (o.reasoning_tokens, o.first_answer_event),
+            (Some(1), Some(1))
+        );
     }
 
     #[test]
@@ -232,6 +289,39 @@ mod tests {
             (o.reasoning_tokens, o.first_answer_event),
             (Some(2), Some(2))
         );
+    }
+
+    /// llama-server with `reasoning_format: none` and a template that opens
+    /// the block: the tags come in pieces, as separate content chunks.
+    #[test]
+    fn tags_split_over_events() {
+        let o = split(&[
+            (1, 0, "<think>\n\n"),
+            (2, 0, "The sky"),
+            (1, 0, "</"),
+            (1, 0, "think"),
+            (1, 0, ">"),
+            (1, 0, "\n\nBlue"),
+        ]);
+        assert_eq!(
+            (o.reasoning_tokens, o.first_answer_event),
+            (Some(6), Some(5))
+        );
+        let o = split(&[
+            (1, 0, "<"),
+            (1, 0, "think>"),
+            (1, 0, "x</think"),
+            (1, 0, ">y"),
+        ]);
+        assert_eq!(
+            (o.reasoning_tokens, o.first_answer_event),
+            (Some(3), Some(3))
+        );
+        // A '<' that begins no tag is answer text, judged one event late.
+        let o = split(&[(3, 0, "<think>x</think>"), (1, 0, "a <"), (1, 0, "b")]);
+        assert_eq!(o.first_answer_event, Some(1));
+        let o = split(&[(3, 0, "<think>x</think>"), (1, 0, "<"), (1, 0, "b")]);
+        assert_eq!(o.first_answer_event, Some(2));
     }
 
     #[test]

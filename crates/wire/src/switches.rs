@@ -42,6 +42,15 @@ pub struct Switches {
 /// A switch the run's API cannot carry.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SwitchError {
+    /// `--thinking-budget` on a server without a per-request budget.
+    #[error(
+        "--thinking-budget: {kind} has no per-request thinking budget (vLLM has \
+         thinking_token_budget, llama-server thinking_budget_tokens)"
+    )]
+    NoBudget {
+        /// The server kind.
+        kind: ServerKind,
+    },
     /// `--thinking on|off` on an API without a chat template.
     #[error(
         "--thinking {thinking} needs a chat API (chat, ollama-chat or ollama-generate): \
@@ -56,19 +65,40 @@ pub enum SwitchError {
     },
 }
 
-/// The body fields that ask `kind`'s server, through `api`, for
-/// `thinking` and (with `cache_salt`) for a cold prompt cache.
-pub fn switches(
-    kind: ServerKind,
-    api: Api,
-    thinking: Thinking,
-    cache_salt: bool,
-) -> Result<Switches, SwitchError> {
+/// What the run asks of the server's thinking and its prompt cache.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Asked {
+    /// `--thinking`.
+    pub thinking: Thinking,
+    /// `--thinking-budget`: reasoning tokens allowed before the server
+    /// forces the end of the block.
+    pub budget: Option<u32>,
+    /// `--cache-salt`.
+    pub cache_salt: bool,
+}
+
+/// The body fields that ask `kind`'s server, through `api`, for what
+/// `asked` says.
+pub fn switches(kind: ServerKind, api: Api, asked: Asked) -> Result<Switches, SwitchError> {
     let mut s = Switches::default();
+    let thinking = asked.thinking;
     if let Some(on) = thinking.wanted() {
         thinking_fields(kind, api, on, &mut s.fields)
             .ok_or(SwitchError::ThinkingNeedsChat { thinking, api })?;
     }
+    if let Some(n) = asked.budget {
+        // vLLM: `thinking_token_budget` (chat and completions protocol);
+        // llama-server: `thinking_budget_tokens`, which counts the
+        // template's `<think>\n` prefill token (N yields N − 1 generated
+        // reasoning tokens, seen on the real server).
+        let field = match kind {
+            ServerKind::Vllm => "thinking_token_budget",
+            ServerKind::Llamacpp => "thinking_budget_tokens",
+            _ => return Err(SwitchError::NoBudget { kind }),
+        };
+        s.fields.insert(field.into(), json!(n));
+    }
+    let cache_salt = asked.cache_salt;
     if cache_salt {
         salt(kind, api, &mut s);
     }
@@ -131,7 +161,29 @@ mod tests {
     use super::*;
 
     fn on(kind: ServerKind, api: Api, t: Thinking) -> Value {
-        Value::Object(switches(kind, api, t, false).unwrap().fields)
+        let asked = Asked {
+            thinking: t,
+            ..Asked::default()
+        };
+        Value::Object(switches(kind, api, asked).unwrap().fields)
+    }
+
+    #[test]
+    fn the_thinking_budget_in_each_stacks_words() {
+        let asked = Asked {
+            budget: Some(6),
+            ..Asked::default()
+        };
+        let f = |k| switches(k, Api::Chat, asked).map(|s| Value::Object(s.fields));
+        assert_eq!(
+            f(ServerKind::Vllm).unwrap(),
+            json!({"thinking_token_budget": 6})
+        );
+        assert_eq!(
+            f(ServerKind::Llamacpp).unwrap(),
+            json!({"thinking_budget_tokens": 6})
+        );
+        assert!(f(ServerKind::Ollama).is_err());
     }
 
     #[test]
@@ -164,14 +216,26 @@ mod tests {
 
     #[test]
     fn thinking_on_a_completions_api_is_refused() {
-        let e = switches(ServerKind::Vllm, Api::Completions, Thinking::Off, false).unwrap_err();
+        let off = Asked {
+            thinking: Thinking::Off,
+            ..Asked::default()
+        };
+        let e = switches(ServerKind::Vllm, Api::Completions, off).unwrap_err();
         assert!(e.to_string().contains("--api chat"), "{e}");
-        assert!(switches(ServerKind::Vllm, Api::Completions, Thinking::Default, true).is_ok());
+        let salt = Asked {
+            cache_salt: true,
+            ..Asked::default()
+        };
+        assert!(switches(ServerKind::Vllm, Api::Completions, salt).is_ok());
     }
 
     #[test]
     fn the_cache_salt_in_each_stacks_words() {
-        let s = |k| switches(k, Api::Chat, Thinking::Default, true).unwrap();
+        let asked = Asked {
+            cache_salt: true,
+            ..Asked::default()
+        };
+        let s = |k| switches(k, Api::Chat, asked).unwrap();
         assert!(s(ServerKind::Vllm).salt_field);
         assert_eq!(s(ServerKind::Llamacpp).fields["cache_prompt"], false);
         assert!(!s(ServerKind::Ollama).notes.is_empty());

@@ -56,14 +56,17 @@ fn spawn(bin: &Path, model: &Path, args: &[&str]) -> ServerProc {
 /// Starts llama-server with `slots` slots and `ctx` context per slot, and
 /// waits (through its 503 "Loading model") until it is ready.
 async fn start(slots: u32, ctx_per_slot: u32) -> ServerProc {
+    start_with(slots, ctx_per_slot, &[]).await
+}
+
+/// [`start`] with `extra` arguments.
+async fn start_with(slots: u32, ctx_per_slot: u32, extra: &[&str]) -> ServerProc {
     let (bin, model) = installed();
     let np = slots.to_string();
     let ctx = (slots * ctx_per_slot).to_string();
-    let server = spawn(
-        &bin,
-        &model,
-        &["-np", &np, "-c", &ctx, "--metrics", "--no-webui"],
-    );
+    let mut args = vec!["-np", &np, "-c", &ctx, "--metrics", "--no-webui"];
+    args.extend_from_slice(extra);
+    let server = spawn(&bin, &model, &args);
     let wait = ReadyWait {
         timeout: Duration::from_secs(120),
         interval: Duration::from_millis(100),
@@ -573,4 +576,177 @@ async fn the_pp_figure_matches_the_servers_prompt_rate() {
         "{table}"
     );
     assert!(table.contains("pp512"), "{table}");
+}
+
+/// `stackbench run` against `url` with `args`, into a fresh folder: its
+/// measured records (after asserting success).
+fn run_records(url: &str, args: &[&str]) -> (tempfile::TempDir, Vec<serde_json::Value>) {
+    let dir = tempfile::tempdir().unwrap();
+    common::run_bin(url, dir.path(), args).assert_success();
+    let records = common::measured_records(dir.path());
+    assert!(records.iter().all(|r| r["status"] == "ok"), "{records:#?}");
+    (dir, records)
+}
+
+fn field(r: &serde_json::Value, key: &str) -> u64 {
+    r[key]
+        .as_u64()
+        .unwrap_or_else(|| panic!("{key} missing: {r}"))
+}
+
+/// The median TTFT (ms) of the records of `turn`.
+fn ttft_of_turn(records: &[serde_json::Value], turn: u64) -> f64 {
+    median(
+        records
+            .iter()
+            .filter(|r| r["turn"] == turn)
+            .map(|r| field(r, "ttft_us") as f64 / 1000.0)
+            .collect(),
+    )
+}
+
+/// A 4-turn conversation on one slot: every later turn finds the whole
+/// previous prompt (and most of the answer) in the slot's cache, so it
+/// processes no more than a first turn does, while the same conversation
+/// with `--cache-salt` (`cache_prompt: false`) reports nothing cached and
+/// reprocesses the whole history: its fourth turn's TTFT is far above the
+/// cached one's (about 4x the prompt work here; the medians of three
+/// conversations hold that order on a loaded machine).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(has_llama_server),
+    ignore = "llama-server not found; STACKBENCH_REQUIRE_LLAMA_SERVER=1 makes this a failure"
+)]
+async fn a_conversation_reuses_its_history_from_the_slot_cache() {
+    let _g = common::SERIAL.lock().await;
+    let server = start(1, 4096).await;
+    let args = [
+        "-c",
+        "1",
+        "-n",
+        "12",
+        "--turns",
+        "4",
+        "--prompt-tokens",
+        "96",
+        "--output-tokens",
+        "32",
+        "--seed",
+        "11",
+    ];
+    let (dir, warm) = run_records(&server.url, &args);
+    assert_eq!(warm.len(), 12);
+    for r in &warm {
+        let turn = field(r, "turn");
+        let (prompt, cached) = (field(r, "prompt_tokens"), field(r, "cached_prompt_tokens"));
+        if turn == 1 {
+            continue;
+        }
+        let before = warm
+            .iter()
+            .find(|p| p["session"] == r["session"] && field(p, "turn") == turn - 1)
+            .expect("the previous turn of the conversation");
+        assert!(
+            cached >= field(before, "prompt_tokens"),
+            "turn {turn} found the previous prompt in the cache: {r}"
+        );
+        assert!(
+            prompt - cached <= 96 + 8,
+            "turn {turn} processed only its new message: {r}"
+        );
+    }
+    let run = common::read_run_json(dir.path());
+    let turns = run["summary"]["turns"].as_array().unwrap();
+    assert_eq!(turns.len(), 4, "{run}");
+    for t in &turns[1..] {
+        assert!(t["cache_hit_share"].as_f64().unwrap() > 0.5, "{t}");
+    }
+    let mut cold_args = args.to_vec();
+    cold_args.push("--cache-salt");
+    let (dir, cold) = run_records(&server.url, &cold_args);
+    assert!(
+        cold.iter().all(|r| r["cached_prompt_tokens"] == 0),
+        "cache_prompt false: nothing cached"
+    );
+    let run = common::read_run_json(dir.path());
+    assert_eq!(run["load"]["switches"]["cache_prompt"], false, "{run}");
+    let (warm4, cold4) = (ttft_of_turn(&warm, 4), ttft_of_turn(&cold, 4));
+    eprintln!(
+        "llama-server turn TTFT p50 ms, cached: {:?}; uncached: {:?}",
+        (1..=4).map(|t| ttft_of_turn(&warm, t)).collect::<Vec<_>>(),
+        (1..=4).map(|t| ttft_of_turn(&cold, t)).collect::<Vec<_>>()
+    );
+    assert!(
+        cold4 > warm4,
+        "turn 4: uncached {cold4} ms vs cached {warm4} ms"
+    );
+}
+
+/// The real llama-server streams reasoning when its chat template supports
+/// thinking (tests/fixtures/think-chatml.jinja, for SmolLM2, whose own
+/// template does not): with a thinking budget of 6 its parser sends 5
+/// reasoning tokens as `delta.reasoning_content`, then forces `</think>`
+/// and the model answers. Every request reports 5 reasoning tokens and a
+/// first answer token after its first token. Without the parser
+/// (`reasoning_format: none`) the same outputs arrive as content with the
+/// tags in pieces (`<think>\n\n`, `</`, `think`, `>`): the split still
+/// finds them, counting the 3 tag tokens and the whitespace before the
+/// answer as reasoning. `--thinking off` reaches the template (no
+/// reasoning, no warning); `--thinking on` without a budget is all
+/// reasoning (SmolLM2 never closes the block), with no first answer token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(has_llama_server),
+    ignore = "llama-server not found; STACKBENCH_REQUIRE_LLAMA_SERVER=1 makes this a failure"
+)]
+async fn reasoning_is_split_from_the_answer_on_the_real_server() {
+    let _g = common::SERIAL.lock().await;
+    let template = common::repo().join("crates/cli/tests/fixtures/think-chatml.jinja");
+    let template = template.to_str().unwrap();
+    let server = start_with(1, 2048, &["--chat-template-file", template]).await;
+    let base = ["-c", "1", "-n", "4", "--output-tokens", "24", "--seed", "5"];
+    let with = |extra: &[&str]| {
+        let mut a = base.to_vec();
+        a.extend_from_slice(extra);
+        run_records(&server.url, &a)
+    };
+    let (dir, parsed) = with(&["--thinking-budget", "6"]);
+    for r in &parsed {
+        assert_eq!(field(r, "reasoning_tokens"), 5, "{r}");
+        assert!(field(r, "ttfat_us") > field(r, "ttft_us"), "{r}");
+    }
+    let run = common::read_run_json(dir.path());
+    let share = run["summary"]["reasoning_share"].as_f64().unwrap();
+    assert!((share - 5.0 / 24.0).abs() < 1e-9, "{share}");
+    let (_, raw) = with(&[
+        "--extra-body",
+        r#"{"thinking_budget_tokens":6,"reasoning_format":"none"}"#,
+    ]);
+    for (p, r) in parsed.iter().zip(&raw) {
+        let (a, b) = (field(p, "reasoning_tokens"), field(r, "reasoning_tokens"));
+        assert!((a + 3..=a + 5).contains(&b), "parsed {p}\nraw {r}");
+    }
+    let (dir, off) = with(&["--thinking", "off"]);
+    assert!(
+        off.iter().all(|r| r.get("reasoning_tokens").is_none()),
+        "{off:#?}"
+    );
+    let run = common::read_run_json(dir.path());
+    assert_eq!(
+        run["load"]["switches"]["chat_template_kwargs"]["enable_thinking"],
+        false
+    );
+    assert!(
+        !run["warnings"].to_string().contains("--thinking"),
+        "the switch was honoured: {run}"
+    );
+    let (_, on) = with(&["--thinking", "on"]);
+    for r in &on {
+        assert_eq!(
+            field(r, "reasoning_tokens"),
+            field(r, "output_tokens"),
+            "{r}"
+        );
+        assert!(r.get("ttfat_us").is_none(), "{r}");
+    }
 }
