@@ -56,4 +56,5 @@ export VLLM_NO_USAGE_STATS=1 DO_NOT_TRACK=1
 exec "$python" -m vllm.entrypoints.openai.api_server \
   --model "$model" --load-format dummy --served-model-name smol \
   --max-model-len 2048 --dtype bfloat16 --enforce-eager \
+  --enable-prompt-tokens-details \
   --host 127.0.0.1 --port "$port" "${args[@]}"

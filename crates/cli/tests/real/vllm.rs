@@ -23,7 +23,9 @@ use std::time::{Duration, Instant};
 use crate::common::vllm::Shared;
 use crate::common::{measured_records as measured, median, read_run_json, run_bin as run};
 
-static VLLM: Shared = Shared::new(&["--enable-per-request-metrics"]);
+/// 32-token cache blocks (the CPU build's default is 128, so a prompt of a
+/// few dozen tokens would never show a prefix-cache hit).
+static VLLM: Shared = Shared::new(&["--enable-per-request-metrics", "--block-size", "32"]);
 
 /// Regression: the default seed was drawn from the whole u64 range and
 /// vLLM rejects seeds above 2^63 − 1 with HTTP 400, so about half of all
@@ -348,4 +350,57 @@ fn a_server_killed_mid_run_ends_the_run_cleanly() {
         run["summary"]["requests"]["failed"].as_u64(),
         Some(failed.len() as u64)
     );
+}
+
+/// A 4-turn conversation on the real vLLM: every later turn reports
+/// cached prompt tokens (whole 32-token blocks of the history), and with
+/// `--cache-salt` (a `cache_salt` of its own per request) none does. The
+/// later turns' prompt work stays near a first turn's while the uncached
+/// run's grows with the history; the medians of turn 4's TTFT keep that
+/// order.
+#[test]
+#[cfg_attr(
+    not(has_vllm),
+    ignore = "vLLM not found; STACKBENCH_REQUIRE_VLLM=1 makes this a failure"
+)]
+fn a_conversation_reports_its_cached_history_and_the_salt_defeats_it() {
+    VLLM.with_url(|url| {
+        let args = [
+            "-c", "1", "-n", "12", "--turns", "4", "--prompt-tokens", "96",
+            "--output-tokens", "32", "--seed", "11",
+        ];
+        let turn_ttft = |recs: &[serde_json::Value], turn: u64| {
+            median(
+                recs.iter()
+                    .filter(|r| r["turn"] == turn)
+                    .map(|r| r["ttft_us"].as_f64().unwrap() / 1000.0)
+                    .collect(),
+            )
+        };
+        let dir = tempfile::tempdir().unwrap();
+        run(url, dir.path(), &args).assert_success();
+        let warm = measured(dir.path());
+        assert_eq!(warm.len(), 12);
+        for r in warm.iter().filter(|r| r["turn"].as_u64().unwrap() > 1) {
+            let cached = r["cached_prompt_tokens"].as_u64().unwrap();
+            assert!(cached > 0 && cached % 32 == 0, "whole blocks cached: {r}");
+        }
+        let run_json = read_run_json(dir.path());
+        assert_eq!(run_json["summary"]["turns"].as_array().unwrap().len(), 4);
+        let salted = tempfile::tempdir().unwrap();
+        let mut cold_args = args.to_vec();
+        cold_args.push("--cache-salt");
+        run(url, salted.path(), &cold_args).assert_success();
+        let cold = measured(salted.path());
+        assert!(
+            cold.iter().all(|r| r["cached_prompt_tokens"] == 0),
+            "every request salted on its own: {cold:#?}"
+        );
+        eprintln!(
+            "vLLM turn TTFT p50 ms, cached: {:?}; salted: {:?}",
+            (1..=4).map(|t| turn_ttft(&warm, t)).collect::<Vec<_>>(),
+            (1..=4).map(|t| turn_ttft(&cold, t)).collect::<Vec<_>>()
+        );
+        assert!(turn_ttft(&cold, 4) > turn_ttft(&warm, 4));
+    });
 }
