@@ -137,3 +137,21 @@ fn a_conversation_of_a_reasoning_model_reads_as_before() {
         &stackbench_report::run_summary(&conversation()),
     );
 }
+
+#[test]
+fn the_tables_of_reasoning_runs_with_a_prompt_cache_read_as_before() {
+    let vllm = conversation();
+    let mut ollama = conversation();
+    if let Some(s) = ollama.stack.as_mut() {
+        s.name = "sim-ollama-q4km".into();
+        s.label = Some("Ollama".into());
+    }
+    ollama.target.quantization = Some("Q4_K_M".into());
+    ollama.summary.cache_hit_share = None;
+    ollama.summary.cache_reported_prompt_tokens = 0;
+    ollama.summary.reasoning_share = Some(0.55);
+    check(
+        "tables-conversation.md",
+        &stackbench_report::comparison_tables(&[vllm, ollama]),
+    );
+}
