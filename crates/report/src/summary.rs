@@ -133,21 +133,23 @@ fn cache_line(s: &Summary) -> String {
     )
 }
 
-/// The switches the run sent (`--thinking`, `--cache-salt`) and the body
-/// fields they became, when it sent any.
+/// The switches the run asked for (`--thinking`, `--cache-salt` with the
+/// salt it drew) and the body fields they became, when it asked for any.
+/// A salt also seeds the prompts, and vLLM gets `cache_salt` per request
+/// (`<salt>-<id>`), which is not among the fields every request shares.
 fn switches_line(l: &LoadConfig) -> String {
     let mut asked = Vec::new();
     if l.thinking != Thinking::Default {
         asked.push(format!("--thinking {}", l.thinking));
     }
     if let Some(salt) = &l.cache_salt {
-        asked.push(format!("--cache-salt {salt}"));
+        asked.push(format!("--cache-salt (salt {salt})"));
     }
     if asked.is_empty() {
         return String::new();
     }
     let sent = if l.switches.is_empty() {
-        "no body field (the prompts carry the salt)".to_string()
+        "none".to_string()
     } else {
         l.switches
             .iter()
@@ -156,7 +158,7 @@ fn switches_line(l: &LoadConfig) -> String {
             .join(", ")
     };
     format!(
-        "switches: {}; sent with every request: {sent}\n",
+        "switches: {}; body fields sent with every request: {sent}\n",
         asked.join(", ")
     )
 }
@@ -619,7 +621,7 @@ mod tests {
         l.switches.insert("think".into(), false.into());
         assert_eq!(
             switches_line(&l),
-            "switches: --thinking off; sent with every request: think: false\n"
+            "switches: --thinking off; body fields sent with every request: think: false\n"
         );
     }
 

@@ -76,9 +76,8 @@ fn conversation() -> RunFile {
         v["load"]["turns"] = json!(3);
         v["load"]["think_time_s"] = json!(0.5);
         v["load"]["thinking"] = json!("on");
-        v["load"]["cache_salt"] = json!("b7e1");
-        v["load"]["switches"] =
-            json!({"chat_template_kwargs": {"enable_thinking": true}, "cache_salt": "b7e1"});
+        v["load"]["cache_salt"] = json!("5f0c2a9e81d4b736");
+        v["load"]["switches"] = json!({"chat_template_kwargs": {"enable_thinking": true}});
         let s = &mut v["summary"];
         s["ttfat_ms"] = dist(410.0);
         s["reasoning_tokens"] = json!(691);
