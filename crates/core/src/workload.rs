@@ -37,7 +37,7 @@
 //! of the users are in flight, as a request rate does), `thinking` (a
 //! model asked to think writes other tokens) and whether a `cache_salt`
 //! was set (a salted run cannot ride on the prompt cache of an earlier
-//! one; the salt's value is not a key, `random` draws a new one each run).
+//! one; the salt's value is not a key, `--cache-salt` draws a new one each run).
 
 use std::fmt;
 
