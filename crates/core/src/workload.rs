@@ -239,11 +239,7 @@ impl WorkloadKey {
             Self::Thinking => l.thinking.name().to_string(),
             Self::Turns => l.turns.to_string(),
             Self::ThinkTime => l.think_time_s.to_string(),
-            Self::CacheSalt => l
-                .cache_salt
-                .as_ref()
-                .map_or(NONE, |_| SALTED)
-                .to_string(),
+            Self::CacheSalt => l.cache_salt.as_ref().map_or(NONE, |_| SALTED).to_string(),
         }
     }
 
