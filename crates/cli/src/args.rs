@@ -96,7 +96,8 @@ pub struct HistoryArgs {
     pub stack: Option<String>,
     /// Only this metric (repeatable): decode_tok_s_p50, total_tok_s,
     /// ttft_p50_ms, ttft_p99_ms, itl_p50_ms, itl_p99_ms, e2e_p50_ms,
-    /// error_rate_pct [default: all].
+    /// error_rate_pct, ttfat_p50_ms, reasoning_share_pct [default: all;
+    /// the last two where a run reasoned].
     #[arg(long, value_name = "KEY",
           value_parser = |s: &str| s.parse::<stackbench_report::compare::MetricKey>())]
     pub metric: Vec<stackbench_report::compare::MetricKey>,
@@ -207,10 +208,11 @@ pub struct GateArgs {
     /// SLO); every output lists the differences.
     #[arg(long)]
     pub allow_mismatch: bool,
-    /// Override a metric's threshold, % (points for error_rate_pct), e.g.
-    /// --threshold decode_tok_s_p50=3. Metrics: decode_tok_s_p50,
-    /// total_tok_s, ttft_p50_ms, ttft_p99_ms, itl_p50_ms, itl_p99_ms,
-    /// e2e_p50_ms, error_rate_pct. Repeatable. Without it, a suite
+    /// Override a metric's threshold, % (points for error_rate_pct and
+    /// reasoning_share_pct), e.g. --threshold decode_tok_s_p50=3.
+    /// Metrics: decode_tok_s_p50, total_tok_s, ttft_p50_ms, ttft_p99_ms,
+    /// itl_p50_ms, itl_p99_ms, e2e_p50_ms, error_rate_pct, ttfat_p50_ms,
+    /// reasoning_share_pct (reported, never gated). Repeatable. Without it, a suite
     /// folder's thresholds (its suite file's [compare] table, kept in
     /// suite.json) apply, the candidate's first.
     #[arg(long, value_name = "METRIC=PCT")]

@@ -209,6 +209,19 @@ fn calibration_toml(c: &Comparison, suite: &Suite, host: &str, repeat: u32, marg
         humantime::format_rfc3339_seconds(std::time::SystemTime::now()),
     );
     for key in MetricKey::ALL {
+        let compared = c
+            .pairs
+            .iter()
+            .any(|p| p.metrics.iter().any(|m| m.key == key));
+        if !compared {
+            // The reasoning metrics, where no run reasoned.
+            out += &format!(
+                "# {}: not compared (no run reasoned); keep the default {}\n",
+                key.name(),
+                key.default_threshold()
+            );
+            continue;
+        }
         out += &match supported_threshold(c, key, margin) {
             Some((t, reach, at)) => format!(
                 "{} = {t:.1}   # widest A/A interval reached {reach:.1}{}: {at}\n",

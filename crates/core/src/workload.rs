@@ -31,9 +31,13 @@
 //! timeouts, the client threads, and the dataset's path (the same requests
 //! from a moved file are the same workload).
 //!
-//! `turns` joins this list when `run.json` records multi-turn
-//! conversations (issue 24): a run of 3-turn conversations sends other
-//! requests than a run of single prompts.
+//! The conversation and reasoning settings are keys too: `turns` (a run
+//! of 3-turn conversations sends other, longer requests than a run of
+//! single prompts), `think_time_s` (the pause between turns sets how many
+//! of the users are in flight, as a request rate does), `thinking` (a
+//! model asked to think writes other tokens) and whether a `cache_salt`
+//! was set (a salted run cannot ride on the prompt cache of an earlier
+//! one; the salt's value is not a key, `--cache-salt` draws a new one each run).
 
 use std::fmt;
 
@@ -80,14 +84,26 @@ pub enum WorkloadKey {
     DatasetMaxOutputTokens,
     /// The latency limits goodput was judged against.
     Slo,
+    /// `--thinking`: whether the model was asked to think (`default`:
+    /// nothing was sent).
+    Thinking,
+    /// Turns per conversation (1: every request on its own).
+    Turns,
+    /// Pause between a conversation's turns, s.
+    ThinkTime,
+    /// Whether the requests carried a cache salt (`salted` or `none`).
+    CacheSalt,
 }
 
 /// What a key reads when the run has no such setting.
 const NONE: &str = "none";
 
+/// What [`WorkloadKey::CacheSalt`] reads when the run had a salt.
+const SALTED: &str = "salted";
+
 impl WorkloadKey {
     /// Every key, in the order messages list them.
-    pub const ALL: [Self; 18] = [
+    pub const ALL: [Self; 22] = [
         Self::Concurrency,
         Self::RequestRate,
         Self::Arrival,
@@ -106,6 +122,10 @@ impl WorkloadKey {
         Self::DatasetMaxPromptTokens,
         Self::DatasetMaxOutputTokens,
         Self::Slo,
+        Self::Thinking,
+        Self::Turns,
+        Self::ThinkTime,
+        Self::CacheSalt,
     ];
 
     /// The load level: what `merge` leaves out (each shard applies its
@@ -145,6 +165,10 @@ impl WorkloadKey {
             Self::DatasetMaxPromptTokens => "dataset_max_prompt_tokens",
             Self::DatasetMaxOutputTokens => "dataset_max_output_tokens",
             Self::Slo => "slo",
+            Self::Thinking => "thinking",
+            Self::Turns => "turns",
+            Self::ThinkTime => "think_time_s",
+            Self::CacheSalt => "cache_salt",
         }
     }
 
@@ -169,6 +193,10 @@ impl WorkloadKey {
             Self::DatasetMaxPromptTokens => "load.dataset.max_prompt_tokens",
             Self::DatasetMaxOutputTokens => "load.dataset.max_output_tokens",
             Self::Slo => "load.slo",
+            Self::Thinking => "load.thinking",
+            Self::Turns => "load.turns",
+            Self::ThinkTime => "load.think_time_s",
+            Self::CacheSalt => "load.cache_salt",
         }
     }
 
@@ -208,6 +236,10 @@ impl WorkloadKey {
             Self::DatasetMaxPromptTokens => ds(|d| d.max_prompt_tokens),
             Self::DatasetMaxOutputTokens => ds(|d| d.max_output_tokens),
             Self::Slo => opt(l.slo.map(|s| s.to_string())),
+            Self::Thinking => l.thinking.name().to_string(),
+            Self::Turns => l.turns.to_string(),
+            Self::ThinkTime => l.think_time_s.to_string(),
+            Self::CacheSalt => l.cache_salt.as_ref().map_or(NONE, |_| SALTED).to_string(),
         }
     }
 

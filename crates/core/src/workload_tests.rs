@@ -76,6 +76,10 @@ fn change(key: WorkloadKey, r: &mut RunFile) {
             }
         }
         WorkloadKey::Slo => l.slo = None,
+        WorkloadKey::Thinking => l.thinking = crate::kinds::Thinking::Off,
+        WorkloadKey::Turns => l.turns = 4,
+        WorkloadKey::ThinkTime => l.think_time_s = 1.5,
+        WorkloadKey::CacheSalt => l.cache_salt = Some("run-7".into()),
     }
 }
 
@@ -143,5 +147,34 @@ fn differences_read_as_key_and_both_values() {
     assert_eq!(
         differences(&a, &b, &WorkloadKey::all_except(&WorkloadKey::STACK)).len(),
         6
+    );
+}
+
+/// A run without the conversation and reasoning settings (every file
+/// written before they existed) reads as one with their defaults, and the
+/// salt's value is not part of the workload, only its presence.
+#[test]
+fn conversation_settings_default_and_a_salt_counts_by_presence() {
+    let a = base();
+    let read = |k: WorkloadKey| k.read(&a);
+    assert_eq!(read(WorkloadKey::Thinking), "default");
+    assert_eq!(read(WorkloadKey::Turns), "1");
+    assert_eq!(read(WorkloadKey::ThinkTime), "0");
+    assert_eq!(read(WorkloadKey::CacheSalt), "none");
+    let mut salted = a.clone();
+    salted.load.cache_salt = Some("x1".into());
+    let mut other_salt = a.clone();
+    other_salt.load.cache_salt = Some("y2".into());
+    assert_eq!(
+        differences(&salted, &other_salt, &WorkloadKey::ALL),
+        [],
+        "two salts are one workload"
+    );
+    let mut chat = salted.clone();
+    chat.load.turns = 4;
+    chat.load.thinking = crate::kinds::Thinking::On;
+    assert_eq!(
+        join(&differences(&a, &chat, &WorkloadKey::ALL)),
+        "thinking default vs on, turns 1 vs 4, cache_salt none vs salted"
     );
 }

@@ -1,6 +1,7 @@
 //! Which pictures a set of runs makes, and their data: per concurrency
 //! level the decode tok/s histogram (stacks overlaid), TTFT and ITL
-//! percentile curves and output tok/s over time with the steady window;
+//! percentile curves, output tok/s over time with the steady window and,
+//! for multi-turn runs, TTFT by turn;
 //! across levels, throughput against concurrency and against per-user
 //! speed (the curve deployments are chosen by). Stacks, their colours and
 //! names, and levels come from `stackbench_core::identity`; each run's
@@ -326,6 +327,75 @@ pub fn tok_s_over_time(order: &[StackEntry], runs: &[&RunView<'_>], c: u32) -> F
     }
 }
 
+/// Integer ticks only (turns).
+fn whole_tick(x: &f64) -> String {
+    if (x - x.round()).abs() > 1e-6 {
+        String::new()
+    } else {
+        format!("{:.0}", x.round())
+    }
+}
+
+/// A point's label: the share of the turn's prompt the server took from
+/// its cache, when it said.
+fn cached_label(t: &stackbench_core::summary::TurnSummary) -> String {
+    t.cache_hit_share
+        .map_or_else(String::new, |h| format!("{:.0}% cached", h * 100.0))
+}
+
+/// TTFT p50 by turn of each multi-turn run at one level (from the run's
+/// per-turn summary), each point labelled with its cached share where the
+/// server reported one; `None` when no run at the level held
+/// conversations.
+pub fn ttft_by_turn(order: &[StackEntry], runs: &[&RunView<'_>], c: u32) -> Option<Figure> {
+    let mut seen: Vec<usize> = Vec::new();
+    let series: Vec<Series> = runs
+        .iter()
+        .filter(|v| !v.file.summary.turns.is_empty())
+        .map(|v| {
+            let turns: Vec<_> = v
+                .file
+                .summary
+                .turns
+                .iter()
+                .filter_map(|t| t.ttft_ms.p50.map(|ms| (t, ms)))
+                .collect();
+            let i = v.stack;
+            let repeat = seen.contains(&i);
+            seen.push(i);
+            Series {
+                name: legend_name(order, i),
+                colour: i,
+                points: turns
+                    .iter()
+                    .map(|(t, ms)| (f64::from(t.turn), *ms))
+                    .collect(),
+                labels: turns.iter().map(|(t, _)| cached_label(t)).collect(),
+                dots: true,
+                hide_in_legend: repeat,
+                ..Default::default()
+            }
+        })
+        .collect();
+    if series.is_empty() {
+        return None;
+    }
+    Some(Figure {
+        chart: LineChart {
+            title: format!("TTFT by turn, c={c}"),
+            x_label: "turn of the conversation".into(),
+            y_label: "TTFT p50 ms".into(),
+            series,
+            x_ticks: Some(whole_tick),
+            y_from_zero: true,
+        },
+        caption: format!(
+            "Median time to first token of each turn of the conversations at {c} concurrent users; each turn resends the history, so its prompt grows. A server that keeps the history in its prompt cache (the share beside each point, where it reports one) holds later turns near the first; one that does not prefills the whole history again."
+        ),
+        left_out: Vec::new(),
+    })
+}
+
 /// One stack's points across levels: its colour, name, and per level
 /// (concurrency, per-user decode tok/s p50, total tok/s).
 type StackLevels = (usize, String, Vec<(u32, f64, f64)>);
@@ -454,6 +524,38 @@ mod tests {
             2,
             "repeats together"
         );
+    }
+
+    #[test]
+    fn a_multi_turn_run_makes_a_ttft_by_turn_chart_with_its_cached_shares() {
+        let mut r: RunFile =
+            serde_json::from_str(include_str!("../../report/tests/fixtures/run-v2-sim.json"))
+                .unwrap_or_else(|e| panic!("fixture: {e}"));
+        let (order, plain) = views(&[&r]);
+        let at: Vec<&RunView<'_>> = at_level(&plain, 1);
+        assert!(ttft_by_turn(&order, &at, 1).is_none(), "single-turn runs");
+        r.summary.turns = (1..=3u32)
+            .map(|turn| {
+                let mut t = stackbench_core::summary::TurnSummary {
+                    turn,
+                    requests: 4,
+                    ..Default::default()
+                };
+                t.ttft_ms.p50 = Some(100.0 - f64::from(turn) * 10.0);
+                t.cache_hit_share = (turn > 1).then_some(0.5);
+                t
+            })
+            .collect();
+        let (order, multi) = views(&[&r]);
+        let at: Vec<&RunView<'_>> = at_level(&multi, 1);
+        let f = ttft_by_turn(&order, &at, 1).unwrap_or_else(|| panic!("no chart"));
+        let s = &f.chart.series[0];
+        assert_eq!(s.points, [(1.0, 90.0), (2.0, 80.0), (3.0, 70.0)]);
+        assert_eq!(s.labels, ["", "50% cached", "50% cached"]);
+        let svg = f.chart.svg().unwrap_or_else(|e| panic!("{e}"));
+        assert!(svg.contains("TTFT by turn, c=1"), "{svg}");
+        assert_eq!(whole_tick(&2.0), "2");
+        assert_eq!(whole_tick(&2.5), "");
     }
 
     #[test]

@@ -152,16 +152,14 @@ fn chart_sections(
         } else {
             format!("{c} concurrent users")
         };
-        out += &section(
-            &title,
-            &[
-                figures::decode_histogram(order, &at, c),
-                figures::percentile_curve(order, &at, c, Latency::Ttft),
-                figures::percentile_curve(order, &at, c, Latency::Itl),
-                figures::tok_s_over_time(order, &at, c),
-            ],
-            charts,
-        )?;
+        let mut figs = vec![
+            figures::decode_histogram(order, &at, c),
+            figures::percentile_curve(order, &at, c, Latency::Ttft),
+            figures::percentile_curve(order, &at, c, Latency::Itl),
+            figures::tok_s_over_time(order, &at, c),
+        ];
+        figs.extend(figures::ttft_by_turn(order, &at, c));
+        out += &section(&title, &figs, charts)?;
     }
     Ok(out)
 }
@@ -323,6 +321,40 @@ mod tests {
         // The good run's files are still written; the bad run has none.
         assert!(!report.hgrm.is_empty());
         assert!(report.hgrm.iter().all(|(p, _)| p.starts_with("hgrm/00-")));
+    }
+
+    #[test]
+    fn a_reasoning_conversation_shows_its_ttfat_share_and_turns() {
+        let plain =
+            render(&[run(|_| {})], &["results".into()], "now").unwrap_or_else(|e| panic!("{e}"));
+        assert!(!plain.html.contains("TTFAT"), "no reasoning, no column");
+        let multi = run(|f| {
+            let s = &mut f.summary;
+            s.reasoning_requests = 4;
+            s.reasoning_share = Some(0.6);
+            s.ok_output_tokens = 384;
+            s.ttfat_ms.p50 = Some(410.0);
+            s.turns = (1..=2u32)
+                .map(|turn| {
+                    let mut t = stackbench_core::summary::TurnSummary {
+                        turn,
+                        requests: 2,
+                        ..Default::default()
+                    };
+                    t.ttft_ms.p50 = Some(60.0);
+                    t
+                })
+                .collect();
+        });
+        let report = render(&[multi], &["results".into()], "now").unwrap_or_else(|e| panic!("{e}"));
+        let html = &report.html;
+        assert!(
+            html.contains("<th class=\"num\">TTFAT p50 ms</th><th class=\"num\">reasoning %</th>"),
+            "{html}"
+        );
+        assert!(html.contains("<td class=\"num\">60.0</td>"), "{html}");
+        assert!(html.contains("TTFT by turn, c=1"), "{html}");
+        assert_eq!(report.charts, plain.charts + 1);
     }
 
     #[test]

@@ -88,6 +88,32 @@ pub fn published_total(r: &RunFile, c: u32) -> Option<f64> {
         .flatten()
 }
 
+/// Whether any OK request of `r` reasoned before answering.
+pub fn reasoned(r: &RunFile) -> bool {
+    r.summary.reasoning_requests > 0
+}
+
+/// Whether the server reported cached prompt counts in `r`.
+pub fn cache_reported(r: &RunFile) -> bool {
+    r.summary.cache_reported_prompt_tokens > 0
+}
+
+/// The share of `r`'s output that was reasoning, %: 0 for a run whose
+/// requests completed without reasoning, none for a file written before
+/// reasoning was told apart.
+pub fn reasoning_pct(r: &RunFile) -> Option<f64> {
+    let s = &r.summary;
+    match s.reasoning_share {
+        Some(x) => Some(x * 100.0),
+        None => (s.ok_output_tokens > 0).then_some(0.0),
+    }
+}
+
+/// The share of `r`'s prompt tokens the server took from its cache, %.
+pub fn cache_hit_pct(r: &RunFile) -> Option<f64> {
+    r.summary.cache_hit_share.map(|x| x * 100.0)
+}
+
 /// The median of `values` (the table's figure for repeats), or `None`.
 pub fn median(mut values: Vec<f64>) -> Option<f64> {
     values.retain(|v| v.is_finite());

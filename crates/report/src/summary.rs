@@ -1,9 +1,12 @@
 //! The summary of one run, as printed after `stackbench run` and `merge`:
 //! what was sent and received, how prompts were sized, the schedule, the
-//! server's own counters beside ours, and the per-metric distribution table.
+//! reasoning and the prompt cache, the server's own counters beside ours,
+//! the per-metric distribution table and, for conversations, one row per
+//! turn.
 
-use stackbench_core::run_file::RunFile;
-use stackbench_core::summary::{Dist, Summary};
+use stackbench_core::kinds::Thinking;
+use stackbench_core::run_file::{LoadConfig, RunFile};
+use stackbench_core::summary::{Dist, Summary, TurnSummary};
 
 use crate::table::{Cell, Table};
 
@@ -24,20 +27,157 @@ fn dist_row(name: &str, unit: &str, d: &Dist, digits: usize) -> Vec<Cell> {
     ]
 }
 
-/// The distribution of every per-request metric.
+/// The distribution of every per-request metric; time to first answer
+/// token (TTFAT) below TTFT when any request reasoned (otherwise it is
+/// TTFT).
 pub fn metrics_table(s: &Summary) -> Table {
+    let mut rows = vec![
+        dist_row("decode rate", "tok/s", &s.decode_tok_s, 1),
+        dist_row("e2e rate", "tok/s", &s.e2e_tok_s, 1),
+        dist_row("TTFT", "ms", &s.ttft_ms, 1),
+        dist_row("ITL", "ms", &s.itl_ms, 2),
+        dist_row("event gap", "ms", &s.event_gap_ms, 2),
+        dist_row("TPOT", "ms", &s.tpot_ms, 2),
+        dist_row("E2E", "ms", &s.e2e_ms, 0),
+    ];
+    if reasoned(s) {
+        rows.insert(3, dist_row("TTFAT", "ms", &s.ttfat_ms, 1));
+    }
+    Table::new(&["metric", "mean", "p10", "p50", "p90", "p99", "n"], rows)
+}
+
+/// Whether any OK request of the run reasoned before answering.
+pub fn reasoned(s: &Summary) -> bool {
+    s.reasoning_requests > 0
+}
+
+/// `part` of `whole` in %, or `None`.
+fn pct(part: u64, whole: u64) -> Option<f64> {
+    (whole > 0).then(|| part as f64 / whole as f64 * 100.0)
+}
+
+/// A turn's mean prompt length as the server reported it.
+fn mean_prompt(t: &TurnSummary) -> Option<f64> {
+    (t.requests > 0).then(|| t.prompt_tokens as f64 / t.requests as f64)
+}
+
+/// One row per turn of a multi-turn run: requests, mean prompt length,
+/// the share of it the server took from its cache, TTFT and prefill rate.
+pub fn turns_table(s: &Summary) -> Table {
+    let rows = s
+        .turns
+        .iter()
+        .map(|t| {
+            let cached = match (t.cache_hit_share, t.requests) {
+                (Some(h), n) if n > 0 => Cell::figure(format!(
+                    "{:.0} ({:.1}%)",
+                    t.cached_prompt_tokens as f64 / n as f64,
+                    h * 100.0
+                )),
+                _ => Cell::missing(),
+            };
+            vec![
+                Cell::figure(t.turn.to_string()),
+                Cell::figure(t.requests.to_string()),
+                Cell::num(mean_prompt(t), 1),
+                cached,
+                Cell::num(t.ttft_ms.p50, 1),
+                Cell::num(t.ttft_ms.p90, 1),
+                Cell::num(t.prefill_tok_s.p50, 1),
+            ]
+        })
+        .collect();
     Table::new(
-        &["metric", "mean", "p10", "p50", "p90", "p99", "n"],
-        vec![
-            dist_row("decode rate", "tok/s", &s.decode_tok_s, 1),
-            dist_row("e2e rate", "tok/s", &s.e2e_tok_s, 1),
-            dist_row("TTFT", "ms", &s.ttft_ms, 1),
-            dist_row("ITL", "ms", &s.itl_ms, 2),
-            dist_row("event gap", "ms", &s.event_gap_ms, 2),
-            dist_row("TPOT", "ms", &s.tpot_ms, 2),
-            dist_row("E2E", "ms", &s.e2e_ms, 0),
+        &[
+            "turn",
+            "requests",
+            "prompt tokens (mean)",
+            "cached (share)",
+            "TTFT p50 (ms)",
+            "TTFT p90 (ms)",
+            "prefill p50 (tok/s)",
         ],
+        rows,
     )
+}
+
+/// The reasoning line: how much of the output was thinking, and when the
+/// answer began.
+fn reasoning_line(s: &Summary) -> String {
+    if !reasoned(s) {
+        return String::new();
+    }
+    format!(
+        "reasoning: {} of {} output tokens ({}%) in {} requests; first answer token p50 {} ms\n",
+        s.reasoning_tokens,
+        s.ok_output_tokens,
+        num(s.reasoning_share.map(|x| x * 100.0), 1),
+        s.reasoning_requests,
+        num(s.ttfat_ms.p50, 1)
+    )
+}
+
+/// The prompt-cache line, when the server reported cached counts.
+fn cache_line(s: &Summary) -> String {
+    if s.cache_reported_prompt_tokens == 0 {
+        return String::new();
+    }
+    format!(
+        "prompt cache: {} of {} prompt tokens from the cache ({}%)\n",
+        s.cached_prompt_tokens,
+        s.cache_reported_prompt_tokens,
+        num(
+            pct(s.cached_prompt_tokens, s.cache_reported_prompt_tokens),
+            1
+        )
+    )
+}
+
+/// The switches the run asked for (`--thinking`, `--cache-salt` with the
+/// salt it drew) and the body fields they became, when it asked for any.
+/// A salt also seeds the prompts, and vLLM gets `cache_salt` per request
+/// (`<salt>-<id>`), which is not among the fields every request shares.
+fn switches_line(l: &LoadConfig) -> String {
+    let mut asked = Vec::new();
+    if l.thinking != Thinking::Default {
+        asked.push(format!("--thinking {}", l.thinking));
+    }
+    if let Some(salt) = &l.cache_salt {
+        asked.push(format!("--cache-salt (salt {salt})"));
+    }
+    if asked.is_empty() {
+        return String::new();
+    }
+    let sent = if l.switches.is_empty() {
+        "none".to_string()
+    } else {
+        l.switches
+            .iter()
+            .map(|(k, v)| format!("{k}: {v}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    format!(
+        "switches: {}; body fields sent with every request: {sent}\n",
+        asked.join(", ")
+    )
+}
+
+/// The per-turn section of a multi-turn run: a heading and the table.
+fn turns_section(run: &RunFile) -> String {
+    let s = &run.summary;
+    if s.turns.is_empty() {
+        return String::new();
+    }
+    let pause = if run.load.think_time_s > 0.0 {
+        format!(", {} s think time between turns", run.load.think_time_s)
+    } else {
+        String::new()
+    };
+    format!(
+        "\nper turn ({} turns per conversation{pause}; each turn resends the history):\n",
+        run.load.turns
+    ) + &crate::markdown::grid(&turns_table(s))
 }
 
 /// The summary of one run, as printed after `stackbench run`.
@@ -48,6 +188,9 @@ pub fn run_summary(run: &RunFile) -> String {
         out += &format!("failed by class: {}\n", failure_classes(s));
     }
     out += &prompt_line(run);
+    out += &switches_line(&run.load);
+    out += &reasoning_line(s);
+    out += &cache_line(s);
     out += &open_loop_line(s);
     if let Some(g) = &s.goodput {
         out += &format!(
@@ -62,6 +205,7 @@ pub fn run_summary(run: &RunFile) -> String {
     }
     out += "\n";
     out += &crate::markdown::grid(&metrics_table(s));
+    out += &turns_section(run);
     out += &count_lines(run);
     if let Some(m) = &run.server_metrics {
         out += &server_line(m);
@@ -254,17 +398,47 @@ fn prompt_line(run: &RunFile) -> String {
         }
         _ => "; the server reported no prompt counts".into(),
     };
-    let mut line = format!("prompt: {target} tokens asked ({how}){reported}\n");
-    if let Some(miss) = run
+    let line = format!("prompt: {target} tokens asked ({how}){reported}\n");
+    if run.load.turns > 1 || !run.summary.turns.is_empty() {
+        return line + &first_turn_prompt_lines(run);
+    }
+    match run
         .summary
         .prompt_miss_pct(target)
         .filter(|m| *m > PROMPT_MISS_PCT)
     {
-        line += &format!(
+        Some(miss) => line + &format!(
             "warning: reported prompt lengths miss the target by up to {miss:.1}% (more than {PROMPT_MISS_PCT}%)\n"
+        ),
+        None => line,
+    }
+}
+
+/// A multi-turn run's prompts grow by design (each turn resends the
+/// history), so only turn 1's mean reported length is judged against the
+/// target, and the summary says so.
+fn first_turn_prompt_lines(run: &RunFile) -> String {
+    let target = run.load.prompt_tokens;
+    let first = run
+        .summary
+        .turns
+        .iter()
+        .find(|t| t.turn == 1)
+        .and_then(mean_prompt);
+    let Some(mean) = first else {
+        return "multi-turn: prompts grow with the history; no turn-1 prompt counts to judge against the target\n".into();
+    };
+    let t = f64::from(target.max(1));
+    let miss = (mean - t).abs() / t * 100.0;
+    let mut out = format!(
+        "multi-turn: prompts grow with the history by design; only turn 1 is judged against the target (mean {mean:.1} tokens)\n"
+    );
+    if miss > PROMPT_MISS_PCT {
+        out += &format!(
+            "warning: turn 1's reported prompt length (mean {mean:.1}) misses the target by {miss:.1}% (more than {PROMPT_MISS_PCT}%)\n"
         );
     }
-    line
+    out
 }
 
 /// Above this difference between the client's and the server's pooled
@@ -310,9 +484,6 @@ fn server_line(m: &stackbench_core::run_file::ServerMetrics) -> String {
         + &disagree
 }
 
-/// The comparison tables of a set of runs: *Stack | Quantization |
-/// Single-user tok/s* from the c=1 runs, *Stack | c=N total tok/s* for
-/// every higher concurrency, each with the published figure and the
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -336,6 +507,121 @@ mod tests {
                 "warning: the client's pooled decode rate differs from the server's by -12.5%"
             ),
             "{line}"
+        );
+    }
+
+    fn fixture() -> RunFile {
+        serde_json::from_str(include_str!("../tests/fixtures/run-v2-sim.json"))
+            .unwrap_or_else(|e| panic!("fixture: {e}"))
+    }
+
+    fn turn(turn: u32, requests: u64, prompt_tokens: u64) -> TurnSummary {
+        TurnSummary {
+            turn,
+            requests,
+            prompt_tokens,
+            ..TurnSummary::default()
+        }
+    }
+
+    #[test]
+    fn a_multi_turn_run_judges_only_turn_one_against_the_target() {
+        let mut r = fixture();
+        r.load.prompt_tokens = 128;
+        r.summary.prompt_tokens_dist.min = Some(128.0);
+        r.summary.prompt_tokens_dist.p50 = Some(384.0);
+        r.summary.prompt_tokens_dist.max = Some(640.0);
+        // As one prompt per request, 640 misses 128 by 400%.
+        let single = run_summary(&r);
+        assert!(
+            single.contains("warning: reported prompt lengths miss the target by up to 400.0%"),
+            "{single}"
+        );
+        r.load.turns = 3;
+        r.summary.turns = vec![turn(1, 4, 512), turn(2, 4, 1536), turn(3, 4, 2560)];
+        let text = run_summary(&r);
+        assert!(!text.contains("warning"), "{text}");
+        assert!(
+            text.contains("only turn 1 is judged against the target (mean 128.0 tokens)"),
+            "{text}"
+        );
+        r.summary.turns[0].prompt_tokens = 560;
+        let text = run_summary(&r);
+        assert!(
+            text.contains(
+                "warning: turn 1's reported prompt length (mean 140.0) misses the target by 9.4% (more than 1%)"
+            ),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn reasoning_cache_and_turn_figures_show_only_when_the_run_has_them() {
+        let mut r = fixture();
+        let plain = run_summary(&r);
+        for absent in [
+            "TTFAT",
+            "reasoning:",
+            "prompt cache:",
+            "per turn",
+            "switches:",
+        ] {
+            assert!(!plain.contains(absent), "{absent} in {plain}");
+        }
+        let s = &mut r.summary;
+        s.reasoning_requests = 3;
+        s.reasoning_tokens = 150;
+        s.ok_output_tokens = 200;
+        s.reasoning_share = Some(0.75);
+        s.ttfat_ms.p50 = Some(812.25);
+        s.cached_prompt_tokens = 0;
+        s.cache_reported_prompt_tokens = 512;
+        s.cache_hit_share = Some(0.0);
+        let text = run_summary(&r);
+        assert!(
+            text.contains(
+                "reasoning: 150 of 200 output tokens (75.0%) in 3 requests; first answer token p50 812.2 ms\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("prompt cache: 0 of 512 prompt tokens from the cache (0.0%)\n"),
+            "{text}"
+        );
+        let t = metrics_table(&r.summary);
+        let names: Vec<String> = t.rows.iter().map(|row| row[0].plain()).collect();
+        assert_eq!(names[2..4], ["TTFT (ms)", "TTFAT (ms)"]);
+        assert_eq!(t.rows[3][3].plain(), "812.2");
+    }
+
+    #[test]
+    fn a_turn_row_holds_its_mean_prompt_its_cached_share_and_ttft() {
+        let mut s = fixture().summary;
+        let mut t2 = turn(2, 4, 1536);
+        t2.cached_prompt_tokens = 768;
+        t2.cache_hit_share = Some(0.5);
+        t2.ttft_ms.p50 = Some(48.0);
+        t2.ttft_ms.p90 = Some(57.5);
+        t2.prefill_tok_s.p50 = Some(4000.0);
+        s.turns = vec![turn(1, 4, 512), t2];
+        let t = turns_table(&s);
+        let row = |i: usize| t.rows[i].iter().map(Cell::plain).collect::<Vec<_>>();
+        assert_eq!(
+            row(1),
+            ["2", "4", "384.0", "192 (50.0%)", "48.0", "57.5", "4000.0"]
+        );
+        assert_eq!(row(0)[3], "-", "no cached count reported (Ollama)");
+    }
+
+    #[test]
+    fn the_switches_line_names_the_flags_and_the_fields_sent() {
+        let mut l = fixture().load;
+        assert_eq!(switches_line(&l), "");
+        l.thinking = Thinking::Off;
+        l.switches.insert("think".into(), false.into());
+        assert_eq!(
+            switches_line(&l),
+            "switches: --thinking off; body fields sent with every request: think: false\n"
         );
     }
 

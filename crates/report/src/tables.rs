@@ -9,8 +9,9 @@ use stackbench_core::identity::{closed_levels, group_runs, Group, Level, RunIden
 use stackbench_core::run_file::RunFile;
 
 use crate::cells::{
-    answered_wrong, client_saturated, completed_only, diff_pct, med, none_completed,
-    published_single, published_total, requests_cell, roofline, row_marks, spread,
+    answered_wrong, cache_hit_pct, cache_reported, client_saturated, completed_only, diff_pct, med,
+    none_completed, published_single, published_total, reasoned, reasoning_pct, requests_cell,
+    roofline, row_marks, spread,
 };
 use crate::table::{Cell, Mark, Note, Table, Tables};
 
@@ -156,6 +157,44 @@ fn spreads(groups: &[Group<'_, RunFile>], f: impl Fn(&RunFile) -> Option<f64>) -
         .collect()
 }
 
+/// What the reasoning columns mean, under a table that has them.
+const REASONING_NOTE: &str = "TTFAT: time to first answer token, the first answer text after any reasoning (TTFT when a request did not reason); reasoning %: the share of output tokens before the first answer token, delimiters included (see docs/metrics.md).";
+
+/// What the cache column means, under a table that has it.
+const CACHE_NOTE: &str = "cache hit %: the share of prompt tokens the server reported taking from its prompt cache (vLLM with `--enable-prompt-tokens-details`, llama-server; Ollama reports none: `-`).";
+
+/// Adds, after column `at`, the median time to first answer token and
+/// reasoning share when any of the groups' runs reasoned, and the cache
+/// hit share when any reported cached prompt tokens; a table of runs
+/// without either is left as it was.
+fn with_reasoning_and_cache(mut t: Table, groups: &[Group<'_, RunFile>], at: usize) -> Table {
+    let runs = || groups.iter().flat_map(|g| g.runs.iter().copied());
+    let column = |f: fn(&RunFile) -> Option<f64>, digits: usize| -> Vec<Cell> {
+        groups
+            .iter()
+            .map(|g| Cell::num(med(&g.runs, f), digits))
+            .collect()
+    };
+    let mut next = at + 1;
+    if runs().any(reasoned) {
+        t.insert_column(next, "TTFAT p50 ms", column(|r| r.summary.ttfat_ms.p50, 0));
+        t.insert_column(next + 1, "reasoning %", column(reasoning_pct, 1));
+        next += 2;
+        t.notes.push(Note {
+            mark: None,
+            text: REASONING_NOTE.into(),
+        });
+    }
+    if runs().any(cache_reported) {
+        t.insert_column(next, "cache hit %", column(cache_hit_pct, 1));
+        t.notes.push(Note {
+            mark: None,
+            text: CACHE_NOTE.into(),
+        });
+    }
+    t
+}
+
 /// The roofline bound of `r` and the share of it `measured` reached.
 fn roofline_cells(r: &RunFile, measured: Option<f64>) -> (Cell, Cell) {
     match roofline(r) {
@@ -171,8 +210,10 @@ fn roofline_cells(r: &RunFile, measured: Option<f64>) -> (Cell, Cell) {
 
 /// *Stack | Quantization | Single-user tok/s* (median decode tok/s at
 /// c=1) with the published figure, the roofline share, the E2E rate and
-/// TTFT. Repeats of a stack are one row: the median of the repeats, and
-/// their range. Notes the speculative bound when one is shown.
+/// TTFT (and time to first answer token, reasoning and cache hit shares
+/// when the runs have them, see [`with_reasoning_and_cache`]). Repeats of
+/// a stack are one row: the median of the repeats, and their range. Notes
+/// the speculative bound when one is shown.
 pub fn single_user_table(runs: &[&RunFile]) -> Table {
     let groups = group_runs(runs, |r| r);
     let body: Vec<Vec<Cell>> = groups
@@ -211,6 +252,7 @@ pub fn single_user_table(runs: &[&RunFile]) -> Table {
         ],
         body,
     );
+    let t = with_reasoning_and_cache(t, &groups, 8);
     let mut t = with_spread(t, spreads(&groups, |r| r.summary.decode_tok_s.p50), 2);
     if runs
         .iter()
@@ -258,7 +300,8 @@ pub fn pp_table(runs: &[&RunFile]) -> Table {
 }
 
 /// *Stack | c=N total tok/s* (steady-state total output tok/s) with the
-/// published figure, the per-stream rate, TTFT and energy; repeats as in
+/// published figure, the per-stream rate, TTFT (and the reasoning and
+/// cache columns as in [`single_user_table`]) and energy; repeats as in
 /// [`single_user_table`].
 pub fn total_table(runs: &[&RunFile], concurrency: u32) -> Table {
     let col = format!("c={concurrency} total tok/s");
@@ -298,6 +341,7 @@ pub fn total_table(runs: &[&RunFile], concurrency: u32) -> Table {
         ],
         body,
     );
+    let t = with_reasoning_and_cache(t, &groups, 6);
     with_spread(t, spreads(&groups, |r| Some(r.summary.output_tok_s)), 2)
 }
 
@@ -390,6 +434,54 @@ mod tests {
         assert_eq!(t.rows[0][3].plain(), "40.0–44.0 (n=3)");
         let one = single_user_table(&refs[..1]);
         assert!(!one.columns.iter().any(|c| c.contains("repeats")));
+    }
+
+    fn fixture_run() -> RunFile {
+        serde_json::from_str(include_str!("../tests/fixtures/run-v2-sim.json")).expect("fixture")
+    }
+
+    #[test]
+    fn reasoning_and_cache_columns_appear_only_when_a_run_has_them() {
+        let plain = fixture_run();
+        let mut thinking = fixture_run();
+        if let Some(s) = thinking.stack.as_mut() {
+            s.name = "vllm-think".into();
+        }
+        let s = &mut thinking.summary;
+        s.reasoning_requests = 4;
+        s.reasoning_share = Some(0.6);
+        s.ok_output_tokens = 384;
+        s.ttfat_ms.p50 = Some(410.0);
+        let before = single_user_table(&[&plain]);
+        assert!(!before.columns.iter().any(|c| c.contains("TTFAT")));
+        let t = single_user_table(&[&plain, &thinking]);
+        let at = t.columns.iter().position(|c| c == "TTFT p50 ms");
+        assert_eq!(
+            at.map(|i| t.columns[i + 1..i + 3].to_vec()),
+            Some(vec!["TTFAT p50 ms".to_string(), "reasoning %".to_string()])
+        );
+        let i = at.unwrap_or_default();
+        // The fixture predates reasoning: no TTFAT, no share; the thinker's.
+        assert_eq!(t.rows[0][i + 1], Cell::missing());
+        assert_eq!(t.rows[0][i + 2], Cell::missing());
+        assert_eq!(t.rows[1][i + 1].plain(), "410");
+        assert_eq!(t.rows[1][i + 2].plain(), "60.0");
+        assert!(!t.columns.iter().any(|c| c == "cache hit %"));
+        assert!(t.notes.iter().any(|n| n.text.starts_with("TTFAT: ")));
+
+        let mut cached = fixture_run();
+        cached.load.concurrency = 4;
+        cached.summary.cache_reported_prompt_tokens = 1000;
+        cached.summary.cache_hit_share = Some(0.25);
+        let t = total_table(&[&cached], 4);
+        let at = t
+            .columns
+            .iter()
+            .position(|c| c == "TTFT p50 ms")
+            .unwrap_or_default();
+        assert_eq!(t.columns[at + 1], "cache hit %");
+        assert_eq!(t.rows[0][at + 1].plain(), "25.0");
+        assert!(!t.columns.iter().any(|c| c.contains("TTFAT")));
     }
 
     /// Two stack configs under one label and quantization were one row

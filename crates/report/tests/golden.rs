@@ -67,6 +67,34 @@ fn runs() -> Vec<RunFile> {
     ]
 }
 
+/// A 3-turn conversation run of a reasoning model on a server that
+/// reports its prompt cache, with `--thinking on` and a cache salt.
+fn conversation() -> RunFile {
+    let dist = |p50: f64| json!({"count": 4, "mean": p50, "min": p50, "p10": p50, "p50": p50, "p90": p50 * 1.2, "p99": p50 * 1.2, "max": p50 * 1.2});
+    run(|v| {
+        v["load"]["concurrency"] = json!(2);
+        v["load"]["turns"] = json!(3);
+        v["load"]["think_time_s"] = json!(0.5);
+        v["load"]["thinking"] = json!("on");
+        v["load"]["cache_salt"] = json!("5f0c2a9e81d4b736");
+        v["load"]["switches"] = json!({"chat_template_kwargs": {"enable_thinking": true}});
+        let s = &mut v["summary"];
+        s["ttfat_ms"] = dist(410.0);
+        s["reasoning_tokens"] = json!(691);
+        s["reasoning_requests"] = json!(12);
+        s["ok_output_tokens"] = json!(1152);
+        s["reasoning_share"] = json!(0.6);
+        s["cached_prompt_tokens"] = json!(2048);
+        s["cache_reported_prompt_tokens"] = json!(4608);
+        s["cache_hit_share"] = json!(2048.0 / 4608.0);
+        s["turns"] = json!([
+            {"turn": 1, "requests": 4, "prompt_tokens": 512, "cached_prompt_tokens": 0, "cache_reported_prompt_tokens": 512, "cache_hit_share": 0.0, "ttft_ms": dist(70.0), "prefill_tok_s": dist(1830.0)},
+            {"turn": 2, "requests": 4, "prompt_tokens": 1536, "cached_prompt_tokens": 768, "cache_reported_prompt_tokens": 1536, "cache_hit_share": 0.5, "ttft_ms": dist(48.0), "prefill_tok_s": dist(4000.0)},
+            {"turn": 3, "requests": 4, "prompt_tokens": 2560, "cached_prompt_tokens": 1280, "cache_reported_prompt_tokens": 2560, "cache_hit_share": 0.5, "ttft_ms": dist(71.0), "prefill_tok_s": dist(4507.0)}
+        ]);
+    })
+}
+
 fn check(name: &str, text: &str) {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/golden")
@@ -99,4 +127,30 @@ fn the_run_summaries_are_unchanged() {
         .collect::<Vec<_>>()
         .join("\n=====\n");
     check("summaries.md", &text);
+}
+
+#[test]
+fn a_conversation_of_a_reasoning_model_reads_as_before() {
+    check(
+        "summary-conversation.md",
+        &stackbench_report::run_summary(&conversation()),
+    );
+}
+
+#[test]
+fn the_tables_of_reasoning_runs_with_a_prompt_cache_read_as_before() {
+    let vllm = conversation();
+    let mut ollama = conversation();
+    if let Some(s) = ollama.stack.as_mut() {
+        s.name = "sim-ollama-q4km".into();
+        s.label = Some("Ollama".into());
+    }
+    ollama.target.quantization = Some("Q4_K_M".into());
+    ollama.summary.cache_hit_share = None;
+    ollama.summary.cache_reported_prompt_tokens = 0;
+    ollama.summary.reasoning_share = Some(0.55);
+    check(
+        "tables-conversation.md",
+        &stackbench_report::comparison_tables(&[vllm, ollama]),
+    );
 }

@@ -167,6 +167,13 @@ fn metric_outcome(m: &MetricResult, policy: &Policy, s: &mut Summary) -> Outcome
             s.judged += 1;
             Outcome::Passed(None)
         }
+        Verdict::Changed => {
+            s.judged += 1;
+            Outcome::Passed(Some(format!(
+                "changed, reported and not gated: {}",
+                regression_message(m)
+            )))
+        }
     }
 }
 

@@ -33,6 +33,10 @@ pub enum Verdict {
     Regressed,
     /// Anything else.
     NoChange,
+    /// A metric with no better direction (the reasoning share) moved: the
+    /// whole interval lies beyond the threshold. Reported, never a
+    /// regression.
+    Changed,
     /// Too few samples to say.
     InsufficientData,
 }
@@ -44,6 +48,7 @@ impl Verdict {
             Self::Improved => "improved",
             Self::Regressed => "REGRESSED",
             Self::NoChange => "no change",
+            Self::Changed => "changed (not gated)",
             Self::InsufficientData => "insufficient data",
         }
     }
@@ -129,10 +134,68 @@ pub(crate) fn error_rate(g: &[&RunData]) -> Option<f64> {
     })
 }
 
+/// The reasoning share of a group, %: reasoning tokens (the server's
+/// count where it sent one, as the summary counts them) over the output
+/// tokens of its OK measured requests (0 when none reasoned); none
+/// without output.
+pub(crate) fn reasoning_share(g: &[&RunData]) -> Option<f64> {
+    let ok: Vec<&RequestRecord> = records(g)
+        .filter(|r| r.status == RequestStatus::Ok)
+        .collect();
+    let output: u64 = ok.iter().map(|r| r.output_tokens).sum();
+    let reasoning: u64 = ok
+        .iter()
+        .filter_map(|r| r.reasoning_tokens_server.or(r.reasoning_tokens))
+        .sum();
+    (output > 0).then(|| reasoning as f64 / output as f64 * 100.0)
+}
+
+/// Whether any measured request of `g` reasoned (the stream showed it, or
+/// the server counted some).
+pub(crate) fn reasoned(g: &[&RunData]) -> bool {
+    g.iter().any(|d| d.file.summary.reasoning_requests > 0)
+        || records(g).any(|r| {
+            r.reasoning_tokens.is_some() || r.reasoning_tokens_server.is_some_and(|n| n > 0)
+        })
+}
+
+/// When a request's answer began, ms: after its reasoning, else its first
+/// token (as the run's TTFAT histogram takes it). A request that reasoned
+/// and never answered has none.
+fn first_answer_ms(r: &RequestRecord) -> Option<f64> {
+    let us = match r.reasoning_tokens {
+        Some(_) => r.ttfat_us,
+        None => r.ttft_us,
+    };
+    us.map(|u| u as f64 / 1000.0)
+}
+
+/// The value of a metric counted exactly (see
+/// [`MetricKey::counted_exactly`]).
+pub(crate) fn exact_value(g: &[&RunData], key: MetricKey) -> Option<f64> {
+    match key {
+        MetricKey::ReasoningSharePct => reasoning_share(g),
+        _ => error_rate(g),
+    }
+}
+
+/// How many records an exactly counted metric rests on: measured requests
+/// for the error rate, OK ones for the reasoning share.
+pub(crate) fn exact_samples(g: &[&RunData], key: MetricKey) -> usize {
+    records(g)
+        .filter(|r| match key {
+            MetricKey::ReasoningSharePct => r.status == RequestStatus::Ok,
+            _ => r.status != RequestStatus::Cancelled,
+        })
+        .count()
+}
+
 fn verdict(better: Better, lo: f64, hi: f64, threshold: f64) -> Verdict {
     let (worse, improved) = match better {
         Better::Higher => (hi < -threshold, lo > threshold),
         Better::Lower => (lo > threshold, hi < -threshold),
+        Better::Neither if lo > threshold || hi < -threshold => return Verdict::Changed,
+        Better::Neither => return Verdict::NoChange,
     };
     if worse {
         Verdict::Regressed
@@ -156,15 +219,17 @@ pub(crate) fn samples(d: &[&RunData], key: MetricKey) -> (Vec<Vec<f64>>, Statist
         MetricKey::ItlP50Ms => (ok_values(d, itl), Statistic::Quantile(0.5)),
         MetricKey::ItlP99Ms => (ok_values(d, itl), Statistic::Quantile(0.99)),
         MetricKey::E2eP50Ms => (ok_values(d, |r| ms(r.e2e_us)), Statistic::Quantile(0.5)),
-        // Counted exactly, not sampled: see `error_rate_change`.
-        MetricKey::ErrorRatePct => (Vec::new(), Statistic::Mean),
+        MetricKey::TtfatP50Ms => (ok_values(d, first_answer_ms), Statistic::Quantile(0.5)),
+        // Counted exactly, not sampled: see `exact_change`.
+        MetricKey::ErrorRatePct | MetricKey::ReasoningSharePct => (Vec::new(), Statistic::Mean),
     }
 }
 
-/// The error rate's change, in points; the counts are exact, so the
-/// interval is the change itself.
-fn error_rate_change(base: &[&RunData], cand: &[&RunData], m: &mut MetricResult) {
-    if let (Some(b), Some(c)) = (error_rate(base), error_rate(cand)) {
+/// The change of a metric counted exactly (the error rate, the reasoning
+/// share), in points; the counts are exact, so the interval is the change
+/// itself.
+fn exact_change(base: &[&RunData], cand: &[&RunData], m: &mut MetricResult) {
+    if let (Some(b), Some(c)) = (exact_value(base, m.key), exact_value(cand, m.key)) {
         let d = c - b;
         m.base = Some(b);
         m.candidate = Some(c);
@@ -195,8 +260,11 @@ pub fn metric(
         verdict: Verdict::InsufficientData,
         why: None,
     };
-    if key == MetricKey::ErrorRatePct {
-        error_rate_change(base, cand, &mut m);
+    if key.counted_exactly() {
+        exact_change(base, cand, &mut m);
+        if key == MetricKey::ReasoningSharePct && m.verdict == Verdict::InsufficientData {
+            m.why = Some("no completed request with output on one side".into());
+        }
         return m;
     }
     let (b, stat) = samples(base, key);

@@ -2,6 +2,12 @@
 //! `key`, the `--threshold` and `[compare]` key), what it is, which way is
 //! better and its default threshold. An unknown key is an error, never a
 //! default metric.
+//!
+//! Two metrics exist only for runs that reasoned (a pair or history
+//! series where no run did leaves them out): the time to first answer
+//! token, judged as a latency, and the reasoning share, which has no
+//! better direction (a new image that thinks more is a change of
+//! behaviour, not a regression): its change is reported, never gated.
 
 use std::fmt;
 use std::str::FromStr;
@@ -16,6 +22,9 @@ pub enum Better {
     Higher,
     /// Latencies, errors.
     Lower,
+    /// Neither: a change is reported, never a regression (the reasoning
+    /// share).
+    Neither,
 }
 
 /// A metric `compare` judges.
@@ -37,6 +46,11 @@ pub enum MetricKey {
     E2eP50Ms,
     /// Failed requests, % (changes in points).
     ErrorRatePct,
+    /// Time to first answer token (after any reasoning), median.
+    TtfatP50Ms,
+    /// Reasoning tokens, % of output tokens (changes in points; reported,
+    /// not gated).
+    ReasoningSharePct,
 }
 
 /// A metric key `compare` does not know.
@@ -45,8 +59,9 @@ pub enum MetricKey {
 pub struct UnknownMetric(pub String);
 
 impl MetricKey {
-    /// Every metric, in the order the tables list them.
-    pub const ALL: [Self; 8] = [
+    /// Every metric, in the order the tables list them (the metrics added
+    /// later come last, so the seed of each older one stays as it was).
+    pub const ALL: [Self; 10] = [
         Self::DecodeTokSP50,
         Self::TotalTokS,
         Self::TtftP50Ms,
@@ -55,6 +70,8 @@ impl MetricKey {
         Self::ItlP99Ms,
         Self::E2eP50Ms,
         Self::ErrorRatePct,
+        Self::TtfatP50Ms,
+        Self::ReasoningSharePct,
     ];
 
     /// The key as written in JSON, `--threshold` and `[compare]`.
@@ -68,6 +85,8 @@ impl MetricKey {
             Self::ItlP99Ms => "itl_p99_ms",
             Self::E2eP50Ms => "e2e_p50_ms",
             Self::ErrorRatePct => "error_rate_pct",
+            Self::TtfatP50Ms => "ttfat_p50_ms",
+            Self::ReasoningSharePct => "reasoning_share_pct",
         }
     }
 
@@ -82,6 +101,10 @@ impl MetricKey {
             Self::ItlP99Ms => "ITL p99 ms (per-request mean)",
             Self::E2eP50Ms => "E2E p50 ms",
             Self::ErrorRatePct => "error rate % (change in points)",
+            Self::TtfatP50Ms => "TTFAT p50 ms (time to first answer token)",
+            Self::ReasoningSharePct => {
+                "reasoning % of output tokens (change in points; reported, not gated)"
+            }
         }
     }
 
@@ -89,6 +112,7 @@ impl MetricKey {
     pub fn better(self) -> Better {
         match self {
             Self::DecodeTokSP50 | Self::TotalTokS => Better::Higher,
+            Self::ReasoningSharePct => Better::Neither,
             _ => Better::Lower,
         }
     }
@@ -97,10 +121,30 @@ impl MetricKey {
     pub fn default_threshold(self) -> f64 {
         match self {
             Self::DecodeTokSP50 | Self::TotalTokS => 5.0,
-            Self::TtftP50Ms | Self::ItlP50Ms | Self::E2eP50Ms => 10.0,
+            Self::TtftP50Ms | Self::ItlP50Ms | Self::E2eP50Ms | Self::TtfatP50Ms => 10.0,
             Self::TtftP99Ms | Self::ItlP99Ms => 20.0,
             Self::ErrorRatePct => 1.0,
+            Self::ReasoningSharePct => 5.0,
         }
+    }
+
+    /// Whether a change can fail the gate: every metric but the reasoning
+    /// share, whose change beyond its threshold reads *changed* and
+    /// passes.
+    pub fn gated(self) -> bool {
+        self.better() != Better::Neither
+    }
+
+    /// Whether the metric means anything only for runs that reasoned
+    /// (left out of a pair or series where no run did).
+    pub fn needs_reasoning(self) -> bool {
+        matches!(self, Self::TtfatP50Ms | Self::ReasoningSharePct)
+    }
+
+    /// Whether it is counted exactly from the records (its interval is the
+    /// change itself), not sampled.
+    pub fn counted_exactly(self) -> bool {
+        matches!(self, Self::ErrorRatePct | Self::ReasoningSharePct)
     }
 
     /// The bootstrap seed `compare` judges this metric with (and `history`
@@ -112,7 +156,7 @@ impl MetricKey {
 
     /// Whether its change is in percentage points (not %).
     pub fn in_points(self) -> bool {
-        self == Self::ErrorRatePct
+        matches!(self, Self::ErrorRatePct | Self::ReasoningSharePct)
     }
 }
 
@@ -164,5 +208,19 @@ mod tests {
         assert_eq!(MetricKey::E2eP50Ms.better(), Better::Lower);
         assert_eq!(MetricKey::ErrorRatePct.default_threshold(), 1.0);
         assert!(MetricKey::ErrorRatePct.in_points());
+        assert_eq!(MetricKey::TtfatP50Ms.better(), Better::Lower);
+        assert_eq!(MetricKey::ReasoningSharePct.better(), Better::Neither);
+        assert!(!MetricKey::ReasoningSharePct.gated());
+        assert!(MetricKey::ReasoningSharePct.in_points());
+        assert!(MetricKey::TtfatP50Ms.gated());
+    }
+
+    /// The seeds of the metrics that existed before the reasoning ones are
+    /// as they were: a history or calibration made before reads the same.
+    #[test]
+    fn older_metrics_keep_their_seeds() {
+        assert_eq!(MetricKey::DecodeTokSP50.seed(), 0x5eed_0000);
+        assert_eq!(MetricKey::ErrorRatePct.seed(), 0x5eed_0007);
+        assert_eq!(MetricKey::TtfatP50Ms.seed(), 0x5eed_0008);
     }
 }

@@ -10,7 +10,7 @@ use stackbench_core::identity::{group_runs, Group};
 use stackbench_core::workload::{differences, join, Difference, WorkloadKey};
 
 use super::flag::{flags, Flag};
-use super::measure::{metric, MetricResult, RunData, Verdict};
+use super::measure::{metric, reasoned, MetricResult, RunData, Verdict};
 use super::metric::{MetricKey, UnknownMetric};
 
 /// One baseline/candidate pair (same stack and scenario).
@@ -140,7 +140,8 @@ fn pair_mismatches(b: &[&RunData], c: &[&RunData]) -> Vec<Difference> {
     mism
 }
 
-/// Judges one pair of groups.
+/// Judges one pair of groups: every metric, the reasoning ones only when
+/// a run of either side reasoned.
 fn pair(
     b: &Group<'_, RunData>,
     c: &Group<'_, RunData>,
@@ -157,8 +158,10 @@ fn pair(
             differences: mism,
         });
     }
+    let reasoning = reasoned(&b.runs) || reasoned(&c.runs);
     let metrics = MetricKey::ALL
         .into_iter()
+        .filter(|k| reasoning || !k.needs_reasoning())
         .map(|k| {
             let t = thresholds
                 .get(&k)
@@ -221,6 +224,96 @@ pub fn compare(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::compare::gate::Outcome;
+    use crate::compare::{gate, Policy};
+    use serde_json::json;
+
+    /// Twelve OK records of 32 output tokens, TTFT 50 ms; with
+    /// `reasoning`, that many of them reasoning and the answer beginning
+    /// at `ttfat_ms`.
+    fn run(dir: &str, reasoning: Option<u64>, ttfat_ms: u64) -> RunData {
+        let file = serde_json::from_str(include_str!("../../tests/fixtures/run-v2-sim.json"))
+            .unwrap_or_else(|e| panic!("fixture: {e}"));
+        let records = (0..12)
+            .map(|i| {
+                let mut r = json!({
+                    "id": i, "worker": 0, "warmup": false, "status": "ok",
+                    "start_unix_us": 0, "start_offset_us": 0, "ttft_us": 50_000 + i,
+                    "e2e_us": 900_000, "stream_end_us": 0, "events": 32, "output_tokens": 32,
+                    "count": {"source": "exact", "counted": 32, "reconciled": true},
+                    "tpot_us": 20_000.0, "decode_tok_s": 50.0
+                });
+                if let Some(n) = reasoning {
+                    r["reasoning_tokens"] = json!(n);
+                    r["ttfat_us"] = json!(ttfat_ms * 1000 + i);
+                }
+                serde_json::from_value(r).unwrap_or_else(|e| panic!("record: {e}"))
+            })
+            .collect();
+        RunData {
+            dir: dir.into(),
+            file,
+            records,
+        }
+    }
+
+    fn judged(base: RunData, cand: RunData) -> Comparison {
+        let t = thresholds(&[]).unwrap_or_default();
+        compare(&[base], &[cand], &t, false).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn result(c: &Comparison, key: MetricKey) -> Option<&MetricResult> {
+        c.pairs[0].metrics.iter().find(|m| m.key == key)
+    }
+
+    #[test]
+    fn reasoning_metrics_are_left_out_unless_a_side_reasoned() {
+        let c = judged(run("a", None, 0), run("b", None, 0));
+        let keys: Vec<MetricKey> = c.pairs[0].metrics.iter().map(|m| m.key).collect();
+        assert_eq!(keys, MetricKey::ALL[..8]);
+        let c = judged(run("a", None, 0), run("b", Some(20), 600));
+        assert_eq!(c.pairs[0].metrics.len(), MetricKey::ALL.len());
+    }
+
+    /// A new image whose model starts thinking by default: the answer
+    /// comes later (a regression) and the reasoning share moves from 0 to
+    /// 62.5 % (reported as changed, not failing the gate by itself).
+    #[test]
+    fn a_model_that_starts_thinking_regresses_ttfat_and_changes_its_share() {
+        let c = judged(run("a", None, 0), run("b", Some(20), 600));
+        let ttfat = result(&c, MetricKey::TtfatP50Ms);
+        assert_eq!(ttfat.map(|m| m.verdict), Some(Verdict::Regressed));
+        assert_eq!(ttfat.and_then(|m| m.base.map(f64::round)), Some(50.0));
+        let share = result(&c, MetricKey::ReasoningSharePct);
+        assert_eq!(share.map(|m| m.verdict), Some(Verdict::Changed));
+        assert_eq!(share.and_then(|m| m.change), Some(62.5));
+        assert_eq!(
+            result(&c, MetricKey::TtftP50Ms).map(|m| m.verdict),
+            Some(Verdict::NoChange),
+            "the first token of any kind came as fast"
+        );
+        let g = gate(&c, &Policy::default());
+        assert_eq!(g.summary.regressed, 1, "{:?}", g.cases);
+        let case = g.cases.iter().find(|k| k.name == "reasoning_share_pct");
+        assert!(
+            matches!(&case.map(|k| &k.outcome), Some(Outcome::Passed(Some(m))) if m.starts_with("changed, reported and not gated: reasoning %")),
+            "{case:?}"
+        );
+    }
+
+    #[test]
+    fn a_reasoning_share_change_alone_passes_the_gate() {
+        let c = judged(run("a", Some(8), 600), run("b", Some(24), 600));
+        let share = result(&c, MetricKey::ReasoningSharePct);
+        assert_eq!(share.and_then(|m| m.change), Some(50.0));
+        assert_eq!(share.map(|m| m.verdict), Some(Verdict::Changed));
+        let g = gate(&c, &Policy::default());
+        assert!(!g.failed, "{:?}", g.cases);
+        assert!(!c.regressed);
+        let json = serde_json::to_value(share).unwrap_or_default();
+        assert_eq!(json["better"], "neither");
+        assert_eq!(json["verdict"], "changed");
+    }
 
     #[test]
     fn unknown_threshold_keys_are_refused() {

@@ -21,9 +21,8 @@ use serde::Serialize;
 use stackbench_core::identity::group_runs;
 use stackbench_core::stats::bootstrap_interval;
 use stackbench_core::workload::{differences, Difference, WorkloadKey};
-use stackbench_core::RequestStatus;
 
-use crate::compare::measure::{error_rate, metric, samples, MIN_SAMPLES};
+use crate::compare::measure::{exact_samples, exact_value, metric, reasoned, samples, MIN_SAMPLES};
 use crate::compare::{Better, MetricKey, RunData, Verdict};
 
 pub use points::Point;
@@ -34,7 +33,8 @@ pub use render::markdown;
 pub struct Options {
     /// Only this stack (its name, or its label).
     pub stack: Option<String>,
-    /// Only these metrics (empty: all, in `MetricKey::ALL` order).
+    /// Only these metrics (empty: all, in `MetricKey::ALL` order, the
+    /// reasoning ones only for series where a run reasoned).
     pub metrics: Vec<MetricKey>,
     /// Thresholds by metric, % (points for the error rate); a metric not
     /// here takes its default.
@@ -164,14 +164,9 @@ pub enum HistoryError {
 
 /// The value, interval and sample count of `key` at one point.
 fn estimate(point: &[&RunData], key: MetricKey) -> (Option<f64>, Option<[f64; 2]>, usize) {
-    if key == MetricKey::ErrorRatePct {
-        let n = point
-            .iter()
-            .flat_map(|d| &d.records)
-            .filter(|r| !r.warmup && r.status != RequestStatus::Cancelled)
-            .count();
-        let v = error_rate(point);
-        return (v, v.map(|v| [v, v]), n);
+    if key.counted_exactly() {
+        let v = exact_value(point, key);
+        return (v, v.map(|v| [v, v]), exact_samples(point, key));
     }
     let (s, stat) = samples(point, key);
     let n = s.iter().map(Vec::len).sum();
@@ -321,8 +316,12 @@ pub fn history(runs: &[RunData], opts: &Options) -> Result<History, HistoryError
     for g in group_runs(&ordered, |d| &d.file) {
         let split = points::split(&g.runs);
         let changed = workload_changes(&split);
+        let any_reasoned = reasoned(&g.runs);
         let metrics = keys
             .iter()
+            // Asked for by name, a metric is shown whatever the runs did;
+            // by default the reasoning ones only where a run reasoned.
+            .filter(|k| !opts.metrics.is_empty() || !k.needs_reasoning() || any_reasoned)
             .map(|&k| {
                 let t = opts
                     .thresholds

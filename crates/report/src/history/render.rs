@@ -111,15 +111,16 @@ pub fn metric_table(g: &GroupHistory, m: &MetricHistory) -> Table {
 /// The line under a metric's heading: threshold and direction.
 pub fn metric_caption(m: &MetricHistory) -> String {
     let unit = if m.key.in_points() { " points" } else { "%" };
-    format!(
-        "{} (`{}`): a change point needs the whole 95% interval of the change beyond ±{}{unit}, {} is better.",
-        m.name,
-        m.key,
-        m.threshold,
-        match m.better {
-            crate::compare::Better::Higher => "higher",
-            crate::compare::Better::Lower => "lower",
+    let better = match m.better {
+        crate::compare::Better::Higher => "higher is better",
+        crate::compare::Better::Lower => "lower is better",
+        crate::compare::Better::Neither => {
+            "neither way is better: a change beyond it reads *changed*, not a change point"
         }
+    };
+    format!(
+        "{} (`{}`): a change point needs the whole 95% interval of the change beyond ±{}{unit}, {better}.",
+        m.name, m.key, m.threshold,
     )
 }
 

@@ -244,3 +244,37 @@ fn a_step_across_a_workload_change_is_not_a_change_point() {
         "{md}"
     );
 }
+
+/// By default a series shows the reasoning metrics only when one of its
+/// runs reasoned; a model that starts thinking moves its share (shown,
+/// never a change point) and its time to first answer token (a change
+/// point, as `compare` would call it).
+#[test]
+fn reasoning_metrics_show_where_a_run_reasoned() {
+    let plain: Vec<RunData> = (1..=2)
+        .map(|k| run(&format!("r{k}"), k * 10, "img:1", 100.0))
+        .collect();
+    let h = history(&plain, &Options::default()).unwrap_or_else(|e| panic!("{e}"));
+    let keys: Vec<MetricKey> = h.groups[0].metrics.iter().map(|m| m.key).collect();
+    assert_eq!(keys, MetricKey::ALL[..8]);
+
+    let mut runs = plain;
+    for r in &mut runs[1].records {
+        r.reasoning_tokens = Some(16);
+        r.ttfat_us = Some(400_000);
+    }
+    let h = history(&runs, &Options::default()).unwrap_or_else(|e| panic!("{e}"));
+    let step = |key: MetricKey| {
+        h.groups[0]
+            .metrics
+            .iter()
+            .find(|m| m.key == key)
+            .and_then(|m| m.values[1].change.clone())
+    };
+    let share = step(MetricKey::ReasoningSharePct);
+    assert_eq!(share.as_ref().map(|s| s.verdict), Some(Verdict::Changed));
+    assert_eq!(share.as_ref().and_then(|s| s.pct), Some(50.0));
+    assert_eq!(share.map(|s| s.change_point), Some(false));
+    let keys: Vec<MetricKey> = h.change_points.iter().map(|c| c.key).collect();
+    assert_eq!(keys, [MetricKey::TtfatP50Ms]);
+}
