@@ -87,6 +87,8 @@ pub enum WorkloadKey {
     /// `--thinking`: whether the model was asked to think (`default`:
     /// nothing was sent).
     Thinking,
+    /// `--thinking-budget`: reasoning tokens a request may spend.
+    ThinkingBudget,
     /// Turns per conversation (1: every request on its own).
     Turns,
     /// Pause between a conversation's turns, s.
@@ -103,7 +105,7 @@ const SALTED: &str = "salted";
 
 impl WorkloadKey {
     /// Every key, in the order messages list them.
-    pub const ALL: [Self; 22] = [
+    pub const ALL: [Self; 23] = [
         Self::Concurrency,
         Self::RequestRate,
         Self::Arrival,
@@ -123,6 +125,7 @@ impl WorkloadKey {
         Self::DatasetMaxOutputTokens,
         Self::Slo,
         Self::Thinking,
+        Self::ThinkingBudget,
         Self::Turns,
         Self::ThinkTime,
         Self::CacheSalt,
@@ -166,6 +169,7 @@ impl WorkloadKey {
             Self::DatasetMaxOutputTokens => "dataset_max_output_tokens",
             Self::Slo => "slo",
             Self::Thinking => "thinking",
+            Self::ThinkingBudget => "thinking_budget",
             Self::Turns => "turns",
             Self::ThinkTime => "think_time_s",
             Self::CacheSalt => "cache_salt",
@@ -194,6 +198,7 @@ impl WorkloadKey {
             Self::DatasetMaxOutputTokens => "load.dataset.max_output_tokens",
             Self::Slo => "load.slo",
             Self::Thinking => "load.thinking",
+            Self::ThinkingBudget => "load.thinking_budget",
             Self::Turns => "load.turns",
             Self::ThinkTime => "load.think_time_s",
             Self::CacheSalt => "load.cache_salt",
@@ -237,6 +242,7 @@ impl WorkloadKey {
             Self::DatasetMaxOutputTokens => ds(|d| d.max_output_tokens),
             Self::Slo => opt(l.slo.map(|s| s.to_string())),
             Self::Thinking => l.thinking.name().to_string(),
+            Self::ThinkingBudget => l.thinking_budget.map_or(NONE.into(), |n| n.to_string()),
             Self::Turns => l.turns.to_string(),
             Self::ThinkTime => l.think_time_s.to_string(),
             Self::CacheSalt => l.cache_salt.as_ref().map_or(NONE, |_| SALTED).to_string(),

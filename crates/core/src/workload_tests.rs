@@ -77,6 +77,7 @@ fn change(key: WorkloadKey, r: &mut RunFile) {
         }
         WorkloadKey::Slo => l.slo = None,
         WorkloadKey::Thinking => l.thinking = crate::kinds::Thinking::Off,
+        WorkloadKey::ThinkingBudget => l.thinking_budget = Some(6),
         WorkloadKey::Turns => l.turns = 4,
         WorkloadKey::ThinkTime => l.think_time_s = 1.5,
         WorkloadKey::CacheSalt => l.cache_salt = Some("run-7".into()),
