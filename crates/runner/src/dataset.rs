@@ -6,7 +6,9 @@
 //! * ShareGPT (`[` first): a JSON array of `{"conversations": [{"from":
 //!   "human", "value": …}, {"from": "gpt", "value": …}, …]}`; the first
 //!   human turn is the prompt, the reply after it sets the output length
-//!   (its token count);
+//!   (its token count). A multi-turn run (`--turns`) takes the whole
+//!   conversation: each human turn is a turn of it (the dataset's replies
+//!   only set the output length; the server's own answers are resent);
 //! * JSONL: one object a line, `{"prompt": "…"}` or `{"messages": [{"role",
 //!   "content"}, …]}`, with an optional `"output_tokens": N` (else
 //!   `--output-tokens`).
@@ -42,6 +44,9 @@ pub struct DatasetSpec {
     /// per scenario, so every stack and repeat (and both sides of an
     /// upgrade check) draws the same entries: one workload.
     pub sample_seed: Option<u64>,
+    /// Take whole conversations (a multi-turn run): a ShareGPT entry's
+    /// every turn, not only its first.
+    pub whole_conversations: bool,
     /// Leave out prompts shorter than this many tokens (text only).
     pub min_prompt_tokens: Option<u32>,
     /// Leave out prompts longer than this.
@@ -97,7 +102,7 @@ struct Raw {
 
 /// Reads `path`: its format name, its usable entries, and how many it
 /// skipped as unusable.
-fn read(path: &Path) -> Result<(&'static str, Vec<Raw>, u64), DatasetError> {
+fn read(path: &Path, whole: bool) -> Result<(&'static str, Vec<Raw>, u64), DatasetError> {
     let text = std::fs::read_to_string(path).map_err(|source| DatasetError::Read {
         path: path.to_path_buf(),
         source,
@@ -111,7 +116,10 @@ fn read(path: &Path) -> Result<(&'static str, Vec<Raw>, u64), DatasetError> {
         let items: Vec<Value> = serde_json::from_str(&text)
             .map_err(|e| invalid(None, format!("not a ShareGPT JSON array: {e}")))?;
         let total = items.len() as u64;
-        let raws: Vec<Raw> = items.iter().filter_map(sharegpt_entry).collect();
+        let raws: Vec<Raw> = items
+            .iter()
+            .filter_map(|i| sharegpt_entry(i, whole))
+            .collect();
         let skipped = total - raws.len() as u64;
         return Ok(("sharegpt", raws, skipped));
     }
@@ -127,19 +135,41 @@ fn read(path: &Path) -> Result<(&'static str, Vec<Raw>, u64), DatasetError> {
     Ok(("jsonl", raws, 0))
 }
 
-/// The first human turn and the reply after it, if the item has both.
-fn sharegpt_entry(item: &Value) -> Option<Raw> {
+/// The first human turn and the reply after it, if the item has both;
+/// with `whole`, the whole conversation as chat messages (the first
+/// reply still sets the output length).
+fn sharegpt_entry(item: &Value, whole: bool) -> Option<Raw> {
     let turns = item["conversations"].as_array()?;
     let human = turns
         .iter()
         .position(|t| matches!(t["from"].as_str(), Some("human" | "user")))?;
     let prompt = turns[human]["value"].as_str().filter(|s| !s.is_empty())?;
     let reply = turns.get(human + 1)?["value"].as_str()?;
+    let prompt = if whole {
+        Prompt::Messages(Arc::new(Value::Array(
+            turns.iter().filter_map(sharegpt_message).collect(),
+        )))
+    } else {
+        Prompt::Text(Arc::from(prompt))
+    };
     Some(Raw {
-        prompt: Prompt::Text(Arc::from(prompt)),
+        prompt,
         output_tokens: None,
         reply: Some(reply.to_string()),
     })
+}
+
+/// One ShareGPT turn as a chat message (`human` → `user`, `gpt` →
+/// `assistant`); turns of other speakers or without text are left out.
+fn sharegpt_message(t: &Value) -> Option<Value> {
+    let role = match t["from"].as_str()? {
+        "human" | "user" => "user",
+        "gpt" | "assistant" | "chatgpt" | "bard" | "bing" => "assistant",
+        "system" => "system",
+        _ => return None,
+    };
+    let text = t["value"].as_str().filter(|s| !s.is_empty())?;
+    Some(json!({"role": role, "content": text}))
 }
 
 fn jsonl_entry(v: &Value) -> Result<Raw, String> {
@@ -216,7 +246,7 @@ pub async fn select(
     default_output: u32,
     counter: &LengthCounter,
 ) -> Result<Selected, DatasetError> {
-    let (format, mut raws, unusable) = read(&spec.path)?;
+    let (format, mut raws, unusable) = read(&spec.path, spec.whole_conversations)?;
     let entries = raws.len() as u64 + unusable;
     if !chat && raws.iter().any(|r| matches!(r.prompt, Prompt::Messages(_))) {
         return Err(DatasetError::NeedsChat(spec.path.clone()));
@@ -327,6 +357,36 @@ mod tests {
         assert_eq!((s.info.entries, s.info.skipped, s.info.selected), (3, 2, 1));
         assert_eq!(s.requests[0].prompt, Prompt::Text("hello there".into()));
         assert_eq!(s.requests[0].max_tokens, Some(3), "12 chars / 4");
+    }
+
+    /// A multi-turn run takes every human turn of a ShareGPT conversation.
+    #[tokio::test]
+    async fn sharegpt_gives_whole_conversations_to_a_multi_turn_run() {
+        let (_d, p) = write(
+            r#"[{"conversations": [{"from": "human", "value": "a"}, {"from": "gpt", "value": "abcdefgh"}, {"from": "human", "value": "b"}, {"from": "gpt", "value": "x"}]}]"#,
+        );
+        let whole = DatasetSpec {
+            whole_conversations: true,
+            ..spec(&p)
+        };
+        let s = select(&whole, 1, true, 99, &LengthCounter::Estimate)
+            .await
+            .unwrap();
+        let r = &s.requests[0];
+        assert_eq!(r.max_tokens, Some(2), "the first reply sets the length");
+        assert_eq!(
+            r.prompt,
+            Prompt::Messages(Arc::new(json!([
+                {"role": "user", "content": "a"},
+                {"role": "assistant", "content": "abcdefgh"},
+                {"role": "user", "content": "b"},
+                {"role": "assistant", "content": "x"},
+            ])))
+        );
+        let first = select(&spec(&p), 1, true, 99, &LengthCounter::Estimate)
+            .await
+            .unwrap();
+        assert_eq!(first.requests[0].prompt, Prompt::Text(Arc::from("a")));
     }
 
     #[tokio::test]

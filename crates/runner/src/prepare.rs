@@ -191,6 +191,10 @@ async fn workload(
 ) -> Result<Workload, RunnerError> {
     let key = c.api_key.as_deref();
     if let Some(spec) = &c.dataset {
+        let spec = &crate::dataset::DatasetSpec {
+            whole_conversations: c.turns > 1,
+            ..spec.clone()
+        };
         let endpoint = ServerTokenizer::new(root, key, kind, Api::Completions, model);
         let counter = length_counter(c, warnings, endpoint)?;
         let selected = select(spec, seed.get(), c.api.is_chat(), c.output_tokens, &counter)
