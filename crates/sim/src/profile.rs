@@ -65,6 +65,33 @@ pub struct Profile {
     /// takes them (`["reset:10", "http503:25"]`); `--fault` adds to them.
     #[serde(default)]
     pub faults: Vec<crate::fault::Fault>,
+    /// Share of each stream's output tokens that are reasoning (0..=1):
+    /// the first `round(share × N)` of N tokens think, the rest answer.
+    #[serde(default)]
+    pub reasoning_share: f64,
+    /// How the reasoning is streamed: in the flavor's own reasoning field
+    /// (`field`, the default) or as `<think>`…`</think>` text in the
+    /// content (`tags`, a server with no reasoning parser).
+    #[serde(default)]
+    pub reasoning_format: ReasoningFormat,
+    /// Whether the model can think at all (default true). A model that
+    /// cannot never reasons, and Ollama refuses a request that asks it to
+    /// think, as the real one refuses a model without the capability.
+    #[serde(default = "yes")]
+    pub thinks: bool,
+    /// Capacity of the prefix cache, tokens; 0 (the default) is no cache.
+    #[serde(default)]
+    pub prefix_cache_tokens: u64,
+    /// vLLM's `--enable-prompt-tokens-details`: usage carries
+    /// `prompt_tokens_details.cached_tokens` (default off, as in vLLM).
+    #[serde(default)]
+    pub prompt_tokens_details: bool,
+}
+
+pub use crate::reasoning::ReasoningFormat;
+
+fn yes() -> bool {
+    true
 }
 
 /// Latency model parameters.
@@ -231,6 +258,12 @@ impl Profile {
                 );
             }
             prev = *n;
+        }
+        if !(self.reasoning_share.is_finite() && (0.0..=1.0).contains(&self.reasoning_share)) {
+            return bad(format!(
+                "reasoning-share must be between 0 and 1, got {}",
+                self.reasoning_share
+            ));
         }
         if let Some(m) = &self.mtp {
             if !(0.0..=1.0).contains(&m.acceptance) || m.draft_tokens == 0 {
