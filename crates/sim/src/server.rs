@@ -912,8 +912,8 @@ impl Generation {
 
     /// Waits until the next event is due and produces its tokens: the
     /// event's bytes when streaming, else `None` (the text is kept). An
-    /// event ends where the reasoning ends, so the first answer token is
-    /// sent at its own deadline.
+    /// event ends where the reasoning ends and the first answer token is
+    /// an event of its own, so it is sent at its own deadline.
     async fn next_event<W: StreamWriter>(
         &mut self,
         s: &SimState,
@@ -927,6 +927,10 @@ impl Generation {
         let thinking = self.sent < self.reasoning;
         if thinking {
             size = size.min(self.reasoning - self.sent);
+        } else if self.reasoning > 0 && self.sent == self.reasoning {
+            // The first answer event carries one token, as the first event
+            // does: it is sent at that token's own deadline.
+            size = 1;
         }
         if !first {
             for _ in 0..size {
