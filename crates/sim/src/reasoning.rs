@@ -116,20 +116,50 @@ pub(crate) fn chat_switch(v: &Value, llama: bool) -> Result<Option<bool>, String
     Ok(switch)
 }
 
-/// Ollama's `think` (`/api/chat`, `/api/generate`): a bool, or a level
-/// (`"high"`, `"medium"`, `"low"`) that means on.
-pub(crate) fn ollama_switch(v: &Value) -> Option<bool> {
-    match v.get("think")? {
-        Value::Bool(b) => Some(*b),
-        Value::String(_) => Some(true),
-        _ => None,
+/// An Ollama request's `think`, as Ollama 0.17.4 reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum OllamaThink {
+    /// `true` or `false`.
+    Bool(bool),
+    /// `"high"`, `"medium"` or `"low"`: only gpt-oss models take a level.
+    Level(String),
+}
+
+impl OllamaThink {
+    /// The switch it makes: a level means on.
+    pub(crate) fn on(&self) -> bool {
+        match self {
+            Self::Bool(b) => *b,
+            Self::Level(_) => true,
+        }
+    }
+}
+
+const LEVELS: [&str; 3] = ["high", "medium", "low"];
+
+/// Ollama's native `think` (`/api/chat`, `/api/generate`); `Err`: the 400
+/// message of a value it cannot read (`api/types.go` `ThinkValue`).
+pub(crate) fn ollama_switch(v: &Value) -> Result<Option<OllamaThink>, String> {
+    match v.get("think") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Bool(b)) => Ok(Some(OllamaThink::Bool(*b))),
+        Some(Value::String(s)) if LEVELS.contains(&s.as_str()) => {
+            Ok(Some(OllamaThink::Level(s.clone())))
+        }
+        Some(Value::String(s)) => Err(format!(
+            "invalid think value: {s:?} (must be \"high\", \"medium\", \"low\", true, or false)"
+        )),
+        Some(_) => Err(
+            "think must be a boolean or string (\"high\", \"medium\", \"low\", true, or false)"
+                .into(),
+        ),
     }
 }
 
 /// Ollama's OpenAI layer: `reasoning.effort` (before `reasoning_effort`)
-/// becomes `think`: `"none"` off, a level on, anything else a 400
-/// (Ollama v0.17.4 `openai/openai.go`).
-pub(crate) fn ollama_v1_switch(v: &Value) -> Result<Option<bool>, String> {
+/// becomes `think`: `"none"` false, a level that level, anything else a
+/// 400 (Ollama v0.17.4 `openai/openai.go`).
+pub(crate) fn ollama_v1_switch(v: &Value) -> Result<Option<OllamaThink>, String> {
     let effort = v
         .pointer("/reasoning/effort")
         .or_else(|| v.get("reasoning_effort"))
@@ -137,19 +167,29 @@ pub(crate) fn ollama_v1_switch(v: &Value) -> Result<Option<bool>, String> {
         .unwrap_or_default();
     match effort {
         "" => Ok(None),
-        "none" => Ok(Some(false)),
-        "high" | "medium" | "low" => Ok(Some(true)),
+        "none" => Ok(Some(OllamaThink::Bool(false))),
+        level if LEVELS.contains(&level) => Ok(Some(OllamaThink::Level(level.to_string()))),
         other => Err(format!(
             "invalid reasoning value: '{other}' (must be \"high\", \"medium\", \"low\", or \"none\")"
         )),
     }
 }
 
-/// What Ollama answers a request to think sent to a model that cannot
-/// (v0.17.4 `server/routes.go`, a 400): `"model" does not support
-/// thinking`.
-pub(crate) fn ollama_cannot_think(model: &str) -> String {
-    format!("{model:?} does not support thinking")
+/// Why Ollama refuses `think` for the simulated model, if it does
+/// (v0.17.4 `server/routes.go`, both 400): a level, which only gpt-oss
+/// (harmony) models take, or any "on" for a model that cannot think.
+pub(crate) fn ollama_refusal(
+    think: Option<&OllamaThink>,
+    thinks: bool,
+    model: &str,
+) -> Option<String> {
+    match think? {
+        OllamaThink::Level(level) => Some(format!(
+            "think value {level:?} is not supported for this model"
+        )),
+        OllamaThink::Bool(true) if !thinks => Some(format!("{model:?} does not support thinking")),
+        OllamaThink::Bool(_) => None,
+    }
 }
 
 /// The JSON type name nlohmann::json gives (`string`, `number`, …).
@@ -208,21 +248,39 @@ mod tests {
             chat_switch(&json!({"reasoning_effort": "none"}), true),
             Ok(Some(false))
         );
-        assert_eq!(ollama_switch(&json!({"think": false})), Some(false));
-        assert_eq!(ollama_switch(&json!({"think": "high"})), Some(true));
-        assert_eq!(ollama_switch(&json!({})), None);
+        use OllamaThink::{Bool, Level};
         assert_eq!(
-            ollama_v1_switch(&json!({"reasoning_effort": "none"})),
-            Ok(Some(false))
+            ollama_switch(&json!({"think": false})),
+            Ok(Some(Bool(false)))
         );
         assert_eq!(
-            ollama_v1_switch(&json!({"reasoning": {"effort": "low"}})),
-            Ok(Some(true))
+            ollama_switch(&json!({"think": "high"})),
+            Ok(Some(Level("high".into())))
+        );
+        assert_eq!(ollama_switch(&json!({})), Ok(None));
+        assert_eq!(
+            ollama_switch(&json!({"think": "max"})),
+            Err("invalid think value: \"max\" (must be \"high\", \"medium\", \"low\", true, or false)".into())
+        );
+        assert!(ollama_switch(&json!({"think": 1})).is_err());
+        assert_eq!(
+            ollama_v1_switch(&json!({"reasoning_effort": "none"})),
+            Ok(Some(Bool(false)))
+        );
+        assert_eq!(
+            ollama_v1_switch(&json!({"reasoning_effort": "none", "reasoning": {"effort": "low"}})),
+            Ok(Some(Level("low".into())))
         );
         assert!(ollama_v1_switch(&json!({"reasoning_effort": "max"})).is_err());
         assert_eq!(
-            ollama_cannot_think("m:1"),
-            "\"m:1\" does not support thinking"
+            ollama_refusal(Some(&Bool(true)), false, "m:1").as_deref(),
+            Some("\"m:1\" does not support thinking")
+        );
+        assert_eq!(ollama_refusal(Some(&Bool(false)), false, "m"), None);
+        assert_eq!(ollama_refusal(Some(&Bool(true)), true, "m"), None);
+        assert_eq!(
+            ollama_refusal(Some(&Level("low".into())), true, "m").as_deref(),
+            Some("think value \"low\" is not supported for this model")
         );
     }
 }

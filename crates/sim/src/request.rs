@@ -29,6 +29,9 @@ pub(crate) struct SimRequest {
     /// The request's thinking switch: `Some(false)` off, `Some(true)` on,
     /// `None` not said (see `reasoning.rs`).
     pub thinking: Option<bool>,
+    /// Ollama's `think` as sent (native `think`, or what its OpenAI layer
+    /// makes of `reasoning_effort`), for the checks Ollama makes.
+    pub ollama_think: Option<reasoning::OllamaThink>,
     /// vLLM's `cache_salt`: only requests with the same salt share cached
     /// prefixes.
     pub cache_salt: Option<String>,
@@ -107,6 +110,7 @@ pub(crate) fn parse_ollama_native(chat: bool, v: &Value) -> Result<SimRequest, S
         v.get("prompt").and_then(Value::as_str).map(count_words)
     };
     let num_predict = v.pointer("/options/num_predict").and_then(Value::as_i64);
+    let think = reasoning::ollama_switch(v)?;
     Ok(SimRequest {
         model,
         stream: v.get("stream").and_then(Value::as_bool).unwrap_or(true),
@@ -119,7 +123,8 @@ pub(crate) fn parse_ollama_native(chat: bool, v: &Value) -> Result<SimRequest, S
         ignore_eos: false,
         preload: prompt_tokens.is_none(),
         unload: matches!(v.get("keep_alive"), Some(k) if k.as_f64() == Some(0.0) || k.as_str() == Some("0")),
-        thinking: reasoning::ollama_switch(v),
+        thinking: think.as_ref().map(reasoning::OllamaThink::on),
+        ollama_think: think,
         cache_salt: None,
         cache_prompt: true,
         prompt_ids: Vec::new(),
@@ -168,6 +173,10 @@ pub(crate) fn parse(flavor: Flavor, api: Route, v: &Value) -> Result<SimRequest,
             Route::Chat => thinking_switch(flavor, v)?,
             Route::Completions => None,
         },
+        ollama_think: match (flavor, api) {
+            (Flavor::Ollama, Route::Chat) => reasoning::ollama_v1_switch(v)?,
+            _ => None,
+        },
         cache_salt: match flavor {
             Flavor::Vllm => vllm_cache_salt(v)?,
             _ => None,
@@ -205,7 +214,7 @@ fn thinking_switch(flavor: Flavor, v: &Value) -> Result<Option<bool>, String> {
     match flavor {
         Flavor::Vllm => reasoning::chat_switch(v, false),
         Flavor::Llamacpp => reasoning::chat_switch(v, true),
-        Flavor::Ollama => reasoning::ollama_v1_switch(v),
+        Flavor::Ollama => Ok(reasoning::ollama_v1_switch(v)?.map(|t| t.on())),
     }
 }
 
@@ -277,6 +286,7 @@ pub(crate) fn parse_llama_native(v: &Value) -> Result<SimRequest, String> {
         preload: false,
         unload: false,
         thinking: None,
+        ollama_think: None,
         cache_salt: None,
         cache_prompt: cache_prompt(v),
         prompt_ids: Vec::new(),

@@ -505,10 +505,10 @@ fn handle(s: Arc<SimState>, api: Route, body: Bytes) -> Response {
     if flavor == Flavor::Ollama && req.model != s.profile.model {
         return ollama_api::unknown_model(&req.model, true);
     }
-    if flavor == Flavor::Ollama && req.thinking == Some(true) && !s.profile.thinks {
+    if let Some(msg) = ollama_refusal(&s, &req) {
         // The native 400, rewritten by Ollama's OpenAI middleware.
-        let body = json!({"error": {"message": reasoning::ollama_cannot_think(&req.model),
-            "type": "api_error", "param": null, "code": null}});
+        let body =
+            json!({"error": {"message": msg, "type": "api_error", "param": null, "code": null}});
         return (StatusCode::BAD_REQUEST, axum::Json(body)).into_response();
     }
     let n = s.requests.fetch_add(1, Ordering::Relaxed) + 1;
@@ -539,6 +539,11 @@ fn handle(s: Arc<SimState>, api: Route, body: Bytes) -> Response {
             && s.profile.reasoning_format == ReasoningFormat::Field,
     };
     stream_response(s, req, renderer, fault, n)
+}
+
+/// Why the simulated Ollama refuses `req`'s `think`, if it does.
+fn ollama_refusal(s: &SimState, req: &SimRequest) -> Option<String> {
+    reasoning::ollama_refusal(req.ollama_think.as_ref(), s.profile.thinks, &req.model)
 }
 
 async fn ollama_generate(State(s): State<Arc<SimState>>, body: Bytes) -> Response {
@@ -572,8 +577,7 @@ fn handle_ollama_native(s: Arc<SimState>, chat: bool, body: Bytes) -> Response {
     if let Err(msg) = ollama_api::check_options(&v) {
         return ollama_api::native_error(StatusCode::INTERNAL_SERVER_ERROR, &msg);
     }
-    if req.thinking == Some(true) && !s.profile.thinks {
-        let msg = reasoning::ollama_cannot_think(&req.model);
+    if let Some(msg) = ollama_refusal(&s, &req) {
         return ollama_api::native_error(StatusCode::BAD_REQUEST, &msg);
     }
     if req.preload && req.unload {
