@@ -303,3 +303,32 @@ async fn recorded_requests_are_the_bodies_received() {
     );
     sim.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_tokenizer_the_cache_keys_on_its_token_ids() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tokenize/tests/fixtures/smollm2-135m-instruct");
+    let tokenizer = stackbench_sim::SimTokenizer::load(&dir).unwrap();
+    let p = profile("llamacpp", PREFILL_TPS, "prefix-cache-tokens = 100000");
+    let sim = start(SimServer::new(p).with_tokenizer(tokenizer)).await;
+    let (a1, a2) = two_turns(
+        &sim.base_url(),
+        "/v1/chat/completions",
+        json!({}),
+        json!({}),
+    )
+    .await;
+    let n = |a: &Answer, k: &str| last_at(a, k).and_then(|v| v.as_u64()).unwrap();
+    let prompt1 = n(&a1, "/usage/prompt_tokens");
+    let prompt2 = n(&a2, "/usage/prompt_tokens");
+    let cached = n(&a2, "/timings/cache_n");
+    assert_eq!(n(&a1, "/timings/cache_n"), 0);
+    // Turn 2 finds at least turn 1's whole prompt (the answer's ids may
+    // part where the template joins them to what follows).
+    assert!(
+        cached >= prompt1 && cached < prompt2,
+        "cached {cached} of {prompt2}, turn 1 had {prompt1}"
+    );
+    assert_eq!(n(&a2, "/timings/prompt_n"), prompt2 - cached);
+    sim.shutdown().await;
+}
