@@ -612,10 +612,12 @@ pub struct SimArgs {
     #[arg(long, value_name = "SHARE")]
     pub reasoning_share: Option<f64>,
     /// Override how reasoning is streamed: `field` (the flavor's
-    /// reasoning field) or `tags` (`<think>`…`</think>` in the content).
+    /// reasoning field), `tags` (`<think>`…`</think>` in the content) or
+    /// `close-tag` (reasoning then `</think>` in the content: the template
+    /// opened the block).
     #[arg(long, value_name = "FORMAT",
           value_parser = |s: &str| stackbench_sim::ReasoningFormat::parse(s)
-              .ok_or_else(|| format!("unknown reasoning format '{s}' (field, tags)")))]
+              .ok_or_else(|| format!("unknown reasoning format '{s}' (field, tags, close-tag)")))]
     pub reasoning_format: Option<stackbench_sim::ReasoningFormat>,
     /// Override the prefix cache's capacity, tokens (0: no cache).
     #[arg(long, value_name = "N")]

@@ -70,8 +70,9 @@ pub struct Profile {
     #[serde(default)]
     pub reasoning_share: f64,
     /// How the reasoning is streamed: in the flavor's own reasoning field
-    /// (`field`, the default) or as `<think>`…`</think>` text in the
-    /// content (`tags`, a server with no reasoning parser).
+    /// (`field`, the default), as `<think>`…`</think>` text in the
+    /// content (`tags`, a server with no reasoning parser), or closed by
+    /// `</think>` only (`close-tag`, the template opened the block).
     #[serde(default)]
     pub reasoning_format: ReasoningFormat,
     /// Whether the model can think at all (default true). A model that
@@ -327,6 +328,25 @@ mod tests {
             .1
             .replace("max-slots = ", "max-slots = 0 #");
         assert!(Profile::parse(&text, "x").is_err());
+    }
+
+    #[test]
+    fn reasoning_and_cache_keys_parse_and_are_checked() {
+        let base = BUILTIN_PROFILES[0].1;
+        let p = Profile::parse(&format!("reasoning-share = 0.6\nreasoning-format = \"close-tag\"\nthinks = false\nprefix-cache-tokens = 4096\nprompt-tokens-details = true\n{base}"), "x").unwrap();
+        assert_eq!(p.reasoning_share, 0.6);
+        assert_eq!(p.reasoning_format, ReasoningFormat::CloseTag);
+        assert!(!p.thinks && p.prompt_tokens_details);
+        assert_eq!(p.prefix_cache_tokens, 4096);
+        let d = Profile::parse(base, "x").unwrap();
+        assert_eq!(
+            (d.reasoning_share, d.reasoning_format, d.thinks),
+            (0.0, ReasoningFormat::Field, true)
+        );
+        assert_eq!((d.prefix_cache_tokens, d.prompt_tokens_details), (0, false));
+        let err = Profile::parse(&format!("reasoning-share = 1.5\n{base}"), "x").unwrap_err();
+        assert!(err.to_string().contains("reasoning-share"), "{err}");
+        assert!(Profile::parse(&format!("reasoning-format = \"xml\"\n{base}"), "x").is_err());
     }
 
     #[test]

@@ -8,7 +8,8 @@
 //! (no event mixes reasoning and answer tokens, see `server.rs`). In the
 //! `tags` format the `<think>` and `</think>` delimiters are reasoning
 //! tokens themselves (the first and the last), so R is at least 2 there
-//! whenever the share is above 0 (and at most N).
+//! whenever the share is above 0 (and at most N); in `close-tag` only
+//! `</think>` is (the last), so R is at least 1.
 
 use serde::Deserialize;
 use serde_json::Value;
@@ -26,14 +27,22 @@ pub enum ReasoningFormat {
     /// As `<think>`…`</think>` text inside the content, as a server with
     /// no reasoning parser sends it.
     Tags,
+    /// As reasoning text closed by `</think>` inside the content, with no
+    /// opening tag: the chat template opened the block in the prompt
+    /// (Qwen3-style forced thinking) and no parser runs. Completions, which
+    /// have no template, get `tags`.
+    CloseTag,
 }
 
 impl ReasoningFormat {
     /// Every format, by name.
-    pub const NAMES: &'static [(&'static str, Self)] =
-        &[("field", Self::Field), ("tags", Self::Tags)];
+    pub const NAMES: &'static [(&'static str, Self)] = &[
+        ("field", Self::Field),
+        ("tags", Self::Tags),
+        ("close-tag", Self::CloseTag),
+    ];
 
-    /// Parses `field` or `tags`.
+    /// Parses `field`, `tags` or `close-tag`.
     pub fn parse(s: &str) -> Option<Self> {
         Self::NAMES.iter().find(|(n, _)| *n == s).map(|(_, f)| *f)
     }
@@ -66,6 +75,7 @@ pub(crate) fn reasoning_tokens(share: f64, n: u64, format: ReasoningFormat) -> u
     let r = (share * n as f64).round() as u64;
     let r = match format {
         ReasoningFormat::Tags => r.max(2),
+        ReasoningFormat::CloseTag => r.max(1),
         ReasoningFormat::Field => r,
     };
     r.min(n)
@@ -73,13 +83,13 @@ pub(crate) fn reasoning_tokens(share: f64, n: u64, format: ReasoningFormat) -> u
 
 /// Text and id of reasoning token `k` (0-based) of `r` in `format`.
 pub(crate) fn reasoning_token(k: u64, r: u64, format: ReasoningFormat) -> (&'static str, u32) {
-    if format == ReasoningFormat::Tags {
-        if k == 0 {
-            return (THINK_OPEN, THINK_OPEN_ID);
-        }
-        if k + 1 == r {
-            return (THINK_CLOSE, THINK_CLOSE_ID);
-        }
+    let opens = format == ReasoningFormat::Tags;
+    let closes = matches!(format, ReasoningFormat::Tags | ReasoningFormat::CloseTag);
+    if opens && k == 0 {
+        return (THINK_OPEN, THINK_OPEN_ID);
+    }
+    if closes && k + 1 == r {
+        return (THINK_CLOSE, THINK_CLOSE_ID);
     }
     let w = (k as usize) % THINKING_WORDS.len();
     (THINKING_WORDS[w], THINKING_BASE_ID + w as u32)
@@ -218,6 +228,7 @@ mod tests {
         assert_eq!(reasoning_tokens(0.01, 10, ReasoningFormat::Tags), 2);
         assert_eq!(reasoning_tokens(1.0, 7, ReasoningFormat::Field), 7);
         assert_eq!(reasoning_tokens(0.5, 1, ReasoningFormat::Tags), 1);
+        assert_eq!(reasoning_tokens(0.01, 10, ReasoningFormat::CloseTag), 1);
     }
 
     #[test]
@@ -231,6 +242,11 @@ mod tests {
             .map(|k| reasoning_token(k, 4, ReasoningFormat::Field).0)
             .collect();
         assert!(field.iter().all(|t| !t.contains("think>")));
+        let closed: Vec<_> = (0..3)
+            .map(|k| reasoning_token(k, 3, ReasoningFormat::CloseTag).0)
+            .collect();
+        assert!(!closed[0].contains('<') && !closed[1].contains('<'));
+        assert_eq!(closed[2], "</think>");
     }
 
     #[test]

@@ -1062,6 +1062,7 @@ fn reasoning_plan(
     } else {
         p.reasoning_share
     };
+    // A completions prompt has no template to open a block in.
     let format = if has_field {
         p.reasoning_format
     } else {

@@ -75,13 +75,13 @@ fn expected_ttft(processed: u64) -> f64 {
 }
 
 /// The client's TTFT is never below the schedule's; above it by the
-/// transport and a busy test machine's scheduling (tens of ms seen), so
+/// transport and a busy test machine's scheduling (up to ~50 ms seen), so
 /// the exact figures are checked on the servers' own timings.
 fn assert_ttft(what: &str, a: &Answer, processed: u64) {
     let got = ttft(a).as_secs_f64();
     let want = expected_ttft(processed);
     assert!(
-        got >= want - 0.001 && got < want + 0.060,
+        got >= want - 0.001 && got < want + 0.100,
         "{what}: TTFT {:.1} ms, want {:.1}",
         got * 1e3,
         want * 1e3

@@ -42,10 +42,25 @@ fn has_field(path: &str) -> bool {
     matches!(path, "/v1/chat/completions" | "/api/chat" | "/api/generate")
 }
 
+/// The format a stream of `path` gets from a profile's `format`: the
+/// profile's where the endpoint has a reasoning field, else `tags`.
+fn shape(format: &str, path: &str) -> &'static str {
+    match (format, has_field(path)) {
+        ("field", true) => "field",
+        ("close-tag", true) => "close-tag",
+        _ => "tags",
+    }
+}
+
 /// Checks one stream of N tokens against the ground truth: `r` reasoning
-/// tokens (in the field, or tags in the content), N − r answer tokens, and
-/// the first answer token r token-intervals after the first token.
-fn check_split(what: &str, a: &Answer, r: usize, in_field: bool) {
+/// tokens (in the field, or text in the content opened by `<think>` in
+/// `tags` and closed by `</think>`), N − r answer tokens, and the first
+/// answer token r token-intervals after the first token. The counts and
+/// order are asserted; the timing is returned (`Err`: how far off), so that
+/// a busy test machine's late event can be told from a schedule that is
+/// wrong every time (see [`split`]).
+fn check_split(what: &str, a: &Answer, r: usize, shape: &str) -> Result<(), String> {
+    let in_field = shape == "field";
     assert_eq!(a.status, 200, "{what}: {:?}", a.events);
     let events = token_events(a);
     assert_eq!(events.len() as u64, N, "{what}: one event per token");
@@ -75,7 +90,7 @@ fn check_split(what: &str, a: &Answer, r: usize, in_field: bool) {
                 "{what}: no reasoning field without a parser"
             );
             let tag = match k {
-                0 if r > 0 => Some("<think>"),
+                0 if r > 0 && shape == "tags" => Some("<think>"),
                 k if r > 0 && k == r - 1 => Some("</think>"),
                 _ => None,
             };
@@ -103,20 +118,37 @@ fn check_split(what: &str, a: &Answer, r: usize, in_field: bool) {
         let median = origins[origins.len() / 2];
         let off = origin(r, events[r].0) - median;
         // Half an interval: a token early or late is a whole one off.
-        assert!(
-            off.abs() < TOKEN_S / 2.0,
-            "{what}: first answer {:.1} ms off token {}'s deadline (offsets around it, ms: {:?})",
-            off * 1e3,
-            r + 1,
-            (r.saturating_sub(3)..(r + 4).min(events.len()))
-                .map(|k| ((origin(k, events[k].0) - median) * 1e4).round() / 10.0)
-                .collect::<Vec<_>>()
-        );
+        if off.abs() >= TOKEN_S / 2.0 {
+            return Err(format!(
+                "{what}: first answer {:.1} ms off token {}'s deadline (offsets around it, ms: {:?})",
+                off * 1e3,
+                r + 1,
+                (r.saturating_sub(3)..(r + 4).min(events.len()))
+                    .map(|k| ((origin(k, events[k].0) - median) * 1e4).round() / 10.0)
+                    .collect::<Vec<_>>()
+            ));
+        }
     }
+    Ok(())
+}
+
+/// Sends `body` to `path` and checks the answer with [`check_split`]: the
+/// counts every time; the timing on one of three tries (a schedule that is
+/// off fails all three, one late event on a loaded machine does not).
+async fn split(what: &str, base: &str, path: &str, body: &Value, r: usize, shape: &str) -> Answer {
+    let mut misses = Vec::new();
+    for _ in 0..3 {
+        let a = post(base, path, body).await;
+        match check_split(what, &a, r, shape) {
+            Ok(()) => return a,
+            Err(miss) => misses.push(miss),
+        }
+    }
+    panic!("{misses:#?}");
 }
 
 async fn check_flavor(flavor: &str, paths: &[&str]) {
-    for format in ["field", "tags"] {
+    for format in ["field", "tags", "close-tag"] {
         let p = profile(
             flavor,
             1e9,
@@ -125,9 +157,9 @@ async fn check_flavor(flavor: &str, paths: &[&str]) {
         let sim = start(SimServer::new(p)).await;
         for path in paths {
             let what = format!("{flavor} {path} {format}");
-            let a = post(&sim.base_url(), path, &body(path, N, json!({}))).await;
-            let in_field = format == "field" && has_field(path);
-            check_split(&what, &a, R, in_field);
+            let b = body(path, N, json!({}));
+            let a = split(&what, &sim.base_url(), path, &b, R, shape(format, path)).await;
+            let in_field = shape(format, path) == "field";
             let completion = last_at(&a, "/usage/completion_tokens")
                 .or_else(|| last_at(&a, "/eval_count"))
                 .or_else(|| last_at(&a, "/timings/predicted_n"));
@@ -145,12 +177,12 @@ async fn check_flavor(flavor: &str, paths: &[&str]) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn vllm_reasoning_splits_exactly_in_both_formats() {
+async fn vllm_reasoning_splits_exactly_in_every_format() {
     check_flavor("vllm", &["/v1/chat/completions", "/v1/completions"]).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn llama_server_reasoning_splits_exactly_in_both_formats() {
+async fn llama_server_reasoning_splits_exactly_in_every_format() {
     check_flavor(
         "llamacpp",
         &["/v1/chat/completions", "/v1/completions", "/completion"],
@@ -159,7 +191,7 @@ async fn llama_server_reasoning_splits_exactly_in_both_formats() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ollama_reasoning_splits_exactly_in_both_formats() {
+async fn ollama_reasoning_splits_exactly_in_every_format() {
     check_flavor(
         "ollama",
         &[
@@ -172,17 +204,9 @@ async fn ollama_reasoning_splits_exactly_in_both_formats() {
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bursts_stop_at_the_reasoning_and_the_first_answer_token_is_alone() {
-    let text = "flavor = \"vllm\"\nstack = \"t\"\nquantization = \"q\"\nmodel = \"m\"\n\
-                reasoning-share = 0.55\n[latency]\nttft-ms = 20.0\nprefill-tps = 1e9\n\
-                decode-tps = 100.0\nmax-slots = 8\ntokens-per-event = 4\n";
-    let p = stackbench_sim::Profile::parse(text, "t").unwrap();
-    let sim = start(SimServer::new(p)).await;
-    let b = body("/v1/chat/completions", N, json!({"return_token_ids": true}));
-    let a = post(&sim.base_url(), "/v1/chat/completions", &b).await;
-    let r = 22; // round(0.55 × 40)
-                // (first token index, tokens, reasoning?, arrival) per token event.
+/// (first token index, tokens, reasoning?, arrival) of each token event of
+/// a vLLM stream with `token_ids`; no event mixes reasoning and answer.
+fn burst_events(a: &Answer) -> Vec<(usize, usize, bool, std::time::Duration)> {
     let mut k = 0;
     let mut events = Vec::new();
     for e in &a.events {
@@ -193,25 +217,47 @@ async fn bursts_stop_at_the_reasoning_and_the_first_answer_token_is_alone() {
         else {
             continue;
         };
-        let (reasoning, content) = common::texts(&e.json);
         if ids.is_empty() {
             continue;
         }
+        let (reasoning, content) = common::texts(&e.json);
         assert!(reasoning.is_empty() != content.is_empty(), "{:?}", e.json);
         events.push((k, ids.len(), !reasoning.is_empty(), e.at));
         k += ids.len();
     }
-    assert_eq!(k as u64, N);
-    let reasoned: usize = events.iter().filter(|e| e.2).map(|e| e.1).sum();
-    assert_eq!(reasoned, r);
-    let first_answer = events.iter().position(|e| !e.2).unwrap();
-    assert_eq!((events[first_answer].0, events[first_answer].1), (r, 1));
-    // Against the first token: r intervals later.
-    let gap = (events[first_answer].3 - events[0].3).as_secs_f64();
+    events
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bursts_stop_at_the_reasoning_and_the_first_answer_token_is_alone() {
+    let text = "flavor = \"vllm\"\nstack = \"t\"\nquantization = \"q\"\nmodel = \"m\"\n\
+                reasoning-share = 0.55\n[latency]\nttft-ms = 20.0\nprefill-tps = 1e9\n\
+                decode-tps = 100.0\nmax-slots = 8\ntokens-per-event = 4\n";
+    let p = stackbench_sim::Profile::parse(text, "t").unwrap();
+    let sim = start(SimServer::new(p)).await;
+    let b = body("/v1/chat/completions", N, json!({"return_token_ids": true}));
+    let r = 22; // round(0.55 × 40)
+    let mut gaps = Vec::new();
+    // The counts every time; the timing on one of three tries (see `split`).
+    for _ in 0..3 {
+        let a = post(&sim.base_url(), "/v1/chat/completions", &b).await;
+        let events = burst_events(&a);
+        assert_eq!(events.iter().map(|e| e.1).sum::<usize>() as u64, N);
+        let reasoned: usize = events.iter().filter(|e| e.2).map(|e| e.1).sum();
+        assert_eq!(reasoned, r);
+        let first_answer = events.iter().position(|e| !e.2).unwrap();
+        assert_eq!((events[first_answer].0, events[first_answer].1), (r, 1));
+        // Against the first token: r intervals later.
+        let gap = (events[first_answer].3 - events[0].3).as_secs_f64();
+        if (gap - r as f64 * TOKEN_S).abs() < TOKEN_S / 2.0 {
+            gaps.clear();
+            break;
+        }
+        gaps.push(gap * 1e3);
+    }
     assert!(
-        (gap - r as f64 * TOKEN_S).abs() < TOKEN_S / 2.0,
-        "first answer {:.1} ms after the first token",
-        gap * 1e3
+        gaps.is_empty(),
+        "first answer ms after the first token: {gaps:?}"
     );
     sim.shutdown().await;
 }
@@ -301,12 +347,12 @@ async fn switching_thinking_off_leaves_no_reasoning() {
         ),
     ];
     for (flavor, path, switch) in cases {
-        for format in ["field", "tags"] {
+        for format in ["field", "tags", "close-tag"] {
             let extra = format!("reasoning-share = {SHARE}\nreasoning-format = \"{format}\"");
             let sim = start(SimServer::new(profile(flavor, 1e9, &extra))).await;
             let what = format!("{flavor} {path} {format} {switch}");
-            let off = post(&sim.base_url(), path, &body(path, N, switch.clone())).await;
-            check_split(&what, &off, 0, format == "field");
+            let b = body(path, N, switch.clone());
+            split(&what, &sim.base_url(), path, &b, 0, shape(format, path)).await;
             // The same request saying on, or nothing, thinks.
             let on = match &switch {
                 Value::Object(m) if m.contains_key("chat_template_kwargs") => {
@@ -317,8 +363,9 @@ async fn switching_thinking_off_leaves_no_reasoning() {
                 // for gpt-oss only).
                 _ => json!({}),
             };
-            let a = post(&sim.base_url(), path, &body(path, N, on)).await;
-            check_split(&format!("{what} on"), &a, R, format == "field");
+            let b = body(path, N, on);
+            let what = format!("{what} on");
+            split(&what, &sim.base_url(), path, &b, R, shape(format, path)).await;
             sim.shutdown().await;
         }
     }
