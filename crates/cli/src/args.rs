@@ -638,6 +638,30 @@ pub struct SimArgs {
     /// /models); requests without it get 401 in the server's shape.
     #[arg(long, value_name = "VAR")]
     pub api_key_env: Option<String>,
+    /// Override the share of each output that is reasoning, 0..=1 (the
+    /// first round(share × N) of N tokens think; docs/simulator.md).
+    #[arg(long, value_name = "SHARE")]
+    pub reasoning_share: Option<f64>,
+    /// Override how reasoning is streamed: `field` (the flavor's
+    /// reasoning field), `tags` (`<think>`…`</think>` in the content) or
+    /// `close-tag` (reasoning then `</think>` in the content: the template
+    /// opened the block).
+    #[arg(long, value_name = "FORMAT",
+          value_parser = |s: &str| stackbench_sim::ReasoningFormat::parse(s)
+              .ok_or_else(|| format!("unknown reasoning format '{s}' (field, tags, close-tag)")))]
+    pub reasoning_format: Option<stackbench_sim::ReasoningFormat>,
+    /// Override the prefix cache's capacity, tokens (0: no cache).
+    #[arg(long, value_name = "N")]
+    pub prefix_cache_tokens: Option<u64>,
+    /// Report cached prompt tokens in vLLM's usage
+    /// (`prompt_tokens_details.cached_tokens`), as vLLM's
+    /// `--enable-prompt-tokens-details`.
+    #[arg(long)]
+    pub prompt_tokens_details: bool,
+    /// Append every request body received on a generation endpoint to
+    /// FILE, one JSON line `{"path": ..., "body": ...}` each.
+    #[arg(long, value_name = "FILE")]
+    pub record_requests: Option<PathBuf>,
     /// Serve on this many threads (a multi-threaded runtime): one thread
     /// tops out near 100k tokens/s of one-token events, so a benchmark of
     /// the client at higher rates needs more.

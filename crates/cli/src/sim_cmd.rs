@@ -40,6 +40,22 @@ pub fn build_profile(a: &SimArgs) -> anyhow::Result<Profile> {
         anyhow::ensure!(d.is_finite() && d > 0.0, "--decode-tps must be > 0");
         p.set_decode_tps(d);
     }
+    if let Some(share) = a.reasoning_share {
+        anyhow::ensure!(
+            share.is_finite() && (0.0..=1.0).contains(&share),
+            "--reasoning-share must be between 0 and 1"
+        );
+        p.reasoning_share = share;
+    }
+    if let Some(f) = a.reasoning_format {
+        p.reasoning_format = f;
+    }
+    if let Some(n) = a.prefix_cache_tokens {
+        p.prefix_cache_tokens = n;
+    }
+    if a.prompt_tokens_details {
+        p.prompt_tokens_details = true;
+    }
     Ok(p)
 }
 
@@ -59,6 +75,11 @@ pub async fn execute(a: SimArgs) -> anyhow::Result<ExitStatus> {
     let mut server = SimServer::new(profile).with_faults(faults);
     if let Some(key) = crate::run_cmd::api_key(a.api_key_env.as_deref())? {
         server = server.with_api_key(key);
+    }
+    if let Some(path) = &a.record_requests {
+        server = server
+            .with_request_log(path)
+            .with_context(|| format!("cannot open --record-requests {}", path.display()))?;
     }
     if let Some(path) = &a.tokenizer {
         let t = stackbench_sim::SimTokenizer::load(path).map_err(anyhow::Error::msg)?;

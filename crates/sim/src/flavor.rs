@@ -115,6 +115,12 @@ pub(crate) struct Timings {
     /// for the end-of-generation step of a stream that stopped (see
     /// `ollama.rs`).
     pub first_token_ms: f64,
+    /// Prompt tokens served from the prefix cache (outside `prompt_n`,
+    /// which counts the tokens processed).
+    pub cache_n: u64,
+    /// The stream's reasoning tokens, in all (in a reasoning field; 0 when
+    /// the reasoning is `<think>` text or there is none).
+    pub reasoning_n: u64,
 }
 
 /// Writes one stream in some server's format.
@@ -127,10 +133,23 @@ pub(crate) trait StreamWriter: Send + Sync + 'static {
     fn close(&self, out: &mut Vec<u8>, finish: &str, completion: u64, timings: &Timings);
     /// An error inside the stream; ends the stream.
     fn stream_error(&self, out: &mut Vec<u8>, message: &str);
-    /// A non-streamed response body.
-    fn whole(&self, text: &str, finish: &str, completion: u64, timings: &Timings) -> Value;
+    /// A non-streamed response body: `reasoning` (in the reasoning
+    /// field; empty when none) and the answer `text`.
+    fn whole(
+        &self,
+        reasoning: &str,
+        text: &str,
+        finish: &str,
+        completion: u64,
+        timings: &Timings,
+    ) -> Value;
     /// True when every token is its own event even in a burst (llama-server).
     fn one_event_per_token(&self) -> bool;
+    /// True when this stream has a reasoning field (chat, Ollama's native
+    /// APIs); completions put reasoning in the text as `<think>` tags.
+    fn reasoning_field(&self) -> bool {
+        false
+    }
     /// The answer to an Ollama load request (`reason` `load`); other
     /// servers have none, and get the stream's end with no tokens.
     fn load_answer(&self, reason: &str) -> Vec<u8> {
@@ -157,11 +176,21 @@ impl StreamWriter for Renderer {
     fn stream_error(&self, out: &mut Vec<u8>, message: &str) {
         Renderer::stream_error(self, out, message);
     }
-    fn whole(&self, text: &str, finish: &str, completion: u64, timings: &Timings) -> Value {
-        Renderer::whole(self, text, finish, completion, timings)
+    fn whole(
+        &self,
+        reasoning: &str,
+        text: &str,
+        finish: &str,
+        completion: u64,
+        timings: &Timings,
+    ) -> Value {
+        Renderer::whole(self, reasoning, text, finish, completion, timings)
     }
     fn one_event_per_token(&self) -> bool {
         self.flavor == Flavor::Llamacpp
+    }
+    fn reasoning_field(&self) -> bool {
+        self.api == Route::Chat
     }
 }
 
@@ -176,12 +205,15 @@ pub(crate) struct StreamOpts {
 
 /// One content event: `text` made of token `ids`, `cumulative` tokens sent
 /// so far including these, `finish` set on the last one (vLLM puts it on the last token chunk).
+/// `reasoning`: the text goes in the reasoning field (an event never mixes
+/// reasoning and answer tokens).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Piece<'a> {
     pub text: &'a str,
     pub ids: &'a [u32],
     pub cumulative: u64,
     pub finish: Option<&'a str>,
+    pub reasoning: bool,
 }
 
 /// Renders the chunks of one stream.
@@ -193,6 +225,12 @@ pub(crate) struct Renderer {
     pub model: String,
     pub opts: StreamOpts,
     pub prompt_tokens: u64,
+    /// vLLM `--enable-prompt-tokens-details`: the final usage carries
+    /// `prompt_tokens_details.cached_tokens`.
+    pub prompt_details: bool,
+    /// vLLM with a reasoning parser: usage carries
+    /// `completion_tokens_details.reasoning_tokens`.
+    pub reasoning_details: bool,
 }
 
 fn push_event(out: &mut Vec<u8>, v: &Value) {
@@ -203,12 +241,34 @@ fn push_event(out: &mut Vec<u8>, v: &Value) {
 }
 
 impl Renderer {
-    fn usage(&self, completion: u64) -> Value {
-        json!({
+    /// Usage after `completion` tokens of which `reasoning` reasoned;
+    /// `last`: the final usage (vLLM's cached-token details ride there
+    /// only).
+    fn usage(&self, completion: u64, reasoning: u64, t: &Timings, last: bool) -> Value {
+        let mut u = json!({
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": completion,
             "total_tokens": self.prompt_tokens + completion,
-        })
+        });
+        match self.flavor {
+            Flavor::Vllm => {
+                // vLLM 0.32 `chat_completion/serving.py`: reasoning details
+                // whenever a reasoning parser runs (continuous usage too),
+                // prompt details on the final usage with the server flag.
+                if self.reasoning_details && self.api == Route::Chat {
+                    u["completion_tokens_details"] = json!({ "reasoning_tokens": reasoning });
+                }
+                if self.prompt_details && last {
+                    u["prompt_tokens_details"] = json!({ "cached_tokens": t.cache_n });
+                }
+            }
+            // llama.cpp b11434 `server-task.cpp` usage_json_oaicompat.
+            Flavor::Llamacpp => {
+                u["prompt_tokens_details"] = json!({ "cached_tokens": t.cache_n });
+            }
+            Flavor::Ollama => {}
+        }
+        u
     }
 
     pub(crate) fn timings_value(t: &Timings) -> Value {
@@ -221,7 +281,7 @@ impl Renderer {
         };
         let per_tok = |n: u64, ms: f64| if n > 0 { ms / n as f64 } else { 0.0 };
         json!({
-            "cache_n": 0,
+            "cache_n": t.cache_n,
             "prompt_n": t.prompt_n,
             "prompt_ms": t.prompt_ms,
             "prompt_per_token_ms": per_tok(t.prompt_n, t.prompt_ms),
@@ -291,7 +351,7 @@ impl Renderer {
             self.choice(json!({"role": "assistant", "content": content}), None),
         ));
         if self.flavor == Flavor::Vllm && self.opts.continuous_usage {
-            m.insert("usage".into(), self.usage(0));
+            m.insert("usage".into(), self.usage(0, 0, &Timings::default(), false));
         }
         push_event(out, &Value::Object(m));
     }
@@ -303,13 +363,10 @@ impl Renderer {
             ids,
             cumulative,
             finish,
+            reasoning,
         } = *piece;
         let payload = match self.api {
-            // Ollama 0.17 repeats the role in every chunk.
-            Route::Chat if self.flavor == Flavor::Ollama => {
-                json!({"role": "assistant", "content": text})
-            }
-            Route::Chat => json!({"content": text}),
+            Route::Chat => self.delta(text, reasoning),
             Route::Completions => json!(text),
         };
         let finish = if self.flavor == Flavor::Vllm {
@@ -326,7 +383,11 @@ impl Renderer {
         let mut m = self.chunk(Some(choice));
         match self.flavor {
             Flavor::Vllm if self.opts.continuous_usage => {
-                m.insert("usage".into(), self.usage(cumulative));
+                let reasoned = cumulative.min(timings.reasoning_n);
+                m.insert(
+                    "usage".into(),
+                    self.usage(cumulative, reasoned, timings, false),
+                );
             }
             Flavor::Llamacpp if self.opts.timings_per_token => {
                 m.insert("timings".into(), Self::timings_value(timings));
@@ -342,11 +403,41 @@ impl Renderer {
         push_event(out, &Value::Object(m));
     }
 
+    /// A chat delta: the answer `text` in `content`, or reasoning in the
+    /// flavor's field (vLLM 0.32 `reasoning`; llama-server
+    /// `reasoning_content`; Ollama's OpenAI layer `reasoning` beside an
+    /// empty content). Ollama 0.17 repeats the role in every chunk.
+    fn delta(&self, text: &str, reasoning: bool) -> Value {
+        let mut d = Map::new();
+        if self.flavor == Flavor::Ollama {
+            d.insert("role".into(), json!("assistant"));
+        }
+        match (reasoning, self.flavor) {
+            (false, _) => {
+                d.insert("content".into(), json!(text));
+            }
+            (true, Flavor::Vllm) => {
+                d.insert("reasoning".into(), json!(text));
+            }
+            (true, Flavor::Llamacpp) => {
+                d.insert("reasoning_content".into(), json!(text));
+            }
+            (true, Flavor::Ollama) => {
+                d.insert("content".into(), json!(""));
+                d.insert("reasoning".into(), json!(text));
+            }
+        }
+        Value::Object(d)
+    }
+
     /// Everything after the last token: finish chunk, usage, `[DONE]`.
     pub fn close(&self, out: &mut Vec<u8>, finish: &str, completion: u64, timings: &Timings) {
         let usage_chunk = |r: &Self| {
             let mut m = r.chunk(None);
-            m.insert("usage".into(), r.usage(completion));
+            m.insert(
+                "usage".into(),
+                r.usage(completion, timings.reasoning_n, timings, true),
+            );
             m
         };
         match self.flavor {
@@ -363,7 +454,10 @@ impl Renderer {
                 let mut fin = self.chunk(Some(self.choice(empty, Some(finish))));
                 let with_usage = self.api == Route::Completions;
                 if with_usage {
-                    fin.insert("usage".into(), self.usage(completion));
+                    fin.insert(
+                        "usage".into(),
+                        self.usage(completion, timings.reasoning_n, timings, true),
+                    );
                 }
                 if self.api == Route::Chat && self.opts.include_usage {
                     push_event(out, &Value::Object(fin));
@@ -423,11 +517,27 @@ impl Renderer {
         }
     }
 
-    /// A non-streamed response body.
-    pub fn whole(&self, text: &str, finish: &str, completion: u64, timings: &Timings) -> Value {
+    /// A non-streamed response body: `reasoning` in the flavor's field
+    /// (when not empty) and the answer `text`.
+    pub fn whole(
+        &self,
+        reasoning: &str,
+        text: &str,
+        finish: &str,
+        completion: u64,
+        timings: &Timings,
+    ) -> Value {
         let choice = match self.api {
             Route::Chat => {
-                json!({"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish})
+                let mut message = json!({"role": "assistant", "content": text});
+                if !reasoning.is_empty() {
+                    let field = match self.flavor {
+                        Flavor::Llamacpp => "reasoning_content",
+                        Flavor::Vllm | Flavor::Ollama => "reasoning",
+                    };
+                    message[field] = json!(reasoning);
+                }
+                json!({"index": 0, "message": message, "finish_reason": finish})
             }
             Route::Completions => json!({"index": 0, "text": text, "finish_reason": finish}),
         };
@@ -437,7 +547,7 @@ impl Renderer {
         };
         let mut v = json!({
             "id": self.id, "object": object, "created": self.created, "model": self.model,
-            "choices": [choice], "usage": self.usage(completion),
+            "choices": [choice], "usage": self.usage(completion, timings.reasoning_n, timings, true),
         });
         if self.flavor == Flavor::Llamacpp {
             v["timings"] = Self::timings_value(timings);

@@ -146,6 +146,8 @@ mod tests {
                 ..StreamOpts::default()
             },
             prompt_tokens: 3,
+            prompt_details: false,
+            reasoning_details: false,
         }
     }
 

@@ -66,7 +66,14 @@ impl StreamWriter for LlamaNativeWriter {
         );
     }
 
-    fn whole(&self, text: &str, finish: &str, completion: u64, t: &Timings) -> Value {
+    fn whole(
+        &self,
+        _reasoning: &str,
+        text: &str,
+        finish: &str,
+        completion: u64,
+        t: &Timings,
+    ) -> Value {
         self.last(text, finish, completion, t)
     }
 

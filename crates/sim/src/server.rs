@@ -26,8 +26,13 @@ use crate::metrics::SimCounters;
 use crate::model::LatencyModel;
 use crate::ollama::OllamaWriter;
 use crate::ollama_api;
-use crate::profile::Profile;
-use crate::request::{json_body, parse, parse_llama_native, parse_ollama_native, SimRequest};
+use crate::prefix_cache::{self, PrefixCache};
+use crate::profile::{Profile, ReasoningFormat};
+use crate::reasoning;
+use crate::record::RequestLog;
+use crate::request::{
+    json_body, parse, parse_llama_native, parse_ollama_native, prompt_ids, SimRequest,
+};
 use crate::respond::{error_response, with_server_header};
 use crate::tokenizer::SimTokenizer;
 
@@ -58,6 +63,7 @@ pub struct SimServer {
     tokenizer: Option<Arc<SimTokenizer>>,
     tls: Option<crate::tls::TlsIdentity>,
     api_key: Option<String>,
+    request_log: Option<Arc<RequestLog>>,
 }
 
 /// A running simulated server; dropping it leaves the server running until
@@ -108,6 +114,10 @@ struct SimState {
     ready_at: Instant,
     /// Counts prompts when set (else words).
     tokenizer: Option<Arc<SimTokenizer>>,
+    /// The prefix cache, when the profile gives it a capacity.
+    cache: Option<std::sync::Mutex<PrefixCache>>,
+    /// Where request bodies are recorded (`--record-requests`).
+    request_log: Option<Arc<RequestLog>>,
 }
 
 impl SimState {
@@ -125,6 +135,94 @@ impl SimState {
             req.prompt_tokens = n;
         }
         Ok(())
+    }
+
+    /// Records a generation request's body when `--record-requests` is on.
+    fn record(&self, path: &str, body: &[u8]) {
+        if let Some(log) = &self.request_log {
+            log.record(path, body);
+        }
+    }
+
+    /// Fills in `req.prompt_ids` when the prefix cache is on: the
+    /// tokenizer's ids when there is one, else the word tokens the count
+    /// was made of (`min_one`: an empty prompt counts one token).
+    fn fill_prompt_ids(
+        &self,
+        body: &serde_json::Value,
+        templated: bool,
+        min_one: bool,
+        req: &mut SimRequest,
+    ) -> Result<(), String> {
+        if self.cache.is_none() {
+            return Ok(());
+        }
+        req.prompt_ids = match &self.tokenizer {
+            Some(t) => t
+                .body_ids(body, templated)?
+                .unwrap_or_default()
+                .into_iter()
+                .map(u64::from)
+                .collect(),
+            None => prompt_ids(body, min_one),
+        };
+        Ok(())
+    }
+
+    /// Looks `req`'s prompt up in the prefix cache and keeps it there: the
+    /// prompt tokens the server reports as cached (0 without a cache, or
+    /// for a llama-server request with `cache_prompt: false`).
+    fn cache_hit(&self, req: &SimRequest) -> u64 {
+        self.counters
+            .prefix_cache_queries
+            .fetch_add(req.prompt_tokens, Ordering::Relaxed);
+        let Some(Ok(mut cache)) = self.cache.as_ref().map(|c| c.lock()) else {
+            return 0;
+        };
+        let salt = req.cache_salt.as_deref();
+        let prefix = if req.cache_prompt {
+            cache.longest_prefix(salt, &req.prompt_ids)
+        } else {
+            0
+        };
+        cache.insert(salt, req.prompt_ids.clone());
+        drop(cache);
+        let hit = prefix_cache::usable_hit(
+            self.profile.flavor,
+            prefix,
+            req.prompt_tokens,
+            self.profile.prefix_cache_block,
+        );
+        self.counters
+            .prefix_cache_hits
+            .fetch_add(hit, Ordering::Relaxed);
+        hit
+    }
+
+    /// Keeps `req`'s prompt followed by the answer `text` it was sent (a
+    /// later turn resends it), once its stream is done.
+    fn cache_answer(&self, req: &SimRequest, text: &str) {
+        let Some(cache) = &self.cache else { return };
+        let answer: Vec<u64> = match &self.tokenizer {
+            Some(t) => match t.text_ids(text) {
+                Ok(ids) => ids.into_iter().map(u64::from).collect(),
+                Err(_) => return,
+            },
+            None => prefix_cache::word_ids(text).collect(),
+        };
+        let mut ids = Vec::with_capacity(req.prompt_ids.len() + answer.len());
+        ids.extend_from_slice(&req.prompt_ids);
+        ids.extend(answer);
+        if let Ok(mut c) = cache.lock() {
+            c.insert(req.cache_salt.as_deref(), ids);
+        }
+    }
+
+    /// Forgets the cache (the model was unloaded).
+    fn clear_cache(&self) {
+        if let Some(Ok(mut c)) = self.cache.as_ref().map(|c| c.lock()) {
+            c.clear();
+        }
     }
 }
 
@@ -149,7 +247,16 @@ impl SimServer {
             tokenizer: None,
             tls: None,
             api_key: None,
+            request_log: None,
         }
+    }
+
+    /// Records every request body received on a generation endpoint to
+    /// `path` (appended, one JSON line `{"path": …, "body": …}` each,
+    /// flushed per request).
+    pub fn with_request_log(mut self, path: &std::path::Path) -> std::io::Result<Self> {
+        self.request_log = Some(Arc::new(RequestLog::open(path)?));
+        Ok(self)
     }
 
     /// Requires `Authorization: Bearer <key>` where the imitated server
@@ -193,6 +300,7 @@ impl SimServer {
         let gate = Arc::new(ConnectionGate::new(&faults));
         let flavor = self.profile.flavor;
         let self_startup_s = self.profile.latency.startup_ms.max(0.0) / 1000.0;
+        let cache_tokens = self.profile.prefix_cache_tokens;
         let state = Arc::new(SimState {
             model: LatencyModel::new(&self.profile),
             slots: Arc::new(Semaphore::new(self.profile.latency.max_slots as usize)),
@@ -204,6 +312,9 @@ impl SimServer {
             counters: SimCounters::default(),
             ready_at: Instant::now() + Duration::from_secs_f64(self_startup_s),
             tokenizer: self.tokenizer.clone(),
+            cache: (cache_tokens > 0)
+                .then(|| std::sync::Mutex::new(PrefixCache::new(cache_tokens))),
+            request_log: self.request_log.clone(),
         });
         let mut app = router(flavor);
         if flavor == Flavor::Llamacpp {
@@ -368,10 +479,12 @@ async fn models(State(s): State<Arc<SimState>>) -> Response {
 }
 
 async fn chat(State(s): State<Arc<SimState>>, body: Bytes) -> Response {
+    s.record("/v1/chat/completions", &body);
     hold_if_stalled(handle(s, Route::Chat, body)).await
 }
 
 async fn completions(State(s): State<Arc<SimState>>, body: Bytes) -> Response {
+    s.record("/v1/completions", &body);
     hold_if_stalled(handle(s, Route::Completions, body)).await
 }
 
@@ -388,6 +501,7 @@ fn handle(s: Arc<SimState>, api: Route, body: Bytes) -> Response {
     let req = match json_body(&body).and_then(|v| {
         let mut r = parse(flavor, api, &v)?;
         s.recount(&v, false, &mut r)?;
+        s.fill_prompt_ids(&v, false, api == Route::Completions, &mut r)?;
         Ok(r)
     }) {
         Ok(r) => r,
@@ -395,6 +509,12 @@ fn handle(s: Arc<SimState>, api: Route, body: Bytes) -> Response {
     };
     if flavor == Flavor::Ollama && req.model != s.profile.model {
         return ollama_api::unknown_model(&req.model, true);
+    }
+    if let Some(msg) = ollama_refusal(&s, &req) {
+        // The native 400, rewritten by Ollama's OpenAI middleware.
+        let body =
+            json!({"error": {"message": msg, "type": "api_error", "param": null, "code": null}});
+        return (StatusCode::BAD_REQUEST, axum::Json(body)).into_response();
     }
     let n = s.requests.fetch_add(1, Ordering::Relaxed) + 1;
     let fault = fault_for(&s.faults, n);
@@ -416,15 +536,28 @@ fn handle(s: Arc<SimState>, api: Route, body: Bytes) -> Response {
         },
         opts: req.opts,
         prompt_tokens: req.prompt_tokens,
+        prompt_details: s.profile.prompt_tokens_details,
+        // A vLLM serving a thinking model runs a reasoning parser; with
+        // `tags` it runs none (and reports no reasoning count).
+        reasoning_details: s.profile.reasoning_share > 0.0
+            && s.profile.thinks
+            && s.profile.reasoning_format == ReasoningFormat::Field,
     };
     stream_response(s, req, renderer, fault, n)
 }
 
+/// Why the simulated Ollama refuses `req`'s `think`, if it does.
+fn ollama_refusal(s: &SimState, req: &SimRequest) -> Option<String> {
+    reasoning::ollama_refusal(req.ollama_think.as_ref(), s.profile.thinks, &req.model)
+}
+
 async fn ollama_generate(State(s): State<Arc<SimState>>, body: Bytes) -> Response {
+    s.record("/api/generate", &body);
     hold_if_stalled(handle_ollama_native(s, false, body)).await
 }
 
 async fn ollama_chat(State(s): State<Arc<SimState>>, body: Bytes) -> Response {
+    s.record("/api/chat", &body);
     hold_if_stalled(handle_ollama_native(s, true, body)).await
 }
 
@@ -437,6 +570,7 @@ fn handle_ollama_native(s: Arc<SimState>, chat: bool, body: Bytes) -> Response {
     };
     let req = match parse_ollama_native(chat, &v).and_then(|mut r| {
         s.recount(&v, true, &mut r)?;
+        s.fill_prompt_ids(&v, true, false, &mut r)?;
         Ok(r)
     }) {
         Ok(r) => r,
@@ -448,8 +582,12 @@ fn handle_ollama_native(s: Arc<SimState>, chat: bool, body: Bytes) -> Response {
     if let Err(msg) = ollama_api::check_options(&v) {
         return ollama_api::native_error(StatusCode::INTERNAL_SERVER_ERROR, &msg);
     }
+    if let Some(msg) = ollama_refusal(&s, &req) {
+        return ollama_api::native_error(StatusCode::BAD_REQUEST, &msg);
+    }
     if req.preload && req.unload {
         s.loaded.store(false, Ordering::Relaxed);
+        s.clear_cache();
         let writer = OllamaWriter {
             chat,
             model: req.model.clone(),
@@ -541,7 +679,12 @@ async fn metrics_page(State(s): State<Arc<SimState>>) -> Response {
 }
 
 async fn llama_completion(State(s): State<Arc<SimState>>, body: Bytes) -> Response {
-    let req = match json_body(&body).and_then(|v| parse_llama_native(&v)) {
+    s.record("/completion", &body);
+    let req = match json_body(&body).and_then(|v| {
+        let mut r = parse_llama_native(&v)?;
+        s.fill_prompt_ids(&v, false, true, &mut r)?;
+        Ok(r)
+    }) {
         Ok(r) => r,
         Err(msg) => return error_response(Flavor::Llamacpp, StatusCode::BAD_REQUEST, &msg),
     };
@@ -615,7 +758,7 @@ async fn generate<W: StreamWriter>(
         let _ = tx.send(Ok(Bytes::from(r.load_answer("load")))).await;
         return;
     }
-    let mut g = Generation::new(&s, &req, load_ms, n);
+    let mut g = Generation::new(&s, &req, load_ms, n, r.reasoning_field());
     while g.sent < g.target {
         let Some(mut buf) = g.next_event(&s, &req, &r).await else {
             continue; // not streamed: the text is kept for the whole answer
@@ -683,6 +826,10 @@ struct Generation {
     /// Tokens to send, and the finish reason once they are.
     target: u64,
     finish: &'static str,
+    /// The first `reasoning` tokens think (see `reasoning.rs`).
+    reasoning: u64,
+    /// How they are written: `Field` only where the stream has a field.
+    format: ReasoningFormat,
     first_at: Instant,
     /// When the next event is due.
     deadline: Instant,
@@ -690,26 +837,44 @@ struct Generation {
     timings: Timings,
     sent: u64,
     events: u32,
-    /// The text of a non-streamed answer.
+    /// The reasoning of a non-streamed answer (in its field).
+    whole_reasoning: String,
+    /// The text of a non-streamed answer; with the prefix cache on, of
+    /// every answer (what a later turn resends).
     whole_text: String,
+    /// Keep `whole_text` while streaming (the prefix cache is on).
+    keep_text: bool,
     text: String,
     ids: Vec<u32>,
+    /// The texts of the last event's tokens.
+    pieces: Vec<&'static str>,
 }
 
 impl Generation {
-    /// The schedule of `req`'s stream, its prefill counted as done now.
-    fn new(s: &SimState, req: &SimRequest, load_ms: f64, n: u64) -> Self {
+    /// The schedule of `req`'s stream, its prefill counted as done now;
+    /// `has_field`: the stream has a reasoning field.
+    fn new(s: &SimState, req: &SimRequest, load_ms: f64, n: u64, has_field: bool) -> Self {
         // End of sequence comes early unless ignored (where the flavor can).
         let (target, finish) = match s.profile.latency.eos_after {
             Some(eos) if eos < req.max_tokens && !req.ignore_eos => (eos.max(1), "stop"),
             _ => (req.max_tokens, "length"),
         };
-        let prefill = Duration::from_secs_f64(s.model.prefill_s(req.prompt_tokens));
+        let (reasoning, format) = reasoning_plan(&s.profile, req, target, has_field);
+        // Prefill is paid for the prompt tokens the cache did not hold.
+        let cached = s.cache_hit(req);
+        let processed = req.prompt_tokens.saturating_sub(cached);
+        let prefill = Duration::from_secs_f64(s.model.prefill_s(processed));
         let first_at = Instant::now() + prefill;
         let mut timings = Timings {
-            prompt_n: req.prompt_tokens,
+            prompt_n: processed,
             prompt_ms: prefill.as_secs_f64() * 1000.0,
             load_ms,
+            cache_n: cached,
+            reasoning_n: if format == ReasoningFormat::Field {
+                reasoning
+            } else {
+                0
+            },
             ..Timings::default()
         };
         // llama-server's generation clock starts at the first token: its
@@ -727,20 +892,37 @@ impl Generation {
         Self {
             target,
             finish,
+            reasoning,
+            format,
             first_at,
             deadline: first_at,
             rng: SmallRng::seed_from_u64(n),
             timings,
             sent: 0,
             events: 0,
+            whole_reasoning: String::new(),
             whole_text: String::new(),
+            keep_text: s.cache.is_some(),
             text: String::new(),
             ids: Vec::new(),
+            pieces: Vec::new(),
         }
     }
 
+    /// Text and id of output token `k` (0-based): reasoning first, then
+    /// the answer words from their start.
+    fn token(&self, k: u64) -> (&'static str, u32) {
+        if k < self.reasoning {
+            return reasoning::reasoning_token(k, self.reasoning, self.format);
+        }
+        let w = ((k - self.reasoning) as usize) % WORDS.len();
+        (WORDS[w], 1000 + w as u32)
+    }
+
     /// Waits until the next event is due and produces its tokens: the
-    /// event's bytes when streaming, else `None` (the text is kept).
+    /// event's bytes when streaming, else `None` (the text is kept). An
+    /// event ends where the reasoning ends and the first answer token is
+    /// an event of its own, so it is sent at its own deadline.
     async fn next_event<W: StreamWriter>(
         &mut self,
         s: &SimState,
@@ -748,9 +930,17 @@ impl Generation {
         r: &W,
     ) -> Option<Vec<u8>> {
         let first = self.sent == 0;
-        let size = s
+        let mut size = s
             .model
             .event_size(first, self.target - self.sent, &mut self.rng);
+        let thinking = self.sent < self.reasoning;
+        if thinking {
+            size = size.min(self.reasoning - self.sent);
+        } else if self.reasoning > 0 && self.sent == self.reasoning {
+            // The first answer event carries one token, as the first event
+            // does: it is sent at that token's own deadline.
+            size = 1;
+        }
         if !first {
             for _ in 0..size {
                 let rate = s.model.stream_tps(s.active.load(Ordering::Relaxed));
@@ -760,56 +950,67 @@ impl Generation {
         crate::clock::sleep_until(self.deadline).await;
         self.text.clear();
         self.ids.clear();
+        self.pieces.clear();
         for k in self.sent..self.sent + size {
-            let w = (k as usize) % WORDS.len();
-            self.ids.push(1000 + w as u32);
-            self.text.push_str(WORDS[w]);
+            let (text, id) = self.token(k);
+            self.ids.push(id);
+            self.pieces.push(text);
+            self.text.push_str(text);
         }
         self.sent += size;
         count_event(s, first, size);
         self.timings.predicted_n = self.sent;
         self.timings.predicted_ms = (self.deadline - self.first_at).as_secs_f64() * 1000.0;
-        if !req.stream {
+        let in_field = thinking && self.format == ReasoningFormat::Field;
+        if in_field {
+            if !req.stream {
+                self.whole_reasoning.push_str(&self.text);
+            }
+        } else if !req.stream || self.keep_text {
             self.whole_text.push_str(&self.text);
+        }
+        if !req.stream {
             return None;
         }
         let mut buf = Vec::with_capacity(512);
         if first {
             r.open(&mut buf);
         }
-        self.render(r, size, &mut buf);
+        self.render(r, size, in_field, &mut buf);
         Some(buf)
     }
 
     /// Writes the last event's `size` tokens, one event per token where
     /// the flavor streams so (the burst written in one flush).
-    fn render<W: StreamWriter>(&self, r: &W, size: u64, buf: &mut Vec<u8>) {
+    fn render<W: StreamWriter>(&self, r: &W, size: u64, reasoning: bool, buf: &mut Vec<u8>) {
         if !r.one_event_per_token() {
             let piece = Piece {
                 text: &self.text,
                 ids: &self.ids,
                 cumulative: self.sent,
                 finish: (self.sent == self.target).then_some(self.finish),
+                reasoning,
             };
             r.content(buf, &piece, &self.timings);
             return;
         }
-        for (i, id) in self.ids.iter().enumerate() {
-            let w = WORDS[(*id - 1000) as usize];
+        for (i, (id, text)) in self.ids.iter().zip(&self.pieces).enumerate() {
             let cum = self.sent - size + i as u64 + 1;
             let mut t = self.timings;
             t.predicted_n = cum;
             let piece = Piece {
-                text: w,
+                text,
                 ids: std::slice::from_ref(id),
                 cumulative: cum,
                 finish: None,
+                reasoning,
             };
             r.content(buf, &piece, &t);
         }
     }
 
-    /// Counts a finished stream in the server's counters.
+    /// Counts a finished stream in the server's counters, and keeps its
+    /// prompt and answer in the prefix cache.
     fn record_finish(&self, s: &SimState, req: &SimRequest) {
         s.counters.generation_us.fetch_add(
             (self.timings.predicted_ms * 1000.0) as u64,
@@ -818,6 +1019,9 @@ impl Generation {
         s.counters.requests_ok.fetch_add(1, Ordering::Relaxed);
         if req.unload {
             s.loaded.store(false, Ordering::Relaxed); // keep_alive: 0
+            s.clear_cache();
+        } else {
+            s.cache_answer(req, &self.whole_text);
         }
         s.counters
             .finished_generation_tokens
@@ -835,11 +1039,41 @@ impl Generation {
         if req.stream {
             r.close(&mut buf, self.finish, self.sent, &self.timings);
         } else {
-            let v = r.whole(&self.whole_text, self.finish, self.sent, &self.timings);
+            let v = r.whole(
+                &self.whole_reasoning,
+                &self.whole_text,
+                self.finish,
+                self.sent,
+                &self.timings,
+            );
             let _ = serde_json::to_writer(&mut buf, &v);
         }
         buf
     }
+}
+
+/// The reasoning tokens of `req`'s `target`-token output and how they are
+/// written: none when the model cannot think or the request switched
+/// thinking off; the profile's format where the stream has a reasoning
+/// field (`has_field`), else `<think>` tags in the text.
+fn reasoning_plan(
+    p: &Profile,
+    req: &SimRequest,
+    target: u64,
+    has_field: bool,
+) -> (u64, ReasoningFormat) {
+    let share = if !p.thinks || req.thinking == Some(false) {
+        0.0
+    } else {
+        p.reasoning_share
+    };
+    // A completions prompt has no template to open a block in.
+    let format = if has_field {
+        p.reasoning_format
+    } else {
+        ReasoningFormat::Tags
+    };
+    (reasoning::reasoning_tokens(share, target, format), format)
 }
 
 /// Counts an event of `size` tokens (and, with MTP, its decode step).

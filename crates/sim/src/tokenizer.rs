@@ -75,16 +75,22 @@ impl SimTokenizer {
         Ok(Self { tokenizer, env })
     }
 
-    fn tokens(&self, text: &str, add_special: bool) -> Result<u64, String> {
+    fn ids(&self, text: &str, add_special: bool) -> Result<Vec<u32>, String> {
         self.tokenizer
             .encode(text, add_special)
-            .map(|e| e.len() as u64)
+            .map(|e| e.get_ids().to_vec())
             .map_err(|e| e.to_string())
     }
 
-    /// Tokens of `messages` rendered through the chat template with the
-    /// generation prompt.
-    pub fn chat(&self, messages: &Value) -> Result<u64, String> {
+    /// The token ids of generated `text` (no special tokens added): what
+    /// the prefix cache appends to a prompt once its answer is done.
+    pub(crate) fn text_ids(&self, text: &str) -> Result<Vec<u32>, String> {
+        self.ids(text, false)
+    }
+
+    /// Token ids of `messages` rendered through the chat template with
+    /// the generation prompt.
+    fn chat_ids(&self, messages: &Value) -> Result<Vec<u32>, String> {
         let text = self
             .env
             .get_template("t")
@@ -95,22 +101,35 @@ impl SimTokenizer {
                 })
             })
             .map_err(|e| e.to_string())?;
-        self.tokens(&text, false)
+        self.ids(&text, false)
+    }
+
+    /// Tokens of `messages` rendered through the chat template with the
+    /// generation prompt.
+    pub fn chat(&self, messages: &Value) -> Result<u64, String> {
+        self.chat_ids(messages).map(|ids| ids.len() as u64)
+    }
+
+    /// Token ids of a request body: chat `messages`, or a `prompt`
+    /// (through the template when `templated`, as Ollama's
+    /// `/api/generate` does); `None` when it has neither.
+    pub(crate) fn body_ids(&self, v: &Value, templated: bool) -> Result<Option<Vec<u32>>, String> {
+        if let Some(m) = v.get("messages") {
+            return self.chat_ids(m).map(Some);
+        }
+        match v.get("prompt").and_then(Value::as_str) {
+            Some(p) if templated && v.get("raw") != Some(&Value::Bool(true)) => self
+                .chat_ids(&serde_json::json!([{"role": "user", "content": p}]))
+                .map(Some),
+            Some(p) => self.ids(p, true).map(Some),
+            None => Ok(None),
+        }
     }
 
     /// Tokens of a request body: chat `messages`, or a `prompt` (through
     /// the template when `templated`, as Ollama's `/api/generate` does).
     pub fn count_body(&self, v: &Value, templated: bool) -> Result<Option<u64>, String> {
-        if let Some(m) = v.get("messages") {
-            return self.chat(m).map(Some);
-        }
-        match v.get("prompt").and_then(Value::as_str) {
-            Some(p) if templated && v.get("raw") != Some(&Value::Bool(true)) => self
-                .chat(&serde_json::json!([{"role": "user", "content": p}]))
-                .map(Some),
-            Some(p) => self.tokens(p, true).map(Some),
-            None => Ok(None),
-        }
+        Ok(self.body_ids(v, templated)?.map(|ids| ids.len() as u64))
     }
 }
 
