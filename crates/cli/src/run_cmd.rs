@@ -88,6 +88,7 @@ pub fn run_config(a: &RunArgs) -> anyhow::Result<RunConfig> {
             min_prompt_tokens: a.dataset_min_prompt_tokens,
             max_prompt_tokens: a.dataset_max_prompt_tokens,
             max_output_tokens: a.dataset_max_output_tokens,
+            ..Default::default()
         });
     c.output_tokens = a.output_tokens;
     c.turns = a.turns;

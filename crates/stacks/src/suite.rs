@@ -682,6 +682,14 @@ fn run_config(
         (None, None) => Bound::Requests(1),
     };
     c.warmup_requests = scenario.warmup_requests.unwrap_or(d.warmup_requests);
+    c.thinking = scenario.thinking.unwrap_or_default();
+    c.thinking_budget = scenario.thinking_budget;
+    c.turns = scenario.turns.unwrap_or(1);
+    c.think_time = scenario
+        .think_time
+        .as_ref()
+        .map_or(Duration::ZERO, |t| t.get());
+    c.cache_salt = scenario.cache_salt.unwrap_or(false);
     c.prompt_tokens = scenario.prompt_tokens.unwrap_or(d.prompt_tokens);
     c.output_tokens = scenario.output_tokens.unwrap_or(d.output_tokens);
     c.shared_prefix_tokens = scenario

@@ -366,8 +366,18 @@ fn a_server_killed_mid_run_ends_the_run_cleanly() {
 fn a_conversation_reports_its_cached_history_and_the_salt_defeats_it() {
     VLLM.with_url(|url| {
         let args = [
-            "-c", "1", "-n", "12", "--turns", "4", "--prompt-tokens", "96",
-            "--output-tokens", "32", "--seed", "11",
+            "-c",
+            "1",
+            "-n",
+            "12",
+            "--turns",
+            "4",
+            "--prompt-tokens",
+            "96",
+            "--output-tokens",
+            "32",
+            "--seed",
+            "11",
         ];
         let turn_ttft = |recs: &[serde_json::Value], turn: u64| {
             median(

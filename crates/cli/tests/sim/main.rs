@@ -20,6 +20,7 @@ mod merge;
 mod ollama_native;
 mod probe;
 mod prompt_lengths;
+mod reasoning;
 mod report;
 mod server_metrics;
 mod sim_apis;

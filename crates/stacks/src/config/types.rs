@@ -233,6 +233,21 @@ pub struct Scenario {
     /// Overrides the suite default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shared_prefix_tokens: Option<u32>,
+    /// `--thinking` of `stackbench run`: `on`, `off` or `default`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thinking: Option<stackbench_core::kinds::Thinking>,
+    /// `--thinking-budget`: reasoning tokens a request may spend.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thinking_budget: Option<u32>,
+    /// `--turns`: turns per conversation (closed loop).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub turns: Option<u32>,
+    /// `--think-time`: pause between a conversation's turns, e.g. `2s`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub think_time: Option<DurationText>,
+    /// `--cache-salt`: keep requests off the prompt cache.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_salt: Option<bool>,
 }
 
 /// One stack of a loaded suite.
