@@ -604,3 +604,68 @@ async fn a_server_killed_mid_run_ends_the_run_with_every_request_recorded() {
     let run = read_run_json(dir.path());
     assert_eq!(run["summary"]["requests"]["ok"].as_u64(), Some(ok as u64));
 }
+
+/// A 3-turn conversation on `/api/chat`: each turn resends the history
+/// (the server's `prompt_eval_count` grows turn by turn), and Ollama
+/// reports no cached count (`prompt_eval_count` is the whole prompt,
+/// cached or not), so the records and the summary claim none. Asking the
+/// plain SmolLM2 model to think is refused by Ollama with its own message
+/// ("does not support thinking"), which every failed record carries: the
+/// run ends as an error, not as a measurement without reasoning.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(has_ollama),
+    ignore = "Ollama not found; STACKBENCH_REQUIRE_OLLAMA=1 makes this a failure"
+)]
+async fn a_conversation_resends_its_history_and_claims_no_cache() {
+    let _g = common::SERIAL.lock().await;
+    let o = shared().await;
+    let dir = tempfile::tempdir().unwrap();
+    let args = [
+        "--api",
+        "ollama-chat",
+        "-c",
+        "1",
+        "-n",
+        "6",
+        "--turns",
+        "3",
+        "--prompt-tokens",
+        "48",
+        "--output-tokens",
+        "16",
+    ];
+    let run_json = run(o, dir.path(), &args);
+    let recs = measured_records(dir.path());
+    assert_eq!(recs.len(), 6);
+    for r in &recs {
+        assert!(r.get("cached_prompt_tokens").is_none(), "{r}");
+        let turn = r["turn"].as_u64().unwrap();
+        if turn > 1 {
+            let before = recs
+                .iter()
+                .find(|p| p["session"] == r["session"] && p["turn"] == turn - 1)
+                .unwrap();
+            assert!(
+                r["prompt_tokens"].as_u64() > before["prompt_tokens"].as_u64(),
+                "turn {turn} resends the history: {r}"
+            );
+        }
+    }
+    assert!(
+        run_json["summary"].get("cache_hit_share").is_none(),
+        "{run_json}"
+    );
+    let refused = tempfile::tempdir().unwrap();
+    let mut all = vec!["--model", &o.model, "--api", "ollama-chat", "-n", "2"];
+    all.extend_from_slice(&["--output-tokens", "8", "--thinking", "on"]);
+    let out = run_bin(&o.proc.url, refused.path(), &all);
+    assert_eq!(out.code(), Some(2), "{}", out.stderr);
+    let failed = measured_records(refused.path());
+    assert!(
+        failed.iter().all(|r| r["error"]["message"]
+            .to_string()
+            .contains("does not support thinking")),
+        "{failed:#?}"
+    );
+}
