@@ -287,6 +287,36 @@ pub fn read_run_json(dir: &Path) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(dir.join("run.json")).unwrap()).unwrap()
 }
 
+/// The `stackbench run` arguments of the real-server conversation tests:
+/// one user, three 4-turn conversations of 96-token messages and 32-token
+/// answers.
+pub const CONVERSATION_ARGS: [&str; 12] = [
+    "-c",
+    "1",
+    "-n",
+    "12",
+    "--turns",
+    "4",
+    "--prompt-tokens",
+    "96",
+    "--output-tokens",
+    "32",
+    "--seed",
+    "11",
+];
+
+/// The median TTFT (ms) of the records of conversation turn `turn`.
+pub fn turn_ttft_ms(records: &[serde_json::Value], turn: u64) -> f64 {
+    median(
+        records
+            .iter()
+            .filter(|r| r["turn"] == turn)
+            .filter_map(|r| r["ttft_us"].as_f64())
+            .map(|us| us / 1000.0)
+            .collect(),
+    )
+}
+
 /// The median of `v` (upper middle for even lengths).
 pub fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);

@@ -594,17 +594,6 @@ fn field(r: &serde_json::Value, key: &str) -> u64 {
         .unwrap_or_else(|| panic!("{key} missing: {r}"))
 }
 
-/// The median TTFT (ms) of the records of `turn`.
-fn ttft_of_turn(records: &[serde_json::Value], turn: u64) -> f64 {
-    median(
-        records
-            .iter()
-            .filter(|r| r["turn"] == turn)
-            .map(|r| field(r, "ttft_us") as f64 / 1000.0)
-            .collect(),
-    )
-}
-
 /// A 4-turn conversation on one slot: every later turn finds the whole
 /// previous prompt (and most of the answer) in the slot's cache, so it
 /// processes no more than a first turn does, while the same conversation
@@ -620,20 +609,7 @@ fn ttft_of_turn(records: &[serde_json::Value], turn: u64) -> f64 {
 async fn a_conversation_reuses_its_history_from_the_slot_cache() {
     let _g = common::SERIAL.lock().await;
     let server = start(1, 4096).await;
-    let args = [
-        "-c",
-        "1",
-        "-n",
-        "12",
-        "--turns",
-        "4",
-        "--prompt-tokens",
-        "96",
-        "--output-tokens",
-        "32",
-        "--seed",
-        "11",
-    ];
+    let args = common::CONVERSATION_ARGS;
     let (dir, warm) = run_records(&server.url, &args);
     assert_eq!(warm.len(), 12);
     for r in &warm {
@@ -670,11 +646,18 @@ async fn a_conversation_reuses_its_history_from_the_slot_cache() {
     );
     let run = common::read_run_json(dir.path());
     assert_eq!(run["load"]["switches"]["cache_prompt"], false, "{run}");
-    let (warm4, cold4) = (ttft_of_turn(&warm, 4), ttft_of_turn(&cold, 4));
+    let (warm4, cold4) = (
+        common::turn_ttft_ms(&warm, 4),
+        common::turn_ttft_ms(&cold, 4),
+    );
     eprintln!(
         "llama-server turn TTFT p50 ms, cached: {:?}; uncached: {:?}",
-        (1..=4).map(|t| ttft_of_turn(&warm, t)).collect::<Vec<_>>(),
-        (1..=4).map(|t| ttft_of_turn(&cold, t)).collect::<Vec<_>>()
+        (1..=4)
+            .map(|t| common::turn_ttft_ms(&warm, t))
+            .collect::<Vec<_>>(),
+        (1..=4)
+            .map(|t| common::turn_ttft_ms(&cold, t))
+            .collect::<Vec<_>>()
     );
     assert!(
         cold4 > warm4,

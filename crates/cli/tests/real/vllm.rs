@@ -365,28 +365,7 @@ fn a_server_killed_mid_run_ends_the_run_cleanly() {
 )]
 fn a_conversation_reports_its_cached_history_and_the_salt_defeats_it() {
     VLLM.with_url(|url| {
-        let args = [
-            "-c",
-            "1",
-            "-n",
-            "12",
-            "--turns",
-            "4",
-            "--prompt-tokens",
-            "96",
-            "--output-tokens",
-            "32",
-            "--seed",
-            "11",
-        ];
-        let turn_ttft = |recs: &[serde_json::Value], turn: u64| {
-            median(
-                recs.iter()
-                    .filter(|r| r["turn"] == turn)
-                    .map(|r| r["ttft_us"].as_f64().unwrap() / 1000.0)
-                    .collect(),
-            )
-        };
+        let args = crate::common::CONVERSATION_ARGS;
         let dir = tempfile::tempdir().unwrap();
         run(url, dir.path(), &args).assert_success();
         let warm = measured(dir.path());
@@ -408,9 +387,13 @@ fn a_conversation_reports_its_cached_history_and_the_salt_defeats_it() {
         );
         eprintln!(
             "vLLM turn TTFT p50 ms, cached: {:?}; salted: {:?}",
-            (1..=4).map(|t| turn_ttft(&warm, t)).collect::<Vec<_>>(),
-            (1..=4).map(|t| turn_ttft(&cold, t)).collect::<Vec<_>>()
+            (1..=4)
+                .map(|t| crate::common::turn_ttft_ms(&warm, t))
+                .collect::<Vec<_>>(),
+            (1..=4)
+                .map(|t| crate::common::turn_ttft_ms(&cold, t))
+                .collect::<Vec<_>>()
         );
-        assert!(turn_ttft(&cold, 4) > turn_ttft(&warm, 4));
+        assert!(crate::common::turn_ttft_ms(&cold, 4) > crate::common::turn_ttft_ms(&warm, 4));
     });
 }

@@ -255,15 +255,7 @@ fn a_conversation_rides_on_the_simulated_prefix_cache_unless_salted() {
         salted.iter().all(|r| r["cached_prompt_tokens"] == 0),
         "{salted:#?}"
     );
-    let turn_ttft = |recs: &[serde_json::Value], t: u64| {
-        median(
-            recs.iter()
-                .filter(|r| r["turn"] == t)
-                .map(|r| u(r, "ttft_us") as f64)
-                .collect(),
-        )
-    };
-    assert!(turn_ttft(&salted, 4) > 1.5 * turn_ttft(&warm, 4));
+    assert!(crate::common::turn_ttft_ms(&salted, 4) > 1.5 * crate::common::turn_ttft_ms(&warm, 4));
     let summary = &read_run_json(warm_dir.path())["summary"];
     let share = summary["cache_hit_share"].as_f64().unwrap();
     assert!(share > 0.3, "{summary}");
