@@ -562,7 +562,9 @@ async fn a_server_killed_mid_run_ends_the_run_with_every_request_recorded() {
     .stdout(Stdio::null())
     .spawn();
     let jsonl = dir.path().join("requests.jsonl");
-    for _ in 0..1200 {
+    // Up to 4 minutes for two measured requests: a busy 2-core box (a
+    // build beside the tests) once took more than one.
+    for _ in 0..4800 {
         let text = std::fs::read_to_string(&jsonl).unwrap_or_default();
         if text
             .lines()
