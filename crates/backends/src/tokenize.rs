@@ -31,6 +31,10 @@ pub struct ServerTokenizer {
     kind: ServerKind,
     api: Api,
     model: String,
+    /// The run's `chat_template_kwargs` (`--thinking`): a template renders
+    /// differently with them (Qwen3's `enable_thinking: false` adds an
+    /// empty think block), so the count must see them too.
+    template_kwargs: Option<Value>,
 }
 
 impl ServerTokenizer {
@@ -54,7 +58,23 @@ impl ServerTokenizer {
             kind,
             api,
             model: model.to_string(),
+            template_kwargs: None,
         })
+    }
+
+    /// This counter, rendering chat templates with `kwargs` as the run's
+    /// requests do.
+    pub fn with_template_kwargs(mut self, kwargs: Option<Value>) -> Self {
+        self.template_kwargs = kwargs;
+        self
+    }
+
+    /// `body` with the run's template kwargs, when it has any.
+    fn templated(&self, mut body: Value) -> Value {
+        if let (Some(k), Value::Object(map)) = (&self.template_kwargs, &mut body) {
+            map.insert("chat_template_kwargs".into(), k.clone());
+        }
+        body
     }
 
     /// What it asks, for `run.json`.
@@ -83,7 +103,9 @@ impl ServerTokenizer {
         let n = match self.kind {
             ServerKind::Vllm => {
                 let body = if self.api == Api::Chat {
-                    json!({"model": self.model, "messages": [{"role": "user", "content": content}]})
+                    self.templated(
+                        json!({"model": self.model, "messages": [{"role": "user", "content": content}]}),
+                    )
                 } else {
                     json!({"model": self.model, "prompt": content})
                 };
@@ -97,7 +119,9 @@ impl ServerTokenizer {
                     let v = self
                         .post(
                             "apply-template",
-                            json!({"messages": [{"role": "user", "content": content}]}),
+                            self.templated(
+                                json!({"messages": [{"role": "user", "content": content}]}),
+                            ),
                         )
                         .await?;
                     v.get("prompt")

@@ -206,6 +206,7 @@ async fn workload(
             dataset: Some(selected),
         });
     }
+    let kwargs = body.switches.get("chat_template_kwargs").cloned();
     let calibration = driver(
         c,
         root,
@@ -217,7 +218,8 @@ async fn workload(
             ..body
         },
     )?;
-    let tokenizer = ServerTokenizer::new(root, key, kind, c.api, model);
+    let tokenizer =
+        ServerTokenizer::new(root, key, kind, c.api, model).map(|t| t.with_template_kwargs(kwargs));
     let calibration = Driver::OpenAi(calibration);
     let (prompts, sizing) = prompts(c, tokenizer, calibration, seed, warnings).await?;
     let prompts = prompts.prebuild(match c.bound {

@@ -714,6 +714,9 @@ async fn reasoning_is_split_from_the_answer_on_the_real_server() {
         off.iter().all(|r| r.get("reasoning_tokens").is_none()),
         "{off:#?}"
     );
+    // The template renders an empty think block when thinking is off: the
+    // prompt sizing counted with the same switch, so the length is exact.
+    assert!(off.iter().all(|r| r["prompt_tokens"] == 128), "{off:#?}");
     let run = common::read_run_json(dir.path());
     assert_eq!(
         run["load"]["switches"]["chat_template_kwargs"]["enable_thinking"],
