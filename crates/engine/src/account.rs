@@ -355,6 +355,12 @@ fn first_answer_us(rec: &RequestRecord) -> Option<u64> {
     }
 }
 
+/// A record's prompt tokens and cached prompt tokens, when the server
+/// reported both (the cache hit share counts only such requests).
+fn cache_counts(rec: &RequestRecord) -> Option<(u64, u64)> {
+    rec.prompt_tokens.zip(rec.cached_prompt_tokens)
+}
+
 /// A finished request's reasoning and prompt-cache counts.
 fn tally_reasoning(rec: &RequestRecord, t: &mut Totals) {
     t.ok_output_tokens += rec.output_tokens;
@@ -363,7 +369,7 @@ fn tally_reasoning(rec: &RequestRecord, t: &mut Totals) {
         t.reasoning_requests += 1;
         t.reasoning_tokens += reasoning.unwrap_or(0);
     }
-    if let (Some(p), Some(c)) = (rec.prompt_tokens, rec.cached_prompt_tokens) {
+    if let Some((p, c)) = cache_counts(rec) {
         t.cached_prompt_tokens += c;
         t.cache_reported_prompt_tokens += p;
     }
@@ -381,7 +387,7 @@ fn tally_turn(
     let c = t.turns.entry(at).or_default();
     c.requests += 1;
     c.prompt_tokens += rec.prompt_tokens.unwrap_or(0);
-    if let (Some(p), Some(cached)) = (rec.prompt_tokens, rec.cached_prompt_tokens) {
+    if let Some((p, cached)) = cache_counts(rec) {
         c.cached_prompt_tokens += cached;
         c.cache_reported_prompt_tokens += p;
     }

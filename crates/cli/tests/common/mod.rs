@@ -305,6 +305,14 @@ pub const CONVERSATION_ARGS: [&str; 12] = [
     "11",
 ];
 
+/// The whole-number field `key` of record `r` (the test fails when it is
+/// missing).
+pub fn num(r: &serde_json::Value, key: &str) -> u64 {
+    r[key]
+        .as_u64()
+        .unwrap_or_else(|| panic!("{key} missing: {r}"))
+}
+
 /// The median TTFT (ms) of the records of conversation turn `turn`.
 pub fn turn_ttft_ms(records: &[serde_json::Value], turn: u64) -> f64 {
     median(

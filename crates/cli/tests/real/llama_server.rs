@@ -588,12 +588,6 @@ fn run_records(url: &str, args: &[&str]) -> (tempfile::TempDir, Vec<serde_json::
     (dir, records)
 }
 
-fn field(r: &serde_json::Value, key: &str) -> u64 {
-    r[key]
-        .as_u64()
-        .unwrap_or_else(|| panic!("{key} missing: {r}"))
-}
-
 /// A 4-turn conversation on one slot: every later turn finds the whole
 /// previous prompt (and most of the answer) in the slot's cache, so it
 /// processes no more than a first turn does, while the same conversation
@@ -613,17 +607,20 @@ async fn a_conversation_reuses_its_history_from_the_slot_cache() {
     let (dir, warm) = run_records(&server.url, &args);
     assert_eq!(warm.len(), 12);
     for r in &warm {
-        let turn = field(r, "turn");
-        let (prompt, cached) = (field(r, "prompt_tokens"), field(r, "cached_prompt_tokens"));
+        let turn = common::num(r, "turn");
+        let (prompt, cached) = (
+            common::num(r, "prompt_tokens"),
+            common::num(r, "cached_prompt_tokens"),
+        );
         if turn == 1 {
             continue;
         }
         let before = warm
             .iter()
-            .find(|p| p["session"] == r["session"] && field(p, "turn") == turn - 1)
+            .find(|p| p["session"] == r["session"] && common::num(p, "turn") == turn - 1)
             .expect("the previous turn of the conversation");
         assert!(
-            cached >= field(before, "prompt_tokens"),
+            cached >= common::num(before, "prompt_tokens"),
             "turn {turn} found the previous prompt in the cache: {r}"
         );
         assert!(
@@ -695,8 +692,11 @@ async fn reasoning_is_split_from_the_answer_on_the_real_server() {
     };
     let (dir, parsed) = with(&["--thinking-budget", "6"]);
     for r in &parsed {
-        assert_eq!(field(r, "reasoning_tokens"), 5, "{r}");
-        assert!(field(r, "ttfat_us") > field(r, "ttft_us"), "{r}");
+        assert_eq!(common::num(r, "reasoning_tokens"), 5, "{r}");
+        assert!(
+            common::num(r, "ttfat_us") > common::num(r, "ttft_us"),
+            "{r}"
+        );
     }
     let run = common::read_run_json(dir.path());
     let share = run["summary"]["reasoning_share"].as_f64().unwrap();
@@ -706,7 +706,10 @@ async fn reasoning_is_split_from_the_answer_on_the_real_server() {
         r#"{"thinking_budget_tokens":6,"reasoning_format":"none"}"#,
     ]);
     for (p, r) in parsed.iter().zip(&raw) {
-        let (a, b) = (field(p, "reasoning_tokens"), field(r, "reasoning_tokens"));
+        let (a, b) = (
+            common::num(p, "reasoning_tokens"),
+            common::num(r, "reasoning_tokens"),
+        );
         assert!((a + 3..=a + 5).contains(&b), "parsed {p}\nraw {r}");
     }
     let (dir, off) = with(&["--thinking", "off"]);
@@ -729,8 +732,8 @@ async fn reasoning_is_split_from_the_answer_on_the_real_server() {
     let (_, on) = with(&["--thinking", "on"]);
     for r in &on {
         assert_eq!(
-            field(r, "reasoning_tokens"),
-            field(r, "output_tokens"),
+            common::num(r, "reasoning_tokens"),
+            common::num(r, "output_tokens"),
             "{r}"
         );
         assert!(r.get("ttfat_us").is_none(), "{r}");

@@ -13,16 +13,10 @@
 
 use std::path::Path;
 
-use crate::common::{measured_records, median, read_run_json, run_bin, spawn_sim};
+use crate::common::{measured_records, median, num, read_run_json, run_bin, spawn_sim};
 
 /// 100 tok/s: one decode interval is 10 ms.
 const INTERVAL_MS: f64 = 10.0;
-
-fn u(r: &serde_json::Value, key: &str) -> u64 {
-    r[key]
-        .as_u64()
-        .unwrap_or_else(|| panic!("{key} missing: {r}"))
-}
 
 /// A 60 % reasoning share over 40 tokens is 24 reasoning tokens, exactly,
 /// in every flavor, every way it streams reasoning and every API, and the
@@ -61,12 +55,12 @@ fn a_60_percent_reasoning_share_is_measured_exactly_in_every_flavor() {
         let recs = measured_records(dir.path());
         assert_eq!(recs.len(), 4, "{case}");
         for r in &recs {
-            assert_eq!(u(r, "output_tokens"), 40, "{case}: {r}");
-            assert_eq!(u(r, "reasoning_tokens"), 24, "{case}: {r}");
+            assert_eq!(num(r, "output_tokens"), 40, "{case}: {r}");
+            assert_eq!(num(r, "reasoning_tokens"), 24, "{case}: {r}");
         }
         let lead = median(
             recs.iter()
-                .map(|r| (u(r, "ttfat_us") - u(r, "ttft_us")) as f64 / 1000.0)
+                .map(|r| (num(r, "ttfat_us") - num(r, "ttft_us")) as f64 / 1000.0)
                 .collect(),
         );
         assert!(
@@ -232,16 +226,16 @@ fn a_conversation_rides_on_the_simulated_prefix_cache_unless_salted() {
     run_bin(&sim.url, warm_dir.path(), &args).assert_success();
     let warm = measured_records(warm_dir.path());
     assert_eq!(warm.len(), 16);
-    let mut sessions: Vec<u64> = warm.iter().map(|r| u(r, "session")).collect();
+    let mut sessions: Vec<u64> = warm.iter().map(|r| num(r, "session")).collect();
     sessions.sort_unstable();
     sessions.dedup();
     assert_eq!(sessions.len(), 4, "4 conversations of 4 turns");
     for r in &warm {
-        let cached = u(r, "cached_prompt_tokens");
-        if u(r, "turn") > 1 {
+        let cached = num(r, "cached_prompt_tokens");
+        if num(r, "turn") > 1 {
             assert!(cached > 0 && cached % 16 == 0, "{r}");
             assert!(
-                u(r, "prompt_tokens") - cached <= 200 + 32,
+                num(r, "prompt_tokens") - cached <= 200 + 32,
                 "only the new message: {r}"
             );
         }
