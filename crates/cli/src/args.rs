@@ -513,8 +513,11 @@ pub struct RunArgs {
     /// before, during and after the measured phase).
     #[arg(long)]
     pub no_metrics: bool,
-    /// How often to scrape /metrics during the measured phase. Gauges
-    /// (running, waiting, KV-cache use) are only seen at scrapes.
+    /// How often to scrape /metrics during the measured phase, on average:
+    /// each gap is drawn within ±25 % so the scrapes cannot lock onto the
+    /// batch cycle of workers that finish together. Gauges (running,
+    /// waiting, KV-cache use) are only seen at scrapes: keep it well below
+    /// a request's duration to catch their maxima.
     #[arg(long, default_value = "1s", value_parser = parse_duration, value_name = "DURATION")]
     pub metrics_interval: Duration,
     /// Give up on a request after this long (send to end of stream).

@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
 use stackbench_backends::{cache_config, meta_client, scrape_metrics, GaugeMaxima, ServerCounters};
 use stackbench_core::run_file::ServerMetrics;
 use stackbench_core::summary::Summary;
@@ -194,6 +196,16 @@ impl MetricsWatch {
     }
 }
 
+/// `every` scaled by a random factor in [0.75, 1.25]. Closed-loop workers
+/// that start together finish together, so the server's batch turns over
+/// with a fixed period; a scrape period close to it samples every turnover
+/// and never the full batch (seen on vLLM: a c=8 run whose requests took
+/// 0.95 s read 1 running at every 1 s scrape, 8 at 250 ms scrapes).
+/// Jitter breaks that lock; the mean interval stays `every`.
+fn jittered(every: Duration, rng: &mut impl Rng) -> Duration {
+    every.mul_f64(rng.gen_range(0.75..=1.25))
+}
+
 /// Where scrapes go: the JSONL file, the scrape count, the gauge maxima.
 #[derive(Clone)]
 struct Sink {
@@ -264,8 +276,9 @@ impl PhaseHooks for MetricsWatch {
         let (client, root, every) = (self.client.clone(), self.root.clone(), self.every);
         let sink = self.sink();
         self.during = Some(tokio::spawn(async move {
+            let mut rng = SmallRng::from_entropy();
             loop {
-                tokio::time::sleep(every).await;
+                tokio::time::sleep(jittered(every, &mut rng)).await;
                 let _ = scrape_and_log(&client, &root, "during", &sink).await;
             }
         }));
@@ -290,5 +303,33 @@ impl PhaseHooks for MetricsWatch {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scrape_intervals_vary_within_a_quarter_of_the_asked_interval() {
+        let mut rng = SmallRng::seed_from_u64(7);
+        let every = Duration::from_secs(1);
+        let gaps: Vec<Duration> = (0..200).map(|_| jittered(every, &mut rng)).collect();
+        let (lo, hi) = (every.mul_f64(0.75), every.mul_f64(1.25));
+        assert!(gaps.iter().all(|g| (lo..=hi).contains(g)), "{gaps:?}");
+        let spread = gaps
+            .iter()
+            .max()
+            .unwrap()
+            .saturating_sub(*gaps.iter().min().unwrap());
+        assert!(
+            spread > Duration::from_millis(300),
+            "not locked to one phase: {spread:?}"
+        );
+        let mean = gaps.iter().sum::<Duration>() / 200;
+        assert!(
+            mean.abs_diff(every) < Duration::from_millis(50),
+            "mean {mean:?}"
+        );
     }
 }

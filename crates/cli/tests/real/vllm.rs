@@ -255,6 +255,10 @@ fn wrong_model_and_too_long_prompt_fail_with_the_server_message() {
 /// A 3-second c=8 run still sees the server busy: the scrapes during the
 /// run catch the running-requests and KV-cache maxima (with only the
 /// before and after scrapes, both idle, it reported `max_running: 0`).
+/// The 8 workers start together and finish together (about 1 s per
+/// request here), so the batch turns over with a fixed period; at 1 s
+/// fixed scrapes every scrape once landed on a turnover and read 1
+/// running. 250 ms scrapes, jittered, land mid-batch several times.
 #[test]
 #[cfg_attr(
     not(has_vllm),
@@ -263,7 +267,16 @@ fn wrong_model_and_too_long_prompt_fail_with_the_server_message() {
 fn a_short_run_catches_the_running_and_kv_cache_maxima() {
     VLLM.with_url(|url| {
         let dir = tempfile::tempdir().unwrap();
-        let args = ["-c", "8", "-d", "3s", "--output-tokens", "64"];
+        let args = [
+            "-c",
+            "8",
+            "-d",
+            "3s",
+            "--output-tokens",
+            "64",
+            "--metrics-interval",
+            "250ms",
+        ];
         let out = run(url, dir.path(), &args);
         out.assert_success();
         let m = read_run_json(dir.path())["server_metrics"].clone();
