@@ -452,7 +452,8 @@ pub struct RunArgs {
     /// the history so far (earlier messages and the server's own answers)
     /// plus a new user message of --prompt-tokens; records carry session
     /// and turn, the summary TTFT and cache hits per turn. A dataset
-    /// conversation uses its own user turns, at most N. Closed loop only.
+    /// conversation uses its own user turns, at most N. Closed loop only;
+    /// at most 100.
     #[arg(long, default_value_t = 1, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub turns: u32,
     /// Pause between a conversation's turns (the user reading and

@@ -3,9 +3,10 @@
 //! Each worker owns one [`LatencyHistograms`] and records into it without
 //! locks; the engine merges them once at the end (`+=`). Nothing keeps a
 //! vector of samples. Latencies are stored in microseconds, rates in
-//! milli-tokens per second, both with 3 significant digits. The serialized
-//! form is base64 of HdrHistogram's V2 deflate encoding, so runs and shards can
-//! be merged later by any HdrHistogram implementation.
+//! milli-tokens per second, both with 3 significant digits (the per-turn
+//! ones of a multi-turn run with 2). The serialized form is base64 of
+//! HdrHistogram's V2 deflate encoding, so runs and shards can be merged
+//! later by any HdrHistogram implementation.
 
 use base64::Engine as _;
 use hdrhistogram::serialization::{Deserializer, Serializer, V2DeflateSerializer};
@@ -19,6 +20,16 @@ const MAX_LATENCY_US: u64 = 3_600_000_000;
 /// Highest rate we can record: 10 million tokens/s in milli-tokens/s.
 const MAX_RATE_MTPS: u64 = 10_000_000_000;
 const SIGFIG: u8 = 3;
+/// Per-turn histograms keep 2 significant digits (1 % resolution, enough
+/// for a per-turn median): a 3-digit pair costs ~390 KB per turn and result
+/// shard, a 2-digit pair ~54 KB, and a conversation has up to
+/// [`MAX_TURNS`] of them.
+const TURN_SIGFIG: u8 = 2;
+/// Most turns a conversation may have: each turn keeps its own pair of
+/// histograms in every result shard (~216 KB a turn), so a conversation of
+/// 100 turns costs ~22 MB, and its history (100 messages and answers) is
+/// past most served context windows anyway.
+pub const MAX_TURNS: u32 = 100;
 
 /// Errors from (de)serializing histograms.
 #[derive(Debug, thiserror::Error)]
@@ -44,22 +55,32 @@ pub struct Hist {
 }
 
 impl Hist {
-    fn with_max(max: u64) -> Self {
+    fn with_bounds(max: u64, sigfig: u8) -> Self {
         // Bounds are constants that hdrhistogram accepts; a failure here is a
         // programming error caught by every test.
-        let inner = Histogram::new_with_bounds(1, max, SIGFIG)
+        let inner = Histogram::new_with_bounds(1, max, sigfig)
             .expect("constant histogram bounds are valid");
         Self { inner }
     }
 
     /// A histogram for latencies in microseconds.
     pub fn latency() -> Self {
-        Self::with_max(MAX_LATENCY_US)
+        Self::with_bounds(MAX_LATENCY_US, SIGFIG)
     }
 
     /// A histogram for rates in milli-tokens per second.
     pub fn rate() -> Self {
-        Self::with_max(MAX_RATE_MTPS)
+        Self::with_bounds(MAX_RATE_MTPS, SIGFIG)
+    }
+
+    /// [`Hist::latency`] with 2 significant digits, for per-turn figures.
+    pub fn turn_latency() -> Self {
+        Self::with_bounds(MAX_LATENCY_US, TURN_SIGFIG)
+    }
+
+    /// [`Hist::rate`] with 2 significant digits, for per-turn figures.
+    pub fn turn_rate() -> Self {
+        Self::with_bounds(MAX_RATE_MTPS, TURN_SIGFIG)
     }
 
     /// Records `value` once, clamped into the histogram's range.
@@ -191,15 +212,21 @@ impl Hist {
 
     /// Parses the form written by [`Hist::to_base64`].
     pub fn from_base64(text: &str, latency: bool) -> Result<Self, HistError> {
-        let bytes = base64::engine::general_purpose::STANDARD.decode(text)?;
-        let decoded: Histogram<u64> = Deserializer::new()
-            .deserialize(&mut bytes.as_slice())
-            .map_err(|e| HistError::Decode(format!("{e:?}")))?;
-        let mut out = if latency {
+        let empty = if latency {
             Self::latency()
         } else {
             Self::rate()
         };
+        Self::from_base64_into(text, empty)
+    }
+
+    /// Decodes [`Hist::to_base64`]'s text into `out` (empty, of the
+    /// range and precision the figure is kept at).
+    pub fn from_base64_into(text: &str, mut out: Self) -> Result<Self, HistError> {
+        let bytes = base64::engine::general_purpose::STANDARD.decode(text)?;
+        let decoded: Histogram<u64> = Deserializer::new()
+            .deserialize(&mut bytes.as_slice())
+            .map_err(|e| HistError::Decode(format!("{e:?}")))?;
         for v in decoded.iter_recorded() {
             out.record_n(v.value_iterated_to(), v.count_at_value());
         }
@@ -298,8 +325,8 @@ pub struct TurnHistograms {
 impl Default for TurnHistograms {
     fn default() -> Self {
         Self {
-            ttft_us: Hist::latency(),
-            prefill_mtps: Hist::rate(),
+            ttft_us: Hist::turn_latency(),
+            prefill_mtps: Hist::turn_rate(),
         }
     }
 }
@@ -468,8 +495,11 @@ impl LatencyHistograms {
                     Ok((
                         *k,
                         TurnHistograms {
-                            ttft_us: Hist::from_base64(&t.ttft, true)?,
-                            prefill_mtps: Hist::from_base64(&t.prefill_rate, false)?,
+                            ttft_us: Hist::from_base64_into(&t.ttft, Hist::turn_latency())?,
+                            prefill_mtps: Hist::from_base64_into(
+                                &t.prefill_rate,
+                                Hist::turn_rate(),
+                            )?,
                         },
                     ))
                 })
@@ -522,6 +552,29 @@ mod tests {
         assert_eq!(back.len(), 4);
         assert_eq!(back.quantile(0.5), h.quantile(0.5));
         assert_eq!(back.quantile(1.0), h.quantile(1.0));
+    }
+
+    #[test]
+    fn turn_histograms_keep_one_percent_through_run_json() {
+        let mut hists = LatencyHistograms::default();
+        let turn = hists.turns.entry(2).or_default();
+        for v in [123_456, 234_567, 345_678] {
+            turn.ttft_us.record(v);
+            turn.prefill_mtps.record(v * 1000);
+        }
+        let back = LatencyHistograms::deserialize(&hists.serialize().unwrap()).unwrap();
+        let (t, want) = (&back.turns[&2], 234_567.0);
+        for (got, want) in [
+            (t.ttft_us.quantile(0.5), want),
+            (t.prefill_mtps.quantile(0.5), want * 1000.0),
+        ] {
+            let got = got.unwrap() as f64;
+            assert!((got - want).abs() / want < 0.01, "{got} vs {want}");
+        }
+        // Still 2 digits after the round trip: merging adds like to like.
+        let mut sum = back.clone();
+        sum += &back;
+        assert_eq!(sum.turns[&2].ttft_us.len(), 6);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use stackbench_core::histogram::MAX_TURNS;
 use stackbench_core::kinds::FlavorChoice;
 use stackbench_core::run_file::{LaunchInfo, SimulatedInfo, SuiteContext};
 use stackbench_core::slo::Slo;
@@ -214,6 +215,12 @@ impl RunConfig {
         }
         if self.turns == 0 {
             return bad("turns must be at least 1");
+        }
+        if self.turns > MAX_TURNS {
+            return Err(RunnerError::Config(format!(
+                "--turns {} is more than {MAX_TURNS}: each turn keeps its own latency figures",
+                self.turns
+            )));
         }
         if self.turns > 1 && self.open_loop.is_some() {
             return bad(

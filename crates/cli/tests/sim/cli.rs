@@ -384,6 +384,32 @@ fn bad_input_is_a_clear_error_with_exit_code_2() {
             "unknown built-in profile",
         ),
         (&["sim", "--fault", "boom:3"], "invalid fault"),
+        (
+            &["run", "--base-url", "http://127.0.0.1:9", "--turns", "101"],
+            "more than 100",
+        ),
+        (
+            &[
+                "run",
+                "--base-url",
+                "http://127.0.0.1:9",
+                "--turns",
+                "2",
+                "--request-rate",
+                "4",
+            ],
+            "needs the closed loop",
+        ),
+        (
+            &[
+                "run",
+                "--base-url",
+                "http://127.0.0.1:9",
+                "--think-time",
+                "1s",
+            ],
+            "--turns",
+        ),
         // A seed vLLM would reject (above 2^63 - 1) or llama-server would
         // read as "random" (2^32 - 1) is refused before anything is sent.
         (
