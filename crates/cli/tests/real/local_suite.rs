@@ -147,9 +147,13 @@ fn run_local_suite(engine: Engine, extra: &[String], stacks: &[(&str, &str, &str
             assert_eq!(run["complete"], true, "{stack} {scenario}");
             let ok = run["summary"]["requests"]["ok"].as_u64().unwrap();
             assert!(ok > 0, "{stack} {scenario}: no request completed");
+            let failed: Vec<_> = common::measured_records(&d)
+                .into_iter()
+                .filter(|r| r["status"] != "ok")
+                .collect();
             assert_eq!(
                 run["summary"]["requests"]["failed"], 0,
-                "{stack} {scenario}"
+                "{stack} {scenario}: {failed:#?}"
             );
             assert_eq!(run["suite"]["bandwidth_gb_s"], 22.3);
             // Suites probe even a configured flavor and record what they found.
