@@ -11,6 +11,18 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Waits for the background job PID, prints its log LOG and stops the script
+# when the job (WHAT) failed.
+await_job() {
+  local pid="$1" log="$2" what="$3" rc=0
+  wait "$pid" || rc=$?
+  cat "$log"
+  if [ "$rc" -ne 0 ]; then
+    echo "error: $what failed (exit $rc)" >&2
+    exit 1
+  fi
+}
+
 # Debian packages the tests need, installed in one apt run in the
 # background: downloads and unpacking overlap the CPU-bound llama-server
 # and Ollama builds below (minutes on a fresh machine; nothing to do after).
@@ -42,13 +54,7 @@ export LLAMA_SERVER_BIN LLAMA_SERVER_MODEL
 export STACKBENCH_REQUIRE_LLAMA_SERVER=1
 
 echo "== vLLM install (output of the background job)"
-vllm_rc=0
-wait "$vllm_pid" || vllm_rc=$?
-cat "$vllm_log"
-if [ "$vllm_rc" -ne 0 ]; then
-  echo "error: scripts/install-vllm.sh failed (exit $vllm_rc)" >&2
-  exit 1
-fi
+await_job "$vllm_pid" "$vllm_log" "scripts/install-vllm.sh"
 eval "$(grep -E '^VLLM_(PYTHON|MODEL)=' "$vllm_log")"
 rm -f "$vllm_log"
 export VLLM_PYTHON VLLM_MODEL
@@ -61,13 +67,7 @@ export STACKBENCH_REQUIRE_OLLAMA=1
 
 if [ -n "$apt_pid" ]; then
   echo "== Debian packages (output of the background job)"
-  apt_rc=0
-  wait "$apt_pid" || apt_rc=$?
-  tail -n 20 "$apt_log"
-  if [ "$apt_rc" -ne 0 ]; then
-    echo "error: apt-get install ${debs[*]} failed (exit $apt_rc)" >&2
-    exit 1
-  fi
+  await_job "$apt_pid" "$apt_log" "apt-get install ${debs[*]}"
 fi
 rm -f "$apt_log"
 
