@@ -21,8 +21,11 @@ use crate::progress::Progress;
 use crate::shutdown::Shutdown;
 use crate::ExitStatus;
 
+/// The API key `--api-key-env NAME` gives; NAME is marked secret, so its
+/// value is hidden wherever a command, an error or a log is shown.
 pub fn api_key(env: Option<&str>) -> anyhow::Result<Option<String>> {
     let Some(name) = env else { return Ok(None) };
+    stackbench_stacks::mark_secret_env([name]);
     match std::env::var(name) {
         Ok(v) if !v.is_empty() => Ok(Some(v)),
         _ => bail!("--api-key-env {name}: the environment variable {name} is not set or empty"),

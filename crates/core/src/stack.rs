@@ -65,6 +65,12 @@ pub struct StackConfig {
     /// How long `fetch` may take, e.g. `2h`.
     #[serde(default = "default_fetch_timeout")]
     pub fetch_timeout: DurationText,
+    /// Environment variables that hold secrets besides the known ones
+    /// (`HF_TOKEN`, `*_TOKEN`, `*_API_KEY`, …; see `docs/configuration.md`):
+    /// their values are hidden wherever a command, an error or a log tail
+    /// is shown or kept.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secret_env: Vec<String>,
     /// A known-answer request run once the server is ready, before the
     /// benchmark: a stack that answers wrong is marked in the tables (fast
     /// and wrong is not a result).

@@ -26,6 +26,6 @@ pub use config::{
 pub use container::{sweep_orphans, LABEL_MANAGED, LABEL_OWNER};
 pub use error::{ConfigError, LaunchError};
 pub use launch::{launch_plan, LaunchPlan, Server};
-pub use secret::redact;
+pub use secret::{mark_secret_env, redact, redact_args};
 pub use suite::{run_suite, SuiteObserver, SuiteOptions, SuiteOutcome};
 pub use suite_file::{StackOutcome, StackStatus, SuiteFile, SUITE_SCHEMA_VERSION};

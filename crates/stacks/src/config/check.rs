@@ -217,6 +217,12 @@ pub(crate) fn check_stack(file: &Path, text: &str, s: &StackConfig) -> Result<()
                 .into(),
         ));
     }
+    if let Some(name) = s.secret_env.iter().find(|n| !crate::secret::is_env_name(n)) {
+        return Err(invalid(
+            "secret-env",
+            format!("'{name}' is not an environment variable name (letters, digits and _)"),
+        ));
+    }
     if let Some(r) = &s.reference {
         if r.single_user_tok_s.is_none() && r.total_tok_s.is_none() {
             return Err(invalid(

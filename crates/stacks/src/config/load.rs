@@ -102,6 +102,9 @@ fn load_stacks(
             apply(&stack_file, &stack_text, &mine)?
         };
         check_stack(&stack_file, &stack_text, &stack)?;
+        // Before anything of the stack is shown: its secrets are hidden
+        // from here on, in this process (see `secret`).
+        crate::secret::mark_secret_env(&stack.secret_env);
         if stacks.iter().any(|e| e.config.name == stack.name) {
             return Err(invalid_at(
                 file,
@@ -226,6 +229,31 @@ mod tests {
         .expect_err("duplicate after expansion")
         .to_string();
         assert!(e.contains("'a-c2'"), "{e}");
+    }
+
+    /// A stack's `secret-env`, set here through `--set`: a name that
+    /// cannot be a variable's is an error at the key; a valid one is
+    /// secret once the suite is loaded.
+    #[test]
+    fn secret_env_names_are_checked_and_marked_secret() {
+        let files = |p: &Path| -> std::io::Result<String> {
+            Ok(match p.file_name().and_then(|n| n.to_str()) {
+                Some("suite.toml") => "name = \"t\"\nstacks = [\"s.toml\"]\n[[scenario]]\nname = \"c1\"\nconcurrency = 1\nrequests = 2\n".into(),
+                _ => "name = \"s\"\nsecret-env = []\n[launch.simulator]\nprofile = \"vllm-fp8\"\n".into(),
+            })
+        };
+        let load = |set: &str| {
+            let o: Override = set.parse().expect("valid override");
+            load_suite_from(&files, Path::new("suite.toml"), &[o], &[])
+        };
+        let e = load(r#"stack.s.secret-env=["MY-PAT"]"#)
+            .expect_err("not a variable name")
+            .to_string();
+        assert!(e.contains("secret-env") && e.contains("'MY-PAT'"), "{e}");
+        assert!(!crate::secret::is_secret_name("SB_LOAD_TEST_PAT"));
+        let suite = load(r#"stack.s.secret-env=["SB_LOAD_TEST_PAT"]"#).expect("valid suite");
+        assert_eq!(suite.stacks[0].config.secret_env, ["SB_LOAD_TEST_PAT"]);
+        assert!(crate::secret::is_secret_name("SB_LOAD_TEST_PAT"));
     }
 
     #[test]
