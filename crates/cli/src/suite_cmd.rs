@@ -76,7 +76,7 @@ fn box_hygiene(b: &stackbench_stacks::BoxFacts) -> String {
     if !b.before_launch.is_empty() {
         steps.push(format!(
             "run `{}`",
-            stackbench_stacks::redact(&shell_words(&b.before_launch))
+            shell_words(&stackbench_stacks::redact_args(&b.before_launch))
         ));
     }
     if b.drop_page_cache {
@@ -137,7 +137,9 @@ fn stack_plan(suite: &Suite, s: &StackEntry) -> anyhow::Result<String> {
         s.file.display()
     );
     if !s.config.fetch.is_empty() {
-        let fetch = stackbench_stacks::redact(&shell_words(&s.config.fetch));
+        let fetch = stackbench_stacks::fetch_command(&s.config)
+            .with_context(|| format!("stack {}: fetch", s.config.name))?;
+        let fetch = shell_words(&stackbench_stacks::redact_args(&fetch));
         out += &format!(
             "  fetch (before the launch, at most {}): {fetch}\n",
             s.config.fetch_timeout.as_str()

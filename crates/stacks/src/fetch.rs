@@ -13,11 +13,18 @@ use stackbench_core::run_file::FetchInfo;
 use stackbench_core::stack::StackConfig;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
+use crate::error::LaunchError;
 use crate::expand::expand;
 use crate::secret::{redact, redact_args};
 
 /// Lines of `fetch.log` quoted when the fetch fails.
 const TAIL_LINES: usize = 10;
+
+/// The command `stack.fetch` runs, `${VAR}`s expanded (empty: none).
+/// It may hold secrets; show it through `redact_args`.
+pub fn fetch_command(stack: &StackConfig) -> Result<Vec<String>, LaunchError> {
+    stack.fetch.iter().map(|a| expand(a)).collect()
+}
 
 /// Runs `stack.fetch` (if any) in `folder` (the stack file's), logging
 /// into `log`. `progress` gets a line of its output every few seconds.
@@ -31,11 +38,7 @@ pub async fn fetch_model(
         return Ok(None);
     }
     let model = stack.model.as_deref().unwrap_or(&stack.name);
-    let args: Vec<String> = stack
-        .fetch
-        .iter()
-        .map(|a| expand(a).map_err(|e| format!("fetch of model '{model}': {e}")))
-        .collect::<Result<_, _>>()?;
+    let args = fetch_command(stack).map_err(|e| format!("fetch of model '{model}': {e}"))?;
     let shown = redact_args(&args);
     progress(&format!("fetching model '{model}': {}", shown.join(" ")));
     let started = Instant::now();

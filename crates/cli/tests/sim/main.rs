@@ -22,6 +22,7 @@ mod probe;
 mod prompt_lengths;
 mod reasoning;
 mod report;
+mod secret_redaction;
 mod server_metrics;
 mod sim_apis;
 mod sim_ground_truth;
