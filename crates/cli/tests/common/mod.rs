@@ -62,6 +62,7 @@ macro_rules! require_tool {
 
 pub mod engine;
 pub mod harness;
+pub mod schema_keys;
 pub mod server_proc;
 pub mod tools;
 pub mod vllm;
