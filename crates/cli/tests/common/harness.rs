@@ -9,7 +9,9 @@ use std::io::{BufRead, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::OnceLock;
+use std::time::SystemTime;
 
+use super::schema_keys;
 use super::tools::Tool;
 
 /// The `stackbench` binary under test.
@@ -137,12 +139,15 @@ impl Stackbench {
         cmd
     }
 
-    /// Runs it to its end and returns what it printed.
+    /// Runs it to its end and returns what it printed (and, with
+    /// `STACKBENCH_SCHEMA_KEYS_DIR`, lists the keys of what it wrote).
     pub fn run(&mut self) -> Output {
+        let started = SystemTime::now();
         let out = self
             .command()
             .output()
             .unwrap_or_else(|e| panic!("could not run {}: {e}", self.shown()));
+        schema_keys::dump(&self.args, self.dir.as_deref(), started);
         Output {
             command: self.shown(),
             status: out.status,
@@ -165,12 +170,16 @@ impl Stackbench {
         let mut cmd = self.command();
         cmd.stdout(self.stdout.take().unwrap_or_else(Stdio::piped))
             .stderr(self.stderr.take().unwrap_or_else(Stdio::piped));
+        let started = SystemTime::now();
         let child = cmd
             .spawn()
             .unwrap_or_else(|e| panic!("could not start {}: {e}", self.shown()));
         Running {
             child,
             command: self.shown(),
+            args: self.args.clone(),
+            dir: self.dir.clone(),
+            started,
         }
     }
 }
@@ -227,6 +236,10 @@ pub struct Running {
     child: Child,
     /// The command line, for messages.
     pub command: String,
+    /// Its arguments, working folder and start, for the schema keys.
+    args: Vec<OsString>,
+    dir: Option<PathBuf>,
+    started: SystemTime,
 }
 
 impl Running {
@@ -282,6 +295,8 @@ impl Drop for Running {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // Finished, interrupted or killed: what it wrote is a result too.
+        schema_keys::dump(&self.args, self.dir.as_deref(), self.started);
     }
 }
 

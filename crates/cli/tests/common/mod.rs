@@ -2,7 +2,8 @@
 //! run through one builder ([`stackbench`]) with one success check
 //! ([`Output::assert_success`]), the repository root, one suite writer, one
 //! capture splitter, the tools a test needs ([`require_tool!`], the rule in
-//! tools.rs) and the lock that keeps real servers one at a time; and for
+//! tools.rs), the lock that keeps real servers one at a time and the
+//! preamble of a test that needs them ([`real_test!`]); and for
 //! the engine-level tests, a simulated server with a profile written inline
 //! and the engine run against it.
 #![allow(dead_code, clippy::unwrap_used)]
@@ -16,29 +17,22 @@ pub use harness::{
 #[allow(unused_imports)]
 pub use tools::Tool;
 
+#[macro_use]
+mod preamble;
+
 /// One test per container engine running `$check(engine)`: `$podman` and
-/// `$docker`, each ignored where its engine is not here (the build-time
-/// half of the rule; `Engine::require` in the check is the runtime half).
+/// `$docker`, each a [`real_test!`] (ignored where its engine is not here:
+/// the build-time half of the rule; `Engine::require` in the check is the
+/// runtime half), holding the machine's turn.
 #[allow(unused_macros)]
 macro_rules! per_engine {
     ($podman:ident, $docker:ident, $check:path) => {
-        #[test]
-        #[cfg_attr(
-            not(has_podman),
-            ignore = "podman not found; STACKBENCH_REQUIRE_PODMAN=1 makes this a failure"
-        )]
-        fn $podman() {
+        real_test!(podman; fn $podman() {
             $check($crate::common::engine::Engine::Podman);
-        }
-
-        #[test]
-        #[cfg_attr(
-            not(has_docker),
-            ignore = "docker not found; STACKBENCH_REQUIRE_DOCKER=1 makes this a failure"
-        )]
-        fn $docker() {
+        });
+        real_test!(docker; fn $docker() {
             $check($crate::common::engine::Engine::Docker);
-        }
+        });
     };
 }
 
@@ -68,6 +62,7 @@ macro_rules! require_tool {
 
 pub mod engine;
 pub mod harness;
+pub mod schema_keys;
 pub mod server_proc;
 pub mod tools;
 pub mod vllm;

@@ -17,7 +17,6 @@ use std::process::{Command, Stdio};
 use std::sync::{Mutex, MutexGuard};
 
 use std::time::{Duration, Instant};
-use tokio::sync::MutexGuard as SerialGuard;
 
 use stackbench_backends::{normalize_base_url, wait_ready, ReadyWait};
 
@@ -87,10 +86,9 @@ pub struct Shared {
     args: Args,
 }
 
-/// Exclusive use of the server: the machine's turn (`common::SERIAL`) and
-/// the server itself.
+/// Exclusive use of the server itself (the machine's turn,
+/// `common::SERIAL`, is the test's: `real_test!` takes it first).
 pub struct Held {
-    _turn: SerialGuard<'static, ()>,
     slot: MutexGuard<'static, Option<(Args, ServerProc)>>,
 }
 
@@ -115,7 +113,6 @@ impl Shared {
     /// Exclusive use of the server, started (or restarted, if a test
     /// killed it or another test's arguments differ) as needed.
     pub fn lock(&self) -> Held {
-        let turn = super::serial();
         // A test that panicked while holding the lock leaves the server
         // usable; the check below sees whether it still runs.
         let mut slot = CURRENT.lock().unwrap_or_else(|e| e.into_inner());
@@ -128,7 +125,7 @@ impl Shared {
             }
             *slot = Some((self.args, start(self.args)));
         }
-        Held { _turn: turn, slot }
+        Held { slot }
     }
 
     /// Runs `test` with the server's URL while holding it.

@@ -155,33 +155,15 @@ async fn single_user_matches_the_server(api: Api) {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[cfg_attr(
-    not(has_llama_server),
-    ignore = "llama-server not found; STACKBENCH_REQUIRE_LLAMA_SERVER=1 makes this a failure"
-)]
-async fn single_user_chat_counts_and_rate_match_the_server() {
-    let _g = common::SERIAL.lock().await;
+real_test!(llama_server; async fn single_user_chat_counts_and_rate_match_the_server() {
     single_user_matches_the_server(Api::Chat).await;
-}
+});
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[cfg_attr(
-    not(has_llama_server),
-    ignore = "llama-server not found; STACKBENCH_REQUIRE_LLAMA_SERVER=1 makes this a failure"
-)]
-async fn single_user_native_completion_counts_and_rate_match_the_server() {
-    let _g = common::SERIAL.lock().await;
+real_test!(llama_server; async fn single_user_native_completion_counts_and_rate_match_the_server() {
     single_user_matches_the_server(Api::LlamaNative).await;
-}
+});
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[cfg_attr(
-    not(has_llama_server),
-    ignore = "llama-server not found; STACKBENCH_REQUIRE_LLAMA_SERVER=1 makes this a failure"
-)]
-async fn no_request_fails_on_a_stale_keep_alive_connection() {
-    let _g = common::SERIAL.lock().await;
+real_test!(llama_server; async fn no_request_fails_on_a_stale_keep_alive_connection() {
     let server = start(8, 512).await;
     // More than 100 requests per connection: llama-server (cpp-httplib)
     // closes a keep-alive connection after 100 requests.
@@ -210,15 +192,9 @@ async fn no_request_fails_on_a_stale_keep_alive_connection() {
     )
     .await;
     assert_eq!(out.summary.requests.failed, 0, "{:?}", out.summary.errors);
-}
+});
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[cfg_attr(
-    not(has_llama_server),
-    ignore = "llama-server not found; STACKBENCH_REQUIRE_LLAMA_SERVER=1 makes this a failure"
-)]
-async fn context_overflow_and_a_dying_server_become_clear_failed_records() {
-    let _g = common::SERIAL.lock().await;
+real_test!(llama_server; async fn context_overflow_and_a_dying_server_become_clear_failed_records() {
     let mut server = start(1, 256).await;
     // Prompt of ~400 tokens into a 256-token context.
     let dir = tempfile::tempdir().unwrap();
@@ -265,18 +241,12 @@ async fn context_overflow_and_a_dying_server_become_clear_failed_records() {
             r.error.as_ref().unwrap().kind.name(),
             "connect" | "closed" | "stream" | "truncated"
         )));
-}
+});
 
-/// c=8 against `-np 8` through the real binary: the client's output tokens
-/// equal the server's `/metrics` counter delta exactly, and its total tok/s
-/// is within 3% of the server's tokens per wall second.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[cfg_attr(
-    not(has_llama_server),
-    ignore = "llama-server not found; STACKBENCH_REQUIRE_LLAMA_SERVER=1 makes this a failure"
-)]
-async fn c8_totals_match_the_server_metrics_counters() {
-    let _g = common::SERIAL.lock().await;
+// c=8 against `-np 8` through the real binary: the client's output tokens
+// equal the server's `/metrics` counter delta exactly, and its total tok/s
+// is within 3% of the server's tokens per wall second.
+real_test!(llama_server; async fn c8_totals_match_the_server_metrics_counters() {
     let server = start(8, 512).await;
     for api in ["chat", "native"] {
         let dir = tempfile::tempdir().unwrap();
@@ -330,15 +300,9 @@ async fn c8_totals_match_the_server_metrics_counters() {
         assert!(srv["props"]["build_info"].is_string());
         assert!(srv["models"][0]["meta"]["n_params"].as_u64().unwrap() > 100_000_000);
     }
-}
+});
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[cfg_attr(
-    not(has_llama_server),
-    ignore = "llama-server not found; STACKBENCH_REQUIRE_LLAMA_SERVER=1 makes this a failure"
-)]
-async fn a_server_without_metrics_is_noted_not_fatal() {
-    let _g = common::SERIAL.lock().await;
+real_test!(llama_server; async fn a_server_without_metrics_is_noted_not_fatal() {
     let (bin, model) = installed();
     let server = spawn(&bin, &model, &["-np", "1", "-c", "512"]);
     let dir = tempfile::tempdir().unwrap();
@@ -367,15 +331,9 @@ async fn a_server_without_metrics_is_noted_not_fatal() {
         "{}",
         run["server_metrics"]
     );
-}
+});
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[cfg_attr(
-    not(has_llama_server),
-    ignore = "llama-server not found; STACKBENCH_REQUIRE_LLAMA_SERVER=1 makes this a failure"
-)]
-async fn a_server_that_cannot_load_its_model_is_a_clear_error_not_a_hang() {
-    let _g = common::SERIAL.lock().await;
+real_test!(llama_server; async fn a_server_that_cannot_load_its_model_is_a_clear_error_not_a_hang() {
     let (bin, _) = installed();
     let server = spawn(&bin, Path::new("/nonexistent/model.gguf"), &[]);
     let started = std::time::Instant::now();
@@ -394,20 +352,14 @@ async fn a_server_that_cannot_load_its_model_is_a_clear_error_not_a_hang() {
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("not ready after 3s"), "{err}");
     assert!(started.elapsed() < Duration::from_secs(30));
-}
+});
 
-/// `--prompt-tokens` is exact as the server counts it: 128, 512 and 1,024
-/// tokens asked are what llama-server reports per request in
-/// `usage.prompt_tokens` and, with its prompt cache off, what its
-/// `/metrics` count processed, for chat (template included) and
-/// completions alike.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[cfg_attr(
-    not(has_llama_server),
-    ignore = "llama-server not found; STACKBENCH_REQUIRE_LLAMA_SERVER=1 makes this a failure"
-)]
-async fn prompt_lengths_are_exact_as_the_server_counts_them() {
-    let _g = common::SERIAL.lock().await;
+// `--prompt-tokens` is exact as the server counts it: 128, 512 and 1,024
+// tokens asked are what llama-server reports per request in
+// `usage.prompt_tokens` and, with its prompt cache off, what its
+// `/metrics` count processed, for chat (template included) and
+// completions alike.
+real_test!(llama_server; async fn prompt_lengths_are_exact_as_the_server_counts_them() {
     let server = start(1, 2048).await;
     for api in ["chat", "completions"] {
         for target in [128u64, 512, 1024] {
@@ -457,19 +409,13 @@ async fn prompt_lengths_are_exact_as_the_server_counts_them() {
             );
         }
     }
-}
+});
 
-/// `--tokenizer`'s local count (the SmolLM2 tokenizer.json and chat
-/// template) is the real server's: the same number of tokens as
-/// llama-server's `/apply-template` + `/tokenize` for chat and `/tokenize`
-/// for completions, on prompts the generator makes.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[cfg_attr(
-    not(has_llama_server),
-    ignore = "llama-server not found; STACKBENCH_REQUIRE_LLAMA_SERVER=1 makes this a failure"
-)]
-async fn the_local_tokenizer_counts_what_the_server_counts() {
-    let _g = common::SERIAL.lock().await;
+// `--tokenizer`'s local count (the SmolLM2 tokenizer.json and chat
+// template) is the real server's: the same number of tokens as
+// llama-server's `/apply-template` + `/tokenize` for chat and `/tokenize`
+// for completions, on prompts the generator makes.
+real_test!(llama_server; async fn the_local_tokenizer_counts_what_the_server_counts() {
     let server = start(1, 2048).await;
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../tokenize/tests/fixtures/smollm2-135m-instruct");
@@ -497,24 +443,18 @@ async fn the_local_tokenizer_counts_what_the_server_counts() {
             assert_eq!(ours, theirs, "{api:?}, {words} words");
         }
     }
-}
+});
 
-/// The pp table's prefill rate (prompt tokens processed / TTFT, median of
-/// c=1 requests) agrees within 5% with llama-server's own
-/// `prompt_per_second` for the same requests: TTFT adds the HTTP round
-/// trip to the server's prompt time (10–30 ms, under 1% at 512 tokens
-/// here), which 5% covers on a loaded machine. Each request is checked,
-/// and the medians are of an odd count: this box's prompt time varies by
-/// ±30% from request to request, so the two medians of an even count
-/// (HDR's lower middle, the upper middle here) once differed by 7% with
-/// every request within 1%.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[cfg_attr(
-    not(has_llama_server),
-    ignore = "llama-server not found; STACKBENCH_REQUIRE_LLAMA_SERVER=1 makes this a failure"
-)]
-async fn the_pp_figure_matches_the_servers_prompt_rate() {
-    let _g = common::SERIAL.lock().await;
+// The pp table's prefill rate (prompt tokens processed / TTFT, median of
+// c=1 requests) agrees within 5% with llama-server's own
+// `prompt_per_second` for the same requests: TTFT adds the HTTP round
+// trip to the server's prompt time (10–30 ms, under 1% at 512 tokens
+// here), which 5% covers on a loaded machine. Each request is checked,
+// and the medians are of an odd count: this box's prompt time varies by
+// ±30% from request to request, so the two medians of an even count
+// (HDR's lower middle, the upper middle here) once differed by 7% with
+// every request within 1%.
+real_test!(llama_server; async fn the_pp_figure_matches_the_servers_prompt_rate() {
     let server = start(1, 2048).await;
     let dir = tempfile::tempdir().unwrap();
     let out = common::run_bin(
@@ -576,7 +516,7 @@ async fn the_pp_figure_matches_the_servers_prompt_rate() {
         "{table}"
     );
     assert!(table.contains("pp512"), "{table}");
-}
+});
 
 /// `stackbench run` against `url` with `args`, into a fresh folder: its
 /// measured records (after asserting success).
@@ -588,20 +528,14 @@ fn run_records(url: &str, args: &[&str]) -> (tempfile::TempDir, Vec<serde_json::
     (dir, records)
 }
 
-/// A 4-turn conversation on one slot: every later turn finds the whole
-/// previous prompt (and most of the answer) in the slot's cache, so it
-/// processes no more than a first turn does, while the same conversation
-/// with `--cache-salt` (`cache_prompt: false`) reports nothing cached and
-/// reprocesses the whole history: its fourth turn's TTFT is far above the
-/// cached one's (about 4x the prompt work here; the medians of three
-/// conversations hold that order on a loaded machine).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[cfg_attr(
-    not(has_llama_server),
-    ignore = "llama-server not found; STACKBENCH_REQUIRE_LLAMA_SERVER=1 makes this a failure"
-)]
-async fn a_conversation_reuses_its_history_from_the_slot_cache() {
-    let _g = common::SERIAL.lock().await;
+// A 4-turn conversation on one slot: every later turn finds the whole
+// previous prompt (and most of the answer) in the slot's cache, so it
+// processes no more than a first turn does, while the same conversation
+// with `--cache-salt` (`cache_prompt: false`) reports nothing cached and
+// reprocesses the whole history: its fourth turn's TTFT is far above the
+// cached one's (about 4x the prompt work here; the medians of three
+// conversations hold that order on a loaded machine).
+real_test!(llama_server; async fn a_conversation_reuses_its_history_from_the_slot_cache() {
     let server = start(1, 4096).await;
     let args = common::CONVERSATION_ARGS;
     let (dir, warm) = run_records(&server.url, &args);
@@ -660,27 +594,21 @@ async fn a_conversation_reuses_its_history_from_the_slot_cache() {
         cold4 > warm4,
         "turn 4: uncached {cold4} ms vs cached {warm4} ms"
     );
-}
+});
 
-/// The real llama-server streams reasoning when its chat template supports
-/// thinking (tests/fixtures/think-chatml.jinja, for SmolLM2, whose own
-/// template does not): with a thinking budget of 6 its parser sends 5
-/// reasoning tokens as `delta.reasoning_content`, then forces `</think>`
-/// and the model answers. Every request reports 5 reasoning tokens and a
-/// first answer token after its first token. Without the parser
-/// (`reasoning_format: none`) the same outputs arrive as content with the
-/// tags in pieces (`<think>\n\n`, `</`, `think`, `>`): the split still
-/// finds them, counting the 3 tag tokens and the whitespace before the
-/// answer as reasoning. `--thinking off` reaches the template (no
-/// reasoning, no warning); `--thinking on` without a budget is all
-/// reasoning (SmolLM2 never closes the block), with no first answer token.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[cfg_attr(
-    not(has_llama_server),
-    ignore = "llama-server not found; STACKBENCH_REQUIRE_LLAMA_SERVER=1 makes this a failure"
-)]
-async fn reasoning_is_split_from_the_answer_on_the_real_server() {
-    let _g = common::SERIAL.lock().await;
+// The real llama-server streams reasoning when its chat template supports
+// thinking (tests/fixtures/think-chatml.jinja, for SmolLM2, whose own
+// template does not): with a thinking budget of 6 its parser sends 5
+// reasoning tokens as `delta.reasoning_content`, then forces `</think>`
+// and the model answers. Every request reports 5 reasoning tokens and a
+// first answer token after its first token. Without the parser
+// (`reasoning_format: none`) the same outputs arrive as content with the
+// tags in pieces (`<think>\n\n`, `</`, `think`, `>`): the split still
+// finds them, counting the 3 tag tokens and the whitespace before the
+// answer as reasoning. `--thinking off` reaches the template (no
+// reasoning, no warning); `--thinking on` without a budget is all
+// reasoning (SmolLM2 never closes the block), with no first answer token.
+real_test!(llama_server; async fn reasoning_is_split_from_the_answer_on_the_real_server() {
     let template = common::repo().join("crates/cli/tests/fixtures/think-chatml.jinja");
     let template = template.to_str().unwrap();
     let server = start_with(1, 2048, &["--chat-template-file", template]).await;
@@ -738,4 +666,4 @@ async fn reasoning_is_split_from_the_answer_on_the_real_server() {
         );
         assert!(r.get("ttfat_us").is_none(), "{r}");
     }
-}
+});

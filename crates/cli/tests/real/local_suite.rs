@@ -41,13 +41,7 @@ fn on_engine(engine: Engine, stacks: &[(&str, &str)]) -> Vec<String> {
     args
 }
 
-#[test]
-#[cfg_attr(
-    not(all(has_vllm, has_llama_server, has_ollama, has_podman)),
-    ignore = "needs vLLM, llama-server, Ollama and podman; STACKBENCH_REQUIRE_<TOOL>=1 makes a missing one a failure"
-)]
-fn local_suite_runs_every_real_stack_and_tears_down() {
-    let _one = common::serial();
+real_test!(vllm, llama_server, ollama, podman; fn local_suite_runs_every_real_stack_and_tears_down() {
     require_tool!(vllm);
     require_tool!(llama_server);
     require_tool!(ollama);
@@ -66,17 +60,11 @@ fn local_suite_runs_every_real_stack_and_tears_down() {
             "port {port} still served"
         );
     }
-}
+});
 
-/// The local suite's llama-server container on docker (the engine of DGX
-/// OS): the same images, loaded from podman by scripts/start-docker.sh.
-#[test]
-#[cfg_attr(
-    not(has_docker),
-    ignore = "docker not found; STACKBENCH_REQUIRE_DOCKER=1 makes this a failure"
-)]
-fn local_suite_container_stacks_run_on_docker() {
-    let _one = common::serial();
+// The local suite's llama-server container on docker (the engine of DGX
+// OS): the same images, loaded from podman by scripts/start-docker.sh.
+real_test!(docker; fn local_suite_container_stacks_run_on_docker() {
     let engine = Engine::Docker;
     engine.require();
     // The llama-server container only: the Ollama container takes the same
@@ -90,7 +78,7 @@ fn local_suite_container_stacks_run_on_docker() {
         .collect();
     let stacks = [("llama-server-podman", "llamacpp", "llama-server (docker)")];
     run_local_suite(engine, &only, &stacks);
-}
+});
 
 /// Runs configs/suites/local.toml with `extra` arguments and checks each of
 /// `stacks` (name, probed kind, table label) ran both scenarios with exact
@@ -195,38 +183,27 @@ fn run_local_suite(engine: Engine, extra: &[String], stacks: &[(&str, &str, &str
     }
 }
 
-/// `stackbench upgrade-check` on the real llama-server: the image against
-/// an image whose model is the same weights as F32 (5.6x the bytes per
-/// token, as a bad upgrade might ship) is *regressed* / exit 1, and the
-/// image against itself *no change* / exit 0, each in two alternating
-/// rounds (A B A B) in one process. Both verdicts must hold with the box
-/// busy: the server runs one thread (two read 0.5-79 tok/s from run to
-/// run under `stress-ng --cpu 2`; see the stack file), and the suite's
-/// thresholds (25 %, 40 % for p99s) sit above the same image's run-to-run
-/// spread measured under that load (up to 15 %) and well below the F32
-/// slowdown (c=1 decode -52 %).
-#[test]
-#[cfg_attr(
-    not(has_podman),
-    ignore = "podman not found; STACKBENCH_REQUIRE_PODMAN=1 makes this a failure"
-)]
-fn container_upgrade_check_gates_on_a_slowed_image() {
+// `stackbench upgrade-check` on the real llama-server: the image against
+// an image whose model is the same weights as F32 (5.6x the bytes per
+// token, as a bad upgrade might ship) is *regressed* / exit 1, and the
+// image against itself *no change* / exit 0, each in two alternating
+// rounds (A B A B) in one process. Both verdicts must hold with the box
+// busy: the server runs one thread (two read 0.5-79 tok/s from run to
+// run under `stress-ng --cpu 2`; see the stack file), and the suite's
+// thresholds (25 %, 40 % for p99s) sit above the same image's run-to-run
+// spread measured under that load (up to 15 %) and well below the F32
+// slowdown (c=1 decode -52 %).
+real_test!(podman; fn container_upgrade_check_gates_on_a_slowed_image() {
     upgrade_check(Engine::Podman);
-}
+});
 
-/// The same recipe on docker, with the images scripts/start-docker.sh
-/// loaded from podman.
-#[test]
-#[cfg_attr(
-    not(has_docker),
-    ignore = "docker not found; STACKBENCH_REQUIRE_DOCKER=1 makes this a failure"
-)]
-fn container_upgrade_check_gates_on_a_slowed_image_on_docker() {
+// The same recipe on docker, with the images scripts/start-docker.sh
+// loaded from podman.
+real_test!(docker; fn container_upgrade_check_gates_on_a_slowed_image_on_docker() {
     upgrade_check(Engine::Docker);
-}
+});
 
 fn upgrade_check(engine: Engine) {
-    let _one = common::serial();
     engine.require();
     let repo = repo();
     let dir = tempfile::tempdir().unwrap();

@@ -143,18 +143,12 @@ fn server_sent(r: &Value) -> u64 {
     }
 }
 
-/// Every request at c=1, 4 and 8 on `/api/generate`, `/api/chat` and
-/// `/v1/chat/completions`: the tokens the client counted are the tokens
-/// the server says it sent, request by request. At c=8 on 4 slots, half
-/// the requests wait for a slot, which shows in their TTFT and in no
-/// server duration.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[cfg_attr(
-    not(has_ollama),
-    ignore = "Ollama not found; STACKBENCH_REQUIRE_OLLAMA=1 makes this a failure"
-)]
-async fn every_request_counts_exactly_at_c1_c4_c8_and_c8_queues_for_a_slot() {
-    let _g = common::SERIAL.lock().await;
+// Every request at c=1, 4 and 8 on `/api/generate`, `/api/chat` and
+// `/v1/chat/completions`: the tokens the client counted are the tokens
+// the server says it sent, request by request. At c=8 on 4 slots, half
+// the requests wait for a slot, which shows in their TTFT and in no
+// server duration.
+real_test!(ollama; async fn every_request_counts_exactly_at_c1_c4_c8_and_c8_queues_for_a_slot() {
     let o = shared().await;
     for api in ["ollama-generate", "ollama-chat", "chat"] {
         for c in [1u32, 4, 8] {
@@ -211,21 +205,15 @@ async fn every_request_counts_exactly_at_c1_c4_c8_and_c8_queues_for_a_slot() {
             }
         }
     }
-}
+});
 
-/// c=1: per request, the client's decode steps per second over its
-/// first-content-to-end span agree with the same steps over the same
-/// interval on Ollama's clock (`total − load − prompt_eval`): within 1 %
-/// for requests of 90 steps or more and in the median, within Ollama's
-/// pre-prompt gap for every request; and they sit below Ollama's
-/// `eval_duration` rate by its left-out sampling time.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[cfg_attr(
-    not(has_ollama),
-    ignore = "Ollama not found; STACKBENCH_REQUIRE_OLLAMA=1 makes this a failure"
-)]
-async fn single_user_decode_matches_ollamas_own_clock() {
-    let _g = common::SERIAL.lock().await;
+// c=1: per request, the client's decode steps per second over its
+// first-content-to-end span agree with the same steps over the same
+// interval on Ollama's clock (`total − load − prompt_eval`): within 1 %
+// for requests of 90 steps or more and in the median, within Ollama's
+// pre-prompt gap for every request; and they sit below Ollama's
+// `eval_duration` rate by its left-out sampling time.
+real_test!(ollama; async fn single_user_decode_matches_ollamas_own_clock() {
     let o = shared().await;
     for api in ["ollama-generate", "ollama-chat"] {
         let dir = tempfile::tempdir().unwrap();
@@ -291,19 +279,13 @@ async fn single_user_decode_matches_ollamas_own_clock() {
         let median = common::median(wall_diffs);
         assert!(median.abs() < 0.01, "{api}: median {median:+.4}");
     }
-}
+});
 
-/// TTFT at c=1 is Ollama's load and prompt time plus a few milliseconds
-/// of HTTP and templating; a request that finds the model unloaded (every
-/// request unloads it: `keep_alive: 0`) is a cold load, marked in its
-/// record and counted.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[cfg_attr(
-    not(has_ollama),
-    ignore = "Ollama not found; STACKBENCH_REQUIRE_OLLAMA=1 makes this a failure"
-)]
-async fn ttft_is_load_plus_prompt_time_and_cold_loads_are_marked() {
-    let _g = common::SERIAL.lock().await;
+// TTFT at c=1 is Ollama's load and prompt time plus a few milliseconds
+// of HTTP and templating; a request that finds the model unloaded (every
+// request unloads it: `keep_alive: 0`) is a cold load, marked in its
+// record and counted.
+real_test!(ollama; async fn ttft_is_load_plus_prompt_time_and_cold_loads_are_marked() {
     let o = shared().await;
     let dir = tempfile::tempdir().unwrap();
     run(
@@ -377,18 +359,12 @@ async fn ttft_is_load_plus_prompt_time_and_cold_loads_are_marked() {
         );
     }
     assert_eq!(run["summary"]["requests"]["cold_loads"], 3);
-}
+});
 
-/// `--prompt-tokens` of 128, 512 and 1,024 are what Ollama counts
-/// (`prompt_eval_count`), on `/api/chat` (template included) and
-/// `/api/generate`.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[cfg_attr(
-    not(has_ollama),
-    ignore = "Ollama not found; STACKBENCH_REQUIRE_OLLAMA=1 makes this a failure"
-)]
-async fn prompt_lengths_are_exact_as_ollama_counts_them() {
-    let _g = common::SERIAL.lock().await;
+// `--prompt-tokens` of 128, 512 and 1,024 are what Ollama counts
+// (`prompt_eval_count`), on `/api/chat` (template included) and
+// `/api/generate`.
+real_test!(ollama; async fn prompt_lengths_are_exact_as_ollama_counts_them() {
     let o = shared().await;
     for api in ["ollama-chat", "ollama-generate"] {
         for target in [128u64, 512, 1024] {
@@ -419,20 +395,14 @@ async fn prompt_lengths_are_exact_as_ollama_counts_them() {
             }
         }
     }
-}
+});
 
-/// The server's own words reach the record: an unknown model is a 404
-/// with Ollama's message; a bad option is Ollama's 500 (it checks option
-/// types only after accepting the request), a bad `keep_alive` its 400.
-/// The CLI names a model the server lacks and cannot pull (no registry
-/// here) before sending anything.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[cfg_attr(
-    not(has_ollama),
-    ignore = "Ollama not found; STACKBENCH_REQUIRE_OLLAMA=1 makes this a failure"
-)]
-async fn server_errors_keep_ollamas_status_and_message() {
-    let _g = common::SERIAL.lock().await;
+// The server's own words reach the record: an unknown model is a 404
+// with Ollama's message; a bad option is Ollama's 500 (it checks option
+// types only after accepting the request), a bad `keep_alive` its 400.
+// The CLI names a model the server lacks and cannot pull (no registry
+// here) before sending anything.
+real_test!(ollama; async fn server_errors_keep_ollamas_status_and_message() {
     let o = shared().await;
     let cases: [(&str, Value, u16, &str); 3] = [
         (
@@ -488,17 +458,11 @@ async fn server_errors_keep_ollamas_status_and_message() {
         "{err}"
     );
     assert!(err.contains("pull"), "{err}");
-}
+});
 
-/// The probe names Ollama and its version; `run.json` keeps what
-/// `/api/show` and `/api/ps` say of the model.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[cfg_attr(
-    not(has_ollama),
-    ignore = "Ollama not found; STACKBENCH_REQUIRE_OLLAMA=1 makes this a failure"
-)]
-async fn probe_and_run_json_name_ollama_and_the_loaded_model() {
-    let _g = common::SERIAL.lock().await;
+// The probe names Ollama and its version; `run.json` keeps what
+// `/api/show` and `/api/ps` say of the model.
+real_test!(ollama; async fn probe_and_run_json_name_ollama_and_the_loaded_model() {
     let o = shared().await;
     let out = stackbench(["probe", "--base-url", &o.proc.url]).run();
     out.assert_success();
@@ -526,17 +490,11 @@ async fn probe_and_run_json_name_ollama_and_the_loaded_model() {
     assert_eq!(ol["loaded"]["processor"], "100% CPU", "{ol}");
     assert_eq!(ol["loaded"]["context_length"], 2048, "{ol}");
     assert!(f(&ol["loaded"], "size_bytes") > 1e8, "{ol}");
-}
+});
 
-/// Killing the server mid-run: requests in flight fail as connection
-/// failures, every request is recorded, the run ends on its own.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[cfg_attr(
-    not(has_ollama),
-    ignore = "Ollama not found; STACKBENCH_REQUIRE_OLLAMA=1 makes this a failure"
-)]
-async fn a_server_killed_mid_run_ends_the_run_with_every_request_recorded() {
-    let _g = common::SERIAL.lock().await;
+// Killing the server mid-run: requests in flight fail as connection
+// failures, every request is recorded, the run ends on its own.
+real_test!(ollama; async fn a_server_killed_mid_run_ends_the_run_with_every_request_recorded() {
     let mut o = start(2).await;
     let dir = tempfile::tempdir().unwrap();
     let mut child = stackbench([
@@ -605,22 +563,16 @@ async fn a_server_killed_mid_run_ends_the_run_with_every_request_recorded() {
     }
     let run = read_run_json(dir.path());
     assert_eq!(run["summary"]["requests"]["ok"].as_u64(), Some(ok as u64));
-}
+});
 
-/// A 3-turn conversation on `/api/chat`: each turn resends the history
-/// (the server's `prompt_eval_count` grows turn by turn), and Ollama
-/// reports no cached count (`prompt_eval_count` is the whole prompt,
-/// cached or not), so the records and the summary claim none. Asking the
-/// plain SmolLM2 model to think is refused by Ollama with its own message
-/// ("does not support thinking"), which every failed record carries: the
-/// run ends as an error, not as a measurement without reasoning.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[cfg_attr(
-    not(has_ollama),
-    ignore = "Ollama not found; STACKBENCH_REQUIRE_OLLAMA=1 makes this a failure"
-)]
-async fn a_conversation_resends_its_history_and_claims_no_cache() {
-    let _g = common::SERIAL.lock().await;
+// A 3-turn conversation on `/api/chat`: each turn resends the history
+// (the server's `prompt_eval_count` grows turn by turn), and Ollama
+// reports no cached count (`prompt_eval_count` is the whole prompt,
+// cached or not), so the records and the summary claim none. Asking the
+// plain SmolLM2 model to think is refused by Ollama with its own message
+// ("does not support thinking"), which every failed record carries: the
+// run ends as an error, not as a measurement without reasoning.
+real_test!(ollama; async fn a_conversation_resends_its_history_and_claims_no_cache() {
     let o = shared().await;
     let dir = tempfile::tempdir().unwrap();
     let args = [
@@ -670,4 +622,4 @@ async fn a_conversation_resends_its_history_and_claims_no_cache() {
             .contains("does not support thinking")),
         "{failed:#?}"
     );
-}
+});

@@ -6,8 +6,6 @@
 //! docker.
 #![allow(clippy::unwrap_used)]
 
-use crate::common;
-
 use std::path::Path;
 
 use crate::common::engine::{Engine, ENGINE_ARGS};
@@ -47,7 +45,6 @@ fn read_suite(out: &Path) -> serde_json::Value {
 }
 
 fn pull_policies_reach_the_engine(engine: Engine) {
-    let _one = common::serial();
     engine.require();
     let absent = format!("localhost/stackbench-absent-{}:none", std::process::id());
     let (code, reason) = launch(engine, &absent, "never");

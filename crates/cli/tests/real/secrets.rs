@@ -88,7 +88,6 @@ fn server_environment(engine: Engine, pid: u32) -> String {
 }
 
 fn planted_token_reaches_the_server_and_nothing_else(engine: Engine) {
-    let _one = common::serial();
     engine.require();
     let secret = planted();
     let dir = tempfile::tempdir().unwrap();
@@ -128,19 +127,20 @@ per_engine!(
     planted_token_reaches_the_server_and_nothing_else
 );
 
-/// The shipped DGX suite's `--dry-run` with a planted token: the launch
-/// lines name `HF_TOKEN` and never show its value.
-#[test]
-fn dgx_dry_run_shows_no_token_value() {
-    let secret = planted();
-    let suite = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../configs/suites/dgx-spark.toml"
-    );
-    let out = stackbench(["suite", suite, "--dry-run"])
-        .env("HF_TOKEN", &secret)
-        .success();
-    let text = out.printed();
-    assert!(!text.contains(&secret), "{text}");
-    assert!(text.contains("-e HF_TOKEN "), "{text}");
-}
+// The shipped DGX suite's `--dry-run` with a planted token: the launch
+// lines name `HF_TOKEN` and never show its value.
+real_test!(
+    fn dgx_dry_run_shows_no_token_value() {
+        let secret = planted();
+        let suite = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../configs/suites/dgx-spark.toml"
+        );
+        let out = stackbench(["suite", suite, "--dry-run"])
+            .env("HF_TOKEN", &secret)
+            .success();
+        let text = out.printed();
+        assert!(!text.contains(&secret), "{text}");
+        assert!(text.contains("-e HF_TOKEN "), "{text}");
+    }
+);

@@ -48,13 +48,7 @@ port = {port}
     (dir, out)
 }
 
-#[test]
-#[cfg_attr(
-    not(has_llama_server),
-    ignore = "llama-server not found; STACKBENCH_REQUIRE_LLAMA_SERVER=1 makes this a failure"
-)]
-fn a_right_answer_passes_and_a_wrong_one_marks_the_stack() {
-    let _one = common::serial();
+real_test!(llama_server; fn a_right_answer_passes_and_a_wrong_one_marks_the_stack() {
     require_tool!(llama_server);
     let right = "[known-answer]\nprompt = \"Name the planet we live on.\"\nexpect = \"Earth\"\n";
     let (dir, out) = run_suite(right, "");
@@ -80,15 +74,9 @@ fn a_right_answer_passes_and_a_wrong_one_marks_the_stack() {
         text.contains("✗ the stack answered its known-answer question wrong"),
         "{text}"
     );
-}
+});
 
-#[test]
-#[cfg_attr(
-    not(has_llama_server),
-    ignore = "llama-server not found; STACKBENCH_REQUIRE_LLAMA_SERVER=1 makes this a failure"
-)]
-fn the_fetch_runs_before_the_launch_and_an_offline_one_names_the_model() {
-    let _one = common::serial();
+real_test!(llama_server; fn the_fetch_runs_before_the_launch_and_an_offline_one_names_the_model() {
     require_tool!(llama_server);
     // The real installer as the fetch: the GGUF and the server are made
     // present (cached here, so quick).
@@ -128,4 +116,4 @@ fn the_fetch_runs_before_the_launch_and_an_offline_one_names_the_model() {
         "{reason}"
     );
     assert_eq!(suite["stacks"][0]["status"], "failed");
-}
+});

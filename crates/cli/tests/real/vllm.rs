@@ -27,15 +27,10 @@ use crate::common::{measured_records as measured, median, read_run_json, run_bin
 /// few dozen tokens would never show a prefix-cache hit).
 static VLLM: Shared = Shared::new(&["--enable-per-request-metrics", "--block-size", "32"]);
 
-/// Regression: the default seed was drawn from the whole u64 range and
-/// vLLM rejects seeds above 2^63 − 1 with HTTP 400, so about half of all
-/// runs failed every request. Ten runs with default seeds: all OK.
-#[test]
-#[cfg_attr(
-    not(has_vllm),
-    ignore = "vLLM not found; STACKBENCH_REQUIRE_VLLM=1 makes this a failure"
-)]
-fn default_seeds_are_accepted_by_vllm() {
+// Regression: the default seed was drawn from the whole u64 range and
+// vLLM rejects seeds above 2^63 − 1 with HTTP 400, so about half of all
+// runs failed every request. Ten runs with default seeds: all OK.
+real_test!(vllm; fn default_seeds_are_accepted_by_vllm() {
     VLLM.with_url(|url| {
         let mut seeds = Vec::new();
         for i in 0..10 {
@@ -54,17 +49,12 @@ fn default_seeds_are_accepted_by_vllm() {
         seeds.dedup();
         assert!(seeds.len() >= 9, "seeds are fresh per run: {seeds:?}");
     });
-}
+});
 
-/// Output tokens equal vLLM's `generation_tokens_total` delta at c=1, 8 and
-/// 32, for chat and completions, and every event's count is exact
-/// (continuous usage), reconciled with the final usage.
-#[test]
-#[cfg_attr(
-    not(has_vllm),
-    ignore = "vLLM not found; STACKBENCH_REQUIRE_VLLM=1 makes this a failure"
-)]
-fn token_counts_equal_the_server_counters_at_c1_c8_c32() {
+// Output tokens equal vLLM's `generation_tokens_total` delta at c=1, 8 and
+// 32, for chat and completions, and every event's count is exact
+// (continuous usage), reconciled with the final usage.
+real_test!(vllm; fn token_counts_equal_the_server_counters_at_c1_c8_c32() {
     VLLM.with_url(|url| {
         for api in ["chat", "completions"] {
             for (c, n) in [("1", "4"), ("8", "16"), ("32", "64")] {
@@ -113,19 +103,14 @@ fn token_counts_equal_the_server_counters_at_c1_c8_c32() {
             }
         }
     });
-}
+});
 
-/// c=1: the client's decode rate is within 1 % of vLLM's own for the same
-/// requests — per request (median) against the per-request `metrics`
-/// (`generation_time_ms`, the same first-to-last-token interval) — and the
-/// pooled rate within 3 % of the `/metrics` decode-time histogram's sum
-/// (see the module comment for why the two bounds differ).
-#[test]
-#[cfg_attr(
-    not(has_vllm),
-    ignore = "vLLM not found; STACKBENCH_REQUIRE_VLLM=1 makes this a failure"
-)]
-fn single_user_decode_rate_matches_vllm() {
+// c=1: the client's decode rate is within 1 % of vLLM's own for the same
+// requests — per request (median) against the per-request `metrics`
+// (`generation_time_ms`, the same first-to-last-token interval) — and the
+// pooled rate within 3 % of the `/metrics` decode-time histogram's sum
+// (see the module comment for why the two bounds differ).
+real_test!(vllm; fn single_user_decode_rate_matches_vllm() {
     VLLM.with_url(|url| {
         let dir = tempfile::tempdir().unwrap();
         let args = [
@@ -163,16 +148,11 @@ fn single_user_decode_rate_matches_vllm() {
         eprintln!("c=1 pooled decode: client {pooled:.2}, vLLM {server:.2} tok/s ({diff:+.4})");
         assert!(diff.abs() < 0.03, "pooled {pooled} vs server {server}");
     });
-}
+});
 
-/// `probe` names vLLM 0.32.0 and what it honours; `run` records `/version`,
-/// the model's `max_model_len` and `cache_config_info`.
-#[test]
-#[cfg_attr(
-    not(has_vllm),
-    ignore = "vLLM not found; STACKBENCH_REQUIRE_VLLM=1 makes this a failure"
-)]
-fn probe_and_metadata_describe_vllm() {
+// `probe` names vLLM 0.32.0 and what it honours; `run` records `/version`,
+// the model's `max_model_len` and `cache_config_info`.
+real_test!(vllm; fn probe_and_metadata_describe_vllm() {
     VLLM.with_url(|url| {
         let out = stackbench(["probe", "--base-url", url]).run();
         out.assert_success();
@@ -205,16 +185,11 @@ fn probe_and_metadata_describe_vllm() {
         assert!(cc["cache_dtype"].is_string(), "{cc}");
         assert_eq!(run["target"]["model"], "smol");
     });
-}
+});
 
-/// A wrong model name (404) and a prompt past `max_model_len` (400) are
-/// failed requests that carry vLLM's own message; the run says why.
-#[test]
-#[cfg_attr(
-    not(has_vllm),
-    ignore = "vLLM not found; STACKBENCH_REQUIRE_VLLM=1 makes this a failure"
-)]
-fn wrong_model_and_too_long_prompt_fail_with_the_server_message() {
+// A wrong model name (404) and a prompt past `max_model_len` (400) are
+// failed requests that carry vLLM's own message; the run says why.
+real_test!(vllm; fn wrong_model_and_too_long_prompt_fail_with_the_server_message() {
     VLLM.with_url(|url| {
         let cases = [
             (
@@ -250,21 +225,16 @@ fn wrong_model_and_too_long_prompt_fail_with_the_server_message() {
             assert_eq!(run["summary"]["requests"]["failed"], 2);
         }
     });
-}
+});
 
-/// A 3-second c=8 run still sees the server busy: the scrapes during the
-/// run catch the running-requests and KV-cache maxima (with only the
-/// before and after scrapes, both idle, it reported `max_running: 0`).
-/// The 8 workers start together and finish together (about 1 s per
-/// request here), so the batch turns over with a fixed period; at 1 s
-/// fixed scrapes every scrape once landed on a turnover and read 1
-/// running. 250 ms scrapes, jittered, land mid-batch several times.
-#[test]
-#[cfg_attr(
-    not(has_vllm),
-    ignore = "vLLM not found; STACKBENCH_REQUIRE_VLLM=1 makes this a failure"
-)]
-fn a_short_run_catches_the_running_and_kv_cache_maxima() {
+// A 3-second c=8 run still sees the server busy: the scrapes during the
+// run catch the running-requests and KV-cache maxima (with only the
+// before and after scrapes, both idle, it reported `max_running: 0`).
+// The 8 workers start together and finish together (about 1 s per
+// request here), so the batch turns over with a fixed period; at 1 s
+// fixed scrapes every scrape once landed on a turnover and read 1
+// running. 250 ms scrapes, jittered, land mid-batch several times.
+real_test!(vllm; fn a_short_run_catches_the_running_and_kv_cache_maxima() {
     VLLM.with_url(|url| {
         let dir = tempfile::tempdir().unwrap();
         let args = [
@@ -289,18 +259,13 @@ fn a_short_run_catches_the_running_and_kv_cache_maxima() {
         assert!(running >= 6.0, "8 workers keep ~8 requests running: {m}");
         assert!(m["max_kv_cache_usage"].as_f64().unwrap() > 0.0, "{m}");
     });
-}
+});
 
-/// The server killed mid-run (the whole process tree, SIGKILL): the run
-/// ends by itself, the requests in flight are recorded as failed with a
-/// transport reason, and `run.json` is complete and accounts for every
-/// request.
-#[test]
-#[cfg_attr(
-    not(has_vllm),
-    ignore = "vLLM not found; STACKBENCH_REQUIRE_VLLM=1 makes this a failure"
-)]
-fn a_server_killed_mid_run_ends_the_run_cleanly() {
+// The server killed mid-run (the whole process tree, SIGKILL): the run
+// ends by itself, the requests in flight are recorded as failed with a
+// transport reason, and `run.json` is complete and accounts for every
+// request.
+real_test!(vllm; fn a_server_killed_mid_run_ends_the_run_cleanly() {
     let mut held = VLLM.lock();
     let mut server = held.take();
     let dir = tempfile::tempdir().unwrap();
@@ -363,20 +328,15 @@ fn a_server_killed_mid_run_ends_the_run_cleanly() {
         run["summary"]["requests"]["failed"].as_u64(),
         Some(failed.len() as u64)
     );
-}
+});
 
-/// A 4-turn conversation on the real vLLM: every later turn reports
-/// cached prompt tokens (whole 32-token blocks of the history), and with
-/// `--cache-salt` (a `cache_salt` of its own per request) none does. The
-/// later turns' prompt work stays near a first turn's while the uncached
-/// run's grows with the history; the medians of turn 4's TTFT keep that
-/// order.
-#[test]
-#[cfg_attr(
-    not(has_vllm),
-    ignore = "vLLM not found; STACKBENCH_REQUIRE_VLLM=1 makes this a failure"
-)]
-fn a_conversation_reports_its_cached_history_and_the_salt_defeats_it() {
+// A 4-turn conversation on the real vLLM: every later turn reports
+// cached prompt tokens (whole 32-token blocks of the history), and with
+// `--cache-salt` (a `cache_salt` of its own per request) none does. The
+// later turns' prompt work stays near a first turn's while the uncached
+// run's grows with the history; the medians of turn 4's TTFT keep that
+// order.
+real_test!(vllm; fn a_conversation_reports_its_cached_history_and_the_salt_defeats_it() {
     VLLM.with_url(|url| {
         let args = crate::common::CONVERSATION_ARGS;
         let dir = tempfile::tempdir().unwrap();
@@ -409,4 +369,4 @@ fn a_conversation_reports_its_cached_history_and_the_salt_defeats_it() {
         );
         assert!(crate::common::turn_ttft_ms(&cold, 4) > crate::common::turn_ttft_ms(&warm, 4));
     });
-}
+});

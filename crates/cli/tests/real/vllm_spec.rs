@@ -29,12 +29,7 @@ static VLLM: Shared = Shared::new(&[
     r#"{"method":"ngram","num_speculative_tokens":3,"prompt_lookup_max":4,"prompt_lookup_min":2}"#,
 ]);
 
-#[test]
-#[cfg_attr(
-    not(has_vllm),
-    ignore = "vLLM not found; STACKBENCH_REQUIRE_VLLM=1 makes this a failure"
-)]
-fn ngram_speculative_decoding_is_counted_exactly_and_matches_the_counters() {
+real_test!(vllm; fn ngram_speculative_decoding_is_counted_exactly_and_matches_the_counters() {
     VLLM.with_url(|url| {
         for c in ["1", "4"] {
             let dir = tempfile::tempdir().unwrap();
@@ -114,4 +109,4 @@ fn ngram_speculative_decoding_is_counted_exactly_and_matches_the_counters() {
             eprintln!("c={c}: {below} of 8 requests at or below vLLM's accepted count");
         }
     });
-}
+});
