@@ -110,5 +110,17 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 # request. The demo command builds the same release profile.
 # --no-fail-fast: every test binary runs and every failure is listed, not
 # only those of the first binary that fails.
+# The cli tests' harness lists the JSON key paths of every result file the
+# runs write (crates/cli/tests/common/schema_keys.rs); after the tests,
+# scripts/schema-check.py fails unless they and docs/results-schema.md
+# agree both ways. Only the whole suite (real servers included) writes
+# every documented field, so the check runs here, not in cargo test.
+STACKBENCH_SCHEMA_KEYS_DIR="$(mktemp -d "${TMPDIR:-/tmp}/stackbench-schema-keys.XXXXXX")"
+export STACKBENCH_SCHEMA_KEYS_DIR
+
 echo "== cargo test (release)"
 cargo test --workspace --locked --release --no-fail-fast
+
+echo "== result files against docs/results-schema.md"
+python3 scripts/schema-check.py "$STACKBENCH_SCHEMA_KEYS_DIR"
+rm -rf "$STACKBENCH_SCHEMA_KEYS_DIR"
