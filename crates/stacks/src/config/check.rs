@@ -12,6 +12,15 @@ use crate::config::diagnostics::invalid_at;
 use crate::config::types::{OneOrMany, Scenario, SuiteConfig};
 use crate::error::ConfigError;
 
+/// Why `parallel = true` and `[box]` hygiene cannot go together.
+const PARALLEL_HYGIENE: &str = "`parallel = true` cannot go with [box] hygiene \
+(`settle-memory`, `drop-page-cache`, `cooldown`, `before-launch`): the hygiene \
+makes each stack meet the box as the first one did, but stacks launched at once \
+share it, so the second would wait for memory the first holds until \
+`settle-timeout`, and a page-cache drop or hook would hit a stack mid-run; \
+drop `parallel` (stacks on one box run one after another) or the [box] hygiene \
+keys (stacks on separate machines)";
+
 /// Checks `config` (read from `text`, the contents of `file`) and returns
 /// it with level lists expanded into one scenario per level.
 pub(crate) fn check_suite(
@@ -32,6 +41,9 @@ pub(crate) fn check_suite(
             &format!("compare.{k}"),
             format!("a threshold is a percentage >= 0, not {v}"),
         ));
+    }
+    if config.parallel && config.box_facts.hygiene() {
+        return Err(invalid("parallel", PARALLEL_HYGIENE.into()));
     }
     if config.scenarios.is_empty() {
         return Err(invalid(

@@ -229,6 +229,31 @@ mod tests {
     }
 
     #[test]
+    fn box_hygiene_with_parallel_stacks_is_refused() {
+        let scenario = "[[scenario]]\nname = \"c1\"\nconcurrency = 1\nrequests = 2\n";
+        for hygiene in [
+            "settle-memory = true",
+            "drop-page-cache = true",
+            "cooldown = \"30s\"",
+            "before-launch = [\"true\"]",
+        ] {
+            let e = suite_with(&format!("parallel = true\n{scenario}[box]\n{hygiene}\n"))
+                .expect_err(hygiene)
+                .to_string();
+            assert!(
+                e.contains("suite.toml:3:1: parallel:")
+                    && e.contains("[box]")
+                    && e.contains("settle-timeout"),
+                "{hygiene}: {e}"
+            );
+        }
+        let facts_only = "parallel = true\n[[scenario]]\nname = \"c1\"\nconcurrency = 1\nrequests = 2\n[box]\nbandwidth-gb-s = 273.0\n";
+        suite_with(facts_only).expect("box facts without hygiene go with parallel");
+        suite_with(&format!("{scenario}[box]\nsettle-memory = true\n"))
+            .expect("hygiene without parallel");
+    }
+
+    #[test]
     fn the_suite_file_is_read_once() {
         let reads = std::cell::RefCell::new(Vec::new());
         let files = |p: &Path| -> std::io::Result<String> {
