@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use stackbench_core::stack::StackConfig;
+use stackbench_core::stack::{KnownAnswer, StackConfig};
 
 use crate::config::diagnostics::invalid_at;
 use crate::config::types::{OneOrMany, Scenario, SuiteConfig};
@@ -229,6 +229,9 @@ pub(crate) fn check_stack(file: &Path, text: &str, s: &StackConfig) -> Result<()
                 .into(),
         ));
     }
+    if let Some(k) = &s.known_answer {
+        check_known_answer(k).map_err(|(key, m)| invalid(key, m))?;
+    }
     if let Some(r) = &s.reference {
         if r.single_user_tok_s.is_none() && r.total_tok_s.is_none() {
             return Err(invalid(
@@ -238,4 +241,30 @@ pub(crate) fn check_stack(file: &Path, text: &str, s: &StackConfig) -> Result<()
         }
     }
     Ok(())
+}
+
+/// Checks `[known-answer]`: exactly one of `expect` (not empty) and
+/// `expect-pattern` (a valid regular expression); `(key, message)` of the
+/// mistake.
+fn check_known_answer(k: &KnownAnswer) -> Result<(), (&'static str, String)> {
+    match (&k.expect, &k.expect_pattern) {
+        (Some(_), Some(_)) => Err((
+            "known-answer.expect-pattern",
+            "give expect or expect-pattern, not both".into(),
+        )),
+        (None, None) => Err((
+            "known-answer",
+            "give expect (a word or number the answer must hold whole) or expect-pattern (a regular expression it must match)".into(),
+        )),
+        (Some(word), None) if word.trim().is_empty() => {
+            Err(("known-answer.expect", "must not be empty".into()))
+        }
+        (None, Some(pattern)) => regex::Regex::new(pattern).map(drop).map_err(|e| {
+            (
+                "known-answer.expect-pattern",
+                format!("not a valid regular expression: {e}"),
+            )
+        }),
+        (Some(_), None) => Ok(()),
+    }
 }

@@ -253,6 +253,47 @@ mod tests {
             .expect("hygiene without parallel");
     }
 
+    /// A one-scenario suite whose stack file ends with `tail`.
+    fn stack_with(tail: &str) -> Result<Suite, ConfigError> {
+        let files = move |p: &Path| -> std::io::Result<String> {
+            Ok(match p.file_name().and_then(|n| n.to_str()) {
+                Some("suite.toml") => "name = \"t\"\nstacks = [\"s.toml\"]\n[[scenario]]\nname = \"c1\"\nconcurrency = 1\nrequests = 2\n".into(),
+                _ => format!("name = \"s\"\nflavor = \"vllm\"\nquantization = \"q\"\n[launch.simulator]\nprofile = \"vllm-fp8\"\n{tail}"),
+            })
+        };
+        load_suite_from(&files, Path::new("suite.toml"), &[], &[])
+    }
+
+    #[test]
+    fn a_known_answer_pattern_is_checked_when_the_suite_loads() {
+        let ka = "[known-answer]\nprompt = \"What is 17 * 23?\"\n";
+        let suite = stack_with(&format!("{ka}expect-pattern = \"(?i)\\\\b391\\\\b\"\n"))
+            .expect("a valid pattern");
+        let k = suite.stacks[0]
+            .config
+            .known_answer
+            .as_ref()
+            .expect("the check");
+        assert_eq!(k.expect_pattern.as_deref(), Some(r"(?i)\b391\b"));
+        for (tail, needle) in [
+            (
+                "expect-pattern = \"(391\"\n",
+                "s.toml:8:1: known-answer.expect-pattern: not a valid regular expression",
+            ),
+            (
+                "expect = \"391\"\nexpect-pattern = \"391\"\n",
+                "known-answer.expect-pattern: give expect or expect-pattern, not both",
+            ),
+            ("", "s.toml:6:1: known-answer: give expect"),
+            ("expect = \" \"\n", "known-answer.expect: must not be empty"),
+        ] {
+            let e = stack_with(&format!("{ka}{tail}"))
+                .expect_err(tail)
+                .to_string();
+            assert!(e.contains(needle), "{tail}: {e}");
+        }
+    }
+
     #[test]
     fn the_suite_file_is_read_once() {
         let reads = std::cell::RefCell::new(Vec::new());
