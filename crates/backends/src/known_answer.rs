@@ -1,9 +1,12 @@
 //! One greedy, non-streamed question to a ready server, for a suite's
 //! correctness probe: a stack that is fast but answers wrong (a kernel
 //! that computes garbage on a new GPU, a broken quantization) must not
-//! pass for a result. Each API's own non-streamed shape is read; a
-//! reasoning model's answer is its content, or its reasoning text when
-//! the token budget ended before any content.
+//! pass for a result. Each API's own non-streamed shape is read and split
+//! into answer and reasoning: the answer is the content alone, without
+//! the reasoning a server puts in a field of its own
+//! (`reasoning_content`, `reasoning`, `thinking`) or a model writes in
+//! `<think>`…`</think>` when no reasoning parser is on. A reply whose
+//! budget ended mid-thought has reasoning and no answer.
 
 use std::time::Duration;
 
@@ -48,34 +51,98 @@ pub fn known_answer_body(
     body
 }
 
-/// The answer text of a non-streamed response of `api`.
-pub fn known_answer_text(api: Api, response: &Value) -> Option<String> {
-    let first_of = |v: &Value, keys: &[&str]| {
-        keys.iter()
-            .filter_map(|k| v.get(*k).and_then(Value::as_str))
-            .find(|s| !s.trim().is_empty())
-            .map(str::to_string)
-    };
-    match api {
-        Api::Chat => first_of(
-            response.pointer("/choices/0/message")?,
-            &["content", "reasoning_content", "reasoning"],
-        ),
-        Api::Completions => first_of(response.pointer("/choices/0")?, &["text"]),
-        Api::LlamaNative => first_of(response, &["content"]),
-        Api::OllamaChat => first_of(response.get("message")?, &["content", "thinking"]),
-        Api::OllamaGenerate => first_of(response, &["response", "thinking"]),
+/// Opening tag of a reasoning block in answer text.
+const OPEN: &str = "<think>";
+/// Closing tag of a reasoning block in answer text.
+const CLOSE: &str = "</think>";
+
+/// A non-streamed reply, split into its answer and its reasoning.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KnownAnswerReply {
+    /// The answer: the content without any reasoning, trimmed.
+    pub answer: String,
+    /// Whether the reply held reasoning (a field of its own or a
+    /// `<think>` block).
+    pub reasoned: bool,
+}
+
+impl KnownAnswerReply {
+    /// Whether the reply ended while still reasoning: reasoning, and no
+    /// answer after it (the token budget ran out mid-thought).
+    pub fn still_reasoning(&self) -> bool {
+        self.reasoned && self.answer.is_empty()
     }
 }
 
-/// Asks the question at `root` and returns the answer text, or why there
-/// is none (the server's status and words).
+/// The reply of a non-streamed response of `api`; `None` when it holds
+/// neither an answer nor reasoning.
+pub fn known_answer_reply(api: Api, response: &Value) -> Option<KnownAnswerReply> {
+    let (holder, content, reasoning): (&Value, &str, &[&str]) = match api {
+        Api::Chat => (
+            response.pointer("/choices/0/message")?,
+            "content",
+            &["reasoning_content", "reasoning"],
+        ),
+        Api::Completions => (response.pointer("/choices/0")?, "text", &[]),
+        Api::LlamaNative => (response, "content", &[]),
+        Api::OllamaChat => (response.get("message")?, "content", &["thinking"]),
+        Api::OllamaGenerate => (response, "response", &["thinking"]),
+    };
+    let text = |key: &str| {
+        holder
+            .get(key)
+            .and_then(Value::as_str)
+            .filter(|s| !s.trim().is_empty())
+    };
+    let parsed = reasoning.iter().any(|k| text(k).is_some());
+    let content = text(content);
+    match (content, parsed) {
+        (None, false) => None,
+        // The server's parser split the output: the content is the answer.
+        (content, true) => Some(KnownAnswerReply {
+            answer: content.unwrap_or_default().trim().to_string(),
+            reasoned: true,
+        }),
+        (Some(raw), false) => Some(split_think(raw)),
+    }
+}
+
+/// Raw output split at its `<think>` blocks: they are removed (one left
+/// open runs to the end), and a `</think>` before any `<think>` closes a
+/// block the chat template opened in the prompt.
+fn split_think(raw: &str) -> KnownAnswerReply {
+    let mut reasoned = false;
+    let mut rest = raw;
+    if let Some(close) = rest.find(CLOSE) {
+        if rest.find(OPEN).map_or(true, |open| open > close) {
+            rest = &rest[close + CLOSE.len()..];
+            reasoned = true;
+        }
+    }
+    let mut answer = String::new();
+    while let Some(open) = rest.find(OPEN) {
+        answer.push_str(&rest[..open]);
+        reasoned = true;
+        let inside = &rest[open + OPEN.len()..];
+        rest = inside
+            .find(CLOSE)
+            .map_or("", |c| &inside[c + CLOSE.len()..]);
+    }
+    answer.push_str(rest);
+    KnownAnswerReply {
+        answer: answer.trim().to_string(),
+        reasoned,
+    }
+}
+
+/// Asks the question at `root` and returns the reply, or why there is
+/// none (the server's status and words).
 pub async fn ask_known_answer(
     root: &reqwest::Url,
     api_key: Option<&str>,
     api: Api,
     body: &Value,
-) -> Result<String, String> {
+) -> Result<KnownAnswerReply, String> {
     let client = crate::openai::http_client(api_key)?;
     let url = root.join(api.path()).map_err(|e| e.to_string())?;
     let resp = client
@@ -95,7 +162,7 @@ pub async fn ask_known_answer(
     }
     let value: Value = serde_json::from_str(&text)
         .map_err(|e| format!("POST {url}: the answer is not JSON ({e})"))?;
-    known_answer_text(api, &value)
+    known_answer_reply(api, &value)
         .ok_or_else(|| format!("POST {url}: the response holds no answer text: {value}"))
 }
 
@@ -103,30 +170,60 @@ pub async fn ask_known_answer(
 mod tests {
     use super::*;
 
+    /// The answer of `response` on `api`, when it has a reply.
+    fn answer(api: Api, response: &Value) -> Option<String> {
+        known_answer_reply(api, response).map(|r| r.answer)
+    }
+
     #[test]
     fn each_api_reads_its_own_shape() {
         let chat = json!({"choices":[{"message":{"role":"assistant","content":"Paris."}}]});
-        assert_eq!(
-            known_answer_text(Api::Chat, &chat).as_deref(),
-            Some("Paris.")
-        );
-        // A reasoning model whose budget ended while thinking.
-        let thinking = json!({"choices":[{"message":{"content":null,"reasoning_content":"The capital is Paris"}}]});
-        assert_eq!(
-            known_answer_text(Api::Chat, &thinking).as_deref(),
-            Some("The capital is Paris")
-        );
+        assert_eq!(answer(Api::Chat, &chat).as_deref(), Some("Paris."));
         let native = json!({"content":" Paris","tokens_predicted":2});
-        assert_eq!(
-            known_answer_text(Api::LlamaNative, &native).as_deref(),
-            Some(" Paris")
-        );
+        assert_eq!(answer(Api::LlamaNative, &native).as_deref(), Some("Paris"));
         let ollama = json!({"message":{"role":"assistant","content":"Paris"},"done":true});
+        assert_eq!(answer(Api::OllamaChat, &ollama).as_deref(), Some("Paris"));
+        let generate = json!({"response":"Paris","thinking":"France…"});
         assert_eq!(
-            known_answer_text(Api::OllamaChat, &ollama).as_deref(),
+            answer(Api::OllamaGenerate, &generate).as_deref(),
             Some("Paris")
         );
-        assert_eq!(known_answer_text(Api::Chat, &json!({"error":"x"})), None);
+        assert_eq!(known_answer_reply(Api::Chat, &json!({"error":"x"})), None);
+        let empty = json!({"choices":[{"message":{"content":"  "}}]});
+        assert_eq!(known_answer_reply(Api::Chat, &empty), None);
+    }
+
+    #[test]
+    fn the_reasoning_is_not_the_answer() {
+        // "is it 391?" mid-thought, then a wrong answer.
+        let split = json!({"choices":[{"message":{"content":"It is 17.","reasoning_content":"is it 391?"}}]});
+        assert_eq!(answer(Api::Chat, &split).as_deref(), Some("It is 17."));
+        let raw = json!({"choices":[{"text":"<think>is it 391?</think>\n\nIt is 17."}]});
+        assert_eq!(answer(Api::Completions, &raw).as_deref(), Some("It is 17."));
+        // The template opened the block: only the close shows.
+        let opened = json!({"content":"is it 391? yes.</think> It is 17."});
+        assert_eq!(
+            answer(Api::LlamaNative, &opened).as_deref(),
+            Some("It is 17.")
+        );
+        let ollama = json!({"message":{"content":"","thinking":"is it 391?"},"done":true});
+        assert_eq!(answer(Api::OllamaChat, &ollama).as_deref(), Some(""));
+    }
+
+    #[test]
+    fn a_budget_that_ends_mid_thought_leaves_no_answer() {
+        let field =
+            json!({"choices":[{"message":{"content":null,"reasoning":"The capital is Paris"}}]});
+        let unclosed = json!({"choices":[{"text":"<think>The capital is Paris"}]});
+        for (api, response) in [(Api::Chat, field), (Api::Completions, unclosed)] {
+            let reply = known_answer_reply(api, &response).expect("a reply");
+            assert!(reply.still_reasoning(), "{reply:?}");
+        }
+        let answered = split_think("a <think>b</think> c <think>d");
+        assert_eq!(answered.answer, "a  c");
+        assert!(answered.reasoned && !answered.still_reasoning());
+        let plain = split_think("391");
+        assert!(!plain.reasoned && !plain.still_reasoning());
     }
 
     #[test]

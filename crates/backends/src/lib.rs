@@ -27,7 +27,7 @@ use stackbench_core::TokenEvent;
 use stackbench_wire::CountOutcome;
 
 pub use error::RequestError;
-pub use known_answer::{ask_known_answer, known_answer_body, known_answer_text};
+pub use known_answer::{ask_known_answer, known_answer_body, known_answer_reply, KnownAnswerReply};
 pub use meta::{list_models, server_metadata, wait_ready, Readiness, ReadyWait};
 pub use metrics::{cache_config, meta_client, scrape_metrics, GaugeMaxima, ServerCounters};
 pub use ollama::{

@@ -165,10 +165,11 @@ fn stack_plan(suite: &Suite, s: &StackEntry) -> anyhow::Result<String> {
         s.config.ready_timeout.as_str()
     );
     if let Some(k) = &s.config.known_answer {
-        out += &format!(
-            "  known answer: {:?} must contain {:?}\n",
-            k.prompt, k.expect
-        );
+        let must = match (&k.expect_pattern, &k.expect) {
+            (Some(p), _) => format!("must match {p:?}"),
+            (None, w) => format!("must hold {:?} whole", w.as_deref().unwrap_or_default()),
+        };
+        out += &format!("  known answer: {:?} {must}\n", k.prompt);
     }
     Ok(out)
 }

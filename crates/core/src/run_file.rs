@@ -443,12 +443,22 @@ pub struct FetchInfo {
 pub struct KnownAnswerResult {
     /// The prompt.
     pub prompt: String,
-    /// The substring the answer must hold (case-insensitive).
+    /// The word or number the answer must hold whole (case-insensitive);
+    /// empty when the check is `expect_pattern`.
+    #[serde(default)]
     pub expect: String,
-    /// What the server answered (cut to 500 characters).
+    /// The regular expression the answer must match, when the check is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expect_pattern: Option<String>,
+    /// What the server answered: its content, reasoning removed (cut to
+    /// 500 characters); `error: …` when there was no answer.
     pub answer: String,
-    /// Whether the answer held `expect`.
+    /// Whether the answer passed the check.
     pub passed: bool,
+    /// Why it did not pass (no whole-word match, no pattern match, the
+    /// reply ended while still reasoning, an error); absent when it passed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// Where a run sat in a suite, and the box figures the tables need.

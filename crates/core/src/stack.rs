@@ -166,15 +166,24 @@ fn parse_units(s: &str) -> Option<std::time::Duration> {
         .flatten()
 }
 
-/// A greedy (temperature 0) request whose answer must contain `expect`.
+/// A greedy (temperature 0) request whose answer (the content, never the
+/// reasoning) must hold `expect` as a whole word or match
+/// `expect-pattern`; the loader requires exactly one of the two.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct KnownAnswer {
     /// The question, sent as one user message (or the prompt of the
     /// stack's completion API).
     pub prompt: String,
-    /// A substring the answer must hold, compared case-insensitively.
-    pub expect: String,
+    /// A word, number or phrase the answer must hold whole,
+    /// case-insensitively: `391` passes `The answer is 391.`, not `3910`,
+    /// `1391` or `391.5`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expect: Option<String>,
+    /// A regular expression (Rust `regex` syntax; `(?i)` for any case)
+    /// the answer must match somewhere.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expect_pattern: Option<String>,
     /// Output tokens allowed for the answer.
     #[serde(default = "default_known_answer_tokens")]
     pub max_tokens: u32,

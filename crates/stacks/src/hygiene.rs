@@ -81,9 +81,20 @@ pub async fn snapshot() -> Snapshot {
 }
 
 /// `sync; echo 3 > /proc/sys/vm/drop_caches`: `dropped`, or why not.
-pub fn drop_page_cache() -> String {
-    // SAFETY-free: std has no sync(2); the `sync` command flushes dirty
-    // pages so that dropping them frees them.
+/// Both block (`sync` until every dirty page is written, the drop until
+/// the kernel has freed the cache: seconds with a model's weights in it),
+/// so they run on tokio's blocking pool, not on the runtime's threads,
+/// where they would stall every task of the suite meanwhile.
+pub async fn drop_page_cache() -> String {
+    tokio::task::spawn_blocking(drop_page_cache_now)
+        .await
+        .unwrap_or_else(|e| format!("not dropped: {e}"))
+}
+
+/// [`drop_page_cache`] on the calling thread, which it blocks.
+fn drop_page_cache_now() -> String {
+    // std has no sync(2); the `sync` command flushes dirty pages so that
+    // dropping them frees them.
     let _ = std::process::Command::new("sync").status();
     match std::fs::write("/proc/sys/vm/drop_caches", "3\n") {
         Ok(()) => "dropped".into(),
@@ -113,7 +124,7 @@ pub async fn baseline(facts: &BoxFacts) -> Option<Snapshot> {
         return None;
     }
     if facts.drop_page_cache {
-        drop_page_cache();
+        drop_page_cache().await;
     }
     Some(snapshot().await)
 }
@@ -141,7 +152,7 @@ pub async fn before_launch(
         state.hook = Some(run_hook(&facts.before_launch, stack).await?);
     }
     if facts.drop_page_cache {
-        let dropped = drop_page_cache();
+        let dropped = drop_page_cache().await;
         if dropped != "dropped" {
             progress(&format!("page cache {dropped}"));
         }

@@ -525,10 +525,10 @@ async fn start_stack(
             let r =
                 crate::known_answer::check_known_answer(s, check, &server.base_url, key, &waiting)
                     .await;
-            if !r.passed {
+            if let Some(reason) = r.reason.as_deref().filter(|_| !r.passed) {
                 obs.note(&format!(
-                    "{}: WRONG ANSWER to the known-answer check (expected '{}'): {}",
-                    s.name, r.expect, r.answer
+                    "{}: WRONG ANSWER to the known-answer check: {reason}; the answer: {}",
+                    s.name, r.answer
                 ));
             }
             Some(r)

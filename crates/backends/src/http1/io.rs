@@ -25,14 +25,24 @@ pub(super) enum Io {
 impl Io {
     /// Whether a kept connection is still usable: nothing to read and not
     /// closed (a server that closed it, or sent anything unasked, makes it
-    /// unusable). Checks the socket without waiting.
+    /// unusable). Peeks at the socket without waiting and without taking
+    /// anything from it, so whatever is there is still there for the next
+    /// read. A TLS stream is peeked at on its TCP stream: any record there
+    /// (an alert, `close_notify`, data) makes it unusable.
     pub(super) fn still_open(&self) -> bool {
         let tcp = match self {
             Self::Plain(s) => s,
             Self::Tls(s) => s.get_ref().0,
         };
-        let mut probe = [0u8; 1];
-        matches!(tcp.try_read(&mut probe), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
+        // The socket is non-blocking (tokio made it so): an empty one
+        // answers `WouldBlock` at once. The peek asks the kernel itself,
+        // not tokio's readiness, so a close the reactor has not yet seen
+        // still counts; tokio's readiness is left as it was.
+        let mut probe = [std::mem::MaybeUninit::<u8>::uninit(); 1];
+        matches!(
+            socket2::SockRef::from(tcp).peek(&mut probe),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock
+        )
     }
 }
 
@@ -73,5 +83,54 @@ impl AsyncWrite for Io {
             Self::Plain(s) => Pin::new(s).poll_shutdown(cx),
             Self::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+
+    /// A connection to a server on port 0, and the server's side of it.
+    async fn pair() -> (Io, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("address");
+        let client = TcpStream::connect(addr).await.expect("connect");
+        let (server, _) = listener.accept().await.expect("accept");
+        (Io::Plain(client), server)
+    }
+
+    #[tokio::test]
+    async fn the_liveness_check_consumes_no_byte() {
+        let (mut io, mut server) = pair().await;
+        assert!(io.still_open(), "an idle connection is usable");
+        server
+            .write_all(b"HTTP/1.1 200 OK\r\n")
+            .await
+            .expect("write");
+        drop(server);
+        if let Io::Plain(s) = &io {
+            s.readable().await.expect("readable");
+        }
+        assert!(!io.still_open(), "bytes nobody asked for make it unusable");
+        assert!(!io.still_open(), "and the check can be repeated");
+        let mut got = Vec::new();
+        io.read_to_end(&mut got).await.expect("read");
+        assert_eq!(
+            String::from_utf8_lossy(&got),
+            "HTTP/1.1 200 OK\r\n",
+            "every byte is still there to read after the check"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_closed_connection_is_not_still_open() {
+        let (io, server) = pair().await;
+        drop(server);
+        if let Io::Plain(s) = &io {
+            s.readable().await.expect("readable");
+        }
+        assert!(!io.still_open());
     }
 }

@@ -6,11 +6,20 @@
 
 use std::path::Path;
 
-use stackbench_core::stack::StackConfig;
+use stackbench_core::stack::{KnownAnswer, StackConfig};
 
 use crate::config::diagnostics::invalid_at;
 use crate::config::types::{OneOrMany, Scenario, SuiteConfig};
 use crate::error::ConfigError;
+
+/// Why `parallel = true` and `[box]` hygiene cannot go together.
+const PARALLEL_HYGIENE: &str = "`parallel = true` cannot go with [box] hygiene \
+(`settle-memory`, `drop-page-cache`, `cooldown`, `before-launch`): the hygiene \
+makes each stack meet the box as the first one did, but stacks launched at once \
+share it, so the second would wait for memory the first holds until \
+`settle-timeout`, and a page-cache drop or hook would hit a stack mid-run; \
+drop `parallel` (stacks on one box run one after another) or the [box] hygiene \
+keys (stacks on separate machines)";
 
 /// Checks `config` (read from `text`, the contents of `file`) and returns
 /// it with level lists expanded into one scenario per level.
@@ -32,6 +41,9 @@ pub(crate) fn check_suite(
             &format!("compare.{k}"),
             format!("a threshold is a percentage >= 0, not {v}"),
         ));
+    }
+    if config.parallel && config.box_facts.hygiene() {
+        return Err(invalid("parallel", PARALLEL_HYGIENE.into()));
     }
     if config.scenarios.is_empty() {
         return Err(invalid(
@@ -223,6 +235,9 @@ pub(crate) fn check_stack(file: &Path, text: &str, s: &StackConfig) -> Result<()
             format!("'{name}' is not an environment variable name (letters, digits and _)"),
         ));
     }
+    if let Some(k) = &s.known_answer {
+        check_known_answer(k).map_err(|(key, m)| invalid(key, m))?;
+    }
     if let Some(r) = &s.reference {
         if r.single_user_tok_s.is_none() && r.total_tok_s.is_none() {
             return Err(invalid(
@@ -232,4 +247,30 @@ pub(crate) fn check_stack(file: &Path, text: &str, s: &StackConfig) -> Result<()
         }
     }
     Ok(())
+}
+
+/// Checks `[known-answer]`: exactly one of `expect` (not empty) and
+/// `expect-pattern` (a valid regular expression); `(key, message)` of the
+/// mistake.
+fn check_known_answer(k: &KnownAnswer) -> Result<(), (&'static str, String)> {
+    match (&k.expect, &k.expect_pattern) {
+        (Some(_), Some(_)) => Err((
+            "known-answer.expect-pattern",
+            "give expect or expect-pattern, not both".into(),
+        )),
+        (None, None) => Err((
+            "known-answer",
+            "give expect (a word or number the answer must hold whole) or expect-pattern (a regular expression it must match)".into(),
+        )),
+        (Some(word), None) if word.trim().is_empty() => {
+            Err(("known-answer.expect", "must not be empty".into()))
+        }
+        (None, Some(pattern)) => regex::Regex::new(pattern).map(drop).map_err(|e| {
+            (
+                "known-answer.expect-pattern",
+                format!("not a valid regular expression: {e}"),
+            )
+        }),
+        (Some(_), None) => Ok(()),
+    }
 }

@@ -257,6 +257,72 @@ mod tests {
     }
 
     #[test]
+    fn box_hygiene_with_parallel_stacks_is_refused() {
+        let scenario = "[[scenario]]\nname = \"c1\"\nconcurrency = 1\nrequests = 2\n";
+        for hygiene in [
+            "settle-memory = true",
+            "drop-page-cache = true",
+            "cooldown = \"30s\"",
+            "before-launch = [\"true\"]",
+        ] {
+            let e = suite_with(&format!("parallel = true\n{scenario}[box]\n{hygiene}\n"))
+                .expect_err(hygiene)
+                .to_string();
+            assert!(
+                e.contains("suite.toml:3:1: parallel:")
+                    && e.contains("[box]")
+                    && e.contains("settle-timeout"),
+                "{hygiene}: {e}"
+            );
+        }
+        let facts_only = "parallel = true\n[[scenario]]\nname = \"c1\"\nconcurrency = 1\nrequests = 2\n[box]\nbandwidth-gb-s = 273.0\n";
+        suite_with(facts_only).expect("box facts without hygiene go with parallel");
+        suite_with(&format!("{scenario}[box]\nsettle-memory = true\n"))
+            .expect("hygiene without parallel");
+    }
+
+    /// A one-scenario suite whose stack file ends with `tail`.
+    fn stack_with(tail: &str) -> Result<Suite, ConfigError> {
+        let files = move |p: &Path| -> std::io::Result<String> {
+            Ok(match p.file_name().and_then(|n| n.to_str()) {
+                Some("suite.toml") => "name = \"t\"\nstacks = [\"s.toml\"]\n[[scenario]]\nname = \"c1\"\nconcurrency = 1\nrequests = 2\n".into(),
+                _ => format!("name = \"s\"\nflavor = \"vllm\"\nquantization = \"q\"\n[launch.simulator]\nprofile = \"vllm-fp8\"\n{tail}"),
+            })
+        };
+        load_suite_from(&files, Path::new("suite.toml"), &[], &[])
+    }
+
+    #[test]
+    fn a_known_answer_pattern_is_checked_when_the_suite_loads() {
+        let ka = "[known-answer]\nprompt = \"What is 17 * 23?\"\n";
+        let suite = stack_with(&format!("{ka}expect-pattern = \"(?i)\\\\b391\\\\b\"\n"))
+            .expect("a valid pattern");
+        let k = suite.stacks[0]
+            .config
+            .known_answer
+            .as_ref()
+            .expect("the check");
+        assert_eq!(k.expect_pattern.as_deref(), Some(r"(?i)\b391\b"));
+        for (tail, needle) in [
+            (
+                "expect-pattern = \"(391\"\n",
+                "s.toml:8:1: known-answer.expect-pattern: not a valid regular expression",
+            ),
+            (
+                "expect = \"391\"\nexpect-pattern = \"391\"\n",
+                "known-answer.expect-pattern: give expect or expect-pattern, not both",
+            ),
+            ("", "s.toml:6:1: known-answer: give expect"),
+            ("expect = \" \"\n", "known-answer.expect: must not be empty"),
+        ] {
+            let e = stack_with(&format!("{ka}{tail}"))
+                .expect_err(tail)
+                .to_string();
+            assert!(e.contains(needle), "{tail}: {e}");
+        }
+    }
+
+    #[test]
     fn the_suite_file_is_read_once() {
         let reads = std::cell::RefCell::new(Vec::new());
         let files = |p: &Path| -> std::io::Result<String> {

@@ -22,7 +22,8 @@ pub struct SuiteConfig {
     /// Run each scenario on every stack at once instead of one stack after
     /// another: only for stacks that do not share a box (simulated stacks,
     /// or servers on separate machines), as stacks on one box would
-    /// compete for it.
+    /// compete for it. Refused with `[box]` hygiene, which assumes one
+    /// stack on the box at a time.
     #[serde(default)]
     pub parallel: bool,
     /// Run every scenario this many times (`--repeat` overrides). Repeats
