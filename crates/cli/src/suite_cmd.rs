@@ -126,10 +126,7 @@ pub fn dry_run(suite: &Suite) -> anyhow::Result<String> {
 fn stack_plan(suite: &Suite, s: &StackEntry) -> anyhow::Result<String> {
     let plan = launch_plan(&s.config, &s.file, &suite.config.name)
         .with_context(|| format!("stack {}", s.config.name))?;
-    let side = s
-        .side
-        .as_deref()
-        .map_or(String::new(), |x| format!(" ({x})"));
+    let side = s.side.map_or(String::new(), |x| format!(" ({x})"));
     let mut out = format!(
         "\n[{}]{side} {} ({})\n",
         s.config.name,
@@ -297,10 +294,7 @@ pub fn not_completed(failed: &[&StackOutcome]) -> String {
     }
     let mut text = "\n## Stacks that did not complete\n\n".to_string();
     for s in failed {
-        let side = s
-            .side
-            .as_deref()
-            .map_or(String::new(), |x| format!(" ({x})"));
+        let side = s.side.as_ref().map_or(String::new(), |x| format!(" ({x})"));
         text += &format!(
             "- **{}**{side} ({:?}): {}\n",
             s.name,

@@ -11,6 +11,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use stackbench_core::kinds::Side;
 use stackbench_report::compare::{Comparison, MetricKey, RunData, Verdict};
 use stackbench_stacks::{load_suite, Override, Suite};
 
@@ -18,10 +19,6 @@ use crate::args::{CalibrateArgs, GateArgs, PairedRunArgs, UpgradeCheckArgs};
 use crate::compare_cmd::{exit_status, judge, side, thresholds_of, write_requested};
 use crate::suite_cmd::{failed_stacks, not_completed, overrides, warnings};
 use crate::ExitStatus;
-
-/// The side folders within the result folder.
-const BASELINE: &str = "baseline";
-const CANDIDATE: &str = "candidate";
 
 /// `--candidate KEY=VALUE` as an override of the checked stack.
 fn candidate_override(stack: &str, kv: &str) -> anyhow::Result<Override> {
@@ -66,8 +63,8 @@ fn paired_suite(run: &PairedRunArgs, candidate: &[String]) -> anyhow::Result<Sui
         cand_set.push(candidate_override(&run.stack, kv)?);
     }
     let mut b = take(load_suite(&run.file, &cand_set, &[])?)?;
-    a.side = Some(BASELINE.into());
-    b.side = Some(CANDIDATE.into());
+    a.side = Some(Side::Baseline);
+    b.side = Some(Side::Candidate);
     suite.stacks = vec![a, b];
     suite.config.parallel = false;
     suite.config.repeat = run.repeat;
@@ -104,8 +101,9 @@ async fn run_sides(
             out.display()
         );
     }
-    let base = side(&out.join(BASELINE)).context("the baseline's runs")?;
-    let cand = side(&out.join(CANDIDATE)).context("the candidate's runs")?;
+    // Each side's files are under its name (`StackEntry::folder`).
+    let base = side(&out.join(Side::Baseline.name())).context("the baseline's runs")?;
+    let cand = side(&out.join(Side::Candidate.name())).context("the candidate's runs")?;
     Ok(Some((out, base, cand)))
 }
 

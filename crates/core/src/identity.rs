@@ -36,13 +36,23 @@
 //!   (`c8`, `r4`), as `compare` and `html` had it; `report` grouped by
 //!   concurrency and so pooled open-loop runs of different rates.
 //!
-//! Runs with the same stack, quantization, API and scenario are repeats of one
-//! thing and form one [`Group`]. `merge` checks its shards share a stack
-//! and scenario by the same rule.
+//! - the **side** of an upgrade check (`baseline`, `candidate`) is part of
+//!   the stack: both sides carry the same config name, and `table` used to
+//!   pool the baseline's and the candidate's runs as repeats of one row (a
+//!   15 % slower candidate read as one row with a wide range). Each side
+//!   is labelled with it, `vLLM (baseline)`. Only `history`, which follows
+//!   one stack through time, and `compare`, which pairs one side's runs
+//!   with the other's, take the two sides as one stack
+//!   ([`group_runs_across_sides`], [`GroupKey::across_sides`]).
+//!
+//! Runs with the same stack, quantization, API, side and scenario are
+//! repeats of one thing and form one [`Group`]. `merge` checks its shards
+//! share a stack, side and scenario by the same rule.
 //!
 //! The fields are read through the small accessors at the bottom of this
 //! file, so a change of `run.json`'s field types touches only them.
 
+use crate::kinds::{Recorded, Side};
 use crate::run_file::{LoadConfig, RunFile};
 
 /// The load level a run applied: users (closed loop) or a request rate
@@ -103,6 +113,8 @@ pub struct RunIdentity {
     /// The API driven (`chat`, `native`, ...): one server driven through
     /// two APIs is two stacks (a suite's stack has one).
     pub api: String,
+    /// The side of an upgrade check, when the run was one.
+    pub side: Option<Recorded<Side>>,
     /// The suite's scenario, when the run is part of a suite.
     pub scenario: Option<String>,
     /// The load level.
@@ -124,6 +136,7 @@ impl RunIdentity {
             label: config_label(r).map_or_else(fallback, str::to_string),
             quantization: quantization(r).unwrap_or_default().to_string(),
             api: r.target.api.to_string(),
+            side: side(r),
             scenario: scenario(r).map(str::to_string),
             level: Level::of(&r.load),
             repeat: repeat(r),
@@ -141,6 +154,7 @@ impl RunIdentity {
             stack: self.stack.clone(),
             quantization: self.quantization.clone(),
             api: self.api.clone(),
+            side: self.side.clone(),
         }
     }
 
@@ -153,7 +167,7 @@ impl RunIdentity {
     }
 }
 
-/// One stack: its name, quantization and API.
+/// One stack: its name, quantization, API and upgrade side.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct StackKey {
     /// See [`RunIdentity::stack`].
@@ -162,6 +176,8 @@ pub struct StackKey {
     pub quantization: String,
     /// See [`RunIdentity::api`].
     pub api: String,
+    /// See [`RunIdentity::side`].
+    pub side: Option<Recorded<Side>>,
 }
 
 /// One stack at one scenario: the runs that are repeats of each other.
@@ -173,25 +189,61 @@ pub struct GroupKey {
     pub scenario: String,
 }
 
+impl GroupKey {
+    /// The key with the side left out: the baseline's group and the
+    /// candidate's group of one stack and scenario have the same one
+    /// (how `compare` pairs them).
+    pub fn across_sides(&self) -> GroupKey {
+        let mut k = self.clone();
+        k.stack.side = None;
+        k
+    }
+}
+
 /// A stack among a set of runs, with the label to show it under.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StackEntry {
     /// Which stack.
     pub key: StackKey,
     /// The Stack column: [`RunIdentity::label`], or the stack name when
-    /// another stack of the set has the same label and quantization.
+    /// another stack of the set has the same label and quantization; then
+    /// its API when one server was driven through two, and its side, in
+    /// brackets: `vLLM (baseline)`, `ollama (chat, candidate)`.
     pub label: String,
+    /// The label without the bracket.
+    name: String,
+    /// The bracket's words (empty: no bracket).
+    qualifiers: Vec<String>,
 }
 
 impl StackEntry {
+    fn new(key: StackKey, name: String, qualifiers: Vec<String>) -> Self {
+        Self {
+            label: with_qualifiers(&name, &qualifiers),
+            key,
+            name,
+            qualifiers,
+        }
+    }
+
     /// The label with the quantization, for legends and file names where
-    /// there is no Quantization column: `vLLM NVFP4`.
+    /// there is no Quantization column: `vLLM NVFP4 (baseline)`.
     pub fn display(&self) -> String {
         if self.key.quantization.is_empty() {
             self.label.clone()
         } else {
-            format!("{} {}", self.label, self.key.quantization)
+            let name = format!("{} {}", self.name, self.key.quantization);
+            with_qualifiers(&name, &self.qualifiers)
         }
+    }
+}
+
+/// `name (a, b)`, or `name` when there are no qualifiers.
+fn with_qualifiers(name: &str, qualifiers: &[String]) -> String {
+    if qualifiers.is_empty() {
+        name.to_string()
+    } else {
+        format!("{name} ({})", qualifiers.join(", "))
     }
 }
 
@@ -211,12 +263,17 @@ pub struct Group<'a, T: ?Sized> {
 /// The stacks among `runs`, in first-seen order (a stack keeps its place
 /// and colour everywhere), each with a label no other stack shares.
 pub fn stacks<'a>(runs: impl IntoIterator<Item = &'a RunFile>) -> Vec<StackEntry> {
+    let ids: Vec<RunIdentity> = runs.into_iter().map(RunIdentity::of).collect();
+    entries(&ids)
+}
+
+/// The stacks among `ids` (see [`stacks`]).
+fn entries(ids: &[RunIdentity]) -> Vec<StackEntry> {
     let mut seen: Vec<(StackKey, String)> = Vec::new();
-    for r in runs {
-        let id = RunIdentity::of(r);
+    for id in ids {
         let key = id.stack_key();
         if !seen.iter().any(|(k, _)| *k == key) {
-            seen.push((key, id.label));
+            seen.push((key, id.label.clone()));
         }
     }
     let clash = |k: &StackKey, label: &str| {
@@ -231,28 +288,50 @@ pub fn stacks<'a>(runs: impl IntoIterator<Item = &'a RunFile>) -> Vec<StackEntry
     seen.iter()
         .map(|(k, label)| {
             let name = if clash(k, label) { &k.stack } else { label };
-            StackEntry {
-                key: k.clone(),
-                label: if two_apis(k) {
-                    format!("{name} ({})", k.api)
-                } else {
-                    name.clone()
-                },
-            }
+            let api = two_apis(k).then(|| k.api.clone());
+            let side = k.side.as_ref().map(ToString::to_string);
+            StackEntry::new(
+                k.clone(),
+                name.clone(),
+                api.into_iter().chain(side).collect(),
+            )
         })
         .collect()
 }
 
-/// `runs` grouped by stack, quantization and scenario (repeats together),
-/// groups in first-seen order; `file` reaches each item's `run.json`.
+/// `runs` grouped by stack, quantization, API, side and scenario (repeats
+/// together), groups in first-seen order; `file` reaches each item's
+/// `run.json`.
 pub fn group_runs<'a, T: ?Sized>(
     runs: &[&'a T],
     file: impl Fn(&T) -> &RunFile,
 ) -> Vec<Group<'a, T>> {
-    let labels = stacks(runs.iter().map(|r| file(r)));
+    let ids: Vec<RunIdentity> = runs.iter().map(|r| RunIdentity::of(file(r))).collect();
+    group(runs, ids)
+}
+
+/// As [`group_runs`], but the two sides of an upgrade check are one stack
+/// (their identities have no side): for `history`, which follows a stack
+/// through time and tells its points apart by folder.
+pub fn group_runs_across_sides<'a, T: ?Sized>(
+    runs: &[&'a T],
+    file: impl Fn(&T) -> &RunFile,
+) -> Vec<Group<'a, T>> {
+    let ids: Vec<RunIdentity> = runs
+        .iter()
+        .map(|r| RunIdentity {
+            side: None,
+            ..RunIdentity::of(file(r))
+        })
+        .collect();
+    group(runs, ids)
+}
+
+/// `runs` grouped by the group keys of `ids` (one identity per run).
+fn group<'a, T: ?Sized>(runs: &[&'a T], ids: Vec<RunIdentity>) -> Vec<Group<'a, T>> {
+    let labels = entries(&ids);
     let mut out: Vec<Group<'a, T>> = Vec::new();
-    for &r in runs {
-        let identity = RunIdentity::of(file(r));
+    for (&r, identity) in runs.iter().zip(ids) {
         let key = identity.group_key();
         match out.iter_mut().find(|g| g.key == key) {
             Some(g) => g.runs.push(r),
@@ -309,6 +388,10 @@ fn quantization(r: &RunFile) -> Option<&str> {
 
 fn scenario(r: &RunFile) -> Option<&str> {
     r.suite.as_ref().map(|s| s.scenario.as_str())
+}
+
+fn side(r: &RunFile) -> Option<Recorded<Side>> {
+    r.suite.as_ref().and_then(|s| s.side.clone())
 }
 
 fn repeat(r: &RunFile) -> u32 {

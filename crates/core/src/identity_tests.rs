@@ -194,3 +194,86 @@ fn one_server_through_two_apis_is_two_stacks_each_saying_its_api() {
     // One API only: no suffix.
     assert_eq!(keys(&group_runs(&[&chat], |r| r))[0].1, "ollama");
 }
+
+/// A suite run of the fixture's stack on `side` of an upgrade check, as
+/// repeat `k`.
+fn on_side(side: Side, k: u32) -> RunFile {
+    let mut r = suite_run();
+    if let Some(s) = r.suite.as_mut() {
+        s.side = Some(side.into());
+        s.repeat = k;
+    }
+    r
+}
+
+/// Both sides of an upgrade check carry the stack's config name, so
+/// `table` pooled the baseline's and the candidate's runs as four repeats
+/// of one row. The side is part of the stack: two groups, each labelled
+/// with its side, the repeats of each side together.
+#[test]
+fn the_two_sides_of_an_upgrade_check_are_two_groups() {
+    let (b1, c1) = (on_side(Side::Baseline, 1), on_side(Side::Candidate, 1));
+    let (b2, c2) = (on_side(Side::Baseline, 2), on_side(Side::Candidate, 2));
+    let runs = [&b1, &c1, &b2, &c2];
+    let g = group_runs(&runs, |r| r);
+    assert_eq!(
+        keys(&g),
+        [
+            (
+                "sim-vllm-nvfp4".into(),
+                "vLLM (baseline)".into(),
+                "c1".into(),
+                2
+            ),
+            (
+                "sim-vllm-nvfp4".into(),
+                "vLLM (candidate)".into(),
+                "c1".into(),
+                2
+            ),
+        ]
+    );
+    assert_eq!(g[0].identity.side, Some(Recorded::Known(Side::Baseline)));
+    assert_eq!(g[1].key.stack.side, Some(Recorded::Known(Side::Candidate)));
+    assert_eq!(g[0].key.across_sides(), g[1].key.across_sides());
+    let s = stacks(runs);
+    assert_eq!(s.len(), 2);
+    assert_eq!(s[0].display(), "vLLM NVFP4 (baseline)");
+    assert_eq!(s[1].display(), "vLLM NVFP4 (candidate)");
+    // A run of no side is a third stack, not a repeat of either.
+    let plain = suite_run();
+    assert_eq!(group_runs(&[&b1, &plain], |r| r).len(), 2);
+    // `history` follows the stack through both sides.
+    let across = group_runs_across_sides(&runs, |r| r);
+    assert_eq!(
+        keys(&across),
+        [("sim-vllm-nvfp4".into(), "vLLM".into(), "c1".into(), 4)]
+    );
+    assert_eq!(across[0].identity.side, None);
+}
+
+/// A side a newer stackbench wrote, unknown here, is still a side of its
+/// own: kept apart, labelled as written.
+#[test]
+fn an_unknown_side_is_kept_apart_under_its_name() {
+    let b = on_side(Side::Baseline, 1);
+    let mut x = suite_run();
+    if let Some(s) = x.suite.as_mut() {
+        s.side = Some(Recorded::Other("canary".into()));
+    }
+    let g = group_runs(&[&b, &x], |r| r);
+    assert_eq!(g.len(), 2);
+    assert_eq!(g[1].label, "vLLM (canary)");
+}
+
+/// A side and a second API share the bracket.
+#[test]
+fn a_side_and_an_api_share_one_bracket() {
+    let chat = ad_hoc(Some("ollama"), None);
+    let mut native = chat.clone();
+    native.target.api = crate::kinds::Recorded::Known(crate::kinds::Api::OllamaChat);
+    native.suite = on_side(Side::Candidate, 1).suite;
+    let g = group_runs(&[&chat, &native], |r| r);
+    assert_eq!(g[0].label, "ollama (chat)");
+    assert_eq!(g[1].label, "ollama (ollama-chat, candidate)");
+}

@@ -2,7 +2,7 @@
 //! the kind of server ([`ServerKind`], and [`FlavorChoice`] where a caller
 //! may leave it to the probe), the API requests go to ([`Api`]), and the
 //! small vocabularies of `run.json` ([`LaunchKind`], [`RateSource`],
-//! [`DatasetFormat`]).
+//! [`DatasetFormat`], the upgrade check's [`Side`]).
 //!
 //! Each is a plain `Copy` enum with its names, aliases and a one-line help
 //! in one table ([`Closed`]): the CLI, the stack configs, the simulator and
@@ -434,10 +434,40 @@ impl Closed for DatasetFormat {
 }
 closed_impls!(DatasetFormat);
 
+/// The side of an upgrade check (`stackbench upgrade-check`, `calibrate`)
+/// a stack or run was: `run.json`'s `suite.side`, `suite.json`'s
+/// `stacks[].side`, the folder its files go under, and part of a run's
+/// identity (`crate::identity`), so the two sides are never pooled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Side {
+    /// The stack as the suite has it: the old.
+    Baseline,
+    /// The stack with `--candidate` changes applied: the new.
+    Candidate,
+}
+
+impl Closed for Side {
+    const WHAT: &'static str = "upgrade side";
+    const ALL: &'static [Self] = &[Self::Baseline, Self::Candidate];
+    fn name(self) -> &'static str {
+        match self {
+            Self::Baseline => "baseline",
+            Self::Candidate => "candidate",
+        }
+    }
+    fn help(self) -> &'static str {
+        match self {
+            Self::Baseline => "the stack as the suite has it",
+            Self::Candidate => "the stack with the --candidate changes",
+        }
+    }
+}
+closed_impls!(Side);
+
 /// A member of a closed set as `run.json` holds it: a known one, or a name
 /// this version does not know (written by a newer stackbench), kept as is
 /// and written back unchanged.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Recorded<T> {
     /// A member this version knows.
     Known(T),
@@ -550,6 +580,28 @@ mod tests {
         round_trip::<LaunchKind>();
         round_trip::<RateSource>();
         round_trip::<DatasetFormat>();
+        round_trip::<Side>();
+    }
+
+    /// `run.json` and `suite.json` have written the side as a lower-case
+    /// string since the first upgrade check: files from then still read.
+    #[test]
+    fn the_upgrade_side_reads_and_writes_the_names_of_old_files() {
+        assert_eq!(Side::ALL, &[Side::Baseline, Side::Candidate]);
+        for (name, side) in [("baseline", Side::Baseline), ("candidate", Side::Candidate)] {
+            assert_eq!(side.name(), name);
+            assert_eq!(name.parse(), Ok(side));
+            let json = format!("\"{name}\"");
+            assert_eq!(serde_json::to_string(&side).unwrap(), json);
+            assert_eq!(serde_json::from_str::<Side>(&json).unwrap(), side);
+            let r: Recorded<Side> = serde_json::from_str(&json).unwrap();
+            assert_eq!(r, Recorded::Known(side));
+        }
+        let e = "Baseline".parse::<Side>().unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "unknown upgrade side 'Baseline': expected baseline or candidate"
+        );
     }
 
     #[test]

@@ -15,6 +15,7 @@
 
 use crate::histogram::{HistError, LatencyHistograms};
 use crate::identity::RunIdentity;
+use crate::kinds::{Recorded, Side};
 use crate::run_file::{MergeInfo, RunFile};
 use crate::summary::{Summary, Totals};
 use crate::timeline::TimelineSeries;
@@ -61,14 +62,18 @@ pub enum MergeError {
     },
 }
 
-/// What differs between `first` and `s`: the stack and scenario by
-/// [`RunIdentity`]'s rule, then every workload key but the level (each
-/// shard applies its share of the users or the rate).
+/// What differs between `first` and `s`: the stack, the upgrade side and
+/// the scenario by [`RunIdentity`]'s rule, then every workload key but the
+/// level (each shard applies its share of the users or the rate).
 fn shard_differences(first: &RunFile, s: &RunFile) -> Vec<String> {
     let (a, b) = (RunIdentity::of(first), RunIdentity::of(s));
     let mut out = Vec::new();
     if a.stack != b.stack {
         out.push(format!("stack {} vs {}", a.stack, b.stack));
+    }
+    if a.side != b.side {
+        let name = |s: &Option<Recorded<Side>>| s.as_ref().map_or("none".into(), |s| s.to_string());
+        out.push(format!("side {} vs {}", name(&a.side), name(&b.side)));
     }
     let (x, y) = (
         a.scenario.unwrap_or_default(),
@@ -442,6 +447,38 @@ mod tests {
             merge_shards(&[a], Vec::new()),
             Err(MergeError::TooFew(1))
         ));
+    }
+
+    /// The two sides of an upgrade check carry one stack name: merge took a
+    /// baseline shard and a candidate shard for one run. The side is part
+    /// of the identity the shards must share.
+    #[test]
+    fn a_baseline_shard_and_a_candidate_shard_are_refused() {
+        let on = |side: Side| {
+            move |f: &mut RunFile| {
+                if let Some(s) = f.suite.as_mut() {
+                    s.side = Some(side.into());
+                }
+            }
+        };
+        let a = shard("a", on(Side::Baseline));
+        let b = shard("b", on(Side::Candidate));
+        let err = check_workloads(&[a.clone(), b])
+            .err()
+            .map(|e| e.to_string());
+        assert_eq!(
+            err.as_deref(),
+            Some("b ran a different workload than a: side baseline vs candidate")
+        );
+        let plain = shard("p", |_| {});
+        let err = check_workloads(&[plain, a.clone()])
+            .err()
+            .map(|e| e.to_string());
+        assert_eq!(
+            err.as_deref(),
+            Some("a ran a different workload than p: side none vs baseline")
+        );
+        assert!(check_workloads(&[a.clone(), shard("a2", on(Side::Baseline))]).is_ok());
     }
 
     /// Keys merge did not check before `core::workload` (temperature, the

@@ -8,7 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::histogram::SerializedHistograms;
-use crate::kinds::{Api, DatasetFormat, LaunchKind, Recorded, ServerKind};
+use crate::kinds::{Api, DatasetFormat, LaunchKind, Recorded, ServerKind, Side};
 use crate::summary::Summary;
 
 /// Version of the `run.json` format.
@@ -481,9 +481,10 @@ pub struct SuiteContext {
     #[serde(default = "one")]
     pub repeat: u32,
     /// The side of an upgrade check (`baseline`, `candidate`) this run
-    /// was, when it was one (`stackbench upgrade-check`, `calibrate`).
+    /// was, when it was one (`stackbench upgrade-check`, `calibrate`):
+    /// part of the run's identity (`crate::identity`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub side: Option<String>,
+    pub side: Option<Recorded<Side>>,
 }
 
 fn one() -> u32 {

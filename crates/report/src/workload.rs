@@ -90,10 +90,15 @@ fn list(ms: &[Mismatch]) -> String {
 }
 
 /// A run as messages name it: `results/x/vllm/c1 (vllm-nvfp4 / c1, repeat
-/// 2)`, or without the folder when it is unknown.
+/// 2)`, with its upgrade side when it has one (`vllm-nvfp4 (baseline) /
+/// c1`), or without the folder when it is unknown.
 fn name(s: &Shown<'_>) -> String {
     let id = RunIdentity::of(s.file);
-    let mut what = format!("{} / {}", id.stack, id.scenario_or_level());
+    let side = id
+        .side
+        .as_ref()
+        .map_or(String::new(), |s| format!(" ({s})"));
+    let mut what = format!("{}{side} / {}", id.stack, id.scenario_or_level());
     if id.repeat > 1 {
         what += &format!(", repeat {}", id.repeat);
     }

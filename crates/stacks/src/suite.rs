@@ -128,7 +128,7 @@ fn new_suite_file(suite: &Suite) -> SuiteFile {
             .iter()
             .map(|s| StackOutcome {
                 name: s.config.name.clone(),
-                side: s.side.clone(),
+                side: s.side.map(Into::into),
                 status: StackStatus::Pending,
                 reason: None,
                 log: None,
@@ -736,7 +736,7 @@ fn run_context(
             bandwidth_gb_s: suite.config.box_facts.bandwidth_gb_s,
             bandwidth_source: suite.config.box_facts.bandwidth_source.clone(),
             repeat: round.k,
-            side: entry.side.clone(),
+            side: entry.side.map(Into::into),
         }),
         launch: server.info.clone(),
         sample_power: simulated.is_none(),

@@ -4,6 +4,7 @@
 //! (`docs/results-schema.md`).
 
 use serde::{Deserialize, Serialize};
+use stackbench_core::kinds::{Recorded, Side};
 use stackbench_core::run_file::LaunchInfo;
 
 /// Version of the `suite.json` format.
@@ -63,7 +64,7 @@ pub struct StackOutcome {
     /// The side of an upgrade check (`baseline`, `candidate`), when this
     /// stack is one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub side: Option<String>,
+    pub side: Option<Recorded<Side>>,
     /// Outcome.
     pub status: StackStatus,
     /// Why it failed or was skipped.

@@ -272,3 +272,59 @@ fn junit_skips_what_it_cannot_judge_and_fails_on_a_flag() {
     assert_eq!(code, Some(0), "{xml}");
     assert!(xml.contains("allowed by --allow saturated"), "{xml}");
 }
+
+/// The rows of the single-user table in `md`: (Stack, tok/s, repeats).
+fn single_user_rows(md: &str) -> Vec<(String, f64, String)> {
+    md.split("\n## ")
+        .find(|s| s.trim_start_matches("## ").starts_with("Single-user"))
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.starts_with("| ") && !l.starts_with("| Stack") && !l.starts_with("| -"))
+        .map(|l| {
+            let cells: Vec<&str> = l.split('|').map(str::trim).collect();
+            let rate = cells[3].parse().unwrap_or(f64::NAN);
+            (cells[1].to_string(), rate, cells[4].to_string())
+        })
+        .collect()
+}
+
+/// Both sides of an upgrade check carry the stack's name, and `table` on
+/// the check's folder pooled them as four repeats of one row (38.9 tok/s,
+/// "35.7–42.0 (n=4)"). The side is part of a run's identity: one row per
+/// side, each pooling that side's two repeats, the candidate's slower.
+#[test]
+fn table_of_an_upgrade_check_shows_one_row_per_side() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let suite = suite(dir.path(), &[("a.toml", sim_stack("a", port, 400))], 8);
+    let out = dir.path().join("check");
+    let slow = candidate_command(port, 340);
+    let args = ["--stack", "a", "--candidate", &slow, "--repeat", "2", "-q"];
+    let r = run(&[
+        &["upgrade-check", suite.to_str().unwrap()],
+        &args[..],
+        &["--out", out.to_str().unwrap()],
+    ]
+    .concat());
+    assert!(matches!(r.code(), Some(0 | 1)), "{}", r.printed());
+    let t = run(&["table", out.to_str().unwrap()]);
+    t.assert_success();
+    let rows = single_user_rows(&t.stdout);
+    let names: Vec<(&str, &str)> = rows
+        .iter()
+        .map(|(s, _, n)| (s.as_str(), n.as_str()))
+        .collect();
+    assert_eq!(names.len(), 2, "{}", t.stdout);
+    assert!(names[0].0.starts_with("a (baseline)"), "{}", t.stdout);
+    assert!(names[1].0.starts_with("a (candidate)"), "{}", t.stdout);
+    assert!(
+        names.iter().all(|(_, n)| n.ends_with("(n=2)")),
+        "{}",
+        t.stdout
+    );
+    assert!(
+        rows[1].1 < rows[0].1,
+        "the candidate is slower: {}",
+        t.stdout
+    );
+}

@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::flag::FlagKind;
 use super::measure::{MetricResult, Verdict};
-use super::pair::{Comparison, PairResult, Side};
+use super::pair::{Comparison, PairResult};
 
 /// What the user accepts.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -120,14 +120,7 @@ pub fn gate(c: &Comparison, policy: &Policy) -> Gate {
     }
     for u in &c.unmatched {
         s.skipped += 1;
-        let why = format!(
-            "{} only ({}): nothing to compare it with",
-            match u.side {
-                Side::Baseline => "baseline",
-                Side::Candidate => "candidate",
-            },
-            u.dir
-        );
+        let why = format!("{} only ({}): nothing to compare it with", u.side, u.dir);
         cases.push(Case {
             class: format!("{}.{}", u.stack, u.scenario),
             name: "paired".into(),

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use serde::Serialize;
-use stackbench_core::identity::{group_runs, Group};
+use stackbench_core::identity::{group_runs, Group, GroupKey};
 use stackbench_core::workload::{differences, join, Difference, WorkloadKey};
 
 use super::flag::{flags, Flag};
@@ -48,15 +48,9 @@ pub struct Comparison {
     pub regressed: bool,
 }
 
-/// Which side of a comparison.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Side {
-    /// The old.
-    Baseline,
-    /// The new.
-    Candidate,
-}
+/// Which side of a comparison: the upgrade check's closed set (its
+/// `baseline` and `candidate` are compare's two sides).
+pub use stackbench_core::kinds::Side;
 
 /// A run whose stack and scenario the other side lacks.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -183,6 +177,20 @@ fn pair(
     })
 }
 
+/// The group of `groups` that `key` pairs with: the same stack and
+/// scenario, on the same upgrade side if there is one, else on any (an
+/// upgrade check's `baseline/` against its `candidate/`: same stack, two
+/// sides).
+fn counterpart<'g, 'a>(
+    groups: &'g [Group<'a, RunData>],
+    key: &GroupKey,
+) -> Option<&'g Group<'a, RunData>> {
+    groups.iter().find(|g| g.key == *key).or_else(|| {
+        let across = key.across_sides();
+        groups.iter().find(|g| g.key.across_sides() == across)
+    })
+}
+
 /// Compares every candidate stack and scenario with the baseline's (a
 /// single stack and scenario on each side is compared whatever its
 /// labels). Repeats of one stack and scenario are taken together.
@@ -197,13 +205,17 @@ pub fn compare(
     let mut unmatched = Vec::new();
     let single = base.len() == 1 && candidate.len() == 1;
     for c in &candidate {
-        match base.iter().find(|b| single || b.key == c.key) {
+        match base
+            .first()
+            .filter(|_| single)
+            .or_else(|| counterpart(&base, &c.key))
+        {
             Some(b) => pairs.push(pair(b, c, thresholds, allow_mismatch)?),
             None => unmatched.extend(Unmatched::of(Side::Candidate, c)),
         }
     }
     for b in &base {
-        if !single && !candidate.iter().any(|c| c.key == b.key) {
+        if !single && counterpart(&candidate, &b.key).is_none() {
             unmatched.extend(Unmatched::of(Side::Baseline, b));
         }
     }

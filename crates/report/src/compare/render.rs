@@ -5,7 +5,7 @@ use crate::table::{Cell, Table};
 
 use super::gate::{Gate, Outcome};
 use super::measure::{MetricResult, Verdict};
-use super::pair::{Comparison, PairResult, Side};
+use super::pair::{Comparison, PairResult};
 
 fn fmt(x: Option<f64>) -> String {
     match x {
@@ -82,13 +82,7 @@ pub fn markdown(c: &Comparison, g: &Gate) -> String {
     for u in &c.unmatched {
         out += &format!(
             "\nnot compared (no counterpart): {} {} ({}/{})\n",
-            match u.side {
-                Side::Baseline => "baseline",
-                Side::Candidate => "candidate",
-            },
-            u.dir,
-            u.stack,
-            u.scenario
+            u.side, u.dir, u.stack, u.scenario
         );
     }
     out
@@ -180,7 +174,7 @@ pub fn junit(g: &Gate) -> String {
 mod tests {
     use super::*;
     use crate::compare::gate::{gate, Policy};
-    use crate::compare::{Better, Flag, FlagKind, MetricKey, Unmatched};
+    use crate::compare::{Better, Flag, FlagKind, MetricKey, Side, Unmatched};
 
     fn metric(key: MetricKey, verdict: Verdict) -> MetricResult {
         MetricResult {

@@ -18,7 +18,7 @@ pub mod render;
 use std::collections::BTreeMap;
 
 use serde::Serialize;
-use stackbench_core::identity::group_runs;
+use stackbench_core::identity::group_runs_across_sides;
 use stackbench_core::stats::bootstrap_interval;
 use stackbench_core::workload::{differences, Difference, WorkloadKey};
 
@@ -313,7 +313,9 @@ pub fn history(runs: &[RunData], opts: &Options) -> Result<History, HistoryError
         opts.metrics.clone()
     };
     let mut groups = Vec::new();
-    for g in group_runs(&ordered, |d| &d.file) {
+    // One series per stack and scenario through time: the two sides of
+    // an upgrade check are two of its points (told apart by folder).
+    for g in group_runs_across_sides(&ordered, |d| &d.file) {
         let split = points::split(&g.runs);
         let changed = workload_changes(&split);
         let any_reasoned = reasoned(&g.runs);

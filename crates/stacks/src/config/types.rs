@@ -6,6 +6,7 @@
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
+use stackbench_core::kinds::Side;
 use stackbench_core::stack::{DurationText, StackConfig};
 
 /// A suite file.
@@ -261,15 +262,15 @@ pub struct StackEntry {
     /// The side of an upgrade check (`baseline`, `candidate`) this entry
     /// is, when it is one: its files go under `<out>/<side>/<stack>/`
     /// and its runs and outcome record the side.
-    pub side: Option<String>,
+    pub side: Option<Side>,
 }
 
 impl StackEntry {
     /// Its folder within the suite folder: `<stack>` or `<side>/<stack>`.
     pub fn folder(&self) -> PathBuf {
         let stack = PathBuf::from(stackbench_runner::safe_name(&self.config.name));
-        match &self.side {
-            Some(side) => PathBuf::from(stackbench_runner::safe_name(side)).join(stack),
+        match self.side {
+            Some(side) => PathBuf::from(side.name()).join(stack),
             None => stack,
         }
     }
