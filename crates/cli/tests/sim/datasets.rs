@@ -146,3 +146,84 @@ fn dataset_runs_send_every_entry_with_its_own_length() {
     out.assert_code(2);
     assert!(out.stderr.contains("chat messages"));
 }
+
+/// `n` JSONL conversations of two user turns each; conversation `i`'s
+/// first user message is `conversation i`.
+fn conversations(dir: &Path, n: usize) -> String {
+    let lines: Vec<String> = (0..n)
+        .map(|i| {
+            serde_json::json!({
+                "messages": [
+                    {"role": "user", "content": format!("conversation {i}")},
+                    {"role": "assistant", "content": "an answer of theirs"},
+                    {"role": "user", "content": format!("conversation {i}, second turn")},
+                ],
+                "output_tokens": 4,
+            })
+            .to_string()
+        })
+        .collect();
+    let path = dir.join("conversations.jsonl");
+    std::fs::write(&path, lines.join("\n")).unwrap();
+    path.display().to_string()
+}
+
+/// The conversations a simulator that recorded to `log` was sent, by the
+/// number in their first user message.
+fn conversations_sent(log: &Path) -> std::collections::BTreeSet<u64> {
+    std::fs::read_to_string(log)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter_map(|r| {
+            let first = r["body"]["messages"][0]["content"].as_str()?.to_string();
+            first.strip_prefix("conversation ")?.parse().ok()
+        })
+        .collect()
+}
+
+/// Bug: every turn drew its own dataset entry and a conversation's later
+/// turns threw theirs away, so `--turns 2 -c 8 -n 32` sent conversations
+/// 0–7 and 16–23 and `-c 1` sent 0, 2, 4, …: which conversations a run
+/// sent hung on how turns interleaved. Conversation k now takes entry k.
+#[test]
+fn dataset_conversations_are_the_same_at_any_concurrency_and_none_is_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = conversations(dir.path(), 40);
+    let sent = |c: &str| {
+        let log = dir.path().join(format!("received-c{c}.jsonl"));
+        let sim = spawn_sim(&[
+            "--ttft-ms",
+            "5",
+            "--decode-tps",
+            "2000",
+            "--record-requests",
+            log.to_str().unwrap(),
+        ]);
+        let out = dir.path().join(format!("run-c{c}"));
+        let args = [
+            "--dataset",
+            &file,
+            "--turns",
+            "2",
+            "-n",
+            "32",
+            "-c",
+            c,
+            "--seed",
+            "9",
+            "--warmup-requests",
+            "0",
+        ];
+        run_bin(&sim.url, &out, &args).assert_success();
+        conversations_sent(&log)
+    };
+    let one = sent("1");
+    let eight = sent("8");
+    assert_eq!(one, eight, "the same conversations at -c 1 and -c 8");
+    assert_eq!(
+        one,
+        (0..16).collect(),
+        "32 turns: conversations 0 to 15, none skipped"
+    );
+}
