@@ -227,3 +227,58 @@ fn dataset_conversations_are_the_same_at_any_concurrency_and_none_is_skipped() {
         "32 turns: conversations 0 to 15, none skipped"
     );
 }
+
+/// A tokenizer that knows three words and no unknown token: encoding any
+/// other word fails.
+fn three_word_tokenizer(dir: &Path) -> PathBuf {
+    let t = dir.join("three-words");
+    std::fs::create_dir_all(&t).unwrap();
+    let json = serde_json::json!({
+        "version": "1.0",
+        "truncation": null,
+        "padding": null,
+        "added_tokens": [],
+        "normalizer": null,
+        "pre_tokenizer": {"type": "Whitespace"},
+        "post_processor": null,
+        "decoder": null,
+        "model": {"type": "WordLevel", "vocab": {"hello": 0, "there": 1, "friend": 2}, "unk_token": "[UNK]"},
+    });
+    std::fs::write(t.join("tokenizer.json"), json.to_string()).unwrap();
+    t
+}
+
+/// Bug: a length the tokenizer could not count fell back to 4 characters
+/// a token without a word, while `run.json` named the tokenizer as the
+/// counter. The run now stops (exit 2) naming the entry.
+#[test]
+fn a_dataset_entry_the_tokenizer_cannot_count_stops_the_run_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let tokenizer = three_word_tokenizer(dir.path());
+    let file = dir.path().join("sharegpt.json");
+    let turn = |from: &str, value: &str| serde_json::json!({"from": from, "value": value});
+    let items = serde_json::json!([
+        {"conversations": [turn("human", "hello"), turn("gpt", "hello there friend")]},
+        {"conversations": [turn("human", "hello"), turn("gpt", "hello zebra crossing")]},
+    ]);
+    std::fs::write(&file, items.to_string()).unwrap();
+    let sim = spawn_sim(&["--decode-tps", "2000"]);
+    let out = run_bin(
+        &sim.url,
+        &dir.path().join("run"),
+        &[
+            "--dataset",
+            file.to_str().unwrap(),
+            "--tokenizer",
+            tokenizer.to_str().unwrap(),
+            "-n",
+            "2",
+        ],
+    );
+    out.assert_code(2);
+    assert!(
+        out.stderr.contains("entry 2") && out.stderr.contains("hello zebra crossing"),
+        "{}",
+        out.stderr
+    );
+}
