@@ -70,14 +70,20 @@ async fn worker(
     let slot = &in_flight[wid as usize];
     let mut events: Vec<TokenEvent> = Vec::with_capacity(1024);
     let mut conversation: Option<Conversation> = None;
-    while let Some(id) = phase.take() {
+    loop {
+        if let (Some(plan), None) = (phase.sessions, &conversation) {
+            // A conversation takes its number and its turns before its
+            // first request id: none is started that cannot be finished.
+            conversation = phase.new_conversation(plan.turns);
+            if conversation.is_none() {
+                break;
+            }
+        }
+        let Some(id) = phase.take() else { break };
         slot.store(id, Ordering::Relaxed);
         let base = phase.request(id);
-        let (request, turn) = match phase.sessions {
-            Some(plan) => {
-                let c = conversation.get_or_insert_with(|| {
-                    Conversation::start(phase.new_session(), plan.turns, &base)
-                });
+        let (request, turn) = match conversation.as_mut() {
+            Some(c) => {
                 let (r, at) = c.next(base);
                 (r, Some(at))
             }
@@ -99,7 +105,9 @@ async fn worker(
                 c.answered(out.answer.unwrap_or_default());
                 pause = plan.think_time;
             } else {
-                // Done, or a turn failed: its history would be wrong.
+                // Done, or a turn failed: its history would be wrong, and
+                // its unsent turns go to the next conversation.
+                phase.end_conversation(c);
                 conversation = None;
             }
         }

@@ -23,6 +23,7 @@ use crate::lag_book::LagBook;
 use crate::live::LiveCounters;
 use crate::plan::{micros, too_many_failures, RunPlan};
 use crate::prompt::PromptGenerator;
+use crate::session::{Conversation, SessionBook};
 use crate::sink::RecordSink;
 
 /// Histogram shards per phase: enough that workers rarely wait on a lock.
@@ -68,8 +69,8 @@ pub(crate) struct Phase {
     dataset: Option<Arc<Vec<Request>>>,
     /// Multi-turn conversations, when the run has them.
     pub(crate) sessions: Option<crate::session::SessionPlan>,
-    /// The next conversation's number.
-    next_session: AtomicU64,
+    /// The conversations' numbers and turns.
+    session_book: Mutex<SessionBook>,
     cache_salt: Option<Arc<str>>,
     pub(crate) t0: Instant,
     pub(crate) measured: bool,
@@ -121,7 +122,10 @@ impl Phase {
             dataset: plan.dataset.clone(),
             sessions: plan.sessions,
             // Warm-up and measured conversations never share a number.
-            next_session: AtomicU64::new(first_id),
+            session_book: Mutex::new(SessionBook::new(
+                first_id,
+                end_id.map(|end| end.saturating_sub(first_id)),
+            )),
             cache_salt: plan.cache_salt.clone(),
             t0: shared.t0,
             measured,
@@ -176,10 +180,21 @@ impl Phase {
     /// What request `id` asks: a dataset entry, else a generated prompt;
     /// salted when the run salts.
     pub(crate) fn request(&self, id: u64) -> Request {
-        let mut r = match self.dataset.as_deref().filter(|d| !d.is_empty()) {
-            Some(d) => d[usize::try_from(id % d.len() as u64).unwrap_or(0)].clone(),
+        let r = match self.entry(id) {
+            Some(r) => r,
             None => Request::text(self.prompts.prompt(id)),
         };
+        self.salted(r, id)
+    }
+
+    /// Dataset entry `key` (modulo the selection); `None` without a dataset.
+    fn entry(&self, key: u64) -> Option<Request> {
+        let d = self.dataset.as_deref().filter(|d| !d.is_empty())?;
+        Some(d[usize::try_from(key % d.len() as u64).unwrap_or(0)].clone())
+    }
+
+    /// `r` with request `id`'s cache salt, when the run salts.
+    fn salted(&self, mut r: Request, id: u64) -> Request {
         r.salt = self
             .cache_salt
             .as_ref()
@@ -187,9 +202,25 @@ impl Phase {
         r
     }
 
-    /// A new conversation's number.
-    pub(crate) fn new_session(&self) -> u64 {
-        self.next_session.fetch_add(1, Ordering::Relaxed)
+    /// A new conversation of at most `turns` turns, or `None` when the
+    /// phase has no turns left for one (or is stopped). With a dataset,
+    /// conversation k (numbered in the run, warm-up first) is entry k.
+    pub(crate) fn new_conversation(&self, turns: u32) -> Option<Conversation> {
+        let c = if self.stop.is_cancelled() {
+            None
+        } else {
+            lock(&self.session_book).open(turns, |k| self.entry(k))
+        };
+        if c.is_none() {
+            self.mark_drain();
+        }
+        c
+    }
+
+    /// Ends conversation `c`: the turns it left unsent (a turn failed) go
+    /// to the next one.
+    pub(crate) fn end_conversation(&self, c: &Conversation) {
+        lock(&self.session_book).give_back(c);
     }
 
     /// The shard request `id` is accounted in; `None` in warm-up.

@@ -2,7 +2,10 @@
 //! one conversation at a time. Turn k sends the history so far — every
 //! earlier user message and the answers as the server returned them — and
 //! one new user message: the next generated prompt (of the asked length),
-//! or the next user turn of a dataset conversation. A conversation ends
+//! or the next user turn of a dataset conversation. Conversation k of a
+//! run (warm-up first) is dataset entry k, whichever worker holds it and
+//! however the turns interleave (a `prompt` entry is a conversation of one
+//! turn). A conversation ends
 //! after its turns, or when a turn fails (its history would be wrong), and
 //! the worker starts the next one.
 //!
@@ -36,6 +39,62 @@ pub(crate) struct TurnOf {
     pub(crate) turn: u32,
 }
 
+/// A phase's conversations: their numbers and, in a count-bounded phase,
+/// the turns not yet promised to one. Each conversation takes its number
+/// and its turns together when it starts, so conversation k is always
+/// dataset entry k and a run of `-n` turns starts the same conversations
+/// whatever the concurrency: a worker cannot start one that another
+/// worker's later turns then leave unfinished.
+#[derive(Debug)]
+pub(crate) struct SessionBook {
+    next: u64,
+    turns_left: Option<u64>,
+}
+
+impl SessionBook {
+    /// Conversations numbered from `first`, sharing `turns` turns (`None`:
+    /// a timed phase, no limit).
+    pub(crate) fn new(first: u64, turns: Option<u64>) -> Self {
+        Self {
+            next: first,
+            turns_left: turns,
+        }
+    }
+
+    /// The next conversation, of at most `turns` turns and of those still
+    /// unpromised, from `entry` (a dataset's entry by conversation
+    /// number; `None`: generated prompts); `None` when none are left.
+    pub(crate) fn open(
+        &mut self,
+        turns: u32,
+        entry: impl FnOnce(u64) -> Option<Request>,
+    ) -> Option<Conversation> {
+        let turns = match self.turns_left {
+            Some(0) => return None,
+            Some(left) => turns.min(u32::try_from(left).unwrap_or(u32::MAX)),
+            None => turns,
+        };
+        let session = self.next;
+        self.next += 1;
+        let c = match entry(session) {
+            Some(e) => Conversation::scripted(session, turns, &e),
+            None => Conversation::generated(session, turns),
+        };
+        if let Some(left) = &mut self.turns_left {
+            *left = left.saturating_sub(u64::from(c.turns));
+        }
+        Some(c)
+    }
+
+    /// Takes back the turns a conversation that ended early left unsent,
+    /// for the next one.
+    pub(crate) fn give_back(&mut self, c: &Conversation) {
+        if let Some(left) = &mut self.turns_left {
+            *left += u64::from(c.turns.saturating_sub(c.sent));
+        }
+    }
+}
+
 /// One worker's conversation.
 #[derive(Debug)]
 pub(crate) struct Conversation {
@@ -55,24 +114,38 @@ pub(crate) struct Conversation {
 }
 
 impl Conversation {
-    /// Conversation `session` of at most `turns` turns, starting from the
-    /// first request's `base` (a dataset conversation brings its own
-    /// user turns).
-    pub(crate) fn start(session: u64, turns: u32, base: &Request) -> Self {
-        let script = match &base.prompt {
-            Prompt::Messages(m) => Some(user_turns(m)),
-            Prompt::Text(_) => None,
+    /// Conversation `session` of `turns` turns, each a new generated
+    /// prompt (the request each turn is sent as).
+    pub(crate) fn generated(session: u64, turns: u32) -> Self {
+        Self::new(session, turns.max(1), None, None)
+    }
+
+    /// Conversation `session` of dataset entry `entry`: its user turns, at
+    /// most `turns` of them (a `prompt` entry is one user turn), each with
+    /// the entry's output length.
+    pub(crate) fn scripted(session: u64, turns: u32, entry: &Request) -> Self {
+        let script = match &entry.prompt {
+            Prompt::Messages(m) => user_turns(m),
+            Prompt::Text(t) => vec![vec![json!({"role": "user", "content": &**t})]],
         };
-        let turns = match &script {
-            Some(s) => turns.min(u32::try_from(s.len()).unwrap_or(u32::MAX)).max(1),
-            None => turns.max(1),
-        };
+        let turns = turns
+            .min(u32::try_from(script.len()).unwrap_or(u32::MAX))
+            .max(1);
+        Self::new(session, turns, Some(script), entry.max_tokens)
+    }
+
+    fn new(
+        session: u64,
+        turns: u32,
+        script: Option<Vec<Vec<Value>>>,
+        script_max_tokens: Option<u32>,
+    ) -> Self {
         Self {
             session,
             sent: 0,
             turns,
-            script_max_tokens: base.max_tokens,
             script,
+            script_max_tokens,
             history: Vec::new(),
         }
     }
@@ -82,8 +155,9 @@ impl Conversation {
         self.sent >= self.turns
     }
 
-    /// The next turn's request: the history plus `base`'s new user
-    /// message, and where it sits.
+    /// The next turn's request: the history plus the next user message
+    /// (the script's, else `base`'s generated prompt), sent as `base`
+    /// (its salt), and where it sits.
     pub(crate) fn next(&mut self, base: Request) -> (Request, TurnOf) {
         let new: Vec<Value> = match (&self.script, &base.prompt) {
             (Some(s), _) => s.get(self.sent as usize).cloned().unwrap_or_default(),
@@ -151,7 +225,7 @@ mod tests {
 
     #[test]
     fn each_turn_resends_the_history_with_the_answers_as_returned() {
-        let mut c = Conversation::start(7, 3, &Request::text("a"));
+        let mut c = Conversation::generated(7, 3);
         let (r1, at1) = c.next(Request::text("a"));
         assert_eq!(
             at1,
@@ -189,7 +263,7 @@ mod tests {
             ]))),
             Some(5),
         );
-        let mut c = Conversation::start(1, 10, &convo);
+        let mut c = Conversation::scripted(1, 10, &convo);
         let (r1, _) = c.next(convo.clone());
         assert_eq!(
             text(&r1),
@@ -205,5 +279,42 @@ mod tests {
         assert_eq!(text(&r2)[3]["content"], "u2");
         assert_eq!(at.turn, 2);
         assert!(c.done(), "two user turns: two turns, whatever --turns says");
+    }
+
+    /// Conversations take their numbers and turns in order until the
+    /// phase's turns are promised; a failed one hands its unsent turns on.
+    #[test]
+    fn conversations_are_numbered_and_given_the_phase_turns_in_order() {
+        let mut book = SessionBook::new(10, Some(5));
+        let entry = |k: u64| {
+            Some(Request::new(
+                Prompt::Text(format!("entry {k}").into()),
+                None,
+            ))
+        };
+        let a = book.open(2, |_| None).unwrap();
+        let mut b = book.open(2, entry).unwrap();
+        let c = book.open(3, |_| None).unwrap();
+        assert_eq!(
+            (a.session, a.turns, b.session, b.turns, c.session, c.turns),
+            (10, 2, 11, 1, 12, 2),
+            "a prompt entry is one turn; the last gets what is left"
+        );
+        let (r, _) = b.next(Request::text("x"));
+        assert_eq!(text(&r)[0]["content"], "entry 11");
+        assert!(book.open(2, entry).is_none(), "5 turns promised");
+        book.give_back(&c);
+        let d = book.open(3, |_| None).unwrap();
+        assert_eq!((d.session, d.turns), (13, 2), "c's two unsent turns");
+        assert!(SessionBook::new(0, None).open(100, |_| None).is_some());
+    }
+
+    #[test]
+    fn a_dataset_prompt_is_a_conversation_of_one_turn() {
+        let mut c = Conversation::scripted(3, 4, &Request::new(Prompt::Text("p".into()), Some(7)));
+        let (r, at) = c.next(Request::text("another entry's prompt"));
+        assert_eq!(text(&r), json!([{"role": "user", "content": "p"}]));
+        assert_eq!((at.turn, r.max_tokens), (1, Some(7)));
+        assert!(c.done() && !r.keep_answer);
     }
 }

@@ -18,7 +18,10 @@
 //! N pass the length filters. The
 //! selection's SHA-256 goes into `run.json`, so two runs can prove they
 //! sent the same workload. Everything is read and counted before the run:
-//! the measured phase only clones a pointer per request.
+//! the measured phase only clones a pointer per request. A length the
+//! tokenizer (or the server's endpoint) cannot count stops the selection,
+//! naming the entry: `run.json` names the counter, so no length is
+//! estimated behind its back.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -28,6 +31,7 @@ use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
+use stackbench_backends::RequestError;
 use stackbench_core::run_file::DatasetInfo;
 use stackbench_wire::body::{Prompt, Request};
 
@@ -86,14 +90,60 @@ pub enum DatasetError {
         /// Entries left out.
         skipped: u64,
     },
+    /// The length counter failed on an entry whose length a filter or the
+    /// output length needs (nothing is estimated behind its back).
+    #[error("{path}{at}: cannot count the tokens of {excerpt:?} with {counter}: {source}")]
+    Count {
+        /// The file.
+        path: PathBuf,
+        /// Where the entry is in the file.
+        at: Origin,
+        /// The start of the text that could not be counted.
+        excerpt: String,
+        /// What counted ([`LengthCounter`]'s name).
+        counter: String,
+        /// Why.
+        #[source]
+        source: Box<CountError>,
+    },
     /// A chat conversation cannot go to a completions endpoint.
     #[error("{0} holds chat messages; use --api chat or ollama-chat")]
     NeedsChat(PathBuf),
 }
 
+/// Why a length could not be counted.
+#[derive(Debug, thiserror::Error)]
+pub enum CountError {
+    /// The local tokenizer failed (e.g. a word it cannot encode).
+    #[error(transparent)]
+    Tokenizer(#[from] stackbench_tokenize::TokenizeError),
+    /// The server's tokenize endpoint failed.
+    #[error(transparent)]
+    Server(#[from] RequestError),
+}
+
+/// Where an entry is in its file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// A JSONL line, from 1.
+    Line(usize),
+    /// A ShareGPT array's item, from 1.
+    Item(usize),
+}
+
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Line(n) => write!(f, ":{n}"),
+            Self::Item(n) => write!(f, ", entry {n}"),
+        }
+    }
+}
+
 /// One entry as read.
 #[derive(Debug, Clone, PartialEq)]
 struct Raw {
+    at: Origin,
     prompt: Prompt,
     output_tokens: Option<u32>,
     /// ShareGPT: the reply, whose length sets the output length.
@@ -118,7 +168,8 @@ fn read(path: &Path, whole: bool) -> Result<(&'static str, Vec<Raw>, u64), Datas
         let total = items.len() as u64;
         let raws: Vec<Raw> = items
             .iter()
-            .filter_map(|i| sharegpt_entry(i, whole))
+            .enumerate()
+            .filter_map(|(n, i)| sharegpt_entry(i, whole, Origin::Item(n + 1)))
             .collect();
         let skipped = total - raws.len() as u64;
         return Ok(("sharegpt", raws, skipped));
@@ -130,7 +181,7 @@ fn read(path: &Path, whole: bool) -> Result<(&'static str, Vec<Raw>, u64), Datas
         }
         let v: Value = serde_json::from_str(line)
             .map_err(|e| invalid(Some(i + 1), format!("not JSON: {e}")))?;
-        raws.push(jsonl_entry(&v).map_err(|why| invalid(Some(i + 1), why))?);
+        raws.push(jsonl_entry(&v, Origin::Line(i + 1)).map_err(|why| invalid(Some(i + 1), why))?);
     }
     Ok(("jsonl", raws, 0))
 }
@@ -138,7 +189,7 @@ fn read(path: &Path, whole: bool) -> Result<(&'static str, Vec<Raw>, u64), Datas
 /// The first human turn and the reply after it, if the item has both;
 /// with `whole`, the whole conversation as chat messages (the first
 /// reply still sets the output length).
-fn sharegpt_entry(item: &Value, whole: bool) -> Option<Raw> {
+fn sharegpt_entry(item: &Value, whole: bool, at: Origin) -> Option<Raw> {
     let turns = item["conversations"].as_array()?;
     let human = turns
         .iter()
@@ -153,6 +204,7 @@ fn sharegpt_entry(item: &Value, whole: bool) -> Option<Raw> {
         Prompt::Text(Arc::from(prompt))
     };
     Some(Raw {
+        at,
         prompt,
         output_tokens: None,
         reply: Some(reply.to_string()),
@@ -172,7 +224,7 @@ fn sharegpt_message(t: &Value) -> Option<Value> {
     Some(json!({"role": role, "content": text}))
 }
 
-fn jsonl_entry(v: &Value) -> Result<Raw, String> {
+fn jsonl_entry(v: &Value, at: Origin) -> Result<Raw, String> {
     let output_tokens = match &v["output_tokens"] {
         Value::Null => None,
         n => Some(
@@ -196,6 +248,7 @@ fn jsonl_entry(v: &Value) -> Result<Raw, String> {
         _ => return Err("expected a non-empty \"prompt\" string or \"messages\" array".into()),
     };
     Ok(Raw {
+        at,
         prompt,
         output_tokens,
         reply: None,
@@ -211,11 +264,18 @@ pub enum LengthCounter {
 }
 
 impl LengthCounter {
-    async fn count(&self, text: &str) -> u32 {
-        let estimate = || u32::try_from(text.chars().count().div_ceil(4)).unwrap_or(u32::MAX);
+    /// The tokens of `text`; an exact counter that fails is an error, never
+    /// an estimate, since `run.json` names it as the counter.
+    async fn count(&self, text: &str) -> Result<u32, CountError> {
         match self {
-            Self::Exact(c) => c.count(text).await.unwrap_or_else(|_| estimate()),
-            Self::Estimate => estimate(),
+            // Raw text: a local tokenizer counts it as a completion prompt.
+            Self::Exact(c) => match &**c {
+                Counter::Local(t, _) => Ok(t.count_completion(text)?),
+                c => Ok(c.count(text).await?),
+            },
+            Self::Estimate => {
+                Ok(u32::try_from(text.chars().count().div_ceil(4)).unwrap_or(u32::MAX))
+            }
         }
     }
 
@@ -257,28 +317,16 @@ pub async fn select(
         ));
     }
     let want = spec.sample.unwrap_or(u64::MAX);
-    let filter_prompts = spec.min_prompt_tokens.is_some() || spec.max_prompt_tokens.is_some();
     let mut requests = Vec::new();
     let mut filtered = 0u64;
     for r in raws {
         if requests.len() as u64 >= want {
             break;
         }
-        let output = match (&r.reply, r.output_tokens) {
-            (_, Some(n)) => n,
-            (Some(reply), None) => counter.count(reply).await.max(1),
-            (None, None) => default_output,
-        };
-        let prompt_ok = !filter_prompts || {
-            let n = counter.count(&r.prompt.flat()).await;
-            spec.min_prompt_tokens.map_or(true, |m| n >= m)
-                && spec.max_prompt_tokens.map_or(true, |m| n <= m)
-        };
-        if !prompt_ok || spec.max_output_tokens.is_some_and(|m| output > m) {
-            filtered += 1;
-            continue;
+        match kept(&r, spec, default_output, counter).await? {
+            Some(output) => requests.push(Request::new(r.prompt, Some(output))),
+            None => filtered += 1,
         }
-        requests.push(Request::new(r.prompt, Some(output)));
     }
     if requests.is_empty() {
         return Err(DatasetError::Empty {
@@ -309,6 +357,54 @@ pub async fn select(
         requests: Arc::new(requests),
         info,
     })
+}
+
+/// Entry `r`'s output length when it passes `spec`'s filters; `None`
+/// when it is filtered out.
+async fn kept(
+    r: &Raw,
+    spec: &DatasetSpec,
+    default_output: u32,
+    counter: &LengthCounter,
+) -> Result<Option<u32>, DatasetError> {
+    let count = |text: String| async move {
+        counter
+            .count(&text)
+            .await
+            .map_err(|source| DatasetError::Count {
+                path: spec.path.clone(),
+                at: r.at,
+                excerpt: excerpt(&text),
+                counter: counter.name(),
+                source: Box::new(source),
+            })
+    };
+    let output = match (&r.reply, r.output_tokens) {
+        (_, Some(n)) => n,
+        (Some(reply), None) => count(reply.clone()).await?.max(1),
+        (None, None) => default_output,
+    };
+    if spec.min_prompt_tokens.is_some() || spec.max_prompt_tokens.is_some() {
+        let n = count(r.prompt.flat().into_owned()).await?;
+        if spec.min_prompt_tokens.is_some_and(|m| n < m)
+            || spec.max_prompt_tokens.is_some_and(|m| n > m)
+        {
+            return Ok(None);
+        }
+    }
+    Ok(spec
+        .max_output_tokens
+        .map_or(true, |m| output <= m)
+        .then_some(output))
+}
+
+/// The first 40 characters of `text`, with an ellipsis when there is more.
+fn excerpt(text: &str) -> String {
+    const LEN: usize = 40;
+    match text.char_indices().nth(LEN) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text.to_string(),
+    }
 }
 
 /// SHA-256 of one canonical JSON line per request.
@@ -445,5 +541,53 @@ mod tests {
             .await
             .unwrap_err();
         assert!(matches!(e, DatasetError::Empty { skipped: 1, .. }), "{e}");
+    }
+
+    /// A tokenizer that knows three words and no unknown token, so that
+    /// encoding any other word fails.
+    fn three_words(dir: &Path) -> LengthCounter {
+        let t = json!({
+            "version": "1.0", "truncation": null, "padding": null, "added_tokens": [],
+            "normalizer": null, "pre_tokenizer": {"type": "Whitespace"},
+            "post_processor": null, "decoder": null,
+            "model": {"type": "WordLevel", "vocab": {"hello": 0, "there": 1, "friend": 2}, "unk_token": "[UNK]"},
+        });
+        let path = dir.join("tokenizer.json");
+        std::fs::write(&path, t.to_string()).unwrap();
+        let local = stackbench_tokenize::LocalTokenizer::load(&path).unwrap();
+        let api = stackbench_wire::body::Api::Completions;
+        LengthCounter::Exact(Box::new(Counter::Local(Box::new(local), api)))
+    }
+
+    /// Bug: an entry the tokenizer could not count was measured at 4
+    /// characters a token without a word while `run.json` named the
+    /// tokenizer; now the selection fails, naming the line and the text.
+    #[tokio::test]
+    async fn an_entry_the_tokenizer_cannot_count_is_an_error_naming_it() {
+        let (d, p) = write(
+            "{\"prompt\": \"hello there\"}\n{\"prompt\": \"hello there friend, and a long tail of words nobody knows\"}\n",
+        );
+        let counter = three_words(d.path());
+        let mut sp = spec(&p);
+        sp.max_prompt_tokens = Some(100);
+        let e = select(&sp, 1, true, 8, &counter).await.unwrap_err();
+        assert!(
+            matches!(
+                e,
+                DatasetError::Count {
+                    at: Origin::Line(2),
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        let e = e.to_string();
+        assert!(
+            e.contains(":2: cannot count the tokens of \"hello there friend, and a long tail of w…\" with the local tokenizer"),
+            "{e}"
+        );
+        sp.max_prompt_tokens = None;
+        let s = select(&sp, 1, true, 8, &counter).await.unwrap();
+        assert_eq!(s.info.selected, 2, "nothing to count, nothing to fail");
     }
 }

@@ -146,3 +146,139 @@ fn dataset_runs_send_every_entry_with_its_own_length() {
     out.assert_code(2);
     assert!(out.stderr.contains("chat messages"));
 }
+
+/// `n` JSONL conversations of two user turns each; conversation `i`'s
+/// first user message is `conversation i`.
+fn conversations(dir: &Path, n: usize) -> String {
+    let lines: Vec<String> = (0..n)
+        .map(|i| {
+            serde_json::json!({
+                "messages": [
+                    {"role": "user", "content": format!("conversation {i}")},
+                    {"role": "assistant", "content": "an answer of theirs"},
+                    {"role": "user", "content": format!("conversation {i}, second turn")},
+                ],
+                "output_tokens": 4,
+            })
+            .to_string()
+        })
+        .collect();
+    let path = dir.join("conversations.jsonl");
+    std::fs::write(&path, lines.join("\n")).unwrap();
+    path.display().to_string()
+}
+
+/// The conversations a simulator that recorded to `log` was sent, by the
+/// number in their first user message.
+fn conversations_sent(log: &Path) -> std::collections::BTreeSet<u64> {
+    std::fs::read_to_string(log)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter_map(|r| {
+            let first = r["body"]["messages"][0]["content"].as_str()?.to_string();
+            first.strip_prefix("conversation ")?.parse().ok()
+        })
+        .collect()
+}
+
+/// Bug: every turn drew its own dataset entry and a conversation's later
+/// turns threw theirs away, so `--turns 2 -c 8 -n 32` sent conversations
+/// 0–7 and 16–23 and `-c 1` sent 0, 2, 4, …: which conversations a run
+/// sent hung on how turns interleaved. Conversation k now takes entry k.
+#[test]
+fn dataset_conversations_are_the_same_at_any_concurrency_and_none_is_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = conversations(dir.path(), 40);
+    let sent = |c: &str| {
+        let log = dir.path().join(format!("received-c{c}.jsonl"));
+        let sim = spawn_sim(&[
+            "--ttft-ms",
+            "5",
+            "--decode-tps",
+            "2000",
+            "--record-requests",
+            log.to_str().unwrap(),
+        ]);
+        let out = dir.path().join(format!("run-c{c}"));
+        let args = [
+            "--dataset",
+            &file,
+            "--turns",
+            "2",
+            "-n",
+            "32",
+            "-c",
+            c,
+            "--seed",
+            "9",
+            "--warmup-requests",
+            "0",
+        ];
+        run_bin(&sim.url, &out, &args).assert_success();
+        conversations_sent(&log)
+    };
+    let one = sent("1");
+    let eight = sent("8");
+    assert_eq!(one, eight, "the same conversations at -c 1 and -c 8");
+    assert_eq!(
+        one,
+        (0..16).collect(),
+        "32 turns: conversations 0 to 15, none skipped"
+    );
+}
+
+/// A tokenizer that knows three words and no unknown token: encoding any
+/// other word fails.
+fn three_word_tokenizer(dir: &Path) -> PathBuf {
+    let t = dir.join("three-words");
+    std::fs::create_dir_all(&t).unwrap();
+    let json = serde_json::json!({
+        "version": "1.0",
+        "truncation": null,
+        "padding": null,
+        "added_tokens": [],
+        "normalizer": null,
+        "pre_tokenizer": {"type": "Whitespace"},
+        "post_processor": null,
+        "decoder": null,
+        "model": {"type": "WordLevel", "vocab": {"hello": 0, "there": 1, "friend": 2}, "unk_token": "[UNK]"},
+    });
+    std::fs::write(t.join("tokenizer.json"), json.to_string()).unwrap();
+    t
+}
+
+/// Bug: a length the tokenizer could not count fell back to 4 characters
+/// a token without a word, while `run.json` named the tokenizer as the
+/// counter. The run now stops (exit 2) naming the entry.
+#[test]
+fn a_dataset_entry_the_tokenizer_cannot_count_stops_the_run_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let tokenizer = three_word_tokenizer(dir.path());
+    let file = dir.path().join("sharegpt.json");
+    let turn = |from: &str, value: &str| serde_json::json!({"from": from, "value": value});
+    let items = serde_json::json!([
+        {"conversations": [turn("human", "hello"), turn("gpt", "hello there friend")]},
+        {"conversations": [turn("human", "hello"), turn("gpt", "hello zebra crossing")]},
+    ]);
+    std::fs::write(&file, items.to_string()).unwrap();
+    let sim = spawn_sim(&["--decode-tps", "2000"]);
+    let out = run_bin(
+        &sim.url,
+        &dir.path().join("run"),
+        &[
+            "--dataset",
+            file.to_str().unwrap(),
+            "--tokenizer",
+            tokenizer.to_str().unwrap(),
+            "-n",
+            "2",
+        ],
+    );
+    out.assert_code(2);
+    assert!(
+        out.stderr.contains("entry 2") && out.stderr.contains("hello zebra crossing"),
+        "{}",
+        out.stderr
+    );
+}
