@@ -107,9 +107,9 @@ impl DurationText {
 }
 
 impl std::str::FromStr for DurationText {
-    type Err = String;
+    type Err = DurationError;
 
-    fn from_str(s: &str) -> Result<Self, String> {
+    fn from_str(s: &str) -> Result<Self, DurationError> {
         parse_duration(s).map(|_| Self(s.to_string()))
     }
 }
@@ -121,16 +121,27 @@ impl<'de> Deserialize<'de> for DurationText {
     }
 }
 
+/// Why a text is not a duration; each names the text as written.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DurationError {
+    /// Not a number with units (`soon`, `5x`) or too large.
+    #[error("'{0}' is not a duration like 30s, 5m or 1h30m")]
+    Malformed(String),
+    /// Zero (`0s`): every duration here bounds a wait.
+    #[error("'{0}': a duration must be greater than zero")]
+    Zero(String),
+}
+
 /// Parses `30s`, `5m`, `1h30m`, `250ms` (a number alone is seconds).
-pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, DurationError> {
     let t = s.trim();
     let d = if let Ok(secs) = t.parse::<u64>() {
         std::time::Duration::from_secs(secs)
     } else {
-        parse_units(t).ok_or_else(|| format!("'{s}' is not a duration like 30s, 5m or 1h30m"))?
+        parse_units(t).ok_or_else(|| DurationError::Malformed(s.to_string()))?
     };
     if d.is_zero() {
-        return Err(format!("'{s}': a duration must be greater than zero"));
+        return Err(DurationError::Zero(s.to_string()));
     }
     Ok(d)
 }
@@ -419,8 +430,18 @@ mod tests {
             Ok(std::time::Duration::from_millis(250))
         );
         assert_eq!(parse_duration("45"), Ok(std::time::Duration::from_secs(45)));
-        assert!(parse_duration("soon").is_err());
-        assert!(parse_duration("0s").is_err());
+        assert_eq!(
+            parse_duration("soon"),
+            Err(DurationError::Malformed("soon".into()))
+        );
+        assert_eq!(
+            parse_duration("0s").map_err(|e| e.to_string()),
+            Err("'0s': a duration must be greater than zero".into())
+        );
+        assert_eq!(
+            parse_duration("5x").map_err(|e| e.to_string()),
+            Err("'5x' is not a duration like 30s, 5m or 1h30m".into())
+        );
         assert!(parse_duration("5x").is_err());
         // Found by the fuzzer: past what a Duration holds is an error, not
         // a panic.

@@ -11,6 +11,7 @@
 mod config;
 pub mod dataset;
 mod error;
+pub mod gpu;
 pub mod host;
 mod load;
 mod power;
@@ -30,8 +31,9 @@ use tokio_util::sync::CancellationToken;
 
 pub use config::{RunConfig, RunContext};
 pub use error::RunnerError;
+pub use gpu::NVIDIA_SMI_ENV;
 pub use load::{load_records, load_runs, LoadError, LoadedRun};
-pub use power::{PowerSampler, NVIDIA_SMI_ENV};
+pub use power::PowerSampler;
 pub use prepare::{prepare, random_seed};
 pub use results::{benchmark, default_out, safe_name, utc_stamp, Job};
 pub use stackbench_core::kinds::{Api, FlavorChoice, ServerKind};

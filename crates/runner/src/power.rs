@@ -24,13 +24,10 @@ mod gpu_stats;
 mod nvml;
 mod smi;
 
+use crate::gpu::{nvidia_smi, SmiError, NVIDIA_SMI_ENV};
 use gpu_stats::{summarize, Backend, Reading};
 use nvml::NvmlSampler;
 use smi::{CsvParser, FULL_FIELDS, LEGACY_FIELDS};
-
-/// Environment variable naming the `nvidia-smi` to run (default: PATH).
-/// When set, NVML is not tried: the named program is the GPU.
-pub const NVIDIA_SMI_ENV: &str = "STACKBENCH_NVIDIA_SMI";
 
 /// Sampling period: short enough for second-long scenarios, long enough
 /// that sampling costs the box nothing measurable.
@@ -78,7 +75,7 @@ impl PowerSampler {
         let forced = std::env::var_os(NVIDIA_SMI_ENV).is_some();
         Self {
             try_nvml: !forced,
-            ..Self::with_program(crate::host::nvidia_smi())
+            ..Self::with_program(nvidia_smi())
         }
     }
 
@@ -146,19 +143,6 @@ impl PowerSampler {
     }
 }
 
-/// Why the field probe gave no field set.
-#[derive(Debug, thiserror::Error)]
-enum ProbeError {
-    #[error("not found (no NVIDIA GPU or driver)")]
-    NotFound,
-    #[error("{0}")]
-    Spawn(std::io::Error),
-    #[error("no answer within {0:?}")]
-    Timeout(Duration),
-    #[error("exited with {status}: {first_line}")]
-    Failed { status: String, first_line: String },
-}
-
 /// What one probe query gave.
 enum Probe {
     Answered(String),
@@ -184,7 +168,7 @@ async fn sample_smi(program: String, readings: Readings, cancel: CancellationTok
 /// The fields to sample: everything first, a refused field dropped (or
 /// renamed) and the query retried, the legacy set when the refusal names
 /// nothing we asked for.
-async fn probe_fields(program: &str) -> Result<Vec<&'static str>, ProbeError> {
+async fn probe_fields(program: &str) -> Result<Vec<&'static str>, SmiError> {
     let mut fields = FULL_FIELDS.to_vec();
     for _ in 0..=FULL_FIELDS.len() {
         match query_once(program, &fields).await? {
@@ -200,7 +184,7 @@ async fn probe_fields(program: &str) -> Result<Vec<&'static str>, ProbeError> {
     Ok(LEGACY_FIELDS.to_vec())
 }
 
-async fn query_once(program: &str, fields: &[&str]) -> Result<Probe, ProbeError> {
+async fn query_once(program: &str, fields: &[&str]) -> Result<Probe, SmiError> {
     let run = tokio::process::Command::new(program)
         .args([
             &format!("--query-gpu={}", fields.join(",")),
@@ -210,9 +194,8 @@ async fn query_once(program: &str, fields: &[&str]) -> Result<Probe, ProbeError>
         .kill_on_drop(true)
         .output();
     let out = match tokio::time::timeout(PROBE_TIMEOUT, run).await {
-        Err(_) => return Err(ProbeError::Timeout(PROBE_TIMEOUT)),
-        Ok(Err(e)) if e.kind() == std::io::ErrorKind::NotFound => return Err(ProbeError::NotFound),
-        Ok(Err(e)) => return Err(ProbeError::Spawn(e)),
+        Err(_) => return Err(SmiError::Timeout(PROBE_TIMEOUT)),
+        Ok(Err(e)) => return Err(SmiError::spawn(e)),
         Ok(Ok(o)) => o,
     };
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -223,7 +206,7 @@ async fn query_once(program: &str, fields: &[&str]) -> Result<Probe, ProbeError>
     if smi::invalid_field(&text).is_some() {
         return Ok(Probe::Refused(text));
     }
-    Err(ProbeError::Failed {
+    Err(SmiError::Failed {
         status: out.status.to_string(),
         first_line: text
             .lines()

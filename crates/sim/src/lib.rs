@@ -13,6 +13,7 @@
 
 mod auth;
 mod clock;
+mod error;
 mod fault;
 mod flavor;
 mod inject;
@@ -31,6 +32,7 @@ mod server;
 mod tls;
 mod tokenizer;
 
+pub use error::{TlsError, TokenizerError};
 pub use fault::{Fault, FaultKind, FaultParseError};
 pub use flavor::Flavor;
 pub use model::LatencyModel;

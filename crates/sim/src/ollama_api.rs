@@ -12,6 +12,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 
+use crate::error::BadRequest;
 use crate::profile::Profile;
 
 /// The version the simulator's Ollama answers as: the release its shapes
@@ -69,7 +70,7 @@ pub(crate) fn not_found() -> Response {
 
 /// Checks `options` as Ollama does (its `api.Options` fields are Go ints
 /// and float32s): `Err` is the 500 message the real server gives.
-pub(crate) fn check_options(body: &Value) -> Result<(), String> {
+pub(crate) fn check_options(body: &Value) -> Result<(), BadRequest> {
     let Some(options) = body.get("options").and_then(Value::as_object) else {
         return Ok(());
     };
@@ -83,10 +84,16 @@ pub(crate) fn check_options(body: &Value) -> Result<(), String> {
             "temperature" | "top_p" | "min_p" | "repeat_penalty"
         );
         if integer && !(v.is_i64() || v.is_u64()) {
-            return Err(format!("option \"{key}\" must be of type integer"));
+            return Err(BadRequest::OptionType {
+                key: key.clone(),
+                expected: "integer",
+            });
         }
         if float && !v.is_number() {
-            return Err(format!("option \"{key}\" must be of type float32"));
+            return Err(BadRequest::OptionType {
+                key: key.clone(),
+                expected: "float32",
+            });
         }
     }
     Ok(())
@@ -214,15 +221,15 @@ mod tests {
     #[test]
     fn options_are_checked_as_ollama_checks_them() {
         let ok = json!({"options": {"num_predict": 8, "temperature": 0, "seed": 1}});
-        assert_eq!(check_options(&ok), Ok(()));
+        assert!(check_options(&ok).is_ok());
         let bad = json!({"options": {"num_predict": "many"}});
         assert_eq!(
-            check_options(&bad).unwrap_err(),
+            check_options(&bad).unwrap_err().to_string(),
             "option \"num_predict\" must be of type integer"
         );
         let bad = json!({"options": {"temperature": "hot"}});
         assert_eq!(
-            check_options(&bad).unwrap_err(),
+            check_options(&bad).unwrap_err().to_string(),
             "option \"temperature\" must be of type float32"
         );
     }

@@ -14,6 +14,8 @@
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::error::BadRequest;
+
 /// How reasoning text reaches the client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -100,16 +102,15 @@ pub(crate) fn reasoning_token(k: u64, r: u64, format: ReasoningFormat) -> (&'sta
 /// thinking off. llama-server insists on a JSON bool (`Err`: its 400
 /// message, llama.cpp b11434 `tools/server/server-common.cpp`); both take
 /// `reasoning_effort: "none"` as off.
-pub(crate) fn chat_switch(v: &Value, llama: bool) -> Result<Option<bool>, String> {
+pub(crate) fn chat_switch(v: &Value, llama: bool) -> Result<Option<bool>, BadRequest> {
     let asked = v.pointer("/chat_template_kwargs/enable_thinking");
     let switch = match asked {
         None | Some(Value::Null) => None,
         Some(Value::Bool(b)) => Some(*b),
         Some(other) if llama => {
-            return Err(format!(
-                "invalid type for \"enable_thinking\" (expected boolean, got {})",
-                json_type(other)
-            ))
+            return Err(BadRequest::EnableThinkingType {
+                got: json_type(other),
+            })
         }
         // vLLM hands any value to the template, whose `enable_thinking is
         // false` test only a real false passes.
@@ -149,27 +150,22 @@ const LEVELS: [&str; 3] = ["high", "medium", "low"];
 
 /// Ollama's native `think` (`/api/chat`, `/api/generate`); `Err`: the 400
 /// message of a value it cannot read (`api/types.go` `ThinkValue`).
-pub(crate) fn ollama_switch(v: &Value) -> Result<Option<OllamaThink>, String> {
+pub(crate) fn ollama_switch(v: &Value) -> Result<Option<OllamaThink>, BadRequest> {
     match v.get("think") {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Bool(b)) => Ok(Some(OllamaThink::Bool(*b))),
         Some(Value::String(s)) if LEVELS.contains(&s.as_str()) => {
             Ok(Some(OllamaThink::Level(s.clone())))
         }
-        Some(Value::String(s)) => Err(format!(
-            "invalid think value: {s:?} (must be \"high\", \"medium\", \"low\", true, or false)"
-        )),
-        Some(_) => Err(
-            "think must be a boolean or string (\"high\", \"medium\", \"low\", true, or false)"
-                .into(),
-        ),
+        Some(Value::String(s)) => Err(BadRequest::ThinkValue(s.clone())),
+        Some(_) => Err(BadRequest::ThinkType),
     }
 }
 
 /// Ollama's OpenAI layer: `reasoning.effort` (before `reasoning_effort`)
 /// becomes `think`: `"none"` false, a level that level, anything else a
 /// 400 (Ollama v0.17.4 `openai/openai.go`).
-pub(crate) fn ollama_v1_switch(v: &Value) -> Result<Option<OllamaThink>, String> {
+pub(crate) fn ollama_v1_switch(v: &Value) -> Result<Option<OllamaThink>, BadRequest> {
     let effort = v
         .pointer("/reasoning/effort")
         .or_else(|| v.get("reasoning_effort"))
@@ -179,9 +175,7 @@ pub(crate) fn ollama_v1_switch(v: &Value) -> Result<Option<OllamaThink>, String>
         "" => Ok(None),
         "none" => Ok(Some(OllamaThink::Bool(false))),
         level if LEVELS.contains(&level) => Ok(Some(OllamaThink::Level(level.to_string()))),
-        other => Err(format!(
-            "invalid reasoning value: '{other}' (must be \"high\", \"medium\", \"low\", or \"none\")"
-        )),
+        other => Err(BadRequest::ReasoningValue(other.to_string())),
     }
 }
 
@@ -247,6 +241,38 @@ mod tests {
             .collect();
         assert!(!closed[0].contains('<') && !closed[1].contains('<'));
         assert_eq!(closed[2], "</think>");
+    }
+
+    // The switches as the texts a server answers with.
+    fn chat_switch(v: &Value, llama: bool) -> Result<Option<bool>, String> {
+        super::chat_switch(v, llama).map_err(|e| e.to_string())
+    }
+
+    fn ollama_switch(v: &Value) -> Result<Option<OllamaThink>, String> {
+        super::ollama_switch(v).map_err(|e| e.to_string())
+    }
+
+    fn ollama_v1_switch(v: &Value) -> Result<Option<OllamaThink>, String> {
+        super::ollama_v1_switch(v).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn refusals_name_what_was_sent() {
+        assert!(matches!(
+            super::ollama_switch(&json!({"think": 1})),
+            Err(BadRequest::ThinkType)
+        ));
+        assert!(matches!(
+            super::ollama_v1_switch(&json!({"reasoning_effort": "max"})),
+            Err(BadRequest::ReasoningValue(v)) if v == "max"
+        ));
+        assert!(matches!(
+            super::chat_switch(
+                &json!({"chat_template_kwargs": {"enable_thinking": 1}}),
+                true
+            ),
+            Err(BadRequest::EnableThinkingType { got: "number" })
+        ));
     }
 
     #[test]

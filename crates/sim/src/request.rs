@@ -3,6 +3,7 @@
 
 use serde_json::Value;
 
+use crate::error::BadRequest;
 use crate::flavor::{Flavor, Route, StreamOpts};
 use crate::prefix_cache;
 use crate::reasoning;
@@ -70,11 +71,11 @@ pub(crate) fn prompt_ids(v: &Value, min_one: bool) -> Vec<u64> {
     }
 }
 
-fn chat_prompt_tokens(v: &Value) -> Result<u64, String> {
+fn chat_prompt_tokens(v: &Value) -> Result<u64, BadRequest> {
     let msgs = v
         .get("messages")
         .and_then(Value::as_array)
-        .ok_or("'messages' must be an array")?;
+        .ok_or(BadRequest::MessagesNotArray)?;
     // Content words plus a few template tokens per message.
     Ok(3 + msgs
         .iter()
@@ -88,19 +89,19 @@ fn chat_prompt_tokens(v: &Value) -> Result<u64, String> {
 }
 
 /// A request body as JSON, parsed once for everything that reads it;
-/// `Err` is a 400 message.
-pub(crate) fn json_body(body: &[u8]) -> Result<Value, String> {
-    serde_json::from_slice(body).map_err(|e| format!("invalid JSON body: {e}"))
+/// `Err` is a 400.
+pub(crate) fn json_body(body: &[u8]) -> Result<Value, BadRequest> {
+    serde_json::from_slice(body).map_err(BadRequest::Json)
 }
 
 /// Reads an Ollama `/api/generate` (`chat = false`) or `/api/chat` body.
 /// Streaming is on unless `"stream": false`; `options.num_predict` sets
 /// the length; there is no `ignore_eos`.
-pub(crate) fn parse_ollama_native(chat: bool, v: &Value) -> Result<SimRequest, String> {
+pub(crate) fn parse_ollama_native(chat: bool, v: &Value) -> Result<SimRequest, BadRequest> {
     let model = v
         .get("model")
         .and_then(Value::as_str)
-        .ok_or("model is required")?
+        .ok_or(BadRequest::NoModel)?
         .to_string();
     let prompt_tokens = if chat {
         v.get("messages")
@@ -140,8 +141,8 @@ fn count_words(s: &str) -> u64 {
     s.split_whitespace().count() as u64
 }
 
-/// Reads `v` (a request body) as the flavor would; `Err` is a 400 message.
-pub(crate) fn parse(flavor: Flavor, api: Route, v: &Value) -> Result<SimRequest, String> {
+/// Reads `v` (a request body) as the flavor would; `Err` is a 400.
+pub(crate) fn parse(flavor: Flavor, api: Route, v: &Value) -> Result<SimRequest, BadRequest> {
     let model = v
         .get("model")
         .and_then(Value::as_str)
@@ -153,7 +154,7 @@ pub(crate) fn parse(flavor: Flavor, api: Route, v: &Value) -> Result<SimRequest,
         Route::Completions => match v.get("prompt") {
             Some(Value::String(s)) => count_words(s).max(1),
             Some(Value::Array(a)) => a.len() as u64,
-            _ => return Err("'prompt' must be a string".into()),
+            _ => return Err(BadRequest::PromptNotString),
         },
     };
     Ok(SimRequest {
@@ -188,17 +189,17 @@ pub(crate) fn parse(flavor: Flavor, api: Route, v: &Value) -> Result<SimRequest,
 
 /// vLLM's `cache_salt`, checked as vLLM 0.32 checks it
 /// (`entrypoints/generate/base/protocol.py` `validate_cache_salt`).
-fn vllm_cache_salt(v: &Value) -> Result<Option<String>, String> {
+fn vllm_cache_salt(v: &Value) -> Result<Option<String>, BadRequest> {
     match v.get("cache_salt") {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(salt)) if !salt.is_empty() => {
             let forbidden = |c: char| matches!(c, '@' | '/' | '\\' | '\0');
             if salt.chars().count() > 128 || salt.chars().any(forbidden) {
-                return Err("Parameter 'cache_salt' must be at most 128 characters and must not contain '@', '/', '\\\\', or NUL.".into());
+                return Err(BadRequest::CacheSaltForbidden);
             }
             Ok(Some(salt.clone()))
         }
-        Some(_) => Err("Parameter 'cache_salt' must be a non-empty string if provided.".into()),
+        Some(_) => Err(BadRequest::CacheSaltEmpty),
     }
 }
 
@@ -210,7 +211,7 @@ fn cache_prompt(v: &Value) -> bool {
 }
 
 /// A chat request's thinking switch as the flavor reads it.
-fn thinking_switch(flavor: Flavor, v: &Value) -> Result<Option<bool>, String> {
+fn thinking_switch(flavor: Flavor, v: &Value) -> Result<Option<bool>, BadRequest> {
     match flavor {
         Flavor::Vllm => reasoning::chat_switch(v, false),
         Flavor::Llamacpp => reasoning::chat_switch(v, true),
@@ -219,7 +220,7 @@ fn thinking_switch(flavor: Flavor, v: &Value) -> Result<Option<bool>, String> {
 }
 
 /// The output length per the flavor's precedence of keys and defaults.
-fn max_tokens(flavor: Flavor, api: Route, v: &Value) -> Result<u64, String> {
+fn max_tokens(flavor: Flavor, api: Route, v: &Value) -> Result<u64, BadRequest> {
     let max = |keys: &[&str]| keys.iter().find_map(|k| as_u64(v.get(*k)));
     let asked = match (flavor, api) {
         (Flavor::Vllm, Route::Chat) => max(&["max_completion_tokens", "max_tokens"]),
@@ -230,16 +231,16 @@ fn max_tokens(flavor: Flavor, api: Route, v: &Value) -> Result<u64, String> {
     };
     match asked {
         Some(n) if n > 0 => Ok(n as u64),
-        Some(0) if flavor == Flavor::Vllm => Err("max_tokens must be at least 1".into()),
+        Some(0) if flavor == Flavor::Vllm => Err(BadRequest::ZeroMaxTokens),
         _ => Ok(OPEN_ENDED_TOKENS),
     }
 }
 
 /// The stream options asked for (`stream_options`, llama-server's flags).
-fn stream_opts(flavor: Flavor, stream: bool, v: &Value) -> Result<StreamOpts, String> {
+fn stream_opts(flavor: Flavor, stream: bool, v: &Value) -> Result<StreamOpts, BadRequest> {
     let so = v.get("stream_options");
     if so.is_some() && !stream && flavor == Flavor::Vllm {
-        return Err("Stream options can only be defined when `stream=True`.".into());
+        return Err(BadRequest::StreamOptionsWithoutStream);
     }
     let flag = |key: &str| {
         so.and_then(|o| o.get(key))
@@ -264,11 +265,11 @@ fn stream_opts(flavor: Flavor, stream: bool, v: &Value) -> Result<StreamOpts, St
 
 /// Reads a llama-server native `/completion` body: `prompt`, `n_predict`
 /// (default −1: open-ended), `stream` (default false), `ignore_eos`.
-pub(crate) fn parse_llama_native(v: &Value) -> Result<SimRequest, String> {
+pub(crate) fn parse_llama_native(v: &Value) -> Result<SimRequest, BadRequest> {
     let prompt = match v.get("prompt") {
         Some(Value::String(s)) => count_words(s).max(1),
         Some(Value::Array(a)) => a.len() as u64,
-        _ => return Err("\"prompt\" must be provided".into()),
+        _ => return Err(BadRequest::NoPrompt),
     };
     Ok(SimRequest {
         model: String::new(),
@@ -298,7 +299,7 @@ mod tests {
     use super::*;
 
     /// [`super::parse`] of a body as bytes.
-    fn parse(flavor: Flavor, api: Route, body: &[u8]) -> Result<SimRequest, String> {
+    fn parse(flavor: Flavor, api: Route, body: &[u8]) -> Result<SimRequest, BadRequest> {
         super::parse(flavor, api, &json_body(body)?)
     }
 
@@ -373,7 +374,10 @@ mod tests {
             br#"{"prompt":"x","cache_salt":"a/b"}"#,
         ] {
             let e = parse(Flavor::Vllm, Route::Completions, bad).unwrap_err();
-            assert!(e.starts_with("Parameter 'cache_salt' must"), "{e}");
+            assert!(
+                e.to_string().starts_with("Parameter 'cache_salt' must"),
+                "{e}"
+            );
         }
     }
 

@@ -18,6 +18,7 @@ use rand::SeedableRng;
 use serde_json::json;
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 
+use crate::error::TokenizerError;
 use crate::fault::{fault_for, ConnectionGate, Fault, FaultKind, RefusingListener};
 use crate::flavor::{Flavor, Piece, Renderer, Route, StreamWriter, Timings};
 use crate::inject::{self, hold_if_stalled, Strike};
@@ -154,7 +155,7 @@ impl SimState {
         body: &serde_json::Value,
         templated: bool,
         req: &mut SimRequest,
-    ) -> Result<(), String> {
+    ) -> Result<(), TokenizerError> {
         let Some(t) = &self.tokenizer else {
             return Ok(());
         };
@@ -180,7 +181,7 @@ impl SimState {
         templated: bool,
         min_one: bool,
         req: &mut SimRequest,
-    ) -> Result<(), String> {
+    ) -> Result<(), TokenizerError> {
         if self.cache.is_none() {
             return Ok(());
         }
@@ -529,7 +530,7 @@ fn handle(s: Arc<SimState>, api: Route, body: Bytes) -> Response {
         Ok(r)
     }) {
         Ok(r) => r,
-        Err(msg) => return error_response(flavor, StatusCode::BAD_REQUEST, &msg),
+        Err(e) => return error_response(flavor, StatusCode::BAD_REQUEST, &e.to_string()),
     };
     if flavor == Flavor::Ollama && req.model != s.profile.model {
         return ollama_api::unknown_model(&req.model, true);
@@ -590,7 +591,7 @@ fn handle_ollama_native(s: Arc<SimState>, chat: bool, body: Bytes) -> Response {
     // check all read the same value.
     let v = match json_body(&body) {
         Ok(v) => v,
-        Err(msg) => return ollama_api::native_error(StatusCode::BAD_REQUEST, &msg),
+        Err(e) => return ollama_api::native_error(StatusCode::BAD_REQUEST, &e.to_string()),
     };
     let req = match parse_ollama_native(chat, &v).and_then(|mut r| {
         s.recount(&v, true, &mut r)?;
@@ -598,13 +599,13 @@ fn handle_ollama_native(s: Arc<SimState>, chat: bool, body: Bytes) -> Response {
         Ok(r)
     }) {
         Ok(r) => r,
-        Err(msg) => return ollama_api::native_error(StatusCode::BAD_REQUEST, &msg),
+        Err(e) => return ollama_api::native_error(StatusCode::BAD_REQUEST, &e.to_string()),
     };
     if req.model != s.profile.model {
         return ollama_api::unknown_model(&req.model, false);
     }
-    if let Err(msg) = ollama_api::check_options(&v) {
-        return ollama_api::native_error(StatusCode::INTERNAL_SERVER_ERROR, &msg);
+    if let Err(e) = ollama_api::check_options(&v) {
+        return ollama_api::native_error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string());
     }
     if let Some(msg) = ollama_refusal(&s, &req) {
         return ollama_api::native_error(StatusCode::BAD_REQUEST, &msg);
@@ -710,7 +711,7 @@ async fn llama_completion(State(s): State<Arc<SimState>>, body: Bytes) -> Respon
         Ok(r)
     }) {
         Ok(r) => r,
-        Err(msg) => return error_response(Flavor::Llamacpp, StatusCode::BAD_REQUEST, &msg),
+        Err(e) => return error_response(Flavor::Llamacpp, StatusCode::BAD_REQUEST, &e.to_string()),
     };
     let n = s.requests.fetch_add(1, Ordering::Relaxed) + 1;
     let fault = fault_for(&s.faults, n);

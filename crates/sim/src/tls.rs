@@ -14,6 +14,8 @@ use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio_rustls::rustls::{self, ServerConfig};
 use tokio_rustls::TlsAcceptor;
 
+use crate::error::TlsError;
+
 /// A certificate chain and key in PEM.
 #[derive(Debug, Clone)]
 pub struct TlsIdentity {
@@ -22,21 +24,22 @@ pub struct TlsIdentity {
 
 impl TlsIdentity {
     /// Reads a PEM certificate chain and a PEM private key.
-    pub fn from_pem(cert_pem: &[u8], key_pem: &[u8]) -> Result<Self, String> {
+    pub fn from_pem(cert_pem: &[u8], key_pem: &[u8]) -> Result<Self, TlsError> {
         let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert_pem)
             .collect::<Result<_, _>>()
-            .map_err(|e| format!("certificate: {e:?}"))?;
+            .map_err(|e| TlsError::Certificate(format!("{e:?}")))?;
         if certs.is_empty() {
-            return Err("certificate: no CERTIFICATE block".into());
+            return Err(TlsError::NoCertificate);
         }
-        let key = PrivateKeyDer::from_pem_slice(key_pem).map_err(|e| format!("key: {e:?}"))?;
+        let key =
+            PrivateKeyDer::from_pem_slice(key_pem).map_err(|e| TlsError::Key(format!("{e:?}")))?;
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let mut config = ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
-            .map_err(|e| e.to_string())?
+            .map_err(TlsError::Rustls)?
             .with_no_client_auth()
             .with_single_cert(certs, key)
-            .map_err(|e| e.to_string())?;
+            .map_err(TlsError::Rustls)?;
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
         Ok(Self {
             config: Arc::new(config),

@@ -5,8 +5,8 @@
 //! goes to `fetch.log` beside the server log; its last line is shown as
 //! progress; a failure names the model and quotes the log's end.
 
-use std::path::Path;
-use std::process::Stdio;
+use std::path::{Path, PathBuf};
+use std::process::{ExitStatus, Stdio};
 use std::time::Instant;
 
 use stackbench_core::run_file::FetchInfo;
@@ -19,6 +19,75 @@ use crate::secret::{redact, redact_args};
 
 /// Lines of `fetch.log` quoted when the fetch fails.
 const TAIL_LINES: usize = 10;
+
+/// Why a stack's model could not be fetched; the text is shown with
+/// secrets hidden.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    /// The `fetch` command could not be formed (a `${VAR}` unset).
+    #[error("fetch of model '{model}': {source}")]
+    Command {
+        /// The stack's model (or name).
+        model: String,
+        /// Why.
+        source: LaunchError,
+    },
+    /// The command ran and failed, or did not finish in time.
+    #[error("{}", redact(&format!("fetching model '{model}' failed ({command}): {why}; {} ends:\n{tail}", log.display())))]
+    Failed {
+        /// The stack's model (or name).
+        model: String,
+        /// The command as shown (secrets hidden).
+        command: String,
+        /// What went wrong.
+        why: FetchRunError,
+        /// `fetch.log`.
+        log: PathBuf,
+        /// Its last lines.
+        tail: String,
+    },
+}
+
+/// What went wrong running the `fetch` command.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchRunError {
+    /// The log's folder could not be made.
+    #[error("cannot create {}: {source}", dir.display())]
+    CreateDir {
+        /// The folder.
+        dir: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The log could not be created.
+    #[error("cannot create {}: {source}", log.display())]
+    CreateLog {
+        /// The log.
+        log: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The program could not be started.
+    #[error("cannot start {program}: {source}")]
+    Spawn {
+        /// The program.
+        program: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The child gave no stdout or stderr pipe.
+    #[error("no output pipes")]
+    NoPipes,
+    /// Waiting for the child failed.
+    #[error("{0}")]
+    Wait(#[source] std::io::Error),
+    /// It exited unsuccessfully.
+    #[error("{0}")]
+    Exited(ExitStatus),
+    /// It ran past the stack's `fetch-timeout` (as written).
+    #[error("did not finish within {0}")]
+    Timeout(String),
+}
 
 /// The command `stack.fetch` runs, `${VAR}`s expanded (empty: none).
 /// It may hold secrets; show it through `redact_args`.
@@ -33,12 +102,15 @@ pub async fn fetch_model(
     folder: &Path,
     log: &Path,
     progress: &dyn Fn(&str),
-) -> Result<Option<FetchInfo>, String> {
+) -> Result<Option<FetchInfo>, FetchError> {
     if stack.fetch.is_empty() {
         return Ok(None);
     }
     let model = stack.model.as_deref().unwrap_or(&stack.name);
-    let args = fetch_command(stack).map_err(|e| format!("fetch of model '{model}': {e}"))?;
+    let args = fetch_command(stack).map_err(|source| FetchError::Command {
+        model: model.to_string(),
+        source,
+    })?;
     let shown = redact_args(&args);
     progress(&format!("fetching model '{model}': {}", shown.join(" ")));
     let started = Instant::now();
@@ -46,18 +118,14 @@ pub async fn fetch_model(
     let run = run_logged(&args, folder, log, progress);
     let result = match tokio::time::timeout(timeout, run).await {
         Ok(r) => r,
-        Err(_) => Err(format!(
-            "did not finish within {}",
-            stack.fetch_timeout.as_str()
-        )),
+        Err(_) => Err(FetchRunError::Timeout(stack.fetch_timeout.as_str().into())),
     };
-    result.map_err(|why| {
-        redact(&format!(
-            "fetching model '{model}' failed ({}): {why}; {} ends:\n{}",
-            shown.join(" "),
-            log.display(),
-            tail(log)
-        ))
+    result.map_err(|why| FetchError::Failed {
+        model: model.to_string(),
+        command: shown.join(" "),
+        why,
+        log: log.to_path_buf(),
+        tail: tail(log),
     })?;
     Ok(Some(FetchInfo {
         command: shown,
@@ -72,13 +140,17 @@ async fn run_logged(
     folder: &Path,
     log: &Path,
     progress: &dyn Fn(&str),
-) -> Result<(), String> {
+) -> Result<(), FetchRunError> {
     if let Some(dir) = log.parent() {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        std::fs::create_dir_all(dir).map_err(|source| FetchRunError::CreateDir {
+            dir: dir.to_path_buf(),
+            source,
+        })?;
     }
-    let mut file =
-        std::fs::File::create(log).map_err(|e| format!("cannot create {}: {e}", log.display()))?;
+    let mut file = std::fs::File::create(log).map_err(|source| FetchRunError::CreateLog {
+        log: log.to_path_buf(),
+        source,
+    })?;
     let mut child = tokio::process::Command::new(&args[0])
         .args(&args[1..])
         .current_dir(folder)
@@ -87,9 +159,12 @@ async fn run_logged(
         .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
-        .map_err(|e| format!("cannot start {}: {e}", args[0]))?;
+        .map_err(|source| FetchRunError::Spawn {
+            program: args[0].clone(),
+            source,
+        })?;
     let (Some(out), Some(err)) = (child.stdout.take(), child.stderr.take()) else {
-        return Err("no output pipes".into());
+        return Err(FetchRunError::NoPipes);
     };
     let mut out = BufReader::new(out).lines();
     let mut err = BufReader::new(err).lines();
@@ -107,11 +182,11 @@ async fn run_logged(
             },
         }
     }
-    let status = child.wait().await.map_err(|e| e.to_string())?;
+    let status = child.wait().await.map_err(FetchRunError::Wait)?;
     if status.success() {
         Ok(())
     } else {
-        Err(status.to_string())
+        Err(FetchRunError::Exited(status))
     }
 }
 
@@ -130,4 +205,72 @@ fn tail(log: &Path) -> String {
     let text = std::fs::read_to_string(log).unwrap_or_default();
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(TAIL_LINES)..].join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stack(toml_text: &str) -> StackConfig {
+        toml::from_str(toml_text).expect("a stack")
+    }
+
+    async fn fetch(s: &StackConfig, dir: &Path) -> Result<Option<FetchInfo>, FetchError> {
+        fetch_model(s, dir, &dir.join("logs/fetch.log"), &|_| {}).await
+    }
+
+    #[tokio::test]
+    async fn a_failing_fetch_names_the_model_the_status_and_the_log_end() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let s = stack(
+            "name = \"s\"\nmodel = \"m\"\nfetch = [\"sh\", \"-c\", \"echo downloading; echo no space >&2; exit 7\"]\n",
+        );
+        let e = fetch(&s, dir.path()).await.expect_err("the fetch fails");
+        let FetchError::Failed {
+            model,
+            why,
+            log,
+            tail,
+            ..
+        } = &e
+        else {
+            panic!("{e:?}");
+        };
+        assert_eq!(model, "m");
+        assert!(
+            matches!(why, FetchRunError::Exited(st) if st.code() == Some(7)),
+            "{why:?}"
+        );
+        assert!(log.ends_with("logs/fetch.log"));
+        assert!(tail.contains("no space"), "{tail}");
+        let text = e.to_string();
+        assert!(
+            text.starts_with("fetching model 'm' failed (sh -c ")
+                && text.contains("exit status: 7"),
+            "{text}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_fetch_past_its_timeout_says_so() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let s = stack("name = \"s\"\nfetch = [\"sleep\", \"5\"]\nfetch-timeout = \"200ms\"\n");
+        let e = fetch(&s, dir.path()).await.expect_err("too slow");
+        assert!(
+            matches!(&e, FetchError::Failed { why: FetchRunError::Timeout(t), .. } if t == "200ms"),
+            "{e:?}"
+        );
+        assert!(e.to_string().contains("did not finish within 200ms"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn a_missing_program_cannot_start() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let s = stack("name = \"s\"\nfetch = [\"/nonexistent/hf\", \"download\"]\n");
+        let e = fetch(&s, dir.path()).await.expect_err("no program");
+        assert!(
+            matches!(&e, FetchError::Failed { why: FetchRunError::Spawn { program, .. }, .. } if program == "/nonexistent/hf"),
+            "{e:?}"
+        );
+    }
 }

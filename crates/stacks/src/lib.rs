@@ -25,7 +25,7 @@ pub use config::{
 };
 pub use container::{sweep_orphans, LABEL_MANAGED, LABEL_OWNER};
 pub use error::{ConfigError, LaunchError};
-pub use fetch::fetch_command;
+pub use fetch::{fetch_command, FetchError, FetchRunError};
 pub use launch::{launch_plan, LaunchPlan, Server};
 pub use secret::{mark_secret_env, redact, redact_args};
 pub use suite::{run_suite, SuiteObserver, SuiteOptions, SuiteOutcome};

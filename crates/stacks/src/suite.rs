@@ -604,13 +604,13 @@ async fn launch_ready(
 }
 
 /// Runs `step` unless the suite is interrupted first.
-async fn cancellable<T>(
-    step: impl std::future::Future<Output = Result<T, String>>,
+async fn cancellable<T, E: std::fmt::Display>(
+    step: impl std::future::Future<Output = Result<T, E>>,
     opts: &SuiteOptions,
     what: &str,
 ) -> Result<T, String> {
     tokio::select! {
-        r = step => r,
+        r = step => r.map_err(|e| e.to_string()),
         () = opts.soft.cancelled() => Err(format!("interrupted during {what}")),
     }
 }

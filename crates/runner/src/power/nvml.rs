@@ -13,10 +13,39 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use nvml_wrapper::enum_wrappers::device::{Clock, TemperatureSensor};
+use nvml_wrapper::error::NvmlError;
 use nvml_wrapper::{Device, Nvml};
 use stackbench_core::sync::lock;
 
 use super::gpu_stats::Reading;
+
+/// Why NVML cannot be used (the sampler then falls back to `nvidia-smi`).
+#[derive(Debug, thiserror::Error)]
+pub enum NvmlStartError {
+    /// The sampling thread could not be spawned.
+    #[error("NVML thread: {0}")]
+    Thread(#[source] std::io::Error),
+    /// The thread ended without saying whether NVML loaded.
+    #[error("NVML thread ended before it started")]
+    Ended,
+    /// `libnvidia-ml` could not be loaded or initialised.
+    #[error("NVML not loaded ({0})")]
+    NotLoaded(#[source] NvmlError),
+    /// NVML could not count the GPUs.
+    #[error("NVML device count: {0}")]
+    DeviceCount(#[source] NvmlError),
+    /// NVML could not open one GPU.
+    #[error("NVML GPU {index}: {source}")]
+    Device {
+        /// The GPU's index.
+        index: u32,
+        /// What NVML said.
+        source: NvmlError,
+    },
+    /// NVML loaded and lists no GPU.
+    #[error("NVML sees no GPU")]
+    NoGpu,
+}
 
 /// A running NVML sampling thread.
 pub struct NvmlSampler {
@@ -28,14 +57,17 @@ impl NvmlSampler {
     /// Loads NVML and starts reading every GPU each `period` into
     /// `readings`. `Err` says why NVML cannot be used (not installed, no
     /// GPU); nothing runs then.
-    pub fn start(period: Duration, readings: Arc<Mutex<Vec<Reading>>>) -> Result<Self, String> {
+    pub fn start(
+        period: Duration,
+        readings: Arc<Mutex<Vec<Reading>>>,
+    ) -> Result<Self, NvmlStartError> {
         let stop = Arc::new(AtomicBool::new(false));
         let (ready, outcome) = mpsc::channel();
         let flag = stop.clone();
         let thread = std::thread::Builder::new()
             .name("stackbench-nvml".into())
             .spawn(move || run(period, &readings, &flag, &ready))
-            .map_err(|e| format!("NVML thread: {e}"))?;
+            .map_err(NvmlStartError::Thread)?;
         match outcome.recv() {
             Ok(Ok(())) => Ok(Self {
                 stop,
@@ -45,7 +77,7 @@ impl NvmlSampler {
                 let _ = thread.join();
                 Err(why)
             }
-            Err(_) => Err("NVML thread ended before it started".into()),
+            Err(_) => Err(NvmlStartError::Ended),
         }
     }
 
@@ -63,19 +95,19 @@ fn run(
     period: Duration,
     readings: &Mutex<Vec<Reading>>,
     stop: &AtomicBool,
-    ready: &mpsc::Sender<Result<(), String>>,
+    ready: &mpsc::Sender<Result<(), NvmlStartError>>,
 ) {
     let nvml = match Nvml::init() {
         Ok(n) => n,
         Err(e) => {
-            let _ = ready.send(Err(format!("NVML not loaded ({e})")));
+            let _ = ready.send(Err(NvmlStartError::NotLoaded(e)));
             return;
         }
     };
     let devices = match devices(&nvml) {
         Ok(d) if !d.is_empty() => d,
         Ok(_) => {
-            let _ = ready.send(Err("NVML sees no GPU".into()));
+            let _ = ready.send(Err(NvmlStartError::NoGpu));
             return;
         }
         Err(e) => {
@@ -93,15 +125,13 @@ fn run(
     }
 }
 
-fn devices(nvml: &Nvml) -> Result<Vec<(u32, Device<'_>)>, String> {
-    let n = nvml
-        .device_count()
-        .map_err(|e| format!("NVML device count: {e}"))?;
+fn devices(nvml: &Nvml) -> Result<Vec<(u32, Device<'_>)>, NvmlStartError> {
+    let n = nvml.device_count().map_err(NvmlStartError::DeviceCount)?;
     (0..n)
         .map(|i| {
             nvml.device_by_index(i)
                 .map(|d| (i, d))
-                .map_err(|e| format!("NVML GPU {i}: {e}"))
+                .map_err(|source| NvmlStartError::Device { index: i, source })
         })
         .collect()
 }

@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use super::gpu_stats::Reading;
-use crate::host::{field, number};
+use crate::gpu::{bitmask, cells, number};
 
 /// Everything worth sampling, best first: instantaneous power before the
 /// one-second `power.draw` average of newer drivers, the energy counter,
@@ -88,24 +88,8 @@ impl CsvParser {
     /// The reading on `line`, stamped `at`; `None` for a header or a line
     /// without a GPU index.
     pub fn line(&mut self, line: &str, at: Duration) -> Option<Reading> {
-        let cells: Vec<&str> = line.split(',').map(str::trim).collect();
-        let first = cells.first()?;
-        if first.is_empty() {
-            return None;
-        }
-        let Ok(index) = first.parse::<u32>() else {
-            if column(first) == Col::Index {
-                self.cols = cells.iter().map(|c| column(c)).collect();
-            }
-            return None;
-        };
-        let get = |want: Col| {
-            self.cols
-                .iter()
-                .position(|c| *c == want)
-                .and_then(|i| cells.get(i))
-                .copied()
-        };
+        let (index, cells) = self.row(line)?;
+        let get = |want: Col| self.cell(&cells, want);
         let num = |want: Col| get(want).and_then(number);
         Some(Reading {
             index,
@@ -118,6 +102,32 @@ impl CsvParser {
             reasons: get(Col::Reasons).and_then(bitmask),
         })
     }
+
+    /// The GPU index and cells of a data line; a header line sets the
+    /// columns and gives `None`, as does a line without a GPU index.
+    fn row<'a>(&mut self, line: &'a str) -> Option<(u32, Vec<&'a str>)> {
+        let cells = cells(line);
+        let first = cells.first()?;
+        if first.is_empty() {
+            return None;
+        }
+        let Ok(index) = first.parse::<u32>() else {
+            if column(first) == Col::Index {
+                self.cols = cells.iter().map(|c| column(c)).collect();
+            }
+            return None;
+        };
+        Some((index, cells))
+    }
+
+    /// The cell of a data line in the `want` column.
+    fn cell<'a>(&self, cells: &[&'a str], want: Col) -> Option<&'a str> {
+        self.cols
+            .iter()
+            .position(|c| *c == want)
+            .and_then(|i| cells.get(i))
+            .copied()
+    }
 }
 
 /// Parses a whole output at once, every line stamped zero (fixtures).
@@ -126,15 +136,6 @@ pub fn parse_all(fields: &[&str], text: &str) -> Vec<Reading> {
     text.lines()
         .filter_map(|l| p.line(l, Duration::ZERO))
         .collect()
-}
-
-/// `0x0000000000000004` (or a decimal) as a bitmask.
-pub fn bitmask(s: &str) -> Option<u64> {
-    let s = field(s)?;
-    match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
-        Some(hex) => u64::from_str_radix(hex, 16).ok(),
-        None => s.parse().ok(),
-    }
 }
 
 /// The fields worth sampling given a probe's output for `fields`: those at
@@ -172,21 +173,11 @@ pub fn reported(fields: &[&'static str], probe: &str) -> Vec<&'static str> {
 
 /// Whether any data line has a value in the `want` column.
 fn raw_column_reported(fields: &[&str], probe: &str, want: Col) -> bool {
-    let mut cols: Vec<Col> = fields.iter().map(|f| column(f)).collect();
+    let mut parser = CsvParser::new(fields);
     probe.lines().any(|l| {
-        let cells: Vec<&str> = l.split(',').map(str::trim).collect();
-        let first = cells.first().copied().unwrap_or("");
-        if first.parse::<u32>().is_err() {
-            if column(first) == Col::Index {
-                cols = cells.iter().map(|c| column(c)).collect();
-            }
-            return false;
-        }
-        cols.iter()
-            .position(|c| *c == want)
-            .and_then(|i| cells.get(i))
-            .and_then(|c| number(c))
-            .is_some()
+        parser
+            .row(l)
+            .is_some_and(|(_, cells)| parser.cell(&cells, want).and_then(number).is_some())
     })
 }
 
@@ -252,12 +243,5 @@ mod tests {
         assert!(!next.contains(&"total_energy_consumption"));
         assert_eq!(without(&next, "bogus"), None);
         assert_eq!(invalid_field("Failed to initialize NVML"), None);
-    }
-
-    #[test]
-    fn bitmasks() {
-        assert_eq!(bitmask("0x0000000000000004"), Some(4));
-        assert_eq!(bitmask("[N/A]"), None);
-        assert_eq!(bitmask("5"), Some(5));
     }
 }
