@@ -138,7 +138,7 @@ mod tests {
     use super::*;
     use serde_json::json;
     use stackbench_backends::known_answer_reply;
-    use stackbench_wire::body::Api;
+    use stackbench_core::body::Api;
 
     fn expecting(expect: &str) -> KnownAnswer {
         KnownAnswer {
