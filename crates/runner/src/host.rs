@@ -9,10 +9,6 @@ use stackbench_core::run_file::HostInfo;
 
 use crate::gpu::{cuda_version, mem_total_bytes, parse_gpu_csv, SmiError, GPU_QUERY};
 
-/// Kept for `stackbench-stacks`' box hygiene until it reads through
-/// [`crate::gpu`] (the parsers live there, not here).
-pub use crate::gpu::{number, nvidia_smi};
-
 /// The machine stackbench runs on.
 pub fn capture() -> HostInfo {
     let mut host = HostInfo {

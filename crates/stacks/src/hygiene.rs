@@ -11,16 +11,56 @@
 use std::time::{Duration, Instant};
 
 use stackbench_core::run_file::{BoxAtLaunch, GpuAtLaunch};
+use stackbench_runner::gpu;
 
 use crate::config::BoxFacts;
 use crate::expand::expand;
 use crate::secret::redact_args;
 
-const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
 /// How often memory is read while waiting for it to come back.
 const POLL: Duration = Duration::from_millis(500);
 /// How far above the first level GPU memory in use may stay, MiB.
 const GPU_TOLERANCE_MIB: f64 = 1024.0;
+
+/// Why a stack must not launch: the box did not get ready for it.
+#[derive(Debug, thiserror::Error)]
+pub enum HygieneError {
+    /// Memory stayed short of its level before the first stack.
+    #[error("memory did not come back within {timeout}: {now_gib:.1} GiB available, {base_gib:.1} GiB before the first stack (tolerance {tolerance_gib:.1} GiB{dropped}); something still holds memory (a server that did not exit? `free -g`, `nvidia-smi`)", dropped = if *page_cache_dropped { ", page cache dropped" } else { "" })]
+    MemoryNotBack {
+        /// `settle-timeout` as written.
+        timeout: String,
+        /// `MemAvailable` at the timeout, GiB.
+        now_gib: f64,
+        /// `MemAvailable` before the first stack, GiB.
+        base_gib: f64,
+        /// `memory-tolerance-gib`.
+        tolerance_gib: f64,
+        /// Whether the page cache was dropped before the wait.
+        page_cache_dropped: bool,
+    },
+    /// A `${VAR}` of the hook could not be expanded.
+    #[error("before-launch: {0}")]
+    HookExpand(String),
+    /// The hook could not be started.
+    #[error("before-launch `{shown}` could not start: {source}")]
+    HookSpawn {
+        /// The hook as shown (secrets hidden).
+        shown: String,
+        /// What the OS said.
+        source: std::io::Error,
+    },
+    /// The hook ran and failed.
+    #[error("before-launch `{shown}` failed ({status}): {stderr}")]
+    HookFailed {
+        /// The hook as shown (secrets hidden).
+        shown: String,
+        /// Its exit status.
+        status: std::process::ExitStatus,
+        /// Its standard error, trimmed and with secrets hidden.
+        stderr: String,
+    },
+}
 
 /// The box's memory and GPUs at one moment.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -31,41 +71,12 @@ pub struct Snapshot {
     pub gpus: Vec<GpuAtLaunch>,
 }
 
-/// `MemAvailable` of a `/proc/meminfo` text, GiB.
-pub fn mem_available_gib(meminfo: &str) -> Option<f64> {
-    meminfo.lines().find_map(|l| {
-        let rest = l.strip_prefix("MemAvailable:")?;
-        let kib: f64 = rest.trim().trim_end_matches("kB").trim().parse().ok()?;
-        Some(kib * 1024.0 / GIB)
-    })
-}
-
-/// `nvidia-smi --query-gpu=index,memory.used,temperature.gpu
-/// --format=csv,noheader,nounits` lines; `[N/A]` fields are absent (read
-/// as the runner's GPU probes read them).
-pub fn parse_gpus(csv: &str) -> Vec<GpuAtLaunch> {
-    let field = |s: Option<&str>| s.and_then(stackbench_runner::host::number);
-    csv.lines()
-        .filter_map(|l| {
-            let mut cols = l.split(',');
-            let index = cols.next()?.trim().parse().ok()?;
-            Some(GpuAtLaunch {
-                index,
-                memory_used_mib: field(cols.next()),
-                temperature_c: field(cols.next()),
-            })
-        })
-        .collect()
-}
-
 /// Reads the box now; no GPU (or no `nvidia-smi`) is no GPUs.
 pub async fn snapshot() -> Snapshot {
     let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
-    let smi = tokio::process::Command::new(stackbench_runner::host::nvidia_smi())
-        .args([
-            "--query-gpu=index,memory.used,temperature.gpu",
-            "--format=csv,noheader,nounits",
-        ])
+    let smi = tokio::process::Command::new(gpu::nvidia_smi())
+        .arg(format!("--query-gpu={}", gpu::MEMORY_QUERY))
+        .arg("--format=csv,noheader,nounits")
         .stdin(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .output()
@@ -75,8 +86,8 @@ pub async fn snapshot() -> Snapshot {
         .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
         .unwrap_or_default();
     Snapshot {
-        mem_available_gib: mem_available_gib(&meminfo).unwrap_or(0.0),
-        gpus: parse_gpus(&smi),
+        mem_available_gib: gpu::mem_available_gib(&meminfo).unwrap_or(0.0),
+        gpus: gpu::parse_memory_csv(&smi),
     }
 }
 
@@ -138,7 +149,7 @@ pub async fn before_launch(
     stack: &str,
     first: bool,
     progress: &dyn Fn(&str),
-) -> Result<BoxAtLaunch, String> {
+) -> Result<BoxAtLaunch, HygieneError> {
     let mut state = BoxAtLaunch {
         baseline_mem_available_gib: Some(base.mem_available_gib),
         ..Default::default()
@@ -177,7 +188,7 @@ async fn wait_for_memory(
     facts: &BoxFacts,
     base: &Snapshot,
     progress: &dyn Fn(&str),
-) -> Result<Snapshot, String> {
+) -> Result<Snapshot, HygieneError> {
     let deadline = Instant::now() + facts.settle_timeout.get();
     let mut said = false;
     loop {
@@ -186,14 +197,13 @@ async fn wait_for_memory(
             return Ok(now);
         }
         if Instant::now() >= deadline {
-            return Err(format!(
-                "memory did not come back within {}: {:.1} GiB available, {:.1} GiB before the first stack (tolerance {:.1} GiB{}); something still holds memory (a server that did not exit? `free -g`, `nvidia-smi`)",
-                facts.settle_timeout.as_str(),
-                now.mem_available_gib,
-                base.mem_available_gib,
-                facts.memory_tolerance_gib,
-                if facts.drop_page_cache { ", page cache dropped" } else { "" }
-            ));
+            return Err(HygieneError::MemoryNotBack {
+                timeout: facts.settle_timeout.as_str().to_string(),
+                now_gib: now.mem_available_gib,
+                base_gib: base.mem_available_gib,
+                tolerance_gib: facts.memory_tolerance_gib,
+                page_cache_dropped: facts.drop_page_cache,
+            });
         }
         if !said {
             progress(&format!(
@@ -208,10 +218,10 @@ async fn wait_for_memory(
 
 /// Runs the `before-launch` hook with `STACKBENCH_STACK` set; returns the
 /// command as shown (secrets hidden), or why it failed.
-async fn run_hook(cmd: &[String], stack: &str) -> Result<String, String> {
+async fn run_hook(cmd: &[String], stack: &str) -> Result<String, HygieneError> {
     let args: Vec<String> = cmd
         .iter()
-        .map(|a| expand(a).map_err(|e| format!("before-launch: {e}")))
+        .map(|a| expand(a).map_err(|e| HygieneError::HookExpand(e.to_string())))
         .collect::<Result<_, _>>()?;
     let shown = redact_args(&args).join(" ");
     let out = tokio::process::Command::new(&args[0])
@@ -219,40 +229,24 @@ async fn run_hook(cmd: &[String], stack: &str) -> Result<String, String> {
         .env("STACKBENCH_STACK", stack)
         .stdin(std::process::Stdio::null())
         .output()
-        .await
-        .map_err(|e| format!("before-launch `{shown}` could not start: {e}"))?;
+        .await;
+    let out = match out {
+        Ok(out) => out,
+        Err(source) => return Err(HygieneError::HookSpawn { shown, source }),
+    };
     if out.status.success() {
-        Ok(format!("{shown} (ok)"))
-    } else {
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        Err(crate::secret::redact(&format!(
-            "before-launch `{shown}` failed ({}): {}",
-            out.status,
-            stderr.trim()
-        )))
+        return Ok(format!("{shown} (ok)"));
     }
+    Err(HygieneError::HookFailed {
+        shown,
+        status: out.status,
+        stderr: crate::secret::redact(String::from_utf8_lossy(&out.stderr).trim()),
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn mem_available_is_read_in_gib() {
-        let meminfo = "MemTotal:       24576000 kB\nMemFree:         1000000 kB\nMemAvailable:   20971520 kB\n";
-        assert_eq!(mem_available_gib(meminfo), Some(20.0));
-        assert_eq!(mem_available_gib("MemTotal: 1 kB\n"), None);
-    }
-
-    #[test]
-    fn gpus_without_dedicated_memory_report_none() {
-        // A discrete GPU, then GB10's unified memory: `[N/A]`.
-        let gpus = parse_gpus("0, 1234, 41\n1, [N/A], 38\n");
-        assert_eq!(gpus[0].memory_used_mib, Some(1234.0));
-        assert_eq!(gpus[0].temperature_c, Some(41.0));
-        assert_eq!(gpus[1].memory_used_mib, None);
-        assert_eq!(gpus[1].temperature_c, Some(38.0));
-    }
 
     #[test]
     fn settled_needs_memory_and_gpu_memory_back() {
@@ -291,6 +285,8 @@ mod tests {
         let err = before_launch(&facts, &base, "vllm-fp8", false, &|_| {})
             .await
             .expect_err("the hook fails");
+        assert!(matches!(err, HygieneError::HookFailed { .. }), "{err}");
+        let err = err.to_string();
         assert!(
             err.contains("exit status: 3") && err.contains("vllm-fp8"),
             "{err}"
@@ -310,6 +306,8 @@ mod tests {
         let err = before_launch(&facts, &base, "s", true, &|_| {})
             .await
             .expect_err("memory never settles");
+        assert!(matches!(err, HygieneError::MemoryNotBack { .. }), "{err}");
+        let err = err.to_string();
         assert!(err.contains("did not come back within 1s"), "{err}");
     }
 }
