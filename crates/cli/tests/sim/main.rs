@@ -15,6 +15,7 @@ mod dgx_suite;
 mod failures;
 mod fault_matrix;
 mod history;
+mod launched_box;
 mod load_shapes;
 mod merge;
 mod ollama_native;
