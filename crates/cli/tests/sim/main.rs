@@ -13,6 +13,7 @@ mod compare;
 mod datasets;
 mod dgx_suite;
 mod failures;
+mod fake_engine;
 mod fault_matrix;
 mod history;
 mod launched_box;
