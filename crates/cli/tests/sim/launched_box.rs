@@ -83,7 +83,7 @@ fn a_launched_stack_records_energy_gpus_box_fetch_and_known_answer() {
     let smi = fake_nvidia_smi(dir.path());
     let body = "[box]\ncooldown = \"100ms\"\nbefore-launch = [\"true\"]\n\
                 [defaults]\noutput-tokens = 16\nprompt-tokens = 16\nwarmup-requests = 0\n\
-                [[scenario]]\nname = \"c1\"\nconcurrency = 1\nduration = \"800ms\"\n";
+                [[scenario]]\nname = \"c1\"\nconcurrency = 1\nduration = \"500ms\"\n";
     let stacks = [("a.toml", stack("a")), ("b.toml", stack("b"))];
     let suite = write_suite(dir.path(), "gpu", &stacks, body);
     let out = dir.path().join("out");
