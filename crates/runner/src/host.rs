@@ -7,7 +7,7 @@ use std::process::Command;
 
 use stackbench_core::run_file::HostInfo;
 
-use crate::gpu::{cuda_version, mem_total_bytes, parse_gpu_csv, SmiError, GPU_QUERY};
+use crate::gpu::{cuda_version, mem_total_bytes, nvidia_smi, parse_gpu_csv, SmiError, GPU_QUERY};
 
 /// The machine stackbench runs on.
 pub fn capture() -> HostInfo {

@@ -231,3 +231,54 @@ fn runs_differing_only_in_ignore_eos_are_refused_and_named_unless_allowed() {
         "{html}"
     );
 }
+
+/// A scenario only one side ran is listed in `unmatched` with its side,
+/// stack, scenario and folder, is a skipped `paired` case (exit 0), and
+/// fails the gate with `--strict`.
+#[test]
+fn a_scenario_one_side_lacks_is_unmatched_and_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = spawn_sim(&["--profile", "vllm-nvfp4", "--decode-tps", "1000"]);
+    let (base, cand) = (dir.path().join("base"), dir.path().join("cand"));
+    let quick = ["-n", "5", "--output-tokens", "8", "--prompt-tokens", "16"];
+    for (folder, c) in [(&base, "1"), (&base, "2"), (&cand, "1")] {
+        let args = [&quick[..], &["-c", c, "--stack", "sim"]].concat();
+        run_bin(&sim.url, &folder.join(format!("c{c}")), &args).assert_success();
+    }
+    let json = dir.path().join("compare.json");
+    // A busy test box can flag the client (saturated, disagree): the
+    // pairing is the point here.
+    let allow = ["--allow", "saturated", "--allow", "disagree"];
+    let extra = [&allow[..], &["--json", json.to_str().unwrap()]].concat();
+    let (code, md, err) = compare(&base, &cand, &extra);
+    assert_eq!(code, Some(0), "{md}\n{err}");
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let unmatched = v["unmatched"].as_array().unwrap();
+    assert_eq!(unmatched.len(), 1, "{v}");
+    let u = &unmatched[0];
+    assert_eq!(
+        (&u["side"], &u["stack"], &u["scenario"]),
+        (&"baseline".into(), &"sim".into(), &"c2".into()),
+        "{u}"
+    );
+    let shown = u["dir"].as_str().unwrap();
+    assert!(Path::new(shown).ends_with("base/c2"), "{u}");
+    assert_eq!(v["pairs"].as_array().unwrap().len(), 1, "{v}");
+    let skipped = v["gate"]["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["class"] == "sim.c2")
+        .unwrap();
+    assert_eq!(
+        (&skipped["name"], &skipped["outcome"]),
+        (&"paired".into(), &"skipped".into()),
+        "{skipped}"
+    );
+    let (code, md, err) = compare(&base, &cand, &[&allow[..], &["--strict"]].concat());
+    assert_eq!(
+        code,
+        Some(1),
+        "--strict fails on a skipped case: {md}\n{err}"
+    );
+}

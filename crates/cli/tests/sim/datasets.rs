@@ -281,4 +281,46 @@ fn a_dataset_entry_the_tokenizer_cannot_count_stops_the_run_naming_it() {
         "{}",
         out.stderr
     );
+
+/// `--dataset-min-prompt-tokens` and `--dataset-max-output-tokens` keep
+/// only the entries within both, send nothing else, and are recorded in
+/// `load.dataset`.
+#[test]
+fn the_lower_prompt_and_output_filters_are_honoured_and_recorded() {
+    let t = tokenizer();
+    let sim = spawn_sim(&[
+        "--decode-tps".as_ref(),
+        "3000".as_ref(),
+        "--tokenizer".as_ref(),
+        t.as_os_str(),
+    ]);
+    let filters = [
+        "--dataset-min-prompt-tokens",
+        "40",
+        "--dataset-max-output-tokens",
+        "16",
+        "-n",
+        "8",
+    ];
+    let (out, d) = run(&sim.url, &dataset("smoke.jsonl"), &filters);
+    out.assert_success();
+    let info = read_run_json(d.path())["load"]["dataset"].clone();
+    assert_eq!(
+        (
+            info["min_prompt_tokens"].as_u64(),
+            info["max_output_tokens"].as_u64()
+        ),
+        (Some(40), Some(16)),
+        "{info}"
+    );
+    let (entries, skipped) = (info["entries"].as_u64(), info["skipped"].as_u64());
+    assert!(skipped > Some(0) && skipped < entries, "{info}");
+    let recs = records(d.path());
+    assert_eq!(recs.len(), 8);
+    for r in &recs {
+        // The filter counts the prompt text; the server's count adds the
+        // chat template, so it can only be higher.
+        assert!(r["prompt_tokens"].as_u64().unwrap() >= 40, "{r}");
+        assert!(r["output_tokens"].as_u64().unwrap() <= 16, "{r}");
+    }
 }

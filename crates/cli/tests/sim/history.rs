@@ -151,3 +151,54 @@ fn bad_input_exits_2() {
         out.stderr
     );
 }
+
+/// A point with too few samples to judge says why, and a point that ran
+/// another workload says which keys changed and is never a change point:
+/// three quick runs (6 requests, then 2, then 6 with longer outputs).
+#[test]
+fn too_few_samples_say_why_and_a_changed_workload_is_named() {
+    let sim = spawn_sim(&[
+        "--decode-tps",
+        "1000",
+        "--tokens-per-event",
+        "1",
+        "--ttft-ms",
+        "5",
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("history");
+    for (k, n, output) in [(1, "6", "16"), (2, "2", "16"), (3, "6", "24")] {
+        let args = [
+            "-c",
+            "1",
+            "-n",
+            n,
+            "--output-tokens",
+            output,
+            "--prompt-tokens",
+            "16",
+        ];
+        let args = [&args[..], &["--stack", "sim", "--warmup-requests", "0"]].concat();
+        run_bin(&sim.url, &root.join(format!("p{k}")), &args).assert_success();
+    }
+    let json = dir.path().join("h.json");
+    stackbench(["history", "--metric", "decode_tok_s_p50", "--json"])
+        .arg(&json)
+        .arg(&root)
+        .success();
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let values = v["groups"][0]["metrics"][0]["values"].as_array().unwrap();
+    assert_eq!(values.len(), 3, "{v}");
+    let few = &values[1]["change"];
+    assert_eq!(few["verdict"], "insufficient_data", "{few}");
+    assert_eq!(few["why"], "6 samples before, 2 here, 5 needed", "{few}");
+    assert!(few.get("workload_changed").is_none(), "{few}");
+    let other = &values[2]["change"];
+    assert_eq!(
+        other["workload_changed"],
+        json!([{"key": "output_tokens", "a": "16", "b": "24"}]),
+        "{other}"
+    );
+    assert_eq!(other["change_point"], false, "{other}");
+    assert_eq!(v["change_points"], json!([]), "{v}");
+}

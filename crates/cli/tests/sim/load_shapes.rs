@@ -258,3 +258,66 @@ max-slots = 256
         .stdout
         .contains("highest concurrency meeting tpot_ms=15"));
 }
+
+/// A level list stops once a level's errors pass `--stop-error-pct`:
+/// with every second request failing, `-c 1,2` runs c1 only and
+/// `sweep.json` says why. Its `--slo e2e_ms=20` is met by no request (each
+/// takes 8 tokens at 200 tok/s, over 35 ms) although its TTFT limit is
+/// met by all: the end-to-end limit decides, and `load.slo` keeps it.
+#[test]
+fn a_sweep_stops_on_errors_and_an_e2e_limit_is_judged() {
+    let sim = spawn_sim(&[
+        "--profile",
+        "vllm-nvfp4",
+        "--decode-tps",
+        "200",
+        "--tokens-per-event",
+        "1",
+        "--fault",
+        "http500:2",
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+    let args = [
+        "-c",
+        "1,2",
+        "-n",
+        "4",
+        "--warmup-requests",
+        "0",
+        "--output-tokens",
+        "8",
+        "--prompt-tokens",
+        "16",
+        "--stop-error-pct",
+        "10",
+        "--slo",
+        "ttft_ms=1000,e2e_ms=20",
+    ];
+    let out = run_bin(&sim.url, dir.path(), &args);
+    let sweep: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("sweep.json")).unwrap()).unwrap();
+    let levels = sweep["levels"].as_array().unwrap();
+    assert_eq!(levels.len(), 1, "{sweep}\n{out}");
+    let why = sweep["stopped_early"].as_str().unwrap_or_default();
+    assert!(
+        why.starts_with("stopped after c1: ") && why.ends_with("of requests failed (limit 10%)"),
+        "{sweep}"
+    );
+    assert_eq!(sweep["complete"], true, "{sweep}");
+    let run = read_run_json(&dir.path().join("c1"));
+    assert_eq!(
+        run["load"]["slo"]["e2e_ms"].as_f64(),
+        Some(20.0),
+        "{}",
+        run["load"]
+    );
+    let recs = measured(&dir.path().join("c1"));
+    let ok: Vec<_> = recs.iter().filter(|r| r["status"] == "ok").collect();
+    assert!(!ok.is_empty() && ok.len() < recs.len(), "{recs:#?}");
+    for r in &ok {
+        assert!(r["ttft_us"].as_u64().unwrap() < 1_000_000, "{r}");
+        assert!(r["e2e_us"].as_u64().unwrap() > 20_000, "{r}");
+    }
+    let g = &run["summary"]["goodput"];
+    assert_eq!((&g["met"], &g["judged"]), (&0.into(), &4.into()), "{g}");
+}

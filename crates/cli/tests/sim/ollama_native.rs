@@ -324,3 +324,116 @@ async fn the_simulator_answers_as_the_real_ollama_did_field_for_field() {
     );
     assert!(compared >= 18, "only {compared} captures compared");
 }
+
+/// Through the binary: an Ollama model that stops at EOS after 5 of the 16
+/// tokens asked for marks every record `short`, counts them in
+/// `summary.requests.short`, and with `--exclude-short` leaves them out of
+/// the decode figures while their tokens still count.
+#[test]
+fn the_binary_marks_eos_stops_short_and_excludes_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let profile_path = dir.path().join("eos.toml");
+    std::fs::write(
+        &profile_path,
+        "flavor = \"ollama\"\nstack = \"Ollama\"\nquantization = \"q\"\nmodel = \"m:1\"\n[latency]\nttft-ms = 5.0\nprefill-tps = 1e9\ndecode-tps = 500.0\nmax-slots = 2\neos-after = 5\n",
+    )
+    .unwrap();
+    let sim = common::spawn_sim(&[std::ffi::OsStr::new("--profile"), profile_path.as_os_str()]);
+    let out_dir = dir.path().join("run");
+    stackbench([
+        "run",
+        "--quiet",
+        "--base-url",
+        sim.url.as_str(),
+        "--model",
+        "m:1",
+    ])
+    .args([
+        "--api",
+        "ollama-chat",
+        "--flavor",
+        "ollama",
+        "--exclude-short",
+    ])
+    .args(["-n", "3", "--output-tokens", "16", "--warmup-requests", "0"])
+    .arg("--out")
+    .arg(&out_dir)
+    .success();
+    let records = common::measured_records(&out_dir);
+    assert_eq!(records.len(), 3);
+    for r in &records {
+        assert_eq!(
+            (&r["short"], &r["output_tokens"]),
+            (&true.into(), &5.into()),
+            "{r}"
+        );
+    }
+    let run = common::read_run_json(&out_dir);
+    assert_eq!(run["load"]["exclude_short"], true);
+    let s = &run["summary"];
+    assert_eq!(
+        (&s["requests"]["ok"], &s["requests"]["short"]),
+        (&3.into(), &3.into()),
+        "{s}"
+    );
+    assert_eq!(
+        s["decode_tok_s"]["count"], 0,
+        "short requests excluded: {s}"
+    );
+    assert_eq!(s["output_tokens"], 15, "their tokens still count: {s}");
+}
+
+/// Through the binary: with `keep_alive: 0` in every body the simulated
+/// Ollama unloads the model after each request, so the next one pays a
+/// 300 ms load; a request whose `load_duration` passed `load.cold_load_ms`
+/// is marked `cold_load` (and only such a one), and
+/// `summary.requests.cold_loads` counts them.
+#[test]
+fn the_binary_marks_requests_that_loaded_the_model_cold() {
+    let dir = tempfile::tempdir().unwrap();
+    let profile_path = dir.path().join("unload.toml");
+    std::fs::write(
+        &profile_path,
+        "flavor = \"ollama\"\nstack = \"Ollama\"\nquantization = \"q\"\nmodel = \"m:1\"\n[latency]\nttft-ms = 5.0\nprefill-tps = 1e9\ndecode-tps = 500.0\nmax-slots = 2\nload-ms = 300.0\n",
+    )
+    .unwrap();
+    let sim = common::spawn_sim(&[std::ffi::OsStr::new("--profile"), profile_path.as_os_str()]);
+    let out_dir = dir.path().join("run");
+    stackbench([
+        "run",
+        "--quiet",
+        "--base-url",
+        sim.url.as_str(),
+        "--model",
+        "m:1",
+    ])
+    .args(["--api", "ollama-generate", "--flavor", "ollama"])
+    .args(["--extra-body", r#"{"keep_alive": 0}"#])
+    .args(["-n", "3", "--output-tokens", "8", "--warmup-requests", "0"])
+    .arg("--out")
+    .arg(&out_dir)
+    .success();
+    let run = common::read_run_json(&out_dir);
+    let threshold = run["load"]["cold_load_ms"].as_f64().unwrap();
+    let records = common::measured_records(&out_dir);
+    let mut cold = 0;
+    for r in &records {
+        let load_ms = r["server_timings"]["load_ms"].as_f64().unwrap_or(0.0);
+        let marked = r.get("cold_load").is_some();
+        assert_eq!(marked, load_ms > threshold, "threshold {threshold}: {r}");
+        if marked {
+            assert_eq!(r["cold_load"], true, "{r}");
+            assert!(load_ms >= 300.0, "{r}");
+            cold += 1;
+        }
+    }
+    assert!(
+        cold >= 2,
+        "each request after an unload loads: {records:#?}"
+    );
+    assert_eq!(
+        run["summary"]["requests"]["cold_loads"], cold,
+        "{}",
+        run["summary"]
+    );
+}

@@ -254,3 +254,89 @@ fn a_conversation_rides_on_the_simulated_prefix_cache_unless_salted() {
     let share = summary["cache_hit_share"].as_f64().unwrap();
     assert!(share > 0.3, "{summary}");
 }
+
+/// `--thinking-budget` reaches vLLM as `thinking_token_budget` on every
+/// request (as the simulator recorded the bodies) and `run.json` keeps it
+/// in `load.thinking_budget` and in `load.switches`.
+#[test]
+fn a_thinking_budget_reaches_vllm_and_is_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("requests-received.jsonl");
+    let sim = spawn_sim(&[
+        "--flavor",
+        "vllm",
+        "--ttft-ms",
+        "5",
+        "--decode-tps",
+        "1000",
+        "--record-requests",
+        log.to_str().unwrap(),
+    ]);
+    let out = dir.path().join("run");
+    let args = ["-c", "1", "-n", "2", "--output-tokens", "8"];
+    run_bin(
+        &sim.url,
+        &out,
+        &[&args[..], &["--thinking-budget", "24"]].concat(),
+    )
+    .assert_success();
+    let sent = bodies(&log);
+    // The run's requests, not the probe's and the prompt sizing's own.
+    let generation: Vec<_> = sent.iter().filter(|b| b["max_tokens"] == 8).collect();
+    assert!(generation.len() >= 3, "warm-up and 2 measured: {sent:#?}");
+    assert!(
+        generation.iter().all(|b| b["thinking_token_budget"] == 24),
+        "{generation:#?}"
+    );
+    let load = &read_run_json(&out)["load"];
+    assert_eq!(load["thinking_budget"], 24, "{load}");
+    assert_eq!(load["switches"]["thinking_token_budget"], 24, "{load}");
+}
+
+/// `--turns 2 --think-time 50ms`: each conversation's second turn is sent
+/// at least 50 ms after its first turn's stream ended, and `run.json` says
+/// `load.think_time_s` 0.05.
+#[test]
+fn think_time_pauses_between_a_conversations_turns() {
+    let sim = spawn_sim(&["--flavor", "vllm", "--ttft-ms", "5", "--decode-tps", "1000"]);
+    let dir = tempfile::tempdir().unwrap();
+    let args = [
+        "-c",
+        "2",
+        "-n",
+        "4",
+        "--turns",
+        "2",
+        "--think-time",
+        "50ms",
+        "--prompt-tokens",
+        "32",
+        "--output-tokens",
+        "8",
+        "--warmup-requests",
+        "0",
+    ];
+    run_bin(&sim.url, dir.path(), &args).assert_success();
+    let load = &read_run_json(dir.path())["load"];
+    assert_eq!(
+        (load["turns"].as_u64(), load["think_time_s"].as_f64()),
+        (Some(2), Some(0.05)),
+        "{load}"
+    );
+    let recs = measured_records(dir.path());
+    assert_eq!(recs.len(), 4);
+    let second: Vec<_> = recs.iter().filter(|r| num(r, "turn") == 2).collect();
+    assert_eq!(second.len(), 2, "{recs:#?}");
+    for r in second {
+        let first = recs
+            .iter()
+            .find(|f| f["session"] == r["session"] && num(f, "turn") == 1)
+            .unwrap_or_else(|| panic!("no first turn for {r}"));
+        let ended = num(first, "start_unix_us") + num(first, "stream_end_us");
+        let pause_us = num(r, "start_unix_us") as i64 - ended as i64;
+        assert!(
+            pause_us >= 50_000,
+            "turn 2 sent {pause_us} µs after turn 1 ended: {r}"
+        );
+    }
+}
