@@ -281,6 +281,7 @@ fn a_dataset_entry_the_tokenizer_cannot_count_stops_the_run_naming_it() {
         "{}",
         out.stderr
     );
+}
 
 /// `--dataset-min-prompt-tokens` and `--dataset-max-output-tokens` keep
 /// only the entries within both, send nothing else, and are recorded in
