@@ -4,6 +4,7 @@
 //! that answered wrong. A question that gets no answer at all (an error)
 //! counts as wrong, with the error as the answer.
 
+use stackbench_backends::ControlClient;
 use stackbench_core::kinds::{FlavorChoice, ServerKind};
 use stackbench_core::run_file::KnownAnswerResult;
 use stackbench_core::stack::{KnownAnswer, StackConfig};
@@ -11,15 +12,15 @@ use stackbench_core::stack::{KnownAnswer, StackConfig};
 /// Characters of the answer kept in `run.json`.
 const KEEP_CHARS: usize = 500;
 
-/// Asks `check` of the server at `base_url` as `stack` is configured.
+/// Asks `check` of the server `control` talks to, as `stack` is
+/// configured.
 pub async fn check_known_answer(
     stack: &StackConfig,
     check: &KnownAnswer,
-    base_url: &str,
-    api_key: Option<&str>,
+    control: &ControlClient,
     progress: &(dyn Fn(&str) + Sync),
 ) -> KnownAnswerResult {
-    let answer = ask(stack, check, base_url, api_key, progress).await;
+    let answer = ask(stack, check, control, progress).await;
     let (answer, passed) = match answer {
         Ok(a) => {
             let passed = a.to_lowercase().contains(&check.expect.to_lowercase());
@@ -38,14 +39,12 @@ pub async fn check_known_answer(
 async fn ask(
     stack: &StackConfig,
     check: &KnownAnswer,
-    base_url: &str,
-    api_key: Option<&str>,
+    control: &ControlClient,
     progress: &(dyn Fn(&str) + Sync),
 ) -> Result<String, String> {
-    let root = stackbench_backends::normalize_base_url(base_url).map_err(|e| e.to_string())?;
     let model = match &stack.model {
         Some(m) => m.clone(),
-        None => stackbench_backends::list_models(&root, api_key)
+        None => stackbench_backends::list_models(control)
             .await
             .map_err(|e| format!("no model named and none listed: {e}"))?
             .into_iter()
@@ -53,7 +52,7 @@ async fn ask(
             .ok_or("no model named and the server lists none")?,
     };
     if stack.flavor == FlavorChoice::Fixed(ServerKind::Ollama) {
-        stackbench_backends::ollama_ensure_model(&root, api_key, &model, progress)
+        stackbench_backends::ollama_ensure_model(control, &model, progress)
             .await
             .map_err(|e| e.to_string())?;
     }
@@ -70,5 +69,7 @@ async fn ask(
         check.max_tokens,
         &extra,
     );
-    stackbench_backends::ask_known_answer(&root, api_key, api, &body).await
+    stackbench_backends::ask_known_answer(control, api, &body)
+        .await
+        .map_err(|e| e.to_string())
 }
