@@ -1,7 +1,7 @@
 //! The measured exchange beside the alternatives, on evidence: the
 //! client's CPU time per 1000 tokens when it streams the same paced SSE
 //! from a local server, for
-//! - `ours`: the real driver (`OpenAiDriver`, `backends::http1`);
+//! - `ours`: the real driver (`StreamDriver`, `backends::http1`);
 //! - `hyper-in-task`: `hyper::client::conn::http1`, its connection future
 //!   polled in the streaming task itself (no spawned connection task),
 //!   kept for the next request;
@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
-use stackbench_backends::{normalize_base_url, OpenAiDriver, OpenAiTarget};
+use stackbench_backends::{normalize_base_url, StreamDriver, StreamTarget};
 use stackbench_core::TokenEvent;
 use stackbench_wire::body::{request_body, Api, BodyOptions, Request};
 use stackbench_wire::openai::parse_chunk;
@@ -158,7 +158,7 @@ fn body_options(load: Load) -> BodyOptions {
 async fn run(client: Client, addr: SocketAddr, load: Load) -> u64 {
     let url = format!("http://{addr}");
     let driver = Arc::new(
-        OpenAiDriver::new(OpenAiTarget {
+        StreamDriver::new(StreamTarget {
             root: normalize_base_url(&url).unwrap(),
             api: Api::Chat,
             api_key: None,
@@ -192,7 +192,7 @@ async fn run(client: Client, addr: SocketAddr, load: Load) -> u64 {
     total
 }
 
-async fn ours(driver: &OpenAiDriver, requests: usize) -> u64 {
+async fn ours(driver: &StreamDriver, requests: usize) -> u64 {
     let live = AtomicU64::new(0);
     let mut total = 0;
     for _ in 0..requests {

@@ -13,6 +13,8 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use stackbench_wire::body::Api;
 
+use crate::control::ControlClient;
+
 /// How long the one question may take (a cold model may still load).
 const TIMEOUT: Duration = Duration::from_secs(300);
 
@@ -135,35 +137,97 @@ fn split_think(raw: &str) -> KnownAnswerReply {
     }
 }
 
-/// Asks the question at `root` and returns the reply, or why there is
-/// none (the server's status and words).
+/// Why a known-answer question got no answer text.
+#[derive(Debug, thiserror::Error)]
+pub enum KnownAnswerError {
+    /// The API's path does not join onto the server root.
+    #[error("{root} has no URL for {path}: {reason}")]
+    Url {
+        /// The server root.
+        root: String,
+        /// The API's path.
+        path: &'static str,
+        /// The URL parser's reason.
+        reason: String,
+    },
+    /// The request got no response (or its body broke).
+    #[error("POST {url}: {reason}")]
+    Send {
+        /// Where it went.
+        url: String,
+        /// The transport's reason.
+        reason: String,
+    },
+    /// The server answered an error status.
+    #[error("POST {url}: {status}: {body}")]
+    Status {
+        /// Where it went.
+        url: String,
+        /// The status.
+        status: reqwest::StatusCode,
+        /// The start of the server's body.
+        body: String,
+    },
+    /// The answer is not JSON.
+    #[error("POST {url}: the answer is not JSON ({reason})")]
+    NotJson {
+        /// Where it went.
+        url: String,
+        /// The parser's reason.
+        reason: String,
+    },
+    /// The answer is JSON without text where `api` puts it.
+    #[error("POST {url}: the response holds no answer text: {response}")]
+    NoText {
+        /// Where it went.
+        url: String,
+        /// The response.
+        response: Value,
+    },
+}
+
+/// Asks the question of the server `client` talks to and returns the
+/// reply, or why there is none (the server's status and words).
 pub async fn ask_known_answer(
-    root: &reqwest::Url,
-    api_key: Option<&str>,
+    client: &ControlClient,
     api: Api,
     body: &Value,
-) -> Result<KnownAnswerReply, String> {
-    let client = crate::openai::http_client(api_key)?;
-    let url = root.join(api.path()).map_err(|e| e.to_string())?;
+) -> Result<KnownAnswerReply, KnownAnswerError> {
+    let root = client.root();
+    let url = root.join(api.path()).map_err(|e| KnownAnswerError::Url {
+        root: root.to_string(),
+        path: api.path(),
+        reason: e.to_string(),
+    })?;
+    let send = |e: reqwest::Error| KnownAnswerError::Send {
+        url: url.to_string(),
+        reason: e.to_string(),
+    };
     let resp = client
+        .http()
         .post(url.clone())
         .timeout(TIMEOUT)
         .json(body)
         .send()
         .await
-        .map_err(|e| format!("POST {url}: {e}"))?;
+        .map_err(send)?;
     let status = resp.status();
-    let text = resp.text().await.map_err(|e| format!("POST {url}: {e}"))?;
+    let text = resp.text().await.map_err(send)?;
     if !status.is_success() {
-        return Err(format!(
-            "POST {url}: {status}: {}",
-            text.chars().take(300).collect::<String>()
-        ));
+        return Err(KnownAnswerError::Status {
+            url: url.to_string(),
+            status,
+            body: text.chars().take(300).collect(),
+        });
     }
-    let value: Value = serde_json::from_str(&text)
-        .map_err(|e| format!("POST {url}: the answer is not JSON ({e})"))?;
-    known_answer_reply(api, &value)
-        .ok_or_else(|| format!("POST {url}: the response holds no answer text: {value}"))
+    let value: Value = serde_json::from_str(&text).map_err(|e| KnownAnswerError::NotJson {
+        url: url.to_string(),
+        reason: e.to_string(),
+    })?;
+    known_answer_reply(api, &value).ok_or_else(|| KnownAnswerError::NoText {
+        url: url.to_string(),
+        response: value,
+    })
 }
 
 #[cfg(test)]

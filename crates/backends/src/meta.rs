@@ -4,89 +4,14 @@ use std::time::Duration;
 
 use stackbench_core::run_file::ModelEntry;
 
+use crate::control::ControlClient;
 use crate::error::RequestError;
-use crate::openai::{error_chain, http_client, http_error, transport_error};
-
-/// `root/path`, or a connect error naming the root.
-fn join(root: &reqwest::Url, path: &str) -> Result<reqwest::Url, RequestError> {
-    root.join(path).map_err(|e| RequestError::Connect {
-        url: root.to_string(),
-        reason: e.to_string(),
-    })
-}
-
-/// `GET root/path` with a timeout; any HTTP status is returned as is.
-pub(crate) async fn get_path(
-    client: &reqwest::Client,
-    root: &reqwest::Url,
-    path: &str,
-    timeout: Duration,
-) -> Result<reqwest::Response, RequestError> {
-    let url = join(root, path)?;
-    crate::proxy::refuse_proxy(&url)?;
-    client
-        .get(url.clone())
-        .timeout(timeout)
-        .send()
-        .await
-        .map_err(|e| transport_error(&url, &e))
-}
-
-/// `POST root/path` with a JSON body; a non-2xx status is an error, the
-/// answer must be JSON.
-pub(crate) async fn post_json(
-    client: &reqwest::Client,
-    root: &reqwest::Url,
-    path: &str,
-    body: &serde_json::Value,
-    timeout: Duration,
-) -> Result<serde_json::Value, RequestError> {
-    let url = join(root, path)?;
-    crate::proxy::refuse_proxy(&url)?;
-    let resp = client
-        .post(url.clone())
-        .json(body)
-        .timeout(timeout)
-        .send()
-        .await
-        .map_err(|e| transport_error(&url, &e))?;
-    if !resp.status().is_success() {
-        return Err(http_error(resp).await);
-    }
-    resp.json().await.map_err(|e| RequestError::Stream {
-        events: 0,
-        reason: format!("/{path} did not answer JSON: {}", error_chain(&e)),
-    })
-}
-
-/// [`get_path`], with a non-2xx status turned into an error.
-pub(crate) async fn get_ok(
-    client: &reqwest::Client,
-    root: &reqwest::Url,
-    path: &str,
-    timeout: Duration,
-) -> Result<reqwest::Response, RequestError> {
-    let resp = get_path(client, root, path, timeout).await?;
-    if !resp.status().is_success() {
-        return Err(http_error(resp).await);
-    }
-    Ok(resp)
-}
-
-/// The control plane's client; a failure to build it is
-/// [`RequestError::Client`], never an empty answer.
-pub(crate) fn client_for(api_key: Option<&str>) -> Result<reqwest::Client, RequestError> {
-    http_client(api_key).map_err(|reason| RequestError::Client { reason })
-}
+use crate::transport::{error_chain, http_error};
 
 /// `GET /v1/models`: the ids the server lists (OpenAI `data[].id`). Also the
 /// cheapest check that the server is up before a run starts.
-pub async fn list_models(
-    root: &reqwest::Url,
-    api_key: Option<&str>,
-) -> Result<Vec<String>, RequestError> {
-    let client = client_for(api_key)?;
-    let resp = get_ok(&client, root, "v1/models", Duration::from_secs(30)).await?;
+pub async fn list_models(client: &ControlClient) -> Result<Vec<String>, RequestError> {
+    let resp = client.get_ok("v1/models", Duration::from_secs(30)).await?;
     let v: serde_json::Value = resp.json().await.map_err(|e| RequestError::Stream {
         events: 0,
         reason: format!("/v1/models is not JSON: {}", error_chain(&e)),
@@ -126,21 +51,16 @@ pub enum Readiness {
 /// saying what the server answered (progress for the caller to show; the
 /// library prints nothing).
 pub async fn wait_ready(
-    root: &reqwest::Url,
-    api_key: Option<&str>,
+    client: &ControlClient,
     wait: ReadyWait,
     on_wait: &(dyn Fn(&str) + Sync),
 ) -> Result<Readiness, RequestError> {
-    let url = root.join("health").map_err(|e| RequestError::Connect {
-        url: root.to_string(),
-        reason: e.to_string(),
-    })?;
+    let url = client.url("health")?;
     crate::proxy::refuse_proxy(&url)?;
-    let client = client_for(api_key)?;
     let deadline = tokio::time::Instant::now() + wait.timeout;
     let mut waited_reports = Every::new(Duration::from_secs(5));
     loop {
-        let last = match get_path(&client, root, "health", Duration::from_secs(10)).await {
+        let last = match client.get_path("health", Duration::from_secs(10)).await {
             Ok(r) if r.status().is_success() => return Ok(Readiness::Ready),
             Ok(r) if r.status() == reqwest::StatusCode::NOT_FOUND => {
                 return Ok(Readiness::NoHealthEndpoint)
@@ -191,32 +111,22 @@ impl Every {
 /// `n_params`, `size`, `n_vocab`, `n_ctx_train`) and vLLM's `/version`.
 /// Whatever a server lacks is left out, and so is an answer not of the
 /// shape that server gives (a server that answers every path with 200 has
-/// no `/props` and no `/version`). Fails only when the HTTP client cannot
-/// be built.
-pub async fn server_metadata(
-    root: &reqwest::Url,
-    api_key: Option<&str>,
-) -> Result<stackbench_core::run_file::ServerInfo, RequestError> {
+/// no `/props` and no `/version`).
+pub async fn server_metadata(client: &ControlClient) -> stackbench_core::run_file::ServerInfo {
     use crate::signature::{llama_props, version_answer};
     use serde_json::Value;
     use stackbench_core::run_file::ServerInfo;
     let mut out = ServerInfo::default();
-    let client = client_for(api_key)?;
-    let get = |path: &'static str| {
-        let client = client.clone();
-        async move {
-            let resp = get_path(&client, root, path, Duration::from_secs(10))
-                .await
-                .ok()?;
-            let server = resp
-                .headers()
-                .get(reqwest::header::SERVER)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string);
-            let ok = resp.status().is_success();
-            let body: Option<Value> = resp.json().await.ok();
-            Some((server, ok.then_some(body).flatten()))
-        }
+    let get = |path: &'static str| async move {
+        let resp = client.get_path(path, Duration::from_secs(10)).await.ok()?;
+        let server = resp
+            .headers()
+            .get(reqwest::header::SERVER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let ok = resp.status().is_success();
+        let body: Option<Value> = resp.json().await.ok();
+        Some((server, ok.then_some(body).flatten()))
     };
     if let Some((server, Some(models))) = get("v1/models").await {
         out.server_header = server;
@@ -235,7 +145,7 @@ pub async fn server_metadata(
     if let Some((_, Some(v))) = get("version").await {
         out.version = version_answer(&v).map(str::to_string);
     }
-    Ok(out)
+    out
 }
 
 fn model_entry(m: &serde_json::Value) -> Option<ModelEntry> {

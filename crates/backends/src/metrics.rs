@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use stackbench_wire::prometheus::{parse_prometheus, total, Sample};
 
+use crate::control::ControlClient;
 use crate::error::RequestError;
-use crate::meta::get_ok;
-use crate::openai::error_chain;
+use crate::transport::error_chain;
 
 /// The counters we derive server-side figures from, summed over label sets.
 /// Names: llama-server `llamacpp:*`, vLLM `vllm:*`.
@@ -100,11 +100,8 @@ impl ServerCounters {
 
 /// Fetches and parses `GET /metrics`. A server without metrics answers an
 /// error status (llama-server without `--metrics`: 501), returned as such.
-pub async fn scrape_metrics(
-    client: &reqwest::Client,
-    root: &reqwest::Url,
-) -> Result<(String, Vec<Sample>), RequestError> {
-    let resp = get_ok(client, root, "metrics", Duration::from_secs(10)).await?;
+pub async fn scrape_metrics(client: &ControlClient) -> Result<(String, Vec<Sample>), RequestError> {
+    let resp = client.get_ok("metrics", Duration::from_secs(10)).await?;
     let text = resp.text().await.map_err(|e| RequestError::Stream {
         events: 0,
         reason: error_chain(&e),
@@ -112,11 +109,6 @@ pub async fn scrape_metrics(
     let samples =
         parse_prometheus(&text).map_err(|e| RequestError::Server(format!("/metrics: {e}")))?;
     Ok((text, samples))
-}
-
-/// A client for metadata and scrapes (not the benchmark's own client).
-pub fn meta_client(api_key: Option<&str>) -> Result<reqwest::Client, RequestError> {
-    crate::meta::client_for(api_key)
 }
 
 /// The labels of vLLM's `cache_config_info` gauge (block size, GPU blocks,

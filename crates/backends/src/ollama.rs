@@ -15,9 +15,9 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
+use crate::control::ControlClient;
 use crate::error::RequestError;
-use crate::meta::{client_for, get_ok, post_json};
-use crate::openai::{error_chain, http_error, transport_error};
+use crate::transport::{error_chain, http_error, transport_error};
 
 /// How long a pull may take before it is given up.
 const PULL_TIMEOUT: Duration = Duration::from_secs(6 * 3600);
@@ -44,14 +44,13 @@ pub enum ModelPresenceError {
     },
 }
 
-/// Makes `model` present on the Ollama server at `root`: nothing to do when
+/// Makes `model` present on the Ollama server: nothing to do when
 /// `/api/show` knows it; otherwise `/api/pull` with its progress reported
 /// through `progress` (at most every 5 s, and each new phase). Returns
 /// the `/api/show` answer when the model was there already (for
 /// [`ollama_metadata`], which then need not ask again), `None` after a pull.
 pub async fn ollama_ensure_model(
-    root: &reqwest::Url,
-    api_key: Option<&str>,
+    client: &ControlClient,
     model: &str,
     progress: &(dyn Fn(&str) + Sync),
 ) -> Result<Option<Value>, ModelPresenceError> {
@@ -59,15 +58,10 @@ pub async fn ollama_ensure_model(
         model: model.to_string(),
         source,
     };
-    let client = client_for(api_key).map_err(show_err)?;
-    match post_json(
-        &client,
-        root,
-        "api/show",
-        &json!({ "model": model }),
-        Duration::from_secs(30),
-    )
-    .await
+    let show = json!({ "model": model });
+    match client
+        .post_json("api/show", &show, Duration::from_secs(30))
+        .await
     {
         Ok(show) => return Ok(Some(show)),
         Err(RequestError::HttpStatus { status: 404, .. }) => {}
@@ -76,7 +70,7 @@ pub async fn ollama_ensure_model(
     progress(&format!(
         "model '{model}' is not on the server; pulling it (/api/pull)"
     ));
-    pull(&client, root, model, progress)
+    pull(client, model, progress)
         .await
         .map_err(|reason| ModelPresenceError::Pull {
             model: model.to_string(),
@@ -87,13 +81,13 @@ pub async fn ollama_ensure_model(
 
 /// `/api/pull` of `model`, reading its NDJSON progress to the end.
 async fn pull(
-    client: &reqwest::Client,
-    root: &reqwest::Url,
+    client: &ControlClient,
     model: &str,
     progress: &(dyn Fn(&str) + Sync),
 ) -> Result<(), String> {
-    let url = root.join("api/pull").map_err(|e| e.to_string())?;
+    let url = client.root().join("api/pull").map_err(|e| e.to_string())?;
     let mut resp = client
+        .http()
         .post(url.clone())
         .json(&json!({ "model": model, "stream": true }))
         .timeout(PULL_TIMEOUT)
@@ -170,25 +164,18 @@ impl PullReport {
 
 /// Whether `model` is loaded now (`/api/ps` lists it); `Ok(None)` when the
 /// server would not say (no `/api/ps`, or an answer without Ollama's
-/// `models` array: not an Ollama). Fails only when the HTTP client cannot
-/// be built.
-pub async fn ollama_is_loaded(
-    root: &reqwest::Url,
-    api_key: Option<&str>,
-    model: &str,
-) -> Result<Option<bool>, RequestError> {
-    let client = client_for(api_key)?;
-    let Ok(resp) = get_ok(&client, root, "api/ps", Duration::from_secs(10)).await else {
-        return Ok(None);
-    };
-    let Ok(v) = resp.json::<Value>().await else {
-        return Ok(None);
-    };
-    Ok(v.get("models").and_then(Value::as_array).map(|models| {
+/// `models` array: not an Ollama).
+pub async fn ollama_is_loaded(client: &ControlClient, model: &str) -> Option<bool> {
+    let resp = client
+        .get_ok("api/ps", Duration::from_secs(10))
+        .await
+        .ok()?;
+    let v = resp.json::<Value>().await.ok()?;
+    v.get("models").and_then(Value::as_array).map(|models| {
         models
             .iter()
             .any(|m| m.get("name").and_then(Value::as_str) == Some(model))
-    }))
+    })
 }
 
 /// Loads `model` into an Ollama server (`POST /api/generate` with only the
@@ -197,21 +184,12 @@ pub async fn ollama_is_loaded(
 /// says (the simulator does), else the request's own duration as timed
 /// here — Ollama 0.17's answer to a load-only request (`done_reason:
 /// "load"`) carries no durations.
-pub async fn ollama_preload(
-    root: &reqwest::Url,
-    api_key: Option<&str>,
-    model: &str,
-) -> Result<f64, RequestError> {
-    let client = client_for(api_key)?;
+pub async fn ollama_preload(client: &ControlClient, model: &str) -> Result<f64, RequestError> {
     let started = std::time::Instant::now();
-    let v = post_json(
-        &client,
-        root,
-        "api/generate",
-        &json!({ "model": model, "stream": false }),
-        Duration::from_secs(600),
-    )
-    .await?;
+    let load = json!({ "model": model, "stream": false });
+    let v = client
+        .post_json("api/generate", &load, Duration::from_secs(600))
+        .await?;
     let elapsed_ms = started.elapsed().as_secs_f64() * 1e3;
     Ok(v.get("load_duration")
         .and_then(Value::as_f64)
@@ -223,26 +201,21 @@ pub async fn ollama_preload(
 /// context length and parameter count) and as loaded (`/api/ps`: bytes in
 /// memory, bytes on the GPU, the processor split as `ollama ps` prints it,
 /// the context length it was loaded with). Raw `ps` and `show` entries are
-/// kept beside the summary. Whatever the server does not say is null; fails
-/// only when the HTTP client cannot be built.
+/// kept beside the summary. Whatever the server does not say is null.
 pub async fn ollama_metadata(
-    root: &reqwest::Url,
-    api_key: Option<&str>,
+    client: &ControlClient,
     model: &str,
     known_show: Option<Value>,
-) -> Result<Value, RequestError> {
-    let client = client_for(api_key)?;
+) -> Value {
     let timeout = Duration::from_secs(10);
-    let get_json = |path: &'static str| {
-        let client = client.clone();
-        async move {
-            get_ok(&client, root, path, timeout)
-                .await
-                .ok()?
-                .json::<Value>()
-                .await
-                .ok()
-        }
+    let get_json = |path: &'static str| async move {
+        client
+            .get_ok(path, timeout)
+            .await
+            .ok()?
+            .json::<Value>()
+            .await
+            .ok()
     };
     let version = get_json("api/version")
         .await
@@ -256,17 +229,12 @@ pub async fn ollama_metadata(
     });
     let show = match known_show {
         Some(show) => Some(show),
-        None => post_json(
-            &client,
-            root,
-            "api/show",
-            &json!({ "model": model }),
-            timeout,
-        )
-        .await
-        .ok(),
+        None => client
+            .post_json("api/show", &json!({ "model": model }), timeout)
+            .await
+            .ok(),
     };
-    Ok(summarize(version, ps.as_ref(), show.as_ref()))
+    summarize(version, ps.as_ref(), show.as_ref())
 }
 
 /// The `run.json` shape of [`ollama_metadata`] from the three answers.

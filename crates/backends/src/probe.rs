@@ -18,12 +18,13 @@ use stackbench_core::kinds::ServerKind;
 use stackbench_wire::openai::parse_chunk;
 use stackbench_wire::{SseDecoder, SseEvent};
 
+use crate::control::ControlClient;
 use crate::error::RequestError;
-use crate::meta::{client_for, get_path, list_models};
-use crate::openai::error_chain;
+use crate::meta::list_models;
 use crate::signature::{
     glimpse, llama_props, ollama_tags, prometheus_samples, tokenize_answer, version_answer,
 };
+use crate::transport::error_chain;
 
 /// What a probe found.
 #[derive(Debug, Clone, Serialize)]
@@ -61,8 +62,8 @@ struct Answer {
 }
 
 impl Answer {
-    async fn get(client: &reqwest::Client, root: &reqwest::Url, path: &'static str) -> Self {
-        let outcome = match get_path(client, root, path, Duration::from_secs(10)).await {
+    async fn get(client: &ControlClient, path: &'static str) -> Self {
+        let outcome = match client.get_path(path, Duration::from_secs(10)).await {
             Err(e) => Err(e.to_string()),
             Ok(resp) => {
                 let server = resp
@@ -190,8 +191,8 @@ fn identify(
 
 /// Whether `/metrics` serves a Prometheus page with samples, and what it
 /// served.
-async fn metrics_check(client: &reqwest::Client, root: &reqwest::Url) -> (bool, String) {
-    let a = Answer::get(client, root, "metrics").await;
+async fn metrics_check(client: &ControlClient) -> (bool, String) {
+    let a = Answer::get(client, "metrics").await;
     match &a.outcome {
         Ok((200..=299, _, body)) => match prometheus_samples(body) {
             Ok(n) => (true, format!("metrics: GET /metrics served {n} samples")),
@@ -202,20 +203,16 @@ async fn metrics_check(client: &reqwest::Client, root: &reqwest::Url) -> (bool, 
 }
 
 /// Whether `POST /tokenize` answers token ids, and what it answered.
-async fn tokenize_check(
-    client: &reqwest::Client,
-    root: &reqwest::Url,
-    kind: ServerKind,
-    model: &str,
-) -> (bool, String) {
+async fn tokenize_check(client: &ControlClient, kind: ServerKind, model: &str) -> (bool, String) {
     let body = match kind {
         ServerKind::Llamacpp => json!({"content": "hello world"}),
         _ => json!({"model": model, "prompt": "hello world"}),
     };
-    let Ok(url) = root.join("tokenize") else {
+    let Ok(url) = client.root().join("tokenize") else {
         return (false, "no tokenize: no URL".into());
     };
     let resp = client
+        .http()
         .post(url)
         .json(&body)
         .timeout(Duration::from_secs(10))
@@ -243,24 +240,20 @@ async fn tokenize_check(
     }
 }
 
-/// Identifies the server at `root` and tests its capabilities.
-pub async fn probe(
-    root: &reqwest::Url,
-    api_key: Option<&str>,
-) -> Result<ProbeReport, RequestError> {
-    let client = client_for(api_key)?;
-    let models = list_models(root, api_key).await?;
+/// Identifies the server `client` talks to and tests its capabilities.
+pub async fn probe(client: &ControlClient) -> Result<ProbeReport, RequestError> {
+    let models = list_models(client).await?;
     let id = identify(
-        &Answer::get(&client, root, "api/version").await,
-        &Answer::get(&client, root, "api/tags").await,
-        &Answer::get(&client, root, "props").await,
-        &Answer::get(&client, root, "version").await,
+        &Answer::get(client, "api/version").await,
+        &Answer::get(client, "api/tags").await,
+        &Answer::get(client, "props").await,
+        &Answer::get(client, "version").await,
     );
     let kind = id.kind;
     let model = models.first().cloned().unwrap_or_default();
-    let stream = tiny_stream(&client, root, &model).await;
-    let (metrics, metrics_why) = metrics_check(&client, root).await;
-    let (tokenize, tokenize_why) = tokenize_check(&client, root, kind, &model).await;
+    let stream = tiny_stream(client, &model).await;
+    let (metrics, metrics_why) = metrics_check(client).await;
+    let (tokenize, tokenize_why) = tokenize_check(client, kind, &model).await;
     let mut evidence = id.evidence;
     evidence.extend([metrics_why, tokenize_why]);
     Ok(ProbeReport {
@@ -285,11 +278,7 @@ struct StreamFlags {
     running_timings: bool,
 }
 
-async fn tiny_stream(
-    client: &reqwest::Client,
-    root: &reqwest::Url,
-    model: &str,
-) -> Option<StreamFlags> {
+async fn tiny_stream(client: &ControlClient, model: &str) -> Option<StreamFlags> {
     let body = json!({
         "model": model, "stream": true, "max_tokens": 4, "temperature": 0,
         "messages": [{"role": "user", "content": "Say hello."}],
@@ -297,7 +286,8 @@ async fn tiny_stream(
         "timings_per_token": true,
     });
     let mut resp = client
-        .post(root.join("v1/chat/completions").ok()?)
+        .http()
+        .post(client.root().join("v1/chat/completions").ok()?)
         .json(&body)
         .timeout(Duration::from_secs(60))
         .send()

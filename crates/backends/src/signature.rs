@@ -65,12 +65,23 @@ pub(crate) fn llama_props(v: &Value, server_header: Option<&str>) -> bool {
     slots || build
 }
 
+/// Why a `/metrics` answer is not a Prometheus page with samples.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum NotPrometheus {
+    /// It parsed, but holds no sample.
+    #[error("a page with no sample")]
+    Empty,
+    /// It is not Prometheus text.
+    #[error("not Prometheus text ({0})")]
+    Unparsed(String),
+}
+
 /// Samples on a Prometheus text page, or why it is not one.
-pub(crate) fn prometheus_samples(text: &str) -> Result<usize, String> {
+pub(crate) fn prometheus_samples(text: &str) -> Result<usize, NotPrometheus> {
     match stackbench_wire::prometheus::parse_prometheus(text) {
-        Ok(s) if s.is_empty() => Err("a page with no sample".into()),
+        Ok(s) if s.is_empty() => Err(NotPrometheus::Empty),
         Ok(s) => Ok(s.len()),
-        Err(e) => Err(format!("not Prometheus text ({e})")),
+        Err(e) => Err(NotPrometheus::Unparsed(e.to_string())),
     }
 }
 

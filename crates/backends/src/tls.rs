@@ -47,6 +47,12 @@ pub enum TlsError {
     /// Set twice with different values.
     #[error("TLS settings were already set differently in this process")]
     AlreadySet,
+    /// rustls could not be configured from the settings.
+    #[error("{reason}")]
+    Setup {
+        /// rustls's reason.
+        reason: String,
+    },
 }
 
 struct Loaded {
@@ -188,8 +194,9 @@ impl rustls::client::danger::ServerCertVerifier for AnyCertificate {
 }
 
 /// `builder` with the process's TLS settings.
-pub(crate) fn apply(builder: reqwest::ClientBuilder) -> Result<reqwest::ClientBuilder, String> {
-    Ok(builder.use_preconfigured_tls((*client_config()?).clone()))
+pub(crate) fn apply(builder: reqwest::ClientBuilder) -> Result<reqwest::ClientBuilder, TlsError> {
+    let config = client_config().map_err(|reason| TlsError::Setup { reason })?;
+    Ok(builder.use_preconfigured_tls((*config).clone()))
 }
 
 /// Whether a transport error was the TLS handshake failing (a certificate

@@ -15,8 +15,8 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use stackbench_wire::body::Api;
 
+use crate::control::ControlClient;
 use crate::error::RequestError;
-use crate::meta::{client_for, post_json};
 use stackbench_core::kinds::ServerKind;
 
 const TIMEOUT: Duration = Duration::from_secs(30);
@@ -24,10 +24,7 @@ const TIMEOUT: Duration = Duration::from_secs(30);
 /// Counts prompts through a server's tokenizer endpoints.
 #[derive(Debug, Clone)]
 pub struct ServerTokenizer {
-    /// The client, or why it could not be built (surfaced by the first
-    /// count, so that a caller falling back to calibration says why).
-    client: Result<reqwest::Client, RequestError>,
-    root: reqwest::Url,
+    client: ControlClient,
     kind: ServerKind,
     api: Api,
     model: String,
@@ -38,23 +35,17 @@ pub struct ServerTokenizer {
 }
 
 impl ServerTokenizer {
-    /// A counter for `api` requests to a server of `kind`, or `None` when
-    /// that server has no tokenizer endpoint for that API.
-    pub fn new(
-        root: &reqwest::Url,
-        api_key: Option<&str>,
-        kind: ServerKind,
-        api: Api,
-        model: &str,
-    ) -> Option<Self> {
+    /// A counter for `api` requests to the server of `kind` that `client`
+    /// talks to, or `None` when that server has no tokenizer endpoint for
+    /// that API.
+    pub fn new(client: &ControlClient, kind: ServerKind, api: Api, model: &str) -> Option<Self> {
         let supported = match kind {
             ServerKind::Vllm => matches!(api, Api::Chat | Api::Completions),
             ServerKind::Llamacpp => matches!(api, Api::Chat | Api::Completions | Api::LlamaNative),
             _ => false,
         };
         supported.then(|| Self {
-            client: client_for(api_key),
-            root: root.clone(),
+            client: client.clone(),
             kind,
             api,
             model: model.to_string(),
@@ -88,8 +79,7 @@ impl ServerTokenizer {
     }
 
     async fn post(&self, path: &str, body: Value) -> Result<Value, RequestError> {
-        let client = self.client.as_ref().map_err(Clone::clone)?;
-        post_json(client, &self.root, path, &body, TIMEOUT).await
+        self.client.post_json(path, &body, TIMEOUT).await
     }
 
     fn malformed(path: &str, v: &Value) -> RequestError {

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
-use stackbench_backends::{normalize_base_url, probe};
+use stackbench_backends::{normalize_base_url, probe, ControlClient};
 use stackbench_core::open_loop::Arrival;
 use stackbench_core::run_file::RunFile;
 use stackbench_engine::{Bound, LiveCounters, OpenLoopPlan};
@@ -298,7 +298,8 @@ async fn sweep(
 pub async fn probe_cmd(a: ProbeArgs) -> anyhow::Result<ExitStatus> {
     let root = normalize_base_url(&a.base_url)?;
     let key = api_key(a.api_key_env.as_deref())?;
-    let report = probe(&root, key.as_deref()).await?;
+    let control = ControlClient::new(&root, key.as_deref())?;
+    let report = probe(&control).await?;
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(ExitStatus::Success)
 }

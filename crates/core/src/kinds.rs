@@ -157,6 +157,36 @@ impl Closed for ServerKind {
 }
 closed_impls!(ServerKind);
 
+/// What a kind of server does on the wire that a client must allow for:
+/// asked of the kind, so that the run and the test harness cannot decide
+/// it differently.
+impl ServerKind {
+    /// Whether one connection may carry several measured streams. Not
+    /// llama-server's: it closes the connection after every streamed
+    /// response while announcing keep-alive, so a request sent on it races
+    /// the close and fails for no fault of the server (curl, which checks
+    /// the socket first, opens a new one too).
+    pub fn reuses_connections(self) -> bool {
+        self != Self::Llamacpp
+    }
+
+    /// Whether the server's final token count includes the
+    /// end-of-generation token that stopped a stream, which it never
+    /// sends (Ollama): the client counts it too, or every stream that
+    /// stopped early reads one token short of the server.
+    pub fn counts_stop_token(self) -> bool {
+        self == Self::Ollama
+    }
+
+    /// Whether the server honours the per-event count fields
+    /// (`stream_options.continuous_usage_stats`, `timings_per_token`):
+    /// vLLM and llama-server do; only they are sent them, as another
+    /// server may refuse a field it does not know.
+    pub fn honours_per_event_counts(self) -> bool {
+        matches!(self, Self::Vllm | Self::Llamacpp)
+    }
+}
+
 /// How a run decides what kind of server it talks to: named by the user,
 /// or left to the probe (`auto`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
@@ -645,6 +675,28 @@ mod tests {
         );
         assert!(serde_json::from_str::<ServerKind>("\"tgi\"").is_err());
         assert!("auto".parse::<ServerKind>().is_err());
+    }
+
+    #[test]
+    fn each_server_kind_states_its_own_quirks() {
+        use ServerKind::*;
+        // llama-server closes the connection after every streamed response.
+        let reuse: Vec<_> = ServerKind::ALL
+            .iter()
+            .map(|k| k.reuses_connections())
+            .collect();
+        assert_eq!(reuse, [true, false, true, true]);
+        // Ollama's final count includes the stop token it never sends.
+        assert!(Ollama.counts_stop_token());
+        assert!(![Vllm, Llamacpp, Openai]
+            .iter()
+            .any(|k| k.counts_stop_token()));
+        // Only vLLM and llama-server honour the per-event count fields.
+        let per_event: Vec<_> = ServerKind::ALL
+            .iter()
+            .map(|k| k.honours_per_event_counts())
+            .collect();
+        assert_eq!(per_event, [true, true, false, false]);
     }
 
     #[test]

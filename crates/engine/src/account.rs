@@ -14,7 +14,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Mutex;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use stackbench_backends::{Driver, RequestError};
+use stackbench_backends::{RequestError, StreamDriver};
 use stackbench_core::record::{RequestErrorInfo, TokenCount};
 use stackbench_core::summary::Totals;
 use stackbench_core::sync::lock;
@@ -88,7 +88,7 @@ impl Phase {
     /// record.
     pub(crate) async fn send_one(
         &self,
-        driver: &Driver,
+        driver: &StreamDriver,
         sent: Sent,
         request: Request,
         events: &mut Vec<TokenEvent>,

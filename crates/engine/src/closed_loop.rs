@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use stackbench_backends::Driver;
+use stackbench_backends::StreamDriver;
 use stackbench_core::TokenEvent;
 
 use crate::account::Sent;
@@ -64,7 +64,7 @@ async fn worker(
     phase: Arc<Phase>,
     wid: u32,
     lane: usize,
-    driver: Arc<Driver>,
+    driver: Arc<StreamDriver>,
     in_flight: Arc<[AtomicU64]>,
 ) {
     let slot = &in_flight[wid as usize];

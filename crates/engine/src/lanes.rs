@@ -12,7 +12,7 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use stackbench_backends::Driver;
+use stackbench_backends::{DriverError, StreamDriver};
 use tokio::runtime::Handle;
 use tokio::task::{AbortHandle, JoinHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
@@ -33,12 +33,13 @@ pub enum LaneError {
         source: std::io::Error,
     },
     /// The lane's HTTP client could not be built.
-    #[error("cannot create the HTTP client of runtime thread {lane}: {reason}")]
+    #[error("cannot create the HTTP client of runtime thread {lane}: {source}")]
     Driver {
         /// Lane number.
         lane: u32,
         /// The cause.
-        reason: String,
+        #[source]
+        source: DriverError,
     },
     /// More threads than [`MAX_THREADS`], or none.
     #[error("--threads must be between 1 and {MAX_THREADS}, not {0}")]
@@ -49,7 +50,7 @@ pub enum LaneError {
 pub(crate) struct Lane {
     /// Its number (0: the runtime the run is driven from).
     pub(crate) index: usize,
-    pub(crate) driver: Arc<Driver>,
+    pub(crate) driver: Arc<StreamDriver>,
     /// `None`: the runtime the run is driven from.
     handle: Option<Handle>,
 }
@@ -89,7 +90,7 @@ pub struct Lanes {
 
 impl Lanes {
     /// The calling runtime only.
-    pub fn single(driver: Arc<Driver>) -> Self {
+    pub fn single(driver: Arc<StreamDriver>) -> Self {
         Self {
             lanes: vec![Lane {
                 index: 0,
@@ -103,7 +104,7 @@ impl Lanes {
 
     /// The calling runtime and `threads - 1` more, each with a driver like
     /// `driver` but its own connections.
-    pub fn new(driver: Arc<Driver>, threads: u32) -> Result<Self, LaneError> {
+    pub fn new(driver: Arc<StreamDriver>, threads: u32) -> Result<Self, LaneError> {
         if threads == 0 || threads > MAX_THREADS {
             return Err(LaneError::Count(threads));
         }
@@ -111,7 +112,7 @@ impl Lanes {
         for lane in 1..threads {
             let own = driver
                 .with_own_connections()
-                .map_err(|reason| LaneError::Driver { lane, reason })?;
+                .map_err(|source| LaneError::Driver { lane, source })?;
             let (handle, thread) = start_runtime_thread(lane, lanes.stop.clone())?;
             lanes.threads.push(thread);
             lanes.lanes.push(Lane {

@@ -12,7 +12,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use stackbench_backends::Driver;
+use stackbench_backends::StreamDriver;
 use stackbench_core::client_load::ClientLoad;
 use stackbench_core::slo::Goodput;
 use stackbench_core::summary::Summary;
@@ -70,7 +70,7 @@ impl PhaseHooks for NoHooks {
 /// Runs the plan: warm-up, then the measured phase. `cancel` stops it at
 /// any time (the outcome is then marked interrupted). Records go to `sink`.
 pub async fn run(
-    driver: Arc<Driver>,
+    driver: Arc<StreamDriver>,
     plan: &RunPlan,
     sink: RecordSink,
     live: Arc<LiveCounters>,
@@ -251,7 +251,7 @@ fn outcome(
 
 #[cfg(test)]
 mod tests {
-    use stackbench_backends::{normalize_base_url, OpenAiDriver, OpenAiTarget};
+    use stackbench_backends::{normalize_base_url, StreamDriver, StreamTarget};
     use stackbench_core::open_loop::Arrival;
     use stackbench_core::{RequestRecord, RequestStatus};
     use stackbench_wire::body::{Api, BodyOptions};
@@ -263,12 +263,12 @@ mod tests {
 
     /// A driver for a port nothing listens on: every request is refused at
     /// once, so a run needs no server.
-    fn refused_driver() -> Arc<Driver> {
+    fn refused_driver() -> Arc<StreamDriver> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .unwrap()
             .port();
-        let driver = OpenAiDriver::new(OpenAiTarget {
+        let driver = StreamDriver::new(StreamTarget {
             root: normalize_base_url(&format!("http://127.0.0.1:{port}")).unwrap(),
             api: Api::Completions,
             api_key: None,
@@ -290,7 +290,7 @@ mod tests {
             counts_stop_token: false,
         })
         .unwrap();
-        Arc::new(Driver::OpenAi(driver))
+        Arc::new(driver)
     }
 
     /// Runs `plan` against a refused port; the outcome and every record.

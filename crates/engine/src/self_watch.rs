@@ -238,12 +238,12 @@ fn parse_stat_cpu_s(text: &str) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use stackbench_backends::{normalize_base_url, Driver, OpenAiDriver, OpenAiTarget};
+    use stackbench_backends::{normalize_base_url, StreamDriver, StreamTarget};
     use stackbench_wire::body::{Api, BodyOptions};
 
     /// A driver nothing is sent through: lanes need one.
-    fn test_driver() -> Arc<Driver> {
-        let target = OpenAiTarget {
+    fn test_driver() -> Arc<StreamDriver> {
+        let target = StreamTarget {
             root: normalize_base_url("http://127.0.0.1:9").expect("a valid URL"),
             api: Api::Chat,
             api_key: None,
@@ -264,7 +264,7 @@ mod tests {
             reuse_connections: false,
             counts_stop_token: false,
         };
-        Arc::new(Driver::OpenAi(OpenAiDriver::new(target).expect("a client")))
+        Arc::new(StreamDriver::new(target).expect("a client"))
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use stackbench_backends::{BaseUrlError, RequestError};
+use stackbench_backends::{BaseUrlError, ClientError, DriverError, RequestError};
 
 /// Why a run could not start or finish.
 #[derive(Debug, thiserror::Error)]
@@ -22,10 +22,9 @@ pub enum RunnerError {
     /// `/v1/models` listed nothing and no model was given.
     #[error("the server lists no model at /v1/models; give a model")]
     NoModel,
-    /// A control-plane request could not be made (the HTTP client could
-    /// not be built).
+    /// The control-plane client could not be built.
     #[error(transparent)]
-    Client(RequestError),
+    Client(#[from] ClientError),
     /// The probe failed.
     #[error("probing the server (give a flavor to skip): {0}")]
     Probe(RequestError),
@@ -37,7 +36,7 @@ pub enum RunnerError {
     Preload(RequestError),
     /// The driver could not be built.
     #[error("cannot build the HTTP client: {0}")]
-    Driver(String),
+    Driver(#[from] DriverError),
     /// The extra runtime threads (`--threads`) could not start.
     #[error(transparent)]
     Lanes(#[from] stackbench_engine::LaneError),

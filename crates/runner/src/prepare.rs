@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use stackbench_backends::{
-    list_models, normalize_base_url, wait_ready, Driver, OpenAiDriver, OpenAiTarget, ReadyWait,
-    ServerKind, ServerTokenizer,
+    list_models, normalize_base_url, wait_ready, ControlClient, ReadyWait, ServerKind,
+    ServerTokenizer, StreamDriver, StreamTarget,
 };
 use stackbench_core::kinds::Recorded;
 use stackbench_core::run_file::{LoadConfig, PromptSizing, Target};
@@ -34,9 +34,13 @@ pub async fn prepare(c: RunConfig, progress: &(dyn Fn(&str) + Sync)) -> Result<J
     // What the user should know about this run: printed by the caller and
     // kept in run.json (`warnings`).
     let mut warnings: Vec<String> = Vec::new();
-    let root = await_server(&c, progress).await?;
-    let model = pick_model(&c, &root).await?;
-    let side = server_side(&c, &root, &model, progress, &mut warnings).await?;
+    // One control-plane client for everything the run asks the server
+    // besides the measured streams.
+    let root = normalize_base_url(&c.base_url)?;
+    let control = ControlClient::new(&root, c.api_key.as_deref())?;
+    await_server(&c, &control, progress).await?;
+    let model = pick_model(&c, &control).await?;
+    let side = server_side(&c, &control, &model, progress, &mut warnings).await?;
     let seed = c.seed.unwrap_or_else(random_seed);
     let switches = body_switches(&c, side.kind)?;
     warnings.extend(switches.notes.iter().cloned());
@@ -50,7 +54,7 @@ pub async fn prepare(c: RunConfig, progress: &(dyn Fn(&str) + Sync)) -> Result<J
     let prompt_seed = salt.as_deref().map_or(seed, |s| salted(seed, s));
     let work = workload(
         &c,
-        &root,
+        &control,
         side.kind,
         &model,
         body,
@@ -73,7 +77,7 @@ pub async fn prepare(c: RunConfig, progress: &(dyn Fn(&str) + Sync)) -> Result<J
         salt.as_deref(),
     );
     Ok(Job {
-        driver: Arc::new(Driver::OpenAi(driver)),
+        driver: Arc::new(driver),
         plan,
         target: Target {
             base_url: root.to_string(),
@@ -98,27 +102,27 @@ pub async fn prepare(c: RunConfig, progress: &(dyn Fn(&str) + Sync)) -> Result<J
         server: side.info,
         out: c.out.clone().unwrap_or_else(|| default_out(&label)),
         metrics_every: c.metrics_every,
-        api_key: c.api_key.clone(),
+        control,
         context: c.context,
         warnings,
     })
 }
 
-/// The server's normalized root once it answers as ready (or the time
-/// allowed for that has passed: an error).
+/// Returns once the server answers as ready (or the time allowed for
+/// that has passed: an error).
 async fn await_server(
     c: &RunConfig,
+    control: &ControlClient,
     progress: &(dyn Fn(&str) + Sync),
-) -> Result<reqwest::Url, RunnerError> {
-    let root = normalize_base_url(&c.base_url)?;
+) -> Result<(), RunnerError> {
     let wait = ReadyWait {
         timeout: c.ready_timeout,
         interval: Duration::from_millis(500),
     };
-    wait_ready(&root, c.api_key.as_deref(), wait, progress)
+    wait_ready(control, wait, progress)
         .await
         .map_err(RunnerError::NotReady)?;
-    Ok(root)
+    Ok(())
 }
 
 /// The body fields that carry the thinking and cache-salt switches this
@@ -169,8 +173,8 @@ fn run_plan(
 
 /// The model to send: the configured one, else the first the server
 /// lists (listing also checks that the API answers before anything runs).
-async fn pick_model(c: &RunConfig, root: &reqwest::Url) -> Result<String, RunnerError> {
-    match (&c.model, list_models(root, c.api_key.as_deref()).await) {
+async fn pick_model(c: &RunConfig, control: &ControlClient) -> Result<String, RunnerError> {
+    match (&c.model, list_models(control).await) {
         (Some(m), _) => Ok(m.clone()),
         (None, Ok(list)) => list.into_iter().next().ok_or(RunnerError::NoModel),
         (None, Err(e)) => Err(RunnerError::Models(e)),
@@ -185,23 +189,22 @@ fn body_options(c: &RunConfig, model: &str, seed: Seed, kind: ServerKind) -> Bod
         ignore_eos: c.ignore_eos,
         temperature: c.temperature,
         seed: Some(seed),
-        // Only servers known to honour them get the per-event count fields.
-        per_event_counts: c.per_event_counts
-            && matches!(kind, ServerKind::Vllm | ServerKind::Llamacpp),
+        per_event_counts: c.per_event_counts && kind.honours_per_event_counts(),
         extra: c.extra_body.clone(),
         switches: serde_json::Map::new(),
         salt_field: false,
     }
 }
 
-/// A driver for the run's API sending `body`.
+/// A driver for the run's API sending `body`, allowing for the quirks of
+/// a server of `kind`.
 fn driver(
     c: &RunConfig,
     root: &reqwest::Url,
     kind: ServerKind,
     body: BodyOptions,
-) -> Result<OpenAiDriver, RunnerError> {
-    OpenAiDriver::new(OpenAiTarget {
+) -> Result<StreamDriver, RunnerError> {
+    Ok(StreamDriver::new(StreamTarget {
         root: root.clone(),
         api: c.api,
         api_key: c.api_key.clone(),
@@ -209,10 +212,9 @@ fn driver(
         request_timeout: c.request_timeout,
         first_byte_timeout: c.first_byte_timeout,
         idle_timeout: c.idle_timeout,
-        reuse_connections: kind != ServerKind::Llamacpp,
-        counts_stop_token: kind == ServerKind::Ollama,
-    })
-    .map_err(RunnerError::Driver)
+        reuse_connections: kind.reuses_connections(),
+        counts_stop_token: kind.counts_stop_token(),
+    })?)
 }
 
 /// What the run sends: prompts sized to the target, or a dataset's
@@ -227,20 +229,19 @@ struct Workload {
 /// requests go out with `body` at one output token).
 async fn workload(
     c: &RunConfig,
-    root: &reqwest::Url,
+    control: &ControlClient,
     kind: ServerKind,
     model: &str,
     body: BodyOptions,
     seed: Seed,
     warnings: &mut Vec<String>,
 ) -> Result<Workload, RunnerError> {
-    let key = c.api_key.as_deref();
     if let Some(spec) = &c.dataset {
         let spec = &crate::dataset::DatasetSpec {
             whole_conversations: c.turns > 1,
             ..spec.clone()
         };
-        let endpoint = ServerTokenizer::new(root, key, kind, Api::Completions, model);
+        let endpoint = ServerTokenizer::new(control, kind, Api::Completions, model);
         let counter = length_counter(c, warnings, endpoint)?;
         let selected = select(spec, seed.get(), c.api.is_chat(), c.output_tokens, &counter)
             .await
@@ -254,7 +255,7 @@ async fn workload(
     let kwargs = body.switches.get("chat_template_kwargs").cloned();
     let calibration = driver(
         c,
-        root,
+        control.root(),
         kind,
         BodyOptions {
             max_tokens: 1,
@@ -264,8 +265,7 @@ async fn workload(
         },
     )?;
     let tokenizer =
-        ServerTokenizer::new(root, key, kind, c.api, model).map(|t| t.with_template_kwargs(kwargs));
-    let calibration = Driver::OpenAi(calibration);
+        ServerTokenizer::new(control, kind, c.api, model).map(|t| t.with_template_kwargs(kwargs));
     let (prompts, sizing) = prompts(c, tokenizer, calibration, seed, warnings).await?;
     let prompts = prompts.prebuild(match c.bound {
         Bound::Requests(n) => Some(n + c.warmup_requests),
@@ -314,7 +314,7 @@ fn length_counter(
 async fn prompts(
     c: &RunConfig,
     tokenizer: Option<ServerTokenizer>,
-    calibration: Driver,
+    calibration: StreamDriver,
     seed: Seed,
     warnings: &mut Vec<String>,
 ) -> Result<(PromptGenerator, PromptSizing), RunnerError> {

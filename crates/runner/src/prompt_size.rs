@@ -15,7 +15,7 @@
 use std::sync::atomic::AtomicU64;
 use std::time::Instant;
 
-use stackbench_backends::{Driver, RequestError, ServerTokenizer};
+use stackbench_backends::{RequestError, ServerTokenizer, StreamDriver};
 use stackbench_core::run_file::PromptSizing;
 use stackbench_core::Seed;
 use stackbench_engine::prompt::{INSTRUCTION, WORDS};
@@ -48,7 +48,7 @@ pub enum Counter {
     Local(Box<stackbench_tokenize::LocalTokenizer>, Api),
     /// Real requests (one output token each), read back from the counts
     /// the server reports.
-    Requests(Box<Driver>),
+    Requests(Box<StreamDriver>),
 }
 
 impl Counter {

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use stackbench_backends::Driver;
+use stackbench_backends::{ControlClient, StreamDriver};
 use stackbench_core::histogram::HistError;
 use stackbench_core::run_file::{LoadConfig, RunFile, ServerInfo, Target, RUN_SCHEMA_VERSION};
 use stackbench_core::summary::Summary;
@@ -23,7 +23,7 @@ use crate::server_watch::MetricsWatch;
 /// Everything one measured run needs.
 pub struct Job {
     /// The driver requests go through.
-    pub driver: Arc<Driver>,
+    pub driver: Arc<StreamDriver>,
     /// The load.
     pub plan: RunPlan,
     /// What `run.json` says was measured.
@@ -37,8 +37,9 @@ pub struct Job {
     /// Scrape the server's `/metrics` before and after the measured phase
     /// and at this interval during it; `None`: no scrapes.
     pub metrics_every: Option<std::time::Duration>,
-    /// API key for metadata and scrapes.
-    pub api_key: Option<String>,
+    /// The run's control-plane client (the server's root and key), for
+    /// the `/metrics` scrapes.
+    pub control: ControlClient,
     /// Stack, suite and launch facts for `run.json`; power sampling.
     pub context: RunContext,
     /// What preparing the run found worth a warning (also in `run.json`).
@@ -168,7 +169,7 @@ pub async fn benchmark(
         server,
         out,
         metrics_every,
-        api_key,
+        control,
         context,
         warnings,
     } = job;
@@ -178,12 +179,11 @@ pub async fn benchmark(
     let mut file = started_file(target, load, server, context, warnings)?;
     write_run_file(&out, &file)?;
     let (sink, handle) = RecordSink::create(&out.join("requests.jsonl"))?;
-    let root = stackbench_backends::normalize_base_url(&file.target.base_url)?;
     // The run's own token: the user's cancel, or a watcher that can no
     // longer write (whose error then says why the run stopped).
     let stop = cancel.child_token();
     let metrics = metrics_every
-        .map(|every| MetricsWatch::new(&root, api_key.as_deref(), &out, every, stop.clone()))
+        .map(|every| MetricsWatch::new(&control, &out, every, stop.clone()))
         .transpose()?;
     let power = sample_power.then(PowerSampler::new);
     let mut watch = Watchers { metrics, power };

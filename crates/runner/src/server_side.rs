@@ -10,7 +10,7 @@
 
 use stackbench_backends::{
     ollama_ensure_model, ollama_is_loaded, ollama_metadata, ollama_preload, probe, server_metadata,
-    ServerKind,
+    ControlClient, ServerKind,
 };
 use stackbench_core::kinds::{FlavorChoice, Recorded};
 use stackbench_core::run_file::ServerInfo;
@@ -46,22 +46,17 @@ enum Said {
 /// Decides the kind, gathers the metadata, and readies an Ollama's model.
 pub(crate) async fn server_side(
     c: &RunConfig,
-    root: &reqwest::Url,
+    control: &ControlClient,
     model: &str,
     progress: &(dyn Fn(&str) + Sync),
     warnings: &mut Vec<String>,
 ) -> Result<ServerSide, RunnerError> {
-    let key = c.api_key.as_deref();
-    let mut info = server_metadata(root, key)
-        .await
-        .map_err(RunnerError::Client)?;
+    let mut info = server_metadata(control).await;
     // An Ollama (its `/api/ps` lists models) gets its model present and
     // loaded before the probe, whose test stream would otherwise pay the
     // load; whether it was loaded already says whether the preload was
     // cold.
-    let loaded_before = ollama_is_loaded(root, key, model)
-        .await
-        .map_err(RunnerError::Client)?;
+    let loaded_before = ollama_is_loaded(control, model).await;
     let named_ollama = c.flavor == FlavorChoice::Fixed(ServerKind::Ollama)
         || c.api.native_to() == Some(ServerKind::Ollama);
     let early = match (named_ollama, loaded_before) {
@@ -71,11 +66,11 @@ pub(crate) async fn server_side(
     };
     let mut cold_load_ms = None;
     if let Some(said) = early {
-        cold_load_ms = ollama_model(c, root, model, loaded_before, &mut info, progress)
+        cold_load_ms = ollama_model(control, model, loaded_before, &mut info, progress)
             .await
             .or_else(|e| demote(e, said, warnings))?;
     }
-    let kind = decide_kind(c, root, &mut info, warnings).await?;
+    let kind = decide_kind(c, control, &mut info, warnings).await?;
     info.flavor = Some(Recorded::Known(kind));
     info.simulated = c.context.simulated.clone();
     if kind == ServerKind::Ollama && c.ignore_eos && !c.exclude_short {
@@ -86,7 +81,7 @@ pub(crate) async fn server_side(
             FlavorChoice::Fixed(_) => Said::ByUser,
             FlavorChoice::Auto => Said::ByServer,
         };
-        cold_load_ms = ollama_model(c, root, model, None, &mut info, progress)
+        cold_load_ms = ollama_model(control, model, None, &mut info, progress)
             .await
             .or_else(|e| demote(e, said, warnings))?;
     }
@@ -119,14 +114,13 @@ fn demote(
 /// recorded when `probe_fixed`, a mismatch warned about).
 async fn decide_kind(
     c: &RunConfig,
-    root: &reqwest::Url,
+    control: &ControlClient,
     info: &mut ServerInfo,
     warnings: &mut Vec<String>,
 ) -> Result<ServerKind, RunnerError> {
-    let key = c.api_key.as_deref();
     Ok(match c.flavor {
         FlavorChoice::Auto => {
-            let report = probe(root, key).await.map_err(RunnerError::Probe)?;
+            let report = probe(control).await.map_err(RunnerError::Probe)?;
             info.probe = Some(serde_json::to_value(&report)?);
             if report.kind == ServerKind::Openai {
                 warnings.push(format!(
@@ -139,7 +133,7 @@ async fn decide_kind(
         FlavorChoice::Fixed(k) if c.probe_fixed => {
             // Suites record what the server is even when the config says
             // it; a mismatch is worth a warning, not a failed stack.
-            match probe(root, key).await {
+            match probe(control).await {
                 Ok(report) => {
                     if report.kind != k {
                         warnings.push(format!(
@@ -166,26 +160,20 @@ async fn decide_kind(
 /// (that preload was a cold load on this box), else
 /// [`DEFAULT_COLD_LOAD_MS`].
 async fn ollama_model(
-    c: &RunConfig,
-    root: &reqwest::Url,
+    control: &ControlClient,
     model: &str,
     loaded_before: Option<bool>,
     server: &mut ServerInfo,
     progress: &(dyn Fn(&str) + Sync),
 ) -> Result<Option<f64>, RunnerError> {
-    let key = c.api_key.as_deref();
-    let show = ollama_ensure_model(root, key, model, progress)
+    let show = ollama_ensure_model(control, model, progress)
         .await
         .map_err(RunnerError::ModelMissing)?;
-    let load_ms = ollama_preload(root, key, model)
+    let load_ms = ollama_preload(control, model)
         .await
         .map_err(RunnerError::Preload)?;
     server.preload_load_ms = Some(load_ms);
-    server.ollama = Some(
-        ollama_metadata(root, key, model, show)
-            .await
-            .map_err(RunnerError::Client)?,
-    );
+    server.ollama = Some(ollama_metadata(control, model, show).await);
     Ok(Some(if loaded_before == Some(false) {
         (load_ms / 2.0).clamp(MIN_COLD_LOAD_MS, DEFAULT_COLD_LOAD_MS)
     } else {

@@ -11,7 +11,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
-use stackbench_backends::{cache_config, meta_client, scrape_metrics, GaugeMaxima, ServerCounters};
+use stackbench_backends::{
+    cache_config, scrape_metrics, ControlClient, GaugeMaxima, ServerCounters,
+};
 use stackbench_core::run_file::ServerMetrics;
 use stackbench_core::summary::Summary;
 use stackbench_core::sync::lock;
@@ -27,8 +29,7 @@ const SETTLE_FOR: Duration = Duration::from_secs(3);
 
 /// The scraper, used as the engine's [`PhaseHooks`].
 pub struct MetricsWatch {
-    client: reqwest::Client,
-    root: reqwest::Url,
+    client: ControlClient,
     file: Arc<Mutex<Option<File>>>,
     path: PathBuf,
     /// The first failure to write `server-metrics.jsonl` (later scrapes
@@ -48,15 +49,14 @@ pub struct MetricsWatch {
 }
 
 impl MetricsWatch {
-    /// A watch of `root`'s `/metrics` writing into
+    /// A watch of the `/metrics` of the server `client` talks to, writing into
     /// `dir/server-metrics.jsonl`, scraping `every` so often during the
     /// measured phase. Gauges (running, waiting, KV-cache use) are only seen
     /// at scrapes, so the interval must be well below the run's length. A
     /// failure to write the file cancels `stop` (the run's own token), so
     /// a full disk ends the run at once rather than at its end.
     pub fn new(
-        root: &reqwest::Url,
-        api_key: Option<&str>,
+        client: &ControlClient,
         dir: &Path,
         every: Duration,
         stop: CancellationToken,
@@ -64,8 +64,7 @@ impl MetricsWatch {
         let path = dir.join("server-metrics.jsonl");
         let file = File::create(&path).map_err(io_at(&path))?;
         Ok(Self {
-            client: meta_client(api_key).map_err(|e| RunnerError::Driver(e.to_string()))?,
-            root: root.clone(),
+            client: client.clone(),
             file: Arc::new(Mutex::new(Some(file))),
             path,
             write_error: Arc::new(Mutex::new(None)),
@@ -95,7 +94,7 @@ impl MetricsWatch {
 
     async fn scrape(&mut self, phase: &str) -> Option<(Instant, ServerCounters)> {
         let sink = self.sink();
-        match scrape_and_log(&self.client, &self.root, phase, &sink).await {
+        match scrape_and_log(&self.client, phase, &sink).await {
             Ok((at, c, samples)) => {
                 if self.cache_config.is_none() {
                     self.cache_config = cache_config(&samples);
@@ -121,7 +120,8 @@ impl MetricsWatch {
     pub fn finish(&self, summary: &Summary) -> ServerMetrics {
         let mut m = ServerMetrics {
             endpoint: self
-                .root
+                .client
+                .root()
                 .join("metrics")
                 .map(|u| u.to_string())
                 .unwrap_or_default(),
@@ -218,14 +218,13 @@ struct Sink {
 }
 
 async fn scrape_and_log(
-    client: &reqwest::Client,
-    root: &reqwest::Url,
+    client: &ControlClient,
     phase: &str,
     sink: &Sink,
 ) -> Result<(Instant, ServerCounters, Vec<Sample>), stackbench_backends::RequestError> {
     let (t0, file, scrapes) = (sink.t0, &sink.file, &sink.scrapes);
     let sent = Instant::now();
-    let (_, samples) = scrape_metrics(client, root).await?;
+    let (_, samples) = scrape_metrics(client).await?;
     // The scrape's instant: halfway through the request.
     let at = sent + (Instant::now() - sent) / 2;
     let line = serde_json::json!({
@@ -273,13 +272,13 @@ impl PhaseHooks for MetricsWatch {
         if self.before.is_none() {
             return;
         }
-        let (client, root, every) = (self.client.clone(), self.root.clone(), self.every);
+        let (client, every) = (self.client.clone(), self.every);
         let sink = self.sink();
         self.during = Some(tokio::spawn(async move {
             let mut rng = SmallRng::from_entropy();
             loop {
                 tokio::time::sleep(jittered(every, &mut rng)).await;
-                let _ = scrape_and_log(&client, &root, "during", &sink).await;
+                let _ = scrape_and_log(&client, "during", &sink).await;
             }
         }));
     }

@@ -143,7 +143,8 @@ async fn the_probe_names_a_server_that_answers_everything_openai_and_says_why() 
     })
     .await;
     let root = stackbench_backends::normalize_base_url(&url).unwrap();
-    let report = stackbench_backends::probe(&root, None).await.unwrap();
+    let control = stackbench_backends::ControlClient::new(&root, None).unwrap();
+    let report = stackbench_backends::probe(&control).await.unwrap();
     assert_eq!(report.kind, ServerKind::Openai, "{report:?}");
     assert_eq!(report.version, None);
     assert!(!report.metrics, "{report:?}");

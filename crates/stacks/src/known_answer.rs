@@ -10,7 +10,7 @@
 //! match the stack's pattern; a reply whose budget ended mid-thought has
 //! no answer, and fails saying so.
 
-use stackbench_backends::KnownAnswerReply;
+use stackbench_backends::{ControlClient, KnownAnswerReply};
 use stackbench_core::kinds::{FlavorChoice, ServerKind};
 use stackbench_core::run_file::KnownAnswerResult;
 use stackbench_core::stack::{KnownAnswer, StackConfig};
@@ -22,15 +22,15 @@ const KEEP_CHARS: usize = 500;
 pub(crate) const STILL_REASONING: &str =
     "the reply ended while still reasoning: raise max tokens ([known-answer] max-tokens) / lower thinking budget";
 
-/// Asks `check` of the server at `base_url` as `stack` is configured.
+/// Asks `check` of the server `control` talks to, as `stack` is
+/// configured.
 pub async fn check_known_answer(
     stack: &StackConfig,
     check: &KnownAnswer,
-    base_url: &str,
-    api_key: Option<&str>,
+    control: &ControlClient,
     progress: &(dyn Fn(&str) + Sync),
 ) -> KnownAnswerResult {
-    let (answer, failure) = match ask(stack, check, base_url, api_key, progress).await {
+    let (answer, failure) = match ask(stack, check, control, progress).await {
         Ok(reply) => {
             let failure = judge(&reply, check).err();
             (reply.answer, failure)
@@ -98,14 +98,12 @@ fn continues(mut side: impl Iterator<Item = char>, edge: char) -> bool {
 async fn ask(
     stack: &StackConfig,
     check: &KnownAnswer,
-    base_url: &str,
-    api_key: Option<&str>,
+    control: &ControlClient,
     progress: &(dyn Fn(&str) + Sync),
 ) -> Result<KnownAnswerReply, String> {
-    let root = stackbench_backends::normalize_base_url(base_url).map_err(|e| e.to_string())?;
     let model = match &stack.model {
         Some(m) => m.clone(),
-        None => stackbench_backends::list_models(&root, api_key)
+        None => stackbench_backends::list_models(control)
             .await
             .map_err(|e| format!("no model named and none listed: {e}"))?
             .into_iter()
@@ -113,7 +111,7 @@ async fn ask(
             .ok_or("no model named and the server lists none")?,
     };
     if stack.flavor == FlavorChoice::Fixed(ServerKind::Ollama) {
-        stackbench_backends::ollama_ensure_model(&root, api_key, &model, progress)
+        stackbench_backends::ollama_ensure_model(control, &model, progress)
             .await
             .map_err(|e| e.to_string())?;
     }
@@ -130,7 +128,9 @@ async fn ask(
         check.max_tokens,
         &extra,
     );
-    stackbench_backends::ask_known_answer(&root, api_key, api, &body).await
+    stackbench_backends::ask_known_answer(control, api, &body)
+        .await
+        .map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
@@ -138,7 +138,7 @@ mod tests {
     use super::*;
     use serde_json::json;
     use stackbench_backends::known_answer_reply;
-    use stackbench_core::body::Api;
+    use stackbench_core::kinds::Api;
 
     fn expecting(expect: &str) -> KnownAnswer {
         KnownAnswer {

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use stackbench_backends::{normalize_base_url, wait_ready, ReadyWait};
+use stackbench_backends::{normalize_base_url, wait_ready, ControlClient, ReadyWait};
 use stackbench_core::run_file::LaunchInfo;
 use stackbench_core::stack::{Launch, StackConfig};
 use stackbench_sim::{Profile, SimHandle, SimServer};
@@ -267,6 +267,15 @@ impl Server {
         }
     }
 
+    /// The control-plane client of this server, sending `api_key`: built
+    /// once per stack server, for readiness, the known-answer check and
+    /// Ollama's model management.
+    pub fn control(&self, api_key: Option<&str>) -> Result<ControlClient, LaunchError> {
+        let root =
+            normalize_base_url(&self.base_url).map_err(|e| LaunchError::Other(e.to_string()))?;
+        ControlClient::new(&root, api_key).map_err(|e| LaunchError::Other(e.to_string()))
+    }
+
     /// Waits until the server answers as ready (each flavor's own signal:
     /// refused connections while vLLM loads, 503 from llama-server while
     /// its model loads; Ollama has no `/health` and is ready once it
@@ -274,16 +283,14 @@ impl Server {
     pub async fn wait_ready(
         &mut self,
         timeout: Duration,
-        api_key: Option<&str>,
+        control: &ControlClient,
         on_wait: &(dyn Fn(&str) + Sync),
     ) -> Result<(), LaunchError> {
-        let root =
-            normalize_base_url(&self.base_url).map_err(|e| LaunchError::Other(e.to_string()))?;
         let wait = ReadyWait {
             timeout,
             interval: Duration::from_millis(500),
         };
-        let ready = wait_ready(&root, api_key, wait, on_wait);
+        let ready = wait_ready(control, wait, on_wait);
         tokio::pin!(ready);
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         loop {

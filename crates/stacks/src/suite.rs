@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use stackbench_backends::ControlClient;
 use stackbench_core::run_file::{SimulatedInfo, SuiteContext};
 use stackbench_core::stack::{Launch, StackConfig};
 use stackbench_engine::{Bound, LiveCounters};
@@ -518,13 +519,10 @@ async fn start_stack(
     let fetch = cancellable(fetch, ctx.opts, "the model fetch")
         .await
         .map_err(|e| NotStarted::new(e, Some(fetch_log.clone())))?;
-    let mut server = launch_ready(suite, entry, log, ctx.opts, &waiting).await?;
+    let (mut server, control) = launch_ready(suite, entry, log, ctx.opts, &waiting).await?;
     let known = match &s.known_answer {
         Some(check) => {
-            let key = ctx.opts.api_key.as_deref();
-            let r =
-                crate::known_answer::check_known_answer(s, check, &server.base_url, key, &waiting)
-                    .await;
+            let r = crate::known_answer::check_known_answer(s, check, &control, &waiting).await;
             if let Some(reason) = r.reason.as_deref().filter(|_| !r.passed) {
                 obs.note(&format!(
                     "{}: WRONG ANSWER to the known-answer check: {reason}; the answer: {}",
@@ -562,15 +560,16 @@ async fn box_hygiene(
     cancellable(step, ctx.opts, "box hygiene").await.map(Some)
 }
 
-/// Launches `entry`'s server and waits until it answers as ready; on
-/// failure, tears down what started.
+/// Launches `entry`'s server and waits until it answers as ready; returns
+/// it with its control-plane client (built once, here). On failure, tears
+/// down what started.
 async fn launch_ready(
     suite: &Suite,
     entry: &StackEntry,
     log: &Path,
     opts: &SuiteOptions,
     waiting: &(dyn Fn(&str) + Sync),
-) -> Result<Server, NotStarted> {
+) -> Result<(Server, ControlClient), NotStarted> {
     let s = &entry.config;
     let plan = launch_plan(s, &entry.file, &suite.config.name).map_err(|e| {
         NotStarted::new(crate::secret::redact(&format!("launch failed: {e}")), None)
@@ -588,19 +587,25 @@ async fn launch_ready(
             });
         }
     };
-    let ready = tokio::select! {
-        r = server.wait_ready(s.ready_timeout.get(), opts.api_key.as_deref(), waiting) => r.map_err(|e| e.to_string()),
-        () = opts.soft.cancelled() => Err("interrupted while waiting for the server".to_string()),
+    let ready = match server.control(opts.api_key.as_deref()) {
+        Ok(control) => tokio::select! {
+            r = server.wait_ready(s.ready_timeout.get(), &control, waiting) => r.map(|()| control).map_err(|e| e.to_string()),
+            () = opts.soft.cancelled() => Err("interrupted while waiting for the server".to_string()),
+        },
+        Err(e) => Err(e.to_string()),
     };
-    if let Err(e) = ready {
-        let tail = server.log_tail(LOG_TAIL_LINES);
-        let log = server.log.clone();
-        return Err(NotStarted {
-            teardown: server.stop().await,
-            ..NotStarted::new(with_log(format!("not ready: {e}"), &tail), log)
-        });
-    }
-    Ok(server)
+    let control = match ready {
+        Ok(control) => control,
+        Err(e) => {
+            let tail = server.log_tail(LOG_TAIL_LINES);
+            let log = server.log.clone();
+            return Err(NotStarted {
+                teardown: server.stop().await,
+                ..NotStarted::new(with_log(format!("not ready: {e}"), &tail), log)
+            });
+        }
+    };
+    Ok((server, control))
 }
 
 /// Runs `step` unless the suite is interrupted first.

@@ -53,7 +53,7 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
 use crate::error::RequestError;
-use crate::openai::CONNECT_TIMEOUT;
+use crate::transport::CONNECT_TIMEOUT;
 use io::{Conn, Io};
 pub(crate) use response::Response;
 
@@ -264,7 +264,7 @@ impl Endpoint {
                     Ok(Err(e)) if crate::tls::is_tls_failure(&e) => {
                         return Err(RequestError::Tls {
                             url: self.url.clone(),
-                            reason: crate::openai::error_chain(&e),
+                            reason: crate::transport::error_chain(&e),
                         })
                     }
                     Ok(Err(e)) => return Err(connect_error(format!("TLS handshake: {e}"))),

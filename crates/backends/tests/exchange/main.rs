@@ -11,7 +11,9 @@ use std::sync::atomic::AtomicU64;
 use std::time::{Duration, Instant};
 
 use script::{chunked, paced, pause, send, sse_events, sse_head, Scripted, Step};
-use stackbench_backends::{normalize_base_url, OpenAiDriver, OpenAiTarget, RequestError};
+use stackbench_backends::{
+    normalize_base_url, ControlClient, DriverError, RequestError, StreamDriver, StreamTarget,
+};
 use stackbench_core::TokenEvent;
 use stackbench_wire::body::{Api, BodyOptions, Request};
 use stackbench_wire::CountOutcome;
@@ -20,8 +22,8 @@ use stackbench_wire::CountOutcome;
 /// variables: the environment is the process's.
 static ENV: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
 
-fn driver(url: &str, reuse: bool) -> Result<OpenAiDriver, String> {
-    OpenAiDriver::new(OpenAiTarget {
+fn driver(url: &str, reuse: bool) -> Result<StreamDriver, DriverError> {
+    StreamDriver::new(StreamTarget {
         root: normalize_base_url(url).unwrap(),
         api: Api::Chat,
         api_key: Some("sk-test".into()),
@@ -45,7 +47,7 @@ fn driver(url: &str, reuse: bool) -> Result<OpenAiDriver, String> {
 }
 
 /// One request: its outcome and events.
-async fn stream(d: &OpenAiDriver) -> (Result<CountOutcome, RequestError>, Vec<TokenEvent>) {
+async fn stream(d: &StreamDriver) -> (Result<CountOutcome, RequestError>, Vec<TokenEvent>) {
     let mut events = Vec::new();
     let live = AtomicU64::new(0);
     let out = d
@@ -389,7 +391,9 @@ async fn a_proxy_variable_that_applies_is_refused_on_both_paths() {
             ("https_proxy", Some("http://u:pw@proxy.invalid:3128")),
             ("ALL_PROXY", Some("http://proxy.invalid:3128")),
         ]);
-        let e = driver(&server.url, false).expect_err("the measured path refuses");
+        let e = driver(&server.url, false)
+            .expect_err("the measured path refuses")
+            .to_string();
         assert!(
             e.contains("ALL_PROXY is set (http://proxy.invalid:3128)"),
             "{e}"
@@ -404,12 +408,13 @@ async fn a_proxy_variable_that_applies_is_refused_on_both_paths() {
             timeout: Duration::from_secs(30),
             interval: Duration::from_millis(200),
         };
-        let e = stackbench_backends::wait_ready(&root, None, wait, &|_| {})
+        let control = ControlClient::new(&root, None).expect("a client");
+        let e = stackbench_backends::wait_ready(&control, wait, &|_| {})
             .await
             .expect_err("the control plane refuses");
         assert!(e.to_string().contains("unset ALL_PROXY"), "{e}");
         assert!(started.elapsed() < Duration::from_secs(5));
-        let e = stackbench_backends::list_models(&root, None)
+        let e = stackbench_backends::list_models(&control)
             .await
             .expect_err("refused");
         assert!(matches!(e, RequestError::Connect { .. }), "{e}");

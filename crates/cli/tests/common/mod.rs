@@ -72,7 +72,8 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use stackbench_backends::{normalize_base_url, Driver, OpenAiDriver, OpenAiTarget};
+use stackbench_backends::{normalize_base_url, StreamDriver, StreamTarget};
+use stackbench_core::kinds::ServerKind;
 use stackbench_core::{RequestRecord, Seed};
 use stackbench_engine::{
     run, Bound, LiveCounters, PromptGenerator, RecordSink, RunOutcome, RunPlan,
@@ -169,21 +170,17 @@ impl Load {
     }
 }
 
-/// Runs the engine against `base_url`, writing records under `dir`.
-pub async fn bench(base_url: &str, load: &Load, dir: &Path) -> (RunOutcome, Vec<RequestRecord>) {
-    // As `run` does: no connection reuse with llama-server (it closes the
-    // connection after each stream).
-    let llama = reqwest::get(format!("{base_url}/health"))
-        .await
-        .ok()
-        .and_then(|r| r.headers().get("server").cloned())
-        .is_some_and(|v| v.as_bytes().starts_with(b"llama.cpp"));
-    // As `run` does: Ollama's final count includes the unsent stop token.
-    let ollama = match reqwest::get(base_url).await {
-        Ok(r) => r.text().await.is_ok_and(|t| t == "Ollama is running"),
-        Err(_) => false,
-    };
-    let driver = OpenAiDriver::new(OpenAiTarget {
+/// Runs the engine against the server of `kind` (the caller started it,
+/// so it says which) at `base_url`, writing records under `dir`; the
+/// server's quirks are allowed for as `run` allows for them, asked of
+/// `kind`.
+pub async fn bench(
+    kind: ServerKind,
+    base_url: &str,
+    load: &Load,
+    dir: &Path,
+) -> (RunOutcome, Vec<RequestRecord>) {
+    let driver = StreamDriver::new(StreamTarget {
         root: normalize_base_url(base_url).unwrap(),
         api: load.api,
         api_key: None,
@@ -193,7 +190,7 @@ pub async fn bench(base_url: &str, load: &Load, dir: &Path) -> (RunOutcome, Vec<
             ignore_eos: true,
             temperature: 0.0,
             seed: Some(Seed::new(1).unwrap()),
-            per_event_counts: load.per_event_counts,
+            per_event_counts: load.per_event_counts && kind.honours_per_event_counts(),
             extra: load.extra.clone(),
             switches: serde_json::Map::new(),
             salt_field: false,
@@ -201,8 +198,8 @@ pub async fn bench(base_url: &str, load: &Load, dir: &Path) -> (RunOutcome, Vec<
         request_timeout: Duration::from_secs(120),
         first_byte_timeout: Duration::from_secs(120),
         idle_timeout: Duration::from_secs(120),
-        reuse_connections: !llama,
-        counts_stop_token: ollama,
+        reuse_connections: kind.reuses_connections(),
+        counts_stop_token: kind.counts_stop_token(),
     })
     .unwrap();
     let plan = RunPlan {
@@ -224,7 +221,7 @@ pub async fn bench(base_url: &str, load: &Load, dir: &Path) -> (RunOutcome, Vec<
     let path = dir.join("requests.jsonl");
     let (sink, handle) = RecordSink::create(&path).unwrap();
     let outcome = run(
-        Arc::new(Driver::OpenAi(driver)),
+        Arc::new(driver),
         &plan,
         sink,
         Arc::new(LiveCounters::default()),

@@ -18,7 +18,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use std::time::{Duration, Instant};
 
-use stackbench_backends::{normalize_base_url, wait_ready, ReadyWait};
+use stackbench_backends::{normalize_base_url, wait_ready, ControlClient, ReadyWait};
 
 use super::server_proc::{free_port, ServerProc};
 
@@ -53,9 +53,10 @@ pub fn start(args: &[&str]) -> ServerProc {
         timeout: Duration::from_secs(5),
         interval: Duration::from_millis(250),
     };
+    let control = ControlClient::new(&root, None).expect("a client");
     let deadline = Instant::now() + Duration::from_secs(420);
     while Instant::now() < deadline && server.running() {
-        if rt.block_on(wait_ready(&root, None, slice, &|_| {})).is_ok() {
+        if rt.block_on(wait_ready(&control, slice, &|_| {})).is_ok() {
             return server;
         }
     }

@@ -15,6 +15,7 @@
 #![allow(clippy::unwrap_used)]
 
 use crate::common;
+use stackbench_core::kinds::ServerKind;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -22,7 +23,7 @@ use std::time::Duration;
 
 use crate::common::server_proc::{free_port, ServerProc};
 use crate::common::{bench, median, stackbench, Load};
-use stackbench_backends::{normalize_base_url, wait_ready, ReadyWait};
+use stackbench_backends::{normalize_base_url, wait_ready, ControlClient, ReadyWait};
 use stackbench_core::{RequestRecord, RequestStatus};
 use stackbench_engine::Bound;
 use stackbench_wire::body::Api;
@@ -71,14 +72,9 @@ async fn start_with(slots: u32, ctx_per_slot: u32, extra: &[&str]) -> ServerProc
         timeout: Duration::from_secs(120),
         interval: Duration::from_millis(100),
     };
-    wait_ready(
-        &normalize_base_url(&server.url).unwrap(),
-        None,
-        wait,
-        &|_| {},
-    )
-    .await
-    .unwrap();
+    let root = normalize_base_url(&server.url).unwrap();
+    let control = ControlClient::new(&root, None).unwrap();
+    wait_ready(&control, wait, &|_| {}).await.unwrap();
     server
 }
 
@@ -94,7 +90,7 @@ async fn single_user_matches_the_server(api: Api) {
     let mut load = Load::new(1, Bound::Requests(10), 128);
     load.api = api;
     load.warmup = 1;
-    let (out, records) = bench(&server.url, &load, dir.path()).await;
+    let (out, records) = bench(ServerKind::Llamacpp, &server.url, &load, dir.path()).await;
     assert_eq!(
         out.summary.requests.ok, 10,
         "{api:?}: {:?}",
@@ -170,6 +166,7 @@ real_test!(llama_server; async fn no_request_fails_on_a_stale_keep_alive_connect
     for (c, n) in [(1u32, 120u64), (8, 160)] {
         let dir = tempfile::tempdir().unwrap();
         let (out, _) = bench(
+            ServerKind::Llamacpp,
             &server.url,
             &Load::new(c, Bound::Requests(n), 4),
             dir.path(),
@@ -186,6 +183,7 @@ real_test!(llama_server; async fn no_request_fails_on_a_stale_keep_alive_connect
     tokio::time::sleep(Duration::from_millis(5500)).await;
     let dir = tempfile::tempdir().unwrap();
     let (out, _) = bench(
+        ServerKind::Llamacpp,
         &server.url,
         &Load::new(8, Bound::Requests(16), 4),
         dir.path(),
@@ -204,7 +202,7 @@ real_test!(llama_server; async fn context_overflow_and_a_dying_server_become_cle
         serde_json::Value::String("hello ".repeat(400)),
     );
     load.api = Api::Completions;
-    let (out, records) = bench(&server.url, &load, dir.path()).await;
+    let (out, records) = bench(ServerKind::Llamacpp, &server.url, &load, dir.path()).await;
     assert_eq!(out.summary.requests.failed, 2);
     let e = records[0].error.as_ref().unwrap();
     assert_eq!(e.status, Some(400));
@@ -214,10 +212,15 @@ real_test!(llama_server; async fn context_overflow_and_a_dying_server_become_cle
     let url = server.url.clone();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().to_path_buf();
-    let run =
-        tokio::spawn(
-            async move { bench(&url, &Load::new(1, Bound::Requests(40), 64), &path).await },
-        );
+    let run = tokio::spawn(async move {
+        bench(
+            ServerKind::Llamacpp,
+            &url,
+            &Load::new(1, Bound::Requests(40), 64),
+            &path,
+        )
+        .await
+    });
     // Kill it once the first request has finished.
     let jsonl = dir.path().join("requests.jsonl");
     for _ in 0..600 {
@@ -421,14 +424,14 @@ real_test!(llama_server; async fn the_local_tokenizer_counts_what_the_server_cou
         .join("../tokenize/tests/fixtures/smollm2-135m-instruct");
     let local = stackbench_tokenize::LocalTokenizer::load(&dir).unwrap();
     let root = normalize_base_url(&server.url).unwrap();
+    let control = ControlClient::new(&root, None).unwrap();
     let seed = stackbench_core::Seed::new(7).unwrap();
     for words in [1, 100, 700] {
         let g = stackbench_engine::PromptGenerator::new(seed, words, 0);
         let text = g.prompt(3);
         for api in [Api::Chat, Api::Completions] {
             let remote = stackbench_backends::ServerTokenizer::new(
-                &root,
-                None,
+                &control,
                 stackbench_backends::ServerKind::Llamacpp,
                 api,
                 "m",

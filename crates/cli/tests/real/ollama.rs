@@ -43,6 +43,7 @@
 #![allow(clippy::unwrap_used)]
 
 use crate::common;
+use stackbench_core::kinds::ServerKind;
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -320,8 +321,9 @@ real_test!(ollama; async fn ttft_is_load_plus_prompt_time_and_cold_loads_are_mar
         .send()
         .await
         .unwrap();
+    let control = stackbench_backends::ControlClient::new(&root, None).unwrap();
     for _ in 0..100 {
-        if stackbench_backends::ollama_is_loaded(&root, None, &o.model).await == Ok(Some(false)) {
+        if stackbench_backends::ollama_is_loaded(&control, &o.model).await == Some(false) {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -430,7 +432,7 @@ real_test!(ollama; async fn server_errors_keep_ollamas_status_and_message() {
         load.api = Api::OllamaChat;
         load.model = model.to_string();
         load.extra = extra.as_object().unwrap().clone();
-        let (out, records) = bench(&o.proc.url, &load, dir.path()).await;
+        let (out, records) = bench(ServerKind::Ollama, &o.proc.url, &load, dir.path()).await;
         assert_eq!(out.summary.requests.failed, 2, "{model} {extra}");
         for r in &records {
             let e = r.error.as_ref().unwrap();

@@ -3,6 +3,7 @@
 //! reason, nothing panics, and the run carries on.
 
 use crate::common::{bench, profile, start, Load};
+use stackbench_core::kinds::ServerKind;
 use stackbench_core::record::FailureKind;
 use stackbench_core::RequestStatus;
 use stackbench_engine::Bound;
@@ -33,6 +34,7 @@ async fn failed_requests_are_recorded_with_their_reason_and_the_run_continues() 
         let dir = tempfile::tempdir().unwrap();
         let n = 40u64;
         let (out, records) = bench(
+            flavor.parse().unwrap(),
             &sim.base_url(),
             &Load::new(3, Bound::Requests(n), 10),
             dir.path(),
@@ -103,6 +105,7 @@ async fn an_unreachable_server_fails_every_request_without_panicking() {
         .port();
     let dir = tempfile::tempdir().unwrap();
     let (out, records) = bench(
+        ServerKind::Openai,
         &format!("http://127.0.0.1:{port}"),
         &Load::new(2, Bound::Requests(4), 10),
         dir.path(),

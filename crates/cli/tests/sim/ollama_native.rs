@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used)]
 
 use crate::common;
+use stackbench_core::kinds::ServerKind;
 
 use crate::common::{bench, median, profile, split_capture, stackbench, start, Load};
 use stackbench_engine::Bound;
@@ -17,7 +18,7 @@ async fn native_generate_and_chat_count_exactly_and_match_the_server_rate() {
         let dir = tempfile::tempdir().unwrap();
         let mut load = Load::new(2, Bound::Requests(6), 48);
         load.api = api;
-        let (out, records) = bench(&sim.base_url(), &load, dir.path()).await;
+        let (out, records) = bench(ServerKind::Ollama, &sim.base_url(), &load, dir.path()).await;
         let s = &out.summary;
         assert_eq!(s.requests.ok, 6, "{api:?}: {:?}", s.errors);
         assert_eq!(s.requests.unreconciled, 0, "{api:?}");
@@ -55,7 +56,7 @@ async fn outputs_that_stop_at_eos_are_reported_short_and_can_be_excluded() {
         let mut load = Load::new(2, Bound::Requests(4), 40);
         load.api = Api::OllamaGenerate;
         load.exclude_short = exclude;
-        let (out, records) = bench(&sim.base_url(), &load, dir.path()).await;
+        let (out, records) = bench(ServerKind::Ollama, &sim.base_url(), &load, dir.path()).await;
         let s = &out.summary;
         assert_eq!(s.requests.ok, 4);
         assert_eq!(
@@ -84,6 +85,7 @@ async fn ignore_eos_is_honoured_by_vllm_and_not_by_ollama() {
         let sim = start(profile(flavor, 5.0, 300.0, "eos-after = 10", ""), vec![]).await;
         let dir = tempfile::tempdir().unwrap();
         let (out, _) = bench(
+            flavor.parse().unwrap(),
             &sim.base_url(),
             &Load::new(1, Bound::Requests(3), 30),
             dir.path(),
@@ -154,7 +156,7 @@ async fn a_cold_load_in_a_measured_request_is_counted() {
     let dir = tempfile::tempdir().unwrap();
     let mut load = Load::new(1, Bound::Requests(2), 8);
     load.api = Api::OllamaGenerate;
-    let (out, records) = bench(&sim.base_url(), &load, dir.path()).await;
+    let (out, records) = bench(ServerKind::Ollama, &sim.base_url(), &load, dir.path()).await;
     assert_eq!(out.summary.requests.cold_loads, 1);
     assert!(
         records[0].ttft_us.unwrap() > 1_100_000,
@@ -172,7 +174,7 @@ async fn a_full_ollama_queue_answers_503_server_busy_and_the_run_records_it() {
     let dir = tempfile::tempdir().unwrap();
     let mut load = Load::new(4, Bound::Requests(8), 20);
     load.api = Api::OllamaGenerate;
-    let (out, records) = bench(&sim.base_url(), &load, dir.path()).await;
+    let (out, records) = bench(ServerKind::Ollama, &sim.base_url(), &load, dir.path()).await;
     assert!(out.summary.requests.failed >= 1, "{:?}", out.summary);
     assert!(out.summary.requests.ok >= 2);
     let e = records.iter().find_map(|r| r.error.as_ref()).unwrap();

@@ -5,6 +5,7 @@
 
 use crate::common;
 use crate::common::stackbench;
+use stackbench_core::kinds::ServerKind;
 
 use crate::common::{bench, median, profile, start, Load};
 use stackbench_engine::Bound;
@@ -27,7 +28,7 @@ async fn llama_native_completion_counts_exactly_and_matches_the_server_rate() {
     let dir = tempfile::tempdir().unwrap();
     let mut load = Load::new(2, Bound::Requests(6), 50);
     load.api = Api::LlamaNative;
-    let (out, records) = bench(&sim.base_url(), &load, dir.path()).await;
+    let (out, records) = bench(ServerKind::Llamacpp, &sim.base_url(), &load, dir.path()).await;
     assert_eq!(out.summary.requests.ok, 6, "{:?}", out.summary.errors);
     for r in &records {
         assert_eq!(r.count.source, stackbench_core::CountSource::Exact);
@@ -102,7 +103,8 @@ async fn in_stream_errors_on_native_apis_fail_the_request_with_the_server_messag
         let dir = tempfile::tempdir().unwrap();
         let mut load = Load::new(1, Bound::Requests(4), 10);
         load.api = api;
-        let (out, records) = bench(&sim.base_url(), &load, dir.path()).await;
+        let (out, records) =
+            bench(flavor.parse().unwrap(), &sim.base_url(), &load, dir.path()).await;
         assert_eq!(out.summary.requests.failed, 2, "{flavor}");
         assert_eq!(out.summary.requests.ok, 2, "{flavor}");
         let e = records.iter().find_map(|r| r.error.as_ref()).unwrap();

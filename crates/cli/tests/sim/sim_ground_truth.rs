@@ -10,6 +10,7 @@
 //! 2 ms to every request on their own.
 
 use crate::common::{bench, profile, start, start_isolated, Load};
+use stackbench_core::kinds::ServerKind;
 use stackbench_engine::Bound;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -18,7 +19,7 @@ async fn single_user_median_decode_rate_and_ttft_match_the_configured_model() {
     let dir = tempfile::tempdir().unwrap();
     let mut load = Load::new(1, Bound::Requests(8), 64);
     load.warmup = 1;
-    let (out, records) = bench(&url, &load, dir.path()).await;
+    let (out, records) = bench(ServerKind::Vllm, &url, &load, dir.path()).await;
     let s = &out.summary;
     assert_eq!(s.requests.ok, 8, "{:?}", s.errors);
     let decode = s.decode_tok_s.p50.unwrap();
@@ -55,7 +56,7 @@ async fn c32_steady_state_total_matches_the_simulator_ground_truth() {
     let dir = tempfile::tempdir().unwrap();
     let (out_tokens, streams) = (50u32, 32u32);
     let load = Load::new(streams, Bound::Requests(u64::from(streams) * 5), out_tokens);
-    let (out, _) = bench(&sim.base_url(), &load, dir.path()).await;
+    let (out, _) = bench(ServerKind::Vllm, &sim.base_url(), &load, dir.path()).await;
     let s = &out.summary;
     assert_eq!(s.requests.ok, 160, "{:?}", s.errors);
     // Ground truth: each stream cycles through TTFT + (n-1) decode intervals

@@ -2,6 +2,7 @@
 //! counts when the server gives no way to count exactly.
 
 use crate::common::{bench, profile, start, Load};
+use stackbench_core::kinds::ServerKind;
 use stackbench_core::CountSource;
 use stackbench_engine::Bound;
 
@@ -38,6 +39,7 @@ async fn mtp_bursts_of_two_and_three_tokens_are_counted_exactly_with_continuous_
     let sim = start(p, vec![]).await;
     let dir = tempfile::tempdir().unwrap();
     let (out, records) = bench(
+        ServerKind::Vllm,
         &sim.base_url(),
         &Load::new(4, Bound::Requests(16), 60),
         dir.path(),
@@ -60,7 +62,7 @@ async fn fixed_three_token_events_are_counted_exactly_from_token_ids() {
     load.per_event_counts = false;
     load.extra
         .insert("return_token_ids".into(), serde_json::Value::Bool(true));
-    let (out, records) = bench(&sim.base_url(), &load, dir.path()).await;
+    let (out, records) = bench(ServerKind::Vllm, &sim.base_url(), &load, dir.path()).await;
     assert_eq!(out.summary.requests.ok, 6);
     check_exact(&records, &out);
 }
@@ -76,6 +78,7 @@ async fn merged_events_without_per_event_counts_are_flagged_not_fudged() {
     .await;
     let dir = tempfile::tempdir().unwrap();
     let (out, records) = bench(
+        ServerKind::Ollama,
         &sim.base_url(),
         &Load::new(2, Bound::Requests(4), 40),
         dir.path(),
@@ -106,7 +109,8 @@ async fn every_flavor_and_api_reconciles_one_token_events() {
             let dir = tempfile::tempdir().unwrap();
             let mut load = Load::new(2, Bound::Requests(4), 20);
             load.api = api;
-            let (out, records) = bench(&sim.base_url(), &load, dir.path()).await;
+            let (out, records) =
+                bench(flavor.parse().unwrap(), &sim.base_url(), &load, dir.path()).await;
             let s = &out.summary;
             assert_eq!(s.requests.ok, 4, "{flavor} {api:?}: {:?}", s.errors);
             assert_eq!(s.requests.unreconciled, 0, "{flavor} {api:?}");

@@ -1,24 +1,53 @@
-//! The streaming SSE driver: OpenAI-compatible `/v1/chat/completions` and
-//! `/v1/completions` (vLLM, llama-server, Ollama alike) and llama-server's
-//! native `/completion`, which differ only in body and chunk shape.
+//! The measured-stream driver: one streaming request to one of five APIs
+//! (OpenAI-compatible `/v1/chat/completions` and `/v1/completions`, which
+//! vLLM, llama-server and Ollama all serve; llama-server's native
+//! `/completion`; Ollama's `/api/generate` and `/api/chat`), which differ
+//! only in body, framing (SSE or NDJSON) and chunk shape. It timestamps
+//! every network read that completes a content event, counts its tokens
+//! via `stackbench-wire`, and returns the reconciled counts or a typed
+//! error.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use stackbench_core::TokenEvent;
 use stackbench_wire::body::{request_body_for, Api, BodyOptions, Request};
 use stackbench_wire::llama::parse_native_chunk;
 use stackbench_wire::ndjson::NdjsonDecoder;
 use stackbench_wire::ollama::parse_ollama_chunk;
-use stackbench_wire::openai::{error_message, parse_chunk};
+use stackbench_wire::openai::parse_chunk;
 use stackbench_wire::{CountOutcome, SseDecoder, SseEvent, TokenCounter};
 
 use crate::error::RequestError;
+use crate::transport::{payload_message, status_error};
+
+/// Why a [`StreamDriver`] could not be built: nothing was sent.
+#[derive(Debug, thiserror::Error)]
+pub enum DriverError {
+    /// The API's path does not join onto the server root.
+    #[error("{root} has no URL for {path}: {reason}")]
+    Url {
+        /// The server root.
+        root: String,
+        /// The API's path.
+        path: &'static str,
+        /// The URL parser's reason.
+        reason: String,
+    },
+    /// The endpoint cannot be reached directly: another scheme, a proxy
+    /// variable that applies to it, an unusable API key or TLS setup.
+    #[error("{url}: {reason}")]
+    Endpoint {
+        /// The endpoint.
+        url: String,
+        /// Why.
+        reason: String,
+    },
+}
 
 /// Where and how to send requests.
 #[derive(Debug, Clone)]
-pub struct OpenAiTarget {
+pub struct StreamTarget {
     /// Server root as returned by [`crate::normalize_base_url`].
     pub root: reqwest::Url,
     /// Endpoint.
@@ -34,74 +63,42 @@ pub struct OpenAiTarget {
     /// Longest gap between two reads of the response body (a stream that
     /// stalls while the connection stays open).
     pub idle_timeout: Duration,
-    /// Keep connections open between requests. Off for llama-server, which
-    /// closes the connection after every streamed response while announcing
-    /// keep-alive: a request sent on it races the close and fails for no
-    /// fault of the server (curl, which checks the socket first, opens a new
-    /// one too).
+    /// Keep connections open between requests: what
+    /// [`ServerKind::reuses_connections`](stackbench_core::kinds::ServerKind::reuses_connections)
+    /// says of the server (not llama-server's, which closes the connection
+    /// after every streamed response).
     pub reuse_connections: bool,
-    /// The server's final count includes the end-of-generation token that
-    /// stopped a stream, which it never sends (Ollama; see
-    /// [`TokenCounter::counting_stop_token`]).
+    /// Count the end-of-generation token that stopped a stream, which the
+    /// server counts but never sends: what
+    /// [`ServerKind::counts_stop_token`](stackbench_core::kinds::ServerKind::counts_stop_token)
+    /// says (Ollama; see [`TokenCounter::counting_stop_token`]).
     pub counts_stop_token: bool,
 }
 
 /// Streams requests to one endpoint. Clones share its kept connections;
-/// [`OpenAiDriver::with_own_connections`] makes one with its own.
+/// [`StreamDriver::with_own_connections`] makes one with its own.
 #[derive(Debug, Clone)]
-pub struct OpenAiDriver {
+pub struct StreamDriver {
     endpoint: std::sync::Arc<crate::http1::Endpoint>,
     url: reqwest::Url,
-    target: OpenAiTarget,
+    target: StreamTarget,
 }
 
-/// Longest wait for a connection (TCP and TLS handshake).
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Builds the reqwest client of the control-plane requests (readiness,
-/// metadata, probes, `/metrics`, tokenizers); the measured streams go
-/// through [`crate::http1`].
-///
-/// It never goes through a proxy, as the measured streams do not: a proxy
-/// variable that applies to the server is refused instead (see
-/// [`crate::proxy`]).
-///
-/// Idle pooled connections are dropped after 4 s: llama-server closes
-/// keep-alive connections after 5 s, and reusing one it is closing makes a
-/// request fail for no fault of the server.
-pub(crate) fn http_client(api_key: Option<&str>) -> Result<reqwest::Client, String> {
-    http_client_builder(api_key)?
-        .build()
-        .map_err(|e| e.to_string())
-}
-
-fn http_client_builder(api_key: Option<&str>) -> Result<reqwest::ClientBuilder, String> {
-    let mut headers = HeaderMap::new();
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    if let Some(key) = api_key {
-        let mut v = HeaderValue::from_str(&format!("Bearer {key}"))
-            .map_err(|_| "the API key contains characters not allowed in a header".to_string())?;
-        v.set_sensitive(true);
-        headers.insert(AUTHORIZATION, v);
-    }
-    Ok(crate::tls::apply(reqwest::Client::builder())?
-        .default_headers(headers)
-        .no_proxy()
-        .pool_idle_timeout(Duration::from_secs(4))
-        .pool_max_idle_per_host(usize::MAX)
-        .tcp_nodelay(true)
-        .connect_timeout(CONNECT_TIMEOUT))
-}
-
-impl OpenAiDriver {
+impl StreamDriver {
     /// Creates a driver; fails only on an unusable API key or TLS setup.
-    pub fn new(target: OpenAiTarget) -> Result<Self, String> {
-        let url = target
-            .root
-            .join(target.api.path())
-            .map_err(|e| e.to_string())?;
+    pub fn new(target: StreamTarget) -> Result<Self, DriverError> {
+        let path = target.api.path();
+        let url = target.root.join(path).map_err(|e| DriverError::Url {
+            root: target.root.to_string(),
+            path,
+            reason: e.to_string(),
+        })?;
         let endpoint =
-            crate::http1::Endpoint::new(&url, target.api_key.as_deref(), target.reuse_connections)?;
+            crate::http1::Endpoint::new(&url, target.api_key.as_deref(), target.reuse_connections)
+                .map_err(|reason| DriverError::Endpoint {
+                    url: url.to_string(),
+                    reason,
+                })?;
         Ok(Self {
             endpoint: std::sync::Arc::new(endpoint),
             url,
@@ -109,9 +106,11 @@ impl OpenAiDriver {
         })
     }
 
-    /// The same target with its own kept connections (for another runtime
-    /// thread).
-    pub fn with_own_connections(&self) -> Result<Self, String> {
+    /// A driver like this one with its own connection pool, for another
+    /// runtime thread: a connection's task runs on the thread that opened
+    /// it, so sharing a pool across threads would wake another thread for
+    /// every event.
+    pub fn with_own_connections(&self) -> Result<Self, DriverError> {
         Self::new(self.target.clone())
     }
 
@@ -120,7 +119,9 @@ impl OpenAiDriver {
         &self.url
     }
 
-    /// See [`crate::Driver::send`].
+    /// Sends one `request`, pushing one [`TokenEvent`] per content event
+    /// into `events` (timed from `start`) and adding its tokens to
+    /// `live_tokens` as they arrive.
     pub async fn send(
         &self,
         request: &Request,
@@ -207,7 +208,7 @@ impl OpenAiDriver {
     }
 }
 
-impl OpenAiDriver {
+impl StreamDriver {
     /// Sends the request and reads the response head within the
     /// first-byte timeout: a success status with the stream's content
     /// type (an error status is read for its message), and when the head
@@ -365,20 +366,6 @@ fn check_content_type(api: Api, content_type: Option<&str>) -> Result<(), Reques
 /// line is broken, and the client's memory per stream stays bounded.
 pub const MAX_EVENT_BYTES: usize = 4 << 20;
 
-/// The error of a request that got no response: a TLS failure (typed, not
-/// retried), a connect error, or a connection closed after the request was
-/// sent.
-pub(crate) fn transport_error(url: &reqwest::Url, e: &reqwest::Error) -> RequestError {
-    let (url, reason) = (url.to_string(), error_chain(e));
-    if crate::tls::is_tls_failure(e) {
-        RequestError::Tls { url, reason }
-    } else if e.is_connect() || e.is_builder() {
-        RequestError::Connect { url, reason }
-    } else {
-        RequestError::Closed { url, reason }
-    }
-}
-
 /// What one stream has shown so far.
 struct StreamState {
     parse: ChunkParser,
@@ -486,49 +473,4 @@ impl Limits {
         self.timer.as_mut().reset(idle_at.min(self.deadline).into());
         None
     }
-}
-
-/// The server's message from an error payload, else the raw text.
-fn payload_message(payload: &[u8]) -> String {
-    match serde_json::from_slice::<serde_json::Value>(payload) {
-        Ok(v) => v
-            .get("error")
-            .map_or_else(|| error_message(&v), error_message),
-        Err(_) => String::from_utf8_lossy(payload).into_owned(),
-    }
-}
-
-/// Turns a non-2xx response into an error carrying the server's message.
-pub(crate) async fn http_error(resp: reqwest::Response) -> RequestError {
-    let status = resp.status().as_u16();
-    let text = resp.text().await.unwrap_or_default();
-    status_error(status, text.as_bytes())
-}
-
-/// An error status with the server's message from `body`.
-fn status_error(status: u16, body: &[u8]) -> RequestError {
-    let text = String::from_utf8_lossy(body);
-    let message = if text.trim().is_empty() {
-        "(empty body)".to_string()
-    } else {
-        let m = payload_message(text.as_bytes());
-        m.chars().take(500).collect()
-    };
-    RequestError::HttpStatus { status, message }
-}
-
-/// The error and its sources in one line ("connection refused" hides
-/// several layers deep in reqwest errors).
-pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut src = e.source();
-    while let Some(s) = src {
-        let s_text = s.to_string();
-        if !out.contains(&s_text) {
-            out.push_str(": ");
-            out.push_str(&s_text);
-        }
-        src = s.source();
-    }
-    out
 }
