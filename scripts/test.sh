@@ -5,7 +5,8 @@
 # local llama-server and Ollama images, docker (Debian's docker.io, its
 # daemon started here) with the same images,
 # chromium for the report check, then
-# format check, lints and every test.
+# format check, the house rules (scripts/house-rules.sh), lints and every
+# test.
 # Tests that need a real server fail, not skip, when it is missing: this
 # script exports where they are and requires them.
 set -euo pipefail
@@ -94,6 +95,12 @@ export STACKBENCH_REQUIRE_CHROMIUM=1
 
 echo "== cargo fmt --check"
 cargo fmt --all --check
+
+# No function over 80 lines, no unused dependency (cargo-shear, installed
+# pinned on first use), every script executable: seconds, before the
+# long builds.
+echo "== house rules"
+scripts/house-rules.sh
 
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings

@@ -34,24 +34,11 @@ pub async fn prepare(c: RunConfig, progress: &(dyn Fn(&str) + Sync)) -> Result<J
     // What the user should know about this run: printed by the caller and
     // kept in run.json (`warnings`).
     let mut warnings: Vec<String> = Vec::new();
-    let root = normalize_base_url(&c.base_url)?;
-    let wait = ReadyWait {
-        timeout: c.ready_timeout,
-        interval: Duration::from_millis(500),
-    };
-    wait_ready(&root, c.api_key.as_deref(), wait, progress)
-        .await
-        .map_err(RunnerError::NotReady)?;
+    let root = await_server(&c, progress).await?;
     let model = pick_model(&c, &root).await?;
     let side = server_side(&c, &root, &model, progress, &mut warnings).await?;
     let seed = c.seed.unwrap_or_else(random_seed);
-    let asked = stackbench_wire::switches::Asked {
-        thinking: c.thinking,
-        budget: c.thinking_budget,
-        cache_salt: c.cache_salt,
-    };
-    let switches = stackbench_wire::switches::switches(side.kind, c.api, asked)
-        .map_err(|e| RunnerError::Config(e.to_string()))?;
+    let switches = body_switches(&c, side.kind)?;
     warnings.extend(switches.notes.iter().cloned());
     let salt = c.cache_salt.then(random_salt);
     let mut body = body_options(&c, &model, seed, side.kind);
@@ -72,27 +59,22 @@ pub async fn prepare(c: RunConfig, progress: &(dyn Fn(&str) + Sync)) -> Result<J
     )
     .await?;
     let label = c.label.clone().unwrap_or_else(|| run_label(&c, &model));
+    let Workload {
+        prompts,
+        sizing,
+        dataset,
+    } = work;
+    let plan = run_plan(
+        &c,
+        prompts,
+        dataset.as_ref(),
+        side.cold_load_ms,
+        seed,
+        salt.as_deref(),
+    );
     Ok(Job {
         driver: Arc::new(Driver::OpenAi(driver)),
-        plan: RunPlan {
-            concurrency: c.concurrency,
-            open_loop: c.open_loop,
-            slo: c.slo,
-            dataset: work.dataset.as_ref().map(|d| d.requests.clone()),
-            seed: seed.get(),
-            max_error_pct: c.max_error_pct,
-            bound: c.bound,
-            warmup_requests: c.warmup_requests,
-            prompts: work.prompts,
-            target_output_tokens: c.output_tokens,
-            exclude_short: c.exclude_short,
-            cold_load_ms: side.cold_load_ms.unwrap_or(DEFAULT_COLD_LOAD_MS),
-            sessions: (c.turns > 1).then_some(SessionPlan {
-                turns: c.turns,
-                think_time: c.think_time,
-            }),
-            cache_salt: salt.as_deref().map(Arc::from),
-        },
+        plan,
         target: Target {
             base_url: root.to_string(),
             api: Recorded::Known(c.api),
@@ -101,13 +83,13 @@ pub async fn prepare(c: RunConfig, progress: &(dyn Fn(&str) + Sync)) -> Result<J
             quantization: c.quantization.clone(),
         },
         load: LoadConfig {
-            prompt_sizing: work.sizing,
-            prompt_tokens: if work.dataset.is_some() {
+            prompt_sizing: sizing,
+            prompt_tokens: if dataset.is_some() {
                 0
             } else {
                 c.prompt_tokens
             },
-            dataset: work.dataset.map(|d| d.info),
+            dataset: dataset.map(|d| d.info),
             cold_load_ms: side.cold_load_ms,
             cache_salt: salt,
             switches: switches.fields,
@@ -120,6 +102,69 @@ pub async fn prepare(c: RunConfig, progress: &(dyn Fn(&str) + Sync)) -> Result<J
         context: c.context,
         warnings,
     })
+}
+
+/// The server's normalized root once it answers as ready (or the time
+/// allowed for that has passed: an error).
+async fn await_server(
+    c: &RunConfig,
+    progress: &(dyn Fn(&str) + Sync),
+) -> Result<reqwest::Url, RunnerError> {
+    let root = normalize_base_url(&c.base_url)?;
+    let wait = ReadyWait {
+        timeout: c.ready_timeout,
+        interval: Duration::from_millis(500),
+    };
+    wait_ready(&root, c.api_key.as_deref(), wait, progress)
+        .await
+        .map_err(RunnerError::NotReady)?;
+    Ok(root)
+}
+
+/// The body fields that carry the thinking and cache-salt switches this
+/// server `kind` understands (and notes on what it cannot honour).
+fn body_switches(
+    c: &RunConfig,
+    kind: ServerKind,
+) -> Result<stackbench_wire::switches::Switches, RunnerError> {
+    let asked = stackbench_wire::switches::Asked {
+        thinking: c.thinking,
+        budget: c.thinking_budget,
+        cache_salt: c.cache_salt,
+    };
+    stackbench_wire::switches::switches(kind, c.api, asked)
+        .map_err(|e| RunnerError::Config(e.to_string()))
+}
+
+/// What the engine runs: `prompts` (or the `dataset`'s requests) under the
+/// configured load, bound and sessions.
+fn run_plan(
+    c: &RunConfig,
+    prompts: PromptGenerator,
+    dataset: Option<&crate::dataset::Selected>,
+    cold_load_ms: Option<f64>,
+    seed: Seed,
+    salt: Option<&str>,
+) -> RunPlan {
+    RunPlan {
+        concurrency: c.concurrency,
+        open_loop: c.open_loop,
+        slo: c.slo,
+        dataset: dataset.map(|d| d.requests.clone()),
+        seed: seed.get(),
+        max_error_pct: c.max_error_pct,
+        bound: c.bound,
+        warmup_requests: c.warmup_requests,
+        prompts,
+        target_output_tokens: c.output_tokens,
+        exclude_short: c.exclude_short,
+        cold_load_ms: cold_load_ms.unwrap_or(DEFAULT_COLD_LOAD_MS),
+        sessions: (c.turns > 1).then_some(SessionPlan {
+            turns: c.turns,
+            think_time: c.think_time,
+        }),
+        cache_salt: salt.map(Arc::from),
+    }
 }
 
 /// The model to send: the configured one, else the first the server

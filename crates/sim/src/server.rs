@@ -121,6 +121,33 @@ struct SimState {
 }
 
 impl SimState {
+    /// A fresh server's state: nothing served, the model not yet loaded,
+    /// ready once the profile's startup time has passed.
+    fn new(
+        profile: Profile,
+        faults: Vec<Fault>,
+        tokenizer: Option<Arc<SimTokenizer>>,
+        request_log: Option<Arc<RequestLog>>,
+    ) -> Self {
+        let startup_s = profile.latency.startup_ms.max(0.0) / 1000.0;
+        let cache_tokens = profile.prefix_cache_tokens;
+        SimState {
+            model: LatencyModel::new(&profile),
+            slots: Arc::new(Semaphore::new(profile.latency.max_slots as usize)),
+            profile,
+            faults,
+            active: AtomicUsize::new(0),
+            requests: AtomicU64::new(0),
+            loaded: std::sync::atomic::AtomicBool::new(false),
+            counters: SimCounters::default(),
+            ready_at: Instant::now() + Duration::from_secs_f64(startup_s),
+            tokenizer,
+            cache: (cache_tokens > 0)
+                .then(|| std::sync::Mutex::new(PrefixCache::new(cache_tokens))),
+            request_log,
+        }
+    }
+
     /// The prompt tokens of `body` by the tokenizer, when there is one.
     fn recount(
         &self,
@@ -298,45 +325,8 @@ impl SimServer {
         let mut faults = self.profile.faults.clone();
         faults.extend(self.faults);
         let gate = Arc::new(ConnectionGate::new(&faults));
-        let flavor = self.profile.flavor;
-        let self_startup_s = self.profile.latency.startup_ms.max(0.0) / 1000.0;
-        let cache_tokens = self.profile.prefix_cache_tokens;
-        let state = Arc::new(SimState {
-            model: LatencyModel::new(&self.profile),
-            slots: Arc::new(Semaphore::new(self.profile.latency.max_slots as usize)),
-            profile: self.profile,
-            faults,
-            active: AtomicUsize::new(0),
-            requests: AtomicU64::new(0),
-            loaded: std::sync::atomic::AtomicBool::new(false),
-            counters: SimCounters::default(),
-            ready_at: Instant::now() + Duration::from_secs_f64(self_startup_s),
-            tokenizer: self.tokenizer.clone(),
-            cache: (cache_tokens > 0)
-                .then(|| std::sync::Mutex::new(PrefixCache::new(cache_tokens))),
-            request_log: self.request_log.clone(),
-        });
-        let mut app = router(flavor);
-        if flavor == Flavor::Llamacpp {
-            app = app.layer(axum::middleware::from_fn_with_state(
-                state.clone(),
-                loading_gate,
-            ));
-        }
-        if let Some(key) = self.api_key {
-            // Added after the loading gate, so it runs first.
-            let key = Arc::new(crate::auth::ApiKey { key, flavor });
-            app = app.layer(axum::middleware::from_fn_with_state(
-                key,
-                crate::auth::check,
-            ));
-        }
-        if gate.active() {
-            // One connection per request, so that refusing every n-th
-            // connection refuses every n-th request.
-            app = app.layer(axum::middleware::map_response(close_connection));
-        }
-        let app = app.with_state(state);
+        let state = SimState::new(self.profile, faults, self.tokenizer, self.request_log);
+        let app = app(Arc::new(state), self.api_key, gate.active());
         let (tx, rx) = oneshot::channel::<()>();
         // Only an explicit shutdown stops the server; a dropped handle
         // leaves it running.
@@ -345,37 +335,71 @@ impl SimServer {
                 std::future::pending::<()>().await;
             }
         };
-        if let Some(identity) = self.tls {
-            let task = tokio::spawn(crate::tls::serve(listener, app, identity, gate, stop));
-            return Ok(SimHandle {
-                addr,
-                tls: true,
-                stop: Some(tx),
-                task,
-            });
-        }
-        // Token events are small writes: without TCP_NODELAY, Nagle's
-        // algorithm would hold one back until the previous one is ACKed.
-        let listener = RefusingListener {
-            inner: listener,
-            gate,
-        }
-        .tap_io(|tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
-        let task = tokio::spawn(async move {
-            let serve = axum::serve(listener, app).with_graceful_shutdown(stop);
-            if let Err(e) = serve.await {
-                tracing::error!("simulator stopped: {e}");
-            }
-        });
+        let tls = self.tls.is_some();
+        let task = match self.tls {
+            Some(identity) => tokio::spawn(crate::tls::serve(listener, app, identity, gate, stop)),
+            None => serve_plain(listener, app, gate, stop),
+        };
         Ok(SimHandle {
             addr,
-            tls: false,
+            tls,
             stop: Some(tx),
             task,
         })
     }
+}
+
+/// The flavor's routes with their middleware: llama-server's loading
+/// gate, the API key check when one is set, and one connection per
+/// request when connection faults are active (`close_each`).
+fn app(state: Arc<SimState>, api_key: Option<String>, close_each: bool) -> Router {
+    let flavor = state.profile.flavor;
+    let mut app = router(flavor);
+    if flavor == Flavor::Llamacpp {
+        app = app.layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            loading_gate,
+        ));
+    }
+    if let Some(key) = api_key {
+        // Added after the loading gate, so it runs first.
+        let key = Arc::new(crate::auth::ApiKey { key, flavor });
+        app = app.layer(axum::middleware::from_fn_with_state(
+            key,
+            crate::auth::check,
+        ));
+    }
+    if close_each {
+        // One connection per request, so that refusing every n-th
+        // connection refuses every n-th request.
+        app = app.layer(axum::middleware::map_response(close_connection));
+    }
+    app.with_state(state)
+}
+
+/// Serves `app` over plain HTTP on `listener` until `stop` completes,
+/// refusing the connections `gate` says to.
+fn serve_plain(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    gate: Arc<ConnectionGate>,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> tokio::task::JoinHandle<()> {
+    // Token events are small writes: without TCP_NODELAY, Nagle's
+    // algorithm would hold one back until the previous one is ACKed.
+    let listener = RefusingListener {
+        inner: listener,
+        gate,
+    }
+    .tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    tokio::spawn(async move {
+        let serve = axum::serve(listener, app).with_graceful_shutdown(stop);
+        if let Err(e) = serve.await {
+            tracing::error!("simulator stopped: {e}");
+        }
+    })
 }
 
 fn router(flavor: Flavor) -> Router<Arc<SimState>> {

@@ -657,30 +657,7 @@ fn run_config(
     c.flavor = s.flavor;
     c.probe_fixed = true;
     c.api_key = opts.api_key.clone();
-    c.concurrency = scenario.users().max(1);
-    c.open_loop = scenario.rate().map(|rate| stackbench_engine::OpenLoopPlan {
-        rate,
-        arrival: scenario
-            .arrival
-            .unwrap_or(stackbench_core::open_loop::Arrival::Poisson),
-        max_concurrency: scenario.max_concurrency,
-    });
-    // Checked when the suite was loaded.
-    c.slo = scenario.slo.as_deref().and_then(|s| s.parse().ok());
-    c.dataset = scenario
-        .dataset
-        .as_ref()
-        .map(|p| stackbench_runner::dataset::DatasetSpec {
-            path: suite.file.parent().unwrap_or(Path::new(".")).join(p),
-            sample: scenario.dataset_sample,
-            sample_seed: Some(sample_seed(&suite.config.name, &scenario.name)),
-            ..Default::default()
-        });
-    c.bound = match (&scenario.duration, scenario.requests) {
-        (Some(t), _) => Bound::Duration(t.get()),
-        (None, Some(n)) => Bound::Requests(n),
-        (None, None) => Bound::Requests(1),
-    };
+    set_load(&mut c, suite, scenario);
     c.warmup_requests = scenario.warmup_requests.unwrap_or(d.warmup_requests);
     c.thinking = scenario.thinking.unwrap_or_default();
     c.thinking_budget = scenario.thinking_budget;
@@ -705,8 +682,52 @@ fn run_config(
     c.stack = Some(s.display().to_string());
     c.quantization = Some(s.quantization.clone());
     c.out = Some(round.run_dir(&opts.out, &entry.folder(), &scenario.name));
+    c.context = run_context(suite, entry, scenario, server, round);
+    c
+}
+
+/// The load `scenario` puts on the server: users or an arrival rate, the
+/// SLO, the dataset (its draw the same for every stack and repeat) and
+/// how long the run lasts.
+fn set_load(c: &mut RunConfig, suite: &Suite, scenario: &Scenario) {
+    c.concurrency = scenario.users().max(1);
+    c.open_loop = scenario.rate().map(|rate| stackbench_engine::OpenLoopPlan {
+        rate,
+        arrival: scenario
+            .arrival
+            .unwrap_or(stackbench_core::open_loop::Arrival::Poisson),
+        max_concurrency: scenario.max_concurrency,
+    });
+    // Checked when the suite was loaded.
+    c.slo = scenario.slo.as_deref().and_then(|s| s.parse().ok());
+    c.dataset = scenario
+        .dataset
+        .as_ref()
+        .map(|p| stackbench_runner::dataset::DatasetSpec {
+            path: suite.file.parent().unwrap_or(Path::new(".")).join(p),
+            sample: scenario.dataset_sample,
+            sample_seed: Some(sample_seed(&suite.config.name, &scenario.name)),
+            ..Default::default()
+        });
+    c.bound = match (&scenario.duration, scenario.requests) {
+        (Some(t), _) => Bound::Duration(t.get()),
+        (None, Some(n)) => Bound::Requests(n),
+        (None, None) => Bound::Requests(1),
+    };
+}
+
+/// What run.json records about where this run sits: the stack, the suite,
+/// scenario and repeat, and how the server was launched.
+fn run_context(
+    suite: &Suite,
+    entry: &StackEntry,
+    scenario: &Scenario,
+    server: &Server,
+    round: Round,
+) -> RunContext {
+    let s = &entry.config;
     let simulated = simulated(s);
-    c.context = RunContext {
+    RunContext {
         stack: Some(s.clone()),
         suite: Some(SuiteContext {
             suite: suite.config.name.clone(),
@@ -720,6 +741,5 @@ fn run_config(
         launch: server.info.clone(),
         sample_power: simulated.is_none(),
         simulated,
-    };
-    c
+    }
 }

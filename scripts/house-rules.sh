@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# The house rules that a machine can check (docs/development.md), run by
+# scripts/test.sh right after the format check and runnable alone. Each
+# rule prints what breaks it; the script exits 1 when any rule is broken,
+# after running all of them.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# cargo-shear, pinned: a newer release may judge differently, so CI and a
+# laptop agree only on one version. Installed (from crates.io, --locked)
+# when missing or of another version.
+SHEAR_VERSION="1.9.1"
+
+failed=()
+
+# Rule 1: no function in crates/*/src over 80 lines (attributes and doc
+# comments excluded; test modules skipped). A limit kept only in prose was
+# broken within one issue.
+echo "== functions over 80 lines"
+python3 scripts/long-functions.py 80 || failed+=("long functions")
+
+# Rule 2: no unused dependency, and none in the wrong section (a crate used
+# only by integration tests or benches belongs in [dev-dependencies]).
+# cargo-shear reads every crate's sources and manifests (also the
+# workspace's [workspace.dependencies]); it builds nothing. Unused cargo
+# features are not machine-checked: docs/development.md says how to check
+# one by hand.
+echo "== unused dependencies (cargo-shear $SHEAR_VERSION)"
+if [ "$(cargo shear --version 2>/dev/null || true)" != "cargo-shear $SHEAR_VERSION" ]; then
+  cargo install --locked "cargo-shear@$SHEAR_VERSION"
+fi
+cargo shear || failed+=("unused dependencies")
+
+# Rule 3: every script in scripts/ is run directly, so each *.sh and *.py
+# is committed executable (git mode 100755, which is what a fresh clone
+# gets) and names its interpreter on its first line. scripts/lib/ holds
+# files that are sourced, not run.
+echo "== executable scripts"
+scripts_ok=1
+while read -r mode _ _ path; do
+  if [ "$mode" != 100755 ]; then
+    echo "$path: git mode $mode, not 100755 (git update-index --chmod=+x $path)"
+    scripts_ok=0
+  fi
+  if [ "$(head -c 2 "$path")" != "#!" ]; then
+    echo "$path: no #! line"
+    scripts_ok=0
+  fi
+done < <(git ls-files -s -- ':(glob)scripts/*.sh' ':(glob)scripts/*.py')
+[ "$scripts_ok" = 1 ] || failed+=("executable scripts")
+
+if [ "${#failed[@]}" -gt 0 ]; then
+  echo "error: house rules broken: $(IFS=,; echo "${failed[*]}" | sed 's/,/, /g')" >&2
+  exit 1
+fi
+echo "house rules: all kept"
