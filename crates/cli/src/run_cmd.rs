@@ -11,10 +11,11 @@ use stackbench_backends::{normalize_base_url, probe, ControlClient};
 use stackbench_core::open_loop::Arrival;
 use stackbench_core::run_file::RunFile;
 use stackbench_engine::{Bound, LiveCounters, OpenLoopPlan};
+use stackbench_runner::dataset::DatasetSpec;
 use stackbench_runner::sweep::{
     write_sweep_file, Level, LevelPlan, LevelResult, ListSweep, MaxSearch, StopRules,
 };
-use stackbench_runner::{Notes, RunConfig, RunnerError};
+use stackbench_runner::{Naming, Notes, RunConfig, RunSettings, RunnerError};
 
 use crate::args::{ArrivalArg, ProbeArgs, RunArgs};
 use crate::progress::Progress;
@@ -43,83 +44,107 @@ fn extra_body(s: Option<&str>) -> anyhow::Result<serde_json::Map<String, serde_j
     }
 }
 
-/// The validated run configuration the flags describe.
+/// The validated run configuration the flags describe, at the first
+/// level; every level of a sweep is checked here, before anything runs.
 pub fn run_config(a: &RunArgs) -> anyhow::Result<RunConfig> {
-    let mut c = RunConfig::new(a.base_url.clone());
-    c.model = a.model.clone();
-    c.api = a.api;
-    c.flavor = a.flavor;
-    c.api_key = api_key(a.api_key_env.as_deref())?;
-    c.extra_body = extra_body(a.extra_body.as_deref())?;
-    if a.num_requests == Some(0) {
-        bail!("--num-requests must be at least 1");
-    }
-    if let Some(r) = a
-        .request_rate
-        .iter()
-        .find(|r| !(r.is_finite() && **r > 0.0))
-    {
-        bail!("--request-rate must be a positive number of requests per second, got {r}");
-    }
-    c.open_loop = a.request_rate.first().map(|&rate| OpenLoopPlan {
-        rate,
-        arrival: match a.arrival {
-            ArrivalArg::Poisson => Arrival::Poisson,
-            ArrivalArg::Constant => Arrival::Constant,
-        },
-        max_concurrency: a.max_concurrency,
-    });
     if !(a.stop_error_pct.is_finite() && a.stop_error_pct >= 0.0) {
         bail!("--stop-error-pct must be a percentage >= 0");
     }
     if !(0.0..=100.0).contains(&a.slo_attainment) {
         bail!("--slo-attainment must be a percentage between 0 and 100");
     }
-    c.slo = a.slo;
+    let base = target(a)?;
+    let levels = levels(a);
+    let Some((&first, rest)) = levels.split_first() else {
+        bail!("give a level: --concurrency N or --request-rate R");
+    };
+    for &level in rest {
+        at_level(a, &base, level)?;
+    }
+    at_level(a, &base, first)
+}
+
+/// Where the flags send a run and how it is labelled: everything but its
+/// load.
+fn target(a: &RunArgs) -> anyhow::Result<RunConfig> {
+    let mut c = RunConfig::new(a.base_url.clone());
+    c.model = a.model.clone();
+    c.api = a.api;
+    c.flavor = a.flavor;
+    c.api_key = api_key(a.api_key_env.as_deref())?;
+    c.extra_body = extra_body(a.extra_body.as_deref())?;
     c.threads = a.threads;
-    c.warmup_requests = a.warmup_requests;
-    c.prompt_tokens = a.prompt_tokens;
-    c.shared_prefix_tokens = a.shared_prefix_tokens;
     c.tokenizer = a.tokenizer.clone();
-    c.dataset = a
-        .dataset
-        .as_ref()
-        .map(|path| stackbench_runner::dataset::DatasetSpec {
-            path: path.clone(),
-            sample: a.dataset_sample,
-            sample_seed: None,
-            min_prompt_tokens: a.dataset_min_prompt_tokens,
-            max_prompt_tokens: a.dataset_max_prompt_tokens,
-            max_output_tokens: a.dataset_max_output_tokens,
-            ..Default::default()
-        });
-    c.output_tokens = a.output_tokens;
-    c.turns = a.turns;
-    c.think_time = a.think_time.unwrap_or_default();
-    c.thinking = a.thinking;
-    c.thinking_budget = a.thinking_budget;
-    c.cache_salt = a.cache_salt;
     c.ignore_eos = !a.no_ignore_eos;
     c.exclude_short = a.exclude_short;
-    if !a.temperature.is_finite() || a.temperature < 0.0 {
-        bail!("--temperature must be a number >= 0");
-    }
-    c.temperature = a.temperature;
     c.seed = a.seed;
     c.per_event_counts = !a.no_per_event_counts;
-    c.request_timeout = a.request_timeout;
-    c.first_byte_timeout = a.first_byte_timeout;
-    c.max_error_pct = a.max_error_rate;
-    c.idle_timeout = a.idle_timeout;
     c.ready_timeout = a.ready_timeout;
     c.metrics_every = (!a.no_metrics).then_some(a.metrics_interval);
     c.stack = a.stack.clone();
     c.quantization = a.quantization.clone();
     c.out = a.out.clone();
     c.label = a.label.clone();
-    let c = at_level(a, &c, levels(a)[0]);
-    c.validate()?;
     Ok(c)
+}
+
+/// The load the flags ask for at `level`: bounded as they say (by default
+/// 10 requests per worker, or 10 seconds' worth of an open-loop rate).
+fn settings(a: &RunArgs, level: Level) -> RunSettings {
+    let (concurrency, open_loop) = match level {
+        Level::Concurrency(n) => (n, None),
+        // Warm-up workers of an open-loop run: its cap, else one.
+        Level::Rate(rate) => (
+            a.max_concurrency.unwrap_or(1),
+            Some(OpenLoopPlan {
+                rate,
+                arrival: match a.arrival {
+                    ArrivalArg::Poisson => Arrival::Poisson,
+                    ArrivalArg::Constant => Arrival::Constant,
+                },
+                max_concurrency: a.max_concurrency,
+            }),
+        ),
+    };
+    RunSettings {
+        concurrency,
+        open_loop,
+        bound: match (a.num_requests, a.duration, level) {
+            (_, Some(d), _) => Bound::Duration(d),
+            (Some(n), None, _) => Bound::Requests(n),
+            (None, None, Level::Concurrency(n)) => Bound::Requests(10 * u64::from(n)),
+            (None, None, Level::Rate(r)) => Bound::Requests((10.0 * r).ceil().max(1.0) as u64),
+        },
+        warmup_requests: a.warmup_requests,
+        prompt_tokens: a.prompt_tokens,
+        output_tokens: a.output_tokens,
+        shared_prefix_tokens: a.shared_prefix_tokens,
+        dataset: dataset(a),
+        slo: a.slo,
+        thinking: a.thinking,
+        thinking_budget: a.thinking_budget,
+        turns: a.turns,
+        think_time: a.think_time.unwrap_or_default(),
+        cache_salt: a.cache_salt,
+        temperature: a.temperature,
+        max_error_pct: a.max_error_rate,
+        request_timeout: a.request_timeout,
+        first_byte_timeout: a.first_byte_timeout,
+        idle_timeout: a.idle_timeout,
+    }
+}
+
+/// The dataset the flags name, with their selection.
+fn dataset(a: &RunArgs) -> Option<DatasetSpec> {
+    a.dataset.as_ref().map(|path| DatasetSpec {
+        path: path.clone(),
+        sample: a.dataset_sample,
+        sample_seed: None,
+        min_prompt_tokens: a.dataset_min_prompt_tokens,
+        max_prompt_tokens: a.dataset_max_prompt_tokens,
+        max_output_tokens: a.dataset_max_output_tokens,
+        ..Default::default()
+    })
 }
 
 /// The levels the flags ask for: one for a single run.
@@ -134,21 +159,10 @@ fn levels(a: &RunArgs) -> Vec<Level> {
     }
 }
 
-/// `base` at `level`, bounded as the flags say (by default 10 requests per
-/// worker, or 10 seconds' worth of an open-loop rate).
-fn at_level(a: &RunArgs, base: &RunConfig, level: Level) -> RunConfig {
-    let mut c = level.apply(base);
-    c.bound = match (a.num_requests, a.duration, level) {
-        (_, Some(d), _) => Bound::Duration(d),
-        (Some(n), None, _) => Bound::Requests(n),
-        (None, None, Level::Concurrency(n)) => Bound::Requests(10 * u64::from(n)),
-        (None, None, Level::Rate(r)) => Bound::Requests((10.0 * r).ceil().max(1.0) as u64),
-    };
-    if let Some(o) = &c.open_loop {
-        // Warm-up workers of an open-loop run: its cap, else one.
-        c.concurrency = o.max_concurrency.unwrap_or(1);
-    }
-    c
+/// `base` (where the run goes) with the load the flags ask for at
+/// `level`, checked.
+fn at_level(a: &RunArgs, base: &RunConfig, level: Level) -> anyhow::Result<RunConfig> {
+    Ok(settings(a, level).into_run_config(base.clone(), Naming::Flag)?)
 }
 
 /// Runs `stackbench run`.
@@ -254,10 +268,9 @@ async fn sweep(
     let mut results = Vec::new();
     let mut runs = Vec::new();
     while let Some(level) = plan.next_level() {
-        let mut c = at_level(a, &base, level);
+        let mut c = at_level(a, &base, level)?;
         c.out = Some(dir.join(level.folder()));
         c.label = None;
-        c.validate()?;
         eprintln!("level {}", level.folder());
         let Some((run, out)) = one_run(c, &level.folder(), a.quiet, shutdown).await? else {
             eprintln!("sweep interrupted; levels so far in {}", dir.display());

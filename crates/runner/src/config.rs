@@ -1,19 +1,20 @@
-//! [`RunConfig`]: everything one run needs, validated once. `stackbench
-//! run` fills it from flags, a suite from a stack config and a scenario.
+//! [`RunConfig`]: everything one run needs, validated once. Its load comes
+//! from [`RunSettings`] (`stackbench run`'s flags, a suite's scenario), the
+//! rest from where the run goes (a URL and flags, a stack config).
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use stackbench_core::histogram::MAX_TURNS;
 use stackbench_core::kinds::FlavorChoice;
 use stackbench_core::run_file::{LaunchInfo, SimulatedInfo, SuiteContext};
 use stackbench_core::slo::Slo;
 use stackbench_core::stack::StackConfig;
 use stackbench_core::Seed;
-use stackbench_engine::{Bound, OpenLoopPlan, Schedule};
+use stackbench_engine::{Bound, OpenLoopPlan};
 use stackbench_wire::body::Api;
 
 use crate::error::RunnerError;
+use crate::settings::{Naming, RunSettings};
 
 /// What a run records about where it came from, beyond its load: the
 /// stack config, the suite and scenario, how the server was launched.
@@ -31,10 +32,10 @@ pub struct RunContext {
     pub sample_power: bool,
 }
 
-/// One run: build it with [`RunConfig::new`] (the defaults), set its
-/// public fields (`stackbench run` does it from flags, a suite from its
-/// scenario), then [`RunConfig::validate`]; the runner validates it again
-/// before the first request.
+/// One run: [`RunConfig::new`] (the defaults) says where to send, and
+/// [`RunSettings::into_run_config`] adds the load and checks it
+/// (`stackbench run` fills the settings from flags, a suite from its
+/// scenario); the runner validates it again before the first request.
 #[derive(Debug, Clone)]
 pub struct RunConfig {
     /// Server root or `/v1` URL.
@@ -126,8 +127,10 @@ pub struct RunConfig {
 }
 
 impl RunConfig {
-    /// A run of `base_url` with the defaults of `stackbench run`.
+    /// A run of `base_url` with the defaults of `stackbench run` (its load
+    /// [`RunSettings::default`]).
     pub fn new(base_url: impl Into<String>) -> Self {
+        let load = RunSettings::default();
         Self {
             base_url: base_url.into(),
             model: None,
@@ -135,107 +138,63 @@ impl RunConfig {
             flavor: FlavorChoice::Auto,
             probe_fixed: false,
             api_key: None,
-            concurrency: 1,
+            concurrency: load.concurrency,
             threads: 1,
-            open_loop: None,
-            slo: None,
-            bound: Bound::Requests(10),
-            warmup_requests: 1,
-            prompt_tokens: 128,
-            shared_prefix_tokens: 0,
-            dataset: None,
+            open_loop: load.open_loop,
+            slo: load.slo,
+            bound: load.bound,
+            warmup_requests: load.warmup_requests,
+            prompt_tokens: load.prompt_tokens,
+            shared_prefix_tokens: load.shared_prefix_tokens,
+            dataset: load.dataset,
             tokenizer: None,
-            output_tokens: 128,
+            output_tokens: load.output_tokens,
             ignore_eos: true,
             exclude_short: false,
-            temperature: 0.0,
+            temperature: load.temperature,
             seed: None,
             per_event_counts: true,
             extra_body: Default::default(),
-            request_timeout: Duration::from_secs(600),
-            first_byte_timeout: Duration::from_secs(300),
-            idle_timeout: Duration::from_secs(300),
-            max_error_pct: None,
+            request_timeout: load.request_timeout,
+            first_byte_timeout: load.first_byte_timeout,
+            idle_timeout: load.idle_timeout,
+            max_error_pct: load.max_error_pct,
             ready_timeout: Duration::from_secs(60),
             metrics_every: Some(Duration::from_secs(1)),
             stack: None,
             quantization: None,
             out: None,
             label: None,
-            thinking: Default::default(),
-            thinking_budget: None,
-            turns: 1,
-            think_time: Duration::ZERO,
-            cache_salt: false,
+            thinking: load.thinking,
+            thinking_budget: load.thinking_budget,
+            turns: load.turns,
+            think_time: load.think_time,
+            cache_salt: load.cache_salt,
             context: RunContext::default(),
         }
     }
 
-    /// Checks the values no server could make sense of.
+    /// Checks the values no server could make sense of, naming settings by
+    /// their `stackbench run` flags.
     pub fn validate(&self) -> Result<(), RunnerError> {
-        let bad = |m: &str| Err(RunnerError::Config(m.to_string()));
-        if self.concurrency == 0 {
-            return bad("concurrency must be at least 1");
-        }
+        self.validate_as(Naming::Flag)
+    }
+
+    /// [`RunConfig::validate`], naming settings as `naming` says: the
+    /// load's rules are [`RunSettings::validate`]'s, the rest are the
+    /// client's own.
+    pub(crate) fn validate_as(&self, naming: Naming) -> Result<(), RunnerError> {
+        RunSettings::of(self).validate(naming)?;
         if self.threads == 0 || self.threads > stackbench_engine::MAX_THREADS {
             return Err(RunnerError::Config(format!(
                 "threads must be between 1 and {}",
                 stackbench_engine::MAX_THREADS
             )));
         }
-        if matches!(self.bound, Bound::Requests(0)) {
-            return bad("the number of requests must be at least 1");
-        }
-        if matches!(self.bound, Bound::Duration(d) if d.is_zero()) {
-            return bad("the duration must be greater than zero");
-        }
-        if self.output_tokens < 2 {
-            return bad("output tokens must be at least 2 (decode rates need two tokens)");
-        }
-        if self.prompt_tokens == 0 {
-            return bad("prompt tokens must be at least 1");
-        }
-        if !self.temperature.is_finite() || self.temperature < 0.0 {
-            return bad("temperature must be a number >= 0");
-        }
-        if self
-            .max_error_pct
-            .is_some_and(|p| !(p.is_finite() && (0.0..=100.0).contains(&p)))
-        {
-            return bad("the maximum error rate is a percentage between 0 and 100");
-        }
-        if self.first_byte_timeout.is_zero()
-            || self.idle_timeout.is_zero()
-            || self.request_timeout.is_zero()
-        {
-            return bad("timeouts must be greater than zero");
-        }
         if matches!(self.metrics_every, Some(d) if d.is_zero()) {
-            return bad("the metrics interval must be greater than zero");
-        }
-        if self.turns == 0 {
-            return bad("turns must be at least 1");
-        }
-        if self.turns > MAX_TURNS {
-            return Err(RunnerError::Config(format!(
-                "--turns {} is more than {MAX_TURNS}: each turn keeps its own latency figures",
-                self.turns
-            )));
-        }
-        if self.turns > 1 && self.open_loop.is_some() {
-            return bad(
-                "--turns needs the closed loop (--concurrency): each worker holds one \
-                 conversation; an open-loop (--request-rate) run sends independent requests",
-            );
-        }
-        if !self.think_time.is_zero() && self.turns < 2 {
-            return bad("--think-time is the pause between turns: it needs --turns 2 or more");
-        }
-        if let Some(o) = &self.open_loop {
-            if o.max_concurrency == Some(0) {
-                return bad("max concurrency must be at least 1");
-            }
-            Schedule::new(o, self.bound, 0).map_err(|e| RunnerError::Config(e.to_string()))?;
+            return Err(RunnerError::Config(
+                "the metrics interval must be greater than zero".into(),
+            ));
         }
         Ok(())
     }

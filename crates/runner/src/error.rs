@@ -10,6 +10,9 @@ pub enum RunnerError {
     /// A configuration value is out of range or malformed.
     #[error("{0}")]
     Config(String),
+    /// A load setting no run could make sense of.
+    #[error(transparent)]
+    Setting(#[from] crate::settings::SettingError),
     /// The base URL is unusable.
     #[error(transparent)]
     BaseUrl(#[from] BaseUrlError),

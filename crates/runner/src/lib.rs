@@ -5,7 +5,8 @@
 //!
 //! `stackbench run`, `demo` and `suite` all go through [`execute`]; the
 //! clap flags and the suite's TOML scenarios are two ways to fill the same
-//! [`RunConfig`].
+//! [`RunSettings`], which [`RunSettings::into_run_config`] checks and turns
+//! into a [`RunConfig`].
 #![warn(missing_docs)]
 
 mod config;
@@ -20,6 +21,7 @@ pub mod prompt_size;
 mod results;
 mod server_side;
 mod server_watch;
+mod settings;
 pub mod sweep;
 
 use std::path::PathBuf;
@@ -36,6 +38,7 @@ pub use load::{load_records, load_runs, LoadError, LoadedRun};
 pub use power::PowerSampler;
 pub use prepare::{prepare, random_seed};
 pub use results::{benchmark, default_out, safe_name, utc_stamp, Job};
+pub use settings::{Naming, RunSettings, Setting, SettingError};
 pub use stackbench_core::kinds::{Api, FlavorChoice, ServerKind};
 
 /// Where a run's lines for the user go before it starts: the caller decides

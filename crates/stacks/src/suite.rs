@@ -10,11 +10,11 @@ use std::time::{Duration, SystemTime};
 use stackbench_backends::ControlClient;
 use stackbench_core::run_file::{SimulatedInfo, SuiteContext};
 use stackbench_core::stack::{Launch, StackConfig};
-use stackbench_engine::{Bound, LiveCounters};
-use stackbench_runner::{RunConfig, RunContext, RunOutput, RunnerError};
+use stackbench_engine::LiveCounters;
+use stackbench_runner::{Naming, RunConfig, RunContext, RunOutput, RunnerError};
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{Scenario, StackEntry, Suite};
+use crate::config::{scenario_settings, Scenario, StackEntry, Suite};
 use crate::error::LaunchError;
 use crate::launch::{abandon, launch_plan, Server};
 use crate::suite_file::{StackOutcome, StackStatus, SuiteFile, SUITE_SCHEMA_VERSION};
@@ -404,7 +404,8 @@ async fn run_scenario(
             round,
             opts,
         );
-        stackbench_runner::execute(config, counters.clone(), opts.soft.clone(), notes)
+        let (counters, soft) = (counters.clone(), opts.soft.clone());
+        async move { stackbench_runner::execute(config?, counters, soft, notes).await }
     });
     let results = tokio::select! {
         r = futures_util::future::join_all(tasks) => Some(r),
@@ -633,19 +634,9 @@ fn simulated(s: &StackConfig) -> Option<SimulatedInfo> {
     })
 }
 
-/// The seed of a scenario's dataset draw: FNV-1a of the suite and
-/// scenario names, so every stack and repeat of the scenario, on any day,
-/// sends the same entries (one workload by `core::workload`'s rule).
-fn sample_seed(suite: &str, scenario: &str) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in suite.bytes().chain([0]).chain(scenario.bytes()) {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    h
-}
-
-/// The runner's configuration for `scenario` on `entry`.
+/// The runner's configuration for `scenario` on `entry`: where to send,
+/// and the scenario's load (checked when the suite loaded; a mistake here
+/// fails this stack's scenario).
 fn run_config(
     suite: &Suite,
     entry: &StackEntry,
@@ -653,30 +644,14 @@ fn run_config(
     server: &Server,
     round: Round,
     opts: &SuiteOptions,
-) -> RunConfig {
+) -> Result<RunConfig, RunnerError> {
     let s = &entry.config;
-    let d = &suite.config.defaults;
     let mut c = RunConfig::new(server.base_url.clone());
     c.model = s.model.clone();
     c.api = s.api;
     c.flavor = s.flavor;
     c.probe_fixed = true;
     c.api_key = opts.api_key.clone();
-    set_load(&mut c, suite, scenario);
-    c.warmup_requests = scenario.warmup_requests.unwrap_or(d.warmup_requests);
-    c.thinking = scenario.thinking.unwrap_or_default();
-    c.thinking_budget = scenario.thinking_budget;
-    c.turns = scenario.turns.unwrap_or(1);
-    c.think_time = scenario
-        .think_time
-        .as_ref()
-        .map_or(Duration::ZERO, |t| t.get());
-    c.cache_salt = scenario.cache_salt.unwrap_or(false);
-    c.prompt_tokens = scenario.prompt_tokens.unwrap_or(d.prompt_tokens);
-    c.output_tokens = scenario.output_tokens.unwrap_or(d.output_tokens);
-    c.shared_prefix_tokens = scenario
-        .shared_prefix_tokens
-        .unwrap_or(d.shared_prefix_tokens);
     c.tokenizer = s
         .tokenizer
         .as_ref()
@@ -688,37 +663,15 @@ fn run_config(
     c.quantization = Some(s.quantization.clone());
     c.out = Some(round.run_dir(&opts.out, &entry.folder(), &scenario.name));
     c.context = run_context(suite, entry, scenario, server, round);
-    c
-}
-
-/// The load `scenario` puts on the server: users or an arrival rate, the
-/// SLO, the dataset (its draw the same for every stack and repeat) and
-/// how long the run lasts.
-fn set_load(c: &mut RunConfig, suite: &Suite, scenario: &Scenario) {
-    c.concurrency = scenario.users().max(1);
-    c.open_loop = scenario.rate().map(|rate| stackbench_engine::OpenLoopPlan {
-        rate,
-        arrival: scenario
-            .arrival
-            .unwrap_or(stackbench_core::open_loop::Arrival::Poisson),
-        max_concurrency: scenario.max_concurrency,
-    });
-    // Checked when the suite was loaded.
-    c.slo = scenario.slo.as_deref().and_then(|s| s.parse().ok());
-    c.dataset = scenario
-        .dataset
-        .as_ref()
-        .map(|p| stackbench_runner::dataset::DatasetSpec {
-            path: suite.file.parent().unwrap_or(Path::new(".")).join(p),
-            sample: scenario.dataset_sample,
-            sample_seed: Some(sample_seed(&suite.config.name, &scenario.name)),
-            ..Default::default()
-        });
-    c.bound = match (&scenario.duration, scenario.requests) {
-        (Some(t), _) => Bound::Duration(t.get()),
-        (None, Some(n)) => Bound::Requests(n),
-        (None, None) => Bound::Requests(1),
-    };
+    scenario_settings(&suite.config, &suite.file, scenario)
+        .into_run_config(c, Naming::ScenarioKey)
+        .map_err(|e| match e {
+            RunnerError::Setting(e) => {
+                let key = e.setting.scenario_key().unwrap_or("load");
+                RunnerError::Config(format!("{key}: {}", e.message))
+            }
+            e => e,
+        })
 }
 
 /// What run.json records about where this run sits: the stack, the suite,

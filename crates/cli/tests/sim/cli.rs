@@ -450,6 +450,34 @@ fn bad_input_is_a_clear_error_with_exit_code_2() {
 
 /// Waiting for a server is progress the command shows (the library only
 /// reports it), and `-q` keeps it quiet; the refusal is still an error.
+/// Regression: a sweep level that no run could make (here an open-loop
+/// rate that offers no request in the duration) was refused only when its
+/// turn came, after the earlier levels had run; every level is checked
+/// before the first, by the rules a single run's flags go through.
+#[test]
+fn a_bad_sweep_level_is_refused_before_the_first_level_runs() {
+    let (_sim, url) = sim(&["--decode-tps", "2000", "--ttft-ms", "1"]);
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("sweep");
+    let args = [
+        "--output-tokens",
+        "4",
+        "--request-rate",
+        "20,0.01",
+        "--duration",
+        "1s",
+    ];
+    let r = run_cmd(&url, &out, &args).run();
+    r.assert_code(2);
+    assert!(
+        r.stderr
+            .contains("--request-rate: 0.01 requests/s for 1 s offers no request"),
+        "{}",
+        r.stderr
+    );
+    assert!(!out.exists(), "a level ran first: {}", out.display());
+}
+
 #[test]
 fn waiting_for_a_server_is_shown_unless_quiet() {
     let wait = |quiet: bool| {

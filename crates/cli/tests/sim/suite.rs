@@ -182,6 +182,83 @@ fn config_errors_name_file_line_and_key() {
     }
 }
 
+/// Regression: a scenario's run settings (turns, think time, an open-loop
+/// schedule, the defaults it inherits) were checked only when the
+/// scenario ran, on every stack in turn; they are checked once, when the
+/// suite loads, by the same rules as `run`'s flags, and the error names
+/// the key.
+#[test]
+fn scenario_settings_are_checked_when_the_suite_loads() {
+    let dir = tempfile::tempdir().unwrap();
+    let stack = [(
+        "stack.toml",
+        "name = \"s\"\nbase-url = \"http://127.0.0.1:9\"\n",
+    )];
+    let run = "[[scenario]]\nname = \"a\"\n";
+    let cases: &[(&str, &str, &str, &str)] = &[
+        // (what, [defaults] body, scenario keys, expected key and words)
+        (
+            "too many turns",
+            "",
+            "concurrency = 1\nrequests = 3\nturns = 101\n",
+            "scenario[0].turns: 101 is more than 100",
+        ),
+        (
+            "turns in the open loop",
+            "",
+            "request-rate = 2\nrequests = 3\nturns = 2\n",
+            "scenario[0].turns: needs the closed loop (concurrency)",
+        ),
+        (
+            "think time alone",
+            "",
+            "concurrency = 1\nrequests = 3\nthink-time = \"1s\"\n",
+            "scenario[0].think-time",
+        ),
+        (
+            "an empty schedule",
+            "",
+            "request-rate = 0.01\nduration = \"10s\"\n",
+            "scenario[0].request-rate: 0.01 requests/s for 10 s offers no request",
+        ),
+        (
+            "a bad default",
+            "output-tokens = 1\n",
+            "concurrency = 1\nrequests = 3\n",
+            "defaults.output-tokens: must be at least 2",
+        ),
+        (
+            "a bad override",
+            "",
+            "concurrency = 1\nrequests = 3\nprompt-tokens = 0\n",
+            "scenario[0].prompt-tokens",
+        ),
+        (
+            "a bad level of a list",
+            "",
+            "request-rate = [2, 0]\nrequests = 3\n",
+            "scenario[0].request-rate",
+        ),
+        (
+            "zero max concurrency",
+            "",
+            "request-rate = 2\nrequests = 3\nmax-concurrency = 0\n",
+            "scenario[0].max-concurrency",
+        ),
+    ];
+    for (what, defaults, keys, expected) in cases {
+        let body = format!("[defaults]\n{defaults}{run}{keys}");
+        let suite = common::write_suite(dir.path(), "t", &stack, &body);
+        let out = in_repo(&["suite", suite.to_str().unwrap(), "--dry-run"]);
+        let err = &out.stderr;
+        assert_eq!(out.status.code(), Some(2), "{what}: {err}");
+        assert!(
+            err.contains("suite.toml:") && err.contains(expected),
+            "{what}: expected '{expected}' in: {err}"
+        );
+    }
+}
+
 /// A launch that fails, a server that never becomes ready and one that
 /// dies mid-run are each reported with the reason; the good stack after
 /// them runs, and nothing is left running.

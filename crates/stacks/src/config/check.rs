@@ -1,14 +1,18 @@
 //! The checks across keys that serde cannot make: a suite's repeat,
 //! thresholds and scenarios (load keys, one of requests and duration,
-//! unique names before and after level lists expand), and a stack's launch
-//! (an image, a program, a known profile, a port or base URL). Each error
-//! is placed where the key is written.
+//! unique names before and after level lists expand, and each level's load
+//! by the runner's rules for it), and a stack's launch (an image, a
+//! program, a known profile, a port or base URL). Each error is placed
+//! where the key is written.
 
 use std::path::Path;
 
 use stackbench_core::stack::{KnownAnswer, StackConfig};
 
+use stackbench_runner::Naming;
+
 use crate::config::diagnostics::invalid_at;
+use crate::config::settings::{scenario_settings, setting_key};
 use crate::config::types::{OneOrMany, Scenario, SuiteConfig};
 use crate::error::ConfigError;
 
@@ -53,6 +57,7 @@ pub(crate) fn check_suite(
     }
     for (i, s) in config.scenarios.iter().enumerate() {
         check_scenario(&config.scenarios[..i], i, s).map_err(|(key, m)| invalid(&key, m))?;
+        check_settings(&config, file, i, s).map_err(|(key, m)| invalid(&key, m))?;
     }
     config.scenarios = expand_levels(&config.scenarios);
     if let Some(name) = duplicate_name(&config.scenarios) {
@@ -81,7 +86,6 @@ fn check_scenario(earlier: &[Scenario], i: usize, s: &Scenario) -> Result<(), (S
                 ),
             ))
         }
-        (Some(0), None) => return Err((format!("{key}.requests"), "must be at least 1".into())),
         _ => {}
     }
     if earlier.iter().any(|o| o.name == s.name) {
@@ -112,9 +116,8 @@ fn check_load(s: &Scenario) -> Result<(), (&'static str, String)> {
             ))
         }
         (Some(c), None) => {
-            let c = c.values();
-            if c.is_empty() || c.contains(&0) {
-                return Err(("concurrency", "levels must be at least 1".into()));
+            if c.values().is_empty() {
+                return Err(("concurrency", "give at least one level".into()));
             }
             if s.arrival.is_some() || s.max_concurrency.is_some() {
                 return Err((
@@ -124,21 +127,27 @@ fn check_load(s: &Scenario) -> Result<(), (&'static str, String)> {
             }
         }
         (None, Some(r)) => {
-            let r = r.values();
-            if r.is_empty() || r.iter().any(|x| !(x.is_finite() && *x > 0.0)) {
-                return Err((
-                    "request-rate",
-                    "rates must be positive numbers of requests per second".into(),
-                ));
-            }
-            if s.max_concurrency == Some(0) {
-                return Err(("max-concurrency", "must be at least 1".into()));
+            if r.values().is_empty() {
+                return Err(("request-rate", "give at least one rate".into()));
             }
         }
     }
-    if let Some(slo) = &s.slo {
-        slo.parse::<stackbench_core::slo::Slo>()
-            .map_err(|e| ("slo", e.to_string()))?;
+    Ok(())
+}
+
+/// Checks the load of each level of scenario `i`, `s`, of `config` (read
+/// from `file`) by the rules a run's flags go through: `(key, message)`
+/// of the first mistake.
+fn check_settings(
+    config: &SuiteConfig,
+    file: &Path,
+    i: usize,
+    s: &Scenario,
+) -> Result<(), (String, String)> {
+    for level in expand_levels(std::slice::from_ref(s)) {
+        scenario_settings(config, file, &level)
+            .validate(Naming::ScenarioKey)
+            .map_err(|e| (setting_key(s, i, e.setting), e.message))?;
     }
     Ok(())
 }

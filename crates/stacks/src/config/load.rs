@@ -231,6 +231,49 @@ mod tests {
         assert!(e.contains("'a-c2'"), "{e}");
     }
 
+    /// A scenario's `slo` is read into typed limits when the suite loads
+    /// (a mistake placed at its key and line, `--set` read the same way)
+    /// and written back as the text it was given as.
+    #[test]
+    fn a_scenario_slo_is_typed_when_the_suite_loads() {
+        let suite = suite_with(
+            "[[scenario]]\nname = \"x\"\nrequests = 4\nconcurrency = 1\nslo = \"ttft_ms=500, tpot_ms=50\"\n",
+        )
+        .expect("valid suite");
+        let slo = stackbench_core::slo::Slo {
+            ttft_ms: Some(500.0),
+            tpot_ms: Some(50.0),
+            e2e_ms: None,
+        };
+        let scenario = &suite.config.scenarios[0];
+        assert_eq!(scenario.slo, Some(slo));
+        let text = toml::to_string(scenario).expect("serializable");
+        assert!(text.contains("slo = \"ttft_ms=500,tpot_ms=50\""), "{text}");
+        let e = suite_with(
+            "[[scenario]]\nname = \"x\"\nrequests = 4\nconcurrency = 1\nslo = \"ttft=1\"\n",
+        )
+        .expect_err("unknown limit")
+        .to_string();
+        assert!(
+            e.contains("suite.toml:7:") && e.contains("scenario[0].slo: "),
+            "{e}"
+        );
+        let files = |p: &Path| -> std::io::Result<String> {
+            Ok(match p.file_name().and_then(|n| n.to_str()) {
+                Some("suite.toml") => "name = \"t\"\nstacks = [\"s.toml\"]\n[[scenario]]\nname = \"x\"\nconcurrency = 1\nrequests = 2\n".into(),
+                _ => "name = \"s\"\n[launch.simulator]\nprofile = \"vllm-fp8\"\n".into(),
+            })
+        };
+        let set: Override = "suite.scenario.x.slo=e2e_ms=900"
+            .parse()
+            .expect("valid override");
+        let suite = load_suite_from(&files, Path::new("suite.toml"), &[set], &[]).expect("valid");
+        assert_eq!(
+            suite.config.scenarios[0].slo.and_then(|s| s.e2e_ms),
+            Some(900.0)
+        );
+    }
+
     /// A stack's `secret-env`, set here through `--set`: a name that
     /// cannot be a variable's is an error at the key; a valid one is
     /// secret once the suite is loaded.

@@ -14,8 +14,10 @@ mod check;
 mod diagnostics;
 mod load;
 mod overrides;
+mod settings;
 mod types;
 
 pub use load::{load_suite, load_suite_from, Reader};
 pub use overrides::Override;
+pub(crate) use settings::scenario_settings;
 pub use types::{BoxFacts, Scenario, StackEntry, Suite, SuiteConfig};

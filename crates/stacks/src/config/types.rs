@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 use stackbench_core::kinds::Side;
+use stackbench_core::slo::Slo;
 use stackbench_core::stack::{DurationText, StackConfig};
 
 /// A suite file.
@@ -205,10 +206,10 @@ pub struct Scenario {
     /// Open loop: at most this many requests in flight.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_concurrency: Option<u32>,
-    /// Latency limits for goodput, as `run --slo` takes them
-    /// (`"ttft_ms=500,tpot_ms=50"`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub slo: Option<String>,
+    /// Latency limits for goodput, written as `run --slo` takes them
+    /// (`"ttft_ms=500,tpot_ms=50"`) and read when the suite loads.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "slo_text")]
+    pub slo: Option<Slo>,
     /// Requests from this dataset file (relative to the suite file), as
     /// `run --dataset` takes it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -250,6 +251,26 @@ pub struct Scenario {
     /// `--cache-salt`: keep requests off the prompt cache.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cache_salt: Option<bool>,
+}
+
+/// A scenario's `slo` as the text `run --slo` takes, read into a [`Slo`]
+/// (a mistake is a serde error, placed at the key) and written back as
+/// that text.
+mod slo_text {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use stackbench_core::slo::Slo;
+
+    pub(super) fn serialize<S: Serializer>(slo: &Option<Slo>, s: S) -> Result<S::Ok, S::Error> {
+        match slo {
+            Some(slo) => s.collect_str(slo),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Slo>, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse().map(Some).map_err(serde::de::Error::custom)
+    }
 }
 
 /// One stack of a loaded suite.

@@ -1,0 +1,85 @@
+//! A scenario, merged with the suite's defaults, as the runner's
+//! [`RunSettings`]: the one mapping that the loader checks, by the rules
+//! `stackbench run`'s flags go through, and that the suite runs. A mistake
+//! is placed at the scenario key it is about, or at the `[defaults]` key
+//! the scenario inherited.
+
+use std::path::Path;
+use std::time::Duration;
+
+use stackbench_core::open_loop::Arrival;
+use stackbench_engine::{Bound, OpenLoopPlan};
+use stackbench_runner::dataset::DatasetSpec;
+use stackbench_runner::{RunSettings, Setting};
+
+use crate::config::types::{Scenario, SuiteConfig};
+
+/// The load of `scenario` (one level, as the loader expands lists) of the
+/// suite `config`, read from `file`: its dataset drawn the same for every
+/// stack and repeat.
+pub(crate) fn scenario_settings(config: &SuiteConfig, file: &Path, s: &Scenario) -> RunSettings {
+    let d = &config.defaults;
+    let open_loop = s.rate().map(|rate| OpenLoopPlan {
+        rate,
+        arrival: s.arrival.unwrap_or(Arrival::Poisson),
+        max_concurrency: s.max_concurrency,
+    });
+    RunSettings {
+        // Warm-up workers of an open-loop scenario: its cap, else one.
+        concurrency: match open_loop {
+            Some(_) => s.max_concurrency.unwrap_or(1),
+            None => s.users(),
+        },
+        open_loop,
+        bound: match (&s.duration, s.requests) {
+            (Some(t), _) => Bound::Duration(t.get()),
+            (None, Some(n)) => Bound::Requests(n),
+            // The loader refuses a scenario without either.
+            (None, None) => Bound::Requests(1),
+        },
+        warmup_requests: s.warmup_requests.unwrap_or(d.warmup_requests),
+        prompt_tokens: s.prompt_tokens.unwrap_or(d.prompt_tokens),
+        output_tokens: s.output_tokens.unwrap_or(d.output_tokens),
+        shared_prefix_tokens: s.shared_prefix_tokens.unwrap_or(d.shared_prefix_tokens),
+        dataset: s.dataset.as_ref().map(|p| DatasetSpec {
+            path: file.parent().unwrap_or(Path::new(".")).join(p),
+            sample: s.dataset_sample,
+            sample_seed: Some(sample_seed(&config.name, &s.name)),
+            ..Default::default()
+        }),
+        slo: s.slo,
+        thinking: s.thinking.unwrap_or_default(),
+        thinking_budget: s.thinking_budget,
+        turns: s.turns.unwrap_or(1),
+        think_time: s.think_time.as_ref().map_or(Duration::ZERO, |t| t.get()),
+        cache_salt: s.cache_salt.unwrap_or(false),
+        ..RunSettings::default()
+    }
+}
+
+/// The key a mistake in `setting` of scenario `i`, `s`, is placed at:
+/// `scenario[i].KEY`, or `defaults.KEY` when `s` inherits the value.
+pub(crate) fn setting_key(s: &Scenario, i: usize, setting: Setting) -> String {
+    let inherited = match setting {
+        Setting::PromptTokens => s.prompt_tokens.is_none(),
+        Setting::OutputTokens => s.output_tokens.is_none(),
+        _ => false,
+    };
+    match setting.scenario_key() {
+        Some(key) if inherited => format!("defaults.{key}"),
+        Some(key) => format!("scenario[{i}].{key}"),
+        None => format!("scenario[{i}]"),
+    }
+}
+
+/// The seed of a scenario's dataset draw: FNV-1a of the suite and
+/// scenario names, so every stack and repeat of the scenario, on any day,
+/// sends the same entries (one workload by `core::workload`'s rule).
+fn sample_seed(suite: &str, scenario: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in suite.bytes().chain([0]).chain(scenario.bytes()) {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
