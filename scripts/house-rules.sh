@@ -50,6 +50,27 @@ while read -r mode _ _ path; do
 done < <(git ls-files -s -- ':(glob)scripts/*.sh' ':(glob)scripts/*.py')
 [ "$scripts_ok" = 1 ] || failed+=("executable scripts")
 
+# Rule 4: library crates return typed errors (thiserror), so a caller can
+# tell one failure from another: no public function of a library crate
+# returns `Result<_, String>` (the cli binary adds context with anyhow and
+# is exempt). A signature split over lines is read whole.
+echo "== public functions returning Result<_, String>"
+if python3 - <<'PY'
+import pathlib, re, sys
+sig = re.compile(r"^\s*pub\s+(?:async\s+)?fn\s+\w+[^{;]*?->\s*Result<[^{;]*,\s*String>", re.M | re.S)
+bad = []
+for f in sorted(pathlib.Path("crates").glob("*/src/**/*.rs")):
+    if f.parts[1] == "cli":
+        continue
+    text = f.read_text(encoding="utf-8")
+    for m in sig.finditer(text):
+        line = text.count("\n", 0, m.start()) + 1
+        bad.append(f"{f}:{line}: {m.group(0).strip().splitlines()[0]}")
+print("\n".join(bad))
+sys.exit(1 if bad else 0)
+PY
+then :; else failed+=("public String errors"); fi
+
 if [ "${#failed[@]}" -gt 0 ]; then
   echo "error: house rules broken: $(IFS=,; echo "${failed[*]}" | sed 's/,/, /g')" >&2
   exit 1
