@@ -129,16 +129,6 @@ impl StreamDriver {
         events: &mut Vec<TokenEvent>,
         live_tokens: &AtomicU64,
     ) -> Result<CountOutcome, RequestError> {
-        self.stream(request, start, events, live_tokens).await
-    }
-
-    async fn stream(
-        &self,
-        request: &Request,
-        start: Instant,
-        events: &mut Vec<TokenEvent>,
-        live_tokens: &AtomicU64,
-    ) -> Result<CountOutcome, RequestError> {
         let body = request_body_for(self.target.api, &self.target.body, request);
         let whole = self.target.request_timeout;
         let deadline = Instant::now() + whole;

@@ -10,7 +10,7 @@ use crate::common::repo;
 
 use std::path::{Path, PathBuf};
 
-use crate::common::{read_run_json, run_bin, spawn_sim};
+use crate::common::{read_run_json, run_bin, spawn_sim, SimProc};
 
 fn tokenizer() -> PathBuf {
     repo().join("crates/tokenize/tests/fixtures/smollm2-135m-instruct")
@@ -64,15 +64,20 @@ fn run(url: &str, file: &str, extra: &[&str]) -> (common::Output, tempfile::Temp
     (out, dir)
 }
 
-#[test]
-fn dataset_runs_send_every_entry_with_its_own_length() {
+/// A fast simulator that counts prompts with the SmolLM2 tokenizer.
+fn sim_with_tokenizer() -> SimProc {
     let t = tokenizer();
-    let sim = spawn_sim(&[
+    spawn_sim(&[
         "--decode-tps".as_ref(),
         "3000".as_ref(),
         "--tokenizer".as_ref(),
         t.as_os_str(),
-    ]);
+    ])
+}
+
+#[test]
+fn dataset_runs_send_every_entry_with_its_own_length() {
+    let sim = sim_with_tokenizer();
     let jsonl = dataset("smoke.jsonl");
     let filtered = [
         "--dataset-sample",
@@ -288,13 +293,7 @@ fn a_dataset_entry_the_tokenizer_cannot_count_stops_the_run_naming_it() {
 /// `load.dataset`.
 #[test]
 fn the_lower_prompt_and_output_filters_are_honoured_and_recorded() {
-    let t = tokenizer();
-    let sim = spawn_sim(&[
-        "--decode-tps".as_ref(),
-        "3000".as_ref(),
-        "--tokenizer".as_ref(),
-        t.as_os_str(),
-    ]);
+    let sim = sim_with_tokenizer();
     let filters = [
         "--dataset-min-prompt-tokens",
         "40",

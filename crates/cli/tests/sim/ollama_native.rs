@@ -4,6 +4,8 @@
 //! out of measured requests.
 #![allow(clippy::unwrap_used)]
 
+use std::path::PathBuf;
+
 use crate::common;
 use stackbench_core::kinds::ServerKind;
 
@@ -331,36 +333,41 @@ async fn the_simulator_answers_as_the_real_ollama_did_field_for_field() {
 /// tokens asked for marks every record `short`, counts them in
 /// `summary.requests.short`, and with `--exclude-short` leaves them out of
 /// the decode figures while their tokens still count.
-#[test]
-fn the_binary_marks_eos_stops_short_and_excludes_them() {
+/// Runs `stackbench run` against a simulated Ollama whose profile's
+/// `[latency]` table ends with `latency_extra`, with `args` added; returns
+/// the temp folder and the run's folder in it.
+fn run_on_ollama_profile(latency_extra: &str, args: &[&str]) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
-    let profile_path = dir.path().join("eos.toml");
-    std::fs::write(
-        &profile_path,
-        "flavor = \"ollama\"\nstack = \"Ollama\"\nquantization = \"q\"\nmodel = \"m:1\"\n[latency]\nttft-ms = 5.0\nprefill-tps = 1e9\ndecode-tps = 500.0\nmax-slots = 2\neos-after = 5\n",
-    )
-    .unwrap();
+    let profile_path = dir.path().join("profile.toml");
+    let profile = format!(
+        "flavor = \"ollama\"\nstack = \"Ollama\"\nquantization = \"q\"\nmodel = \"m:1\"\n[latency]\nttft-ms = 5.0\nprefill-tps = 1e9\ndecode-tps = 500.0\nmax-slots = 2\n{latency_extra}\n"
+    );
+    std::fs::write(&profile_path, profile).unwrap();
     let sim = common::spawn_sim(&[std::ffi::OsStr::new("--profile"), profile_path.as_os_str()]);
     let out_dir = dir.path().join("run");
-    stackbench([
-        "run",
-        "--quiet",
-        "--base-url",
-        sim.url.as_str(),
-        "--model",
-        "m:1",
-    ])
-    .args([
-        "--api",
-        "ollama-chat",
-        "--flavor",
-        "ollama",
-        "--exclude-short",
-    ])
-    .args(["-n", "3", "--output-tokens", "16", "--warmup-requests", "0"])
-    .arg("--out")
-    .arg(&out_dir)
-    .success();
+    stackbench(["run", "--quiet", "--base-url", sim.url.as_str()])
+        .args([
+            "--model",
+            "m:1",
+            "--flavor",
+            "ollama",
+            "--warmup-requests",
+            "0",
+        ])
+        .args(args)
+        .arg("--out")
+        .arg(&out_dir)
+        .success();
+    (dir, out_dir)
+}
+
+#[test]
+fn the_binary_marks_eos_stops_short_and_excludes_them() {
+    let args = ["--api", "ollama-chat", "--exclude-short", "-n", "3"];
+    let (_dir, out_dir) = run_on_ollama_profile(
+        "eos-after = 5",
+        &[&args[..], &["--output-tokens", "16"]].concat(),
+    );
     let records = common::measured_records(&out_dir);
     assert_eq!(records.len(), 3);
     for r in &records {
@@ -392,29 +399,17 @@ fn the_binary_marks_eos_stops_short_and_excludes_them() {
 /// `summary.requests.cold_loads` counts them.
 #[test]
 fn the_binary_marks_requests_that_loaded_the_model_cold() {
-    let dir = tempfile::tempdir().unwrap();
-    let profile_path = dir.path().join("unload.toml");
-    std::fs::write(
-        &profile_path,
-        "flavor = \"ollama\"\nstack = \"Ollama\"\nquantization = \"q\"\nmodel = \"m:1\"\n[latency]\nttft-ms = 5.0\nprefill-tps = 1e9\ndecode-tps = 500.0\nmax-slots = 2\nload-ms = 300.0\n",
-    )
-    .unwrap();
-    let sim = common::spawn_sim(&[std::ffi::OsStr::new("--profile"), profile_path.as_os_str()]);
-    let out_dir = dir.path().join("run");
-    stackbench([
-        "run",
-        "--quiet",
-        "--base-url",
-        sim.url.as_str(),
-        "--model",
-        "m:1",
-    ])
-    .args(["--api", "ollama-generate", "--flavor", "ollama"])
-    .args(["--extra-body", r#"{"keep_alive": 0}"#])
-    .args(["-n", "3", "--output-tokens", "8", "--warmup-requests", "0"])
-    .arg("--out")
-    .arg(&out_dir)
-    .success();
+    let keep_alive = ["--extra-body", r#"{"keep_alive": 0}"#];
+    let args = [
+        "--api",
+        "ollama-generate",
+        "-n",
+        "3",
+        "--output-tokens",
+        "8",
+    ];
+    let (_dir, out_dir) =
+        run_on_ollama_profile("load-ms = 300.0", &[&args[..], &keep_alive].concat());
     let run = common::read_run_json(&out_dir);
     let threshold = run["load"]["cold_load_ms"].as_f64().unwrap();
     let records = common::measured_records(&out_dir);
