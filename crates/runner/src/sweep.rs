@@ -14,9 +14,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 use stackbench_core::summary::Summary;
-use stackbench_engine::OpenLoopPlan;
 
-use crate::config::RunConfig;
 use crate::error::RunnerError;
 
 /// `sweep.json`'s format version.
@@ -39,22 +37,6 @@ impl Level {
             Self::Concurrency(c) => format!("c{c}"),
             Self::Rate(r) => format!("r{r}"),
         }
-    }
-
-    /// `base` at this level. A rate keeps `base`'s arrival process and cap
-    /// (`base.open_loop` must then be set).
-    pub fn apply(&self, base: &RunConfig) -> RunConfig {
-        let mut c = base.clone();
-        match *self {
-            Self::Concurrency(n) => {
-                c.concurrency = n;
-                c.open_loop = None;
-            }
-            Self::Rate(rate) => {
-                c.open_loop = base.open_loop.map(|o| OpenLoopPlan { rate, ..o });
-            }
-        }
-        c
     }
 }
 
@@ -362,18 +344,8 @@ mod tests {
     }
 
     #[test]
-    fn levels_name_their_folders_and_set_the_load() {
-        let mut base = RunConfig::new("http://x");
-        base.open_loop = Some(OpenLoopPlan {
-            rate: 1.0,
-            arrival: stackbench_core::open_loop::Arrival::Constant,
-            max_concurrency: Some(4),
-        });
-        let r = Level::Rate(2.5).apply(&base);
+    fn levels_name_their_folders() {
         assert_eq!(Level::Rate(2.5).folder(), "r2.5");
-        assert_eq!(r.open_loop.unwrap().rate, 2.5);
-        assert_eq!(r.open_loop.unwrap().max_concurrency, Some(4));
-        let c = Level::Concurrency(8).apply(&base);
-        assert_eq!((c.concurrency, c.open_loop), (8, None));
+        assert_eq!(Level::Concurrency(8).folder(), "c8");
     }
 }
