@@ -12,14 +12,13 @@ use crate::common::{compare_bin as compare, run_bin, spawn_sim, stackbench};
 
 /// A c=1 run and a c=4 run of a simulated vLLM decoding at `tps`.
 fn runs(tps: &str, dir: &Path, output_tokens: &str) {
-    let sim = spawn_sim(&[
-        "--profile",
-        "vllm-nvfp4",
-        "--decode-tps",
-        tps,
-        "--tokens-per-event",
-        "1",
-    ]);
+    runs_with(&[], tps, dir, output_tokens);
+}
+
+/// [`runs`] on a simulator given `sim_extra` arguments too.
+fn runs_with(sim_extra: &[&str], tps: &str, dir: &Path, output_tokens: &str) {
+    let sim_args = ["--profile", "vllm-nvfp4", "--decode-tps", tps];
+    let sim = spawn_sim(&[&sim_args[..], &["--tokens-per-event", "1"], sim_extra].concat());
     for (c, n) in [("1", "20"), ("4", "40")] {
         let out = run_bin(
             &sim.url,
@@ -106,6 +105,33 @@ fn a_ten_percent_slower_decode_is_a_regression_and_a_reseeded_run_is_not() {
         "the same profile with another seed: {md}\n{err}"
     );
     assert!(!md.contains("REGRESSED"), "{md}");
+}
+
+/// A candidate whose server breaks every 5th request (20 % failed, above
+/// the 5 % the gate allows) is flagged `errors` in each pair, and the
+/// JSON names the flag and says why: the gate fails (exit 1).
+#[test]
+fn a_candidate_with_failed_requests_is_flagged_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let (base, bad) = (dir.path().join("base"), dir.path().join("bad"));
+    runs("200", &base, "16");
+    runs_with(&["--fault", "reset:5"], "200", &bad, "16");
+    let json = dir.path().join("compare.json");
+    let args = ["--allow", "saturated", "--json", json.to_str().unwrap()];
+    let (code, md, err) = compare(&base, &bad, &args);
+    assert_eq!(code, Some(1), "{md}\n{err}");
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    for pair in v["pairs"].as_array().unwrap() {
+        let flags = pair["flags"].as_array().unwrap();
+        assert!(
+            flags.iter().any(|f| f["kind"] == "errors"
+                && f["text"]
+                    .as_str()
+                    .unwrap()
+                    .contains("of the candidate's requests failed")),
+            "{pair}"
+        );
+    }
 }
 
 #[test]

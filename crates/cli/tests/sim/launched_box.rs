@@ -72,7 +72,7 @@ command = ["sh", "-c", "exec {BIN} sim --profile vllm-nvfp4 --ttft-ms 5 --decode
 port = {port}
 [known-answer]
 prompt = "Say something."
-expect = "QUICK MODEL"
+expect-pattern = "quick\\s+model"
 "#
     )
 }
@@ -210,13 +210,14 @@ fn check_launch(run: &serde_json::Value, stack_file: &Path) {
     );
     let k = &l["known_answer"];
     assert_eq!(
-        (&k["prompt"], &k["expect"], &k["passed"]),
+        (&k["prompt"], &k["expect_pattern"], &k["passed"]),
         (
             &"Say something.".into(),
-            &"QUICK MODEL".into(),
+            &"quick\\s+model".into(),
             &true.into()
         ),
         "{k}"
     );
+    assert_eq!(k["expect"], "", "a pattern check has no word: {k}");
     assert!(k["answer"].as_str().unwrap().contains("quick model"), "{k}");
 }
