@@ -237,11 +237,18 @@ real_test!(vllm; fn wrong_model_and_too_long_prompt_fail_with_the_server_message
 real_test!(vllm; fn a_short_run_catches_the_running_and_kv_cache_maxima() {
     VLLM.with_url(|url| {
         let dir = tempfile::tempdir().unwrap();
+        // A fresh vLLM on CPU admits its first batch of eight slowly: the
+        // other seven waited 3.2 s for their first token while the gauge
+        // read 1 (a 3 s run then never saw 8; the CI failures of this test).
+        // Eight warm-up requests, one per worker, make that batch before
+        // the measured phase, which then runs with eight in flight.
         let args = [
             "-c",
             "8",
             "-d",
-            "3s",
+            "4s",
+            "--warmup-requests",
+            "8",
             "--output-tokens",
             "64",
             "--metrics-interval",
