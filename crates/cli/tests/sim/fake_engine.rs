@@ -9,7 +9,7 @@
 #![allow(clippy::unwrap_used)]
 
 use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -94,16 +94,23 @@ fn stop_server(engine: &Path) {
     }
 }
 
-/// A clean run: the orphan a dead stackbench left is swept, and the launch
-/// records what the engine said of it.
-#[test]
-fn a_container_launch_records_the_engine_image_and_digests_and_orphans_are_swept() {
+/// A temp folder holding the stand-in engine (its folder, for `PATH` and
+/// its marks) and a suite of one container stack on a free port.
+fn fake_engine_and_suite() -> (tempfile::TempDir, PathBuf, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let engine = dir.path().join("engine");
     std::fs::create_dir(&engine).unwrap();
     let port = free_port();
     fake_podman(&engine, port);
     let suite = container_suite(dir.path(), port);
+    (dir, engine, suite)
+}
+
+/// A clean run: the orphan a dead stackbench left is swept, and the launch
+/// records what the engine said of it.
+#[test]
+fn a_container_launch_records_the_engine_image_and_digests_and_orphans_are_swept() {
+    let (dir, engine, suite) = fake_engine_and_suite();
     let out = dir.path().join("out");
     let run = stackbench(["suite", "-q", "--out"])
         .arg(&out)
@@ -148,15 +155,10 @@ fn a_container_launch_records_the_engine_image_and_digests_and_orphans_are_swept
 /// that found it still there is a warning of the stack.
 #[test]
 fn containers_left_behind_after_an_interrupted_launch_are_warnings() {
-    let dir = tempfile::tempdir().unwrap();
-    let engine = dir.path().join("engine");
-    std::fs::create_dir(&engine).unwrap();
-    let port = free_port();
-    fake_podman(&engine, port);
+    let (dir, engine, suite) = fake_engine_and_suite();
     for mark in ["swept", "refuse", "slow"] {
         std::fs::write(engine.join(mark), "").unwrap();
     }
-    let suite = container_suite(dir.path(), port);
     let out = dir.path().join("out");
     let mut child = stackbench(["suite", "-q", "--out"])
         .arg(&out)
