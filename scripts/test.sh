@@ -118,8 +118,19 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 STACKBENCH_SCHEMA_KEYS_DIR="$(mktemp -d "${TMPDIR:-/tmp}/stackbench-schema-keys.XXXXXX")"
 export STACKBENCH_SCHEMA_KEYS_DIR
 
+# Each real-server test appends its wall time here (tests/common/turn.rs);
+# the slowest are printed after the tests, pass or fail, so the test
+# command's time stays in view test by test.
+STACKBENCH_TEST_TIMES="$(mktemp "${TMPDIR:-/tmp}/stackbench-test-times.XXXXXX")"
+export STACKBENCH_TEST_TIMES
+
 echo "== cargo test (release)"
-cargo test --workspace --locked --release --no-fail-fast
+test_rc=0
+cargo test --workspace --locked --release --no-fail-fast || test_rc=$?
+echo "== the slowest real-server tests (seconds, of $(awk '{s+=$1} END {printf "%.0f", s}' "$STACKBENCH_TEST_TIMES") s in all)"
+sort -rn "$STACKBENCH_TEST_TIMES" | head -n 12 || true
+rm -f "$STACKBENCH_TEST_TIMES"
+[ "$test_rc" -eq 0 ] || exit "$test_rc"
 
 echo "== result files against docs/results-schema.md"
 python3 scripts/schema-check.py "$STACKBENCH_SCHEMA_KEYS_DIR"

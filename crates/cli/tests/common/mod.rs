@@ -16,6 +16,8 @@ pub use harness::{
 };
 #[allow(unused_imports)]
 pub use tools::Tool;
+#[allow(unused_imports)]
+pub use turn::Turn;
 
 #[macro_use]
 mod preamble;
@@ -65,6 +67,7 @@ pub mod harness;
 pub mod schema_keys;
 pub mod server_proc;
 pub mod tools;
+pub mod turn;
 pub mod vllm;
 
 use std::net::{Ipv4Addr, SocketAddr};

@@ -3,7 +3,7 @@
 //! `async fn`), the build-time half of the tools rule (ignored unless the
 //! build script found every tool it needs, or `STACKBENCH_REQUIRE_<TOOL>=1`
 //! made them required: tools.rs) and the machine's turn
-//! ([`SERIAL`](super::SERIAL)), so that no test can forget one of the three
+//! ([`SERIAL`](super::SERIAL), timed: turn.rs), so that no test can forget one of the three
 //! and none carries its own copy.
 
 /// `real_test!(tool, …; fn name() { … })` (or `async fn`): the test,
@@ -24,7 +24,10 @@ macro_rules! real_test {
         real_test!(@needs [$($tool),*] [] []
             { $(#[$meta])* #[tokio::test(flavor = "multi_thread", worker_threads = 2)] }
             async fn $name() {
-                let _turn = $crate::common::SERIAL.lock().await;
+                let _turn = $crate::common::Turn::new(
+                    $crate::common::SERIAL.lock().await,
+                    concat!(module_path!(), "::", stringify!($name)),
+                );
                 $body
             }
         );
@@ -33,7 +36,10 @@ macro_rules! real_test {
         real_test!(@needs [$($tool),*] [] []
             { $(#[$meta])* #[test] }
             fn $name() {
-                let _turn = $crate::common::serial();
+                let _turn = $crate::common::Turn::new(
+                    $crate::common::serial(),
+                    concat!(module_path!(), "::", stringify!($name)),
+                );
                 $body
             }
         );

@@ -1,9 +1,14 @@
 //! `stackbench suite configs/suites/local.toml` end to end on this machine:
-//! the real llama-server and the real Ollama each as a process and in a
-//! podman container, and the real vLLM, each at c=1 and c=32, torn down after, with both tables and
-//! the roofline column; the llama-server container again on docker; and the
-//! container-upgrade check on each engine; box hygiene before every
-//! launch, and the process llama-server's fetch and known answer. Needs what scripts/test.sh
+//! the real llama-server and the real Ollama each as a process, the
+//! llama-server container on podman and the Ollama container on docker,
+//! and the real vLLM, each at c=1 and c=32, torn down after, with both
+//! tables and the roofline column; and the container-upgrade check on each
+//! engine; box hygiene before every launch, and the process llama-server's
+//! fetch and known answer.
+//! Each container stack runs on one engine, not both: the two engines take
+//! the same path (run, publish, inspect, stop), the pull-policy and secret
+//! tests run on both, and a stack run costs a minute and a half of the
+//! test command. Needs what scripts/test.sh
 //! installs: like every test that needs a program, it runs when the
 //! programs are here, is ignored when one is not, and fails when the test
 //! command promised it (common/tools.rs).
@@ -51,9 +56,12 @@ real_test!(vllm, llama_server, ollama, podman; fn local_suite_runs_every_real_st
         ("llama-server-podman", "llamacpp", "llama-server (podman)"),
         ("vllm", "vllm", "vLLM (process)"),
         ("ollama", "ollama", "Ollama (process)"),
-        ("ollama-podman", "ollama", "Ollama (podman)"),
     ];
-    run_local_suite(Engine::Podman, &[], &stacks);
+    let only: Vec<String> = stacks
+        .iter()
+        .flat_map(|(stack, _, _)| ["--only".to_string(), stack.to_string()])
+        .collect();
+    run_local_suite(Engine::Podman, &only, &stacks);
     for port in [18080, 18000, 18434] {
         assert!(
             std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
@@ -62,21 +70,18 @@ real_test!(vllm, llama_server, ollama, podman; fn local_suite_runs_every_real_st
     }
 });
 
-// The local suite's llama-server container on docker (the engine of DGX
-// OS): the same images, loaded from podman by scripts/start-docker.sh.
+// The local suite's Ollama container on docker (the engine of DGX OS):
+// the image scripts/start-docker.sh loaded from podman.
 real_test!(docker; fn local_suite_container_stacks_run_on_docker() {
     let engine = Engine::Docker;
     engine.require();
-    // The llama-server container only: the Ollama container takes the same
-    // docker path (run, publish, inspect, stop) and would add a minute and
-    // a half to the test command.
-    let container = &CONTAINER_STACKS[..1];
+    let container = &CONTAINER_STACKS[1..];
     let only: Vec<String> = container
         .iter()
         .flat_map(|(stack, _)| ["--only".to_string(), stack.to_string()])
         .chain(on_engine(engine, container))
         .collect();
-    let stacks = [("llama-server-podman", "llamacpp", "llama-server (docker)")];
+    let stacks = [("ollama-podman", "ollama", "Ollama (docker)")];
     run_local_suite(engine, &only, &stacks);
 });
 
@@ -185,50 +190,20 @@ fn run_local_suite(engine: Engine, extra: &[String], stacks: &[(&str, &str, &str
 
 // `stackbench upgrade-check` on the real llama-server: the image against
 // an image whose model is the same weights as F32 (5.6x the bytes per
-// token, as a bad upgrade might ship) is *regressed* / exit 1, and the
-// image against itself *no change* / exit 0, each in two alternating
-// rounds (A B A B) in one process. Both verdicts must hold with the box
-// busy: the server runs one thread (two read 0.5-79 tok/s from run to
-// run under `stress-ng --cpu 2`; see the stack file), and the suite's
+// token, as a bad upgrade might ship) is *regressed* / exit 1 (on podman),
+// and the image against itself *no change* / exit 0 (on docker, with the
+// images scripts/start-docker.sh loaded from podman), each in two
+// alternating rounds (A B A B) in one process. One verdict per engine: the
+// verdicts are statistics, not the engine's doing, and each check costs
+// three minutes of the test command. Both verdicts must hold with the box
+// busy: the server runs one thread (two read 0.5-79 tok/s from run to run
+// under `stress-ng --cpu 2`; see the stack file), and the suite's
 // thresholds (25 %, 40 % for p99s) sit above the same image's run-to-run
 // spread measured under that load (up to 15 %) and well below the F32
 // slowdown (c=1 decode -52 %).
 real_test!(podman; fn container_upgrade_check_gates_on_a_slowed_image() {
-    upgrade_check(Engine::Podman);
-});
-
-// The same recipe on docker, with the images scripts/start-docker.sh
-// loaded from podman.
-real_test!(docker; fn container_upgrade_check_gates_on_a_slowed_image_on_docker() {
-    upgrade_check(Engine::Docker);
-});
-
-fn upgrade_check(engine: Engine) {
-    engine.require();
-    let repo = repo();
-    let dir = tempfile::tempdir().unwrap();
-    let check = |name: &str, image: &str, extra: &[&str]| {
-        let out = dir.path().join(name);
-        let run = stackbench([
-            "upgrade-check",
-            "configs/suites/upgrade-check.toml",
-            "--stack",
-            "llama-server-podman",
-            "--repeat",
-            "2",
-            "-q",
-            "--out",
-        ])
-        .arg(&out)
-        .arg("--candidate")
-        .arg(format!("launch.image={image}"))
-        .args(on_engine(engine, &CONTAINER_STACKS[..1]))
-        .args(extra)
-        .current_dir(&repo)
-        .run();
-        (out, run)
-    };
-    let (slow, run) = check("slow", LLAMA_F32_IMAGE, &[]);
+    let engine = Engine::Podman;
+    let (slow, run) = upgrade_check(engine, LLAMA_F32_IMAGE, &[]);
     let md = run.printed();
     assert_eq!(
         run.code(),
@@ -239,38 +214,82 @@ fn upgrade_check(engine: Engine) {
         .lines()
         .find(|l| l.starts_with("| decode tok/s p50") && l.contains("REGRESSED"));
     assert!(decode_row.is_some(), "decode tok/s regressed:\n{md}");
-    // The same image twice is no change: statistics, not the engine's
-    // doing, so once (on podman) is enough for the test command's time.
-    // Flags are accepted here: on this shared 2-core box a busy moment
-    // can make the client or the server short of CPU (the flags' own
-    // tests are in tests/sim/upgrade.rs); the verdicts are the point.
-    if engine == Engine::Podman {
-        let allow = ["--allow", "disagree", "--allow", "saturated"];
-        let (_, run) = check("same", LLAMA_IMAGE, &allow);
-        let md = run.printed();
-        assert_eq!(
-            run.code(),
-            Some(0),
-            "the same image twice is no change:\n{md}"
-        );
-        assert!(
-            md.contains("2 baseline and 2 candidate repeats together"),
-            "{md}"
-        );
-    }
-    // Each side's run.json names the image it ran, on `engine`.
-    let launch_of = |side: &str| {
-        let r = common::read_run_json(&slow.join(side).join("llama-server-podman/c1/r2"));
-        assert_eq!(r["suite"]["side"], side);
-        r["launch"].clone()
-    };
-    let (new, old) = (launch_of("candidate"), launch_of("baseline"));
+    let (new, old) = (launch_of(&slow, "candidate"), launch_of(&slow, "baseline"));
     assert_eq!(new["image"], LLAMA_F32_IMAGE);
     assert_eq!(old["image"], LLAMA_IMAGE);
     assert_ne!(new["image_id"], old["image_id"]);
-    let want = format!("{} {}", engine.name(), engine.server_version());
-    assert_eq!(old["engine"], want.as_str(), "{old}");
+    assert_launched_on(engine, &old);
+});
+
+// Flags are accepted here: on this shared 2-core box a busy moment can
+// make the client or the server short of CPU (the flags' own tests are in
+// tests/sim/upgrade.rs); the verdict is the point.
+real_test!(docker; fn container_upgrade_check_finds_no_change_in_the_same_image_on_docker() {
+    let engine = Engine::Docker;
+    let allow = ["--allow", "disagree", "--allow", "saturated"];
+    let (same, run) = upgrade_check(engine, LLAMA_IMAGE, &allow);
+    let md = run.printed();
+    assert_eq!(
+        run.code(),
+        Some(0),
+        "the same image twice is no change:\n{md}"
+    );
+    assert!(
+        md.contains("2 baseline and 2 candidate repeats together"),
+        "{md}"
+    );
+    let (new, old) = (launch_of(&same, "candidate"), launch_of(&same, "baseline"));
+    assert_eq!(new["image"], LLAMA_IMAGE);
+    assert_eq!(new["image_id"], old["image_id"]);
+    assert_launched_on(engine, &new);
+});
+
+/// `stackbench upgrade-check` of the upgrade-check suite's llama-server
+/// container on `engine`, two repeats, the candidate running `image`:
+/// its output folder (kept by the returned temporary folder) and its run.
+fn upgrade_check(
+    engine: Engine,
+    image: &str,
+    extra: &[&str],
+) -> (tempfile::TempDir, common::Output) {
+    engine.require();
+    let dir = tempfile::tempdir().unwrap();
+    let run = stackbench([
+        "upgrade-check",
+        "configs/suites/upgrade-check.toml",
+        "--stack",
+        "llama-server-podman",
+        "--repeat",
+        "2",
+        "-q",
+        "--out",
+    ])
+    .arg(dir.path())
+    .arg("--candidate")
+    .arg(format!("launch.image={image}"))
+    .args(on_engine(engine, &CONTAINER_STACKS[..1]))
+    .args(extra)
+    .current_dir(repo())
+    .run();
     for f in ["compare.md", "compare.json", "compare.junit.xml"] {
-        assert!(slow.join(f).is_file(), "{f}");
+        assert!(
+            dir.path().join(f).is_file(),
+            "{f} missing:\n{}",
+            run.printed()
+        );
     }
+    (dir, run)
+}
+
+/// The launch record of `side`'s last c=1 run in the check at `dir`.
+fn launch_of(dir: &tempfile::TempDir, side: &str) -> serde_json::Value {
+    let r = common::read_run_json(&dir.path().join(side).join("llama-server-podman/c1/r2"));
+    assert_eq!(r["suite"]["side"], side);
+    r["launch"].clone()
+}
+
+/// `launch` ran its container on `engine`, whose version it recorded.
+fn assert_launched_on(engine: Engine, launch: &serde_json::Value) {
+    let want = format!("{} {}", engine.name(), engine.server_version());
+    assert_eq!(launch["engine"], want.as_str(), "{launch}");
 }
