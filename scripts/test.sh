@@ -12,6 +12,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# A section header with the time of day: the log shows where the test
+# command's minutes go.
+step() {
+  echo "== [$(date +%H:%M:%S)] $*"
+}
+
 # Waits for the background job PID, prints its log LOG and stops the script
 # when the job (WHAT) failed.
 await_job() {
@@ -34,7 +40,7 @@ command -v chromium >/dev/null || debs+=(chromium)
 apt_log="$(mktemp "${TMPDIR:-/tmp}/stackbench-apt.XXXXXX")"
 apt_pid=""
 if [ "${#debs[@]}" -gt 0 ]; then
-  echo "== installing ${debs[*]} from Debian, in the background"
+  step "installing ${debs[*]} from Debian, in the background"
   # docker.io's postinst may fail to start the service (no init system);
   # scripts/start-docker.sh starts dockerd either way.
   ( apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
@@ -44,35 +50,35 @@ fi
 
 # vLLM's install is mostly downloads (wheels): it runs beside the
 # llama-server build, which is mostly compiling, and its output follows.
-echo "== installing vLLM 0.32.0 (CPU build) and its model folder, in the background"
+step "installing vLLM 0.32.0 (CPU build) and its model folder, in the background"
 vllm_log="$(mktemp "${TMPDIR:-/tmp}/stackbench-vllm-install.XXXXXX")"
 bash scripts/install-vllm.sh >"$vllm_log" 2>&1 &
 vllm_pid=$!
 
-echo "== installing llama-server and the SmolLM2 model (cached in ${STACKBENCH_CACHE:-$HOME/.cache/stackbench})"
+step "installing llama-server and the SmolLM2 model (cached in ${STACKBENCH_CACHE:-$HOME/.cache/stackbench})"
 eval "$(bash scripts/install-llama-server.sh | grep -E '^LLAMA_SERVER_(BIN|MODEL)=')"
 export LLAMA_SERVER_BIN LLAMA_SERVER_MODEL
 export STACKBENCH_REQUIRE_LLAMA_SERVER=1
 
-echo "== vLLM install (output of the background job)"
+step "vLLM install (output of the background job)"
 await_job "$vllm_pid" "$vllm_log" "scripts/install-vllm.sh"
 eval "$(grep -E '^VLLM_(PYTHON|MODEL)=' "$vllm_log")"
 rm -f "$vllm_log"
 export VLLM_PYTHON VLLM_MODEL
 export STACKBENCH_REQUIRE_VLLM=1
 
-echo "== building Ollama 0.17.4 from its Go module and importing the SmolLM2 model"
+step "building Ollama 0.17.4 from its Go module and importing the SmolLM2 model"
 eval "$(bash scripts/install-ollama.sh | grep -E '^OLLAMA_(BIN|MODELS|MODEL)=')"
 export OLLAMA_BIN OLLAMA_MODELS OLLAMA_MODEL
 export STACKBENCH_REQUIRE_OLLAMA=1
 
 if [ -n "$apt_pid" ]; then
-  echo "== Debian packages (output of the background job)"
+  step "Debian packages (output of the background job)"
   await_job "$apt_pid" "$apt_log" "apt-get install ${debs[*]}"
 fi
 rm -f "$apt_log"
 
-echo "== podman and the local llama-server image"
+step "podman and the local llama-server image"
 export CONTAINERS_CONF="${CONTAINERS_CONF:-$PWD/scripts/containers.conf}"
 bash scripts/build-llama-image.sh
 # The "bad upgrade" of the container-upgrade test: the model as F32 weights.
@@ -80,7 +86,7 @@ bash scripts/build-llama-image.sh localhost/stackbench-llama-server:f32 --model-
 bash scripts/build-ollama-image.sh >/dev/null
 export STACKBENCH_REQUIRE_PODMAN=1
 
-echo "== docker (its daemon started when not running) with the same images"
+step "docker (its daemon started when not running) with the same images"
 # DGX OS runs docker: the container tests run on both engines. The script
 # loads podman's images into docker only when docker lacks them (cached:
 # well under a second). A dockerd it starts keeps running after the tests,
@@ -89,20 +95,20 @@ echo "== docker (its daemon started when not running) with the same images"
 bash scripts/start-docker.sh
 export STACKBENCH_REQUIRE_DOCKER=1
 
-echo "== chromium: the HTML report is opened headless"
+step "chromium: the HTML report is opened headless"
 command -v chromium >/dev/null || { echo "error: chromium is missing" >&2; exit 1; }
 export STACKBENCH_REQUIRE_CHROMIUM=1
 
-echo "== cargo fmt --check"
+step "cargo fmt --check"
 cargo fmt --all --check
 
 # No function over 80 lines, no unused dependency (cargo-shear, installed
 # pinned on first use), every script executable: seconds, before the
 # long builds.
-echo "== house rules"
+step "house rules"
 scripts/house-rules.sh
 
-echo "== cargo clippy"
+step "cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
 # Release mode: the timing tests compare against the simulator's schedule
@@ -124,14 +130,15 @@ export STACKBENCH_SCHEMA_KEYS_DIR
 STACKBENCH_TEST_TIMES="$(mktemp "${TMPDIR:-/tmp}/stackbench-test-times.XXXXXX")"
 export STACKBENCH_TEST_TIMES
 
-echo "== cargo test (release)"
+step "cargo test (release)"
 test_rc=0
 cargo test --workspace --locked --release --no-fail-fast || test_rc=$?
-echo "== the slowest real-server tests (seconds, of $(awk '{s+=$1} END {printf "%.0f", s}' "$STACKBENCH_TEST_TIMES") s in all)"
+step "the slowest real-server tests (seconds, of $(awk '{s+=$1} END {printf "%.0f", s}' "$STACKBENCH_TEST_TIMES") s in all)"
 sort -rn "$STACKBENCH_TEST_TIMES" | head -n 12 || true
 rm -f "$STACKBENCH_TEST_TIMES"
 [ "$test_rc" -eq 0 ] || exit "$test_rc"
 
-echo "== result files against docs/results-schema.md"
+step "result files against docs/results-schema.md"
 python3 scripts/schema-check.py "$STACKBENCH_SCHEMA_KEYS_DIR"
 rm -rf "$STACKBENCH_SCHEMA_KEYS_DIR"
+step "all passed"

@@ -481,7 +481,23 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o755))
             .expect("make it executable");
+        wait_until_runnable(&program);
         program.display().to_string()
+    }
+
+    /// Waits until `program` runs. A test that forks while another writes
+    /// its script hands the write descriptor to its child until the child's
+    /// exec, and running the script meanwhile fails with "Text file busy"
+    /// (seen once here in a parallel test run).
+    fn wait_until_runnable(program: &Path) {
+        for _ in 0..200 {
+            match std::process::Command::new(program).arg("probe").status() {
+                Err(e) if e.kind() == std::io::ErrorKind::ExecutableFileBusy => {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                _ => return,
+            }
+        }
     }
 
     fn container(program: String) -> Container {

@@ -54,10 +54,12 @@ real_test!(vllm; fn default_seeds_are_accepted_by_vllm() {
 // Output tokens equal vLLM's `generation_tokens_total` delta at c=1, 8 and
 // 32, for chat and completions, and every event's count is exact
 // (continuous usage), reconciled with the final usage.
-real_test!(vllm; fn token_counts_equal_the_server_counters_at_c1_c8_c32() {
+// c=1 and c=32 (vLLM batches every request at both, alone or together:
+// a concurrency between adds no case; a_short_run… runs c=8).
+real_test!(vllm; fn token_counts_equal_the_server_counters_at_c1_and_c32() {
     VLLM.with_url(|url| {
         for api in ["chat", "completions"] {
-            for (c, n) in [("1", "4"), ("8", "16"), ("32", "64")] {
+            for (c, n) in [("1", "4"), ("32", "64")] {
                 let dir = tempfile::tempdir().unwrap();
                 let args = [
                     "--api",
@@ -272,7 +274,11 @@ real_test!(vllm; fn a_short_run_catches_the_running_and_kv_cache_maxima() {
 // ends by itself, the requests in flight are recorded as failed with a
 // transport reason, and `run.json` is complete and accounts for every
 // request.
-real_test!(vllm; fn a_server_killed_mid_run_ends_the_run_cleanly() {
+// Named to sort last in this module: libtest starts tests in name order
+// and the machine's turn is first come, first served, so no other test here
+// waits ~40 s for a fresh vLLM after this one kills the shared server
+// (vllm_spec starts its own, with other arguments, either way).
+real_test!(vllm; fn z_last_a_server_killed_mid_run_ends_the_run_cleanly() {
     let mut held = VLLM.lock();
     let mut server = held.take();
     let dir = tempfile::tempdir().unwrap();
