@@ -21,8 +21,7 @@
 #   CMAKE_ARGS         replaces the CMake options below
 #   LLAMA_CPP_BUILD_JOBS  parallel compile jobs (default: the number of cores)
 #
-# Output (stdout, last two lines, machine-readable; --print-paths prints the same
-# lines without installing anything):
+# Output (stdout, last two lines, machine-readable):
 #   LLAMA_SERVER_BIN=<path>
 #   LLAMA_SERVER_MODEL=<path>
 set -euo pipefail
@@ -52,15 +51,6 @@ say() { echo "install-llama-server: $*" >&2; }
 
 command -v "$python" >/dev/null || die "'$python' not found; set PYTHON to a Python 3 interpreter"
 mkdir -p "$cache" "$model_dir" || die "cannot create cache folder $cache"
-
-# Where the install puts its programs, printed before anything is done with
-# --print-paths (scripts/test.sh sets them before the test build, which reads
-# them, while the install runs beside it) and after the install.
-print_paths() {
-  echo "LLAMA_SERVER_BIN=$prefix/llama-server"
-  echo "LLAMA_SERVER_MODEL=$model"
-}
-[[ "${1:-}" == "--print-paths" ]] && { print_paths; exit 0; }
 
 # CMake and Ninja from the system when present, else from PyPI into the
 # cache (the sdist's own build takes CMake from PyPI too). Sets $cmake and
@@ -140,4 +130,5 @@ smoke_test() {
 }
 smoke_test
 
-print_paths
+echo "LLAMA_SERVER_BIN=$prefix/llama-server"
+echo "LLAMA_SERVER_MODEL=$model"

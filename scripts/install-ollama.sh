@@ -33,8 +33,7 @@
 #   PYTHON             Python 3, for pip downloads and the smoke test (default: python3)
 #   GO                 the go command (default: go; Go >= 1.24.1 is needed)
 #
-# Output (stdout, machine-readable; --print-paths prints the same
-# lines without installing anything):
+# Output (stdout, machine-readable):
 #   OLLAMA_BIN=<path of the ollama binary>
 #   OLLAMA_MODELS=<models folder holding the imported model>
 #   OLLAMA_MODEL=<model name to ask for>
@@ -65,16 +64,6 @@ say() { echo "install-ollama: $*" >&2; }
 
 command -v "$python" >/dev/null || die "'$python' not found; set PYTHON to a Python 3 interpreter"
 mkdir -p "$root" "$models" || die "cannot create cache folder $root"
-
-# Where the install puts its programs, printed before anything is done with
-# --print-paths (scripts/test.sh sets them before the test build, which reads
-# them, while the install runs beside it) and after the install.
-print_paths() {
-  echo "OLLAMA_BIN=$bin"
-  echo "OLLAMA_MODELS=$models"
-  echo "OLLAMA_MODEL=$MODEL_NAME"
-}
-[[ "${1:-}" == "--print-paths" ]] && { print_paths; exit 0; }
 
 # "go1.26.8" -> 0 when it is at least $GO_NEEDED.
 go_new_enough() {
@@ -189,4 +178,6 @@ fi
 rm -f "$modelfile" "$modelfile.log"
 stop
 
-print_paths
+echo "OLLAMA_BIN=$bin"
+echo "OLLAMA_MODELS=$models"
+echo "OLLAMA_MODEL=$MODEL_NAME"

@@ -21,8 +21,7 @@
 #   STACKBENCH_CACHE   cache folder (default: ~/.cache/stackbench)
 #   PYTHON             interpreter for the venv, Python 3.11-3.14 (default: python3)
 #
-# Output (stdout, machine-readable; --print-paths prints the same
-# lines without installing anything):
+# Output (stdout, machine-readable):
 #   VLLM_PYTHON=<interpreter that has vLLM>
 #   VLLM_MODEL=<model folder>
 # Start the server with scripts/start-vllm.sh.
@@ -44,15 +43,6 @@ say() { echo "install-vllm: $*" >&2; }
 command -v "$python" >/dev/null || die "'$python' not found; set PYTHON to a Python 3.11-3.14 interpreter"
 [[ -f "$model_src/config.json" ]] || die "model folder $model_src is missing (run from a stackbench checkout)"
 mkdir -p "$cache/models" || die "cannot create cache folder $cache"
-
-# Where the install puts its programs, printed before anything is done with
-# --print-paths (scripts/test.sh sets them before the test build, which reads
-# them, while the install runs beside it) and after the install.
-print_paths() {
-  echo "VLLM_PYTHON=$venv/bin/python"
-  echo "VLLM_MODEL=$model_dir"
-}
-[[ "${1:-}" == "--print-paths" ]] && { print_paths; exit 0; }
 
 vllm_imports() {
   [[ -x "$venv/bin/python" ]] && "$venv/bin/python" - "$VLLM_VERSION" >/dev/null 2>&1 <<'PY'
@@ -87,7 +77,13 @@ for req in msg.get_all("Requires-Dist") or []:
     if "extra ==" not in req:
         print(req.replace("+cpu", ""))
 PY
+  # ~3 GiB of wheels: a download that arrives damaged (seen once here: a
+  # 214 MB wheel whose hash did not match the index's, sound when fetched
+  # again) is fetched once more before the install gives up. pip installs
+  # nothing until every wheel is in, so the second try starts clean.
   "${pip[@]}" install --no-deps -r "$lock" \
+    || { say "installing the locked requirements failed; trying once more"
+         "${pip[@]}" install --no-deps -r "$lock"; } \
     || die "installing the locked requirements $lock failed (see pip's output above)"
   "${pip[@]}" install --no-deps "$wheel" || die "installing $wheel failed"
   # The one mismatch pip check always reports is the relaxed torch pin.
@@ -114,4 +110,5 @@ cp "$model_src"/config.json "$model_src"/generation_config.json \
    "$model_src"/tokenizer.json "$model_src"/tokenizer_config.json \
    "$model_src"/chat_template.jinja "$model_dir"/ || die "could not copy the model folder to $model_dir"
 
-print_paths
+echo "VLLM_PYTHON=$venv/bin/python"
+echo "VLLM_MODEL=$model_dir"

@@ -48,30 +48,56 @@ if [ "${#debs[@]}" -gt 0 ]; then
   apt_pid=$!
 fi
 
-# Where each install puts its programs, known before it runs: the test
-# build reads them (crates/cli/build.rs compiles the real-server tests for
-# them), so they are set once, here, and the installs run beside the build.
-for server in llama-server vllm ollama; do
-  eval "$(bash "scripts/install-$server.sh" --print-paths)"
-done
-export LLAMA_SERVER_BIN LLAMA_SERVER_MODEL VLLM_PYTHON VLLM_MODEL OLLAMA_BIN OLLAMA_MODELS OLLAMA_MODEL
-export CONTAINERS_CONF="${CONTAINERS_CONF:-$PWD/scripts/containers.conf}"
-for tool in LLAMA_SERVER VLLM OLLAMA PODMAN DOCKER CHROMIUM; do
-  export "STACKBENCH_REQUIRE_$tool=1"
-done
-
-# The installs, in the background while the lints and the test build run
-# in the foreground: on a fresh machine the llama-server and Ollama builds
-# (C++) and the Rust build each leave a core idle part of the time, and
-# vLLM's install is mostly downloads. llama-server comes first: Ollama's
-# install uses the llama.cpp source and the model file it fetched.
-step "installing llama-server, then Ollama 0.17.4, and vLLM 0.32.0 (CPU build), with their models, in the background (cached in ${STACKBENCH_CACHE:-$HOME/.cache/stackbench})"
-native_log="$(mktemp "${TMPDIR:-/tmp}/stackbench-native-install.XXXXXX")"
-( bash scripts/install-llama-server.sh && bash scripts/install-ollama.sh ) >"$native_log" 2>&1 &
-native_pid=$!
+# vLLM's install is mostly downloads (wheels): it runs beside the
+# llama-server build, which is mostly compiling, and its output follows.
+step "installing vLLM 0.32.0 (CPU build) and its model folder, in the background"
 vllm_log="$(mktemp "${TMPDIR:-/tmp}/stackbench-vllm-install.XXXXXX")"
 bash scripts/install-vllm.sh >"$vllm_log" 2>&1 &
 vllm_pid=$!
+
+step "installing llama-server and the SmolLM2 model (cached in ${STACKBENCH_CACHE:-$HOME/.cache/stackbench})"
+eval "$(bash scripts/install-llama-server.sh | grep -E '^LLAMA_SERVER_(BIN|MODEL)=')"
+export LLAMA_SERVER_BIN LLAMA_SERVER_MODEL
+export STACKBENCH_REQUIRE_LLAMA_SERVER=1
+
+step "vLLM install (output of the background job)"
+await_job "$vllm_pid" "$vllm_log" "scripts/install-vllm.sh"
+eval "$(grep -E '^VLLM_(PYTHON|MODEL)=' "$vllm_log")"
+rm -f "$vllm_log"
+export VLLM_PYTHON VLLM_MODEL
+export STACKBENCH_REQUIRE_VLLM=1
+
+step "building Ollama 0.17.4 from its Go module and importing the SmolLM2 model"
+eval "$(bash scripts/install-ollama.sh | grep -E '^OLLAMA_(BIN|MODELS|MODEL)=')"
+export OLLAMA_BIN OLLAMA_MODELS OLLAMA_MODEL
+export STACKBENCH_REQUIRE_OLLAMA=1
+
+if [ -n "$apt_pid" ]; then
+  step "Debian packages (output of the background job)"
+  await_job "$apt_pid" "$apt_log" "apt-get install ${debs[*]}"
+fi
+rm -f "$apt_log"
+
+step "podman and the local llama-server image"
+export CONTAINERS_CONF="${CONTAINERS_CONF:-$PWD/scripts/containers.conf}"
+bash scripts/build-llama-image.sh
+# The "bad upgrade" of the container-upgrade test: the model as F32 weights.
+bash scripts/build-llama-image.sh localhost/stackbench-llama-server:f32 --model-type F32
+bash scripts/build-ollama-image.sh >/dev/null
+export STACKBENCH_REQUIRE_PODMAN=1
+
+step "docker (its daemon started when not running) with the same images"
+# DGX OS runs docker: the container tests run on both engines. The script
+# loads podman's images into docker only when docker lacks them (cached:
+# well under a second). A dockerd it starts keeps running after the tests,
+# so the next run finds it answering (its PID and log are in the cache
+# folder).
+bash scripts/start-docker.sh
+export STACKBENCH_REQUIRE_DOCKER=1
+
+step "chromium: the HTML report is opened headless"
+command -v chromium >/dev/null || { echo "error: chromium is missing" >&2; exit 1; }
+export STACKBENCH_REQUIRE_CHROMIUM=1
 
 step "cargo fmt --check"
 cargo fmt --all --check
@@ -88,38 +114,6 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 # Release mode: the timing tests compare against the simulator's schedule
 # with millisecond tolerances, and unoptimized tokio/hyper add ~2 ms per
 # request. The demo command builds the same release profile.
-step "building the tests (release)"
-cargo test --workspace --locked --release --no-run
-
-step "llama-server and Ollama installs (output of the background job)"
-await_job "$native_pid" "$native_log" "scripts/install-llama-server.sh, then scripts/install-ollama.sh"
-step "vLLM install (output of the background job)"
-await_job "$vllm_pid" "$vllm_log" "scripts/install-vllm.sh"
-rm -f "$native_log" "$vllm_log"
-
-if [ -n "$apt_pid" ]; then
-  step "Debian packages (output of the background job)"
-  await_job "$apt_pid" "$apt_log" "apt-get install ${debs[*]}"
-fi
-rm -f "$apt_log"
-
-step "podman and the local llama-server image"
-bash scripts/build-llama-image.sh
-# The "bad upgrade" of the container-upgrade test: the model as F32 weights.
-bash scripts/build-llama-image.sh localhost/stackbench-llama-server:f32 --model-type F32
-bash scripts/build-ollama-image.sh >/dev/null
-
-step "docker (its daemon started when not running) with the same images"
-# DGX OS runs docker: the container tests run on both engines. The script
-# loads podman's images into docker only when docker lacks them (cached:
-# well under a second). A dockerd it starts keeps running after the tests,
-# so the next run finds it answering (its PID and log are in the cache
-# folder).
-bash scripts/start-docker.sh
-
-step "chromium: the HTML report is opened headless"
-command -v chromium >/dev/null || { echo "error: chromium is missing" >&2; exit 1; }
-
 # --no-fail-fast: every test binary runs and every failure is listed, not
 # only those of the first binary that fails.
 # --test-threads 4 on 2 cores: the simulator tests mostly wait on simulated
@@ -140,7 +134,7 @@ export STACKBENCH_SCHEMA_KEYS_DIR
 STACKBENCH_TEST_TIMES="$(mktemp "${TMPDIR:-/tmp}/stackbench-test-times.XXXXXX")"
 export STACKBENCH_TEST_TIMES
 
-step "cargo test (release): running the tests"
+step "cargo test (release)"
 test_rc=0
 cargo test --workspace --locked --release --no-fail-fast -- --test-threads 4 || test_rc=$?
 step "the slowest real-server tests (seconds, of $(awk '{s+=$1} END {printf "%.0f", s}' "$STACKBENCH_TEST_TIMES") s in all)"
