@@ -243,12 +243,15 @@ real_test!(vllm; fn a_short_run_catches_the_running_and_kv_cache_maxima() {
         // other seven waited 3.2 s for their first token while the gauge
         // read 1 (a 3 s run then never saw 8; the CI failures of this test).
         // Eight warm-up requests, one per worker, make that batch before
-        // the measured phase, which then runs with eight in flight.
+        // the measured phase, which then runs with eight in flight. The
+        // phase is 8 s: in a from-scratch run of the test command the
+        // server, fresh from its install, held one request for the whole
+        // of a 4 s phase after the warm-up (1 token in 4.2 s).
         let args = [
             "-c",
             "8",
             "-d",
-            "4s",
+            "8s",
             "--warmup-requests",
             "8",
             "--output-tokens",

@@ -100,7 +100,7 @@ fn set_overrides_an_image_and_a_scenario() {
     ]);
     out.assert_success();
     let text = &out.stdout;
-    assert!(text.contains("localhost/llama:new -hf"), "{text}");
+    assert!(text.contains("localhost/llama:new -m "), "{text}");
     assert!(text.contains("c32: c=32 96 requests"), "{text}");
     assert_eq!(
         text.matches("  launch:").count(),
