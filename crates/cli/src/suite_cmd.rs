@@ -80,7 +80,7 @@ fn box_hygiene(b: &stackbench_stacks::BoxFacts) -> String {
         ));
     }
     if b.drop_page_cache {
-        steps.push("drop the page cache (root only)".into());
+        steps.push("drop the page cache (needs root; without it, skipped with a note)".into());
     }
     if b.settle_memory {
         steps.push(format!(
@@ -89,7 +89,10 @@ fn box_hygiene(b: &stackbench_stacks::BoxFacts) -> String {
             b.memory_tolerance_gib
         ));
     }
-    format!("before each launch: {}\n", steps.join("; "))
+    format!(
+        "before each launch (after its fetch): {}\n",
+        steps.join("; ")
+    )
 }
 
 /// What `--dry-run` prints: every stack's launch and the scenarios.
@@ -141,6 +144,9 @@ fn stack_plan(suite: &Suite, s: &StackEntry) -> anyhow::Result<String> {
             "  fetch (before the launch, at most {}): {fetch}\n",
             s.config.fetch_timeout.as_str()
         );
+        for f in &s.config.fetch_expects {
+            out += &format!("  fetch must make present: {f}\n");
+        }
     }
     if !plan.command_line.is_empty() {
         out += &format!("  launch: {}\n", shell_words(&plan.shown_command()));
@@ -160,6 +166,11 @@ fn stack_plan(suite: &Suite, s: &StackEntry) -> anyhow::Result<String> {
             .as_deref()
             .unwrap_or("(the simulator's address)"),
         s.config.ready_timeout.as_str()
+    );
+    out += &timeouts_line(
+        &s.config.first_byte_timeout,
+        &s.config.request_timeout,
+        "  ",
     );
     if let Some(k) = &s.config.known_answer {
         let must = match (&k.expect_pattern, &k.expect) {
@@ -189,12 +200,31 @@ fn scenario_line(suite: &Suite, sc: &Scenario) -> String {
         None => format!("c={}", sc.users()),
     };
     format!(
-        "  {}: {level} {bound}, prompt {} tokens, {} output tokens, {} warm-up requests\n",
+        "  {}: {level} {bound}, prompt {} tokens, {} output tokens, {} warm-up requests\n{}",
         sc.name,
         sc.prompt_tokens.unwrap_or(d.prompt_tokens),
         sc.output_tokens.unwrap_or(d.output_tokens),
         sc.warmup_requests.unwrap_or(d.warmup_requests),
+        timeouts_line(&sc.first_byte_timeout, &sc.request_timeout, "    "),
     )
+}
+
+/// `--dry-run`'s line for the timeouts a stack or scenario sets (none:
+/// nothing).
+fn timeouts_line(
+    first_byte: &Option<stackbench_core::stack::DurationText>,
+    request: &Option<stackbench_core::stack::DurationText>,
+    indent: &str,
+) -> String {
+    let parts: Vec<String> = [("first byte", first_byte), ("request", request)]
+        .into_iter()
+        .filter_map(|(what, t)| t.as_ref().map(|t| format!("{what} {}", t.as_str())))
+        .collect();
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!("{indent}timeouts: {}\n", parts.join(", "))
+    }
 }
 
 /// Quotes arguments that a shell would split.

@@ -435,6 +435,19 @@ pub struct FetchInfo {
     pub command: Vec<String>,
     /// How long it took, s.
     pub seconds: f64,
+    /// The files the stack's `fetch-expects` names, found after the fetch
+    /// (paths on the machine that ran it, `${VAR}`s expanded).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<FetchedFile>,
+}
+
+/// A file the launch loads, present after the fetch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FetchedFile {
+    /// Its path.
+    pub path: String,
+    /// Its size, bytes.
+    pub bytes: u64,
 }
 
 /// The known-answer request of a stack (`[known-answer]`): a greedy

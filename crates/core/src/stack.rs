@@ -44,6 +44,17 @@ pub struct StackConfig {
     /// (model downloads and CUDA-graph captures take minutes).
     #[serde(default = "default_ready_timeout")]
     pub ready_timeout: DurationText,
+    /// The longest wait for a response's headers in this stack's runs,
+    /// e.g. `30m`; overrides the scenario's and the default (5m). A server
+    /// that queues requests and sends no header before a request's first
+    /// token (Ollama serving one request at a time) needs the whole
+    /// queue's time here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_byte_timeout: Option<DurationText>,
+    /// The per-request timeout in this stack's runs; overrides the
+    /// scenario's and the default (10m). At least `first-byte-timeout`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_timeout: Option<DurationText>,
     /// Scrape `/metrics` during runs (off for servers that have none).
     #[serde(default = "yes")]
     pub metrics: bool,
@@ -62,6 +73,13 @@ pub struct StackConfig {
     /// Ollama needs none: a run pulls a missing model through `/api/pull`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub fetch: Vec<String>,
+    /// Files the launch loads that `fetch` must make present (paths on
+    /// this machine, relative to the stack file's folder, `${VAR}`s
+    /// expanded), checked after the fetch: a download that fetched
+    /// nothing the launch needs (`hf download --include` matching no file
+    /// exits 0) fails there, naming the file and what its folder holds.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fetch_expects: Vec<String>,
     /// How long `fetch` may take, e.g. `2h`.
     #[serde(default = "default_fetch_timeout")]
     pub fetch_timeout: DurationText,
@@ -390,6 +408,20 @@ pub struct Reference {
     pub source: String,
     /// When they were published, `YYYY-MM-DD`.
     pub date: String,
+    /// The versions behind the figures (engine build or image, tool), e.g.
+    /// `llama.cpp build 6918 (2f68ce7cf)`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// How they were measured (tool, prompt and output lengths, repeats),
+    /// e.g. `llama-bench tg32`, `llama-benchy 0.3.5 pp1024/tg128`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method: Option<String>,
+    /// The figures come from an in-process tool (`llama-bench`,
+    /// `llama-batched-bench`): no HTTP server, no streaming, no chat
+    /// template. A server run is expected to be somewhat lower; the tables
+    /// mark the Published figure so its Diff is read that way.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub in_process: bool,
 }
 
 fn default_reference_concurrency() -> u32 {

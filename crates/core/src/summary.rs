@@ -323,6 +323,15 @@ impl Summary {
         Some(((lo - t).abs().max((hi - t).abs())) / t * 100.0)
     }
 
+    /// How many streams the server decoded at once, on average over the
+    /// measured phase: the completed requests' decode time (first token
+    /// to last, [`Summary::decode_us`]) over the phase's wall time. A
+    /// server that serves one request at a time gives at most 1 whatever
+    /// the concurrency; `None` when no completed request decoded.
+    pub fn streams_at_once(&self) -> Option<f64> {
+        (self.decode_us > 0 && self.wall_s > 0.0).then(|| self.decode_us as f64 / 1e6 / self.wall_s)
+    }
+
     /// When no measured request succeeded and some failed: the first
     /// failure reason (`kind: message`).
     pub fn all_failed(&self) -> Option<String> {

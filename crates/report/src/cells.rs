@@ -88,6 +88,34 @@ pub fn published_total(r: &RunFile, c: u32) -> Option<f64> {
         .flatten()
 }
 
+/// A Published cell: `x` to one decimal, marked `°` when the stack's
+/// reference figures come from an in-process tool.
+pub fn published_cell(r: &RunFile, x: Option<f64>) -> Cell {
+    let in_process = r
+        .stack
+        .as_ref()
+        .and_then(|s| s.reference.as_ref())
+        .is_some_and(|reference| reference.in_process);
+    Cell::num(x, 1).marked((in_process && x.is_some()).then_some(Mark::InProcess))
+}
+
+/// Output tokens a completed request must average for the decode time to
+/// say how many streams ran at once: shorter answers are mostly prefill.
+const QUEUE_MIN_TOKENS: u64 = 16;
+
+/// Whether `r`, run with `users` closed-loop users, was a queue: the
+/// server decoded fewer than half as many streams at once as it had
+/// users (judged from at least two completed requests of at least
+/// [`QUEUE_MIN_TOKENS`] tokens each on average).
+pub fn queued(r: &RunFile, users: u32) -> bool {
+    let s = &r.summary;
+    let long_enough = s.requests.ok >= 2 && s.decode_tokens >= QUEUE_MIN_TOKENS * s.requests.ok;
+    users >= 4
+        && long_enough
+        && s.streams_at_once()
+            .is_some_and(|n| n < f64::from(users) / 2.0)
+}
+
 /// Whether any OK request of `r` reasoned before answering.
 pub fn reasoned(r: &RunFile) -> bool {
     r.summary.reasoning_requests > 0

@@ -15,6 +15,11 @@ pub enum Mark {
     NoneCompleted,
     /// `*`: a speculative-decoding bound (per verified step).
     Speculative,
+    /// `°`: a published figure from an in-process tool (no server).
+    InProcess,
+    /// `§`: the server decoded far fewer streams at once than the users
+    /// it was given: the row is a queue, not N streams.
+    Queued,
 }
 
 impl Mark {
@@ -25,6 +30,8 @@ impl Mark {
             Self::WrongAnswer => "✗",
             Self::NoneCompleted => "‡",
             Self::Speculative => "*",
+            Self::InProcess => "°",
+            Self::Queued => "§",
         }
     }
 
@@ -35,6 +42,8 @@ impl Mark {
             Self::WrongAnswer => "wrong-answer",
             Self::NoneCompleted => "none-completed",
             Self::Speculative => "speculative",
+            Self::InProcess => "in-process",
+            Self::Queued => "queued",
         }
     }
 
@@ -45,6 +54,8 @@ impl Mark {
             Self::WrongAnswer => "the stack answered its known-answer question wrong before this run (see `launch.known_answer` in its run.json): its figures are not a result — fast and wrong is not fast.",
             Self::NoneCompleted => "no request completed in this run (every one was still streaming when it ended): per-stream decode rates and E2E come from completed requests only. TTFT and inter-token latencies include the streams cut off after their first token (`+N partial` under requests); lengthen the scenario or ask for fewer output tokens.",
             Self::Speculative => "speculative decoding: the bound is per verified step, and a step can emit several tokens.",
+            Self::InProcess => "published by an in-process tool (llama-bench, llama-batched-bench: no HTTP server, no streaming, no chat template; see the stack's `[reference]` method): a run through the server is expected to be somewhat lower, so part of a negative Diff is the method, not the stack.",
+            Self::Queued => "a queue, not concurrent streams: the server decoded about as many streams at once as the `decoding at once` column says (the requests' decode time over the run's wall time), fewer than half the users. The total is what that many streams give; the others waited, and their wait is in TTFT. Ollama serves some model families one request at a time whatever OLLAMA_NUM_PARALLEL says.",
         };
         Note {
             mark: Some(self),

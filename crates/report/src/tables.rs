@@ -10,8 +10,8 @@ use stackbench_core::run_file::RunFile;
 
 use crate::cells::{
     answered_wrong, cache_hit_pct, cache_reported, client_saturated, completed_only, diff_pct, med,
-    none_completed, published_single, published_total, reasoned, reasoning_pct, requests_cell,
-    roofline, row_marks, spread,
+    none_completed, published_cell, published_single, published_total, queued, reasoned,
+    reasoning_pct, requests_cell, roofline, row_marks, spread,
 };
 use crate::table::{Cell, Mark, Note, Table, Tables};
 
@@ -227,7 +227,7 @@ pub fn single_user_table(runs: &[&RunFile]) -> Table {
                 stack_cell(g),
                 quant_cell(g),
                 completed_only(&g.runs, measured, 1),
-                Cell::num(published, 1),
+                published_cell(r, published),
                 diff_pct(measured, published),
                 bound,
                 share,
@@ -260,6 +260,40 @@ pub fn single_user_table(runs: &[&RunFile]) -> Table {
     {
         t.notes.push(Mark::Speculative.note());
     }
+    with_cell_notes(t, &[Mark::InProcess])
+}
+
+/// `t` with the notes of those of `marks` its cells carry.
+fn with_cell_notes(mut t: Table, marks: &[Mark]) -> Table {
+    for &m in marks {
+        if t.rows.iter().flatten().any(|c| c.marks.contains(&m)) {
+            t.notes.push(m.note());
+        }
+    }
+    t
+}
+
+/// Adds, after column `at`, how many streams each group decoded at once
+/// when any group at `c` users was a queue (see [`queued`]), whose total
+/// (column `total`) is then marked `§`.
+fn with_queues(mut t: Table, groups: &[Group<'_, RunFile>], c: u32, total: usize) -> Table {
+    let is_queue: Vec<bool> = groups
+        .iter()
+        .map(|g| g.runs.iter().any(|r| queued(r, c)))
+        .collect();
+    if !is_queue.contains(&true) {
+        return t;
+    }
+    for (row, &q) in t.rows.iter_mut().zip(&is_queue) {
+        if q {
+            row[total].marks.push(Mark::Queued);
+        }
+    }
+    let at_once = groups
+        .iter()
+        .map(|g| Cell::num(med(&g.runs, |r| r.summary.streams_at_once()), 1))
+        .collect();
+    t.insert_column(total + 1, "decoding at once", at_once);
     t
 }
 
@@ -318,7 +352,7 @@ pub fn total_table(runs: &[&RunFile], concurrency: u32) -> Table {
                 stack_cell(g),
                 quant_cell(g),
                 Cell::num(measured, 1),
-                Cell::num(published, 1),
+                published_cell(g.runs[0], published),
                 diff_pct(measured, published),
                 completed_only(&g.runs, med(&g.runs, |r| r.summary.decode_tok_s.p50), 1),
                 Cell::num(med(&g.runs, |r| r.summary.ttft_ms.p50), 0),
@@ -342,7 +376,9 @@ pub fn total_table(runs: &[&RunFile], concurrency: u32) -> Table {
         body,
     );
     let t = with_reasoning_and_cache(t, &groups, 6);
-    with_spread(t, spreads(&groups, |r| Some(r.summary.output_tok_s)), 2)
+    let t = with_queues(t, &groups, concurrency, 2);
+    let t = with_spread(t, spreads(&groups, |r| Some(r.summary.output_tok_s)), 2);
+    with_cell_notes(t, &[Mark::InProcess, Mark::Queued])
 }
 
 /// One row of the detail table: `r` of the group `g`.

@@ -168,6 +168,8 @@ impl Setting {
             Self::OutputTokens => "output-tokens",
             Self::Turns => "turns",
             Self::ThinkTime => "think-time",
+            Self::RequestTimeout => "request-timeout",
+            Self::FirstByteTimeout => "first-byte-timeout",
             _ => return None,
         })
     }

@@ -505,12 +505,12 @@ async fn models(State(s): State<Arc<SimState>>) -> Response {
 
 async fn chat(State(s): State<Arc<SimState>>, body: Bytes) -> Response {
     s.record("/v1/chat/completions", &body);
-    hold_if_stalled(handle(s, Route::Chat, body)).await
+    hold_if_stalled(handle(s, Route::Chat, body).await).await
 }
 
 async fn completions(State(s): State<Arc<SimState>>, body: Bytes) -> Response {
     s.record("/v1/completions", &body);
-    hold_if_stalled(handle(s, Route::Completions, body)).await
+    hold_if_stalled(handle(s, Route::Completions, body).await).await
 }
 
 /// Adds `Connection: close` (the `refuse` fault's one connection per
@@ -521,7 +521,7 @@ async fn close_connection(mut r: Response) -> Response {
     r
 }
 
-fn handle(s: Arc<SimState>, api: Route, body: Bytes) -> Response {
+async fn handle(s: Arc<SimState>, api: Route, body: Bytes) -> Response {
     let flavor = s.profile.flavor;
     let req = match json_body(&body).and_then(|v| {
         let mut r = parse(flavor, api, &v)?;
@@ -568,7 +568,7 @@ fn handle(s: Arc<SimState>, api: Route, body: Bytes) -> Response {
             && s.profile.thinks
             && s.profile.reasoning_format == ReasoningFormat::Field,
     };
-    stream_response(s, req, renderer, fault, n)
+    stream_response(s, req, renderer, fault, n).await
 }
 
 /// Why the simulated Ollama refuses `req`'s `think`, if it does.
@@ -578,15 +578,15 @@ fn ollama_refusal(s: &SimState, req: &SimRequest) -> Option<String> {
 
 async fn ollama_generate(State(s): State<Arc<SimState>>, body: Bytes) -> Response {
     s.record("/api/generate", &body);
-    hold_if_stalled(handle_ollama_native(s, false, body)).await
+    hold_if_stalled(handle_ollama_native(s, false, body).await).await
 }
 
 async fn ollama_chat(State(s): State<Arc<SimState>>, body: Bytes) -> Response {
     s.record("/api/chat", &body);
-    hold_if_stalled(handle_ollama_native(s, true, body)).await
+    hold_if_stalled(handle_ollama_native(s, true, body).await).await
 }
 
-fn handle_ollama_native(s: Arc<SimState>, chat: bool, body: Bytes) -> Response {
+async fn handle_ollama_native(s: Arc<SimState>, chat: bool, body: Bytes) -> Response {
     // Parsed once: the request, the tokenizer's count and the options
     // check all read the same value.
     let v = match json_body(&body) {
@@ -630,11 +630,15 @@ fn handle_ollama_native(s: Arc<SimState>, chat: bool, body: Bytes) -> Response {
         model: req.model.clone(),
         prompt_tokens: req.prompt_tokens,
     };
-    stream_response(s, req, writer, fault, n)
+    stream_response(s, req, writer, fault, n).await
 }
 
-/// Starts the generation task and returns its streaming response.
-fn stream_response<W: StreamWriter>(
+/// Starts the generation task and returns its streaming response. Ollama
+/// sends its status line and headers with the first chunk (gin's
+/// `c.Stream` writes nothing before it), so a request queued for its one
+/// slot gets no header until its first token: the simulated Ollama holds
+/// its headers the same way.
+async fn stream_response<W: StreamWriter>(
     s: Arc<SimState>,
     req: SimRequest,
     writer: W,
@@ -649,15 +653,23 @@ fn stream_response<W: StreamWriter>(
         let msg = "server busy, please try again.  maximum pending requests exceeded";
         return ollama_api::native_error(StatusCode::SERVICE_UNAVAILABLE, msg);
     }
-    let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(16);
+    let (tx, mut rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(16);
     let stream = req.stream;
     let content_type = writer.content_type();
     let writer_is_native = content_type == "application/x-ndjson";
     let preload = req.preload;
     tokio::spawn(generate(Instant::now(), s, req, writer, fault, n, tx));
-    let body = Body::from_stream(futures_util::stream::unfold(rx, |mut rx| async move {
+    let first = match flavor {
+        Flavor::Ollama => rx.recv().await,
+        _ => None,
+    };
+    let rest = futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|item| (item, rx))
-    }));
+    });
+    let body = Body::from_stream(futures_util::StreamExt::chain(
+        futures_util::stream::iter(first),
+        rest,
+    ));
     let mut resp = Response::new(body);
     let h = resp.headers_mut();
     if preload {
@@ -722,7 +734,7 @@ async fn llama_completion(State(s): State<Arc<SimState>>, body: Bytes) -> Respon
         model: s.profile.model.clone(),
         prompt_tokens: req.prompt_tokens,
     };
-    stream_response(s, req, writer, fault, n)
+    stream_response(s, req, writer, fault, n).await
 }
 
 async fn llama_slots(State(s): State<Arc<SimState>>) -> Response {

@@ -15,6 +15,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 
 use crate::error::LaunchError;
 use crate::expand::expand;
+use crate::fetch_check::{check_expected, ExpectError};
 use crate::secret::{redact, redact_args};
 
 /// Lines of `fetch.log` quoted when the fetch fails.
@@ -45,6 +46,16 @@ pub enum FetchError {
         log: PathBuf,
         /// Its last lines.
         tail: String,
+    },
+    /// The command succeeded but a file the launch loads is not there.
+    #[error("{}", redact(&format!("fetching model '{model}' finished, but a file the launch loads is not there ({} says what the fetch did): {source}", log.display())))]
+    Missing {
+        /// The stack's model (or name).
+        model: String,
+        /// `fetch.log`.
+        log: PathBuf,
+        /// Which file, and what its folder holds.
+        source: ExpectError,
     },
 }
 
@@ -127,9 +138,15 @@ pub async fn fetch_model(
         log: log.to_path_buf(),
         tail: tail(log),
     })?;
+    let files = check_expected(stack, folder).map_err(|source| FetchError::Missing {
+        model: model.to_string(),
+        log: log.to_path_buf(),
+        source,
+    })?;
     Ok(Some(FetchInfo {
         command: shown,
         seconds: started.elapsed().as_secs_f64(),
+        files,
     }))
 }
 

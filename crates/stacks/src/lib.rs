@@ -11,6 +11,7 @@ mod container;
 mod error;
 mod expand;
 mod fetch;
+mod fetch_check;
 mod hygiene;
 mod known_answer;
 mod launch;
@@ -26,6 +27,7 @@ pub use config::{
 pub use container::{sweep_orphans, LABEL_MANAGED, LABEL_OWNER};
 pub use error::{ConfigError, LaunchError};
 pub use fetch::{fetch_command, FetchError, FetchRunError};
+pub use fetch_check::{check_expected, ExpectError};
 pub use launch::{launch_plan, LaunchPlan, Server};
 pub use secret::{mark_secret_env, redact, redact_args};
 pub use suite::{run_suite, SuiteObserver, SuiteOptions, SuiteOutcome};

@@ -14,7 +14,7 @@ use stackbench_engine::LiveCounters;
 use stackbench_runner::{Naming, RunConfig, RunContext, RunOutput, RunnerError};
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{scenario_settings, Scenario, StackEntry, Suite};
+use crate::config::{stack_scenario_settings, Scenario, StackEntry, Suite};
 use crate::error::LaunchError;
 use crate::launch::{abandon, launch_plan, Server};
 use crate::suite_file::{StackOutcome, StackStatus, SuiteFile, SUITE_SCHEMA_VERSION};
@@ -495,9 +495,11 @@ impl NotStarted {
     }
 }
 
-/// Launches `entry` and waits until it is ready: box hygiene first, then
-/// the model fetch, the launch, readiness and the known-answer check; on
-/// failure, tears down and returns the reason with the log's end.
+/// Launches `entry` and waits until it is ready: the model fetch first,
+/// then box hygiene (so a first download's page cache is dropped before
+/// the launch, not left to count against it), the launch, readiness and
+/// the known-answer check; on failure, tears down and returns the reason
+/// with the log's end.
 async fn start_stack(
     suite: &Suite,
     entry: &StackEntry,
@@ -507,9 +509,6 @@ async fn start_stack(
     let s = &entry.config;
     let obs = ctx.obs;
     let waiting = |m: &str| obs.note(&format!("{}: {m}", s.name));
-    let box_state = box_hygiene(suite, s, ctx, &waiting)
-        .await
-        .map_err(|e| NotStarted::new(e, None))?;
     let fetch_log = log.with_file_name("fetch.log");
     let folder = entry
         .file
@@ -520,6 +519,9 @@ async fn start_stack(
     let fetch = cancellable(fetch, ctx.opts, "the model fetch")
         .await
         .map_err(|e| NotStarted::new(e, Some(fetch_log.clone())))?;
+    let box_state = box_hygiene(suite, s, ctx, &waiting)
+        .await
+        .map_err(|e| NotStarted::new(e, None))?;
     let (mut server, control) = launch_ready(suite, entry, log, ctx.opts, &waiting).await?;
     let known = match &s.known_answer {
         Some(check) => {
@@ -663,7 +665,7 @@ fn run_config(
     c.quantization = Some(s.quantization.clone());
     c.out = Some(round.run_dir(&opts.out, &entry.folder(), &scenario.name));
     c.context = run_context(suite, entry, scenario, server, round);
-    scenario_settings(&suite.config, &suite.file, scenario)
+    stack_scenario_settings(&suite.config, &suite.file, s, scenario)
         .into_run_config(c, Naming::ScenarioKey)
         .map_err(|e| match e {
             RunnerError::Setting(e) => {

@@ -58,15 +58,26 @@ esac
 /// A stack `name` launching `stackbench sim` on a free port, its command
 /// carrying `--revision abc123` (as a vLLM launch pins a model revision;
 /// `sh` ignores the words after its script), with a fetch that takes
-/// 200 ms and a known answer the simulator's text holds.
+/// 200 ms and writes the file the stack expects (`FETCH`), and a known
+/// answer the simulator's text holds.
 fn stack(name: &str) -> String {
+    stack_fetching(name, FETCH, "snap/m.gguf")
+}
+
+/// The fetch of [`stack`]: waits 200 ms, then writes a 4-byte
+/// `snap/m.gguf` beside the stack file.
+const FETCH: &str = "sleep 0.2; mkdir -p snap && printf gguf > snap/m.gguf";
+
+/// [`stack`] with the fetch script `fetch` and the file it must make.
+fn stack_fetching(name: &str, fetch: &str, expects: &str) -> String {
     let port = free_port();
     format!(
         r#"name = "{name}"
 flavor = "vllm"
 ready-timeout = "20s"
 metrics = false
-fetch = ["sh", "-c", "sleep 0.2"]
+fetch = ["sh", "-c", "{fetch}"]
+fetch-expects = ["{expects}"]
 [launch.process]
 command = ["sh", "-c", "exec {BIN} sim --profile vllm-nvfp4 --ttft-ms 5 --decode-tps 400 --port {port}", "sh", "--revision", "abc123"]
 port = {port}
@@ -197,11 +208,11 @@ fn check_launch(run: &serde_json::Value, stack_file: &Path) {
     let hook = b["hook"].as_str().unwrap();
     assert!(hook.starts_with("true") && hook.ends_with("(ok)"), "{b}");
     let f = &l["fetch"];
-    assert_eq!(
-        f["command"],
-        serde_json::json!(["sh", "-c", "sleep 0.2"]),
-        "{f}"
-    );
+    assert_eq!(f["command"], serde_json::json!(["sh", "-c", FETCH]), "{f}");
+    let file = &f["files"][0];
+    assert_eq!(file["bytes"], 4, "{f}");
+    let expected = stack_file.parent().unwrap().join("snap/m.gguf");
+    assert_eq!(file["path"], expected.display().to_string(), "{f}");
     let seconds = f["seconds"].as_f64().unwrap();
     assert!(
         (0.2..5.0).contains(&seconds),
@@ -220,4 +231,47 @@ fn check_launch(run: &serde_json::Value, stack_file: &Path) {
     );
     assert_eq!(k["expect"], "", "a pattern check has no word: {k}");
     assert!(k["answer"].as_str().unwrap().contains("quick model"), "{k}");
+}
+
+/// A fetch that succeeds but brings another file than the one the launch
+/// loads (as `hf download --include` matching nothing exits 0) fails the
+/// stack before its launch, naming the file and what its folder holds;
+/// the next stack runs.
+#[test]
+fn a_fetch_without_the_file_the_launch_loads_fails_the_stack_before_its_launch() {
+    let dir = tempfile::tempdir().unwrap();
+    let wrong = "mkdir -p hub/snap && printf q4 > hub/snap/m-Q4_K_M.gguf";
+    let stacks = [
+        (
+            "a.toml",
+            stack_fetching("wrong-file", wrong, "hub/snap/m-NVFP4.gguf"),
+        ),
+        ("b.toml", stack("right-file")),
+    ];
+    let body = "[defaults]\noutput-tokens = 8\nprompt-tokens = 16\nwarmup-requests = 0\n\
+                [[scenario]]\nname = \"c1\"\nconcurrency = 1\nrequests = 1\n";
+    let suite = write_suite(dir.path(), "fetch", &stacks, body);
+    let out = dir.path().join("out");
+    let run = stackbench(["suite", "-q", "--out"])
+        .arg(&out)
+        .arg(&suite)
+        .run();
+    assert_eq!(run.status.code(), Some(2), "{}", run.stderr);
+    let s: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("suite.json")).unwrap()).unwrap();
+    let stacks = s["stacks"].as_array().unwrap();
+    let reason = stacks[0]["reason"].as_str().unwrap();
+    assert_eq!(stacks[0]["status"], "failed", "{reason}");
+    for words in [
+        "hub/snap/m-NVFP4.gguf is not there (missing)",
+        "hub/snap holds: m-Q4_K_M.gguf (2 bytes)",
+        "fetch.log",
+    ] {
+        assert!(reason.contains(words), "{words:?} in {reason}");
+    }
+    assert!(
+        !out.join("wrong-file/c1/run.json").exists(),
+        "no launch, no run"
+    );
+    assert_eq!(stacks[1]["status"], "ok", "{}", stacks[1]);
 }

@@ -12,7 +12,9 @@ use stackbench_core::stack::{KnownAnswer, StackConfig};
 use stackbench_runner::Naming;
 
 use crate::config::diagnostics::invalid_at;
-use crate::config::settings::{scenario_settings, setting_key};
+use crate::config::settings::{
+    scenario_settings, setting_key, stack_scenario_settings, timeouts_mistake,
+};
 use crate::config::types::{OneOrMany, Scenario, SuiteConfig};
 use crate::error::ConfigError;
 
@@ -145,9 +147,43 @@ fn check_settings(
     s: &Scenario,
 ) -> Result<(), (String, String)> {
     for level in expand_levels(std::slice::from_ref(s)) {
-        scenario_settings(config, file, &level)
+        let settings = scenario_settings(config, file, &level);
+        settings
             .validate(Naming::ScenarioKey)
             .map_err(|e| (setting_key(s, i, e.setting), e.message))?;
+        if let Some(m) = timeouts_mistake(&settings) {
+            return Err((format!("scenario[{i}].first-byte-timeout"), m));
+        }
+    }
+    Ok(())
+}
+
+/// Checks the timeouts of `stack` (read from `text`, the contents of
+/// `file`) against each scenario of `config`, whose own it overrides.
+pub(crate) fn check_stack_timeouts(
+    config: &SuiteConfig,
+    suite_file: &Path,
+    file: &Path,
+    text: &str,
+    stack: &StackConfig,
+) -> Result<(), ConfigError> {
+    if stack.first_byte_timeout.is_none() && stack.request_timeout.is_none() {
+        return Ok(());
+    }
+    for s in &config.scenarios {
+        let settings = stack_scenario_settings(config, suite_file, stack, s);
+        if let Some(m) = timeouts_mistake(&settings) {
+            let key = match stack.first_byte_timeout {
+                Some(_) => "first-byte-timeout",
+                None => "request-timeout",
+            };
+            return Err(invalid_at(
+                file,
+                text,
+                key,
+                format!("with scenario {}: {m}", s.name),
+            ));
+        }
     }
     Ok(())
 }
@@ -243,6 +279,10 @@ pub(crate) fn check_stack(file: &Path, text: &str, s: &StackConfig) -> Result<()
             "secret-env",
             format!("'{name}' is not an environment variable name (letters, digits and _)"),
         ));
+    }
+    if !s.fetch_expects.is_empty() && s.fetch.is_empty() {
+        let m = "names what `fetch` must make present: give `fetch` too";
+        return Err(invalid("fetch-expects", m.into()));
     }
     if let Some(k) = &s.known_answer {
         check_known_answer(k).map_err(|(key, m)| invalid(key, m))?;

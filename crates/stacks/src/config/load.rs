@@ -6,7 +6,7 @@ use std::path::Path;
 
 use stackbench_core::stack::StackConfig;
 
-use crate::config::check::{check_stack, check_suite};
+use crate::config::check::{check_stack, check_stack_timeouts, check_suite};
 use crate::config::diagnostics::{invalid_at, parse};
 use crate::config::overrides::{apply, Override};
 use crate::config::types::{StackEntry, Suite, SuiteConfig};
@@ -65,7 +65,7 @@ pub fn load_suite_from(
     let text = read(reader, file)?;
     let config: SuiteConfig = parse_with(file, &text, &suite_overrides)?;
     let config = check_suite(file, &text, config)?;
-    let mut stacks = load_stacks(reader, file, &text, &config.stacks, overrides)?;
+    let mut stacks = load_stacks(reader, file, &text, &config, overrides)?;
     check_targets(file, &stacks, overrides, only)?;
     if !only.is_empty() {
         stacks.retain(|s| only.contains(&s.config.name));
@@ -83,12 +83,12 @@ fn load_stacks(
     reader: Reader<'_>,
     file: &Path,
     text: &str,
-    files: &[String],
+    config: &SuiteConfig,
     overrides: &[Override],
 ) -> Result<Vec<StackEntry>, ConfigError> {
     let base = file.parent().unwrap_or(Path::new("."));
     let mut stacks: Vec<StackEntry> = Vec::new();
-    for rel in files {
+    for rel in &config.stacks {
         let stack_file = base.join(rel);
         let stack_text = read(reader, &stack_file)?;
         let stack: StackConfig = parse(&stack_file, &stack_text)?;
@@ -102,6 +102,7 @@ fn load_stacks(
             apply(&stack_file, &stack_text, &mine)?
         };
         check_stack(&stack_file, &stack_text, &stack)?;
+        check_stack_timeouts(config, file, &stack_file, &stack_text, &stack)?;
         // Before anything of the stack is shown: its secrets are hidden
         // from here on, in this process (see `secret`).
         crate::secret::mark_secret_env(&stack.secret_env);

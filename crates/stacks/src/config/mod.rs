@@ -19,5 +19,5 @@ mod types;
 
 pub use load::{load_suite, load_suite_from, Reader};
 pub use overrides::Override;
-pub(crate) use settings::scenario_settings;
+pub(crate) use settings::stack_scenario_settings;
 pub use types::{BoxFacts, Scenario, StackEntry, Suite, SuiteConfig};

@@ -12,6 +12,8 @@ use stackbench_engine::{Bound, OpenLoopPlan};
 use stackbench_runner::dataset::DatasetSpec;
 use stackbench_runner::{RunSettings, Setting};
 
+use stackbench_core::stack::{DurationText, StackConfig};
+
 use crate::config::types::{Scenario, SuiteConfig};
 
 /// The load of `scenario` (one level, as the loader expands lists) of the
@@ -53,8 +55,57 @@ pub(crate) fn scenario_settings(config: &SuiteConfig, file: &Path, s: &Scenario)
         turns: s.turns.unwrap_or(1),
         think_time: s.think_time.as_ref().map_or(Duration::ZERO, |t| t.get()),
         cache_salt: s.cache_salt.unwrap_or(false),
-        ..RunSettings::default()
+        ..with_timeouts(
+            RunSettings::default(),
+            &s.first_byte_timeout,
+            &s.request_timeout,
+        )
     }
+}
+
+/// The load of `scenario` on `stack`: [`scenario_settings`] with the
+/// stack's own timeouts, which override the scenario's (a server that
+/// queues needs them on every scenario it runs).
+pub(crate) fn stack_scenario_settings(
+    config: &SuiteConfig,
+    file: &Path,
+    stack: &StackConfig,
+    scenario: &Scenario,
+) -> RunSettings {
+    let s = scenario_settings(config, file, scenario);
+    with_timeouts(s, &stack.first_byte_timeout, &stack.request_timeout)
+}
+
+/// `s` with the timeouts given (absent ones left as they are).
+fn with_timeouts(
+    mut s: RunSettings,
+    first_byte: &Option<DurationText>,
+    request: &Option<DurationText>,
+) -> RunSettings {
+    if let Some(t) = first_byte {
+        s.first_byte_timeout = t.get();
+    }
+    if let Some(t) = request {
+        s.request_timeout = t.get();
+    }
+    s
+}
+
+/// Why the timeouts of `s` cannot go together in a suite: a wait for
+/// headers longer than the whole request's, which ends it first (the
+/// longer wait would never be used). `stackbench run` accepts that (a short
+/// `--request-timeout` bounds everything), a config that raised
+/// `first-byte-timeout` and forgot `request-timeout` did not mean it.
+pub(crate) fn timeouts_mistake(s: &RunSettings) -> Option<String> {
+    (s.first_byte_timeout > s.request_timeout).then(|| {
+        format!(
+            "first-byte-timeout ({}) is longer than request-timeout ({}), which ends the \
+             request first: set request-timeout to at least the first-byte wait plus the \
+             longest answer's time",
+            humantime::format_duration(s.first_byte_timeout),
+            humantime::format_duration(s.request_timeout)
+        )
+    })
 }
 
 /// The key a mistake in `setting` of scenario `i`, `s`, is placed at:

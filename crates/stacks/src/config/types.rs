@@ -251,6 +251,14 @@ pub struct Scenario {
     /// `--cache-salt`: keep requests off the prompt cache.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cache_salt: Option<bool>,
+    /// `--first-byte-timeout`: the longest wait for a response's headers
+    /// (a stack's own value overrides it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_byte_timeout: Option<DurationText>,
+    /// `--request-timeout`: the per-request timeout (a stack's own value
+    /// overrides it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_timeout: Option<DurationText>,
 }
 
 /// A scenario's `slo` as the text `run --slo` takes, read into a [`Slo`]
