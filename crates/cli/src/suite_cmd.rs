@@ -172,14 +172,28 @@ fn stack_plan(suite: &Suite, s: &StackEntry) -> anyhow::Result<String> {
         &s.config.request_timeout,
         "  ",
     );
-    if let Some(k) = &s.config.known_answer {
+    out += &checks_lines(&s.config);
+    Ok(out)
+}
+
+/// `--dry-run`'s lines for what is checked around a stack's launch: the
+/// memory it needs, its known answer, and the hint shown if it fails.
+fn checks_lines(s: &stackbench_core::stack::StackConfig) -> String {
+    let mut out = String::new();
+    if let Some(gib) = s.memory_need_gib {
+        out += &format!("  before the launch: at least {gib} GiB available (MemAvailable)\n");
+    }
+    if let Some(k) = &s.known_answer {
         let must = match (&k.expect_pattern, &k.expect) {
             (Some(p), _) => format!("must match {p:?}"),
             (None, w) => format!("must hold {:?} whole", w.as_deref().unwrap_or_default()),
         };
         out += &format!("  known answer: {:?} {must}\n", k.prompt);
     }
-    Ok(out)
+    if let Some(hint) = &s.failure_hint {
+        out += &format!("  if it fails: {hint}\n");
+    }
+    out
 }
 
 /// `--dry-run`'s line for one scenario: its load, bound and sizes.

@@ -55,6 +55,18 @@ pub struct StackConfig {
     /// scenario's and the default (10m). At least `first-byte-timeout`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_timeout: Option<DurationText>,
+    /// Available memory (`MemAvailable`, GiB) the server needs to start,
+    /// checked just before the launch: a box short of it fails the stack
+    /// at once, naming both numbers and the largest processes, instead of
+    /// a server failing minutes into its start (vLLM on unified memory
+    /// wants `--gpu-memory-utilization` × the GPU's total free).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_need_gib: Option<f64>,
+    /// A known remedy to show with this stack's failures (a failed start,
+    /// a failed scenario, a wrong known answer): e.g. the `--set` line
+    /// that disables a kernel known to fail on this box.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure_hint: Option<String>,
     /// Scrape `/metrics` during runs (off for servers that have none).
     #[serde(default = "yes")]
     pub metrics: bool,

@@ -285,6 +285,8 @@ struct Ctx<'a> {
 struct Live {
     index: usize,
     server: Server,
+    /// The stack's `failure-hint`.
+    hint: Option<String>,
 }
 
 async fn run_group(
@@ -355,12 +357,18 @@ async fn launch_group(
             Ok(server) => {
                 outcome.launch = server.info.clone();
                 outcome.log = server.log.as_ref().map(|l| rel(&opts.out, l));
-                live.push(Live { index: i, server });
+                let hint = entry.config.failure_hint.clone();
+                live.push(Live {
+                    index: i,
+                    server,
+                    hint,
+                });
             }
             Err(failed) => {
-                obs.note(&format!("{}: {}", entry.config.name, failed.reason));
+                let reason = with_hint(failed.reason, &entry.config);
+                obs.note(&format!("{}: {reason}", entry.config.name));
                 outcome.status = StackStatus::Failed;
-                outcome.reason = Some(failed.reason);
+                outcome.reason = Some(reason);
                 outcome.log = failed.log.map(|l| rel(&opts.out, &l));
                 record_teardown(outcome, failed.teardown, obs);
             }
@@ -449,7 +457,8 @@ async fn settle(
     };
     obs.note(&format!("{}: {reason}", outcome.name));
     outcome.status = StackStatus::Failed;
-    outcome.reason = Some(with_log(reason, &l.server.log_tail(LOG_TAIL_LINES)));
+    let reason = with_log(reason, &l.server.log_tail(LOG_TAIL_LINES));
+    outcome.reason = Some(hinted(reason, l.hint.as_deref()));
     record_teardown(outcome, l.server.stop().await, obs);
     None
 }
@@ -460,6 +469,19 @@ fn run_failure(run: &RunOutput) -> Option<String> {
         .summary
         .all_failed()
         .map(|reason| format!("every request failed ({reason})"))
+}
+
+/// The reason with the stack's `failure-hint`, when it has one.
+fn with_hint(reason: String, s: &StackConfig) -> String {
+    hinted(reason, s.failure_hint.as_deref())
+}
+
+/// `reason` followed by `hint`, when there is one.
+fn hinted(reason: String, hint: Option<&str>) -> String {
+    match hint {
+        Some(hint) => format!("{reason}\nhint (the stack's failure-hint): {hint}"),
+        None => reason,
+    }
 }
 
 /// The reason with the server log's end; secrets hidden in both (a
@@ -522,15 +544,17 @@ async fn start_stack(
     let box_state = box_hygiene(suite, s, ctx, &waiting)
         .await
         .map_err(|e| NotStarted::new(e, None))?;
+    enough_memory(s, &waiting).map_err(|e| NotStarted::new(e.to_string(), None))?;
     let (mut server, control) = launch_ready(suite, entry, log, ctx.opts, &waiting).await?;
     let known = match &s.known_answer {
         Some(check) => {
             let r = crate::known_answer::check_known_answer(s, check, &control, &waiting).await;
             if let Some(reason) = r.reason.as_deref().filter(|_| !r.passed) {
-                obs.note(&format!(
+                let note = format!(
                     "{}: WRONG ANSWER to the known-answer check: {reason}; the answer: {}",
                     s.name, r.answer
-                ));
+                );
+                obs.note(&with_hint(note, s));
             }
             Some(r)
         }
@@ -542,6 +566,25 @@ async fn start_stack(
         info.known_answer = known;
     }
     Ok(server)
+}
+
+/// Whether the box has the memory `s` needs to launch (`memory-need-gib`);
+/// a box whose `MemAvailable` cannot be read is not checked, with a note.
+fn enough_memory(
+    s: &StackConfig,
+    waiting: &(dyn Fn(&str) + Sync),
+) -> Result<(), crate::memory_need::MemoryShort> {
+    if s.memory_need_gib.is_none() {
+        return Ok(());
+    }
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    match stackbench_runner::gpu::mem_available_gib(&meminfo) {
+        Some(available) => crate::memory_need::check_memory_need(s, available),
+        None => {
+            waiting("memory-need-gib not checked: no MemAvailable in /proc/meminfo");
+            Ok(())
+        }
+    }
 }
 
 /// The suite's box hygiene before launching `s`, when it asks for any.

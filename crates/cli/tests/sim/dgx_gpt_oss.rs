@@ -242,12 +242,15 @@ fn dgx_gpt_oss_references_carry_their_version_and_method() {
 }
 
 /// The `--set`s that launch `stack` (a shipped file) as the simulator
-/// `profile`, with no download and a known answer any reply passes.
+/// `profile`, with no download, no memory need and a known answer any
+/// reply passes.
 fn as_simulator(stack: &str, profile: &str) -> Vec<String> {
     [
         format!("stack.{stack}.launch={{simulator={{profile=\"{profile}\"}}}}"),
         format!("stack.{stack}.fetch=[]"),
         format!("stack.{stack}.fetch-expects=[]"),
+        // The simulator needs none of the Spark's memory.
+        format!("stack.{stack}.memory-need-gib=0.01"),
         format!("stack.{stack}.known-answer={{prompt=\"Say anything.\", expect-pattern='\\w', max-tokens=4}}"),
     ]
     .into_iter()

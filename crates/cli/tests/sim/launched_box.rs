@@ -275,3 +275,57 @@ fn a_fetch_without_the_file_the_launch_loads_fails_the_stack_before_its_launch()
     );
     assert_eq!(stacks[1]["status"], "ok", "{}", stacks[1]);
 }
+
+/// A stack that needs more memory than the box has fails before its
+/// launch (no server started, no run), naming both numbers; one that
+/// needs less launches.
+#[test]
+fn a_stack_needing_more_memory_than_the_box_has_fails_before_its_launch() {
+    let dir = tempfile::tempdir().unwrap();
+    let with_need = |name: &str, gib: &str| {
+        stack(name).replacen(
+            "metrics = false\n",
+            &format!(
+                "metrics = false\nmemory-need-gib = {gib}\nfailure-hint = \"free some memory\"\n"
+            ),
+            1,
+        )
+    };
+    let stacks = [
+        ("a.toml", with_need("too-big", "100000")),
+        ("b.toml", with_need("fits", "0.01")),
+    ];
+    let body = "[defaults]\noutput-tokens = 8\nprompt-tokens = 16\nwarmup-requests = 0\n\
+                [[scenario]]\nname = \"c1\"\nconcurrency = 1\nrequests = 1\n";
+    let suite = write_suite(dir.path(), "mem", &stacks, body);
+    let out = dir.path().join("out");
+    let run = stackbench(["suite", "-q", "--out"])
+        .arg(&out)
+        .arg(&suite)
+        .run();
+    assert_eq!(run.status.code(), Some(2), "{}", run.stderr);
+    let s: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("suite.json")).unwrap()).unwrap();
+    let stacks = s["stacks"].as_array().unwrap();
+    let reason = stacks[0]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("needs 100000.0 GiB of available memory"),
+        "{reason}"
+    );
+    assert!(reason.contains("GiB available (MemAvailable)"), "{reason}");
+    assert!(
+        reason.contains("(pid "),
+        "names the largest processes: {reason}"
+    );
+    let hint = "\nhint (the stack's failure-hint): free some memory";
+    assert!(reason.ends_with(hint), "{reason}");
+    assert!(
+        !out.join("too-big/c1/run.json").exists(),
+        "no launch, no run"
+    );
+    assert_eq!(stacks[1]["status"], "ok", "{}", stacks[1]);
+    assert_eq!(
+        read_run_json(&out.join("fits/c1"))["stack"]["memory-need-gib"],
+        0.01
+    );
+}

@@ -274,28 +274,35 @@ pub(crate) fn check_stack(file: &Path, text: &str, s: &StackConfig) -> Result<()
                 .into(),
         ));
     }
+    check_stack_keys(s).map_err(|(key, m)| invalid(key, m))
+}
+
+/// The checks of `s`'s keys besides its launch: `(key, message)` of the
+/// first mistake.
+fn check_stack_keys(s: &StackConfig) -> Result<(), (&'static str, String)> {
     if let Some(name) = s.secret_env.iter().find(|n| !crate::secret::is_env_name(n)) {
-        return Err(invalid(
-            "secret-env",
-            format!("'{name}' is not an environment variable name (letters, digits and _)"),
-        ));
+        let m = format!("'{name}' is not an environment variable name (letters, digits and _)");
+        return Err(("secret-env", m));
     }
     if !s.fetch_expects.is_empty() && s.fetch.is_empty() {
         let m = "names what `fetch` must make present: give `fetch` too";
-        return Err(invalid("fetch-expects", m.into()));
+        return Err(("fetch-expects", m.into()));
+    }
+    if let Some(n) = s.memory_need_gib.filter(|n| !(n.is_finite() && *n > 0.0)) {
+        return Err((
+            "memory-need-gib",
+            format!("must be a positive number of GiB, not {n}"),
+        ));
     }
     if let Some(k) = &s.known_answer {
-        check_known_answer(k).map_err(|(key, m)| invalid(key, m))?;
+        check_known_answer(k)?;
     }
-    if let Some(r) = &s.reference {
-        if r.single_user_tok_s.is_none() && r.total_tok_s.is_none() {
-            return Err(invalid(
-                "reference",
-                "give single-user-tok-s or total-tok-s".into(),
-            ));
+    match &s.reference {
+        Some(r) if r.single_user_tok_s.is_none() && r.total_tok_s.is_none() => {
+            Err(("reference", "give single-user-tok-s or total-tok-s".into()))
         }
+        _ => Ok(()),
     }
-    Ok(())
 }
 
 /// Checks `[known-answer]`: exactly one of `expect` (not empty) and
