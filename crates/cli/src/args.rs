@@ -49,6 +49,12 @@ pub enum Command {
     /// process or simulator), wait until ready, warm up, run its scenarios,
     /// tear it down, and print the comparison tables.
     Suite(SuiteArgs),
+    /// Check a suite before its run: each stack's image for this machine's
+    /// architecture and the GPU inside it, the model files its launch needs
+    /// and their size, disk room for what is missing, the memory it needs
+    /// and its port. Each line says ok, PROBLEM or ? (could not check, e.g.
+    /// offline); exit 1 when there is a problem.
+    Preflight(PreflightArgs),
     /// Compare a candidate with a baseline (runs or suites, matched by stack
     /// and scenario): change and 95% bootstrap interval per metric, a
     /// verdict, exit 1 if anything regressed.
@@ -183,6 +189,23 @@ pub struct SuiteArgs {
     /// No progress bar.
     #[arg(short, long)]
     pub quiet: bool,
+}
+
+/// `stackbench preflight`
+#[derive(Debug, Args)]
+pub struct PreflightArgs {
+    /// The suite file, e.g. configs/suites/dgx-spark.toml.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Check only these stacks (by name; repeatable).
+    #[arg(long, value_name = "STACK")]
+    pub only: Vec<String>,
+    /// Override a config key as `suite --set` does. Repeatable.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+    /// Ask no registry or model hub (what needs one says "?").
+    #[arg(long)]
+    pub offline: bool,
 }
 
 /// `stackbench compare`

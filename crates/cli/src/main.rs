@@ -7,6 +7,7 @@ mod compare_cmd;
 mod demo;
 mod history_cmd;
 mod merge_cmd;
+mod preflight_cmd;
 mod progress;
 mod report_cmd;
 mod run_cmd;
@@ -78,6 +79,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
             Command::Probe(a) => run_cmd::probe_cmd(a).await,
             Command::Demo(a) => demo::execute(a).await,
             Command::Suite(a) => suite_cmd::execute(a).await,
+            Command::Preflight(a) => preflight_cmd::execute(&a).await,
             Command::Table(a) => table_cmd::execute(&a),
             Command::Compare(a) => compare_cmd::execute(&a),
             Command::Merge(a) => merge_cmd::execute(&a),

@@ -16,6 +16,7 @@ mod hygiene;
 mod known_answer;
 mod launch;
 mod memory_need;
+pub mod preflight;
 mod process;
 mod secret;
 mod suite;

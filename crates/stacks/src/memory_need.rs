@@ -61,12 +61,21 @@ fn largest_processes() -> String {
     let named: Vec<String> = procs
         .iter()
         .take(NAMED)
-        .map(|(kib, who)| format!("{who} {:.1} GiB", *kib as f64 / (1024.0 * 1024.0)))
+        .map(|(kib, who)| format!("{who} {}", resident_size(*kib)))
         .collect();
     if named.is_empty() {
         "none readable".into()
     } else {
         named.join(", ")
+    }
+}
+
+/// `kib` as GiB with one decimal, or MiB below a GiB.
+fn resident_size(kib: u64) -> String {
+    if kib >= 1024 * 1024 {
+        format!("{:.1} GiB", kib as f64 / (1024.0 * 1024.0))
+    } else {
+        format!("{} MiB", kib / 1024)
     }
 }
 
@@ -109,5 +118,7 @@ mod tests {
         let status = "Name:\tollama\nState:\tS (sleeping)\nVmRSS:\t 25165824 kB\n";
         assert_eq!(resident(status), Some(("ollama".into(), 25_165_824)));
         assert_eq!(resident("Name:\tkthreadd\n"), None);
+        assert_eq!(resident_size(25_165_824), "24.0 GiB");
+        assert_eq!(resident_size(8804), "8 MiB");
     }
 }

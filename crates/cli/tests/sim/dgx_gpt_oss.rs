@@ -332,3 +332,31 @@ fn dgx_gpt_oss_run_keeps_the_references_and_marks_in_process_figures() {
         "{tables}"
     );
 }
+
+/// The first DGX suite's dry run needs no root either, and mounts the
+/// user's own caches (HOME decides them).
+#[test]
+fn the_first_dgx_suite_dry_runs_without_root_too() {
+    let suite = repo().join("configs/suites/dgx-spark.toml");
+    let home = tempfile::tempdir().unwrap();
+    let mut wrapper = unprivileged(&suite);
+    wrapper.extend(["env", "-u", "HF_HOME", "-u", "OLLAMA_MODELS_DIR"].map(String::from));
+    wrapper.push(format!("HOME={}", home.path().display()));
+    let out = stackbench(["suite", suite.to_str().unwrap(), "--dry-run"])
+        .via(&wrapper)
+        .success();
+    let printed = &out.stdout;
+    assert_eq!(
+        printed.matches("\n  launch: docker run ").count(),
+        6,
+        "{printed}"
+    );
+    let hf_mount = format!("-v {}/.cache/huggingface:", home.path().display());
+    assert_eq!(
+        printed.matches(&hf_mount).count(),
+        5 + 5,
+        "five launches and five fetches mount it:\n{printed}"
+    );
+    let ollama = format!("-v {}/.ollama:/root/.ollama", home.path().display());
+    assert!(printed.contains(&ollama), "{printed}");
+}

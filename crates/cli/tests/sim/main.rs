@@ -21,6 +21,7 @@ mod launched_box;
 mod load_shapes;
 mod merge;
 mod ollama_native;
+mod preflight;
 mod probe;
 mod prompt_lengths;
 mod queue_timeouts;
