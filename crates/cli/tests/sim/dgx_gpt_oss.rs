@@ -80,6 +80,15 @@ fn unprivileged(suite: &Path) -> Vec<String> {
     }
 }
 
+/// [`unprivileged`], with a user's own caches: HOME (`home`) decides the
+/// mounts, not root's or a set `HF_HOME`.
+fn as_user(suite: &Path, home: &Path) -> Vec<String> {
+    let mut wrapper = unprivileged(suite);
+    wrapper.extend(["env", "-u", "HF_HOME", "-u", "OLLAMA_MODELS_DIR"].map(String::from));
+    wrapper.push(format!("HOME={}", home.display()));
+    wrapper
+}
+
 /// The dry run's block for `stack`: from its `[name]` line to the next
 /// blank line.
 fn block<'a>(printed: &'a str, stack: &str) -> &'a str {
@@ -94,10 +103,7 @@ fn block<'a>(printed: &'a str, stack: &str) -> &'a str {
 fn dgx_gpt_oss_dry_run_needs_no_root_and_shows_one_launch_per_stack() {
     let suite = repo().join(SUITE);
     let home = tempfile::tempdir().unwrap();
-    let mut wrapper = unprivileged(&suite);
-    // A user's own caches: HOME decides the mounts, not root's.
-    wrapper.extend(["env", "-u", "HF_HOME", "-u", "OLLAMA_MODELS_DIR"].map(String::from));
-    wrapper.push(format!("HOME={}", home.path().display()));
+    let wrapper = as_user(&suite, home.path());
     let out = stackbench(["suite", suite.to_str().unwrap(), "--dry-run"])
         .via(&wrapper)
         .success();
@@ -339,9 +345,7 @@ fn dgx_gpt_oss_run_keeps_the_references_and_marks_in_process_figures() {
 fn the_first_dgx_suite_dry_runs_without_root_too() {
     let suite = repo().join("configs/suites/dgx-spark.toml");
     let home = tempfile::tempdir().unwrap();
-    let mut wrapper = unprivileged(&suite);
-    wrapper.extend(["env", "-u", "HF_HOME", "-u", "OLLAMA_MODELS_DIR"].map(String::from));
-    wrapper.push(format!("HOME={}", home.path().display()));
+    let wrapper = as_user(&suite, home.path());
     let out = stackbench(["suite", suite.to_str().unwrap(), "--dry-run"])
         .via(&wrapper)
         .success();

@@ -9,7 +9,7 @@
 //! stand-ins said.
 #![allow(clippy::unwrap_used)]
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::common::server_proc::free_port;
 use crate::common::{read_run_json, stackbench, write_suite, BIN};
@@ -248,18 +248,7 @@ fn a_fetch_without_the_file_the_launch_loads_fails_the_stack_before_its_launch()
         ),
         ("b.toml", stack("right-file")),
     ];
-    let body = "[defaults]\noutput-tokens = 8\nprompt-tokens = 16\nwarmup-requests = 0\n\
-                [[scenario]]\nname = \"c1\"\nconcurrency = 1\nrequests = 1\n";
-    let suite = write_suite(dir.path(), "fetch", &stacks, body);
-    let out = dir.path().join("out");
-    let run = stackbench(["suite", "-q", "--out"])
-        .arg(&out)
-        .arg(&suite)
-        .run();
-    assert_eq!(run.status.code(), Some(2), "{}", run.stderr);
-    let s: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out.join("suite.json")).unwrap()).unwrap();
-    let stacks = s["stacks"].as_array().unwrap();
+    let (out, stacks) = first_fails(dir.path(), &stacks);
     let reason = stacks[0]["reason"].as_str().unwrap();
     assert_eq!(stacks[0]["status"], "failed", "{reason}");
     for words in [
@@ -295,18 +284,7 @@ fn a_stack_needing_more_memory_than_the_box_has_fails_before_its_launch() {
         ("a.toml", with_need("too-big", "100000")),
         ("b.toml", with_need("fits", "0.01")),
     ];
-    let body = "[defaults]\noutput-tokens = 8\nprompt-tokens = 16\nwarmup-requests = 0\n\
-                [[scenario]]\nname = \"c1\"\nconcurrency = 1\nrequests = 1\n";
-    let suite = write_suite(dir.path(), "mem", &stacks, body);
-    let out = dir.path().join("out");
-    let run = stackbench(["suite", "-q", "--out"])
-        .arg(&out)
-        .arg(&suite)
-        .run();
-    assert_eq!(run.status.code(), Some(2), "{}", run.stderr);
-    let s: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out.join("suite.json")).unwrap()).unwrap();
-    let stacks = s["stacks"].as_array().unwrap();
+    let (out, stacks) = first_fails(dir.path(), &stacks);
     let reason = stacks[0]["reason"].as_str().unwrap();
     assert!(
         reason.contains("needs 100000.0 GiB of available memory"),
@@ -328,4 +306,22 @@ fn a_stack_needing_more_memory_than_the_box_has_fails_before_its_launch() {
         read_run_json(&out.join("fits/c1"))["stack"]["memory-need-gib"],
         0.01
     );
+}
+
+/// Runs the suite of `stacks` in `dir` (one request each), whose first
+/// stack fails: the suite exits 2. Returns its folder and `suite.json`'s
+/// stacks.
+fn first_fails(dir: &Path, stacks: &[(&str, String)]) -> (PathBuf, Vec<serde_json::Value>) {
+    let body = "[defaults]\noutput-tokens = 8\nprompt-tokens = 16\nwarmup-requests = 0\n\
+                [[scenario]]\nname = \"c1\"\nconcurrency = 1\nrequests = 1\n";
+    let suite = write_suite(dir, "first-fails", stacks, body);
+    let out = dir.join("out");
+    let run = stackbench(["suite", "-q", "--out"])
+        .arg(&out)
+        .arg(&suite)
+        .run();
+    assert_eq!(run.status.code(), Some(2), "{}", run.stderr);
+    let s: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("suite.json")).unwrap()).unwrap();
+    (out, s["stacks"].as_array().unwrap().clone())
 }
