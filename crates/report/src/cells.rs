@@ -105,15 +105,22 @@ const QUEUE_MIN_TOKENS: u64 = 16;
 
 /// Whether `r`, run with `users` closed-loop users, was a queue: the
 /// server decoded fewer than half as many streams at once as it had
-/// users (judged from at least two completed requests of at least
-/// [`QUEUE_MIN_TOKENS`] tokens each on average).
+/// users, judged from at least two completed requests of at least
+/// [`QUEUE_MIN_TOKENS`] decode tokens each on average. Also fewer than
+/// half the users were cut off mid-stream when a timed run ended (how many
+/// were decoding at that moment: a server decoding them all at once has
+/// nearly every user mid-stream, and their decode time is not in the
+/// average). Conversations with a think time are not judged: users then
+/// idle between turns by design.
 pub fn queued(r: &RunFile, users: u32) -> bool {
     let s = &r.summary;
+    let half = f64::from(users) / 2.0;
     let long_enough = s.requests.ok >= 2 && s.decode_tokens >= QUEUE_MIN_TOKENS * s.requests.ok;
     users >= 4
+        && r.load.think_time_s == 0.0
         && long_enough
-        && s.streams_at_once()
-            .is_some_and(|n| n < f64::from(users) / 2.0)
+        && (s.requests.partial as f64) < half
+        && s.streams_at_once().is_some_and(|n| n < half)
 }
 
 /// Whether any OK request of `r` reasoned before answering.

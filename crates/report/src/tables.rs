@@ -477,6 +477,38 @@ mod tests {
     }
 
     #[test]
+    fn only_a_run_that_decoded_few_streams_at_once_is_marked_a_queue() {
+        let run = |at_once: f64, partial: u64, think_s: f64| {
+            let mut r = fixture_run();
+            r.load.concurrency = 32;
+            r.load.think_time_s = think_s;
+            let s = &mut r.summary;
+            (s.requests.ok, s.requests.partial, s.wall_s) = (64, partial, 100.0);
+            s.decode_tokens = 64 * 511;
+            s.decode_us = (at_once * 100.0 * 1e6) as u64;
+            r
+        };
+        let one_slot = run(0.95, 1, 0.0);
+        let batched = run(28.0, 0, 0.0);
+        // Long streams cut off by a timed end: most users mid-stream.
+        let cut_off = run(12.0, 30, 0.0);
+        let thinking = run(3.0, 0, 5.0);
+        // Each run alone: the same fixture would group them as repeats.
+        let marked = |r: &RunFile| {
+            let t = total_table(&[r], 32);
+            let queued = t.rows[0][2].marks.contains(&Mark::Queued);
+            let noted = t.notes.iter().any(|n| n.mark == Some(Mark::Queued));
+            assert_eq!(queued, noted, "{t:?}");
+            assert_eq!(queued, t.columns.iter().any(|c| c == "decoding at once"));
+            queued
+        };
+        let all = [&one_slot, &batched, &cut_off, &thinking];
+        assert_eq!(all.map(marked), [true, false, false, false]);
+        let t = total_table(&[&one_slot], 32);
+        assert_eq!(t.rows[0][3].value_text(), "0.9", "decoding at once: {t:?}");
+    }
+
+    #[test]
     fn reasoning_and_cache_columns_appear_only_when_a_run_has_them() {
         let plain = fixture_run();
         let mut thinking = fixture_run();

@@ -48,14 +48,15 @@ pub enum FetchError {
         tail: String,
     },
     /// The command succeeded but a file the launch loads is not there.
-    #[error("{}", redact(&format!("fetching model '{model}' finished, but a file the launch loads is not there ({} says what the fetch did): {source}", log.display())))]
+    #[error("{}", redact(&format!("fetching model '{model}' finished, but a file the launch loads is not there ({} says what the fetch did): {missing}", log.display())))]
     Missing {
         /// The stack's model (or name).
         model: String,
         /// `fetch.log`.
         log: PathBuf,
-        /// Which file, and what its folder holds.
-        source: ExpectError,
+        /// Which file, and what its folder holds (in the message, so not
+        /// a `source` that a chain would print twice).
+        missing: ExpectError,
     },
 }
 
@@ -138,10 +139,10 @@ pub async fn fetch_model(
         log: log.to_path_buf(),
         tail: tail(log),
     })?;
-    let files = check_expected(stack, folder).map_err(|source| FetchError::Missing {
+    let files = check_expected(stack, folder).map_err(|missing| FetchError::Missing {
         model: model.to_string(),
         log: log.to_path_buf(),
-        source,
+        missing,
     })?;
     Ok(Some(FetchInfo {
         command: shown,

@@ -31,7 +31,11 @@ fn fake_docker(dir: &Path) {
         r#"#!/bin/sh
 last=""; for x in "$@"; do last2="$last"; last="$x"; done
 case "$1 $2" in
-"image inspect") case "$last" in pulled*) echo "linux/{a}";; *) echo "Error: No such image: $last" >&2; exit 1;; esac;;
+"image inspect") case "$last" in
+  pulled*) echo "linux/{a}";;
+  daemon-down) echo "Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?" >&2; exit 1;;
+  *) echo "Error: No such image: $last" >&2; exit 1;;
+  esac;;
 "manifest inspect") case "$last" in
   in-registry) echo '{{"manifests":[{{"platform":{{"architecture":"{a}","os":"linux"}}}}]}}';;
   other-arch) echo '{{"manifests":[{{"platform":{{"architecture":"s390x","os":"linux"}}}}]}}';;
@@ -73,6 +77,10 @@ fn fake_hub() -> String {
                     r#"{"siblings":[{"rfilename":"r-Q4_K_M.gguf","size":1000}]}"#,
                 ),
                 "/v2/library/m/manifests/t" => ("200 OK", r#"{"layers":[{"size":5},{"size":7}]}"#),
+                "/api/models/o/gated/revision/main?blobs=true" => (
+                    "200 OK",
+                    r#"{"gated":"manual","siblings":[{"rfilename":"g.gguf","size":9}]}"#,
+                ),
                 _ => ("404 Not Found", r#"{"error":"not found"}"#),
             };
             let mut conn = conn;
@@ -112,7 +120,8 @@ fn ollama(name: &str, image: &str, model: &str) -> String {
     )
 }
 
-/// `stackbench preflight SUITE ARGS` with the stand-ins: (exit code, stdout).
+/// `stackbench preflight SUITE ARGS` with the stand-ins, no `HF_TOKEN`
+/// and the Hugging Face cache under `dir/hf`: (exit code, stdout).
 fn preflight(dir: &Path, suite: &Path, hub: &str, args: &[&str]) -> (Option<i32>, String) {
     let path = format!(
         "{}:{}",
@@ -124,6 +133,8 @@ fn preflight(dir: &Path, suite: &Path, hub: &str, args: &[&str]) -> (Option<i32>
         .args(args)
         .env("PATH", path)
         .env("HF_ENDPOINT", hub)
+        .env("HF_TOKEN", "")
+        .env("HF_HOME", dir.join("hf"))
         .env("STACKBENCH_OLLAMA_REGISTRY", hub)
         .run();
     (out.status.code(), out.stdout)
@@ -324,4 +335,72 @@ fn offline_or_unreachable_hubs_are_not_problems_and_a_present_file_needs_no_hub(
     assert_eq!(code, Some(0), "{text}");
     assert_line(&text, "ready", "model", "ok", "r-Q4_K_M.gguf is here");
     assert_line(&text, "ready", "disk", "ok", "nothing left to download");
+}
+
+/// A stack fetching the whole repository `repo` at `revision` (as the vLLM
+/// rows do), with no file named and none expected.
+fn whole_repo(name: &str, image: &str, repo: &str, revision: &str) -> String {
+    let port = free_port();
+    format!(
+        "name = \"{name}\"\nflavor = \"vllm\"\nfetch = [\"hf\", \"download\", \"{repo}\", \"--revision\", \"{revision}\"]\n\
+         [launch.container]\nengine = \"docker\"\nimage = \"{image}\"\nports = [\"127.0.0.1:{port}:8000\"]\n"
+    )
+}
+
+#[test]
+fn an_engine_that_cannot_answer_a_gated_repo_and_a_cached_download_are_judged_right() {
+    let dir = tempfile::tempdir().unwrap();
+    fake_docker(dir.path());
+    let hub = fake_hub();
+    let stacks = [
+        (
+            "a.toml",
+            whole_repo("no-daemon", "daemon-down", "o/r", "abc"),
+        ),
+        (
+            "b.toml",
+            whole_repo("gated", "pulled-gpu", "o/gated", "main"),
+        ),
+        ("c.toml", whole_repo("cached", "pulled-gpu", "o/r", "abc")),
+    ];
+    let body = "[[scenario]]\nname = \"c1\"\nconcurrency = 1\nrequests = 1\n";
+    let suite = write_suite(dir.path(), "pre", &stacks, body);
+    let (code, text) = preflight(dir.path(), &suite, &hub, &[]);
+    assert_eq!(code, Some(1), "{text}");
+    // Not "not pulled": the engine could not be asked, so no launch would work.
+    assert_line(
+        &text,
+        "no-daemon",
+        "image",
+        "PROBLEM",
+        "Cannot connect to the Docker daemon",
+    );
+    assert_line(
+        &text,
+        "gated",
+        "model",
+        "PROBLEM",
+        "o/gated is gated: accept its terms on the hub and set HF_TOKEN",
+    );
+    assert_line(
+        &text,
+        "cached",
+        "model",
+        "ok",
+        "o/r at abc: 1 files, 0.0 GB",
+    );
+    assert_line(&text, "cached", "disk", "ok", "to download");
+
+    // The revision's file is already in the Hugging Face cache, as `hf`
+    // leaves it: refs/<revision> names the commit, snapshots/<commit> holds it.
+    let repo = dir.path().join("hf/hub/models--o--r");
+    let commit = "0123456789abcdef0123456789abcdef01234567";
+    std::fs::create_dir_all(repo.join("refs")).unwrap();
+    std::fs::write(repo.join("refs/abc"), commit).unwrap();
+    let snap = repo.join("snapshots").join(commit);
+    std::fs::create_dir_all(&snap).unwrap();
+    std::fs::write(snap.join("r-Q4_K_M.gguf"), b"gguf").unwrap();
+    let (code, text) = preflight(dir.path(), &suite, &hub, &["--only", "cached"]);
+    assert_eq!(code, Some(0), "{text}");
+    assert_line(&text, "cached", "disk", "ok", "nothing left to download");
 }

@@ -56,7 +56,8 @@ fn a_one_slot_queue_completes_with_its_timeouts_and_is_marked_a_queue() {
     let dir = tempfile::tempdir().unwrap();
     // The stack's first-byte wait overrides the scenario's 60 s.
     let short = one_slot_stack("short-wait", "first-byte-timeout = \"1s\"");
-    let long = one_slot_stack("long-wait", "");
+    // The stack's request timeout overrides the scenario's 90 s.
+    let long = one_slot_stack("long-wait", "request-timeout = \"120s\"");
     let suite = common::write_suite(
         dir.path(),
         "queue",
@@ -83,6 +84,7 @@ fn a_one_slot_queue_completes_with_its_timeouts_and_is_marked_a_queue() {
 
     let long = run_json(&out, "long-wait");
     assert_eq!(long["load"]["timeouts"]["first_byte_s"], 60.0);
+    assert_eq!(long["load"]["timeouts"]["request_s"], 120.0);
     assert_eq!(long["summary"]["requests"]["ok"], 32, "{}", long["summary"]);
     assert_eq!(long["summary"]["requests"]["failed"], 0);
 
@@ -134,5 +136,18 @@ fn a_first_byte_wait_longer_than_the_request_timeout_is_refused_when_the_suite_l
         out.stderr.contains("scenario[0].first-byte-timeout"),
         "{}",
         out.stderr
+    );
+
+    // A short request timeout alone bounds the default header wait: fine.
+    let stack = one_slot_stack("short", "");
+    let scenario =
+        "[[scenario]]\nname = \"c1\"\nconcurrency = 1\nrequests = 1\nrequest-timeout = \"2m\"\n";
+    let suite = common::write_suite(dir.path(), "t", &[("s.toml", stack)], scenario);
+    let out = stackbench(["suite"]).arg(&suite).arg("--dry-run").run();
+    assert_eq!(out.status.code(), Some(0), "{}", out.stderr);
+    assert!(
+        out.stdout.contains("timeouts: request 2m"),
+        "{}",
+        out.stdout
     );
 }

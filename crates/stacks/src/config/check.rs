@@ -151,7 +151,7 @@ fn check_settings(
         settings
             .validate(Naming::ScenarioKey)
             .map_err(|e| (setting_key(s, i, e.setting), e.message))?;
-        if let Some(m) = timeouts_mistake(&settings) {
+        if let Some(m) = timeouts_mistake(&settings, s.first_byte_timeout.is_some()) {
             return Err((format!("scenario[{i}].first-byte-timeout"), m));
         }
     }
@@ -172,7 +172,8 @@ pub(crate) fn check_stack_timeouts(
     }
     for s in &config.scenarios {
         let settings = stack_scenario_settings(config, suite_file, stack, s);
-        if let Some(m) = timeouts_mistake(&settings) {
+        let set = stack.first_byte_timeout.is_some() || s.first_byte_timeout.is_some();
+        if let Some(m) = timeouts_mistake(&settings, set) {
             let key = match stack.first_byte_timeout {
                 Some(_) => "first-byte-timeout",
                 None => "request-timeout",

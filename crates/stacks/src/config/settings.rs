@@ -92,12 +92,13 @@ fn with_timeouts(
 }
 
 /// Why the timeouts of `s` cannot go together in a suite: a wait for
-/// headers longer than the whole request's, which ends it first (the
-/// longer wait would never be used). `stackbench run` accepts that (a short
-/// `--request-timeout` bounds everything), a config that raised
-/// `first-byte-timeout` and forgot `request-timeout` did not mean it.
-pub(crate) fn timeouts_mistake(s: &RunSettings) -> Option<String> {
-    (s.first_byte_timeout > s.request_timeout).then(|| {
+/// headers, set by the config (`first_byte_set`), longer than the whole
+/// request's, which ends it first (the longer wait would never be used):
+/// a config that raised `first-byte-timeout` and forgot `request-timeout`
+/// did not mean it. A short `request-timeout` alone is fine: it bounds the
+/// default header wait too, as `run --request-timeout` does.
+pub(crate) fn timeouts_mistake(s: &RunSettings, first_byte_set: bool) -> Option<String> {
+    (first_byte_set && s.first_byte_timeout > s.request_timeout).then(|| {
         format!(
             "first-byte-timeout ({}) is longer than request-timeout ({}), which ends the \
              request first: set request-timeout to at least the first-byte wait plus the \

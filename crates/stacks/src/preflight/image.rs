@@ -65,6 +65,12 @@ pub(super) async fn image_check(
             let m = format!("{image} is pulled for {platform}, but this machine is {arch}: pull the {arch} image");
             return (Verdict::Problem, m, true);
         }
+        Ok((false, _, err)) if !not_pulled(&err) => {
+            // The engine itself failed (no daemon, no permission on its
+            // socket): every launch would fail the same way.
+            let m = format!("{program} cannot inspect {image}: {}", last_line(&err, ""));
+            return (Verdict::Problem, m, false);
+        }
         Ok(_) => {}
         Err(e) => return (Verdict::Problem, e, false),
     }
@@ -74,6 +80,16 @@ pub(super) async fn image_check(
     }
     let (v, d) = registry_check(program, image, arch).await;
     (v, d, false)
+}
+
+/// Whether an `image inspect` error says the image is not pulled (docker:
+/// "No such image", podman: "image not known"), rather than that the
+/// engine could not answer.
+fn not_pulled(err: &str) -> bool {
+    let err = err.to_lowercase();
+    ["no such image", "image not known", "no such object"]
+        .iter()
+        .any(|w| err.contains(w))
 }
 
 /// Whether `image`'s registry has it for `arch` (`ENGINE manifest inspect`).

@@ -22,14 +22,18 @@ struct HubRef {
     repo: String,
     files: Vec<String>,
     revision: String,
+    /// `--include` patterns (none: every file).
+    include: Vec<String>,
+    /// `--exclude` patterns.
+    exclude: Vec<String>,
 }
 
-/// `hf download REPO [FILE…] [--revision R]` in `args`, if it is one.
+/// `hf download REPO [FILE…] [--revision R] [--include P…] [--exclude
+/// P…]` in `args`, if it is one. `--include` and `--exclude` take every
+/// word up to the next flag, as the `hf` CLI reads them.
 fn hub_ref(args: &[String]) -> Option<HubRef> {
-    const WITH_VALUE: [&str; 8] = [
+    const WITH_VALUE: [&str; 6] = [
         "--revision",
-        "--include",
-        "--exclude",
         "--local-dir",
         "--cache-dir",
         "--repo-type",
@@ -37,16 +41,29 @@ fn hub_ref(args: &[String]) -> Option<HubRef> {
         "--max-workers",
     ];
     let at = args.iter().position(|a| a == "download")?;
-    let mut words = Vec::new();
+    let (mut words, mut include, mut exclude) = (Vec::new(), Vec::new(), Vec::new());
     let mut revision = "main".to_string();
-    let mut rest = args[at + 1..].iter();
+    let mut rest = args[at + 1..].iter().peekable();
     while let Some(a) = rest.next() {
-        if a == "--revision" {
-            revision = rest.next()?.clone();
-        } else if WITH_VALUE.contains(&a.as_str()) {
-            rest.next();
-        } else if !a.starts_with('-') {
-            words.push(a.clone());
+        let patterns = match a.as_str() {
+            "--include" => &mut include,
+            "--exclude" => &mut exclude,
+            "--revision" => {
+                revision = rest.next()?.clone();
+                continue;
+            }
+            f if WITH_VALUE.contains(&f) => {
+                rest.next();
+                continue;
+            }
+            f if f.starts_with('-') => continue,
+            _ => {
+                words.push(a.clone());
+                continue;
+            }
+        };
+        while let Some(p) = rest.next_if(|p| !p.starts_with('-')) {
+            patterns.push(p.clone());
         }
     }
     let (repo, files) = words.split_first()?;
@@ -54,7 +71,47 @@ fn hub_ref(args: &[String]) -> Option<HubRef> {
         repo: repo.clone(),
         files: files.to_vec(),
         revision,
+        include,
+        exclude,
     })
+}
+
+/// A shell-style pattern (`*`, `?`, `[…]`, as `fnmatch`: `*` crosses `/`)
+/// as an anchored regular expression.
+fn glob(pattern: &str) -> Option<regex::Regex> {
+    let mut re = String::from("^");
+    let mut chars = pattern.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '*' => re += ".*",
+            '?' => re += ".",
+            '[' => {
+                re.push('[');
+                if chars.next_if_eq(&'!').is_some() {
+                    re.push('^');
+                }
+                for c in chars.by_ref() {
+                    re.push(c);
+                    if c == ']' {
+                        break;
+                    }
+                }
+            }
+            c => re += &regex::escape(&c.to_string()),
+        }
+    }
+    regex::Regex::new(&(re + "$")).ok()
+}
+
+/// The files of `files` that `h`'s patterns keep.
+fn kept<'a>(h: &HubRef, files: &'a [(String, u64)]) -> Vec<&'a (String, u64)> {
+    let compile = |ps: &[String]| ps.iter().filter_map(|p| glob(p)).collect::<Vec<_>>();
+    let (inc, exc) = (compile(&h.include), compile(&h.exclude));
+    files
+        .iter()
+        .filter(|f| inc.is_empty() || inc.iter().any(|r| r.is_match(&f.0)))
+        .filter(|f| !exc.iter().any(|r| r.is_match(&f.0)))
+        .collect()
 }
 
 /// The model checks of `s` (whose file is in `folder`).
@@ -93,7 +150,7 @@ pub(super) async fn model_checks(
         None => return out,
     };
     let at = expected.first().cloned().unwrap_or_else(hf_hub_dir);
-    out.push(disk_check(&at, to_download));
+    out.push(disk_check(&at, to_download).await);
     out
 }
 
@@ -139,9 +196,34 @@ async fn hub_check(h: &HubRef, opts: &PreflightOptions, out: &mut Vec<Found>) ->
             return None;
         }
     };
+    let files: Vec<(String, u64)> = kept(h, &files).into_iter().cloned().collect();
     let (line, bytes) = named_files(&what, &h.files, &files);
     out.push(line);
-    bytes
+    let cached = cached_bytes(h, &files);
+    bytes.map(|b| b.saturating_sub(cached))
+}
+
+/// Bytes of `files` (the ones `h` downloads) already in this machine's
+/// Hugging Face cache at `h`'s revision.
+fn cached_bytes(h: &HubRef, files: &[(String, u64)]) -> u64 {
+    let repo = hf_hub_dir().join(format!("models--{}", h.repo.replace('/', "--")));
+    let hex = h.revision.len() == 40 && h.revision.chars().all(|c| c.is_ascii_hexdigit());
+    let commit = if hex {
+        h.revision.clone()
+    } else {
+        let r = std::fs::read_to_string(repo.join("refs").join(&h.revision)).unwrap_or_default();
+        r.trim().to_string()
+    };
+    if commit.is_empty() {
+        return 0;
+    }
+    let snapshot = repo.join("snapshots").join(commit);
+    let wanted = |name: &str| h.files.is_empty() || h.files.iter().any(|f| f == name);
+    files
+        .iter()
+        .filter(|(name, _)| wanted(name) && file_bytes(&snapshot.join(name)).is_some())
+        .map(|f| f.1)
+        .sum()
 }
 
 /// The model line for `wanted` files (all of the repository when none is
@@ -202,7 +284,7 @@ async fn ollama_check(s: &StackConfig, opts: &PreflightOptions, out: &mut Vec<Fo
 
 /// Room for `bytes` on the file system holding `at` (its nearest existing
 /// folder).
-fn disk_check(at: &Path, bytes: Option<u64>) -> Found {
+async fn disk_check(at: &Path, bytes: Option<u64>) -> Found {
     let Some(dir) = at.ancestors().find(|d| d.is_dir()) else {
         return (
             "disk",
@@ -210,7 +292,17 @@ fn disk_check(at: &Path, bytes: Option<u64>) -> Found {
             format!("no folder of {} exists", at.display()),
         );
     };
-    let free = free_bytes(dir);
+    // `df` blocks (a hung network mount would hang it): off the runtime,
+    // and bounded.
+    let owned = dir.to_path_buf();
+    let free = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        tokio::task::spawn_blocking(move || free_bytes(&owned)),
+    )
+    .await
+    .ok()
+    .and_then(Result::ok)
+    .flatten();
     match (bytes, free) {
         (Some(0), _) => ("disk", Verdict::Ok, "nothing left to download".into()),
         (Some(need), Some(free)) if free >= need => (
@@ -287,12 +379,37 @@ mod tests {
             Some(HubRef {
                 repo: "o/r".into(),
                 files: vec!["f.gguf".into()],
-                revision: "abc".into()
+                revision: "abc".into(),
+                include: vec![],
+                exclude: vec![],
             })
         );
         let r = hub_ref(&words("hf download o/r --include *.json --exclude x")).unwrap();
         assert_eq!((r.files.len(), r.revision.as_str()), (0, "main"));
         assert_eq!(hub_ref(&words("bash scripts/get.sh")), None);
+    }
+
+    #[test]
+    fn include_and_exclude_patterns_pick_the_files_the_fetch_downloads() {
+        let args = words("hf download o/r --revision abc --exclude [mo]*/* *.md --include *");
+        let h = hub_ref(&args).unwrap();
+        assert_eq!((h.exclude.len(), h.include.len(), h.files.len()), (2, 1, 0));
+        let files: Vec<(String, u64)> = [
+            "model.safetensors",
+            "original/model.bin",
+            "metal/m.bin",
+            "README.md",
+        ]
+        .iter()
+        .map(|n| (n.to_string(), 1))
+        .collect();
+        let names: Vec<&str> = kept(&h, &files).iter().map(|f| f.0.as_str()).collect();
+        assert_eq!(names, ["model.safetensors"]);
+        assert!(
+            glob("*.gguf").unwrap().is_match("sub/x.gguf"),
+            "* crosses /, as fnmatch"
+        );
+        assert!(!glob("[!a]x").unwrap().is_match("ax"));
     }
 
     #[test]

@@ -29,6 +29,14 @@ pub(super) async fn hf_files(repo: &str, revision: &str) -> Lookup<Vec<(String, 
         Lookup::Refused(m) => return Lookup::Refused(m),
         Lookup::Unreachable(m) => return Lookup::Unreachable(m),
     };
+    // The hub describes a gated repository to anyone; its files need a
+    // token of an account that accepted its terms.
+    let gated = v["gated"].as_bool().unwrap_or(false) || v["gated"].is_string();
+    if gated && token.is_none() {
+        return Lookup::Refused(format!(
+            "{repo} is gated: accept its terms on the hub and set HF_TOKEN"
+        ));
+    }
     let files = v["siblings"]
         .as_array()
         .map(|s| {
@@ -44,7 +52,14 @@ pub(super) async fn hf_files(repo: &str, revision: &str) -> Lookup<Vec<(String, 
 pub(super) async fn ollama_tag_bytes(model: &str) -> Lookup<u64> {
     let registry = std::env::var("STACKBENCH_OLLAMA_REGISTRY")
         .unwrap_or_else(|_| "https://registry.ollama.ai".into());
-    let (name, tag) = model.split_once(':').unwrap_or((model, "latest"));
+    if model
+        .split('/')
+        .next()
+        .is_some_and(|first| model.contains('/') && (first.contains('.') || first.contains(':')))
+    {
+        return Lookup::Unreachable(format!("{model} is on another registry: not looked up"));
+    }
+    let (name, tag) = model.rsplit_once(':').unwrap_or((model, "latest"));
     let name = if name.contains('/') {
         name.to_string()
     } else {
@@ -93,6 +108,11 @@ async fn get_json(
         Err(e) => return Lookup::Unreachable(format!("could not reach {url}: {}", chain(&e))),
     };
     let status = resp.status();
+    // Rate limits, a proxy asking for credentials, a request timeout:
+    // nothing about the model.
+    if [407, 408, 429].contains(&status.as_u16()) {
+        return Lookup::Unreachable(format!("{url}: HTTP {status}"));
+    }
     if status.is_client_error() {
         let why = match status.as_u16() {
             401 | 403 => "no access (gated or private: accept its terms and set HF_TOKEN)",
