@@ -41,9 +41,17 @@ fn render(suite: &str, checks: &[Check]) -> String {
     }
     let count = |v: Verdict| checks.iter().filter(|c| c.verdict == v).count();
     let (problems, unchecked) = (count(Verdict::Problem), count(Verdict::Unchecked));
+    let checks_word = |n: usize| if n == 1 { "check" } else { "checks" };
     out += &match problems {
-        0 => format!("\nno problem found ({unchecked} checks could not be made, marked ?): the suite can start\n"),
-        n => format!("\n{n} problems (PROBLEM above), {unchecked} checks could not be made: fix the problems before the run\n"),
+        0 => format!(
+            "\nno problem found ({unchecked} {} could not be made, marked ?): the suite can start\n",
+            checks_word(unchecked)
+        ),
+        n => format!(
+            "\n{n} {} (PROBLEM above), {unchecked} {} could not be made: fix the problems before the run\n",
+            if n == 1 { "problem" } else { "problems" },
+            checks_word(unchecked)
+        ),
     };
     out
 }
