@@ -73,7 +73,6 @@ pub struct Snapshot {
 
 /// Reads the box now; no GPU (or no `nvidia-smi`) is no GPUs.
 pub async fn snapshot() -> Snapshot {
-    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
     let smi = tokio::process::Command::new(gpu::nvidia_smi())
         .arg(format!("--query-gpu={}", gpu::MEMORY_QUERY))
         .arg("--format=csv,noheader,nounits")
@@ -86,7 +85,7 @@ pub async fn snapshot() -> Snapshot {
         .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
         .unwrap_or_default();
     Snapshot {
-        mem_available_gib: gpu::mem_available_gib(&meminfo).unwrap_or(0.0),
+        mem_available_gib: crate::memory_need::mem_available_now().unwrap_or(0.0),
         gpus: gpu::parse_memory_csv(&smi),
     }
 }

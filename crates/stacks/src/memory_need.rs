@@ -30,6 +30,14 @@ pub struct MemoryShort {
     pub holders: String,
 }
 
+/// The box's `MemAvailable` now, GiB (`None` when `/proc/meminfo` has
+/// none): the one reading the launch check, the preflight and the
+/// hygiene snapshot share.
+pub(crate) fn mem_available_now() -> Option<f64> {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    stackbench_runner::gpu::mem_available_gib(&meminfo)
+}
+
 /// Checks `stack.memory_need_gib` against `available_gib` (the box's
 /// `MemAvailable` now); no need given passes.
 pub fn check_memory_need(stack: &StackConfig, available_gib: f64) -> Result<(), MemoryShort> {

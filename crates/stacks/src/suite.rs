@@ -577,8 +577,7 @@ fn enough_memory(
     if s.memory_need_gib.is_none() {
         return Ok(());
     }
-    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
-    match stackbench_runner::gpu::mem_available_gib(&meminfo) {
+    match crate::memory_need::mem_available_now() {
         Some(available) => crate::memory_need::check_memory_need(s, available),
         None => {
             waiting("memory-need-gib not checked: no MemAvailable in /proc/meminfo");

@@ -89,6 +89,15 @@ fn as_user(suite: &Path, home: &Path) -> Vec<String> {
     wrapper
 }
 
+/// `stackbench suite SUITE --dry-run` run [`as_user`] with `home`: its
+/// stdout.
+fn dry_run_as_user(suite: &Path, home: &Path) -> String {
+    stackbench(["suite", suite.to_str().unwrap(), "--dry-run"])
+        .via(as_user(suite, home))
+        .success()
+        .stdout
+}
+
 /// The dry run's block for `stack`: from its `[name]` line to the next
 /// blank line.
 fn block<'a>(printed: &'a str, stack: &str) -> &'a str {
@@ -103,11 +112,7 @@ fn block<'a>(printed: &'a str, stack: &str) -> &'a str {
 fn dgx_gpt_oss_dry_run_needs_no_root_and_shows_one_launch_per_stack() {
     let suite = repo().join(SUITE);
     let home = tempfile::tempdir().unwrap();
-    let wrapper = as_user(&suite, home.path());
-    let out = stackbench(["suite", suite.to_str().unwrap(), "--dry-run"])
-        .via(&wrapper)
-        .success();
-    let printed = &out.stdout;
+    let printed = &dry_run_as_user(&suite, home.path());
     assert!(
         printed.contains("5 stacks, 2 scenarios, one stack at a time"),
         "{printed}"
@@ -345,11 +350,7 @@ fn dgx_gpt_oss_run_keeps_the_references_and_marks_in_process_figures() {
 fn the_first_dgx_suite_dry_runs_without_root_too() {
     let suite = repo().join("configs/suites/dgx-spark.toml");
     let home = tempfile::tempdir().unwrap();
-    let wrapper = as_user(&suite, home.path());
-    let out = stackbench(["suite", suite.to_str().unwrap(), "--dry-run"])
-        .via(&wrapper)
-        .success();
-    let printed = &out.stdout;
+    let printed = &dry_run_as_user(&suite, home.path());
     assert_eq!(
         printed.matches("\n  launch: docker run ").count(),
         6,

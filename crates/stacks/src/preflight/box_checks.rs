@@ -9,8 +9,7 @@ use super::Verdict;
 /// states no need.
 pub(super) fn memory_check(s: &StackConfig) -> Option<(&'static str, Verdict, String)> {
     let need = s.memory_need_gib?;
-    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
-    let Some(available) = stackbench_runner::gpu::mem_available_gib(&meminfo) else {
+    let Some(available) = crate::memory_need::mem_available_now() else {
         let m = "no MemAvailable in /proc/meminfo".to_string();
         return Some(("memory", Verdict::Unchecked, m));
     };
