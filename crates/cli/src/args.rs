@@ -504,6 +504,22 @@ pub struct RunArgs {
     /// Output tokens per request (sent as max_tokens, with ignore_eos).
     #[arg(long, default_value_t = 128, value_parser = clap::value_parser!(u32).range(1..))]
     pub output_tokens: u32,
+    /// Context depth, as llama-bench -d: each request is preceded by D
+    /// tokens of prior context (exact, as the server counts them), then
+    /// its --prompt-tokens, then --output-tokens. With the depth cache on
+    /// (the default) each user's context is sent once first (the ctx_pp
+    /// row) and its requests then process only their new prompt over it
+    /// (pp<P> @ d<D>, tg<T> @ d<D>). A list (0,1024,4096) runs each depth
+    /// in turn, into d<D>/ folders. Refused before the run when depth +
+    /// prompt + output exceeds the server's context.
+    #[arg(long, value_delimiter = ',', value_name = "D[,D...]")]
+    pub depth: Vec<u32>,
+    /// At a depth: on, each user's context is cached after its first send
+    /// (llama-bench's and llama-benchy's prefix-cached depth); off, every
+    /// request's context is its own and processed whole (kept off the
+    /// cache as --cache-salt does).
+    #[arg(long, value_enum, default_value_t = DepthCacheArg::On, value_name = "on|off")]
+    pub depth_cache: DepthCacheArg,
     /// Do not send ignore_eos: outputs may end early.
     #[arg(long)]
     pub no_ignore_eos: bool,
@@ -577,6 +593,15 @@ pub struct RunArgs {
     /// No progress bar and no "waiting for the server" lines (warnings and errors still print).
     #[arg(short, long)]
     pub quiet: bool,
+}
+
+/// `--depth-cache`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DepthCacheArg {
+    /// Each user's context sent once, then taken from the cache.
+    On,
+    /// Every request's context its own, processed whole.
+    Off,
 }
 
 /// Open-loop arrival processes.

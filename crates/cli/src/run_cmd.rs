@@ -17,7 +17,7 @@ use stackbench_runner::sweep::{
 };
 use stackbench_runner::{Naming, Notes, RunConfig, RunSettings, RunnerError};
 
-use crate::args::{ArrivalArg, ProbeArgs, RunArgs};
+use crate::args::{ArrivalArg, DepthCacheArg, ProbeArgs, RunArgs};
 use crate::progress::Progress;
 use crate::shutdown::Shutdown;
 use crate::ExitStatus;
@@ -53,15 +53,27 @@ pub fn run_config(a: &RunArgs) -> anyhow::Result<RunConfig> {
     if !(0.0..=100.0).contains(&a.slo_attainment) {
         bail!("--slo-attainment must be a percentage between 0 and 100");
     }
-    let base = target(a)?;
+    let mut base = target(a)?;
     let levels = levels(a);
-    let Some((&first, rest)) = levels.split_first() else {
+    let Some(&first) = levels.first() else {
         bail!("give a level: --concurrency N or --request-rate R");
     };
-    for &level in rest {
-        at_level(a, &base, level)?;
+    for &depth in depths(a).iter().rev() {
+        base.depth = depth;
+        for &level in &levels {
+            at_level(a, &base, level)?;
+        }
     }
     at_level(a, &base, first)
+}
+
+/// The depths the flags ask for: one (0, none) for a run without.
+fn depths(a: &RunArgs) -> Vec<u32> {
+    if a.depth.is_empty() {
+        vec![0]
+    } else {
+        a.depth.clone()
+    }
 }
 
 /// Where the flags send a run and how it is labelled: everything but its
@@ -90,7 +102,7 @@ fn target(a: &RunArgs) -> anyhow::Result<RunConfig> {
 
 /// The load the flags ask for at `level`: bounded as they say (by default
 /// 10 requests per worker, or 10 seconds' worth of an open-loop rate).
-fn settings(a: &RunArgs, level: Level) -> RunSettings {
+fn settings(a: &RunArgs, level: Level, depth: u32) -> RunSettings {
     let (concurrency, open_loop) = match level {
         Level::Concurrency(n) => (n, None),
         // Warm-up workers of an open-loop run: its cap, else one.
@@ -126,6 +138,8 @@ fn settings(a: &RunArgs, level: Level) -> RunSettings {
         turns: a.turns,
         think_time: a.think_time.unwrap_or_default(),
         cache_salt: a.cache_salt,
+        depth,
+        depth_cache: a.depth_cache == DepthCacheArg::On,
         temperature: a.temperature,
         max_error_pct: a.max_error_rate,
         request_timeout: a.request_timeout,
@@ -162,17 +176,67 @@ fn levels(a: &RunArgs) -> Vec<Level> {
 /// `base` (where the run goes) with the load the flags ask for at
 /// `level`, checked.
 fn at_level(a: &RunArgs, base: &RunConfig, level: Level) -> anyhow::Result<RunConfig> {
-    Ok(settings(a, level).into_run_config(base.clone(), Naming::Flag)?)
+    Ok(settings(a, level, base.depth).into_run_config(base.clone(), Naming::Flag)?)
 }
 
 /// Runs `stackbench run`.
 pub async fn execute(a: RunArgs) -> anyhow::Result<ExitStatus> {
     let config = run_config(&a)?;
     let shutdown = Shutdown::listen();
-    let levels = levels(&a);
+    let depths = depths(&a);
+    if depths.len() > 1 {
+        return depth_series(&a, config, &depths, &shutdown).await;
+    }
+    at_depth(&a, config, &shutdown).await
+}
+
+/// Each depth in turn into `<out>/d<D>/` (a run, or a sweep of the
+/// levels), then the tables of them all.
+async fn depth_series(
+    a: &RunArgs,
+    base: RunConfig,
+    depths: &[u32],
+    shutdown: &Shutdown,
+) -> anyhow::Result<ExitStatus> {
+    let dir = base.out.clone().unwrap_or_else(|| {
+        let label = a.label.clone().unwrap_or_else(|| "depth".into());
+        stackbench_runner::default_out(&label)
+    });
+    if dir.exists() && std::fs::read_dir(&dir).map_or(true, |mut d| d.next().is_some()) {
+        bail!(
+            "{} already holds results; choose another --out",
+            dir.display()
+        );
+    }
+    for &depth in depths {
+        let mut c = base.clone();
+        c.depth = depth;
+        c.out = Some(dir.join(format!("d{depth}")));
+        c.label = None;
+        eprintln!("depth {depth}");
+        let status = at_depth(a, c, shutdown).await?;
+        if status != ExitStatus::Success {
+            eprintln!("depths so far in {}", dir.display());
+            return Ok(status);
+        }
+    }
+    let runs = stackbench_runner::load_runs(std::slice::from_ref(&dir))?;
+    let files: Vec<RunFile> = runs.into_iter().map(|r| r.file).collect();
+    println!("{}", stackbench_report::comparison_tables(&files));
+    println!("results: {}", dir.display());
+    Ok(ExitStatus::Success)
+}
+
+/// One depth: a run, or a sweep of the levels.
+async fn at_depth(
+    a: &RunArgs,
+    config: RunConfig,
+    shutdown: &Shutdown,
+) -> anyhow::Result<ExitStatus> {
+    let levels = levels(a);
     if a.find_max_concurrency {
         let mut search = MaxSearch::new(a.slo_attainment, a.stop_error_pct, a.search_max);
-        return sweep(&a, config, &mut search, &shutdown).await;
+        return sweep(a, config, &mut search, shutdown).await;
     }
     if levels.len() > 1 {
         let rules = StopRules {
@@ -180,9 +244,9 @@ pub async fn execute(a: RunArgs) -> anyhow::Result<ExitStatus> {
             ttft_p99_ms: a.stop_ttft_p99_ms,
         };
         let mut list = ListSweep::new(levels, rules);
-        return sweep(&a, config, &mut list, &shutdown).await;
+        return sweep(a, config, &mut list, shutdown).await;
     }
-    let Some((run, out)) = one_run(config, "run", a.quiet, &shutdown).await? else {
+    let Some((run, out)) = one_run(config, "run", a.quiet, shutdown).await? else {
         return Ok(ExitStatus::Interrupted);
     };
     println!("{}", stackbench_report::run_summary(&run));

@@ -119,6 +119,8 @@ pub struct RunIdentity {
     pub scenario: Option<String>,
     /// The load level.
     pub level: Level,
+    /// The context depth, tokens (0: none).
+    pub depth: u32,
     /// The repeat number, from 1 (1 outside a `--repeat` suite).
     pub repeat: u32,
 }
@@ -139,13 +141,18 @@ impl RunIdentity {
             side: side(r),
             scenario: scenario(r).map(str::to_string),
             level: Level::of(&r.load),
+            depth: r.load.depth.as_ref().map_or(0, |d| d.tokens),
             repeat: repeat(r),
         }
     }
 
-    /// The scenario, or the level label (`c8`, `r4`) outside a suite.
+    /// The scenario, or outside a suite the level label (`c8`, `r4`) and
+    /// the depth when there is one (`c1-d4096`).
     pub fn scenario_or_level(&self) -> String {
-        self.scenario.clone().unwrap_or_else(|| self.level.label())
+        self.scenario.clone().unwrap_or_else(|| match self.depth {
+            0 => self.level.label(),
+            d => format!("{}-d{d}", self.level.label()),
+        })
     }
 
     /// Which stack this is.

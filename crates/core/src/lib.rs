@@ -8,6 +8,7 @@
 #![warn(missing_docs)]
 
 pub mod client_load;
+pub mod depth;
 pub mod histogram;
 pub mod identity;
 pub mod kinds;

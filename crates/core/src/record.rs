@@ -217,6 +217,11 @@ pub struct RequestRecord {
     pub shard: Option<u32>,
     /// True for warm-up requests, which no statistic includes.
     pub warmup: bool,
+    /// True for a user's context sent alone before a run at a cached
+    /// depth (`--depth`): also `warmup`, and summed apart in
+    /// `summary.depth_prefill`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub depth_prefill: bool,
     /// How it ended.
     pub status: RequestStatus,
     /// Why it failed, for `failed`.

@@ -86,6 +86,10 @@ pub struct LoadConfig {
     /// lengths the server reported).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dataset: Option<DatasetInfo>,
+    /// A run at a context depth (`--depth`): the context before each
+    /// request's prompt and how it was treated; absent without one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub depth: Option<crate::depth::DepthLoad>,
     /// Leading prompt tokens every request shared (after the instruction),
     /// to measure prefix caching on purpose; 0: none.
     #[serde(default)]

@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+pub use crate::depth::{DepthPrefill, Spread};
 pub use crate::histogram::Dist;
 use crate::histogram::LatencyHistograms;
 use crate::timeline::WindowRate;
@@ -170,6 +171,10 @@ pub struct Summary {
     /// Multi-turn runs: each turn's figures, in turn order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub turns: Vec<TurnSummary>,
+    /// A run at a cached depth: each user's context sent once before the
+    /// measured requests (`ctx_pp`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub depth_prefill: Option<DepthPrefill>,
 }
 
 /// One turn of a multi-turn run.
@@ -393,6 +398,7 @@ impl Summary {
             cache_reported_prompt_tokens: t.cache_reported_prompt_tokens,
             cache_hit_share: share(t.cached_prompt_tokens, t.cache_reported_prompt_tokens),
             turns: turn_summaries(h, t),
+            depth_prefill: None,
         }
     }
 }

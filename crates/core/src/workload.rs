@@ -38,6 +38,11 @@
 //! model asked to think writes other tokens) and whether a `cache_salt`
 //! was set (a salted run cannot ride on the prompt cache of an earlier
 //! one; the salt's value is not a key, `--cache-salt` draws a new one each run).
+//! So are the context depth and whether it was cached (`depth`,
+//! `depth_cache`): a request at depth 4096 is a longer request, and a
+//! cached depth processes only its new prompt. The depth also names the
+//! scenario of a run outside a suite (`c1-d4096`, see
+//! `crate::identity`), so runs at two depths are never pooled as repeats.
 
 use std::fmt;
 
@@ -95,6 +100,11 @@ pub enum WorkloadKey {
     ThinkTime,
     /// Whether the requests carried a cache salt (`salted` or `none`).
     CacheSalt,
+    /// Context tokens before each request's prompt (`--depth`; 0: none).
+    Depth,
+    /// At a depth, whether each user's context was cached (`on`, `off`;
+    /// `none` without a depth).
+    DepthCache,
 }
 
 /// What a key reads when the run has no such setting.
@@ -105,7 +115,7 @@ const SALTED: &str = "salted";
 
 impl WorkloadKey {
     /// Every key, in the order messages list them.
-    pub const ALL: [Self; 23] = [
+    pub const ALL: [Self; 25] = [
         Self::Concurrency,
         Self::RequestRate,
         Self::Arrival,
@@ -129,6 +139,8 @@ impl WorkloadKey {
         Self::Turns,
         Self::ThinkTime,
         Self::CacheSalt,
+        Self::Depth,
+        Self::DepthCache,
     ];
 
     /// The load level: what `merge` leaves out (each shard applies its
@@ -173,6 +185,8 @@ impl WorkloadKey {
             Self::Turns => "turns",
             Self::ThinkTime => "think_time_s",
             Self::CacheSalt => "cache_salt",
+            Self::Depth => "depth",
+            Self::DepthCache => "depth_cache",
         }
     }
 
@@ -202,6 +216,8 @@ impl WorkloadKey {
             Self::Turns => "load.turns",
             Self::ThinkTime => "load.think_time_s",
             Self::CacheSalt => "load.cache_salt",
+            Self::Depth => "load.depth.tokens",
+            Self::DepthCache => "load.depth.cached",
         }
     }
 
@@ -246,6 +262,12 @@ impl WorkloadKey {
             Self::Turns => l.turns.to_string(),
             Self::ThinkTime => l.think_time_s.to_string(),
             Self::CacheSalt => l.cache_salt.as_ref().map_or(NONE, |_| SALTED).to_string(),
+            Self::Depth => l.depth.as_ref().map_or(0, |d| d.tokens).to_string(),
+            Self::DepthCache => l
+                .depth
+                .as_ref()
+                .map_or(NONE, |d| if d.cached { "on" } else { "off" })
+                .to_string(),
         }
     }
 

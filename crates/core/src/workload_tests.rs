@@ -8,7 +8,7 @@ use crate::slo::Slo;
 
 /// The committed fixture, with every optional setting present so each
 /// can be changed on its own: an open-loop rate, a dataset with every
-/// selection filter, an SLO.
+/// selection filter, an SLO, a cached depth.
 fn base() -> RunFile {
     let mut r: RunFile =
         serde_json::from_str(include_str!("../../report/tests/fixtures/run-v2-sim.json"))
@@ -27,6 +27,12 @@ fn base() -> RunFile {
         max_prompt_tokens: Some(1024),
         max_output_tokens: Some(512),
         ..DatasetInfo::default()
+    });
+    r.load.depth = Some(crate::depth::DepthLoad {
+        tokens: 4096,
+        cached: true,
+        server_context: Some(8192),
+        context_from: Some("llama-server /props: n_ctx per slot".into()),
     });
     r
 }
@@ -81,6 +87,16 @@ fn change(key: WorkloadKey, r: &mut RunFile) {
         WorkloadKey::Turns => l.turns = 4,
         WorkloadKey::ThinkTime => l.think_time_s = 1.5,
         WorkloadKey::CacheSalt => l.cache_salt = Some("run-7".into()),
+        WorkloadKey::Depth => {
+            if let Some(d) = l.depth.as_mut() {
+                d.tokens = 16_384;
+            }
+        }
+        WorkloadKey::DepthCache => {
+            if let Some(d) = l.depth.as_mut() {
+                d.cached = false;
+            }
+        }
     }
 }
 

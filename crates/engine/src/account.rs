@@ -24,7 +24,7 @@ use stackbench_core::{
 use stackbench_wire::CountOutcome;
 
 use crate::lag_book::Lateness;
-use crate::phase::{Phase, Shard};
+use crate::phase::{DepthSample, Phase, Shard};
 use crate::plan::micros;
 use crate::session::TurnOf;
 use stackbench_wire::body::Request;
@@ -170,6 +170,15 @@ impl Phase {
             }
             Some(Ok(c)) => Ended::Ok(self.fill_ok(&mut rec, c, events, f.target_output_tokens)),
         };
+        if self.depth_prefill {
+            rec.depth_prefill = true;
+            lock(&self.depth_samples).push(DepthSample {
+                ok: matches!(ended, Ended::Ok(_)),
+                ttft_us: rec.ttft_us,
+                prompt_tokens: rec.prompt_tokens,
+                cached_tokens: rec.cached_prompt_tokens,
+            });
+        }
         match self.shard(f.id) {
             Some(shard) => self.tally(f, &mut rec, &ended, events, shard),
             None if matches!(ended, Ended::Ok(_)) => {
@@ -301,7 +310,7 @@ impl Phase {
         tally_reasoning(rec, t);
         let prefill = rec.prompt_tokens.and_then(|p| {
             hists.prompt_tokens.record(p);
-            let processed = p.saturating_sub(rec.cached_prompt_tokens.unwrap_or(0));
+            let processed = self.processed_prompt(p, rec.cached_prompt_tokens);
             let ttft = m.map(|m| m.ttft_us).filter(|t| *t > 0)?;
             let rate = processed as f64 * 1e6 / ttft as f64;
             let mtps = (rate * 1000.0).round() as u64;
@@ -408,6 +417,7 @@ fn new_record(f: &Finished, events: &[TokenEvent], warmup: bool) -> RequestRecor
         worker: f.worker,
         shard: None,
         warmup,
+        depth_prefill: false,
         status: RequestStatus::Cancelled,
         error: None,
         start_unix_us: f.start_unix_us,

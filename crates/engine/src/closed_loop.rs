@@ -81,7 +81,7 @@ async fn worker(
         }
         let Some(id) = phase.take() else { break };
         slot.store(id, Ordering::Relaxed);
-        let base = phase.request(id);
+        let base = phase.request(id, Some(wid));
         let (request, turn) = match conversation.as_mut() {
             Some(c) => {
                 let (r, at) = c.next(base);
@@ -110,6 +110,10 @@ async fn worker(
                 phase.end_conversation(c);
                 conversation = None;
             }
+        }
+        if phase.depth_prefill {
+            // One context per user, sent once.
+            break;
         }
         if out.refused {
             // A server that is down fails instantly; don't spin on it.

@@ -32,7 +32,7 @@ pub use lanes::{LaneError, Lanes, MAX_THREADS};
 pub use live::LiveCounters;
 pub use plan::OpenLoopPlan;
 pub use plan::{Bound, RunPlan, DEFAULT_COLD_LOAD_MS, ERROR_STOP_MIN};
-pub use prompt::PromptGenerator;
+pub use prompt::{ContextKey, PromptGenerator};
 pub use schedule::{run, run_with_hooks, NoHooks, PhaseHooks, RunOutcome};
 pub use session::SessionPlan;
 pub use sink::{write_atomic, RecordSink, SinkError};

@@ -84,7 +84,7 @@ pub(crate) async fn dispatch(
                 late: Some(late),
                 turn: None,
             };
-            let request = p.request(id);
+            let request = p.request(id, None);
             p.send_one(&driver, sent, request, &mut Vec::new()).await;
         });
         tasks.requests.insert(task.id(), id);

@@ -16,13 +16,13 @@ use stackbench_core::slo::Slo;
 use stackbench_core::summary::Totals;
 use stackbench_core::sync::lock;
 use stackbench_core::{LatencyHistograms, Timeline};
-use stackbench_wire::body::Request;
+use stackbench_wire::body::{Prompt, Request};
 use tokio_util::sync::CancellationToken;
 
 use crate::lag_book::LagBook;
 use crate::live::LiveCounters;
 use crate::plan::{micros, too_many_failures, RunPlan};
-use crate::prompt::PromptGenerator;
+use crate::prompt::{ContextKey, PromptGenerator};
 use crate::session::{Conversation, SessionBook};
 use crate::sink::RecordSink;
 
@@ -38,12 +38,33 @@ pub(crate) struct Shard {
     pub(crate) totals: Totals,
 }
 
+/// One depth-prefill request that ended: what `summary.depth_prefill`
+/// is built from.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct DepthSample {
+    /// Whether it ended OK.
+    pub(crate) ok: bool,
+    /// Time to its first token, µs.
+    pub(crate) ttft_us: Option<u64>,
+    /// Its prompt as the server counted it.
+    pub(crate) prompt_tokens: Option<u64>,
+    /// The part the server took from its cache, where it says.
+    pub(crate) cached_tokens: Option<u64>,
+}
+
 /// Which phase, and what only the measured one has.
 // Built twice per run and moved once: its size does not matter.
 #[allow(clippy::large_enum_variant)]
 pub(crate) enum Kind {
     /// Requests `0..warmup_requests`, sent and recorded but not counted.
     Warmup,
+    /// A run at a cached depth: each user sends its context once (one
+    /// output token), recorded and summed apart (`ctx_pp`), before the
+    /// measured requests that take it from the cache.
+    DepthPrefill {
+        /// The first id (after the warm-up ones); one id per user.
+        first_id: u64,
+    },
     /// Requests from `first_id` to the plan's bound, counted.
     Measured {
         /// The first measured request id (after the warm-up ones).
@@ -74,6 +95,13 @@ pub(crate) struct Phase {
     cache_salt: Option<Arc<str>>,
     pub(crate) t0: Instant,
     pub(crate) measured: bool,
+    /// The depth-prefill phase: one context-only request per worker.
+    pub(crate) depth_prefill: bool,
+    /// Measured requests carry their user's context (a cached depth);
+    /// otherwise each request's context is its own.
+    depth_per_user: bool,
+    /// The depth-prefill requests that ended, as the summary needs them.
+    pub(crate) depth_samples: Mutex<Vec<DepthSample>>,
     pub(crate) next_id: AtomicU64,
     end_id: Option<u64>,
     pub(crate) stop: CancellationToken,
@@ -112,8 +140,13 @@ pub(crate) struct Phase {
 impl Phase {
     /// The phase `kind` of `plan`.
     pub(crate) fn new(plan: &RunPlan, kind: Kind, shared: Shared) -> Self {
+        let depth_prefill = matches!(kind, Kind::DepthPrefill { .. });
         let (measured, first_id, end_id, lag) = match kind {
             Kind::Warmup => (false, 0, Some(plan.warmup_requests), None),
+            Kind::DepthPrefill { first_id } => {
+                let end = first_id + u64::from(plan.workers());
+                (false, first_id, Some(end), None)
+            }
             Kind::Measured { first_id, lag } => (true, first_id, plan.bound.end_id(first_id), lag),
         };
         let shards = if measured { HIST_SHARDS } else { 0 };
@@ -129,6 +162,9 @@ impl Phase {
             cache_salt: plan.cache_salt.clone(),
             t0: shared.t0,
             measured,
+            depth_prefill,
+            depth_per_user: plan.depth_cached && measured,
+            depth_samples: Mutex::new(Vec::new()),
             next_id: AtomicU64::new(first_id),
             end_id,
             stop: shared.stop,
@@ -177,12 +213,20 @@ impl Phase {
         Some(id)
     }
 
-    /// What request `id` asks: a dataset entry, else a generated prompt;
-    /// salted when the run salts.
-    pub(crate) fn request(&self, id: u64) -> Request {
-        let r = match self.entry(id) {
-            Some(r) => r,
-            None => Request::text(self.prompts.prompt(id)),
+    /// What request `id`, sent by `worker` (`None`: an open loop's), asks:
+    /// a dataset entry, else a generated prompt (at a depth, with the
+    /// context of its user or its own; in the depth prefill, the user's
+    /// context alone, for one token); salted when the run salts.
+    pub(crate) fn request(&self, id: u64, worker: Option<u32>) -> Request {
+        let user = worker.filter(|_| self.depth_per_user || self.depth_prefill);
+        let key = user.map_or(ContextKey::Request(id), ContextKey::User);
+        let r = if self.depth_prefill {
+            Request::new(Prompt::Text(self.prompts.context_only(key)), Some(1))
+        } else {
+            match self.entry(id) {
+                Some(r) => r,
+                None => Request::text(self.prompts.prompt_at(id, key)),
+            }
         };
         self.salted(r, id)
     }
@@ -221,6 +265,20 @@ impl Phase {
     /// to the next one.
     pub(crate) fn end_conversation(&self, c: &Conversation) {
         lock(&self.session_book).give_back(c);
+    }
+
+    /// The prompt tokens a request of `prompt` tokens processed, for its
+    /// prefill rate: at a cached depth, the new prompt after its user's
+    /// context (llama-bench's `pp512 @ d4096`: 512 tokens over their
+    /// time, the same on every server, whether or not it reports what it
+    /// took from its cache); otherwise what the server did not take from
+    /// its cache (`cached`, where it says).
+    pub(crate) fn processed_prompt(&self, prompt: u64, cached: Option<u64>) -> u64 {
+        if self.depth_per_user {
+            prompt.saturating_sub(u64::from(self.prompts.depth_words()))
+        } else {
+            prompt.saturating_sub(cached.unwrap_or(0))
+        }
     }
 
     /// The shard request `id` is accounted in; `None` in warm-up.

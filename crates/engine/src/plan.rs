@@ -101,6 +101,11 @@ pub struct RunPlan {
     /// `<salt>-<id>`, its own prompt-cache namespace where the server has
     /// one.
     pub cache_salt: Option<Arc<str>>,
+    /// At a depth (`prompts` has context words): each user's requests
+    /// carry its own context, sent once first (the depth prefill) and
+    /// then taken from the cache; `false`: each request's context is its
+    /// own.
+    pub depth_cached: bool,
     /// Test-only: the request id whose sending panics (a worker's bug).
     #[cfg(test)]
     pub(crate) panic_at: Option<u64>,
@@ -110,6 +115,22 @@ impl RunPlan {
     /// Closed-loop workers: at least one.
     pub(crate) fn workers(&self) -> u32 {
         self.concurrency.max(1)
+    }
+
+    /// Whether the run sends a depth prefill: a cached depth, closed loop.
+    pub(crate) fn has_depth_prefill(&self) -> bool {
+        self.depth_cached && self.prompts.depth_words() > 0 && self.open_loop.is_none()
+    }
+
+    /// The first measured request id: after the warm-up's, and the depth
+    /// prefill's (one per user).
+    pub(crate) fn first_measured_id(&self) -> u64 {
+        let prefill = if self.has_depth_prefill() {
+            u64::from(self.workers())
+        } else {
+            0
+        };
+        self.warmup_requests + prefill
     }
 
     /// Warm-up workers: no more than there are warm-up requests.
@@ -158,6 +179,7 @@ pub(crate) mod tests {
             max_error_pct: None,
             sessions: None,
             cache_salt: None,
+            depth_cached: false,
             panic_at: None,
         }
     }

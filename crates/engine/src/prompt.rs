@@ -19,6 +19,16 @@
 //! count-bounded run are built before it starts; a timed run builds them
 //! ahead in a pool and, past it, the same way on demand (a string of a
 //! few thousand bytes: microseconds, no tokenizer involved).
+//!
+//! At a context depth (`--depth D`) a prompt is the instruction, then D
+//! words of context, then the request's own words, all in one message:
+//! D + own words is exact for the same reason. The context is keyed
+//! ([`ContextKey`]): one per user when the run caches it (each user's
+//! requests share their context, and no other user's), one per request
+//! when it does not (no two requests share more than the instruction).
+//! Contexts are built per request (about 6 bytes a word: a 100k-token
+//! context is ~0.6 MB and a millisecond, against the seconds its prefill
+//! takes), so a run at depth keeps only the own words in its pool.
 
 use std::sync::Arc;
 
@@ -59,7 +69,33 @@ pub struct PromptGenerator {
     seed: Seed,
     words: u32,
     shared_words: u32,
+    /// Context words before the own words (`--depth`).
+    depth_words: u32,
+    /// Mixed into every context key: contexts differ between runs even
+    /// when `--seed` is the same (a second run must not ride on the
+    /// first's cache).
+    depth_nonce: u64,
     built: Arc<Vec<Arc<str>>>,
+}
+
+/// Whose context a prompt at depth carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContextKey {
+    /// A user's (closed-loop worker's) own context, sent with each of its
+    /// requests: cached after its first.
+    User(u32),
+    /// A context of this request alone: nothing to take from a cache.
+    Request(u64),
+}
+
+impl ContextKey {
+    /// The key's number, users and requests kept apart.
+    fn code(self) -> u64 {
+        match self {
+            Self::User(u) => 0xC0DE_0000_0000_0000 ^ u64::from(u),
+            Self::Request(id) => id.wrapping_mul(0x2545_F491_4F6C_DD1D) ^ 0x5EED,
+        }
+    }
 }
 
 fn mix(seed: u64, id: u64) -> u64 {
@@ -78,8 +114,23 @@ impl PromptGenerator {
             seed,
             words: words.max(1),
             shared_words: shared_words.min(words),
+            depth_words: 0,
+            depth_nonce: 0,
             built: Arc::new(Vec::new()),
         }
+    }
+
+    /// The same prompts preceded by `words` context words (one token
+    /// each), keyed under `nonce` (a fresh number per run).
+    pub fn at_depth(mut self, words: u32, nonce: u64) -> Self {
+        self.depth_words = words;
+        self.depth_nonce = nonce;
+        self
+    }
+
+    /// Context words before each prompt's own words (0: none).
+    pub fn depth_words(&self) -> u32 {
+        self.depth_words
     }
 
     /// Prompts of about `tokens` tokens, for a run whose overhead was not
@@ -110,13 +161,47 @@ impl PromptGenerator {
             .unwrap_or_else(|| Arc::from(self.make(id)))
     }
 
+    /// The prompt of request `id` with the context of `key` before its own
+    /// words; without a depth, [`Self::prompt`].
+    pub fn prompt_at(&self, id: u64, key: ContextKey) -> Arc<str> {
+        if self.depth_words == 0 {
+            return self.prompt(id);
+        }
+        let own = self.prompt(id);
+        let mut s = self.context(key, own.len());
+        s.push_str(&own[INSTRUCTION.len()..]);
+        Arc::from(s)
+    }
+
+    /// The instruction and the context of `key` alone: what a user sends
+    /// once to put its context in the server's cache.
+    pub fn context_only(&self, key: ContextKey) -> Arc<str> {
+        Arc::from(self.context(key, 0))
+    }
+
+    /// The instruction and `depth_words` context words, with room for
+    /// `more` bytes.
+    fn context(&self, key: ContextKey, more: usize) -> String {
+        let n = self.depth_words as usize;
+        let mut s = String::with_capacity(INSTRUCTION.len() + n * 6 + more);
+        s.push_str(INSTRUCTION);
+        let k = key.code() ^ self.depth_nonce;
+        let mut code = mix(self.seed.get() ^ 0xDE97, k);
+        for _ in 0..UNIQUE_WORDS.min(self.depth_words) {
+            push_word(&mut s, (code % 100) as usize);
+            code /= 100;
+        }
+        let mut rng = SmallRng::seed_from_u64(mix(self.seed.get() ^ 0xC7C7, k));
+        for _ in 0..self.depth_words.saturating_sub(UNIQUE_WORDS) {
+            push_word(&mut s, rng.gen_range(0..WORDS.len()));
+        }
+        s
+    }
+
     fn make(&self, id: u64) -> String {
         let mut s = String::with_capacity(INSTRUCTION.len() + self.words as usize * 6);
         s.push_str(INSTRUCTION);
-        let push = |s: &mut String, k: usize| {
-            s.push(' ');
-            s.push_str(WORDS[k % WORDS.len()]);
-        };
+        let push = push_word;
         let mut shared = SmallRng::seed_from_u64(mix(self.seed.get(), u64::MAX));
         for _ in 0..self.shared_words {
             push(&mut s, shared.gen_range(0..WORDS.len()));
@@ -133,6 +218,12 @@ impl PromptGenerator {
         }
         s
     }
+}
+
+/// Appends word `k` of [`WORDS`] (modulo its length), space first.
+fn push_word(s: &mut String, k: usize) {
+    s.push(' ');
+    s.push_str(WORDS[k % WORDS.len()]);
 }
 
 #[cfg(test)]
@@ -184,6 +275,41 @@ mod tests {
         let s = PromptGenerator::new(seed(4), 200, 50);
         let shared = common(&s.prompt(1), &s.prompt(2));
         assert!((base + 50..=base + 52).contains(&shared), "{shared}");
+    }
+
+    #[test]
+    fn a_prompt_at_depth_is_its_context_then_its_own_words() {
+        let g = PromptGenerator::new(seed(6), 20, 0).at_depth(300, 9);
+        let instruction = INSTRUCTION.split_whitespace().count();
+        let a = g.prompt_at(3, ContextKey::User(1));
+        assert_eq!(a.split_whitespace().count(), instruction + 300 + 20);
+        let ctx = g.context_only(ContextKey::User(1));
+        assert_eq!(ctx.split_whitespace().count(), instruction + 300);
+        // A user's requests share its context and no more; its context is
+        // nobody else's, and a request's own context is its alone.
+        assert!(a.starts_with(&*ctx));
+        assert!(g.prompt_at(4, ContextKey::User(1)).starts_with(&*ctx));
+        assert!(a.ends_with(&g.prompt(3)[INSTRUCTION.len()..]));
+        let words = |p: &str| p.split(' ').map(str::to_string).collect::<Vec<_>>();
+        let common = |a: &str, b: &str| {
+            words(a)
+                .iter()
+                .zip(words(b))
+                .take_while(|(x, y)| **x == *y)
+                .count()
+        };
+        let base = INSTRUCTION.split(' ').count();
+        let other_user = g.prompt_at(3, ContextKey::User(2));
+        assert!(common(&a, &other_user) <= base + 2);
+        let alone = g.prompt_at(3, ContextKey::Request(3));
+        assert!(common(&alone, &g.prompt_at(4, ContextKey::Request(4))) <= base + 2);
+        assert!(common(&alone, &a) <= base + 2);
+        // Another run (nonce) has other contexts, even with the same seed.
+        let next_run = PromptGenerator::new(seed(6), 20, 0).at_depth(300, 10);
+        assert!(common(&a, &next_run.prompt_at(3, ContextKey::User(1))) <= base + 2);
+        // No depth: the plain prompt.
+        let flat = PromptGenerator::new(seed(6), 20, 0);
+        assert_eq!(flat.prompt_at(3, ContextKey::User(1)), flat.prompt(3));
     }
 
     #[test]

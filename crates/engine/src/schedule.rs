@@ -15,7 +15,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use stackbench_backends::StreamDriver;
 use stackbench_core::client_load::ClientLoad;
 use stackbench_core::slo::Goodput;
-use stackbench_core::summary::Summary;
+use stackbench_core::summary::{DepthPrefill, Spread, Summary};
 use stackbench_core::sync::lock;
 use stackbench_core::LatencyHistograms;
 use tokio_util::sync::CancellationToken;
@@ -24,7 +24,7 @@ use crate::arrival::Schedule;
 use crate::lag_book::LagBook;
 use crate::lanes::Lanes;
 use crate::live::LiveCounters;
-use crate::phase::{Kind, Phase, Shard, Shared};
+use crate::phase::{DepthSample, Kind, Phase, Shard, Shared};
 use crate::plan::micros;
 use crate::plan::RunPlan;
 use crate::sink::RecordSink;
@@ -103,7 +103,7 @@ pub async fn run_with_hooks<H: PhaseHooks>(
     let t0_unix_us = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, micros);
-    let shared = |stop| Shared {
+    let shared = |stop: CancellationToken| Shared {
         t0,
         stop,
         live: live.clone(),
@@ -115,6 +115,8 @@ pub async fn run_with_hooks<H: PhaseHooks>(
         crate::closed_loop::run(warm.clone(), plan.warmup_workers(), lanes).await;
         warnings.extend(warm.take_warnings());
     }
+    let depth_shared = shared(cancel.child_token());
+    let depth_prefill = depth_prefill(plan, lanes, &cancel, depth_shared, &mut warnings).await;
     if !cancel.is_cancelled() {
         hooks.before_measure().await;
     }
@@ -124,7 +126,7 @@ pub async fn run_with_hooks<H: PhaseHooks>(
     let lag = schedule
         .as_ref()
         .map(|(s, _)| LagBook::new(micros(measured_start), s.span()));
-    let first_id = plan.warmup_requests;
+    let first_id = plan.first_measured_id();
     let kind = Kind::Measured { first_id, lag };
     let phase = Arc::new(Phase::new(plan, kind, shared(cancel.child_token())));
     let sent = measure(&phase, plan, schedule, lanes, &cancel).await;
@@ -139,9 +141,58 @@ pub async fn run_with_hooks<H: PhaseHooks>(
         end,
     };
     let mut outcome = outcome(plan, &phase, results, &span, sent, client);
+    outcome.summary.depth_prefill = depth_prefill;
     outcome.interrupted = cancel.is_cancelled();
     outcome.warnings = warnings;
     outcome
+}
+
+/// At a cached depth, each user's context sent once (after the warm-up,
+/// so a cold engine does not slow it), its figures summed apart.
+async fn depth_prefill(
+    plan: &RunPlan,
+    lanes: &Lanes,
+    cancel: &CancellationToken,
+    shared: Shared,
+    warnings: &mut Vec<String>,
+) -> Option<DepthPrefill> {
+    if !plan.has_depth_prefill() || cancel.is_cancelled() {
+        return None;
+    }
+    let first_id = plan.warmup_requests;
+    let kind = Kind::DepthPrefill { first_id };
+    let phase = Arc::new(Phase::new(plan, kind, shared));
+    crate::closed_loop::run(phase.clone(), plan.workers(), lanes).await;
+    warnings.extend(phase.take_warnings());
+    let samples = lock(&phase.depth_samples).clone();
+    Some(depth_summary(plan.prompts.depth_words(), &samples))
+}
+
+/// `summary.depth_prefill` from the depth-prefill requests that ended.
+fn depth_summary(depth: u32, samples: &[DepthSample]) -> DepthPrefill {
+    let ok: Vec<&DepthSample> = samples.iter().filter(|s| s.ok).collect();
+    let ttft_ms: Vec<f64> = ok
+        .iter()
+        .filter_map(|s| s.ttft_us)
+        .map(|t| t as f64 / 1000.0)
+        .collect();
+    let rates: Vec<f64> = ok
+        .iter()
+        .filter_map(|s| {
+            let p = s.prompt_tokens?.saturating_sub(s.cached_tokens.unwrap_or(0));
+            let t = s.ttft_us.filter(|t| *t > 0)?;
+            Some(p as f64 * 1e6 / t as f64)
+        })
+        .collect();
+    DepthPrefill {
+        depth_tokens: depth,
+        requests: samples.len() as u64,
+        ok: ok.len() as u64,
+        prompt_tokens: ok.iter().filter_map(|s| s.prompt_tokens).max(),
+        cached_tokens: ok.iter().filter_map(|s| s.cached_tokens).max(),
+        ttft_ms: Spread::of(&ttft_ms),
+        tok_s: Spread::of(&rates),
+    }
 }
 
 /// The open-loop schedule of `plan` and its concurrency cap; `None` for a

@@ -77,12 +77,21 @@ pub fn roofline(r: &RunFile) -> Option<(f64, bool)> {
 
 /// The published single-user figure of the run's stack.
 pub fn published_single(r: &RunFile) -> Option<f64> {
-    r.stack.as_ref()?.reference.as_ref()?.single_user_tok_s
+    published(r)?.single_user_tok_s
+}
+
+/// The run's stack's published figures; none for a run at a context
+/// depth (the published figures are taken without one).
+fn published(r: &RunFile) -> Option<&stackbench_core::stack::Reference> {
+    if r.load.depth.as_ref().is_some_and(|d| d.tokens > 0) {
+        return None;
+    }
+    r.stack.as_ref()?.reference.as_ref()
 }
 
 /// The published total at `c` users of the run's stack.
 pub fn published_total(r: &RunFile, c: u32) -> Option<f64> {
-    let reference = r.stack.as_ref()?.reference.as_ref()?;
+    let reference = published(r)?;
     (reference.concurrency == c)
         .then_some(reference.total_tok_s)
         .flatten()

@@ -15,6 +15,7 @@
 
 pub mod cells;
 pub mod compare;
+pub mod depth;
 pub mod history;
 pub mod markdown;
 pub mod summary;

@@ -89,13 +89,28 @@ pub fn comparison(runs: &[&RunFile]) -> Tables {
     }
     if single.iter().any(|r| r.summary.prefill_tok_s.p50.is_some()) {
         let mut t = pp_table(&single);
-        t.title = Some("Prompt processing and generation (c=1, as llama-bench's pp/tg)".into());
+        let at = if crate::depth::any_depth(&single) {
+            " at depth"
+        } else {
+            ""
+        };
+        t.title = Some(format!(
+            "Prompt processing and generation{at} (c=1, as llama-bench's pp/tg)"
+        ));
         out.tables.push(t);
     }
     for c in closed_levels(runs.iter().copied())
         .into_iter()
         .filter(|&c| c > 1)
     {
+        let here = at(c);
+        if crate::depth::any_depth(&here) {
+            let mut t = pp_table(&here);
+            t.title = Some(format!(
+                "Prompt processing and generation at depth (c={c}, per request)"
+            ));
+            out.tables.push(t);
+        }
         let mut t = total_table(&at(c), c);
         t.title = Some(format!(
             "Total output tok/s at {c} concurrent users (steady state)"
@@ -215,7 +230,7 @@ fn roofline_cells(r: &RunFile, measured: Option<f64>) -> (Cell, Cell) {
 /// a stack are one row: the median of the repeats, and their range. Notes
 /// the speculative bound when one is shown.
 pub fn single_user_table(runs: &[&RunFile]) -> Table {
-    let groups = group_runs(runs, |r| r);
+    let groups = crate::depth::by_stack_then_depth(group_runs(runs, |r| r));
     let body: Vec<Vec<Cell>> = groups
         .iter()
         .map(|g| {
@@ -260,6 +275,8 @@ pub fn single_user_table(runs: &[&RunFile]) -> Table {
     {
         t.notes.push(Mark::Speculative.note());
     }
+    let firsts: Vec<&RunFile> = groups.iter().map(|g| g.runs[0]).collect();
+    let t = crate::depth::with_depth_column(t, &firsts, 1);
     with_cell_notes(t, &[Mark::InProcess])
 }
 
@@ -302,18 +319,19 @@ fn with_queues(mut t: Table, groups: &[Group<'_, RunFile>], c: u32, total: usize
 /// generation rate (`tg`): llama-bench's `pp512` / `tg128` pair, measured
 /// through the server's API. Repeats as in [`single_user_table`].
 pub fn pp_table(runs: &[&RunFile]) -> Table {
-    let groups = group_runs(runs, |r| r);
+    let groups = crate::depth::by_stack_then_depth(group_runs(runs, |r| r));
     let body: Vec<Vec<Cell>> = groups
         .iter()
         .map(|g| {
             let r = g.runs[0];
+            let d = crate::depth::depth_of(r);
             vec![
                 stack_cell(g),
                 quant_cell(g),
                 Cell::num(med(&g.runs, |r| r.summary.prefill_tok_s.p50), 1),
-                Cell::text(format!("pp{}", r.load.prompt_tokens)),
+                Cell::text(crate::depth::test_name("pp", r.load.prompt_tokens, d)),
                 Cell::num(med(&g.runs, |r| r.summary.decode_tok_s.p50), 1),
-                Cell::text(format!("tg{}", r.load.output_tokens)),
+                Cell::text(crate::depth::test_name("tg", r.load.output_tokens, d)),
                 Cell::num(med(&g.runs, |r| r.summary.ttft_ms.p50), 0),
             ]
         })
@@ -330,6 +348,12 @@ pub fn pp_table(runs: &[&RunFile]) -> Table {
         ],
         body,
     );
+    let mut t = crate::depth::with_depth_prefill(t, &groups, 6);
+    if crate::depth::any_depth(runs) {
+        // At a depth, whether the context came from the cache.
+        let last = t.columns.len() - 1;
+        t = with_reasoning_and_cache(t, &groups, last);
+    }
     with_spread(t, spreads(&groups, |r| r.summary.prefill_tok_s.p50), 2)
 }
 
@@ -339,7 +363,7 @@ pub fn pp_table(runs: &[&RunFile]) -> Table {
 /// [`single_user_table`].
 pub fn total_table(runs: &[&RunFile], concurrency: u32) -> Table {
     let col = format!("c={concurrency} total tok/s");
-    let groups = group_runs(runs, |r| r);
+    let groups = crate::depth::by_stack_then_depth(group_runs(runs, |r| r));
     let body: Vec<Vec<Cell>> = groups
         .iter()
         .map(|g| {
@@ -378,6 +402,8 @@ pub fn total_table(runs: &[&RunFile], concurrency: u32) -> Table {
     let t = with_reasoning_and_cache(t, &groups, 6);
     let t = with_queues(t, &groups, concurrency, 2);
     let t = with_spread(t, spreads(&groups, |r| Some(r.summary.output_tok_s)), 2);
+    let firsts: Vec<&RunFile> = groups.iter().map(|g| g.runs[0]).collect();
+    let t = crate::depth::with_depth_column(t, &firsts, 1);
     with_cell_notes(t, &[Mark::InProcess, Mark::Queued])
 }
 
@@ -412,7 +438,7 @@ fn detail_row(g: &Group<'_, RunFile>, r: &RunFile) -> Vec<Cell> {
 /// Latency percentiles, errors, and the server's per-stream decode rate
 /// beside the client's pooled one: one row per run, repeats together.
 pub fn detail_table(runs: &[&RunFile]) -> Table {
-    let groups = group_runs(runs, |r| r);
+    let groups = crate::depth::by_stack_then_depth(group_runs(runs, |r| r));
     let repeats = runs.iter().any(|r| RunIdentity::of(r).repeat > 1);
     let mut repeat_cells = Vec::new();
     let mut body = Vec::new();
@@ -441,7 +467,8 @@ pub fn detail_table(runs: &[&RunFile]) -> Table {
     if repeats {
         t.insert_column(3, "repeat", repeat_cells);
     }
-    t
+    let rows: Vec<&RunFile> = groups.iter().flat_map(|g| g.runs.iter().copied()).collect();
+    crate::depth::with_depth_column(t, &rows, 2)
 }
 
 #[cfg(test)]

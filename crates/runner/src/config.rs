@@ -122,6 +122,11 @@ pub struct RunConfig {
     /// own where the server has one, its cache off where it has a switch,
     /// and prompts unlike any earlier run's.
     pub cache_salt: bool,
+    /// `--depth`: context tokens before each request's own prompt.
+    pub depth: u32,
+    /// `--depth-cache`: at a depth, each user's context cached (`true`)
+    /// or every request's its own.
+    pub depth_cache: bool,
     /// Where the run came from.
     pub context: RunContext,
 }
@@ -170,6 +175,8 @@ impl RunConfig {
             turns: load.turns,
             think_time: load.think_time,
             cache_salt: load.cache_salt,
+            depth: load.depth,
+            depth_cache: load.depth_cache,
             context: RunContext::default(),
         }
     }

@@ -11,6 +11,7 @@
 
 mod config;
 pub mod dataset;
+mod depth_check;
 mod error;
 pub mod gpu;
 pub mod host;

@@ -41,6 +41,7 @@ pub async fn prepare(c: RunConfig, progress: &(dyn Fn(&str) + Sync)) -> Result<J
     await_server(&c, &control, progress).await?;
     let model = pick_model(&c, &control).await?;
     let side = server_side(&c, &control, &model, progress, &mut warnings).await?;
+    let depth = crate::depth_check::check_depth(&c, side.kind, &side.info, &mut warnings)?;
     let seed = c.seed.unwrap_or_else(random_seed);
     let switches = body_switches(&c, side.kind)?;
     warnings.extend(switches.notes.iter().cloned());
@@ -68,6 +69,9 @@ pub async fn prepare(c: RunConfig, progress: &(dyn Fn(&str) + Sync)) -> Result<J
         sizing,
         dataset,
     } = work;
+    // A fresh number per run: contexts at depth are new to the server
+    // even when --seed repeats an earlier run's.
+    let prompts = prompts.at_depth(c.depth, rand::random::<u64>());
     let plan = run_plan(
         &c,
         prompts,
@@ -97,6 +101,7 @@ pub async fn prepare(c: RunConfig, progress: &(dyn Fn(&str) + Sync)) -> Result<J
             cold_load_ms: side.cold_load_ms,
             cache_salt: salt,
             switches: switches.fields,
+            depth,
             ..load_config(&c, seed)
         },
         server: side.info,
@@ -168,6 +173,7 @@ fn run_plan(
             think_time: c.think_time,
         }),
         cache_salt: salt.map(Arc::from),
+        depth_cached: c.depth > 0 && c.depth_cache,
     }
 }
 
@@ -380,6 +386,7 @@ fn load_config(c: &RunConfig, seed: Seed) -> LoadConfig {
         think_time_s: c.think_time.as_secs_f64(),
         cache_salt: None,
         switches: Default::default(),
+        depth: None,
     }
 }
 

@@ -54,6 +54,12 @@ pub struct RunSettings {
     pub think_time: Duration,
     /// Keep requests off the prompt cache.
     pub cache_salt: bool,
+    /// Context tokens before each request's own prompt (`--depth`; 0:
+    /// none).
+    pub depth: u32,
+    /// At a depth: each user's context sent once and then taken from the
+    /// cache (`true`), or every request's its own (`--depth-cache off`).
+    pub depth_cache: bool,
     /// Sampling temperature.
     pub temperature: f64,
     /// End the run early once more than this % of requests failed.
@@ -83,6 +89,8 @@ impl Default for RunSettings {
             turns: 1,
             think_time: Duration::ZERO,
             cache_salt: false,
+            depth: 0,
+            depth_cache: true,
             temperature: 0.0,
             max_error_pct: None,
             request_timeout: Duration::from_secs(600),
@@ -123,6 +131,8 @@ pub enum Setting {
     FirstByteTimeout,
     /// The longest gap in a response body.
     IdleTimeout,
+    /// The context depth.
+    Depth,
 }
 
 /// How a front end's user wrote the settings.
@@ -152,6 +162,7 @@ impl Setting {
             Self::RequestTimeout => "--request-timeout",
             Self::FirstByteTimeout => "--first-byte-timeout",
             Self::IdleTimeout => "--idle-timeout",
+            Self::Depth => "--depth",
         }
     }
 
@@ -170,6 +181,7 @@ impl Setting {
             Self::ThinkTime => "think-time",
             Self::RequestTimeout => "request-timeout",
             Self::FirstByteTimeout => "first-byte-timeout",
+            Self::Depth => "depth",
             _ => return None,
         })
     }
@@ -225,6 +237,8 @@ impl RunSettings {
             turns: c.turns,
             think_time: c.think_time,
             cache_salt: c.cache_salt,
+            depth: c.depth,
+            depth_cache: c.depth_cache,
             temperature: c.temperature,
             max_error_pct: c.max_error_pct,
             request_timeout: c.request_timeout,
@@ -261,7 +275,11 @@ impl RunSettings {
         c.thinking_budget = self.thinking_budget;
         c.turns = self.turns;
         c.think_time = self.think_time;
-        c.cache_salt = self.cache_salt;
+        // An uncached depth keeps its requests off the cache with the
+        // same per-server switches as --cache-salt.
+        c.cache_salt = self.cache_salt || (self.depth > 0 && !self.depth_cache);
+        c.depth = self.depth;
+        c.depth_cache = self.depth_cache;
         c.temperature = self.temperature;
         c.max_error_pct = self.max_error_pct;
         c.request_timeout = self.request_timeout;
@@ -276,7 +294,45 @@ impl RunSettings {
         self.check_open_loop(naming)?;
         self.check_lengths(naming)?;
         self.check_conversation(naming)?;
+        self.check_depth(naming)?;
         self.check_client(naming)
+    }
+
+    /// A depth goes with generated single prompts, and a cached one with
+    /// users whose cache it is.
+    fn check_depth(&self, naming: Naming) -> Result<(), SettingError> {
+        if self.depth == 0 {
+            return Ok(());
+        }
+        let s = Setting::Depth;
+        let lead = s.lead(naming, " ");
+        let clash = if self.dataset.is_some() {
+            Some("works with generated prompts, not a dataset's".to_string())
+        } else if self.turns > 1 {
+            Some(format!(
+                "and {} > 1 both make the context: give one",
+                Setting::Turns.name(naming)
+            ))
+        } else if self.shared_prefix_tokens > 0 {
+            Some("and a shared prefix both put tokens before the prompt: give one".into())
+        } else if self.depth_cache && self.open_loop.is_some() {
+            Some(format!(
+                "with its cache on needs users ({}), each with its context: an open-loop run \
+                 ({}) has none; turn the depth cache off for one",
+                Setting::Concurrency.name(naming),
+                Setting::RequestRate.name(naming)
+            ))
+        } else if self.depth_cache && self.cache_salt {
+            Some("with its cache on is meant to be cached: a cache salt would keep it off; \
+                  turn the depth cache off instead"
+                .into())
+        } else {
+            None
+        };
+        match clash {
+            Some(why) => refuse(s, format!("{lead}{why}")),
+            None => Ok(()),
+        }
     }
 
     /// The open-loop rate, cap and schedule, then the workers and bound.

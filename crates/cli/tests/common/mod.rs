@@ -220,6 +220,7 @@ pub async fn bench(
         sessions: None,
         cache_salt: None,
         max_error_pct: None,
+        depth_cached: false,
     };
     let path = dir.join("requests.jsonl");
     let (sink, handle) = RecordSink::create(&path).unwrap();
