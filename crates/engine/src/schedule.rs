@@ -179,7 +179,9 @@ fn depth_summary(depth: u32, samples: &[DepthSample]) -> DepthPrefill {
     let rates: Vec<f64> = ok
         .iter()
         .filter_map(|s| {
-            let p = s.prompt_tokens?.saturating_sub(s.cached_tokens.unwrap_or(0));
+            let p = s
+                .prompt_tokens?
+                .saturating_sub(s.cached_tokens.unwrap_or(0));
             let t = s.ttft_us.filter(|t| *t > 0)?;
             Some(p as f64 * 1e6 / t as f64)
         })

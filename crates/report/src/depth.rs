@@ -72,7 +72,10 @@ const CTX_NOTE: &str = "ctx_pp: each user's context sent alone once before its r
 /// of `groups` had one.
 pub fn with_depth_prefill(mut t: Table, groups: &[Group<'_, RunFile>], at: usize) -> Table {
     let prefill = |r: &RunFile| r.summary.depth_prefill.clone();
-    if !groups.iter().any(|g| g.runs.iter().any(|r| prefill(r).is_some())) {
+    if !groups
+        .iter()
+        .any(|g| g.runs.iter().any(|r| prefill(r).is_some()))
+    {
         return t;
     }
     let column = |f: fn(&RunFile) -> Option<f64>, digits: usize| -> Vec<Cell> {

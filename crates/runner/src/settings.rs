@@ -323,9 +323,11 @@ impl RunSettings {
                 Setting::RequestRate.name(naming)
             ))
         } else if self.depth_cache && self.cache_salt {
-            Some("with its cache on is meant to be cached: a cache salt would keep it off; \
+            Some(
+                "with its cache on is meant to be cached: a cache salt would keep it off; \
                   turn the depth cache off instead"
-                .into())
+                    .into(),
+            )
         } else {
             None
         };

@@ -11,6 +11,7 @@ mod common;
 mod cli;
 mod compare;
 mod datasets;
+mod depth;
 mod dgx_gpt_oss;
 mod dgx_suite;
 mod failures;
