@@ -186,6 +186,12 @@ pub struct SuiteArgs {
     /// suite's `repeat`).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub repeat: Option<u32>,
+    /// Run the scenarios in an order shuffled by SEED, the same order on
+    /// every stack and round, recorded in suite.json (overrides the
+    /// suite's `shuffle` key): heat and drift over a long suite then do
+    /// not line up with depth or load.
+    #[arg(long, value_name = "SEED")]
+    pub shuffle: Option<u64>,
     /// No progress bar.
     #[arg(short, long)]
     pub quiet: bool,

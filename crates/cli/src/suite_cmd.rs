@@ -118,7 +118,12 @@ pub fn dry_run(suite: &Suite) -> anyhow::Result<String> {
     for s in &suite.stacks {
         out += &stack_plan(suite, s)?;
     }
-    out += "\nscenarios, on each stack:\n";
+    out += &match suite.config.shuffle {
+        Some(seed) => {
+            format!("\nscenarios, on each stack, in the order seed {seed} shuffled them:\n")
+        }
+        None => "\nscenarios, on each stack:\n".to_string(),
+    };
     for sc in &suite.config.scenarios {
         out += &scenario_line(suite, sc);
     }
@@ -213,8 +218,13 @@ fn scenario_line(suite: &Suite, sc: &Scenario) -> String {
         ),
         None => format!("c={}", sc.users()),
     };
+    let depth = match (sc.depth_tokens(), sc.depth_cache) {
+        (0, _) => String::new(),
+        (d, Some(stackbench_stacks::OnOff::Off)) => format!(" at depth {d} (uncached)"),
+        (d, _) => format!(" at depth {d}"),
+    };
     format!(
-        "  {}: {level} {bound}, prompt {} tokens, {} output tokens, {} warm-up requests\n{}",
+        "  {}: {level}{depth} {bound}, prompt {} tokens, {} output tokens, {} warm-up requests\n{}",
         sc.name,
         sc.prompt_tokens.unwrap_or(d.prompt_tokens),
         sc.output_tokens.unwrap_or(d.output_tokens),
@@ -375,6 +385,10 @@ pub async fn execute(a: SuiteArgs) -> anyhow::Result<ExitStatus> {
     if let Some(n) = a.repeat {
         suite.config.repeat = n;
     }
+    if a.shuffle.is_some() {
+        suite.config.shuffle = a.shuffle;
+    }
+    stackbench_stacks::shuffle_scenarios(&mut suite.config);
     check_thresholds(&suite)?;
     if a.dry_run {
         print!("{}", dry_run(&suite)?);

@@ -60,7 +60,7 @@ fn how_to_raise(kind: ServerKind) -> &'static str {
         }
         ServerKind::Vllm => "start vLLM with a larger --max-model-len",
         ServerKind::Ollama => {
-            "send a larger num_ctx with each request (--extra '{\"num_ctx\": N}' on --api \
+            "send a larger num_ctx with each request (--extra-body '{\"num_ctx\": N}' on --api \
              ollama-chat or ollama-generate; the model reloads once) or start Ollama with \
              OLLAMA_CONTEXT_LENGTH=N"
         }

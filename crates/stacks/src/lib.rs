@@ -23,8 +23,8 @@ mod suite;
 mod suite_file;
 
 pub use config::{
-    load_suite, load_suite_from, BoxFacts, Override, Reader, Scenario, StackEntry, Suite,
-    SuiteConfig,
+    load_suite, load_suite_from, shuffle_scenarios, BoxFacts, OnOff, Override, Reader, Scenario,
+    StackEntry, Suite, SuiteConfig,
 };
 pub use container::{sweep_orphans, LABEL_MANAGED, LABEL_OWNER};
 pub use error::{ConfigError, LaunchError};

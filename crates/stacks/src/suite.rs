@@ -122,6 +122,13 @@ fn new_suite_file(suite: &Suite) -> SuiteFile {
         complete: false,
         stopped_early: None,
         repeat: suite.config.repeat.max(1),
+        shuffle: suite.config.shuffle,
+        scenario_order: suite
+            .config
+            .scenarios
+            .iter()
+            .map(|s| s.name.clone())
+            .collect(),
         thresholds: suite.config.compare.clone(),
         swept: Vec::new(),
         stacks: suite

@@ -37,6 +37,14 @@ pub struct SuiteFile {
     /// scenario's runs are in `<stack>/<scenario>/r<K>/`.
     #[serde(default = "one")]
     pub repeat: u32,
+    /// The seed the scenarios' order was shuffled by (`shuffle`,
+    /// `--shuffle`); absent when they ran as written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shuffle: Option<u64>,
+    /// The scenarios in the order they ran on each stack (after any
+    /// shuffle; absent in files written before it was recorded).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scenario_order: Vec<String>,
     /// The suite's `[compare]` thresholds, % by metric key, for
     /// `stackbench compare` (absent when the suite sets none).
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]

@@ -56,7 +56,7 @@ fn spawn(bin: &Path, model: &Path, args: &[&str]) -> ServerProc {
 
 /// Starts llama-server with `slots` slots and `ctx` context per slot, and
 /// waits (through its 503 "Loading model") until it is ready.
-async fn start(slots: u32, ctx_per_slot: u32) -> ServerProc {
+pub(crate) async fn start(slots: u32, ctx_per_slot: u32) -> ServerProc {
     start_with(slots, ctx_per_slot, &[]).await
 }
 

@@ -13,6 +13,7 @@
 mod common;
 
 mod client_load;
+mod depth;
 mod llama_server;
 mod local_suite;
 mod ollama;

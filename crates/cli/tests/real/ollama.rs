@@ -79,9 +79,9 @@ fn installed() -> Installed {
     }
 }
 
-struct Ollama {
-    proc: ServerProc,
-    model: String,
+pub(crate) struct Ollama {
+    pub(crate) proc: ServerProc,
+    pub(crate) model: String,
 }
 
 /// Starts `ollama serve` with `slots` slots on a free port and waits until
@@ -114,7 +114,7 @@ async fn start(slots: u32) -> Ollama {
     panic!("ollama serve did not answer within 60 s");
 }
 
-async fn shared() -> &'static Ollama {
+pub(crate) async fn shared() -> &'static Ollama {
     SHARED.get_or_init(|| start(SLOTS)).await
 }
 

@@ -189,10 +189,29 @@ pub(crate) fn check_stack_timeouts(
     Ok(())
 }
 
-/// One scenario per level: a list becomes `<name>-c<N>` / `<name>-r<R>`.
-fn expand_levels(scenarios: &[Scenario]) -> Vec<Scenario> {
+/// One scenario per depth: a list becomes `<name>-d<D>`.
+fn expand_depths(scenarios: &[Scenario]) -> Vec<Scenario> {
     let mut out = Vec::new();
     for s in scenarios {
+        match &s.depth {
+            Some(OneOrMany::Many(depths)) => {
+                out.extend(depths.iter().map(|&d| Scenario {
+                    name: format!("{}-d{d}", s.name),
+                    depth: Some(OneOrMany::One(d)),
+                    ..s.clone()
+                }));
+            }
+            _ => out.push(s.clone()),
+        }
+    }
+    out
+}
+
+/// One scenario per depth and level: lists become `<name>-d<D>`, then
+/// `<name>[-d<D>]-c<N>` / `-r<R>`.
+fn expand_levels(scenarios: &[Scenario]) -> Vec<Scenario> {
+    let mut out = Vec::new();
+    for s in &expand_depths(scenarios) {
         match (&s.concurrency, &s.request_rate) {
             (Some(OneOrMany::Many(levels)), _) => {
                 out.extend(levels.iter().map(|&c| Scenario {

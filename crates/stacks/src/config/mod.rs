@@ -13,11 +13,13 @@
 mod check;
 mod diagnostics;
 mod load;
+mod order;
 mod overrides;
 mod settings;
 mod types;
 
 pub use load::{load_suite, load_suite_from, Reader};
+pub use order::shuffle_scenarios;
 pub use overrides::Override;
 pub(crate) use settings::stack_scenario_settings;
-pub use types::{BoxFacts, Scenario, StackEntry, Suite, SuiteConfig};
+pub use types::{BoxFacts, OnOff, Scenario, StackEntry, Suite, SuiteConfig};

@@ -55,6 +55,8 @@ pub(crate) fn scenario_settings(config: &SuiteConfig, file: &Path, s: &Scenario)
         turns: s.turns.unwrap_or(1),
         think_time: s.think_time.as_ref().map_or(Duration::ZERO, |t| t.get()),
         cache_salt: s.cache_salt.unwrap_or(false),
+        depth: s.depth_tokens(),
+        depth_cache: s.depth_cache != Some(crate::config::types::OnOff::Off),
         ..with_timeouts(
             RunSettings::default(),
             &s.first_byte_timeout,

@@ -36,6 +36,11 @@ pub struct SuiteConfig {
     /// changes. Runs land in `<stack>/<scenario>/r<K>/`.
     #[serde(default = "default_repeat")]
     pub repeat: u32,
+    /// Run the scenarios in an order shuffled by this seed (`--shuffle`
+    /// overrides), the same order for every stack and round, so heat and
+    /// drift do not line up with depth or load; recorded in `suite.json`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shuffle: Option<u64>,
     /// Regression thresholds for `stackbench compare`, % by metric key
     /// (`decode_tok_s_p50 = 3`); recorded in `suite.json`, where
     /// `compare` finds them. `--threshold` overrides.
@@ -165,6 +170,16 @@ fn default_warmup() -> u64 {
     1
 }
 
+/// A switch written `on` or `off`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnOff {
+    /// On.
+    On,
+    /// Off.
+    Off,
+}
+
 /// A value or a list of them (`concurrency = 8` or `[1, 2, 4, 8]`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
@@ -251,6 +266,15 @@ pub struct Scenario {
     /// `--cache-salt`: keep requests off the prompt cache.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cache_salt: Option<bool>,
+    /// `--depth`: context tokens before each request's prompt, or a list
+    /// of depths that the loader expands into one scenario per depth
+    /// (`<name>-d<D>`, then `-c<N>` for a list of levels).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub depth: Option<OneOrMany<u32>>,
+    /// `--depth-cache`: `on` (each user's context cached after its first
+    /// send, the default) or `off` (every request's context its own).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub depth_cache: Option<OnOff>,
     /// `--first-byte-timeout`: the longest wait for a response's headers
     /// (a stack's own value overrides it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -324,6 +348,14 @@ impl Scenario {
             (Some(c), _) => c.values().first().copied().unwrap_or(1),
             (None, cap) => cap.unwrap_or(0),
         }
+    }
+
+    /// The depth of an expanded scenario (its first; 0: none).
+    pub fn depth_tokens(&self) -> u32 {
+        self.depth
+            .as_ref()
+            .and_then(|d| d.values().first().copied())
+            .unwrap_or(0)
     }
 
     /// Requests per second of an expanded open-loop scenario.
