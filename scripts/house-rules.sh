@@ -71,6 +71,12 @@ sys.exit(1 if bad else 0)
 PY
 then :; else failed+=("public String errors"); fi
 
+# Rule 5: generated configs are what their generator makes from their
+# sources today: a DGX Spark stack edited without its long-context copy
+# would leave the long-context suite running an older stack.
+echo "== generated configs up to date"
+python3 scripts/gen-long-context-stacks.py --check || failed+=("stale generated configs")
+
 if [ "${#failed[@]}" -gt 0 ]; then
   echo "error: house rules broken: $(IFS=,; echo "${failed[*]}" | sed 's/,/, /g')" >&2
   exit 1

@@ -220,11 +220,11 @@ fn scenario_line(suite: &Suite, sc: &Scenario) -> String {
     };
     let depth = match (sc.depth_tokens(), sc.depth_cache) {
         (0, _) => String::new(),
-        (d, Some(stackbench_stacks::OnOff::Off)) => format!(" at depth {d} (uncached)"),
+        (d, Some(stackbench_stacks::OnOff::Off)) => format!(" at depth {d}, uncached"),
         (d, _) => format!(" at depth {d}"),
     };
     format!(
-        "  {}: {level}{depth} {bound}, prompt {} tokens, {} output tokens, {} warm-up requests\n{}",
+        "  {}: {level} {bound}{depth}, prompt {} tokens, {} output tokens, {} warm-up requests\n{}",
         sc.name,
         sc.prompt_tokens.unwrap_or(d.prompt_tokens),
         sc.output_tokens.unwrap_or(d.output_tokens),

@@ -13,6 +13,7 @@ mod compare;
 mod datasets;
 mod depth;
 mod dgx_gpt_oss;
+mod dgx_long_context;
 mod dgx_suite;
 mod failures;
 mod fake_engine;
