@@ -102,7 +102,7 @@ fn undecodable(runs: &[&RunView<'_>]) -> Vec<String> {
 
 /// The runs of each stack among `runs` (their stack as
 /// `stackbench_core::identity::stacks` told them apart), in stack order.
-fn runs_per_stack<'v, 'a>(
+pub(crate) fn runs_per_stack<'v, 'a>(
     order: &[StackEntry],
     runs: &[&'v RunView<'a>],
 ) -> Vec<(usize, Vec<&'v RunView<'a>>)> {
@@ -113,7 +113,7 @@ fn runs_per_stack<'v, 'a>(
 }
 
 /// A stack's name in legends: its identity label with the quantization.
-fn legend_name(order: &[StackEntry], i: usize) -> String {
+pub(crate) fn legend_name(order: &[StackEntry], i: usize) -> String {
     order.get(i).map_or_else(String::new, StackEntry::display)
 }
 

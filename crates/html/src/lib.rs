@@ -14,6 +14,7 @@
 //! (`stackbench_report::workload`).
 
 pub mod chart;
+mod depth_figures;
 pub mod figures;
 pub mod history;
 pub mod page;
@@ -159,6 +160,7 @@ fn chart_sections(
             figures::tok_s_over_time(order, &at, c),
         ];
         figs.extend(figures::ttft_by_turn(order, &at, c));
+        figs.extend(depth_figures::against_depth_figures(order, &at));
         out += &section(&title, &figs, charts)?;
     }
     Ok(out)
