@@ -110,7 +110,7 @@ mod tests {
         let mut r: RunFile =
             serde_json::from_str(include_str!("../../report/tests/fixtures/run-v2-sim.json"))
                 .unwrap_or_else(|e| panic!("fixture: {e}"));
-        r.load.depth = (depth > 0).then(|| DepthLoad {
+        r.load.depth = (depth > 0).then_some(DepthLoad {
             tokens: depth,
             cached: true,
             server_context: None,
