@@ -18,12 +18,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use crate::common::vllm::Shared;
 use crate::common::{measured_records, median, read_records, read_run_json, run_bin};
-
-/// vLLM with room for depth 4096 (the start script's 2048 would refuse
-/// it) and 32-token cache blocks.
-static VLLM: Shared = Shared::new(&["--max-model-len", "8192", "--block-size", "32"]);
 
 /// The load of the depth series: one user, 2 requests of 64 prompt and
 /// 8 output tokens at each depth, no warm-up. A 135M model prefills
@@ -194,7 +189,7 @@ real_test!(llama_server; async fn llama_server_counts_depth_exactly_and_serves_e
 });
 
 real_test!(vllm; fn vllm_counts_depth_exactly_and_serves_each_users_context_from_its_cache() {
-    VLLM.with_url(|url| {
+    crate::vllm::VLLM.with_url(|url| {
         let tmp = tempfile::tempdir().unwrap();
         let dirs = depth_series(url, &tmp.path().join("series"), &[]);
         let run = read_run_json(&dirs[1].1);

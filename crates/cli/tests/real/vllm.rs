@@ -24,8 +24,16 @@ use crate::common::vllm::Shared;
 use crate::common::{measured_records as measured, median, read_run_json, run_bin as run};
 
 /// 32-token cache blocks (the CPU build's default is 128, so a prompt of a
-/// few dozen tokens would never show a prefix-cache hit).
-static VLLM: Shared = Shared::new(&["--enable-per-request-metrics", "--block-size", "32"]);
+/// few dozen tokens would never show a prefix-cache hit), and 8,192 tokens
+/// per request (the start script's 2,048 raised): room for the depth
+/// tests (`depth.rs`), which share this server.
+pub(crate) static VLLM: Shared = Shared::new(&[
+    "--enable-per-request-metrics",
+    "--block-size",
+    "32",
+    "--max-model-len",
+    "8192",
+]);
 
 // Regression: the default seed was drawn from the whole u64 range and
 // vLLM rejects seeds above 2^63 − 1 with HTTP 400, so about half of all
@@ -178,7 +186,7 @@ real_test!(vllm; fn probe_and_metadata_describe_vllm() {
         assert_eq!(srv["flavor"], "vllm", "{srv}");
         assert_eq!(srv["models"][0]["id"], "smol", "{srv}");
         assert_eq!(srv["models"][0]["owned_by"], "vllm", "{srv}");
-        assert_eq!(srv["models"][0]["max_model_len"], 2048, "{srv}");
+        assert_eq!(srv["models"][0]["max_model_len"], 8192, "{srv}");
         let cc = &run["server_metrics"]["cache_config"];
         assert!(
             cc["block_size"].is_string(),
@@ -200,7 +208,7 @@ real_test!(vllm; fn wrong_model_and_too_long_prompt_fail_with_the_server_message
                 "does not exist",
             ),
             (
-                ["--model", "smol", "--prompt-tokens", "3000"],
+                ["--model", "smol", "--prompt-tokens", "9000"],
                 400,
                 "maximum context length",
             ),
