@@ -121,6 +121,8 @@ pub struct RunIdentity {
     pub level: Level,
     /// The context depth, tokens (0: none).
     pub depth: u32,
+    /// At a depth, whether each user's context was cached.
+    pub depth_cached: bool,
     /// The repeat number, from 1 (1 outside a `--repeat` suite).
     pub repeat: u32,
 }
@@ -142,17 +144,21 @@ impl RunIdentity {
             scenario: scenario(r).map(str::to_string),
             level: Level::of(&r.load),
             depth: r.load.depth.as_ref().map_or(0, |d| d.tokens),
+            depth_cached: r.load.depth.as_ref().map_or(true, |d| d.cached),
             repeat: repeat(r),
         }
     }
 
     /// The scenario, or outside a suite the level label (`c8`, `r4`) and
-    /// the depth when there is one (`c1-d4096`).
+    /// the depth when there is one (`c1-d4096`, `c1-d4096-uncached`).
     pub fn scenario_or_level(&self) -> String {
-        self.scenario.clone().unwrap_or_else(|| match self.depth {
-            0 => self.level.label(),
-            d => format!("{}-d{d}", self.level.label()),
-        })
+        self.scenario
+            .clone()
+            .unwrap_or_else(|| match (self.depth, self.depth_cached) {
+                (0, _) => self.level.label(),
+                (d, true) => format!("{}-d{d}", self.level.label()),
+                (d, false) => format!("{}-d{d}-uncached", self.level.label()),
+            })
     }
 
     /// Which stack this is.

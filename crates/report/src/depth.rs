@@ -13,6 +13,16 @@ use stackbench_core::run_file::RunFile;
 use crate::cells::med;
 use crate::table::{Cell, Note, Table};
 
+/// A pp/tg test's name for run `r`: [`test_name`], with `(uncached)` at a
+/// depth whose context was not cached.
+pub fn test_of(kind: &str, tokens: u32, r: &RunFile) -> String {
+    let name = test_name(kind, tokens, depth_of(r));
+    match &r.load.depth {
+        Some(d) if d.tokens > 0 && !d.cached => format!("{name} (uncached)"),
+        _ => name,
+    }
+}
+
 /// A run's depth, tokens (0: none).
 pub fn depth_of(r: &RunFile) -> u32 {
     r.load.depth.as_ref().map_or(0, |d| d.tokens)
@@ -58,7 +68,12 @@ pub fn with_depth_column(mut t: Table, rows: &[&RunFile], at: usize) -> Table {
     if any_depth(rows) {
         let cells = rows
             .iter()
-            .map(|r| Cell::figure(depth_of(r).to_string()))
+            .map(|r| match &r.load.depth {
+                Some(d) if d.tokens > 0 && !d.cached => {
+                    Cell::text(format!("{} uncached", d.tokens))
+                }
+                _ => Cell::figure(depth_of(r).to_string()),
+            })
             .collect();
         t.insert_column(at + 1, "depth", cells);
     }

@@ -188,6 +188,7 @@ pub fn run_summary(run: &RunFile) -> String {
         out += &format!("failed by class: {}\n", failure_classes(s));
     }
     out += &prompt_line(run);
+    out += &depth_prefill_line(run);
     out += &switches_line(&run.load);
     out += &reasoning_line(s);
     out += &cache_line(s);
@@ -398,7 +399,23 @@ fn prompt_line(run: &RunFile) -> String {
         }
         _ => "; the server reported no prompt counts".into(),
     };
-    let line = format!("prompt: {target} tokens asked ({how}){reported}\n");
+    // At a depth, each request's prompt is the context and then its own.
+    let (target, asked) = match run.load.depth.as_ref().filter(|d| d.tokens > 0) {
+        Some(d) => (
+            target + d.tokens,
+            format!(
+                "{} tokens of context ({}) + {target} tokens",
+                d.tokens,
+                if d.cached {
+                    "cached per user"
+                } else {
+                    "uncached"
+                }
+            ),
+        ),
+        None => (target, format!("{target} tokens")),
+    };
+    let line = format!("prompt: {asked} asked ({how}){reported}\n");
     if run.load.turns > 1 || !run.summary.turns.is_empty() {
         return line + &first_turn_prompt_lines(run);
     }
@@ -412,6 +429,26 @@ fn prompt_line(run: &RunFile) -> String {
         ),
         None => line,
     }
+}
+
+/// The depth prefill of a run at a cached depth (`ctx_pp`): each user's
+/// context sent once; nothing for other runs.
+fn depth_prefill_line(run: &RunFile) -> String {
+    let Some(p) = &run.summary.depth_prefill else {
+        return String::new();
+    };
+    let figure = |x: Option<f64>, digits: usize| {
+        x.map_or_else(|| "-".to_string(), |v| format!("{v:.digits$}"))
+    };
+    format!(
+        "depth prefill (ctx_pp): {} of {} user contexts of {} tokens sent first, {} tok/s, TTFT {} ms (means); cached before: {} tokens at most\n",
+        p.ok,
+        p.requests,
+        p.prompt_tokens.map_or_else(|| "-".to_string(), |n| n.to_string()),
+        figure(p.tok_s.mean, 1),
+        figure(p.ttft_ms.mean, 0),
+        p.cached_tokens.map_or_else(|| "-".to_string(), |n| n.to_string()),
+    )
 }
 
 /// A multi-turn run's prompts grow by design (each turn resends the

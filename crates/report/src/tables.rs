@@ -324,14 +324,13 @@ pub fn pp_table(runs: &[&RunFile]) -> Table {
         .iter()
         .map(|g| {
             let r = g.runs[0];
-            let d = crate::depth::depth_of(r);
             vec![
                 stack_cell(g),
                 quant_cell(g),
                 Cell::num(med(&g.runs, |r| r.summary.prefill_tok_s.p50), 1),
-                Cell::text(crate::depth::test_name("pp", r.load.prompt_tokens, d)),
+                Cell::text(crate::depth::test_of("pp", r.load.prompt_tokens, r)),
                 Cell::num(med(&g.runs, |r| r.summary.decode_tok_s.p50), 1),
-                Cell::text(crate::depth::test_name("tg", r.load.output_tokens, d)),
+                Cell::text(crate::depth::test_of("tg", r.load.output_tokens, r)),
                 Cell::num(med(&g.runs, |r| r.summary.ttft_ms.p50), 0),
             ]
         })

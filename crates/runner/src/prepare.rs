@@ -69,9 +69,6 @@ pub async fn prepare(c: RunConfig, progress: &(dyn Fn(&str) + Sync)) -> Result<J
         sizing,
         dataset,
     } = work;
-    // A fresh number per run: contexts at depth are new to the server
-    // even when --seed repeats an earlier run's.
-    let prompts = prompts.at_depth(c.depth, rand::random::<u64>());
     let plan = run_plan(
         &c,
         prompts,
@@ -273,10 +270,14 @@ async fn workload(
     let tokenizer =
         ServerTokenizer::new(control, kind, c.api, model).map(|t| t.with_template_kwargs(kwargs));
     let (prompts, sizing) = prompts(c, tokenizer, calibration, seed, warnings).await?;
-    let prompts = prompts.prebuild(match c.bound {
-        Bound::Requests(n) => Some(n + c.warmup_requests),
-        Bound::Duration(_) => None,
-    });
+    // At a depth, a fresh number per run: its contexts are new to the
+    // server even when --seed repeats an earlier run's.
+    let prompts = prompts
+        .prebuild(match c.bound {
+            Bound::Requests(n) => Some(n + c.warmup_requests),
+            Bound::Duration(_) => None,
+        })
+        .at_depth(c.depth, rand::random::<u64>());
     Ok(Workload {
         prompts,
         sizing: Some(sizing),

@@ -169,3 +169,49 @@ fn a_cached_depth_needs_users_and_no_salt() {
         );
     }
 }
+
+/// A suite scenario with a list of depths expands to one scenario per
+/// depth, runs in the order `--shuffle` gives (recorded in `suite.json`),
+/// and each run records its depth.
+#[test]
+fn a_suite_runs_a_depth_list_as_scenarios_in_the_shuffled_order() {
+    use crate::common::server_proc::free_port;
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let stack = crate::common::sim_stack("sim", port, &dir.path().join("pid"), 2000, "");
+    let scenarios = "[defaults]\nprompt-tokens = 64\noutput-tokens = 8\nwarmup-requests = 0\n\
+        [[scenario]]\nname = \"pp64\"\nconcurrency = 2\nrequests = 2\ndepth = [0, 256, 512]\n";
+    let suite = crate::common::write_suite(dir.path(), "t", &[("sim.toml", stack)], scenarios);
+    let out = dir.path().join("out");
+    let done = crate::common::stackbench([
+        "suite",
+        suite.to_str().unwrap(),
+        "--quiet",
+        "--shuffle",
+        "5",
+        "--out",
+    ])
+    .arg(&out)
+    .run();
+    done.assert_success();
+    let file: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("suite.json")).unwrap()).unwrap();
+    assert_eq!(file["shuffle"], 5, "{file}");
+    let order: Vec<&str> = file["scenario_order"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap())
+        .collect();
+    let mut sorted = order.clone();
+    sorted.sort_unstable();
+    assert_eq!(sorted, ["pp64-d0", "pp64-d256", "pp64-d512"], "{order:?}");
+    for (name, depth) in [("pp64-d256", 256u64), ("pp64-d512", 512)] {
+        let run = read_run_json(&out.join("sim").join(name));
+        assert_eq!(run["load"]["depth"]["tokens"], depth, "{run}");
+        for r in measured_records(&out.join("sim").join(name)) {
+            assert_eq!(num(&r["prompt_tokens"]), depth + 64, "{r}");
+        }
+    }
+    assert!(done.stdout.contains("pp64 @ d512"), "{}", done.stdout);
+}
