@@ -6,15 +6,11 @@
 
 use stackbench_core::identity::StackEntry;
 use stackbench_core::run_file::RunFile;
+use stackbench_report::depth::depth_of as depth;
 use stackbench_report::median;
 
 use crate::chart::{LineChart, Series};
 use crate::figures::{legend_name, runs_per_stack, Figure, RunView};
-
-/// A run's depth, tokens (0: none).
-fn depth(r: &RunFile) -> u32 {
-    r.load.depth.as_ref().map_or(0, |d| d.tokens)
-}
 
 /// Per stack: (depth, median of `f` over that depth's runs), depths in
 /// order; only stacks with two depths or more.
