@@ -5,7 +5,10 @@
 # caller's PID is the server's; vLLM forks an engine-core process, so stop
 # the whole process group (kill -- -PGID) to leave nothing behind.
 #
-# Usage: scripts/start-vllm.sh [--port N] [any vLLM server flag ...]
+# Usage: scripts/start-vllm.sh [--port N] [--reset-cache] [any vLLM server flag ...]
+#   --reset-cache  serve POST /reset_prefix_cache (VLLM_SERVER_DEV_MODE=1), so
+#                  that `stackbench run --reset-cache` can empty the prefix
+#                  cache; vLLM's other dev endpoints come with it.
 #   e.g. scripts/start-vllm.sh --port 8000 --max-num-seqs 64
 #        scripts/start-vllm.sh --port 8000 \
 #          --speculative-config '{"method":"ngram","num_speculative_tokens":3,"prompt_lookup_max":4}'
@@ -37,6 +40,7 @@ while [[ $# -gt 0 ]]; do
   case "$1" in
     --port) port="${2:?--port needs a value}"; shift 2 ;;
     --port=*) port="${1#--port=}"; shift ;;
+    --reset-cache) export VLLM_SERVER_DEV_MODE=1; shift ;;
     *) args+=("$1"); shift ;;
   esac
 done

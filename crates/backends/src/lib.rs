@@ -15,6 +15,7 @@ mod metrics;
 mod ollama;
 mod probe;
 mod proxy;
+mod reset;
 mod signature;
 mod stream;
 pub mod tls;
@@ -34,6 +35,7 @@ pub use ollama::{
 };
 pub use probe::{probe, ProbeReport};
 pub use proxy::{refuse_proxy, ProxyError};
+pub use reset::{reset_cache, ResetDone, ResetError};
 pub use stackbench_core::kinds::ServerKind;
 pub use stream::{DriverError, StreamDriver, StreamTarget, MAX_EVENT_BYTES};
 pub use tokenize::ServerTokenizer;

@@ -249,7 +249,10 @@ pub struct GateArgs {
     /// Accept a flag instead of failing on it: saturated (the client was
     /// the bottleneck), errors (>5% of the candidate's requests failed),
     /// disagree (client and server decode rates >4% apart), incomplete (a
-    /// candidate run did not finish). Repeatable.
+    /// candidate run did not finish), cache (either side's prompts were in
+    /// the server's cache, or its reset was not proven), unsteady (either
+    /// side's measured window was not steady), throttled (the GPU
+    /// throttled). Repeatable.
     #[arg(long, value_name = "FLAG")]
     pub allow: Vec<String>,
     /// Fail, instead of skip, what cannot be judged: a metric with fewer
@@ -433,9 +436,28 @@ pub struct RunArgs {
     /// Measure for this long (e.g. 60s, 5m); requests still running then are cancelled.
     #[arg(short = 'd', long, value_parser = parse_duration)]
     pub duration: Option<Duration>,
-    /// Requests sent before measuring; not counted.
-    #[arg(long, default_value_t = 1)]
-    pub warmup_requests: u64,
+    /// Requests sent before measuring; not counted. `auto`: until 3
+    /// consecutive requests' decode rates agree within
+    /// --warmup-tolerance, at most --warmup-max requests or 120 s (a cold
+    /// engine reads ~30% slow); run.json's hygiene.warmup says what it
+    /// did.
+    #[arg(long, alias = "warmup", default_value = "1", value_name = "N|auto")]
+    pub warmup_requests: stackbench_core::hygiene::WarmupSpec,
+    /// `--warmup-requests auto`: how far apart (max − min over the
+    /// median) the consecutive decode rates may be, %.
+    #[arg(long, default_value_t = 10.0, value_name = "PCT")]
+    pub warmup_tolerance: f64,
+    /// `--warmup-requests auto`: the most warm-up requests sent.
+    #[arg(long, default_value_t = 64, value_name = "N")]
+    pub warmup_max: u64,
+    /// Empty the server's prompt cache before the warm-up: vLLM POST
+    /// /reset_prefix_cache (the server needs VLLM_SERVER_DEV_MODE=1),
+    /// llama-server erases every slot, Ollama unloads and reloads the
+    /// model (the reload timed as a cold load). A reset the server
+    /// refuses fails the run; the first requests' cached counts prove it
+    /// (run.json hygiene.reset.proven).
+    #[arg(long)]
+    pub reset_cache: bool,
 
     /// Prompt length in tokens as the server counts them, chat template
     /// included: measured before the run with the server's tokenizer
@@ -716,6 +738,10 @@ pub struct SimArgs {
     /// `--enable-prompt-tokens-details`.
     #[arg(long)]
     pub prompt_tokens_details: bool,
+    /// vLLM flavor: serve POST /reset_prefix_cache, as vLLM does with
+    /// VLLM_SERVER_DEV_MODE=1 (also read from that variable).
+    #[arg(long)]
+    pub dev_mode: bool,
     /// Append every request body received on a generation endpoint to
     /// FILE, one JSON line `{"path": ..., "body": ...}` each.
     #[arg(long, value_name = "FILE")]

@@ -3,6 +3,7 @@
 //! `--find-max-concurrency`, one run per level into one folder (see
 //! `stackbench_runner::sweep`).
 
+use stackbench_core::hygiene::{AutoWarmup, WarmupSpec};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -127,7 +128,16 @@ fn settings(a: &RunArgs, level: Level, depth: u32) -> RunSettings {
             (None, None, Level::Concurrency(n)) => Bound::Requests(10 * u64::from(n)),
             (None, None, Level::Rate(r)) => Bound::Requests((10.0 * r).ceil().max(1.0) as u64),
         },
-        warmup_requests: a.warmup_requests,
+        warmup_requests: match a.warmup_requests {
+            WarmupSpec::Count(n) => n,
+            WarmupSpec::Auto => 0,
+        },
+        warmup_auto: (a.warmup_requests == WarmupSpec::Auto).then_some(AutoWarmup {
+            tolerance_pct: a.warmup_tolerance,
+            max_requests: a.warmup_max,
+            ..AutoWarmup::default()
+        }),
+        reset_cache: a.reset_cache,
         prompt_tokens: a.prompt_tokens,
         output_tokens: a.output_tokens,
         shared_prefix_tokens: a.shared_prefix_tokens,

@@ -56,6 +56,9 @@ pub fn build_profile(a: &SimArgs) -> anyhow::Result<Profile> {
     if a.prompt_tokens_details {
         p.prompt_tokens_details = true;
     }
+    if a.dev_mode || std::env::var("VLLM_SERVER_DEV_MODE").is_ok_and(|v| v == "1") {
+        p.dev_mode = true;
+    }
     Ok(p)
 }
 

@@ -10,6 +10,7 @@
 pub mod client_load;
 pub mod depth;
 pub mod histogram;
+pub mod hygiene;
 pub mod identity;
 pub mod kinds;
 pub mod merge;

@@ -660,6 +660,10 @@ pub struct RunFile {
     /// The server's own counters over the measured phase, beside ours.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server_metrics: Option<ServerMetrics>,
+    /// Whether the run was clean and warm: the cache reset and its proof,
+    /// the cache check, the warm-up, steadiness, the flags.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hygiene: Option<crate::hygiene::Hygiene>,
 }
 
 /// What `stackbench merge` combined.

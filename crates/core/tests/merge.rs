@@ -80,6 +80,7 @@ fn run(samples: &[Sample], timeline: TimelineSeries, steady: Option<(u64, u64)>)
         timeline: Some(timeline),
         merged: None,
         server_metrics: None,
+        hygiene: None,
     }
 }
 

@@ -182,6 +182,9 @@ impl Phase {
         match self.shard(f.id) {
             Some(shard) => self.tally(f, &mut rec, &ended, events, shard),
             None if matches!(ended, Ended::Ok(_)) => {
+                if let Some(rate) = rec.decode_tok_s {
+                    self.note_warm_rate(rate);
+                }
                 let live = self.live.lane(f.lane);
                 live.warmup_done.fetch_add(1, Ordering::Relaxed);
             }

@@ -26,6 +26,7 @@ mod schedule;
 mod self_watch;
 mod session;
 mod sink;
+mod warmup;
 
 pub use arrival::{Schedule, ScheduleError};
 pub use lanes::{LaneError, Lanes, MAX_THREADS};

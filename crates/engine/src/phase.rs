@@ -102,6 +102,13 @@ pub(crate) struct Phase {
     depth_per_user: bool,
     /// The depth-prefill requests that ended, as the summary needs them.
     pub(crate) depth_samples: Mutex<Vec<DepthSample>>,
+    /// Warm-up: `--warmup auto`'s rule, when the run has it.
+    warm_auto: Option<stackbench_core::hygiene::AutoWarmup>,
+    /// Warm-up: completed requests' decode rates, in the order they ended.
+    pub(crate) warm_rates: Mutex<Vec<f64>>,
+    /// Warm-up: set once the engine is steady (or a cap is reached): no
+    /// more ids are handed out; requests in flight finish.
+    pub(crate) warm_done: AtomicBool,
     pub(crate) next_id: AtomicU64,
     end_id: Option<u64>,
     pub(crate) stop: CancellationToken,
@@ -141,6 +148,7 @@ impl Phase {
     /// The phase `kind` of `plan`.
     pub(crate) fn new(plan: &RunPlan, kind: Kind, shared: Shared) -> Self {
         let depth_prefill = matches!(kind, Kind::DepthPrefill { .. });
+        let warmup = matches!(kind, Kind::Warmup);
         let (measured, first_id, end_id, lag) = match kind {
             Kind::Warmup => (false, 0, Some(plan.warmup_requests), None),
             Kind::DepthPrefill { first_id } => {
@@ -165,6 +173,9 @@ impl Phase {
             depth_prefill,
             depth_per_user: plan.depth_cached && measured,
             depth_samples: Mutex::new(Vec::new()),
+            warm_auto: plan.warmup_auto.filter(|_| warmup),
+            warm_rates: Mutex::new(Vec::new()),
+            warm_done: AtomicBool::new(false),
             next_id: AtomicU64::new(first_id),
             end_id,
             stop: shared.stop,
@@ -201,7 +212,7 @@ impl Phase {
 
     /// The next request id, or `None` when the phase has no more work.
     pub(crate) fn take(&self) -> Option<u64> {
-        if self.stop.is_cancelled() {
+        if self.stop.is_cancelled() || self.warm_done.load(Ordering::Relaxed) {
             self.mark_drain();
             return None;
         }
@@ -279,6 +290,25 @@ impl Phase {
         } else {
             prompt.saturating_sub(cached.unwrap_or(0))
         }
+    }
+
+    /// Warm-up: notes a completed request's decode rate and, under
+    /// `--warmup auto`, ends the warm-up once the rule says the engine is
+    /// steady.
+    pub(crate) fn note_warm_rate(&self, rate: f64) {
+        if self.measured || self.depth_prefill {
+            return;
+        }
+        let mut rates = lock(&self.warm_rates);
+        rates.push(rate);
+        if self.warm_auto.is_some_and(|rule| rule.steady(&rates)) {
+            self.warm_done.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// The last id the phase may hand out, plus one (`None`: no end).
+    pub(crate) fn end_id(&self) -> Option<u64> {
+        self.end_id
     }
 
     /// The shard request `id` is accounted in; `None` in warm-up.

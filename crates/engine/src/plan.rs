@@ -71,8 +71,12 @@ pub struct RunPlan {
     pub slo: Option<Slo>,
     /// End of the measured phase.
     pub bound: Bound,
-    /// Requests sent (and not counted) before measuring.
+    /// Requests sent (and not counted) before measuring; with
+    /// `warmup_auto`, the most it may send.
     pub warmup_requests: u64,
+    /// `--warmup auto`: warm up until consecutive requests' decode rates
+    /// agree (or the rule's caps), instead of a fixed count.
+    pub warmup_auto: Option<stackbench_core::hygiene::AutoWarmup>,
     /// Prompt source.
     pub prompts: PromptGenerator,
     /// Requests from a dataset, used in turn (request `id` gets entry
@@ -122,15 +126,15 @@ impl RunPlan {
         self.depth_cached && self.prompts.depth_words() > 0 && self.open_loop.is_none()
     }
 
-    /// The first measured request id: after the warm-up's, and the depth
-    /// prefill's (one per user).
-    pub(crate) fn first_measured_id(&self) -> u64 {
+    /// The first measured request id: after the `warmup_sent` warm-up
+    /// ids, and the depth prefill's (one per user).
+    pub(crate) fn first_measured_id(&self, warmup_sent: u64) -> u64 {
         let prefill = if self.has_depth_prefill() {
             u64::from(self.workers())
         } else {
             0
         };
-        self.warmup_requests + prefill
+        warmup_sent + prefill
     }
 
     /// Warm-up workers: no more than there are warm-up requests.
@@ -170,6 +174,7 @@ pub(crate) mod tests {
             slo: None,
             bound,
             warmup_requests: warmup,
+            warmup_auto: None,
             prompts: PromptGenerator::approximate(Seed::new(7).unwrap(), 8),
             dataset: None,
             target_output_tokens: 4,

@@ -46,6 +46,8 @@ pub struct RunOutcome {
     /// What went wrong in the engine itself (a worker that panicked, an
     /// open-loop schedule that could not be built), for `run.json`.
     pub warnings: Vec<String>,
+    /// What the warm-up did (none without one).
+    pub warmup: Option<stackbench_core::hygiene::WarmupReport>,
 }
 
 /// Work done around the measured phase: after warm-up, right before the
@@ -109,14 +111,18 @@ pub async fn run_with_hooks<H: PhaseHooks>(
         live: live.clone(),
         sink: sink.clone(),
     };
-    let mut warnings = Vec::new();
-    if plan.warmup_requests > 0 {
-        let warm = Arc::new(Phase::new(plan, Kind::Warmup, shared(cancel.child_token())));
-        crate::closed_loop::run(warm.clone(), plan.warmup_workers(), lanes).await;
-        warnings.extend(warm.take_warnings());
-    }
+    let warmed = crate::warmup::warm_up(plan, lanes, shared(cancel.child_token())).await;
+    let mut warnings = warmed.warnings;
     let depth_shared = shared(cancel.child_token());
-    let depth_prefill = depth_prefill(plan, lanes, &cancel, depth_shared, &mut warnings).await;
+    let depth_prefill = depth_prefill(
+        plan,
+        lanes,
+        &cancel,
+        depth_shared,
+        warmed.sent,
+        &mut warnings,
+    )
+    .await;
     if !cancel.is_cancelled() {
         hooks.before_measure().await;
     }
@@ -126,7 +132,7 @@ pub async fn run_with_hooks<H: PhaseHooks>(
     let lag = schedule
         .as_ref()
         .map(|(s, _)| LagBook::new(micros(measured_start), s.span()));
-    let first_id = plan.first_measured_id();
+    let first_id = plan.first_measured_id(warmed.sent);
     let kind = Kind::Measured { first_id, lag };
     let phase = Arc::new(Phase::new(plan, kind, shared(cancel.child_token())));
     let sent = measure(&phase, plan, schedule, lanes, &cancel).await;
@@ -142,6 +148,7 @@ pub async fn run_with_hooks<H: PhaseHooks>(
     };
     let mut outcome = outcome(plan, &phase, results, &span, sent, client);
     outcome.summary.depth_prefill = depth_prefill;
+    outcome.warmup = warmed.report;
     outcome.interrupted = cancel.is_cancelled();
     outcome.warnings = warnings;
     outcome
@@ -154,12 +161,12 @@ async fn depth_prefill(
     lanes: &Lanes,
     cancel: &CancellationToken,
     shared: Shared,
+    first_id: u64,
     warnings: &mut Vec<String>,
 ) -> Option<DepthPrefill> {
     if !plan.has_depth_prefill() || cancel.is_cancelled() {
         return None;
     }
-    let first_id = plan.warmup_requests;
     let kind = Kind::DepthPrefill { first_id };
     let phase = Arc::new(Phase::new(plan, kind, shared));
     crate::closed_loop::run(phase.clone(), plan.workers(), lanes).await;
@@ -299,6 +306,7 @@ fn outcome(
         interrupted: false,
         timeline,
         warnings: Vec::new(),
+        warmup: None,
     }
 }
 

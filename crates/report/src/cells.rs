@@ -7,7 +7,8 @@ use stackbench_core::run_file::RunFile;
 use crate::table::{Cell, Mark};
 
 /// The marks beside a stack for `runs`: `†` when the client was saturated
-/// in any of them, `✗` when the stack failed its known-answer check.
+/// in any of them, `✗` when the stack failed its known-answer check, `¶`
+/// when one is flagged (cache, unsteady, throttled).
 pub fn row_marks(runs: &[&RunFile]) -> Vec<Mark> {
     let mut marks = Vec::new();
     if runs.iter().any(|r| client_saturated(r)) {
@@ -16,7 +17,15 @@ pub fn row_marks(runs: &[&RunFile]) -> Vec<Mark> {
     if runs.iter().any(|r| answered_wrong(r)) {
         marks.push(Mark::WrongAnswer);
     }
+    if runs.iter().any(|r| flagged(r)) {
+        marks.push(Mark::Flagged);
+    }
     marks
+}
+
+/// Whether the run carries a hygiene flag (cache, unsteady, throttled).
+pub fn flagged(r: &RunFile) -> bool {
+    r.hygiene.as_ref().is_some_and(|h| !h.flags.is_empty())
 }
 
 /// Whether the stack failed its known-answer check before this run.

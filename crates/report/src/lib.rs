@@ -17,6 +17,7 @@ pub mod cells;
 pub mod compare;
 pub mod depth;
 pub mod history;
+pub mod hygiene;
 pub mod markdown;
 pub mod summary;
 pub mod table;

@@ -189,6 +189,7 @@ pub fn run_summary(run: &RunFile) -> String {
     }
     out += &prompt_line(run);
     out += &depth_prefill_line(run);
+    out += &crate::hygiene::hygiene_lines(run);
     out += &switches_line(&run.load);
     out += &reasoning_line(s);
     out += &cache_line(s);

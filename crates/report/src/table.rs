@@ -20,6 +20,9 @@ pub enum Mark {
     /// `§`: the server decoded far fewer streams at once than the users
     /// it was given: the row is a queue, not N streams.
     Queued,
+    /// `¶`: the run is flagged `cache`, `unsteady` or `throttled`
+    /// (`hygiene.flags` in its run.json).
+    Flagged,
 }
 
 impl Mark {
@@ -32,6 +35,7 @@ impl Mark {
             Self::Speculative => "*",
             Self::InProcess => "°",
             Self::Queued => "§",
+            Self::Flagged => "¶",
         }
     }
 
@@ -44,6 +48,7 @@ impl Mark {
             Self::Speculative => "speculative",
             Self::InProcess => "in-process",
             Self::Queued => "queued",
+            Self::Flagged => "flagged",
         }
     }
 
@@ -56,6 +61,7 @@ impl Mark {
             Self::Speculative => "speculative decoding: the bound is per verified step, and a step can emit several tokens.",
             Self::InProcess => "published by an in-process tool (llama-bench, llama-batched-bench: no HTTP server, no streaming, no chat template; see the stack's `[reference]` method): a run through the server is expected to be somewhat lower, so part of a negative Diff is the method, not the stack.",
             Self::Queued => "a queue, not concurrent streams: the server decoded about as many streams at once as the `decoding at once` column says (the requests' decode time over the run's wall time), fewer than half the users. The total is what that many streams give; the others waited, and their wait is in TTFT. Ollama serves some model families one request at a time whatever OLLAMA_NUM_PARALLEL says.",
+            Self::Flagged => "flagged as not clean or not warm (see `hygiene.flags` in its run.json): `cache`, its prompts were already in the server's cache or its cache reset was not proven (run with --reset-cache, or --cache-salt); `unsteady`, the decode rate moved more than 15% between the first and last thirds of the window (warm up longer: --warmup-requests auto); `throttled`, the GPU slowed for heat or power.",
         };
         Note {
             mark: Some(self),

@@ -9,19 +9,24 @@ use stackbench_core::identity::{closed_levels, group_runs, Group, Level, RunIden
 use stackbench_core::run_file::RunFile;
 
 use crate::cells::{
-    answered_wrong, cache_hit_pct, cache_reported, client_saturated, completed_only, diff_pct, med,
-    none_completed, published_cell, published_single, published_total, queued, reasoned,
-    reasoning_pct, requests_cell, roofline, row_marks, spread,
+    answered_wrong, cache_hit_pct, cache_reported, client_saturated, completed_only, diff_pct,
+    flagged, med, none_completed, published_cell, published_single, published_total, queued,
+    reasoned, reasoning_pct, requests_cell, roofline, row_marks, spread,
 };
 use crate::table::{Cell, Mark, Note, Table, Tables};
 
 /// The notes of the marks `t` uses, in the marks' order.
 fn notes_of_marks(t: &Table) -> Vec<Note> {
-    [Mark::Saturated, Mark::WrongAnswer, Mark::NoneCompleted]
-        .into_iter()
-        .filter(|m| t.rows.iter().flatten().any(|c| c.marks.contains(m)))
-        .map(Mark::note)
-        .collect()
+    [
+        Mark::Saturated,
+        Mark::WrongAnswer,
+        Mark::Flagged,
+        Mark::NoneCompleted,
+    ]
+    .into_iter()
+    .filter(|m| t.rows.iter().flatten().any(|c| c.marks.contains(m)))
+    .map(Mark::note)
+    .collect()
 }
 
 /// Throughput and latency per load level (a sweep's levels, in the order
@@ -125,6 +130,7 @@ pub fn comparison(runs: &[&RunFile]) -> Tables {
     let notes = [
         (Mark::Saturated, runs.iter().any(|r| client_saturated(r))),
         (Mark::WrongAnswer, runs.iter().any(|r| answered_wrong(r))),
+        (Mark::Flagged, runs.iter().any(|r| flagged(r))),
         (
             Mark::NoneCompleted,
             runs.iter().any(|r| none_completed(&[r])),

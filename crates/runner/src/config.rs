@@ -62,8 +62,14 @@ pub struct RunConfig {
     pub slo: Option<Slo>,
     /// When the measured phase ends.
     pub bound: Bound,
-    /// Requests sent first and excluded from every statistic.
+    /// Requests sent first and excluded from every statistic; with
+    /// `warmup_auto`, the most that may be sent.
     pub warmup_requests: u64,
+    /// `--warmup-requests auto`: warm up until the engine is steady.
+    pub warmup_auto: Option<stackbench_core::hygiene::AutoWarmup>,
+    /// `--reset-cache`: empty the server's prompt cache before the
+    /// warm-up (a reset that fails fails the run).
+    pub reset_cache: bool,
     /// Prompt length, tokens as the server counts them (template
     /// included).
     pub prompt_tokens: u32,
@@ -149,6 +155,8 @@ impl RunConfig {
             slo: load.slo,
             bound: load.bound,
             warmup_requests: load.warmup_requests,
+            warmup_auto: load.warmup_auto,
+            reset_cache: load.reset_cache,
             prompt_tokens: load.prompt_tokens,
             shared_prefix_tokens: load.shared_prefix_tokens,
             dataset: load.dataset,

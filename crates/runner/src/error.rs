@@ -37,6 +37,10 @@ pub enum RunnerError {
     /// Ollama could not load the model.
     #[error("could not load the model into Ollama: {0}")]
     Preload(RequestError),
+    /// `--reset-cache` was asked for and the server would not (the run
+    /// fails: its figures could come from the cache).
+    #[error("{0}")]
+    Reset(String),
     /// The driver could not be built.
     #[error("cannot build the HTTP client: {0}")]
     Driver(#[from] DriverError),

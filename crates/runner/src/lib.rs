@@ -15,6 +15,7 @@ mod depth_check;
 mod error;
 pub mod gpu;
 pub mod host;
+mod hygiene;
 mod load;
 mod power;
 mod prepare;

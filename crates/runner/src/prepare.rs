@@ -39,6 +39,8 @@ pub async fn prepare(c: RunConfig, progress: &(dyn Fn(&str) + Sync)) -> Result<J
     let root = normalize_base_url(&c.base_url)?;
     let control = ControlClient::new(&root, c.api_key.as_deref())?;
     await_server(&c, &control, progress).await?;
+    // Before anything of ours reaches the server: was it cold?
+    let counters_before = crate::hygiene::server_before(&control).await;
     let model = pick_model(&c, &control).await?;
     let side = server_side(&c, &control, &model, progress, &mut warnings).await?;
     let depth = crate::depth_check::check_depth(&c, side.kind, &side.info, &mut warnings)?;
@@ -53,7 +55,11 @@ pub async fn prepare(c: RunConfig, progress: &(dyn Fn(&str) + Sync)) -> Result<J
     // Salted prompts share nothing with an earlier run's (a server's
     // cache may still hold them).
     let prompt_seed = salt.as_deref().map_or(seed, |s| salted(seed, s));
-    let work = workload(
+    let Workload {
+        prompts,
+        sizing,
+        dataset,
+    } = workload(
         &c,
         &control,
         side.kind,
@@ -64,11 +70,9 @@ pub async fn prepare(c: RunConfig, progress: &(dyn Fn(&str) + Sync)) -> Result<J
     )
     .await?;
     let label = c.label.clone().unwrap_or_else(|| run_label(&c, &model));
-    let Workload {
-        prompts,
-        sizing,
-        dataset,
-    } = work;
+    let hygiene =
+        crate::hygiene::before(&c, &control, (side.kind, &model), counters_before, progress)
+            .await?;
     let plan = run_plan(
         &c,
         prompts,
@@ -80,13 +84,7 @@ pub async fn prepare(c: RunConfig, progress: &(dyn Fn(&str) + Sync)) -> Result<J
     Ok(Job {
         driver: Arc::new(driver),
         plan,
-        target: Target {
-            base_url: root.to_string(),
-            api: Recorded::Known(c.api),
-            model,
-            stack: c.stack.clone(),
-            quantization: c.quantization.clone(),
-        },
+        target: target(&c, &root, model),
         load: LoadConfig {
             prompt_sizing: sizing,
             prompt_tokens: if dataset.is_some() {
@@ -107,7 +105,19 @@ pub async fn prepare(c: RunConfig, progress: &(dyn Fn(&str) + Sync)) -> Result<J
         control,
         context: c.context,
         warnings,
+        hygiene,
     })
+}
+
+/// What `run.json` says was measured.
+fn target(c: &RunConfig, root: &reqwest::Url, model: String) -> Target {
+    Target {
+        base_url: root.to_string(),
+        api: Recorded::Known(c.api),
+        model,
+        stack: c.stack.clone(),
+        quantization: c.quantization.clone(),
+    }
 }
 
 /// Returns once the server answers as ready (or the time allowed for
@@ -161,6 +171,7 @@ fn run_plan(
         max_error_pct: c.max_error_pct,
         bound: c.bound,
         warmup_requests: c.warmup_requests,
+        warmup_auto: c.warmup_auto,
         prompts,
         target_output_tokens: c.output_tokens,
         exclude_short: c.exclude_short,

@@ -44,6 +44,8 @@ pub struct Job {
     pub context: RunContext,
     /// What preparing the run found worth a warning (also in `run.json`).
     pub warnings: Vec<String>,
+    /// The server's counters before the run and the cache reset done.
+    pub hygiene: stackbench_core::hygiene::Hygiene,
 }
 
 /// Fewer completed requests than this, with others cut off by the end of
@@ -172,11 +174,13 @@ pub async fn benchmark(
         control,
         context,
         warnings,
+        hygiene,
     } = job;
     std::fs::create_dir_all(&out).map_err(io_at(&out))?;
     let lanes = Lanes::new(driver, load.threads)?;
     let sample_power = context.sample_power;
     let mut file = started_file(target, load, server, context, warnings)?;
+    file.hygiene = Some(hygiene);
     write_run_file(&out, &file)?;
     let (sink, handle) = RecordSink::create(&out.join("requests.jsonl"))?;
     // The run's own token: the user's cancel, or a watcher that can no
@@ -218,8 +222,21 @@ pub async fn benchmark(
         write_run_file(&out, &file)?;
         return Err(e);
     }
+    judge_hygiene(&mut file, &out);
     write_run_file(&out, &file)?;
     Ok(file)
+}
+
+/// The cache check, steadiness and flags, from the records just written
+/// (a run whose records cannot be read back keeps what it had, with a
+/// warning).
+fn judge_hygiene(file: &mut RunFile, out: &Path) {
+    match crate::load::load_records(out) {
+        Ok(records) => crate::hygiene::judge(file, &records),
+        Err(e) => file
+            .warnings
+            .push(format!("the cache and steadiness checks were skipped: {e}")),
+    }
 }
 
 /// The `run.json` of a run about to start: marked incomplete, with what
@@ -253,6 +270,7 @@ fn started_file(
         timeline: None,
         merged: None,
         server_metrics: None,
+        hygiene: None,
     })
 }
 
@@ -261,6 +279,12 @@ fn started_file(
 /// and the run's own, and whether it completed. The error is that of
 /// histograms that could not be encoded (the file keeps empty ones).
 fn record_outcome(file: &mut RunFile, outcome: RunOutcome) -> Result<(), HistError> {
+    if let Some(w) = &outcome.warmup {
+        file.load.warmup_requests = w.requests;
+    }
+    if let Some(h) = file.hygiene.as_mut() {
+        h.warmup = outcome.warmup.clone();
+    }
     if let Some(d) = &mut file.load.dataset {
         let r = &outcome.summary.requests;
         let sent = file.load.warmup_requests + r.ok + r.failed + r.cancelled;
@@ -313,6 +337,7 @@ mod tests {
             stopped_early: None,
             timeline: Default::default(),
             warnings: warnings.iter().map(|w| w.to_string()).collect(),
+            warmup: None,
         }
     }
 

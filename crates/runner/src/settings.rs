@@ -32,8 +32,14 @@ pub struct RunSettings {
     pub open_loop: Option<OpenLoopPlan>,
     /// When the measured phase ends.
     pub bound: Bound,
-    /// Requests sent first and excluded from every statistic.
+    /// Requests sent first and excluded from every statistic; with
+    /// `warmup_auto`, the most that may be sent.
     pub warmup_requests: u64,
+    /// Warm up until consecutive decode rates agree (`--warmup-requests
+    /// auto`) instead of a fixed count.
+    pub warmup_auto: Option<stackbench_core::hygiene::AutoWarmup>,
+    /// Empty the server's prompt cache before the warm-up.
+    pub reset_cache: bool,
     /// Prompt length, tokens as the server counts them.
     pub prompt_tokens: u32,
     /// `max_tokens` per request.
@@ -79,6 +85,8 @@ impl Default for RunSettings {
             open_loop: None,
             bound: Bound::Requests(10),
             warmup_requests: 1,
+            warmup_auto: None,
+            reset_cache: false,
             prompt_tokens: 128,
             output_tokens: 128,
             shared_prefix_tokens: 0,
@@ -227,6 +235,8 @@ impl RunSettings {
             open_loop: c.open_loop,
             bound: c.bound,
             warmup_requests: c.warmup_requests,
+            warmup_auto: c.warmup_auto,
+            reset_cache: c.reset_cache,
             prompt_tokens: c.prompt_tokens,
             output_tokens: c.output_tokens,
             shared_prefix_tokens: c.shared_prefix_tokens,
@@ -265,7 +275,11 @@ impl RunSettings {
         c.concurrency = self.concurrency;
         c.open_loop = self.open_loop;
         c.bound = self.bound;
-        c.warmup_requests = self.warmup_requests;
+        c.warmup_requests = self
+            .warmup_auto
+            .map_or(self.warmup_requests, |a| a.max_requests);
+        c.warmup_auto = self.warmup_auto;
+        c.reset_cache = self.reset_cache;
         c.prompt_tokens = self.prompt_tokens;
         c.output_tokens = self.output_tokens;
         c.shared_prefix_tokens = self.shared_prefix_tokens;

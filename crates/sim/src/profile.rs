@@ -91,6 +91,10 @@ pub struct Profile {
     /// `prompt_tokens_details.cached_tokens` (default off, as in vLLM).
     #[serde(default)]
     pub prompt_tokens_details: bool,
+    /// vLLM's `VLLM_SERVER_DEV_MODE=1`: `POST /reset_prefix_cache` exists
+    /// (404 without it, as in vLLM).
+    #[serde(default)]
+    pub dev_mode: bool,
 }
 
 pub use crate::reasoning::ReasoningFormat;

@@ -355,7 +355,7 @@ impl SimServer {
 /// request when connection faults are active (`close_each`).
 fn app(state: Arc<SimState>, api_key: Option<String>, close_each: bool) -> Router {
     let flavor = state.profile.flavor;
-    let mut app = router(flavor);
+    let mut app = router(flavor, state.profile.dev_mode);
     if flavor == Flavor::Llamacpp {
         app = app.layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -403,7 +403,7 @@ fn serve_plain(
     })
 }
 
-fn router(flavor: Flavor) -> Router<Arc<SimState>> {
+fn router(flavor: Flavor, dev_mode: bool) -> Router<Arc<SimState>> {
     let r = Router::new()
         .route("/v1/chat/completions", post(chat))
         .route("/v1/completions", post(completions))
@@ -416,13 +416,15 @@ fn router(flavor: Flavor) -> Router<Arc<SimState>> {
                 get(|| async { axum::Json(json!({"version": "0.11.0"})) }),
             )
             .route("/tokenize", post(vllm_tokenize))
-            .route("/metrics", get(metrics_page)),
+            .route("/metrics", get(metrics_page))
+            .merge(vllm_dev_routes(dev_mode)),
         Flavor::Llamacpp => r
             .route("/health", get(llama_health))
             .route("/metrics", get(metrics_page))
             .route("/tokenize", post(llama_tokenize))
             .route("/props", get(llama_props))
             .route("/slots", get(llama_slots))
+            .route("/slots/{id}", post(llama_slot_action))
             .route("/completion", post(llama_completion))
             .route("/v1/health", get(llama_health))
             .route("/models", get(models)),
@@ -743,6 +745,48 @@ async fn llama_slots(State(s): State<Arc<SimState>>) -> Response {
         .map(|i| json!({"id": i, "n_ctx": 4096, "is_processing": i < busy}))
         .collect();
     with_server_header(axum::Json(slots).into_response())
+}
+
+/// vLLM's dev-mode routes (`VLLM_SERVER_DEV_MODE=1`): none without it.
+fn vllm_dev_routes(dev_mode: bool) -> Router<Arc<SimState>> {
+    if !dev_mode {
+        return Router::new();
+    }
+    Router::new().route("/reset_prefix_cache", post(vllm_reset_prefix_cache))
+}
+
+/// vLLM 0.26+: `{"success": false}` with HTTP 200 while running requests
+/// hold blocks, else the cache is emptied.
+async fn vllm_reset_prefix_cache(State(s): State<Arc<SimState>>) -> Response {
+    if s.active.load(Ordering::Relaxed) > 0 {
+        return axum::Json(json!({"success": false})).into_response();
+    }
+    s.clear_cache();
+    axum::Json(json!({"success": true})).into_response()
+}
+
+/// llama-server's `POST /slots/{id}?action=erase`. The simulator keeps one
+/// cache for all slots, so erasing any slot empties it (erasing each
+/// slot, as a reset does, ends the same way on the real server).
+async fn llama_slot_action(
+    State(s): State<Arc<SimState>>,
+    axum::extract::Path(id): axum::extract::Path<u64>,
+    uri: axum::http::Uri,
+) -> Response {
+    let slots = u64::from(s.profile.latency.max_slots);
+    if id >= slots {
+        let body = json!({"error": {"code": 400, "message": "Invalid slot ID", "type": "invalid_request_error"}});
+        return with_server_header((StatusCode::BAD_REQUEST, axum::Json(body)).into_response());
+    }
+    let erase = uri
+        .query()
+        .is_some_and(|q| q.split('&').any(|kv| kv == "action=erase"));
+    if !erase {
+        let body = json!({"error": {"code": 400, "message": "Invalid action", "type": "invalid_request_error"}});
+        return with_server_header((StatusCode::BAD_REQUEST, axum::Json(body)).into_response());
+    }
+    s.clear_cache();
+    with_server_header(axum::Json(json!({"id_slot": id, "n_erased": 0})).into_response())
 }
 
 async fn llama_tokenize(body: Bytes) -> Response {

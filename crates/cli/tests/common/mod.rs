@@ -209,6 +209,7 @@ pub async fn bench(
         concurrency: load.concurrency,
         bound: load.bound,
         warmup_requests: load.warmup,
+        warmup_auto: None,
         prompts: PromptGenerator::approximate(Seed::new(42).unwrap(), 32),
         target_output_tokens: load.output_tokens,
         exclude_short: load.exclude_short,

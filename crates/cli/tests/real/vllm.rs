@@ -26,8 +26,10 @@ use crate::common::{measured_records as measured, median, read_run_json, run_bin
 /// 32-token cache blocks (the CPU build's default is 128, so a prompt of a
 /// few dozen tokens would never show a prefix-cache hit), and 8,192 tokens
 /// per request (the start script's 2,048 raised): room for the depth
-/// tests (`depth.rs`), which share this server.
+/// tests (`depth.rs`), which share this server; dev mode
+/// (`--reset-cache`) for the cache-reset tests (`clean.rs`).
 pub(crate) static VLLM: Shared = Shared::new(&[
+    "--reset-cache",
     "--enable-per-request-metrics",
     "--block-size",
     "32",

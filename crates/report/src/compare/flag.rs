@@ -34,6 +34,13 @@ pub enum FlagKind {
     Disagree,
     /// A candidate run did not complete.
     Incomplete,
+    /// A run's prompts were in the server's cache, or its reset was not
+    /// proven (`hygiene.flags`).
+    Cache,
+    /// A run's measured window was not steady.
+    Unsteady,
+    /// The GPU throttled during a run.
+    Throttled,
 }
 
 /// A flag name `--allow` does not know.
@@ -43,11 +50,14 @@ pub struct UnknownFlag(pub String);
 
 impl FlagKind {
     /// Every kind.
-    pub const ALL: [Self; 4] = [
+    pub const ALL: [Self; 7] = [
         Self::Saturated,
         Self::Errors,
         Self::Disagree,
         Self::Incomplete,
+        Self::Cache,
+        Self::Unsteady,
+        Self::Throttled,
     ];
 
     /// The name `--allow` takes and JSON writes.
@@ -57,6 +67,9 @@ impl FlagKind {
             Self::Errors => "errors",
             Self::Disagree => "disagree",
             Self::Incomplete => "incomplete",
+            Self::Cache => "cache",
+            Self::Unsteady => "unsteady",
+            Self::Throttled => "throttled",
         }
     }
 
@@ -67,6 +80,9 @@ impl FlagKind {
             Self::Errors => "more than 5% of the candidate's requests failed",
             Self::Disagree => "client and server decode rates differ by more than 4%",
             Self::Incomplete => "a candidate run did not complete",
+            Self::Cache => "a run's prompts were already in the server's cache, or its cache reset was not proven",
+            Self::Unsteady => "a run's measured window was not steady (first and last thirds' decode rates more than 15% apart)",
+            Self::Throttled => "the GPU throttled for heat or power during a run",
         }
     }
 }
@@ -109,11 +125,15 @@ impl fmt::Display for Flag {
     }
 }
 
-/// The flags of a pair, each once: the candidate's runs' and a saturated
-/// baseline client.
+/// The flags of a pair, each once: the candidate's runs', a saturated
+/// baseline client and either side's hygiene flags (a baseline from a warm
+/// cache is as wrong as a candidate from one).
 pub fn flags(base: &[&RunData], candidate: &[&RunData]) -> Vec<Flag> {
     let mut out: Vec<Flag> = Vec::new();
-    let base_flags = base.iter().filter_map(|b| saturation_flag("baseline", b));
+    let base_flags = base
+        .iter()
+        .filter_map(|b| saturation_flag("baseline", b))
+        .chain(base.iter().flat_map(|b| hygiene_flags("baseline", b)));
     for f in candidate
         .iter()
         .flat_map(|c| run_flags(c))
@@ -168,7 +188,27 @@ fn run_flags(c: &RunData) -> Vec<Flag> {
         });
     }
     out.extend(saturation_flag("candidate", c));
+    out.extend(hygiene_flags("candidate", c));
     out
+}
+
+/// A run's own `hygiene.flags` (cache, unsteady, throttled).
+fn hygiene_flags(side: &str, run: &RunData) -> Vec<Flag> {
+    use stackbench_core::hygiene::RunFlagKind;
+    let Some(h) = run.file.hygiene.as_ref() else {
+        return Vec::new();
+    };
+    h.flags
+        .iter()
+        .map(|f| Flag {
+            kind: match f.kind {
+                RunFlagKind::Cache => FlagKind::Cache,
+                RunFlagKind::Unsteady => FlagKind::Unsteady,
+                RunFlagKind::Throttled => FlagKind::Throttled,
+            },
+            text: format!("the {side} run {}: {}", run.dir, f.text),
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -183,7 +223,7 @@ mod tests {
         let e = "slow".parse::<FlagKind>().err().map(|e| e.to_string());
         assert_eq!(
             e.as_deref(),
-            Some("unknown flag 'slow' (known: saturated, errors, disagree, incomplete)")
+            Some("unknown flag 'slow' (known: saturated, errors, disagree, incomplete, cache, unsteady, throttled)")
         );
     }
 }

@@ -3,6 +3,7 @@
 //! [`Suite`] with its [`StackEntry`]s). Serde does the per-key checks; the
 //! checks across keys live in `check`.
 
+use stackbench_core::hygiene::WarmupSpec;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
@@ -138,9 +139,14 @@ pub struct ScenarioDefaults {
     /// `max_tokens` per request.
     #[serde(default = "default_output_tokens")]
     pub output_tokens: u32,
-    /// Warm-up requests before each scenario.
+    /// Warm-up requests before each scenario: a count or `"auto"` (until
+    /// the engine is steady; `--warmup-requests auto`).
     #[serde(default = "default_warmup")]
-    pub warmup_requests: u64,
+    pub warmup_requests: WarmupSpec,
+    /// Empty the server's prompt cache before each scenario's warm-up
+    /// (`--reset-cache`).
+    #[serde(default)]
+    pub reset_cache: bool,
     /// Leading prompt tokens every request shares (`--shared-prefix-tokens`).
     #[serde(default)]
     pub shared_prefix_tokens: u32,
@@ -152,6 +158,7 @@ impl Default for ScenarioDefaults {
             prompt_tokens: default_prompt_tokens(),
             output_tokens: default_output_tokens(),
             warmup_requests: default_warmup(),
+            reset_cache: false,
             shared_prefix_tokens: 0,
         }
     }
@@ -166,8 +173,8 @@ fn default_prompt_tokens() -> u32 {
 fn default_output_tokens() -> u32 {
     128
 }
-fn default_warmup() -> u64 {
-    1
+fn default_warmup() -> WarmupSpec {
+    WarmupSpec::Count(1)
 }
 
 /// A switch written `on` or `off`.
@@ -247,7 +254,7 @@ pub struct Scenario {
     pub output_tokens: Option<u32>,
     /// Overrides the suite default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub warmup_requests: Option<u64>,
+    pub warmup_requests: Option<WarmupSpec>,
     /// Overrides the suite default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shared_prefix_tokens: Option<u32>,
@@ -266,6 +273,10 @@ pub struct Scenario {
     /// `--cache-salt`: keep requests off the prompt cache.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cache_salt: Option<bool>,
+    /// `--reset-cache`: empty the server's prompt cache before the
+    /// warm-up (overrides the suite default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reset_cache: Option<bool>,
     /// `--depth`: context tokens before each request's prompt, or a list
     /// of depths that the loader expands into one scenario per depth
     /// (`<name>-d<D>`, then `-c<N>` for a list of levels).
