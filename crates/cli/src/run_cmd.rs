@@ -343,6 +343,9 @@ async fn sweep(
     let mut runs = Vec::new();
     while let Some(level) = plan.next_level() {
         let mut c = at_level(a, &base, level)?;
+        // A given --seed: each level its own prompts (the same seed at
+        // every level would serve level 2 from level 1's cache).
+        c.seed = c.seed.map(|s| s.nth(runs.len() as u64));
         c.out = Some(dir.join(level.folder()));
         c.label = None;
         eprintln!("level {}", level.folder());

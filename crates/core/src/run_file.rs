@@ -413,9 +413,26 @@ pub struct BoxAtLaunch {
     /// The `before-launch` hook as run (secrets hidden) and how it ended.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hook: Option<String>,
+    /// `[box] max-start-temp-c`: the limit, and the seconds waited for
+    /// every GPU to cool below it (absent when the suite does not ask).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heat_wait: Option<HeatWait>,
     /// Each GPU `nvidia-smi` reports, at the launch.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub gpus: Vec<GpuAtLaunch>,
+}
+
+/// The wait for the GPUs to cool before a launch.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct HeatWait {
+    /// `max-start-temp-c`.
+    pub max_c: f64,
+    /// Seconds waited (0: cool already).
+    pub waited_s: f64,
+    /// The hottest GPU when the wait began, °C (absent: no GPU reports a
+    /// temperature, and nothing was waited for).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hottest_at_start_c: Option<f64>,
 }
 
 /// One GPU at a launch; each figure only where the GPU reports it (GB10

@@ -54,6 +54,20 @@ impl Seed {
     pub fn get(self) -> u64 {
         u64::from(self.0)
     }
+
+    /// The seed of run `k` of a series given this seed (a sweep's levels):
+    /// run 0 keeps it, the others get their own (SplitMix64 of the pair),
+    /// so no run of the series sends another's prompts, which a server's
+    /// cache would serve; the same seed gives the same series.
+    pub fn nth(self, k: u64) -> Self {
+        if k == 0 {
+            return self;
+        }
+        let mut z = (self.get() << 32 | k).wrapping_add(0x9E37_79B9_7F4A_7C15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        Self::from_random_bits((z ^ (z >> 31)) as u32)
+    }
 }
 
 impl TryFrom<u64> for Seed {

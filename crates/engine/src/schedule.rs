@@ -427,6 +427,25 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn an_auto_warm_up_without_rates_runs_to_its_cap_and_measuring_follows_on() {
+        let mut pl = plan(1, Bound::Requests(2), 5);
+        pl.warmup_auto = Some(stackbench_core::hygiene::AutoWarmup {
+            max_requests: 5,
+            ..Default::default()
+        });
+        let (outcome, records) = run_refused(&pl).await;
+        // Every request is refused: no decode rate ever agrees.
+        let w = outcome.warmup.unwrap();
+        assert_eq!(
+            (w.mode.as_str(), w.requests, w.steady),
+            ("auto", 5, Some(false))
+        );
+        assert!(w.rates_tok_s.is_empty());
+        assert_eq!(ids(&records), [0, 1, 2, 3, 4, 5, 6]);
+        assert_eq!(records.iter().filter(|r| r.warmup).count(), 5);
+    }
+
+    #[tokio::test]
     async fn a_run_without_panics_has_no_warnings() {
         let (outcome, records) = run_refused(&plan(2, Bound::Requests(3), 1)).await;
         assert!(outcome.warnings.is_empty(), "{:?}", outcome.warnings);

@@ -15,7 +15,9 @@ use crate::lanes::Lanes;
 use crate::phase::{Kind, Phase, Shared};
 use crate::plan::RunPlan;
 
-/// What the warm-up did: the ids it used, its report (none without a
+/// What the warm-up did: the ids it took (a fixed warm-up takes its
+/// planned range whatever it sent, so the measured ids are the same run
+/// to run; `auto` takes what it sent), its report (none without a
 /// warm-up), and its engine warnings.
 pub(crate) struct WarmedUp {
     pub(crate) sent: u64,
@@ -47,6 +49,11 @@ pub(crate) async fn warm_up(plan: &RunPlan, lanes: &Lanes, shared: Shared) -> Wa
     }
     let end = warm.end_id().unwrap_or(plan.warmup_requests);
     let sent = warm.next_id.load(Ordering::Relaxed).min(end);
+    let ids = if plan.warmup_auto.is_some() {
+        sent
+    } else {
+        plan.warmup_requests
+    };
     let rates = lock(&warm.warm_rates).clone();
     let report = WarmupReport {
         mode: if plan.warmup_auto.is_some() {
@@ -62,7 +69,7 @@ pub(crate) async fn warm_up(plan: &RunPlan, lanes: &Lanes, shared: Shared) -> Wa
         rule: plan.warmup_auto,
     };
     WarmedUp {
-        sent,
+        sent: ids,
         report: Some(report),
         warnings: warm.take_warnings(),
     }

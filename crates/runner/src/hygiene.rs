@@ -173,17 +173,17 @@ fn measured_steadiness(
 
 fn flags(h: &Hygiene, file: &RunFile) -> Vec<RunFlag> {
     let mut out = Vec::new();
-    out.extend(h.cache_check.as_ref().and_then(cache_flag));
-    if let Some(r) = h.reset.as_ref().filter(|r| r.proven == Some(false)) {
-        if !out.iter().any(|f: &RunFlag| f.kind == RunFlagKind::Cache) {
-            out.push(RunFlag {
-                kind: RunFlagKind::Cache,
-                text: format!(
-                    "the cache reset ({}) is not proven: no first request reported an empty cache (0 cached tokens)",
-                    r.how
-                ),
-            });
-        }
+    match h.reset.as_ref().filter(|r| r.proven == Some(false)) {
+        Some(r) => out.push(RunFlag {
+            kind: RunFlagKind::Cache,
+            text: format!(
+                "the cache reset ({}) is not proven: {}{}",
+                r.how,
+                h.cache_check.as_ref().map_or(String::new(), check_text),
+                not_proven_hint(&r.how)
+            ),
+        }),
+        None => out.extend(h.cache_check.as_ref().and_then(cache_flag)),
     }
     if let Some(s) = h
         .steadiness
@@ -202,17 +202,41 @@ fn flags(h: &Hygiene, file: &RunFile) -> Vec<RunFlag> {
     out
 }
 
+/// What to do when a reset of this kind was not proven.
+fn not_proven_hint(how: &str) -> &'static str {
+    if how.starts_with("llama-server") {
+        "; llama-server's RAM prompt cache (--cache-ram, on by default) outlives a slot erase: start it with --cache-ram 0"
+    } else {
+        ""
+    }
+}
+
 fn cache_flag(c: &CacheCheck) -> Option<RunFlag> {
     (c.verdict == CacheVerdict::Cached).then(|| RunFlag {
         kind: RunFlagKind::Cache,
         text: format!(
-            "{} of the first {} requests took up to {} prompt tokens from the server's cache, more than the {}-token head every prompt shares: an earlier run's prompts were in the cache (reset it with --reset-cache, or keep runs apart with --cache-salt)",
-            c.over_head,
-            c.requests,
-            c.max_cached.unwrap_or(0),
-            c.head_tokens
+            "{}: an earlier run's prompts were in the cache (reset it with --reset-cache, or keep runs apart with --cache-salt)",
+            check_text(c)
         ),
     })
+}
+
+/// What the cache check saw, in words.
+fn check_text(c: &CacheCheck) -> String {
+    if c.verdict == CacheVerdict::Clean {
+        return format!(
+            "none of the first {} requests reported an empty cache (least {} cached tokens)",
+            c.requests,
+            c.min_cached.unwrap_or(0)
+        );
+    }
+    format!(
+        "{} of the first {} requests took up to {} prompt tokens from the server's cache, more than the {}-token head every prompt shares",
+        c.over_head,
+        c.requests,
+        c.max_cached.unwrap_or(0),
+        c.head_tokens
+    )
 }
 
 /// Thermal or hardware slowdowns at any share, the power cap over

@@ -279,7 +279,7 @@ fn started_file(
 /// and the run's own, and whether it completed. The error is that of
 /// histograms that could not be encoded (the file keeps empty ones).
 fn record_outcome(file: &mut RunFile, outcome: RunOutcome) -> Result<(), HistError> {
-    if let Some(w) = &outcome.warmup {
+    if let Some(w) = outcome.warmup.as_ref().filter(|w| w.mode == "auto") {
         file.load.warmup_requests = w.requests;
     }
     if let Some(h) = file.hygiene.as_mut() {

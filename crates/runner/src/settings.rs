@@ -141,6 +141,10 @@ pub enum Setting {
     IdleTimeout,
     /// The context depth.
     Depth,
+    /// `--warmup-requests auto`'s tolerance.
+    WarmupTolerance,
+    /// `--warmup-requests auto`'s cap.
+    WarmupMax,
 }
 
 /// How a front end's user wrote the settings.
@@ -171,6 +175,8 @@ impl Setting {
             Self::FirstByteTimeout => "--first-byte-timeout",
             Self::IdleTimeout => "--idle-timeout",
             Self::Depth => "--depth",
+            Self::WarmupTolerance => "--warmup-tolerance",
+            Self::WarmupMax => "--warmup-max",
         }
     }
 
@@ -446,7 +452,31 @@ impl RunSettings {
     }
 
     /// Temperature, the error share that ends a run, the timeouts.
+    fn check_warmup(&self, naming: Naming) -> Result<(), SettingError> {
+        let Some(rule) = self.warmup_auto else {
+            return Ok(());
+        };
+        if !(rule.tolerance_pct.is_finite() && rule.tolerance_pct > 0.0) {
+            let s = Setting::WarmupTolerance;
+            return refuse(
+                s,
+                format!("{}must be a percentage > 0", s.lead(naming, " ")),
+            );
+        }
+        if rule.max_requests < u64::from(rule.consecutive) {
+            let s = Setting::WarmupMax;
+            let m = format!(
+                "{}must be at least {} (the consecutive requests that must agree)",
+                s.lead(naming, " "),
+                rule.consecutive
+            );
+            return refuse(s, m);
+        }
+        Ok(())
+    }
+
     fn check_client(&self, naming: Naming) -> Result<(), SettingError> {
+        self.check_warmup(naming)?;
         if !self.temperature.is_finite() || self.temperature < 0.0 {
             let s = Setting::Temperature;
             return refuse(s, format!("{}must be a number >= 0", s.lead(naming, " ")));

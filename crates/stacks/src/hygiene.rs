@@ -39,6 +39,16 @@ pub enum HygieneError {
         /// Whether the page cache was dropped before the wait.
         page_cache_dropped: bool,
     },
+    /// A GPU stayed hotter than `max-start-temp-c`.
+    #[error("the GPUs did not cool to {max_c} °C within {timeout} (hottest {now_c} °C); a stack started hot throttles sooner: lengthen settle-timeout or cooldown, or raise max-start-temp-c")]
+    TooHot {
+        /// `max-start-temp-c`.
+        max_c: f64,
+        /// The hottest GPU at the timeout, °C.
+        now_c: f64,
+        /// `settle-timeout` as written.
+        timeout: String,
+    },
     /// A `${VAR}` of the hook could not be expanded.
     #[error("before-launch: {0}")]
     HookExpand(String),
@@ -176,9 +186,62 @@ pub async fn before_launch(
     } else {
         snapshot().await
     };
+    let now = match facts.max_start_temp_c {
+        Some(max_c) => {
+            let (wait, cool) = wait_for_heat(facts, max_c, now, progress).await?;
+            state.heat_wait = Some(wait);
+            cool
+        }
+        None => now,
+    };
     state.mem_available_gib = now.mem_available_gib;
     state.gpus = now.gpus;
     Ok(state)
+}
+
+/// The hottest GPU that reports a temperature, °C.
+pub fn hottest(s: &Snapshot) -> Option<f64> {
+    s.gpus
+        .iter()
+        .filter_map(|g| g.temperature_c)
+        .fold(None, |m, t| Some(m.map_or(t, |m: f64| m.max(t))))
+}
+
+/// Polls until every GPU that reports a temperature is at or below
+/// `max_c`, or fails after `settle-timeout`; a box whose GPUs report none
+/// is not waited for (the record says so: no `hottest_at_start_c`).
+async fn wait_for_heat(
+    facts: &BoxFacts,
+    max_c: f64,
+    mut now: Snapshot,
+    progress: &dyn Fn(&str),
+) -> Result<(stackbench_core::run_file::HeatWait, Snapshot), HygieneError> {
+    let started = Instant::now();
+    let deadline = started + facts.settle_timeout.get();
+    let first = hottest(&now);
+    if first.is_some_and(|t| t > max_c) {
+        progress(&format!(
+            "waiting for the GPUs to cool to {max_c} °C (hottest {:.0} °C)",
+            first.unwrap_or(0.0)
+        ));
+    }
+    while let Some(t) = hottest(&now).filter(|t| *t > max_c) {
+        if Instant::now() >= deadline {
+            return Err(HygieneError::TooHot {
+                max_c,
+                now_c: t,
+                timeout: facts.settle_timeout.as_str().to_string(),
+            });
+        }
+        tokio::time::sleep(POLL).await;
+        now = snapshot().await;
+    }
+    let wait = stackbench_core::run_file::HeatWait {
+        max_c,
+        waited_s: started.elapsed().as_secs_f64(),
+        hottest_at_start_c: first,
+    };
+    Ok((wait, now))
 }
 
 /// Polls until [`settled`], or fails after `settle-timeout` saying how far

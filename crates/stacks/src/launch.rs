@@ -86,6 +86,30 @@ fn safe(s: &str) -> String {
         .to_string()
 }
 
+/// `stack` as launched for a suite that resets the prompt cache
+/// (`reset-cache`): a vLLM serves `POST /reset_prefix_cache` only in dev
+/// mode, so its launch gets `VLLM_SERVER_DEV_MODE=1` (unless the stack
+/// sets the variable itself). Other stacks, and suites that do not reset,
+/// launch as written.
+pub fn for_reset(stack: &StackConfig, suite_resets: bool) -> std::borrow::Cow<'_, StackConfig> {
+    use stackbench_core::kinds::FlavorChoice;
+    use stackbench_core::stack::Launch;
+    if !suite_resets
+        || stack.flavor != FlavorChoice::Fixed(stackbench_core::kinds::ServerKind::Vllm)
+    {
+        return std::borrow::Cow::Borrowed(stack);
+    }
+    let mut s = stack.clone();
+    let env = match s.launch.as_mut() {
+        Some(Launch::Container(c)) => &mut c.env,
+        Some(Launch::Process(p)) => &mut p.env,
+        _ => return std::borrow::Cow::Borrowed(stack),
+    };
+    env.entry("VLLM_SERVER_DEV_MODE".into())
+        .or_insert_with(|| "1".into());
+    std::borrow::Cow::Owned(s)
+}
+
 /// Plans the launch of `stack` (from `stack_file`) within suite `suite`.
 pub fn launch_plan(
     stack: &StackConfig,
@@ -347,6 +371,31 @@ impl Server {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_vllm_launched_for_a_suite_that_resets_gets_dev_mode() {
+        let stack = |flavor: &str| -> StackConfig {
+            toml::from_str(&format!(
+                "name = \"s\"\nflavor = \"{flavor}\"\n[launch.process]\ncommand = [\"serve\"]\nport = 8000\n"
+            ))
+            .unwrap()
+        };
+        let env = |s: &StackConfig| match &s.launch {
+            Some(stackbench_core::stack::Launch::Process(p)) => p.env.clone(),
+            _ => unreachable!("a process launch"),
+        };
+        let vllm = stack("vllm");
+        let reset = for_reset(&vllm, true);
+        assert_eq!(
+            env(&reset).get("VLLM_SERVER_DEV_MODE").map(String::as_str),
+            Some("1")
+        );
+        assert!(
+            env(&for_reset(&vllm, false)).is_empty(),
+            "no reset, no dev mode"
+        );
+        assert!(env(&for_reset(&stack("llamacpp"), true)).is_empty());
+    }
 
     #[test]
     fn the_pinned_revision_is_read_in_both_spellings() {

@@ -622,7 +622,8 @@ async fn launch_ready(
     opts: &SuiteOptions,
     waiting: &(dyn Fn(&str) + Sync),
 ) -> Result<(Server, ControlClient), NotStarted> {
-    let s = &entry.config;
+    let config = crate::launch::for_reset(&entry.config, suite.config.resets_cache());
+    let s = &*config;
     let plan = launch_plan(s, &entry.file, &suite.config.name).map_err(|e| {
         NotStarted::new(crate::secret::redact(&format!("launch failed: {e}")), None)
     })?;

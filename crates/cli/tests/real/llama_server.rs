@@ -61,7 +61,7 @@ pub(crate) async fn start(slots: u32, ctx_per_slot: u32) -> ServerProc {
 }
 
 /// [`start`] with `extra` arguments.
-async fn start_with(slots: u32, ctx_per_slot: u32, extra: &[&str]) -> ServerProc {
+pub(crate) async fn start_with(slots: u32, ctx_per_slot: u32, extra: &[&str]) -> ServerProc {
     let (bin, model) = installed();
     let np = slots.to_string();
     let ctx = (slots * ctx_per_slot).to_string();

@@ -12,6 +12,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod clean;
 mod client_load;
 mod depth;
 mod llama_server;

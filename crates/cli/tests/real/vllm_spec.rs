@@ -21,7 +21,7 @@ use crate::common::{measured_records, read_run_json, run_bin};
 
 const SPEC_TOKENS: u64 = 3;
 
-static VLLM: Shared = Shared::new(&[
+pub(crate) static VLLM: Shared = Shared::new(&[
     "--enable-per-request-metrics",
     "--per-request-spec-decode-metrics",
     "summary",

@@ -22,7 +22,31 @@ const JOULES_PER_TICK: [f64; 2] = [100.0, 150.0];
 /// per GPU) and the `-lms` loop (a line per GPU every 100 ms, the energy
 /// counters in mJ growing by [`JOULES_PER_TICK`]).
 fn fake_nvidia_smi(dir: &Path) -> String {
-    let script = r#"#!/bin/sh
+    write_smi(dir, SMI)
+}
+
+/// [`fake_nvidia_smi`] whose GPUs are at 80 °C for the box's first three
+/// memory queries, then at 40 °C (a counter file beside it counts them).
+fn hot_then_cool_nvidia_smi(dir: &Path) -> String {
+    let hot = r#"*index,memory.used*)
+  n=$(cat "$0.count" 2>/dev/null || echo 0); echo $((n + 1)) > "$0.count"
+  if [ "$n" -lt 3 ]; then t=80; else t=40; fi
+  echo "0, 1024, $t"
+  echo "1, 2048, 36";;"#;
+    let cool = "*index,memory.used*)\n  echo \"0, 1024, 35\"\n  echo \"1, 2048, 36\";;";
+    assert!(SMI.contains(cool));
+    write_smi(dir, &SMI.replace(cool, hot))
+}
+
+fn write_smi(dir: &Path, script: &str) -> String {
+    let smi = dir.join("nvidia-smi");
+    std::fs::write(&smi, script).unwrap();
+    std::fs::set_permissions(&smi, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    smi.display().to_string()
+}
+
+/// The stand-in's script.
+const SMI: &str = r#"#!/bin/sh
 HEAD='index, power.draw.instant [W], power.draw [W], total_energy_consumption [mJ], temperature.gpu, clocks.current.sm [MHz], clocks.current.memory [MHz], clocks_event_reasons.active'
 case "$*" in
 *-lms*)
@@ -49,11 +73,6 @@ case "$*" in
 *) echo "unexpected query: $*" >&2; exit 9;;
 esac
 "#;
-    let smi = dir.join("nvidia-smi");
-    std::fs::write(&smi, script).unwrap();
-    std::fs::set_permissions(&smi, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    smi.display().to_string()
-}
 
 /// A stack `name` launching `stackbench sim` on a free port, its command
 /// carrying `--revision abc123` (as a vLLM launch pins a model revision;
@@ -115,6 +134,39 @@ fn a_launched_stack_records_energy_gpus_box_fetch_and_known_answer() {
         first["launch"]
     );
     assert_eq!(second["launch"]["box"]["cooldown_s"].as_f64(), Some(0.1));
+    // GPU 0 sat at its power cap in every sample: flagged throttled.
+    let flags = &first["hygiene"]["flags"];
+    assert_eq!(flags[0]["kind"], "throttled", "{flags}");
+    assert!(
+        flags[0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("GPU 0 sw_power_cap 100%"),
+        "{flags}"
+    );
+}
+
+#[test]
+fn a_launch_waits_for_the_gpus_to_cool_below_max_start_temp() {
+    let dir = tempfile::tempdir().unwrap();
+    let smi = hot_then_cool_nvidia_smi(dir.path());
+    let body = "[box]\nmax-start-temp-c = 50\nsettle-timeout = \"20s\"\n\
+                [defaults]\noutput-tokens = 8\nprompt-tokens = 16\nwarmup-requests = 0\n\
+                [[scenario]]\nname = \"c1\"\nconcurrency = 1\nrequests = 1\n";
+    let suite = write_suite(dir.path(), "hot", &[("a.toml", stack("a"))], body);
+    let out = dir.path().join("out");
+    stackbench(["suite", "-q", "--out"])
+        .arg(&out)
+        .arg(&suite)
+        .env("STACKBENCH_NVIDIA_SMI", &smi)
+        .success();
+    let b = &read_run_json(&out.join("a/c1"))["launch"]["box"];
+    let wait = &b["heat_wait"];
+    assert_eq!(wait["max_c"], 50.0, "{b}");
+    assert_eq!(wait["hottest_at_start_c"], 80.0, "{b}");
+    // Polled every 500 ms until the fourth query read 40 °C.
+    assert!(wait["waited_s"].as_f64().unwrap() >= 0.9, "{b}");
+    assert_eq!(b["gpus"][0]["temperature_c"], 40.0, "{b}");
 }
 
 /// Joules are each counter's last minus first reading, summed over the

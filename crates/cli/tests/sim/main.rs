@@ -8,6 +8,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod clean;
 mod cli;
 mod compare;
 mod datasets;

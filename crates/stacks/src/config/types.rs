@@ -93,6 +93,11 @@ pub struct BoxFacts {
     /// stack); the stack fails when it fails.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub before_launch: Vec<String>,
+    /// Before each launch, wait (up to `settle-timeout`) until every GPU
+    /// that reports a temperature is at or below this, °C: a stack that
+    /// starts on a box the previous one heated throttles sooner.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_start_temp_c: Option<f64>,
 }
 
 fn default_memory_tolerance() -> f64 {
@@ -115,6 +120,7 @@ impl Default for BoxFacts {
             settle_timeout: default_settle_timeout(),
             cooldown: None,
             before_launch: Vec::new(),
+            max_start_temp_c: None,
         }
     }
 }
@@ -126,6 +132,17 @@ impl BoxFacts {
             || self.settle_memory
             || self.cooldown.is_some()
             || !self.before_launch.is_empty()
+            || self.max_start_temp_c.is_some()
+    }
+}
+
+impl SuiteConfig {
+    /// Whether any scenario empties the server's prompt cache
+    /// (`reset-cache`, in `[defaults]` or a scenario).
+    pub fn resets_cache(&self) -> bool {
+        self.scenarios
+            .iter()
+            .any(|s| s.reset_cache.unwrap_or(self.defaults.reset_cache))
     }
 }
 
