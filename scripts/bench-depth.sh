@@ -14,26 +14,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out="${1:?usage: scripts/bench-depth.sh OUT_DIR}"
-[[ -e "$out" ]] && { echo "bench-depth: $out exists; choose another" >&2; exit 2; }
-mkdir -p "$out"
-bin=target/release/stackbench
-cargo build --release -q -p stackbench-cli
-eval "$(bash scripts/install-llama-server.sh)"
-eval "$(bash scripts/install-vllm.sh)"
-eval "$(bash scripts/install-ollama.sh)"
-export LLAMA_SERVER_BIN LLAMA_SERVER_MODEL VLLM_PYTHON VLLM_MODEL OLLAMA_BIN OLLAMA_MODELS
-
-pid=""
-stop() { [[ -n "$pid" ]] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null; pid=""; }
-trap stop EXIT
-
-# serve NAME PORT COMMAND...: starts a server in the background, logging to
-# OUT/NAME.server.log.
-serve() {
-  local name=$1; shift
-  "$@" >"$out/$name.server.log" 2>&1 &
-  pid=$!
-}
+source scripts/lib/bench-servers.sh
 
 series() { # URL DIR EXTRA...
   local url=$1 dir=$2; shift 2

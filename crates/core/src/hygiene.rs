@@ -228,34 +228,55 @@ pub struct Steadiness {
     pub last_third_tok_s: f64,
     /// Last against first, %.
     pub change_pct: f64,
-    /// A change beyond this (either way), % flags the run `unsteady`.
+    /// A change beyond this (either way), % flags the run `unsteady`,
+    /// when the thirds are also `separated`.
     pub tolerance_pct: f64,
+    /// Every rate of one third is above every rate of the other: a trend,
+    /// not noise (the exact rank-sum test's chance of that between two
+    /// samples of 4 that do not differ is 2 in 70, ~3 %).
+    #[serde(default)]
+    pub separated: bool,
+}
+
+impl Steadiness {
+    /// Whether it flags the run `unsteady`: beyond the tolerance, and the
+    /// thirds separated.
+    pub fn unsteady(&self) -> bool {
+        self.change_pct.abs() > self.tolerance_pct && self.separated
+    }
 }
 
 /// The change beyond which a window is unsteady, %: a cold engine reads
-/// ~30 % slow; the real idle servers here moved a few % between thirds.
+/// ~30 % slow; on this 2-core machine the real servers' thirds moved up to
+/// ~17 % by noise alone with 2-4 requests a third, which the separation
+/// rule (below) tells apart.
 pub const UNSTEADY_PCT: f64 = 15.0;
 
 /// Fewer completed requests than this in a third and steadiness is not
-/// judged.
-pub const STEADY_MIN_PER_THIRD: usize = 3;
+/// judged (with 4 a side, two thirds that do not differ are separated by
+/// chance 3 % of the time).
+pub const STEADY_MIN_PER_THIRD: usize = 4;
 
-/// The steadiness of requests given as (start offset µs, decode tok/s),
-/// over a window from `start_us` to `end_us`; `None` with too few.
-pub fn steadiness(samples: &[(u64, f64)], start_us: u64, end_us: u64) -> Option<Steadiness> {
-    let third = end_us.checked_sub(start_us)? / 3;
-    let in_range = |lo: u64, hi: u64| -> Vec<f64> {
-        samples
-            .iter()
-            .filter(|(t, _)| *t >= lo && *t < hi)
-            .map(|(_, r)| *r)
-            .collect()
-    };
-    let mut first = in_range(start_us, start_us + third);
-    let mut last = in_range(end_us - third, end_us.saturating_add(1));
-    if first.len() < STEADY_MIN_PER_THIRD || last.len() < STEADY_MIN_PER_THIRD {
+/// The steadiness of requests given as (start offset µs, decode tok/s):
+/// the first third of them, in the order they started, against the last
+/// third (by count, not time: a cold engine's slow requests would leave
+/// the first third of the time with too few to judge); `None` with fewer
+/// than [`STEADY_MIN_PER_THIRD`] a third.
+pub fn steadiness(samples: &[(u64, f64)]) -> Option<Steadiness> {
+    let mut ordered = samples.to_vec();
+    ordered.sort_by_key(|(t, _)| *t);
+    let k = ordered.len() / 3;
+    if k < STEADY_MIN_PER_THIRD {
         return None;
     }
+    let mut first: Vec<f64> = ordered[..k].iter().map(|(_, r)| *r).collect();
+    let mut last: Vec<f64> = ordered[ordered.len() - k..]
+        .iter()
+        .map(|(_, r)| *r)
+        .collect();
+    let max = |v: &[f64]| v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let min = |v: &[f64]| v.iter().copied().fold(f64::INFINITY, f64::min);
+    let separated = max(&first) < min(&last) || max(&last) < min(&first);
     let a = median(&mut first)?;
     let b = median(&mut last)?;
     (a > 0.0).then(|| Steadiness {
@@ -264,6 +285,7 @@ pub fn steadiness(samples: &[(u64, f64)], start_us: u64, end_us: u64) -> Option<
         last_third_tok_s: b,
         change_pct: (b / a - 1.0) * 100.0,
         tolerance_pct: UNSTEADY_PCT,
+        separated,
     })
 }
 
@@ -344,14 +366,20 @@ mod tests {
 
     #[test]
     fn steadiness_compares_the_first_and_last_thirds() {
-        // Starts every 100 µs over 0–900: 40 tok/s, the last third 50.
-        let s: Vec<(u64, f64)> = (0..9)
-            .map(|i| (i * 100, if i < 6 { 40.0 } else { 50.0 }))
-            .collect();
-        let st = steadiness(&s, 0, 900).unwrap();
-        assert_eq!(st.first_third_tok_s, 40.0);
-        assert_eq!(st.last_third_tok_s, 50.0);
-        assert!((st.change_pct - 25.0).abs() < 1e-9);
-        assert!(steadiness(&s[..4], 0, 900).is_none(), "too few to judge");
+        // 12 requests: about 40 tok/s, the last third about 50 (given out
+        // of order: they are taken in the order they started).
+        let rate = |i: u64| if i < 8 { 40.0 } else { 50.0 } + (i % 2) as f64;
+        let s: Vec<(u64, f64)> = (0..12).rev().map(|i| (i * 100, rate(i))).collect();
+        let st = steadiness(&s).unwrap();
+        assert_eq!(st.first_third_tok_s, 40.5);
+        assert_eq!(st.last_third_tok_s, 50.5);
+        assert!((st.change_pct - 24.69).abs() < 0.01, "{st:?}");
+        assert!(st.separated && st.unsteady());
+        assert!(steadiness(&s[..11]).is_none(), "too few to judge");
+        // As far apart in the medians, but overlapping: noise, not a trend.
+        let mut noisy = s.clone();
+        noisy[11].1 = 60.0;
+        let st = steadiness(&noisy).unwrap();
+        assert!(!st.separated && !st.unsteady(), "{st:?}");
     }
 }

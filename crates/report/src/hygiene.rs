@@ -14,12 +14,11 @@ pub fn hygiene_lines(run: &RunFile) -> String {
     out += &reset_line(h);
     out += &check_line(h);
     out += &warmup_line(h);
-    if let Some(b) = &h.before {
-        if let (Some(true), Some(idle)) = (b.never_served, b.idle_s) {
-            out += &format!(
-                "server: had generated nothing since it started {idle:.0} s ago (a cold engine)\n"
-            );
-        }
+    if let Some(b) = h.before.as_ref().filter(|b| b.never_served == Some(true)) {
+        let since = b.idle_s.map_or(String::new(), |s| format!(" {s:.0} s ago"));
+        out += &format!(
+            "server: had generated nothing since it started{since} (a cold engine: warm it up, --warmup-requests auto)\n"
+        );
     }
     for f in &h.flags {
         out += &format!("FLAGGED {}: {}\n", f.kind.name(), f.text);
@@ -80,4 +79,66 @@ fn warmup_line(h: &Hygiene) -> String {
         w.seconds,
         rates.join(", ")
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use stackbench_core::hygiene::{
+        CacheCheck, CacheReset, RunFlag, RunFlagKind, ServerBefore, WarmupReport,
+    };
+
+    use super::*;
+
+    #[test]
+    fn the_summary_says_what_was_reset_proven_warmed_and_flagged() {
+        let mut run: RunFile =
+            serde_json::from_str(include_str!("../tests/fixtures/run-v2-sim.json"))
+                .unwrap_or_else(|e| panic!("fixture: {e}"));
+        assert_eq!(hygiene_lines(&run), "");
+        run.hygiene = Some(Hygiene {
+            reset: Some(CacheReset {
+                how: "vllm POST /reset_prefix_cache".into(),
+                detail: "HTTP 200, \"success\": true".into(),
+                ms: 4.2,
+                cold_load_ms: None,
+                proven: Some(true),
+            }),
+            cache_check: Some(CacheCheck {
+                source: "usage".into(),
+                requests: 4,
+                head_tokens: 34,
+                max_cached: Some(0),
+                min_cached: Some(0),
+                over_head: 0,
+                verdict: CacheVerdict::Clean,
+            }),
+            warmup: Some(WarmupReport {
+                mode: "auto".into(),
+                requests: 4,
+                seconds: 6.6,
+                rates_tok_s: vec![58.0, 63.0, 66.0, 65.0],
+                steady: Some(true),
+                rule: None,
+            }),
+            before: Some(ServerBefore {
+                never_served: Some(true),
+                ..Default::default()
+            }),
+            flags: vec![RunFlag {
+                kind: RunFlagKind::Unsteady,
+                text: "moved".into(),
+            }],
+            ..Hygiene::default()
+        });
+        let text = hygiene_lines(&run);
+        for line in [
+            "cache reset: vllm POST /reset_prefix_cache in 4 ms; HTTP 200, \"success\": true; proven: the first request reported 0 cached prompt tokens\n",
+            "cache check: clean (4 first requests took 0–0 tokens from the cache, at most the 34-token head every prompt shares)\n",
+            "warm-up auto: 4 requests in 6.6 s, steady (decode tok/s: 58, 63, 66, 65)\n",
+            "server: had generated nothing since it started (a cold engine: warm it up, --warmup-requests auto)\n",
+            "FLAGGED unsteady: moved\n",
+        ] {
+            assert!(text.contains(line), "{line}\n{text}");
+        }
+    }
 }

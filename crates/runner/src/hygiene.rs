@@ -98,7 +98,7 @@ pub(crate) fn judge(file: &mut RunFile, records: &[RequestRecord]) {
         r.proven = (c.verdict != CacheVerdict::Unknown)
             .then(|| c.verdict == CacheVerdict::Clean && c.min_cached == Some(0));
     }
-    h.steadiness = measured_steadiness(file, records);
+    h.steadiness = measured_steadiness(records);
     h.flags = flags(&h, file);
     file.hygiene = Some(h);
 }
@@ -155,20 +155,15 @@ fn cache_check(file: &RunFile, records: &[RequestRecord]) -> Option<CacheCheck> 
     })
 }
 
-/// The measured window's first and last thirds, by the completed
-/// requests' start and decode rate.
-fn measured_steadiness(
-    file: &RunFile,
-    records: &[RequestRecord],
-) -> Option<stackbench_core::hygiene::Steadiness> {
+/// The first and last thirds of the completed measured requests, by start,
+/// and their decode rates.
+fn measured_steadiness(records: &[RequestRecord]) -> Option<stackbench_core::hygiene::Steadiness> {
     let samples: Vec<(u64, f64)> = records
         .iter()
         .filter(|r| !r.warmup && r.status == RequestStatus::Ok)
         .filter_map(|r| Some((r.start_offset_us, r.decode_tok_s?)))
         .collect();
-    let start = file.summary.measured_start_us;
-    let end = samples.iter().map(|(t, _)| *t).max()?;
-    steadiness(&samples, start, end)
+    steadiness(&samples)
 }
 
 fn flags(h: &Hygiene, file: &RunFile) -> Vec<RunFlag> {
@@ -185,15 +180,11 @@ fn flags(h: &Hygiene, file: &RunFile) -> Vec<RunFlag> {
         }),
         None => out.extend(h.cache_check.as_ref().and_then(cache_flag)),
     }
-    if let Some(s) = h
-        .steadiness
-        .as_ref()
-        .filter(|s| s.change_pct.abs() > s.tolerance_pct)
-    {
+    if let Some(s) = h.steadiness.as_ref().filter(|s| s.unsteady()) {
         out.push(RunFlag {
             kind: RunFlagKind::Unsteady,
             text: format!(
-                "decode rate {:+.0}% from the first third of the measured window to the last ({:.1} → {:.1} tok/s, limit ±{:.0}%): the engine was not steady (cold, or warming as it ran)",
+                "decode rate {:+.0}% from the first third of the measured window to the last ({:.1} → {:.1} tok/s median, limit ±{:.0}%, no request of one third as fast as any of the other): the engine was not steady (cold, or warming as it ran)",
                 s.change_pct, s.first_third_tok_s, s.last_third_tok_s, s.tolerance_pct
             ),
         });

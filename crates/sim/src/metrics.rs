@@ -30,6 +30,9 @@ pub(crate) struct SimCounters {
     pub prefix_cache_queries: AtomicU64,
     /// Prompt tokens the prefix cache served (`prefix_cache_hits`).
     pub prefix_cache_hits: AtomicU64,
+    /// When the server started, s since the Unix epoch (vLLM's Python
+    /// process collector: `process_start_time_seconds`).
+    pub started_unix_s: f64,
 }
 
 fn get(a: &AtomicU64) -> u64 {
@@ -116,6 +119,13 @@ impl SimCounters {
         );
         let info = "{block_size=\"16\",cache_dtype=\"auto\",enable_prefix_caching=\"True\",num_gpu_blocks=\"8192\"}";
         metric(&mut o, "vllm:cache_config_info", "gauge", info, 1.0);
+        metric(
+            &mut o,
+            "process_start_time_seconds",
+            "gauge",
+            "",
+            self.started_unix_s,
+        );
         o
     }
 

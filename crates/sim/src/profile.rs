@@ -146,6 +146,19 @@ pub struct LatencyProfile {
     /// for a slot are refused with 503 "server busy".
     #[serde(default)]
     pub max_queue: Option<u64>,
+    /// A cold engine: the first this many requests after start decode
+    /// slower, the first at `cold-factor` of the rate and each next one
+    /// closer to it (0: none; GPU engines read ~30 % slow until their
+    /// kernels are tuned and their clocks up).
+    #[serde(default)]
+    pub cold_requests: u64,
+    /// The first request's decode rate, as a share of the warm one.
+    #[serde(default = "cold_factor")]
+    pub cold_factor: f64,
+}
+
+fn cold_factor() -> f64 {
+    0.7
 }
 
 fn one() -> u32 {
@@ -274,6 +287,12 @@ impl Profile {
         }
         if self.prefix_cache_block == 0 {
             return bad("prefix-cache-block must be >= 1".into());
+        }
+        if !(l.cold_factor.is_finite() && l.cold_factor > 0.0 && l.cold_factor <= 1.0) {
+            return bad(format!(
+                "latency.cold-factor must be in (0, 1], got {}",
+                l.cold_factor
+            ));
         }
         if !(self.reasoning_share.is_finite() && (0.0..=1.0).contains(&self.reasoning_share)) {
             return bad(format!(

@@ -140,7 +140,12 @@ impl SimState {
             active: AtomicUsize::new(0),
             requests: AtomicU64::new(0),
             loaded: std::sync::atomic::AtomicBool::new(false),
-            counters: SimCounters::default(),
+            counters: SimCounters {
+                started_unix_s: std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0.0, |d| d.as_secs_f64()),
+                ..SimCounters::default()
+            },
             ready_at: Instant::now() + Duration::from_secs_f64(startup_s),
             tokenizer,
             cache: (cache_tokens > 0)
@@ -929,6 +934,9 @@ struct Generation {
     ids: Vec<u32>,
     /// The texts of the last event's tokens.
     pieces: Vec<&'static str>,
+    /// The share of the decode rate this request gets: below 1 while the
+    /// engine is cold (`cold-requests`).
+    rate_factor: f64,
 }
 
 impl Generation {
@@ -963,7 +971,15 @@ impl Generation {
         // the real server: it equals the client's first-to-last span), so
         // its predicted_per_second reads n/(n − 1) high; the prompt clock
         // covers the first token's step.
-        timings.first_token_ms = 1000.0 / s.model.stream_tps(s.active.load(Ordering::Relaxed));
+        let l = &s.profile.latency;
+        // Warming as it serves: from cold-factor up towards 1.
+        let rate_factor = if n <= l.cold_requests {
+            l.cold_factor + (1.0 - l.cold_factor) * (n - 1) as f64 / l.cold_requests as f64
+        } else {
+            1.0
+        };
+        timings.first_token_ms =
+            1000.0 / (s.model.stream_tps(s.active.load(Ordering::Relaxed)) * rate_factor);
         s.counters
             .prompt_tokens
             .fetch_add(req.prompt_tokens, Ordering::Relaxed);
@@ -987,6 +1003,7 @@ impl Generation {
             text: String::new(),
             ids: Vec::new(),
             pieces: Vec::new(),
+            rate_factor,
         }
     }
 
@@ -1024,7 +1041,7 @@ impl Generation {
         }
         if !first {
             for _ in 0..size {
-                let rate = s.model.stream_tps(s.active.load(Ordering::Relaxed));
+                let rate = s.model.stream_tps(s.active.load(Ordering::Relaxed)) * self.rate_factor;
                 self.deadline += Duration::from_secs_f64(1.0 / rate);
             }
         }
