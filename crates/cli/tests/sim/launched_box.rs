@@ -38,6 +38,16 @@ fn hot_then_cool_nvidia_smi(dir: &Path) -> String {
     write_smi(dir, &SMI.replace(cool, hot))
 }
 
+/// Runs the suite `suite` into `out` with the stand-in `nvidia-smi` `smi`;
+/// it must succeed.
+fn suite_with_smi(out: &Path, suite: &Path, smi: &str) {
+    stackbench(["suite", "-q", "--out"])
+        .arg(out)
+        .arg(suite)
+        .env("STACKBENCH_NVIDIA_SMI", smi)
+        .success();
+}
+
 fn write_smi(dir: &Path, script: &str) -> String {
     let smi = dir.join("nvidia-smi");
     std::fs::write(&smi, script).unwrap();
@@ -117,11 +127,7 @@ fn a_launched_stack_records_energy_gpus_box_fetch_and_known_answer() {
     let stacks = [("a.toml", stack("a")), ("b.toml", stack("b"))];
     let suite = write_suite(dir.path(), "gpu", &stacks, body);
     let out = dir.path().join("out");
-    stackbench(["suite", "-q", "--out"])
-        .arg(&out)
-        .arg(&suite)
-        .env("STACKBENCH_NVIDIA_SMI", &smi)
-        .success();
+    suite_with_smi(&out, &suite, &smi);
     let first = read_run_json(&out.join("a/c1"));
     let second = read_run_json(&out.join("b/c1"));
     check_energy(&first);
@@ -155,11 +161,7 @@ fn a_launch_waits_for_the_gpus_to_cool_below_max_start_temp() {
                 [[scenario]]\nname = \"c1\"\nconcurrency = 1\nrequests = 1\n";
     let suite = write_suite(dir.path(), "hot", &[("a.toml", stack("a"))], body);
     let out = dir.path().join("out");
-    stackbench(["suite", "-q", "--out"])
-        .arg(&out)
-        .arg(&suite)
-        .env("STACKBENCH_NVIDIA_SMI", &smi)
-        .success();
+    suite_with_smi(&out, &suite, &smi);
     let b = &read_run_json(&out.join("a/c1"))["launch"]["box"];
     let wait = &b["heat_wait"];
     assert_eq!(wait["max_c"], 50.0, "{b}");
