@@ -77,7 +77,8 @@ pub enum CacheVerdict {
 /// The first requests' cached counts against the prompts' fixed head.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CacheCheck {
-    /// Where the counts came from: `usage` (per request) or `none`.
+    /// Where the counts came from: `usage` (per request), `metrics` (vLLM's
+    /// prefix-cache counters over the measured requests) or `none`.
     pub source: String,
     /// Requests checked: the run's first, warm-up included.
     pub requests: u64,
@@ -94,6 +95,10 @@ pub struct CacheCheck {
     pub over_head: u64,
     /// The verdict.
     pub verdict: CacheVerdict,
+    /// `source` `metrics`: the server's prefix-cache hits over the
+    /// measured requests' prompt tokens, %.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hit_pct: Option<f64>,
 }
 
 /// The warm-up as done.

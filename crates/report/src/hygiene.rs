@@ -45,6 +45,17 @@ fn check_line(h: &Hygiene) -> String {
     let Some(c) = &h.cache_check else {
         return String::new();
     };
+    if let Some(pct) = c.hit_pct {
+        let verdict = if c.verdict == CacheVerdict::Cached {
+            "CACHED"
+        } else {
+            "clean"
+        };
+        return format!(
+            "cache check: {verdict} (the server's prefix-cache counters served {pct:.0}% of the measured prompt tokens; the {}-token head every prompt shares is the most a clean run takes)\n",
+            c.head_tokens
+        );
+    }
     match c.verdict {
         CacheVerdict::Unknown => String::new(),
         CacheVerdict::Clean => format!(
@@ -111,6 +122,7 @@ mod tests {
                 min_cached: Some(0),
                 over_head: 0,
                 verdict: CacheVerdict::Clean,
+                hit_pct: None,
             }),
             warmup: Some(WarmupReport {
                 mode: "auto".into(),

@@ -50,8 +50,12 @@ pub(crate) async fn before(
 }
 
 /// What the server's counters say before the run; `None` without
-/// `/metrics`.
-pub(crate) async fn server_before(control: &ControlClient) -> Option<ServerBefore> {
+/// `/metrics` (or with `--no-metrics`).
+pub(crate) async fn server_before(
+    c: &crate::config::RunConfig,
+    control: &ControlClient,
+) -> Option<ServerBefore> {
+    c.metrics_every?;
     let (_, samples) = scrape_metrics(control).await.ok()?;
     let generated = total(&samples, "vllm:generation_tokens_total")
         .or_else(|| total(&samples, "llamacpp:tokens_predicted_total"));
@@ -138,21 +142,52 @@ fn cache_check(file: &RunFile, records: &[RequestRecord]) -> Option<CacheCheck> 
         .filter_map(|r| r.cached_prompt_tokens)
         .collect();
     let head = head_tokens(file);
+    if counts.is_empty() {
+        return Some(counter_check(file, head, first.len() as u64));
+    }
     let over = counts.iter().filter(|c| **c > head).count() as u64;
-    let verdict = match (counts.is_empty(), over) {
-        (true, _) => CacheVerdict::Unknown,
-        (false, 0) => CacheVerdict::Clean,
-        _ => CacheVerdict::Cached,
-    };
     Some(CacheCheck {
-        source: if counts.is_empty() { "none" } else { "usage" }.into(),
+        source: "usage".into(),
         requests: first.len() as u64,
         head_tokens: head,
         max_cached: counts.iter().copied().max(),
         min_cached: counts.iter().copied().min(),
         over_head: over,
-        verdict,
+        verdict: if over == 0 {
+            CacheVerdict::Clean
+        } else {
+            CacheVerdict::Cached
+        },
+        hit_pct: None,
     })
+}
+
+/// Without per-request counts (a vLLM without
+/// `--enable-prompt-tokens-details`), its prefix-cache counters over the
+/// measured requests: hits beyond the head's share of every prompt mean
+/// the prompts themselves were there. (No first request can be seen to
+/// take 0 this way, so a reset is not proven by it.)
+fn counter_check(file: &RunFile, head: u64, requests: u64) -> CacheCheck {
+    let rate = file
+        .server_metrics
+        .as_ref()
+        .and_then(|m| m.prefix_cache_hit_rate);
+    let prompt = u64::from(file.load.prompt_tokens).max(1);
+    let verdict = match rate {
+        None => CacheVerdict::Unknown,
+        Some(r) if r * prompt as f64 > head as f64 => CacheVerdict::Cached,
+        Some(_) => CacheVerdict::Clean,
+    };
+    CacheCheck {
+        source: if rate.is_some() { "metrics" } else { "none" }.into(),
+        requests,
+        head_tokens: head,
+        max_cached: None,
+        min_cached: None,
+        over_head: 0,
+        verdict,
+        hit_pct: rate.map(|r| r * 100.0),
+    }
 }
 
 /// The first and last thirds of the completed measured requests, by start,
@@ -219,6 +254,12 @@ fn check_text(c: &CacheCheck) -> String {
             "none of the first {} requests reported an empty cache (least {} cached tokens)",
             c.requests,
             c.min_cached.unwrap_or(0)
+        );
+    }
+    if let Some(pct) = c.hit_pct {
+        return format!(
+            "the server's prefix-cache counters served {pct:.0}% of the measured prompt tokens from the cache, more than the {}-token head every prompt shares",
+            c.head_tokens
         );
     }
     format!(

@@ -40,7 +40,7 @@ pub async fn prepare(c: RunConfig, progress: &(dyn Fn(&str) + Sync)) -> Result<J
     let control = ControlClient::new(&root, c.api_key.as_deref())?;
     await_server(&c, &control, progress).await?;
     // Before anything of ours reaches the server: was it cold?
-    let counters_before = crate::hygiene::server_before(&control).await;
+    let counters_before = crate::hygiene::server_before(&c, &control).await;
     let model = pick_model(&c, &control).await?;
     let side = server_side(&c, &control, &model, progress, &mut warnings).await?;
     let depth = crate::depth_check::check_depth(&c, side.kind, &side.info, &mut warnings)?;

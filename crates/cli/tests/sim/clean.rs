@@ -289,3 +289,31 @@ fn a_cold_engine_takes_a_longer_auto_warm_up_and_unwarmed_reads_unsteady() {
     );
     assert_eq!(h["flags"][0]["kind"], "unsteady", "{h}");
 }
+
+#[test]
+fn a_vllm_without_cached_counts_is_judged_by_its_prefix_cache_counters() {
+    let dir = tempfile::tempdir().unwrap();
+    // The prefix cache on, per-request counts off (vLLM's default).
+    let vllm = spawn_sim(&[
+        "--flavor",
+        "vllm",
+        "--prefix-cache-tokens",
+        "1000000",
+        "--ttft-ms",
+        "5",
+        "--decode-tps",
+        "400",
+    ]);
+    let args = ["-c", "2", "-n", "6", "--seed", "9", "--output-tokens", "8"];
+    let mut checks = Vec::new();
+    for name in ["first", "again"] {
+        run_bin(&vllm.url, &dir.path().join(name), &args).assert_success();
+        checks.push(read_run_json(&dir.path().join(name))["hygiene"].clone());
+    }
+    let (first, again) = (&checks[0]["cache_check"], &checks[1]["cache_check"]);
+    assert_eq!(first["source"], "metrics", "{first}");
+    assert_eq!(first["verdict"], "clean", "{first}");
+    assert_eq!(again["verdict"], "cached", "{again}");
+    assert!(again["hit_pct"].as_f64().unwrap() > 50.0, "{again}");
+    assert_eq!(checks[1]["flags"][0]["kind"], "cache", "{}", checks[1]);
+}
