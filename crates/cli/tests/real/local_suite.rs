@@ -213,11 +213,14 @@ real_test!(podman; fn container_upgrade_check_gates_on_a_slowed_image() {
 });
 
 // Flags are accepted here: on this shared 2-core box a busy moment can
-// make the client or the server short of CPU (the flags' own tests are in
-// tests/sim/upgrade.rs); the verdict is the point.
+// make the client or the server short of CPU, and a run's decode rate can
+// drift during its window (a c=4 baseline read 18.5 → 14.7 tok/s from its
+// first third to its last, every request apart: `unsteady`, a true
+// statement about the box, not the image). The flags' own tests are in
+// tests/sim/upgrade.rs and tests/sim/clean.rs; the verdict is the point.
 real_test!(docker; fn container_upgrade_check_finds_no_change_in_the_same_image_on_docker() {
     let engine = Engine::Docker;
-    let allow = ["--allow", "disagree", "--allow", "saturated"];
+    let allow = ["--allow", "disagree", "--allow", "saturated", "--allow", "unsteady"];
     let (same, run) = upgrade_check(engine, 2, LLAMA_IMAGE, &allow);
     let md = run.printed();
     assert_eq!(
