@@ -3,7 +3,7 @@
 //! `--find-max-concurrency`, one run per level into one folder (see
 //! `stackbench_runner::sweep`).
 
-use stackbench_core::hygiene::{AutoWarmup, WarmupSpec};
+use stackbench_core::hygiene::AutoWarmup;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -128,15 +128,8 @@ fn settings(a: &RunArgs, level: Level, depth: u32) -> RunSettings {
             (None, None, Level::Concurrency(n)) => Bound::Requests(10 * u64::from(n)),
             (None, None, Level::Rate(r)) => Bound::Requests((10.0 * r).ceil().max(1.0) as u64),
         },
-        warmup_requests: match a.warmup_requests {
-            WarmupSpec::Count(n) => n,
-            WarmupSpec::Auto => 0,
-        },
-        warmup_auto: (a.warmup_requests == WarmupSpec::Auto).then_some(AutoWarmup {
-            tolerance_pct: a.warmup_tolerance,
-            max_requests: a.warmup_max,
-            ..AutoWarmup::default()
-        }),
+        warmup_requests: a.warmup_requests.requests(&auto_rule(a)),
+        warmup_auto: a.warmup_requests.rule(auto_rule(a)),
         reset_cache: a.reset_cache,
         prompt_tokens: a.prompt_tokens,
         output_tokens: a.output_tokens,
@@ -169,6 +162,15 @@ fn dataset(a: &RunArgs) -> Option<DatasetSpec> {
         max_output_tokens: a.dataset_max_output_tokens,
         ..Default::default()
     })
+}
+
+/// `--warmup-requests auto`'s rule as the flags set it.
+fn auto_rule(a: &RunArgs) -> AutoWarmup {
+    AutoWarmup {
+        tolerance_pct: a.warmup_tolerance,
+        max_requests: a.warmup_max,
+        ..AutoWarmup::default()
+    }
 }
 
 /// The levels the flags ask for: one for a single run.

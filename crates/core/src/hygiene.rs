@@ -176,6 +176,21 @@ pub enum WarmupSpec {
     Auto,
 }
 
+impl WarmupSpec {
+    /// The warm-up requests a run may send under `rule` (`auto`: its cap).
+    pub fn requests(self, rule: &AutoWarmup) -> u64 {
+        match self {
+            Self::Count(n) => n,
+            Self::Auto => rule.max_requests,
+        }
+    }
+
+    /// The rule a run warms up by: `rule` when `auto`, else none.
+    pub fn rule(self, rule: AutoWarmup) -> Option<AutoWarmup> {
+        (self == Self::Auto).then_some(rule)
+    }
+}
+
 impl std::str::FromStr for WarmupSpec {
     type Err = String;
 

@@ -4,7 +4,7 @@
 //! is placed at the scenario key it is about, or at the `[defaults]` key
 //! the scenario inherited.
 
-use stackbench_core::hygiene::{AutoWarmup, WarmupSpec};
+use stackbench_core::hygiene::AutoWarmup;
 use std::path::Path;
 use std::time::Duration;
 
@@ -40,12 +40,14 @@ pub(crate) fn scenario_settings(config: &SuiteConfig, file: &Path, s: &Scenario)
             // The loader refuses a scenario without either.
             (None, None) => Bound::Requests(1),
         },
-        warmup_requests: match s.warmup_requests.unwrap_or(d.warmup_requests) {
-            WarmupSpec::Count(n) => n,
-            WarmupSpec::Auto => AutoWarmup::default().max_requests,
-        },
-        warmup_auto: (s.warmup_requests.unwrap_or(d.warmup_requests) == WarmupSpec::Auto)
-            .then(AutoWarmup::default),
+        warmup_requests: s
+            .warmup_requests
+            .unwrap_or(d.warmup_requests)
+            .requests(&AutoWarmup::default()),
+        warmup_auto: s
+            .warmup_requests
+            .unwrap_or(d.warmup_requests)
+            .rule(AutoWarmup::default()),
         reset_cache: s.reset_cache.unwrap_or(d.reset_cache),
         prompt_tokens: s.prompt_tokens.unwrap_or(d.prompt_tokens),
         output_tokens: s.output_tokens.unwrap_or(d.output_tokens),
