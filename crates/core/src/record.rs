@@ -257,6 +257,11 @@ pub struct RequestRecord {
     /// reasoning it is `ttft_us`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ttfat_us: Option<u64>,
+    /// Time to the first tool-call token, µs: the first content event that
+    /// carried a tool call (its name or arguments), from the start as
+    /// `ttft_us`. Present when the stream called a tool.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttftc_us: Option<u64>,
     /// Last content event − start, µs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub e2e_us: Option<u64>,
@@ -279,6 +284,16 @@ pub struct RequestRecord {
     /// one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reasoning_tokens_server: Option<u64>,
+    /// Output tokens of the tool calls: those of the events that carried a
+    /// call, and the markup the server held back around it (every output
+    /// token but those of events that carried text and no call; see
+    /// `docs/metrics.md`). Present when the stream called a tool.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_call_tokens: Option<u64>,
+    /// Distinct tool calls streamed (their indices). Present when the
+    /// stream called a tool.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_calls: Option<u32>,
     /// Prompt tokens as the server reported them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prompt_tokens: Option<u64>,

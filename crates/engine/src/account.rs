@@ -223,6 +223,13 @@ impl Phase {
             .first_answer_event
             .and_then(|i| events.get(i))
             .map(|e| e.at_us);
+        let calls = c.tool_calls;
+        rec.ttftc_us = calls
+            .first_event
+            .and_then(|i| events.get(i))
+            .map(|e| e.at_us);
+        rec.tool_call_tokens = calls.tokens;
+        rec.tool_calls = calls.calls;
         rec.short = c.output_tokens < u64::from(target_output_tokens);
         let load_ms = rec.server_timings.as_ref().and_then(|t| t.load_ms);
         rec.cold_load = load_ms.is_some_and(|ms| ms > self.cold_load_ms);
@@ -431,6 +438,7 @@ fn new_record(f: &Finished, events: &[TokenEvent], warmup: bool) -> RequestRecor
         cap_wait_us: f.late.and_then(|l| l.cap_wait_us),
         ttft_us: events.first().map(|e| e.at_us),
         ttfat_us: None,
+        ttftc_us: None,
         e2e_us: events.last().map(|e| e.at_us),
         stream_end_us: f.stream_end_us,
         events: u32::try_from(events.len()).unwrap_or(u32::MAX),
@@ -443,6 +451,8 @@ fn new_record(f: &Finished, events: &[TokenEvent], warmup: bool) -> RequestRecor
         },
         reasoning_tokens: None,
         reasoning_tokens_server: None,
+        tool_call_tokens: None,
+        tool_calls: None,
         prompt_tokens: None,
         cached_prompt_tokens: None,
         tpot_us: None,
@@ -523,6 +533,7 @@ mod tests {
             finish_reason: Some("length".into()),
             reasoning: Default::default(),
             server_reasoning_tokens: None,
+            tool_calls: Default::default(),
         }))
     }
 

@@ -60,6 +60,18 @@ pub(crate) enum BadRequest {
         /// `integer` or `float32`.
         expected: &'static str,
     },
+    /// vLLM: `tools: []`.
+    #[error("`tools` must not be an empty array. Either provide at least one tool or omit the field entirely.")]
+    ToolsEmpty,
+    /// vLLM: a `tool_choice` without `tools`.
+    #[error("When using `tool_choice`, `tools` must be set.")]
+    ToolChoiceWithoutTools,
+    /// vLLM: a `tool_choice` string other than `none`, `auto`, `required`.
+    #[error("Invalid value for `tool_choice`: {0}! Only named tools, \"none\", \"auto\" or \"required\" are supported.")]
+    ToolChoiceValue(String),
+    /// vLLM: a named `tool_choice` that is none of the `tools`.
+    #[error("The tool specified in `tool_choice` does not match any of the specified `tools`")]
+    NoSuchTool,
     /// The real tokenizer could not count the prompt.
     #[error(transparent)]
     Tokenizer(#[from] TokenizerError),

@@ -21,6 +21,8 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use stackbench_core::kinds::{parse_name, Closed, ServerKind};
 
+use crate::tools::{self, ToolCall, ToolPart};
+
 /// Which server to imitate: the kinds of
 /// [`stackbench_core::kinds::ServerKind`] that have a wire format of their
 /// own (every one but the generic `openai`, which is defined by what it
@@ -161,6 +163,15 @@ pub(crate) trait StreamWriter: Send + Sync + 'static {
     fn content_type(&self) -> &'static str {
         "text/event-stream"
     }
+    /// True when a tool call is sent whole once it is complete (Ollama),
+    /// not in pieces as it is generated.
+    fn whole_tool_call(&self) -> bool {
+        false
+    }
+    /// The finish reason of a stream that ends with `call`.
+    fn tool_finish(&self, _call: &ToolCall) -> &'static str {
+        "tool_calls"
+    }
 }
 
 impl StreamWriter for Renderer {
@@ -192,6 +203,12 @@ impl StreamWriter for Renderer {
     fn reasoning_field(&self) -> bool {
         self.api == Route::Chat
     }
+    fn whole_tool_call(&self) -> bool {
+        self.flavor == Flavor::Ollama
+    }
+    fn tool_finish(&self, call: &ToolCall) -> &'static str {
+        tools::finish_reason(self.flavor, call, false)
+    }
 }
 
 /// Stream options a request asked for.
@@ -206,7 +223,8 @@ pub(crate) struct StreamOpts {
 /// One content event: `text` made of token `ids`, `cumulative` tokens sent
 /// so far including these, `finish` set on the last one (vLLM puts it on the last token chunk).
 /// `reasoning`: the text goes in the reasoning field (an event never mixes
-/// reasoning and answer tokens).
+/// reasoning and answer tokens). `tool`: the tokens are a tool call's, the
+/// text its arguments (see `tools.rs`).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Piece<'a> {
     pub text: &'a str,
@@ -214,6 +232,7 @@ pub(crate) struct Piece<'a> {
     pub cumulative: u64,
     pub finish: Option<&'a str>,
     pub reasoning: bool,
+    pub tool: Option<ToolPart<'a>>,
 }
 
 /// Renders the chunks of one stream.
@@ -364,10 +383,12 @@ impl Renderer {
             cumulative,
             finish,
             reasoning,
+            tool,
         } = *piece;
-        let payload = match self.api {
-            Route::Chat => self.delta(text, reasoning),
-            Route::Completions => json!(text),
+        let payload = match (self.api, tool) {
+            (Route::Chat, Some(part)) => tools::openai_delta(self.flavor, &part, text),
+            (Route::Chat, None) => self.delta(text, reasoning),
+            (Route::Completions, _) => json!(text),
         };
         let finish = if self.flavor == Flavor::Vllm {
             finish

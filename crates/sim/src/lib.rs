@@ -31,6 +31,7 @@ mod respond;
 mod server;
 mod tls;
 mod tokenizer;
+mod tools;
 
 pub use error::{TlsError, TokenizerError};
 pub use fault::{Fault, FaultKind, FaultParseError};

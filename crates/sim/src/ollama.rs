@@ -14,7 +14,8 @@
 
 use serde_json::{json, Value};
 
-use crate::flavor::{Piece, StreamWriter, Timings};
+use crate::flavor::{Flavor, Piece, StreamWriter, Timings};
+use crate::tools::{self, ToolCall};
 
 /// Writes one native Ollama stream.
 pub(crate) struct OllamaWriter {
@@ -95,10 +96,14 @@ impl StreamWriter for OllamaWriter {
     fn open(&self, _out: &mut Vec<u8>) {}
 
     fn content(&self, out: &mut Vec<u8>, piece: &Piece<'_>, _t: &Timings) {
-        let v = if piece.reasoning {
-            self.object(piece.text, "", false)
-        } else {
-            self.object("", piece.text, false)
+        let v = match (piece.tool, piece.reasoning) {
+            (Some(part), _) => {
+                let mut v = self.object("", "", false);
+                v["message"] = tools::ollama_message(&part, piece.text);
+                v
+            }
+            (None, true) => self.object(piece.text, "", false),
+            (None, false) => self.object("", piece.text, false),
         };
         push_line(out, &v);
     }
@@ -140,5 +145,13 @@ impl StreamWriter for OllamaWriter {
 
     fn content_type(&self) -> &'static str {
         "application/x-ndjson"
+    }
+
+    fn whole_tool_call(&self) -> bool {
+        true
+    }
+
+    fn tool_finish(&self, call: &ToolCall) -> &'static str {
+        tools::finish_reason(Flavor::Ollama, call, true)
     }
 }

@@ -7,6 +7,7 @@ use crate::error::BadRequest;
 use crate::flavor::{Flavor, Route, StreamOpts};
 use crate::prefix_cache;
 use crate::reasoning;
+use crate::tools::{self, ToolCall};
 
 /// Output length when a request gives none and the flavor has no fixed
 /// default (stands in for "until the context is full").
@@ -42,6 +43,8 @@ pub(crate) struct SimRequest {
     /// The prompt's tokens, filled in by the server when the prefix cache
     /// is on (else empty).
     pub prompt_ids: Vec<u64>,
+    /// The tool call the request forces, if any (see `tools.rs`).
+    pub tool_call: Option<ToolCall>,
 }
 
 /// The word tokens of a body's prompt, as the counts here make them
@@ -129,6 +132,7 @@ pub(crate) fn parse_ollama_native(chat: bool, v: &Value) -> Result<SimRequest, B
         cache_salt: None,
         cache_prompt: true,
         prompt_ids: Vec::new(),
+        tool_call: if chat { tools::ollama(v) } else { None },
     })
 }
 
@@ -184,6 +188,10 @@ pub(crate) fn parse(flavor: Flavor, api: Route, v: &Value) -> Result<SimRequest,
         },
         cache_prompt: flavor != Flavor::Llamacpp || cache_prompt(v),
         prompt_ids: Vec::new(),
+        tool_call: match api {
+            Route::Chat => tools::forced(flavor, v)?,
+            Route::Completions => None,
+        },
     })
 }
 
@@ -291,6 +299,7 @@ pub(crate) fn parse_llama_native(v: &Value) -> Result<SimRequest, BadRequest> {
         cache_salt: None,
         cache_prompt: cache_prompt(v),
         prompt_ids: Vec::new(),
+        tool_call: None,
     })
 }
 

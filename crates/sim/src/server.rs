@@ -36,6 +36,7 @@ use crate::request::{
 };
 use crate::respond::{error_response, with_server_header};
 use crate::tokenizer::SimTokenizer;
+use crate::tools::{self, CallStream};
 
 const WORDS: &[&str] = &[
     " the",
@@ -845,6 +846,7 @@ async fn generate<W: StreamWriter>(
         return;
     }
     let mut g = Generation::new(&s, &req, load_ms, n, r.reasoning_field());
+    g.plan_call(&s, &req, &r, n);
     while g.sent < g.target {
         let Some(mut buf) = g.next_event(&s, &req, &r).await else {
             continue; // not streamed: the text is kept for the whole answer
@@ -937,6 +939,8 @@ struct Generation {
     /// The share of the decode rate this request gets: below 1 while the
     /// engine is cold (`cold-requests`).
     rate_factor: f64,
+    /// The tool call the whole output makes, when the request forced one.
+    tool: Option<CallStream>,
 }
 
 impl Generation {
@@ -1004,12 +1008,28 @@ impl Generation {
             ids: Vec::new(),
             pieces: Vec::new(),
             rate_factor,
+            tool: None,
         }
+    }
+
+    /// Makes the stream `req`'s forced tool call, if it forces one
+    /// (`tools.rs`): the whole output, no reasoning, ending as the
+    /// writer's server ends a call.
+    fn plan_call<W: StreamWriter>(&mut self, s: &SimState, req: &SimRequest, r: &W, n: u64) {
+        let Some(call) = &req.tool_call else { return };
+        self.reasoning = 0;
+        self.timings.reasoning_n = 0;
+        self.finish = r.tool_finish(call);
+        let id = tools::call_id(s.profile.flavor, n);
+        self.tool = Some(CallStream::new(call.clone(), id, r.whole_tool_call()));
     }
 
     /// Text and id of output token `k` (0-based): reasoning first, then
     /// the answer words from their start.
     fn token(&self, k: u64) -> (&'static str, u32) {
+        if self.tool.is_some() {
+            return tools::token(k, self.target);
+        }
         if k < self.reasoning {
             return reasoning::reasoning_token(k, self.reasoning, self.format);
         }
@@ -1070,6 +1090,12 @@ impl Generation {
         if !req.stream {
             return None;
         }
+        let last = self.sent == self.target;
+        if let Some(t) = &mut self.tool {
+            if !t.pass(&mut self.text, last) {
+                return None; // held: the call is sent whole
+            }
+        }
         let mut buf = Vec::with_capacity(512);
         if first {
             r.open(&mut buf);
@@ -1088,6 +1114,7 @@ impl Generation {
                 cumulative: self.sent,
                 finish: (self.sent == self.target).then_some(self.finish),
                 reasoning,
+                tool: self.tool.as_ref().map(|t| t.part(self.sent == size)),
             };
             r.content(buf, &piece, &self.timings);
             return;
@@ -1102,6 +1129,7 @@ impl Generation {
                 cumulative: cum,
                 finish: None,
                 reasoning,
+                tool: self.tool.as_ref().map(|t| t.part(cum == 1)),
             };
             r.content(buf, &piece, &t);
         }
@@ -1137,13 +1165,16 @@ impl Generation {
         if req.stream {
             r.close(&mut buf, self.finish, self.sent, &self.timings);
         } else {
-            let v = r.whole(
+            let mut v = r.whole(
                 &self.whole_reasoning,
                 &self.whole_text,
                 self.finish,
                 self.sent,
                 &self.timings,
             );
+            if let Some(t) = &self.tool {
+                tools::patch_whole(&mut v, &t.part(true), &self.whole_text);
+            }
             let _ = serde_json::to_writer(&mut buf, &v);
         }
         buf

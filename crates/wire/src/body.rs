@@ -14,8 +14,10 @@ use stackbench_core::Seed;
 pub enum Prompt {
     /// Text: a completions prompt, or the one user message of a chat.
     Text(Arc<str>),
-    /// A chat conversation: a JSON array of `{"role", "content"}` objects
-    /// (chat APIs; completions get the contents joined by newlines).
+    /// A chat conversation: a JSON array of `{"role", "content"}` objects,
+    /// sent as it is (so also assistant messages with `tool_calls` and
+    /// `content: null`, and `role: "tool"` results); completions get the
+    /// text contents joined by newlines.
     Messages(Arc<Value>),
 }
 
@@ -31,6 +33,13 @@ pub struct Request {
     pub salt: Option<Arc<str>>,
     /// Keep the answer text (a conversation resends it next turn).
     pub keep_answer: bool,
+    /// The OpenAI `tools` array offered: sent by the chat APIs (OpenAI
+    /// chat and Ollama's `/api/chat`); completions cannot carry it.
+    pub tools: Option<Arc<Value>>,
+    /// The OpenAI `tool_choice` (`"auto"`, `"required"`, `"none"` or a
+    /// named function): sent by OpenAI chat only (Ollama's `/api/chat`
+    /// has none).
+    pub tool_choice: Option<Arc<Value>>,
 }
 
 impl Request {
@@ -47,6 +56,8 @@ impl Request {
             max_tokens,
             salt: None,
             keep_answer: false,
+            tools: None,
+            tool_choice: None,
         }
     }
 }
@@ -60,8 +71,9 @@ impl Prompt {
         }
     }
 
-    /// The prompt as one text: a conversation's contents joined by
-    /// newlines.
+    /// The prompt as one text: a conversation's text contents joined by
+    /// newlines (a message without one, such as an assistant's tool calls
+    /// with `content: null`, adds nothing).
     pub fn flat(&self) -> std::borrow::Cow<'_, str> {
         match self {
             Self::Text(t) => std::borrow::Cow::Borrowed(&**t),
@@ -145,6 +157,7 @@ pub fn request_body_for(api: Api, o: &BodyOptions, r: &Request) -> Vec<u8> {
         Api::Chat | Api::Completions => openai_value(api, o, p),
     };
     if let Value::Object(map) = &mut body {
+        insert_tools(api, r, map);
         if let Some(salt) = r.salt.as_deref().filter(|_| o.salt_field) {
             map.insert("cache_salt".into(), Value::String(salt.to_string()));
         }
@@ -159,6 +172,24 @@ pub fn request_body_for(api: Api, o: &BodyOptions, r: &Request) -> Vec<u8> {
         }
     }
     serde_json::to_vec(&body).unwrap_or_default()
+}
+
+/// The request's `tools` and `tool_choice` where `api` takes them: OpenAI
+/// chat both, Ollama's `/api/chat` `tools` only (its API has no
+/// `tool_choice`: the model decides); completions APIs neither. The run's
+/// switches and `--extra-body` are merged after, so they still win.
+fn insert_tools(api: Api, r: &Request, map: &mut Map<String, Value>) {
+    let choice = match api {
+        Api::Chat => r.tool_choice.as_deref(),
+        Api::OllamaChat => None,
+        Api::Completions | Api::LlamaNative | Api::OllamaGenerate => return,
+    };
+    if let Some(tools) = r.tools.as_deref() {
+        map.insert("tools".into(), tools.clone());
+    }
+    if let Some(choice) = choice {
+        map.insert("tool_choice".into(), choice.clone());
+    }
 }
 
 /// llama-server `/completion`: `n_predict`, exact `tokens` per event, and
@@ -274,6 +305,46 @@ mod tests {
         );
         assert_eq!(body(Api::Completions)["prompt"], "s\nu");
         assert_eq!(body(Api::LlamaNative)["n_predict"], 9);
+    }
+
+    /// A request offering tools: chat sends `tools` and `tool_choice`,
+    /// Ollama's `/api/chat` `tools` only, completions neither; a
+    /// conversation with tool calls (`content: null`) and tool results
+    /// goes as it is, and flattens without them.
+    #[test]
+    fn tools_go_to_chat_bodies_only() {
+        let msgs = json!([
+            {"role": "user", "content": "weather?"},
+            {"role": "assistant", "content": null, "tool_calls": [{"id": "c1", "type": "function",
+                "function": {"name": "get_weather", "arguments": "{\"city\": \"Paris\"}"}}]},
+            {"role": "tool", "tool_call_id": "c1", "content": "sunny"},
+        ]);
+        let tools =
+            json!([{"type": "function", "function": {"name": "get_weather", "parameters": {}}}]);
+        let mut r = Request::new(Prompt::Messages(Arc::new(msgs.clone())), None);
+        r.tools = Some(Arc::new(tools.clone()));
+        r.tool_choice = Some(Arc::new(json!("required")));
+        let body =
+            |api| -> Value { serde_json::from_slice(&request_body_for(api, &opts(), &r)).unwrap() };
+        let chat = body(Api::Chat);
+        assert_eq!(chat["tools"], tools);
+        assert_eq!(chat["tool_choice"], "required");
+        assert_eq!(chat["messages"], msgs);
+        let ollama = body(Api::OllamaChat);
+        assert_eq!(ollama["tools"], tools);
+        assert!(ollama.get("tool_choice").is_none(), "{ollama}");
+        for api in [Api::Completions, Api::LlamaNative, Api::OllamaGenerate] {
+            let v = body(api);
+            assert!(
+                v.get("tools").is_none() && v.get("tool_choice").is_none(),
+                "{v}"
+            );
+        }
+        assert_eq!(body(Api::Completions)["prompt"], "weather?\nsunny");
+        // Without tools, nothing is added (Request::new / Request::text).
+        let plain = request_body(Api::Chat, &opts(), "hi");
+        let v: Value = serde_json::from_slice(&plain).unwrap();
+        assert!(v.get("tools").is_none() && v.get("tool_choice").is_none());
     }
 
     #[test]

@@ -8,12 +8,15 @@
 //! llama-server `timings_per_token`) — and otherwise counts as one token,
 //! marked estimated. At the end the sum is compared with the server's final
 //! count (`usage.completion_tokens` or `timings.predicted_n`): equal means
-//! reconciled; anything else is flagged, never adjusted silently.
+//! reconciled; anything else is flagged, never adjusted silently. A chunk
+//! that carries a tool call is a content event like any other, and the
+//! output divides into tool calls and text as [`crate::tools`] says.
 
 use stackbench_core::{CountSource, ServerTimings};
 
 use crate::openai::ChunkInfo;
 use crate::reasoning::{ReasoningOutcome, ReasoningSplit};
+use crate::tools::{ToolCallOutcome, ToolCallSplit};
 
 /// Accumulates counts over one stream.
 #[derive(Debug, Default)]
@@ -37,6 +40,8 @@ pub struct TokenCounter {
     reasoning: ReasoningSplit,
     /// `usage.completion_tokens_details.reasoning_tokens`.
     server_reasoning: Option<u64>,
+    /// Tool calls versus text.
+    tools: ToolCallSplit,
 }
 
 /// The counts of a finished stream.
@@ -64,6 +69,8 @@ pub struct CountOutcome {
     pub reasoning: ReasoningOutcome,
     /// The server's own reasoning count, when it sent one.
     pub server_reasoning_tokens: Option<u64>,
+    /// How the output divided into tool calls and text.
+    pub tool_calls: ToolCallOutcome,
 }
 
 impl TokenCounter {
@@ -150,8 +157,12 @@ impl TokenCounter {
             self.cumulative = self.cumulative.max(n);
         }
         self.counted += tokens;
+        let call = c.tool_call_bytes > 0 || !c.tool_calls.is_empty();
         self.reasoning
-            .event(tokens, c.reasoning_bytes, c.answer.as_deref());
+            .event(tokens, c.reasoning_bytes, c.answer.as_deref(), call);
+        let text = c.text_bytes.saturating_sub(c.tool_call_bytes);
+        self.tools
+            .event(tokens, c.tool_call_bytes, c.tool_calls, text);
         Some(u32::try_from(tokens).unwrap_or(u32::MAX))
     }
 
@@ -172,6 +183,7 @@ impl TokenCounter {
         CountOutcome {
             reasoning: self.reasoning.finish(output_tokens),
             server_reasoning_tokens: self.server_reasoning,
+            tool_calls: self.tools.finish(output_tokens),
             source: if self.estimated {
                 CountSource::Estimated
             } else {

@@ -16,8 +16,10 @@ pub mod prometheus;
 pub mod reasoning;
 pub mod sse;
 pub mod switches;
+pub mod tools;
 
 pub use count::{CountOutcome, TokenCounter};
 pub use openai::{ChunkInfo, Usage};
 pub use reasoning::{ReasoningOutcome, ReasoningSplit};
 pub use sse::{SseDecoder, SseEvent};
+pub use tools::{ToolCallMarks, ToolCallOutcome, ToolCallSplit};

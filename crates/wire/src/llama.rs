@@ -45,6 +45,8 @@ pub fn parse_native_chunk(data: &[u8]) -> Result<ChunkInfo<'_>, MalformedChunk> 
         has_choices: !raw.stop,
         text_bytes: raw.content.as_deref().map_or(0, str::len),
         reasoning_bytes: 0,
+        tool_call_bytes: 0,
+        tool_calls: Default::default(),
         answer: raw.content,
         token_ids: raw.tokens.as_ref().map(Vec::len),
         usage: raw.tokens_predicted.map(|n| Usage {

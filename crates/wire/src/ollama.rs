@@ -2,7 +2,8 @@
 //! onto [`ChunkInfo`].
 //!
 //! Intermediate objects carry the text (`response`, or `message.content`
-//! and `message.thinking`) and no metrics; the final one has `done: true`,
+//! and `message.thinking`, or whole tool calls in `message.tool_calls`,
+//! arguments as an object) and no metrics; the final one has `done: true`,
 //! `done_reason`, and the counts and nanosecond durations. Ollama gives no
 //! per-event count, so events count one token each and are reconciled
 //! against `eval_count`. The last line may be `{"error": "..."}`.
@@ -13,6 +14,7 @@ use serde::Deserialize;
 use stackbench_core::ServerTimings;
 
 use crate::openai::{error_message, ChunkInfo, MalformedChunk, Usage};
+use crate::tools::{measure, RawToolCall};
 
 #[derive(Deserialize)]
 struct RawOllama<'a> {
@@ -49,6 +51,8 @@ struct RawMessage<'a> {
     content: Option<Cow<'a, str>>,
     #[serde(default, borrow)]
     thinking: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    tool_calls: Option<Vec<RawToolCall<'a>>>,
 }
 
 /// Decodes one NDJSON line of `/api/generate` or `/api/chat`.
@@ -58,13 +62,14 @@ pub fn parse_ollama_chunk(line: &[u8]) -> Result<ChunkInfo<'_>, MalformedChunk> 
         snippet: String::from_utf8_lossy(&line[..line.len().min(120)]).into_owned(),
     })?;
     let len = |s: &Option<Cow<'_, str>>| s.as_deref().map_or(0, str::len);
-    let (content, thinking) = match raw.message {
-        Some(m) => (m.content, m.thinking),
-        None => (None, None),
+    let (content, thinking, calls) = match raw.message {
+        Some(m) => (m.content, m.thinking, m.tool_calls),
+        None => (None, None, None),
     };
+    let (tool_call_bytes, tool_calls) = calls.as_deref().map(measure).unwrap_or_default();
     let thinking = thinking.or(raw.thinking);
     let reasoning_bytes = len(&thinking);
-    let text_bytes = len(&raw.response) + len(&content) + reasoning_bytes;
+    let text_bytes = len(&raw.response) + len(&content) + reasoning_bytes + tool_call_bytes;
     let timings = raw.done.then(|| ServerTimings {
         prompt_n: raw.prompt_eval_count,
         predicted_n: raw.eval_count,
@@ -83,6 +88,8 @@ pub fn parse_ollama_chunk(line: &[u8]) -> Result<ChunkInfo<'_>, MalformedChunk> 
         has_choices: !raw.done,
         text_bytes,
         reasoning_bytes,
+        tool_call_bytes,
+        tool_calls,
         answer: raw.response.or(content),
         token_ids: None,
         usage: raw.done.then_some(Usage {
@@ -125,6 +132,29 @@ mod tests {
         let t = out.timings.unwrap();
         assert_eq!(t.load_ms, Some(534.986708));
         assert!((t.predicted_per_second.unwrap() - 2.0 * 1e9 / 4289432000.0).abs() < 1e-9);
+    }
+
+    /// Ollama 0.17's `/api/chat` with tools: the whole call on one line
+    /// (arguments an object, `function.index` numbering the calls), then
+    /// the final object; the call is one content event.
+    #[test]
+    fn a_whole_tool_call_on_one_line_is_one_content_event() {
+        let mut c = TokenCounter::counting_stop_token();
+        let call = parse_ollama_chunk(br#"{"model":"m","created_at":"2026-01-01T00:00:00Z","message":{"role":"assistant","content":"","tool_calls":[{"id":"call_1","function":{"index":0,"name":"get_weather","arguments":{"city":"Paris"}}}]},"done":false}"#).unwrap();
+        assert_eq!(call.tool_call_bytes, 11 + 16);
+        assert_eq!(call.text_bytes, call.tool_call_bytes);
+        assert_eq!(c.observe(&call), Some(1));
+        c.observe(&parse_ollama_chunk(br#"{"model":"m","created_at":"2026-01-01T00:00:01Z","message":{"role":"assistant","content":""},"done":true,"done_reason":"stop","eval_count":13}"#).unwrap());
+        let out = c.finish();
+        assert_eq!(
+            out.output_tokens, 12,
+            "the stop token is Ollama's, not the call's"
+        );
+        let t = out.tool_calls;
+        assert_eq!(
+            (t.first_event, t.tokens, t.calls),
+            (Some(0), Some(12), Some(1))
+        );
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! Decoding of OpenAI-compatible stream chunks (`chat.completion.chunk` and
 //! `text_completion`) as vLLM, llama-server and Ollama send them.
 //!
-//! Only what the harness needs is extracted: how much text a chunk carries,
+//! Only what the harness needs is extracted: how much text a chunk carries
+//! (tool calls included: `delta.tool_calls[]`, see [`crate::tools`]),
 //! exact token counts where the server gives them (`token_ids`, cumulative
 //! `usage` under vLLM's `continuous_usage_stats`, llama-server's cumulative
 //! `timings.predicted_n` under `timings_per_token`), the final usage and
@@ -14,6 +15,8 @@ use std::fmt;
 use serde::de::{Deserializer, IgnoredAny, SeqAccess, Visitor};
 use serde::Deserialize;
 use stackbench_core::ServerTimings;
+
+use crate::tools::{measure, RawToolCall, ToolCallMarks};
 
 /// Token usage reported by the server.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -34,12 +37,18 @@ pub struct Usage {
 pub struct ChunkInfo<'a> {
     /// The chunk has at least one choice (usage-only chunks have none).
     pub has_choices: bool,
-    /// Bytes of generated text (content, reasoning, or completion text).
+    /// Bytes of generated text (content, reasoning, completion text, or
+    /// tool calls: their names and arguments).
     pub text_bytes: usize,
     /// Bytes of reasoning text in a field of its own (`delta.reasoning`,
     /// `delta.reasoning_content`, Ollama's `thinking`); part of
     /// `text_bytes`.
     pub reasoning_bytes: usize,
+    /// Bytes of tool calls (`delta.tool_calls[].function`'s `name` and
+    /// `arguments`, Ollama's `message.tool_calls`); part of `text_bytes`.
+    pub tool_call_bytes: usize,
+    /// Which calls the chunk carried (their indices).
+    pub tool_calls: ToolCallMarks,
     /// The answer text: `delta.content`, a completion's `text`, Ollama's
     /// `response` or `message.content` (a `<think>` block included when
     /// the server has no reasoning parser on).
@@ -106,6 +115,8 @@ struct RawDelta<'a> {
     reasoning_content: Option<Cow<'a, str>>,
     #[serde(default, borrow)]
     reasoning: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    tool_calls: Option<Vec<RawToolCall<'a>>>,
     #[serde(default)]
     token_ids: Option<SeqLen>,
 }
@@ -232,7 +243,10 @@ pub fn parse_chunk(data: &[u8]) -> Result<ChunkInfo<'_>, MalformedChunk> {
         let mut ids = choice.token_ids;
         if let Some(d) = choice.delta {
             info.reasoning_bytes = len(&d.reasoning_content) + len(&d.reasoning);
-            info.text_bytes += len(&d.content) + info.reasoning_bytes;
+            if let Some(calls) = &d.tool_calls {
+                (info.tool_call_bytes, info.tool_calls) = measure(calls);
+            }
+            info.text_bytes += len(&d.content) + info.reasoning_bytes + info.tool_call_bytes;
             info.answer = info.answer.or(d.content);
             ids = ids.or(d.token_ids);
         }
@@ -333,6 +347,23 @@ mod tests {
     fn reasoning_counts_as_text() {
         let c = parse_chunk(br#"{"choices":[{"delta":{"reasoning":"hmm"}}]}"#).unwrap();
         assert_eq!(c.text_bytes, 3);
+    }
+
+    /// vLLM 0.32's tool-call chunks (real capture, `tests/fixtures/`):
+    /// `content: null` beside the call; the name, then argument pieces.
+    #[test]
+    fn tool_call_deltas_are_content() {
+        let first = parse_chunk(br#"{"id":"chatcmpl-a","object":"chat.completion.chunk","created":1,"model":"smol","choices":[{"index":0,"delta":{"content":null,"tool_calls":[{"id":"chatcmpl-tool-b","type":"function","index":0,"function":{"name":"get_weather"}}]},"logprobs":null,"finish_reason":null,"token_ids":null}],"usage":{"prompt_tokens":37,"total_tokens":55,"completion_tokens":18,"completion_tokens_details":null}}"#).unwrap();
+        assert_eq!((first.text_bytes, first.tool_call_bytes), (11, 11));
+        assert_eq!(first.tool_calls.calls(), 1);
+        assert_eq!(first.answer, None);
+        let piece = parse_chunk(br#"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{\"city\": "}}]},"finish_reason":"tool_calls"}]}"#).unwrap();
+        assert_eq!((piece.text_bytes, piece.tool_call_bytes), (9, 9));
+        assert_eq!(piece.finish_reason.as_deref(), Some("tool_calls"));
+        let none =
+            parse_chunk(br#"{"choices":[{"delta":{"content":"a","tool_calls":null}}]}"#).unwrap();
+        assert_eq!((none.text_bytes, none.tool_call_bytes), (1, 0));
+        assert!(none.tool_calls.is_empty());
     }
 
     #[test]

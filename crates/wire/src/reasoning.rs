@@ -12,7 +12,8 @@
 //! tokens the rest, so the two add up exactly to the output. The first
 //! answer token is the first content event whose answer text, outside any
 //! `<think>` block, has a non-whitespace character (the `"\n\n"` a parser
-//! leaves after `</think>` is not an answer yet). An event that carries
+//! leaves after `</think>` is not an answer yet), or that carries a tool
+//! call (a call is what the reasoning led to). An event that carries
 //! both the end of the reasoning and the start of the answer counts as
 //! answer: the boundary inside one event is unknowable from the stream.
 //! Where the server reports its own reasoning count
@@ -73,8 +74,14 @@ impl ReasoningSplit {
     }
 
     /// Takes one content event: its tokens, its bytes of reasoning-field
-    /// text and its answer text.
-    pub fn event(&mut self, tokens: u64, reasoning_bytes: usize, answer: Option<&str>) {
+    /// text, its answer text, and whether it carried a tool call.
+    pub fn event(
+        &mut self,
+        tokens: u64,
+        reasoning_bytes: usize,
+        answer: Option<&str>,
+        tool_call: bool,
+    ) {
         if reasoning_bytes > 0 {
             self.saw_reasoning = true;
             self.parsed = true;
@@ -87,7 +94,7 @@ impl ReasoningSplit {
             has_text(answer)
         } else {
             self.visible_answer(answer)
-        };
+        } || tool_call;
         if visible && self.first_answer.is_none() {
             self.first_answer = Some((self.events, self.tokens_before));
         }
@@ -199,7 +206,7 @@ mod tests {
         let mut s = ReasoningSplit::keeping_text();
         let mut total = 0;
         for &(t, r, a) in events {
-            s.event(t, r, Some(a));
+            s.event(t, r, Some(a), false);
             total += t;
         }
         s.finish(total)
@@ -324,6 +331,20 @@ mod tests {
         assert_eq!(o.first_answer_event, Some(2));
     }
 
+    /// Reasoning that ends in a tool call: the call is what follows the
+    /// reasoning, as an answer would.
+    #[test]
+    fn a_tool_call_ends_the_reasoning() {
+        let mut s = ReasoningSplit::default();
+        s.event(3, 9, None, false);
+        s.event(2, 0, None, true);
+        let o = s.finish(5);
+        assert_eq!(
+            (o.reasoning_tokens, o.first_answer_event),
+            (Some(3), Some(1))
+        );
+    }
+
     #[test]
     fn thinking_that_never_ends_is_all_reasoning() {
         let o = split(&[(1, 3, ""), (1, 3, "")]);
@@ -335,7 +356,7 @@ mod tests {
     #[test]
     fn reasoning_is_bounded_by_the_output_count() {
         let mut s = ReasoningSplit::default();
-        s.event(3, 2, None);
+        s.event(3, 2, None, false);
         assert_eq!(s.finish(2).reasoning_tokens, Some(2));
     }
 }

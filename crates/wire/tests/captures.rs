@@ -337,3 +337,45 @@ fn real_ollama_error_bodies_yield_their_messages() {
         assert_eq!(error_message(&v["error"]), text, "{name}");
     }
 }
+
+/// The real vLLM 0.32 (`--enable-auto-tool-choice --tool-call-parser
+/// hermes`, dummy weights) with `tool_choice: "required"`: the call's name
+/// comes after 18 held-back tokens, its arguments follow one token each,
+/// every event counted exactly by continuous usage; all 32 tokens are the
+/// call's, and the first tool-call event is the first content event.
+#[test]
+fn vllm_tool_call_stream_counts_every_token_as_the_calls() {
+    let (events, done, out) = all_chunkings("vllm-0.32-chat-tool-call.sse");
+    assert!(done);
+    assert_eq!(events, [18, 8, 1, 1, 1, 1, 1, 1]);
+    assert_eq!(out.source, CountSource::Exact);
+    assert!(out.reconciled);
+    assert_eq!(out.output_tokens, 32);
+    assert_eq!(out.finish_reason.as_deref(), Some("length"));
+    let t = out.tool_calls;
+    assert_eq!(
+        (t.first_event, t.tokens, t.calls),
+        (Some(0), Some(32), Some(1))
+    );
+    assert_eq!(out.reasoning.reasoning_tokens, None);
+}
+
+/// The real llama-server b11434 (SmolLM2 with `tools-chatml.jinja`, an
+/// assistant prefill opening the `<tool_call>`, `timings_per_token`): the
+/// role chunk carries the first (held) token, the name comes with 8 tokens,
+/// and the last 2 tokens (the closing markup) are in the final usage only.
+/// They count with the call, which is all 24 tokens.
+#[test]
+fn llama_server_tool_call_stream_counts_held_tokens_with_the_call() {
+    let (events, done, out) = all_chunkings("llama-server-chat-tool-call.sse");
+    assert!(done);
+    assert_eq!(events, [1, 8, 6, 1, 1, 1, 1, 1, 2]);
+    assert_eq!(out.source, CountSource::Exact);
+    assert_eq!((out.counted, out.server), (22, Some(24)));
+    assert!(!out.reconciled, "the tail was never sent");
+    let t = out.tool_calls;
+    assert_eq!(
+        (t.first_event, t.tokens, t.calls),
+        (Some(1), Some(24), Some(1))
+    );
+}
