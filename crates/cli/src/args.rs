@@ -393,7 +393,7 @@ pub struct RunArgs {
     /// Open loop: at most this many requests in flight; a request due
     /// while the cap is reached waits (its wait counts in its latency and
     /// is reported as schedule lag).
-    #[arg(long, value_name = "N", requires = "request_rate",
+    #[arg(long, value_name = "N",
           value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub max_concurrency: Option<u32>,
     /// Client runtime threads: the workers are spread over this many
@@ -499,6 +499,43 @@ pub struct RunArgs {
     /// Leave out dataset entries asking for more than N output tokens.
     #[arg(long, value_name = "N", requires = "dataset")]
     pub dataset_max_output_tokens: Option<u32>,
+    /// Replay a request trace as the measured phase: each request at its
+    /// recorded time (open loop; --max-concurrency caps it), a session's
+    /// turns when the turn before is answered (plus recorded think time),
+    /// prompts of the recorded lengths that share prefixes as the
+    /// trace's hash ids say. A shipped slice (mooncake, azure, agentic:
+    /// datasets/traces/, works offline) or a FILE with --trace-format.
+    /// -n N replays the first N requests. run.json `replay` says how
+    /// faithful the replay was (arrival lag, lengths, expected vs.
+    /// achieved prefix-cache hits); a shortfall flags the run `replay`.
+    #[arg(long, value_name = "NAME|FILE",
+          conflicts_with_all = ["request_rate", "dataset", "depth", "find_max_concurrency"])]
+    pub trace: Option<PathBuf>,
+    /// The format of a --trace FILE: mooncake (JSONL, ms, 512-token
+    /// blocks), bailian (Qwen-Bailian JSONL, s, 16-token blocks, chats),
+    /// azure (CSV: TIMESTAMP, ContextTokens, GeneratedTokens) or agentic
+    /// (OpenTelemetry GenAI spans, one LLM call a line: docs/traces.md).
+    #[arg(long, value_name = "FORMAT", requires = "trace")]
+    pub trace_format: Option<stackbench_trace::Format>,
+    /// Replay time this many times faster than recorded (think time too).
+    #[arg(long, default_value_t = 1.0, value_name = "X", requires = "trace")]
+    pub speed: f64,
+    /// Replay only this slice of the trace, seconds from its first
+    /// request: FROM..TO (e.g. 60..120).
+    #[arg(long, value_name = "FROM..TO", requires = "trace", value_parser = parse_window)]
+    pub window: Option<(f64, f64)>,
+    /// Multiply every prompt length and the trace's block size by this
+    /// (0 < X <= 1): a machine smaller than the trace's keeps its prefix
+    /// sharing (a 512-token block at 0.125 is 64 tokens).
+    #[arg(long, default_value_t = 1.0, value_name = "X", requires = "trace")]
+    pub trace_scale: f64,
+    /// Cut replayed prompts to N tokens (after --trace-scale), keeping
+    /// their first blocks.
+    #[arg(long, value_name = "N", requires = "trace", value_parser = clap::value_parser!(u32).range(1..))]
+    pub trace_max_input: Option<u32>,
+    /// Cut replayed outputs to N tokens.
+    #[arg(long, value_name = "N", requires = "trace", value_parser = clap::value_parser!(u32).range(1..))]
+    pub trace_max_output: Option<u32>,
     /// Turns per conversation: each worker holds a chat whose turn k sends
     /// the history so far (earlier messages and the server's own answers)
     /// plus a new user message of --prompt-tokens; records carry session
@@ -784,4 +821,24 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         return Err("duration must be greater than zero".into());
     }
     Ok(d)
+}
+
+/// `FROM..TO` seconds (`--window`).
+fn parse_window(s: &str) -> Result<(f64, f64), String> {
+    let (a, b) = s
+        .split_once("..")
+        .ok_or_else(|| format!("expected FROM..TO seconds, e.g. 60..120, got {s:?}"))?;
+    let num = |x: &str| {
+        x.trim()
+            .trim_end_matches('s')
+            .parse::<f64>()
+            .map_err(|_| format!("{x:?} is not a number of seconds"))
+    };
+    let (from, to) = (num(a)?, num(b)?);
+    if !(from >= 0.0 && to > from && to.is_finite()) {
+        return Err(format!(
+            "the window must have 0 <= FROM < TO, got {from}..{to}"
+        ));
+    }
+    Ok((from, to))
 }

@@ -16,7 +16,9 @@ use stackbench_runner::dataset::DatasetSpec;
 use stackbench_runner::sweep::{
     write_sweep_file, Level, LevelPlan, LevelResult, ListSweep, MaxSearch, StopRules,
 };
+use stackbench_runner::trace::TraceSpec;
 use stackbench_runner::{Naming, Notes, RunConfig, RunSettings, RunnerError};
+use stackbench_trace::shape::Shaping;
 
 use crate::args::{ArrivalArg, DepthCacheArg, ProbeArgs, RunArgs};
 use crate::progress::Progress;
@@ -53,6 +55,9 @@ pub fn run_config(a: &RunArgs) -> anyhow::Result<RunConfig> {
     }
     if !(0.0..=100.0).contains(&a.slo_attainment) {
         bail!("--slo-attainment must be a percentage between 0 and 100");
+    }
+    if a.max_concurrency.is_some() && a.request_rate.is_empty() && a.trace.is_none() {
+        bail!("--max-concurrency caps an open loop: give --request-rate or --trace with it");
     }
     let mut base = target(a)?;
     let levels = levels(a);
@@ -135,6 +140,7 @@ fn settings(a: &RunArgs, level: Level, depth: u32) -> RunSettings {
         output_tokens: a.output_tokens,
         shared_prefix_tokens: a.shared_prefix_tokens,
         dataset: dataset(a),
+        trace: trace(a),
         slo: a.slo,
         thinking: a.thinking,
         thinking_budget: a.thinking_budget,
@@ -149,6 +155,24 @@ fn settings(a: &RunArgs, level: Level, depth: u32) -> RunSettings {
         first_byte_timeout: a.first_byte_timeout,
         idle_timeout: a.idle_timeout,
     }
+}
+
+/// The trace the flags name, with its shaping (`-n` replays the first N
+/// requests).
+fn trace(a: &RunArgs) -> Option<TraceSpec> {
+    a.trace.as_ref().map(|source| TraceSpec {
+        source: source.clone(),
+        format: a.trace_format,
+        shaping: Shaping {
+            window_s: a.window,
+            speed: a.speed,
+            scale: a.trace_scale,
+            max_input: a.trace_max_input,
+            max_output: a.trace_max_output,
+            limit: a.num_requests,
+        },
+        max_concurrency: a.max_concurrency,
+    })
 }
 
 /// The dataset the flags name, with their selection.

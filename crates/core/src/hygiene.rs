@@ -339,6 +339,9 @@ pub enum RunFlagKind {
     Unsteady,
     /// The GPU throttled for heat or power during it.
     Throttled,
+    /// A trace replay fell short of its trace (arrival, lengths or
+    /// prefix-cache hits: `replay.shortfalls` says which).
+    Replay,
 }
 
 /// One flag with what was seen.
@@ -357,6 +360,7 @@ impl RunFlagKind {
             Self::Cache => "cache",
             Self::Unsteady => "unsteady",
             Self::Throttled => "throttled",
+            Self::Replay => "replay",
         }
     }
 }

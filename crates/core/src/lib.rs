@@ -17,6 +17,7 @@ pub mod merge;
 pub mod metrics;
 pub mod open_loop;
 pub mod record;
+pub mod replay;
 pub mod run_file;
 pub mod seed;
 pub mod slo;

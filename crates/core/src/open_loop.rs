@@ -29,6 +29,9 @@ pub enum Arrival {
     Poisson,
     /// Evenly spaced: one request every `1 / rate` seconds.
     Constant,
+    /// The arrival times a replayed trace recorded (`--trace`, scaled by
+    /// `--speed`); the offered rate is its requests over its span.
+    Trace,
 }
 
 impl Arrival {
@@ -37,6 +40,7 @@ impl Arrival {
         match self {
             Self::Poisson => "poisson",
             Self::Constant => "constant",
+            Self::Trace => "trace",
         }
     }
 }

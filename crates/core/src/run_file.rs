@@ -90,6 +90,10 @@ pub struct LoadConfig {
     /// request's prompt and how it was treated; absent without one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub depth: Option<crate::depth::DepthLoad>,
+    /// A trace replay (`--trace`): which trace, and how it was fitted to
+    /// the machine; absent without one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace: Option<crate::replay::TraceLoad>,
     /// Leading prompt tokens every request shared (after the instruction),
     /// to measure prefix caching on purpose; 0: none.
     #[serde(default)]
@@ -681,6 +685,10 @@ pub struct RunFile {
     /// the cache check, the warm-up, steadiness, the flags.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hygiene: Option<crate::hygiene::Hygiene>,
+    /// A trace replay (`--trace`): how faithfully it followed the trace,
+    /// and its sessions' and tool calls' figures.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replay: Option<crate::replay::ReplayReport>,
 }
 
 /// What `stackbench merge` combined.

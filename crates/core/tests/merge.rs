@@ -81,6 +81,7 @@ fn run(samples: &[Sample], timeline: TimelineSeries, steady: Option<(u64, u64)>)
         merged: None,
         server_metrics: None,
         hygiene: None,
+        replay: None,
     }
 }
 

@@ -119,7 +119,9 @@ impl Iterator for Schedule {
         let i = self.next;
         self.next += 1;
         let at_s = match self.arrival {
-            Arrival::Constant => i as f64 / self.rate,
+            // A trace is replayed by `crate::replay`, never planned here;
+            // were it asked, its requests would be evenly spaced.
+            Arrival::Constant | Arrival::Trace => i as f64 / self.rate,
             Arrival::Poisson => {
                 // The minimum of m uniforms on [u, 1) is u + (1 − u)(1 − V^(1/m)).
                 let remaining = (self.total - i) as f64;

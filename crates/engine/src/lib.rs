@@ -14,6 +14,7 @@
 
 mod account;
 pub mod arrival;
+mod blocks;
 mod closed_loop;
 mod lag_book;
 mod lanes;
@@ -22,6 +23,7 @@ mod open_loop;
 mod phase;
 mod plan;
 pub mod prompt;
+mod replay;
 mod schedule;
 mod self_watch;
 mod session;
@@ -29,11 +31,13 @@ mod sink;
 mod warmup;
 
 pub use arrival::{Schedule, ScheduleError};
+pub use blocks::BlockPrompts;
 pub use lanes::{LaneError, Lanes, MAX_THREADS};
 pub use live::LiveCounters;
 pub use plan::OpenLoopPlan;
 pub use plan::{Bound, RunPlan, DEFAULT_COLD_LOAD_MS, ERROR_STOP_MIN};
 pub use prompt::{ContextKey, PromptGenerator};
+pub use replay::ReplayPlan;
 pub use schedule::{run, run_with_hooks, NoHooks, PhaseHooks, RunOutcome};
 pub use session::SessionPlan;
 pub use sink::{write_atomic, RecordSink, SinkError};

@@ -101,14 +101,14 @@ pub(crate) async fn dispatch(
 
 /// The requests in flight: their tasks, and which request each task sends.
 #[derive(Default)]
-struct Tasks {
-    set: JoinSet<()>,
-    requests: HashMap<tokio::task::Id, u64>,
+pub(crate) struct Tasks {
+    pub(crate) set: JoinSet<()>,
+    pub(crate) requests: HashMap<tokio::task::Id, u64>,
 }
 
 impl Tasks {
     /// Forgets a task that ended; warns when it did not return.
-    fn ended(&mut self, phase: &Phase, done: Result<(tokio::task::Id, ()), JoinError>) {
+    pub(crate) fn ended(&mut self, phase: &Phase, done: Result<(tokio::task::Id, ()), JoinError>) {
         match done {
             Ok((task, ())) => {
                 self.requests.remove(&task);

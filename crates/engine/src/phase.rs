@@ -88,6 +88,9 @@ pub(crate) struct Shared {
 pub(crate) struct Phase {
     prompts: PromptGenerator,
     dataset: Option<Arc<Vec<Request>>>,
+    /// A replayed trace (measured phase only) and its first request id:
+    /// request `first_id + k` sends entry k.
+    replay: Option<(Arc<crate::replay::ReplayPlan>, u64)>,
     /// Multi-turn conversations, when the run has them.
     pub(crate) sessions: Option<crate::session::SessionPlan>,
     /// The conversations' numbers and turns.
@@ -110,6 +113,7 @@ pub(crate) struct Phase {
     /// more ids are handed out; requests in flight finish.
     pub(crate) warm_done: AtomicBool,
     pub(crate) next_id: AtomicU64,
+    first_id: u64,
     end_id: Option<u64>,
     pub(crate) stop: CancellationToken,
     /// When the first worker found no more work, µs since t0.
@@ -161,6 +165,11 @@ impl Phase {
         Self {
             prompts: plan.prompts.clone(),
             dataset: plan.dataset.clone(),
+            replay: plan
+                .replay
+                .clone()
+                .filter(|_| measured)
+                .map(|r| (r, first_id)),
             sessions: plan.sessions,
             // Warm-up and measured conversations never share a number.
             session_book: Mutex::new(SessionBook::new(
@@ -177,6 +186,7 @@ impl Phase {
             warm_rates: Mutex::new(Vec::new()),
             warm_done: AtomicBool::new(false),
             next_id: AtomicU64::new(first_id),
+            first_id,
             end_id,
             stop: shared.stop,
             drain_at_us: AtomicU64::new(u64::MAX),
@@ -234,12 +244,18 @@ impl Phase {
         let r = if self.depth_prefill {
             Request::new(Prompt::Text(self.prompts.context_only(key)), Some(1))
         } else {
-            match self.entry(id) {
+            match self.replayed(id).or_else(|| self.entry(id)) {
                 Some(r) => r,
                 None => Request::text(self.prompts.prompt_at(id, key)),
             }
         };
         self.salted(r, id)
+    }
+
+    /// The trace entry request `id` replays; `None` outside a replay.
+    fn replayed(&self, id: u64) -> Option<Request> {
+        let (plan, first) = self.replay.as_ref()?;
+        plan.request(usize::try_from(id.checked_sub(*first)?).ok()?)
     }
 
     /// Dataset entry `key` (modulo the selection); `None` without a dataset.
@@ -304,6 +320,11 @@ impl Phase {
         if self.warm_auto.is_some_and(|rule| rule.steady(&rates)) {
             self.warm_done.store(true, Ordering::Relaxed);
         }
+    }
+
+    /// The phase's first request id.
+    pub(crate) fn first_id(&self) -> u64 {
+        self.first_id
     }
 
     /// The last id the phase may hand out, plus one (`None`: no end).

@@ -110,6 +110,9 @@ pub struct RunPlan {
     /// then taken from the cache; `false`: each request's context is its
     /// own.
     pub depth_cached: bool,
+    /// `--trace`: replay this trace as the measured phase (an open loop
+    /// at the recorded times; `open_loop` then says `trace`).
+    pub replay: Option<Arc<crate::replay::ReplayPlan>>,
     /// Test-only: the request id whose sending panics (a worker's bug).
     #[cfg(test)]
     pub(crate) panic_at: Option<u64>,
@@ -185,6 +188,7 @@ pub(crate) mod tests {
             sessions: None,
             cache_salt: None,
             depth_cached: false,
+            replay: None,
             panic_at: None,
         }
     }

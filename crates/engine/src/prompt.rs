@@ -98,7 +98,7 @@ impl ContextKey {
     }
 }
 
-fn mix(seed: u64, id: u64) -> u64 {
+pub(crate) fn mix(seed: u64, id: u64) -> u64 {
     // SplitMix64's finaliser over seed and id.
     let mut z = seed ^ id.wrapping_mul(0x9E37_79B9_7F4A_7C15);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -221,7 +221,7 @@ impl PromptGenerator {
 }
 
 /// Appends word `k` of [`WORDS`] (modulo its length), space first.
-fn push_word(s: &mut String, k: usize) {
+pub(crate) fn push_word(s: &mut String, k: usize) {
     s.push(' ');
     s.push_str(WORDS[k % WORDS.len()]);
 }

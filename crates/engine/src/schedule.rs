@@ -129,9 +129,12 @@ pub async fn run_with_hooks<H: PhaseHooks>(
     let measured_start = t0.elapsed();
     let watch = crate::self_watch::SelfWatch::start(lanes);
     let schedule = open_loop_schedule(plan, &mut warnings);
-    let lag = schedule
+    let lag = plan
+        .replay
         .as_ref()
-        .map(|(s, _)| LagBook::new(micros(measured_start), s.span()));
+        .map(|r| r.span())
+        .or_else(|| schedule.as_ref().map(|(s, _)| s.span()))
+        .map(|span| LagBook::new(micros(measured_start), span));
     let first_id = plan.first_measured_id(warmed.sent);
     let kind = Kind::Measured { first_id, lag };
     let phase = Arc::new(Phase::new(plan, kind, shared(cancel.child_token())));
@@ -210,7 +213,7 @@ fn open_loop_schedule(
     plan: &RunPlan,
     warnings: &mut Vec<String>,
 ) -> Option<(Schedule, Option<u32>)> {
-    let o = plan.open_loop.as_ref()?;
+    let o = plan.open_loop.as_ref().filter(|_| plan.replay.is_none())?;
     match Schedule::new(o, plan.bound, plan.seed) {
         Ok(s) => Some((s, o.max_concurrency)),
         Err(e) => {
@@ -244,6 +247,11 @@ async fn measure(
         })
     });
     let sent = match schedule {
+        _ if plan.replay.is_some() => {
+            let replay = plan.replay.clone()?;
+            let first_id = phase.first_id();
+            Some(crate::replay::dispatch(phase.clone(), replay, first_id, lanes).await)
+        }
         Some((schedule, cap)) => {
             Some(crate::open_loop::dispatch(phase.clone(), schedule, cap, lanes).await)
         }

@@ -103,7 +103,18 @@ pub fn all() -> Vec<Target> {
             seeds: profile_seeds,
             dict: TOML_DICT,
         },
+        trace_target(),
     ]
+}
+
+fn trace_target() -> Target {
+    Target {
+        name: "trace",
+        about: "request traces (first byte picks the format: Mooncake, Bailian, Azure CSV, agent spans), then their shaping and expected hits",
+        run: trace,
+        seeds: trace_seeds,
+        dict: JSON_DICT,
+    }
 }
 
 const SSE_DICT: &[&[u8]] = &[
@@ -431,6 +442,25 @@ pub fn sim_profile(data: &[u8]) {
     let _ = stackbench_sim::Profile::parse(&String::from_utf8_lossy(data), "fuzz.toml");
 }
 
+/// A trace of the format the first byte picks; what reads is shaped and
+/// its expected hits computed (neither may panic either).
+pub fn trace(data: &[u8]) {
+    let Some((&pick, rest)) = data.split_first() else {
+        return;
+    };
+    let format = stackbench_trace::Format::ALL[usize::from(pick) % 4];
+    if let Ok(t) = stackbench_trace::read(format, rest) {
+        let shaping = stackbench_trace::shape::Shaping {
+            scale: 0.25,
+            max_input: Some(1000),
+            limit: Some(50),
+            ..Default::default()
+        };
+        let (shaped, _) = shaping.apply(&t);
+        let _ = stackbench_trace::cache::expected(&shaped, 16);
+    }
+}
+
 macro_rules! files {
     ($($path:literal),* $(,)?) => {
         vec![$(include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../", $path)).to_vec()),*]
@@ -558,6 +588,24 @@ fn suite_seeds() -> Vec<Vec<u8>> {
         seeds.push(s);
     }
     seeds
+}
+
+fn trace_seeds() -> Vec<Vec<u8>> {
+    let files = files![
+        "datasets/traces/mooncake.jsonl",
+        "datasets/traces/mooncake.jsonl",
+        "datasets/traces/azure.csv",
+        "datasets/traces/agentic.jsonl",
+    ];
+    files
+        .into_iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let mut s = vec![i as u8];
+            s.extend(f.into_iter().take(4096));
+            s
+        })
+        .collect()
 }
 
 fn profile_seeds() -> Vec<Vec<u8>> {

@@ -9,7 +9,7 @@ use stackbench_fuzz::{all, fuzz, Target};
 #[test]
 fn every_target_survives_a_short_run() {
     let targets = all();
-    assert_eq!(targets.len(), 10);
+    assert_eq!(targets.len(), 11);
     for t in &targets {
         assert!(!(t.seeds)().is_empty(), "{} has seeds", t.name);
         let s = fuzz(t, 20_000, 7, 16 * 1024, |_| {})

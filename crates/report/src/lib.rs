@@ -19,6 +19,7 @@ pub mod depth;
 pub mod history;
 pub mod hygiene;
 pub mod markdown;
+mod replay;
 pub mod summary;
 pub mod table;
 pub mod tables;

@@ -187,7 +187,10 @@ pub fn run_summary(run: &RunFile) -> String {
     if s.requests.failed > 0 {
         out += &format!("failed by class: {}\n", failure_classes(s));
     }
-    out += &prompt_line(run);
+    out += &match run.load.trace {
+        Some(_) => crate::replay::replay_lines(run),
+        None => prompt_line(run),
+    };
     out += &depth_prefill_line(run);
     out += &crate::hygiene::hygiene_lines(run);
     out += &switches_line(&run.load);

@@ -75,6 +75,8 @@ pub struct RunConfig {
     pub prompt_tokens: u32,
     /// Send requests from this dataset instead of generated prompts.
     pub dataset: Option<crate::dataset::DatasetSpec>,
+    /// `--trace`: replay a trace as the measured phase.
+    pub trace: Option<crate::trace::TraceSpec>,
     /// Leading prompt tokens (after the instruction) every request shares.
     pub shared_prefix_tokens: u32,
     /// A local tokenizer.json (with the chat template beside it) to size
@@ -160,6 +162,7 @@ impl RunConfig {
             prompt_tokens: load.prompt_tokens,
             shared_prefix_tokens: load.shared_prefix_tokens,
             dataset: load.dataset,
+            trace: load.trace,
             tokenizer: None,
             output_tokens: load.output_tokens,
             ignore_eos: true,

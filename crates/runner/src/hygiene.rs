@@ -112,7 +112,11 @@ pub(crate) fn judge(file: &mut RunFile, records: &[RequestRecord]) {
 /// no depth, no turns.
 fn checkable(file: &RunFile) -> bool {
     let l = &file.load;
-    l.dataset.is_none() && l.depth.is_none() && l.turns <= 1 && l.prompt_sizing.is_some()
+    l.dataset.is_none()
+        && l.depth.is_none()
+        && l.trace.is_none()
+        && l.turns <= 1
+        && l.prompt_sizing.is_some()
 }
 
 /// Tokens every prompt of the run shares: the chat template and

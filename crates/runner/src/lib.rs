@@ -20,11 +20,13 @@ mod load;
 mod power;
 mod prepare;
 pub mod prompt_size;
+mod replay_judge;
 mod results;
 mod server_side;
 mod server_watch;
 mod settings;
 pub mod sweep;
+pub mod trace;
 
 use std::path::PathBuf;
 use std::sync::Arc;

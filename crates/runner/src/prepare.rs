@@ -31,6 +31,8 @@ pub fn random_seed() -> Seed {
 /// hears about a wait for the server to become ready.
 pub async fn prepare(c: RunConfig, progress: &(dyn Fn(&str) + Sync)) -> Result<Job, RunnerError> {
     c.validate()?;
+    // Read whole before the server is touched: a bad line sends nothing.
+    let trace = load_trace(&c)?;
     // What the user should know about this run: printed by the caller and
     // kept in run.json (`warnings`).
     let mut warnings: Vec<String> = Vec::new();
@@ -48,18 +50,12 @@ pub async fn prepare(c: RunConfig, progress: &(dyn Fn(&str) + Sync)) -> Result<J
     let switches = body_switches(&c, side.kind)?;
     warnings.extend(switches.notes.iter().cloned());
     let salt = c.cache_salt.then(random_salt);
-    let mut body = body_options(&c, &model, seed, side.kind);
-    body.switches = switches.fields.clone();
-    body.salt_field = switches.salt_field;
+    let body = switched(body_options(&c, &model, seed, side.kind), &switches);
     let driver = driver(&c, &root, side.kind, body.clone())?;
     // Salted prompts share nothing with an earlier run's (a server's
     // cache may still hold them).
     let prompt_seed = salt.as_deref().map_or(seed, |s| salted(seed, s));
-    let Workload {
-        prompts,
-        sizing,
-        dataset,
-    } = workload(
+    let w = workload(
         &c,
         &control,
         side.kind,
@@ -69,6 +65,11 @@ pub async fn prepare(c: RunConfig, progress: &(dyn Fn(&str) + Sync)) -> Result<J
         &mut warnings,
     )
     .await?;
+    let Workload {
+        prompts,
+        sizing,
+        dataset,
+    } = w;
     let label = c.label.clone().unwrap_or_else(|| run_label(&c, &model));
     let hygiene =
         crate::hygiene::before(&c, &control, (side.kind, &model), counters_before, progress)
@@ -81,23 +82,22 @@ pub async fn prepare(c: RunConfig, progress: &(dyn Fn(&str) + Sync)) -> Result<J
         seed,
         salt.as_deref(),
     );
+    let plan = with_replay(plan, &c, trace.as_ref(), sizing.as_ref(), seed);
+    let prompt_tokens = dataset.as_ref().map_or(c.prompt_tokens, |_| 0);
+    let base_load = replay_load(load_config(&c, seed), &plan, trace.map(|t| t.info));
     Ok(Job {
         driver: Arc::new(driver),
         plan,
         target: target(&c, &root, model),
         load: LoadConfig {
             prompt_sizing: sizing,
-            prompt_tokens: if dataset.is_some() {
-                0
-            } else {
-                c.prompt_tokens
-            },
+            prompt_tokens,
             dataset: dataset.map(|d| d.info),
             cold_load_ms: side.cold_load_ms,
             cache_salt: salt,
             switches: switches.fields,
             depth,
-            ..load_config(&c, seed)
+            ..base_load
         },
         server: side.info,
         out: c.out.clone().unwrap_or_else(|| default_out(&label)),
@@ -107,6 +107,69 @@ pub async fn prepare(c: RunConfig, progress: &(dyn Fn(&str) + Sync)) -> Result<J
         warnings,
         hygiene,
     })
+}
+
+/// The run's trace, read and shaped; a trace of recorded chats needs a
+/// chat API.
+fn load_trace(c: &RunConfig) -> Result<Option<crate::trace::Loaded>, RunnerError> {
+    let Some(spec) = &c.trace else {
+        return Ok(None);
+    };
+    let t = spec.load()?;
+    if t.has_chats() && !c.api.is_chat() {
+        return Err(RunnerError::Config(format!(
+            "--trace {}: its requests are recorded chats (messages and tools); use a chat API (--api chat or ollama-chat), not {}",
+            spec.source.display(),
+            c.api
+        )));
+    }
+    Ok(Some(t))
+}
+
+/// `plan` replaying `trace` as its measured phase: an open loop at the
+/// trace's times, one request per entry (a time bound may end it first).
+fn with_replay(
+    mut plan: RunPlan,
+    c: &RunConfig,
+    trace: Option<&crate::trace::Loaded>,
+    sizing: Option<&PromptSizing>,
+    seed: Seed,
+) -> RunPlan {
+    let (Some(t), Some(spec)) = (trace, &c.trace) else {
+        return plan;
+    };
+    let overhead = sizing
+        .and_then(|s| s.overhead_tokens)
+        .unwrap_or(stackbench_engine::prompt::ASSUMED_OVERHEAD);
+    let replay = t.plan(overhead, seed.get(), spec.max_concurrency);
+    plan.open_loop = Some(stackbench_engine::OpenLoopPlan {
+        rate: replay.offered_rate(),
+        arrival: stackbench_core::open_loop::Arrival::Trace,
+        max_concurrency: spec.max_concurrency,
+    });
+    if let Bound::Requests(_) = plan.bound {
+        plan.bound = Bound::Requests(t.trace.entries.len() as u64);
+    }
+    plan.replay = Some(replay);
+    plan
+}
+
+/// `load` of a replay: its rate, arrival, request count and trace.
+fn replay_load(
+    mut load: LoadConfig,
+    plan: &RunPlan,
+    trace: Option<stackbench_core::replay::TraceLoad>,
+) -> LoadConfig {
+    if let (Some(o), Some(_)) = (&plan.open_loop, &trace) {
+        load.request_rate = Some(o.rate);
+        load.arrival = Some(o.arrival);
+        load.concurrency = o.max_concurrency.unwrap_or(0);
+        if let Bound::Requests(n) = plan.bound {
+            load.num_requests = Some(n);
+        }
+    }
+    load.trace = trace;
+    load
 }
 
 /// What `run.json` says was measured.
@@ -182,6 +245,7 @@ fn run_plan(
         }),
         cache_salt: salt.map(Arc::from),
         depth_cached: c.depth > 0 && c.depth_cache,
+        replay: None,
     }
 }
 
@@ -192,6 +256,15 @@ async fn pick_model(c: &RunConfig, control: &ControlClient) -> Result<String, Ru
         (Some(m), _) => Ok(m.clone()),
         (None, Ok(list)) => list.into_iter().next().ok_or(RunnerError::NoModel),
         (None, Err(e)) => Err(RunnerError::Models(e)),
+    }
+}
+
+/// `body` with the fields of the run's switches.
+fn switched(body: BodyOptions, switches: &stackbench_wire::switches::Switches) -> BodyOptions {
+    BodyOptions {
+        switches: switches.fields.clone(),
+        salt_field: switches.salt_field,
+        ..body
     }
 }
 
@@ -399,6 +472,7 @@ fn load_config(c: &RunConfig, seed: Seed) -> LoadConfig {
         cache_salt: None,
         switches: Default::default(),
         depth: None,
+        trace: None,
     }
 }
 

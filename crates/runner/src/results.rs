@@ -222,20 +222,25 @@ pub async fn benchmark(
         write_run_file(&out, &file)?;
         return Err(e);
     }
-    judge_hygiene(&mut file, &out);
+    judge_hygiene(&mut file, &out, &plan);
     write_run_file(&out, &file)?;
     Ok(file)
 }
 
-/// The cache check, steadiness and flags, from the records just written
-/// (a run whose records cannot be read back keeps what it had, with a
-/// warning).
-fn judge_hygiene(file: &mut RunFile, out: &Path) {
+/// The cache check, steadiness and flags, and a replay's fidelity, from
+/// the records just written (a run whose records cannot be read back
+/// keeps what it had, with a warning).
+fn judge_hygiene(file: &mut RunFile, out: &Path, plan: &RunPlan) {
     match crate::load::load_records(out) {
-        Ok(records) => crate::hygiene::judge(file, &records),
-        Err(e) => file
-            .warnings
-            .push(format!("the cache and steadiness checks were skipped: {e}")),
+        Ok(records) => {
+            crate::hygiene::judge(file, &records);
+            if let Some(r) = &plan.replay {
+                crate::replay_judge::judge(file, &records, &r.trace);
+            }
+        }
+        Err(e) => file.warnings.push(format!(
+            "the cache, steadiness and replay checks were skipped: {e}"
+        )),
     }
 }
 
@@ -271,6 +276,7 @@ fn started_file(
         merged: None,
         server_metrics: None,
         hygiene: None,
+        replay: None,
     })
 }
 

@@ -48,6 +48,8 @@ pub struct RunSettings {
     pub shared_prefix_tokens: u32,
     /// Send requests from this dataset instead of generated prompts.
     pub dataset: Option<DatasetSpec>,
+    /// Replay this trace as the measured phase (`--trace`).
+    pub trace: Option<crate::trace::TraceSpec>,
     /// Judge requests against these limits (goodput).
     pub slo: Option<Slo>,
     /// Ask the model to think, or not (`default`: send nothing).
@@ -91,6 +93,7 @@ impl Default for RunSettings {
             output_tokens: 128,
             shared_prefix_tokens: 0,
             dataset: None,
+            trace: None,
             slo: None,
             thinking: Thinking::default(),
             thinking_budget: None,
@@ -145,6 +148,8 @@ pub enum Setting {
     WarmupTolerance,
     /// `--warmup-requests auto`'s cap.
     WarmupMax,
+    /// The trace replayed.
+    Trace,
 }
 
 /// How a front end's user wrote the settings.
@@ -177,6 +182,7 @@ impl Setting {
             Self::Depth => "--depth",
             Self::WarmupTolerance => "--warmup-tolerance",
             Self::WarmupMax => "--warmup-max",
+            Self::Trace => "--trace",
         }
     }
 
@@ -196,6 +202,7 @@ impl Setting {
             Self::RequestTimeout => "request-timeout",
             Self::FirstByteTimeout => "first-byte-timeout",
             Self::Depth => "depth",
+            Self::Trace => "trace",
             _ => return None,
         })
     }
@@ -247,6 +254,7 @@ impl RunSettings {
             output_tokens: c.output_tokens,
             shared_prefix_tokens: c.shared_prefix_tokens,
             dataset: c.dataset.clone(),
+            trace: c.trace.clone(),
             slo: c.slo,
             thinking: c.thinking,
             thinking_budget: c.thinking_budget,
@@ -290,6 +298,7 @@ impl RunSettings {
         c.output_tokens = self.output_tokens;
         c.shared_prefix_tokens = self.shared_prefix_tokens;
         c.dataset = self.dataset;
+        c.trace = self.trace;
         c.slo = self.slo;
         c.thinking = self.thinking;
         c.thinking_budget = self.thinking_budget;
@@ -315,7 +324,46 @@ impl RunSettings {
         self.check_lengths(naming)?;
         self.check_conversation(naming)?;
         self.check_depth(naming)?;
+        self.check_trace(naming)?;
         self.check_client(naming)
+    }
+
+    /// A trace is the whole workload and its own schedule: nothing else
+    /// may say what is sent or when.
+    fn check_trace(&self, naming: Naming) -> Result<(), SettingError> {
+        if self.trace.is_none() {
+            return Ok(());
+        }
+        let s = Setting::Trace;
+        let clash = if self.dataset.is_some() {
+            Some("and a dataset both say what is sent: give one".to_string())
+        } else if self.turns > 1 {
+            Some(format!(
+                "brings its own sessions: {} does not apply",
+                Setting::Turns.name(naming)
+            ))
+        } else if self.depth > 0 {
+            Some(format!(
+                "and {} both say what each prompt is: give one",
+                Setting::Depth.name(naming)
+            ))
+        } else if self.shared_prefix_tokens > 0 {
+            Some(
+                "brings its own shared prefixes (its blocks): a shared prefix does not apply"
+                    .into(),
+            )
+        } else if self.open_loop.is_some() {
+            Some(format!(
+                "brings its own arrival times: {} does not apply (--speed scales them)",
+                Setting::RequestRate.name(naming)
+            ))
+        } else {
+            None
+        };
+        match clash {
+            Some(why) => refuse(s, format!("{}{why}", s.lead(naming, " "))),
+            None => Ok(()),
+        }
     }
 
     /// A depth goes with generated single prompts, and a cached one with

@@ -168,12 +168,20 @@ fn openai_messages(v: Value) -> Result<Value, String> {
     Ok(Value::Array(out?))
 }
 
-fn openai_message(m: Value) -> Result<Value, String> {
+/// One message in the OpenAI chat shape. A `content` of null (an
+/// assistant message that only calls tools) is sent as `""`: chat
+/// templates that do not know tool calls (SmolLM2's, applied by vLLM)
+/// join the content as text and fail on null, and the OpenAI API takes
+/// either.
+fn openai_message(mut m: Value) -> Result<Value, String> {
     let role = m["role"]
         .as_str()
         .ok_or("a message has no role")?
         .to_string();
     let Some(parts) = m["parts"].as_array() else {
+        if m.get("content").map_or(true, Value::is_null) {
+            m["content"] = Value::String(String::new());
+        }
         return Ok(m);
     };
     let text: Vec<&str> = parts

@@ -53,6 +53,11 @@ impl Default for Shaping {
     }
 }
 
+/// A shaping no replay can use: what is wrong, naming the flag.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ShapeError(pub String);
+
 /// What shaping changed, for the report.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Changed {
@@ -71,7 +76,11 @@ pub struct Changed {
 
 impl Shaping {
     /// Why the shaping cannot be used, if it cannot.
-    pub fn check(&self) -> Result<(), String> {
+    pub fn check(&self) -> Result<(), ShapeError> {
+        self.why_not().map_err(ShapeError)
+    }
+
+    fn why_not(&self) -> Result<(), String> {
         if !(self.speed.is_finite() && self.speed > 0.0) {
             return Err(format!(
                 "--speed must be a positive number, got {}",

@@ -222,6 +222,7 @@ pub async fn bench(
         cache_salt: None,
         max_error_pct: None,
         depth_cached: false,
+        replay: None,
     };
     let path = dir.join("requests.jsonl");
     let (sink, handle) = RecordSink::create(&path).unwrap();

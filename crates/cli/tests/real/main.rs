@@ -21,5 +21,7 @@ mod ollama;
 mod pull_policy;
 mod secrets;
 mod stack_checks;
+mod tool_calls;
+mod traces;
 mod vllm;
 mod vllm_spec;

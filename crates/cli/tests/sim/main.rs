@@ -37,4 +37,6 @@ mod sim_ground_truth;
 mod suite;
 mod tls;
 mod token_counting;
+mod tool_calls;
+mod traces;
 mod upgrade;

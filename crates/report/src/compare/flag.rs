@@ -41,6 +41,8 @@ pub enum FlagKind {
     Unsteady,
     /// The GPU throttled during a run.
     Throttled,
+    /// A trace replay fell short of its trace (`replay.shortfalls`).
+    Replay,
 }
 
 /// A flag name `--allow` does not know.
@@ -50,7 +52,7 @@ pub struct UnknownFlag(pub String);
 
 impl FlagKind {
     /// Every kind.
-    pub const ALL: [Self; 7] = [
+    pub const ALL: [Self; 8] = [
         Self::Saturated,
         Self::Errors,
         Self::Disagree,
@@ -58,6 +60,7 @@ impl FlagKind {
         Self::Cache,
         Self::Unsteady,
         Self::Throttled,
+        Self::Replay,
     ];
 
     /// The name `--allow` takes and JSON writes.
@@ -70,6 +73,7 @@ impl FlagKind {
             Self::Cache => "cache",
             Self::Unsteady => "unsteady",
             Self::Throttled => "throttled",
+            Self::Replay => "replay",
         }
     }
 
@@ -83,6 +87,7 @@ impl FlagKind {
             Self::Cache => "a run's prompts were already in the server's cache, or its cache reset was not proven",
             Self::Unsteady => "a run's measured window was not steady (first and last thirds' decode rates more than 15% apart)",
             Self::Throttled => "the GPU throttled for heat or power during a run",
+            Self::Replay => "a trace replay fell short of its trace (requests dropped or late, lengths off, or fewer prefix-cache hits than its blocks imply)",
         }
     }
 }
@@ -205,6 +210,7 @@ fn hygiene_flags(side: &str, run: &RunData) -> Vec<Flag> {
                 RunFlagKind::Cache => FlagKind::Cache,
                 RunFlagKind::Unsteady => FlagKind::Unsteady,
                 RunFlagKind::Throttled => FlagKind::Throttled,
+                RunFlagKind::Replay => FlagKind::Replay,
             },
             text: format!("the {side} run {}: {}", run.dir, f.text),
         })
