@@ -18,8 +18,9 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::{JoinError, JoinSet};
+use tokio_util::sync::CancellationToken;
 
 use crate::account::Sent;
 use crate::arrival::Schedule;
@@ -47,23 +48,8 @@ pub(crate) async fn dispatch(
             () = phase.stop.cancelled() => break,
             () = tokio::time::sleep_until(planned.into()) => {}
         }
-        let (permit, cap_wait_us) = match &slots {
-            None => (None, None),
-            Some(s) => match s.clone().try_acquire_owned() {
-                Ok(p) => (Some(p), None),
-                Err(_) => {
-                    let from = Instant::now();
-                    let permit = tokio::select! {
-                        biased;
-                        () = phase.stop.cancelled() => break,
-                        p = s.clone().acquire_owned() => p,
-                    };
-                    match permit {
-                        Ok(p) => (Some(p), Some(micros(from.elapsed()))),
-                        Err(_) => break,
-                    }
-                }
-            },
+        let Some((permit, cap_wait_us)) = place(slots.as_ref(), &phase.stop).await else {
+            break;
         };
         let id = phase.next_id.fetch_add(1, Ordering::Relaxed);
         sent += 1;
@@ -97,6 +83,26 @@ pub(crate) async fn dispatch(
         tasks.ended(&phase, done);
     }
     sent
+}
+
+/// A place under the concurrency cap (`slots`; none without one) and how
+/// long it took, µs, when it had to wait; `None` once `stop` fires first.
+pub(crate) async fn place(
+    slots: Option<&Arc<Semaphore>>,
+    stop: &CancellationToken,
+) -> Option<(Option<OwnedSemaphorePermit>, Option<u64>)> {
+    let Some(s) = slots else {
+        return Some((None, None));
+    };
+    if let Ok(p) = s.clone().try_acquire_owned() {
+        return Some((Some(p), None));
+    }
+    let from = Instant::now();
+    tokio::select! {
+        biased;
+        () = stop.cancelled() => None,
+        p = s.clone().acquire_owned() => p.ok().map(|p| (Some(p), Some(micros(from.elapsed())))),
+    }
 }
 
 /// The requests in flight: their tasks, and which request each task sends.

@@ -20,13 +20,13 @@ use std::time::{Duration, Instant};
 use stackbench_backends::StreamDriver;
 use stackbench_trace::{Entry, Trace};
 use stackbench_wire::body::{Prompt, Request};
-use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{mpsc, Semaphore};
 
 use crate::account::Sent;
 use crate::blocks::BlockPrompts;
 use crate::lag_book::Lateness;
 use crate::lanes::Lanes;
-use crate::open_loop::Tasks;
+use crate::open_loop::{place, Tasks};
 use crate::phase::Phase;
 use crate::plan::micros;
 use crate::session::TurnOf;
@@ -191,7 +191,7 @@ impl Replaying {
             () = p.stop.cancelled() => return,
             () = tokio::time::sleep_until(at.into()) => {}
         }
-        let Some((_permit, cap_wait_us)) = self.place().await else {
+        let Some((_permit, cap_wait_us)) = place(self.slots.as_ref(), &p.stop).await else {
             return;
         };
         let id = self.first_id + i as u64;
@@ -219,23 +219,6 @@ impl Replaying {
                 let due = release(&self.plan.trace.entries[c], self.origin, end);
                 let _ = self.ready.send((c, due));
             }
-        }
-    }
-
-    /// A place under `--max-concurrency` (none without one) and how long
-    /// it took, µs, when it had to wait; `None` when the phase stopped.
-    async fn place(&self) -> Option<(Option<OwnedSemaphorePermit>, Option<u64>)> {
-        let Some(s) = &self.slots else {
-            return Some((None, None));
-        };
-        if let Ok(p) = s.clone().try_acquire_owned() {
-            return Some((Some(p), None));
-        }
-        let from = Instant::now();
-        tokio::select! {
-            biased;
-            () = self.phase.stop.cancelled() => None,
-            p = s.clone().acquire_owned() => Some((p.ok(), Some(micros(from.elapsed())))),
         }
     }
 }

@@ -121,7 +121,7 @@ impl TraceSpec {
         let info = TraceLoad {
             format: format.name().into(),
             source,
-            sha256: hex(&Sha256::digest(&bytes)),
+            sha256: crate::dataset::hex(&Sha256::digest(&bytes)),
             file_entries: changed.file_entries,
             entries: trace.entries.len() as u64,
             window_s: s.window_s.map(|(a, b)| [a, b]),
@@ -141,10 +141,6 @@ impl TraceSpec {
 
 fn display(p: &Path) -> String {
     p.display().to_string()
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 impl Loaded {

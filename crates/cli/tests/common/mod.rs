@@ -71,7 +71,7 @@ pub mod turn;
 pub mod vllm;
 
 use std::net::{Ipv4Addr, SocketAddr};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -327,4 +327,26 @@ pub fn turn_ttft_ms(records: &[serde_json::Value], turn: u64) -> f64 {
 pub fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
+}
+
+/// A Mooncake trace of forty requests in five groups sharing 1 to 5
+/// leading 512-token blocks (then one block of their own), `gap_ms`
+/// apart, each asking `output` tokens: the heavy sharing the trace tests
+/// hold the servers' prefix caches to.
+pub fn sharing_trace(dir: &Path, gap_ms: u64, output: u32) -> PathBuf {
+    let mut lines = Vec::new();
+    for i in 0..40u64 {
+        let group = i % 5;
+        let shared: Vec<String> = (0..=group).map(|b| (100 + b).to_string()).collect();
+        let input = (group + 2) * 512 - 100;
+        lines.push(format!(
+            r#"{{"timestamp": {}, "input_length": {input}, "output_length": {output}, "hash_ids": [{},{}]}}"#,
+            i * gap_ms,
+            shared.join(","),
+            1000 + i
+        ));
+    }
+    let path = dir.join("sharing.jsonl");
+    std::fs::write(&path, lines.join("\n")).unwrap();
+    path
 }

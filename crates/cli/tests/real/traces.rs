@@ -16,11 +16,11 @@
 //! sessions, not calls.
 #![allow(clippy::unwrap_used)]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde_json::Value;
 
-use crate::common::{read_run_json, run_bin};
+use crate::common::{read_run_json, run_bin, sharing_trace};
 
 /// The Mooncake slice as this machine replays it.
 const MOONCAKE: [&str; 14] = [
@@ -39,26 +39,6 @@ const MOONCAKE: [&str; 14] = [
     "--warmup-requests",
     "0",
 ];
-
-/// Forty requests in five groups sharing 1 to 5 leading blocks (of 512
-/// tokens at scale 1: 128 at the scale used), 400 ms apart.
-fn sharing_trace(dir: &Path) -> PathBuf {
-    let mut lines = Vec::new();
-    for i in 0..40u64 {
-        let group = i % 5;
-        let shared: Vec<String> = (0..=group).map(|b| (100 + b).to_string()).collect();
-        let input = (group + 2) * 512 - 100;
-        lines.push(format!(
-            r#"{{"timestamp": {}, "input_length": {input}, "output_length": 4, "hash_ids": [{},{}]}}"#,
-            i * 400,
-            shared.join(","),
-            1000 + i
-        ));
-    }
-    let path = dir.join("sharing.jsonl");
-    std::fs::write(&path, lines.join("\n")).unwrap();
-    path
-}
 
 /// Replays into `dir` and checks what every server must show: every
 /// request sent, every prompt exact as the server counted it. Returns
@@ -124,7 +104,7 @@ real_test!(vllm; fn vllm_replays_mooncake_with_the_hit_share_its_blocks_imply() 
         assert_eq!(r["cache"]["server_block_tokens"], 32);
         assert!(shares(&r).0 > 0.0);
         within_tolerance(&r);
-        let args = sharing_args(&sharing_trace(tmp.path()));
+        let args = sharing_args(&sharing_trace(tmp.path(), 400, 4));
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let r = replay(url, &tmp.path().join("sharing"), &args);
         assert!(shares(&r).0 > 40.0, "{r}");
@@ -144,7 +124,7 @@ real_test!(llama_server; async fn llama_server_replays_mooncake_and_flags_a_cach
     let r = replay(&server.url, &tmp.path().join("mooncake"), &MOONCAKE);
     assert_eq!(r["cache"]["server_block_tokens"], 1);
     within_tolerance(&r);
-    let args = sharing_args(&sharing_trace(tmp.path()));
+    let args = sharing_args(&sharing_trace(tmp.path(), 400, 4));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let dir = tmp.path().join("sharing");
     let r = replay(&server.url, &dir, &args);

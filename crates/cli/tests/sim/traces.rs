@@ -10,7 +10,9 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use crate::common::{read_records, read_run_json, repo, run_bin, spawn_sim, SimProc};
+use crate::common::{
+    read_records, read_run_json, repo, run_bin, sharing_trace, spawn_sim, SimProc,
+};
 
 fn tokenizer() -> PathBuf {
     repo().join("crates/tokenize/tests/fixtures/smollm2-135m-instruct")
@@ -107,29 +109,11 @@ fn each_shipped_slice_replays_offline_with_its_fidelity() {
     }
 }
 
-/// Forty requests over five groups that share 1 to 5 leading blocks.
-fn sharing_trace(dir: &Path) -> PathBuf {
-    let mut lines = Vec::new();
-    for i in 0..40u64 {
-        let group = i % 5;
-        let shared: Vec<String> = (0..=group).map(|b| (100 + b).to_string()).collect();
-        let ids = format!("{},{}", shared.join(","), 1000 + i);
-        let input = (group + 2) * 512 - 100;
-        lines.push(format!(
-            r#"{{"timestamp": {}, "input_length": {input}, "output_length": 8, "hash_ids": [{ids}]}}"#,
-            i * 250
-        ));
-    }
-    let path = dir.join("sharing.jsonl");
-    std::fs::write(&path, lines.join("\n")).unwrap();
-    path
-}
-
 #[test]
 fn the_achieved_hit_share_is_the_one_the_blocks_imply() {
     let sim = caching_sim();
     let dir = tempfile::tempdir().unwrap();
-    let trace = sharing_trace(dir.path());
+    let trace = sharing_trace(dir.path(), 250, 8);
     let out = dir.path().join("run");
     let run = replay(
         &sim.url,
