@@ -536,6 +536,11 @@ pub struct RunArgs {
     /// Cut replayed outputs to N tokens.
     #[arg(long, value_name = "N", requires = "trace", value_parser = clap::value_parser!(u32).range(1..))]
     pub trace_max_output: Option<u32>,
+    /// Send a trace's recorded chats without their tools: for a model or
+    /// server that refuses tools (Ollama: HTTP 400 "does not support
+    /// tools" for a model whose template has none).
+    #[arg(long, requires = "trace")]
+    pub trace_no_tools: bool,
     /// Turns per conversation: each worker holds a chat whose turn k sends
     /// the history so far (earlier messages and the server's own answers)
     /// plus a new user message of --prompt-tokens; records carry session

@@ -172,6 +172,7 @@ fn trace(a: &RunArgs) -> Option<TraceSpec> {
             limit: a.num_requests,
         },
         max_concurrency: a.max_concurrency,
+        no_tools: a.trace_no_tools,
     })
 }
 

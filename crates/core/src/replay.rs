@@ -81,6 +81,9 @@ pub struct TraceLoad {
     pub block_tokens: Option<u32>,
     /// The span of the replayed arrivals, seconds (after `speed`).
     pub span_s: f64,
+    /// Recorded chats were sent without their tools (`--trace-no-tools`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub no_tools: bool,
 }
 
 /// How faithfully a replay followed its trace (`run.json` `replay`).

@@ -59,6 +59,10 @@ pub struct TraceSpec {
     pub shaping: Shaping,
     /// At most this many requests in flight.
     pub max_concurrency: Option<u32>,
+    /// Send recorded chats without their tools (`--trace-no-tools`): for
+    /// a model or server that refuses tools (Ollama answers HTTP 400 "does
+    /// not support tools" for a model whose template has none).
+    pub no_tools: bool,
 }
 
 /// A trace read and shaped, with what `run.json` says of it.
@@ -108,7 +112,12 @@ impl TraceSpec {
                 e.why
             ))
         })?;
-        let (trace, changed) = self.shaping.apply(&raw);
+        let (mut trace, changed) = self.shaping.apply(&raw);
+        if self.no_tools {
+            for chat in trace.entries.iter_mut().filter_map(|e| e.chat.as_mut()) {
+                chat.tools = None;
+            }
+        }
         if trace.entries.is_empty() {
             return Err(RunnerError::Config(format!(
                 "trace {}: no request falls in the window {:?} s (the trace spans {:.1} s)",
@@ -134,6 +143,7 @@ impl TraceSpec {
             links_cut: changed.links_cut,
             block_tokens: trace.block_tokens,
             span_s: trace.entries.iter().map(|e| e.at_us).max().unwrap_or(0) as f64 / 1e6,
+            no_tools: self.no_tools,
         };
         Ok(Loaded { trace, info })
     }
@@ -181,6 +191,7 @@ mod tests {
             format,
             shaping: Shaping::default(),
             max_concurrency: None,
+            no_tools: false,
         }
     }
 

@@ -213,6 +213,27 @@ fn native_body(o: &BodyOptions, prompt: &str) -> Value {
 /// Ollama `/api/generate` and `/api/chat`: length and sampling go in
 /// `options`; there is no `ignore_eos` (unknown options are ignored), so
 /// outputs may be shorter than `num_predict`.
+/// Ollama's `/api/chat` takes a tool call's `arguments` as a JSON object,
+/// not the OpenAI API's JSON text (it answers HTTP 400 "Value looks like
+/// object, but can't find closing '}' symbol"): arguments that parse as
+/// JSON are sent parsed.
+fn ollama_tool_arguments(messages: &mut Value) {
+    let calls = messages
+        .as_array_mut()
+        .into_iter()
+        .flatten()
+        .filter_map(|m| m.get_mut("tool_calls")?.as_array_mut())
+        .flatten();
+    for call in calls {
+        let Some(args) = call.pointer_mut("/function/arguments") else {
+            continue;
+        };
+        if let Some(parsed) = args.as_str().and_then(|s| serde_json::from_str(s).ok()) {
+            *args = parsed;
+        }
+    }
+}
+
 fn ollama_body(api: Api, o: &BodyOptions, prompt: &Prompt) -> Value {
     let mut options = json!({ "num_predict": o.max_tokens, "temperature": o.temperature });
     if let Some(seed) = o.seed {
@@ -223,7 +244,9 @@ fn ollama_body(api: Api, o: &BodyOptions, prompt: &Prompt) -> Value {
     }
     let mut v = json!({ "model": o.model, "stream": true, "options": options });
     if api == Api::OllamaChat {
-        v["messages"] = prompt.messages();
+        let mut messages = prompt.messages();
+        ollama_tool_arguments(&mut messages);
+        v["messages"] = messages;
     } else {
         v["prompt"] = json!(prompt.flat());
     }
@@ -311,6 +334,30 @@ mod tests {
     /// Ollama's `/api/chat` `tools` only, completions neither; a
     /// conversation with tool calls (`content: null`) and tool results
     /// goes as it is, and flattens without them.
+    #[test]
+    fn ollama_chat_gets_tool_call_arguments_as_objects() {
+        let msgs = json!([
+            {"role": "user", "content": "ls"},
+            {"role": "assistant", "content": "", "tool_calls": [
+                {"id": "c1", "type": "function", "function": {"name": "ls", "arguments": "{\"dir\": \"/\"}"}},
+                {"id": "c2", "type": "function", "function": {"name": "ls", "arguments": "not json"}}
+            ]},
+            {"role": "tool", "tool_call_id": "c1", "content": "a b"}
+        ]);
+        let r = Request::new(Prompt::Messages(Arc::new(msgs.clone())), None);
+        let v: Value =
+            serde_json::from_slice(&request_body_for(Api::OllamaChat, &opts(), &r)).unwrap();
+        let calls = &v["messages"][1]["tool_calls"];
+        assert_eq!(calls[0]["function"]["arguments"], json!({"dir": "/"}));
+        assert_eq!(
+            calls[1]["function"]["arguments"], "not json",
+            "left as it was"
+        );
+        let chat: Value =
+            serde_json::from_slice(&request_body_for(Api::Chat, &opts(), &r)).unwrap();
+        assert_eq!(chat["messages"], msgs, "the OpenAI API keeps the text");
+    }
+
     #[test]
     fn tools_go_to_chat_bodies_only() {
         let msgs = json!([

@@ -10,10 +10,15 @@
 //! imply. The tolerance is the one the replay flag uses; it is not a
 //! timing assertion, and a busy machine cannot move a hit count.
 //!
-//! Tool calls are measured on the real servers in `tool_calls.rs`; the
-//! agentic slice's calls here offer tools without forcing a call (the
-//! 135M model's dummy or small weights call none), so its replay checks
-//! sessions, not calls.
+//! The agentic slice (4 sessions, 18 calls with tool calls and results in
+//! their history) replays on all three: every call sent after its parent,
+//! every session completed. llama-server takes the tools as offered; vLLM
+//! without a tool parser refuses `tools` (HTTP 400 "auto" tool choice
+//! requires --enable-auto-tool-choice) and Ollama refuses them for a
+//! model whose template has none (HTTP 400 "does not support tools"), so
+//! those two replay with `--trace-no-tools`. Tool calls themselves are
+//! measured on the real servers in `tool_calls.rs` (the 135M model calls
+//! none when not forced).
 #![allow(clippy::unwrap_used)]
 
 use std::path::Path;
@@ -135,4 +140,65 @@ real_test!(llama_server; async fn llama_server_replays_mooncake_and_flags_a_cach
     let run = read_run_json(&dir);
     let flags = run["hygiene"]["flags"].to_string();
     assert!(flags.contains("\"replay\""), "{flags}");
+});
+
+/// The agentic slice at 10x, outputs cut to 16 tokens.
+const AGENTIC: [&str; 8] = [
+    "--trace",
+    "agentic",
+    "--speed",
+    "10",
+    "--trace-max-output",
+    "16",
+    "--warmup-requests",
+    "0",
+];
+
+/// Replays the agentic slice with `extra` and checks every call was sent
+/// and answered, every session completed, and each turn went out after
+/// its parent ended.
+fn agentic(url: &str, dir: &Path, extra: &[&str]) -> Value {
+    let mut args = AGENTIC.to_vec();
+    args.extend_from_slice(extra);
+    let out = run_bin(url, dir, &args);
+    out.assert_success();
+    let run = read_run_json(dir);
+    let r = run["replay"].clone();
+    assert_eq!(r["arrival"]["sent"], 18, "{r}");
+    assert_eq!(r["lengths"]["output_exact"], 18, "{r}");
+    assert_eq!(r["sessions"]["sessions"], 4, "{r}");
+    assert_eq!(r["sessions"]["completed"], 4, "{r}");
+    // A turn waits for its parent: behind the trace once the 135M model
+    // answers slower than recorded, never ahead of its parent's end.
+    assert!(
+        r["arrival"]["lag_ms"]["p99"].as_f64().unwrap() < 100.0,
+        "{r}"
+    );
+    r
+}
+
+real_test!(llama_server; async fn llama_server_replays_agent_sessions_with_their_tools() {
+    let server = crate::llama_server::start(1, 8192).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let r = agentic(&server.url, tmp.path(), &[]);
+    assert_eq!(r["tools"]["requests"], 18, "{r}");
+});
+
+real_test!(vllm; fn vllm_replays_agent_sessions_without_tools_it_has_no_parser_for() {
+    crate::vllm::VLLM.with_url(|url| {
+        let tmp = tempfile::tempdir().unwrap();
+        let refused = run_bin(url, &tmp.path().join("tools"), &AGENTIC);
+        assert!(refused.stderr.contains("enable-auto-tool-choice"), "{}", refused.stderr);
+        let r = agentic(url, &tmp.path().join("no-tools"), &["--trace-no-tools"]);
+        assert!(r["tools"].is_null(), "{r}");
+    });
+});
+
+real_test!(ollama; async fn ollama_replays_agent_sessions_on_its_native_chat_api() {
+    let o = crate::ollama::shared().await;
+    let tmp = tempfile::tempdir().unwrap();
+    let base = ["--model", o.model.as_str(), "--api", "ollama-chat", "--trace-no-tools"];
+    // History tool calls carry their arguments as JSON text; Ollama takes
+    // them only as objects (the body builder converts them).
+    agentic(&o.proc.url, tmp.path(), &base);
 });
