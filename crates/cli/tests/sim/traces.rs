@@ -243,3 +243,36 @@ fn a_bad_trace_line_fails_the_run_before_anything_is_sent() {
         out.stderr
     );
 }
+
+/// A suite scenario takes a trace as a table; `requests` replays its
+/// first N, `max-concurrency` caps it, a file is relative to the suite.
+#[test]
+fn a_suite_scenario_replays_a_trace() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = crate::common::server_proc::free_port();
+    let stack = crate::common::sim_stack("sim", port, &dir.path().join("pid"), 2000, "");
+    sharing_trace(dir.path(), 100, 4);
+    let scenarios = "[defaults]\nwarmup-requests = 0\n\
+        [[scenario]]\nname = \"moon\"\nconcurrency = 1\nmax-concurrency = 4\nrequests = 12\n\
+        trace = { source = \"mooncake\", speed = 50, scale = 0.0625, max-input = 256, max-output = 4 }\n\
+        [[scenario]]\nname = \"share\"\nconcurrency = 1\nrequests = 10\n\
+        trace = { source = \"sharing.jsonl\", format = \"mooncake\", speed = 4, scale = 0.125 }\n";
+    let suite = crate::common::write_suite(dir.path(), "t", &[("sim.toml", stack)], scenarios);
+    let out = dir.path().join("out");
+    let done = crate::common::stackbench(["suite", suite.to_str().unwrap(), "--quiet", "--out"])
+        .arg(&out)
+        .run();
+    done.assert_success();
+    let moon = read_run_json(&out.join("sim").join("moon"));
+    assert_eq!(
+        moon["load"]["trace"]["source"], "embedded:mooncake",
+        "{moon}"
+    );
+    assert_eq!(moon["load"]["trace"]["entries"], 12);
+    assert_eq!(moon["load"]["concurrency"], 4, "the cap");
+    assert_eq!(moon["replay"]["arrival"]["sent"], 12);
+    let share = read_run_json(&out.join("sim").join("share"));
+    assert_eq!(share["load"]["trace"]["format"], "mooncake");
+    assert_eq!(share["load"]["trace"]["block_tokens"], 64);
+    assert_eq!(share["replay"]["arrival"]["sent"], 10, "{share}");
+}

@@ -121,10 +121,11 @@ fn check_load(s: &Scenario) -> Result<(), (&'static str, String)> {
             if c.values().is_empty() {
                 return Err(("concurrency", "give at least one level".into()));
             }
-            if s.arrival.is_some() || s.max_concurrency.is_some() {
+            if s.arrival.is_some() || (s.max_concurrency.is_some() && s.trace.is_none()) {
                 return Err((
                     "arrival",
-                    "arrival and max-concurrency go with request-rate".into(),
+                    "arrival goes with request-rate, max-concurrency with request-rate or trace"
+                        .into(),
                 ));
             }
         }

@@ -213,7 +213,11 @@ mod tests {
             ("request-rate = -1.0", "positive"),
             (
                 "concurrency = 2\narrival = \"poisson\"",
-                "go with request-rate",
+                "arrival goes with request-rate",
+            ),
+            (
+                "concurrency = 2\nmax-concurrency = 4",
+                "max-concurrency with request-rate or trace",
             ),
             ("request-rate = 1.0\nslo = \"ttft=1\"", "unknown limit"),
         ] {

@@ -66,11 +66,41 @@ pub(crate) fn scenario_settings(config: &SuiteConfig, file: &Path, s: &Scenario)
         cache_salt: s.cache_salt.unwrap_or(false),
         depth: s.depth_tokens(),
         depth_cache: s.depth_cache != Some(crate::config::types::OnOff::Off),
+        trace: s.trace.as_ref().map(|t| scenario_trace(t, file, s)),
         ..with_timeouts(
             RunSettings::default(),
             &s.first_byte_timeout,
             &s.request_timeout,
         )
+    }
+}
+
+/// A scenario's trace as `run --trace` takes it: a file relative to the
+/// suite file (a shipped slice's name as it is), `requests` its first N.
+fn scenario_trace(
+    t: &crate::config::types::ScenarioTrace,
+    file: &Path,
+    s: &Scenario,
+) -> stackbench_runner::trace::TraceSpec {
+    let shipped = stackbench_runner::trace::embedded_names().contains(&t.source.as_str());
+    let source = if shipped {
+        std::path::PathBuf::from(&t.source)
+    } else {
+        file.parent().unwrap_or(Path::new(".")).join(&t.source)
+    };
+    stackbench_runner::trace::TraceSpec {
+        source,
+        format: t.format,
+        shaping: stackbench_trace::shape::Shaping {
+            window_s: t.window.map(|[a, b]| (a, b)),
+            speed: t.speed.unwrap_or(1.0),
+            scale: t.scale.unwrap_or(1.0),
+            max_input: t.max_input,
+            max_output: t.max_output,
+            limit: s.requests,
+        },
+        max_concurrency: s.max_concurrency,
+        no_tools: t.no_tools,
     }
 }
 

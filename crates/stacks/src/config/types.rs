@@ -194,6 +194,37 @@ fn default_warmup() -> WarmupSpec {
     WarmupSpec::Count(1)
 }
 
+/// A scenario's trace: `run --trace` and its shaping flags as one table,
+/// e.g. `trace = { source = "mooncake", speed = 20, scale = 0.0625,
+/// max-input = 1024 }`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct ScenarioTrace {
+    /// A shipped slice's name, or a file relative to the suite file.
+    pub source: String,
+    /// `--trace-format` (a file's; a shipped slice knows its own).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<stackbench_trace::Format>,
+    /// `--speed` (default 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub speed: Option<f64>,
+    /// `--window`: `[from, to]` seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<[f64; 2]>,
+    /// `--trace-scale` (default 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scale: Option<f64>,
+    /// `--trace-max-input`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_input: Option<u32>,
+    /// `--trace-max-output`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_output: Option<u32>,
+    /// `--trace-no-tools`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub no_tools: bool,
+}
+
 /// A switch written `on` or `off`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -303,6 +334,10 @@ pub struct Scenario {
     /// send, the default) or `off` (every request's context its own).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub depth_cache: Option<OnOff>,
+    /// `--trace`: replay a trace as the measured phase (`requests` then
+    /// replays its first N requests).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace: Option<ScenarioTrace>,
     /// `--first-byte-timeout`: the longest wait for a response's headers
     /// (a stack's own value overrides it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
