@@ -18,6 +18,7 @@ mod depth_figures;
 pub mod figures;
 pub mod history;
 pub mod page;
+mod replay;
 pub mod tables;
 pub mod trend;
 
@@ -260,6 +261,7 @@ pub fn render(
     );
     let mut charts = 0;
     body += &chart_sections(&order, &views, &mut charts)?;
+    body += &replay::section(runs);
     let (list, hgrm) = runs_section(runs, &views);
     body += &list;
     let html = page::document(&body, runs.len(), sources, generated);
@@ -283,6 +285,62 @@ mod tests {
         ReportRun {
             dir: "results/x".into(),
             file,
+        }
+    }
+
+    #[test]
+    fn a_trace_replay_shows_its_fidelity_sessions_and_tools() {
+        use stackbench_core::replay::*;
+        let plain = render(&[run(|_| {})], &[], "now").unwrap().html;
+        assert!(!plain.contains("Trace replays"));
+        let replayed = run(|f| {
+            f.load.trace = Some(TraceLoad {
+                format: "mooncake".into(),
+                source: "embedded:mooncake".into(),
+                sha256: "ab".repeat(32),
+                file_entries: 200,
+                entries: 60,
+                window_s: None,
+                speed: 20.0,
+                scale: 0.0625,
+                max_input: None,
+                max_output: None,
+                inputs_capped: 0,
+                outputs_capped: 0,
+                links_cut: 0,
+                block_tokens: Some(32),
+                span_s: 1.0,
+                no_tools: false,
+            });
+            let mut r = ReplayReport::default();
+            r.arrival.sent = 58;
+            r.arrival.entries = 60;
+            r.arrival.dropped = 2;
+            r.cache.expected_pct = Some(75.6);
+            r.cache.achieved_pct = Some(57.7);
+            r.sessions = Some(SessionFigures {
+                sessions: 4,
+                completed: 3,
+                ..Default::default()
+            });
+            r.tools = Some(ToolFigures {
+                requests: 18,
+                calls: 5,
+                ..Default::default()
+            });
+            r.shortfalls = vec!["2 of 60 trace requests were not sent".into()];
+            f.replay = Some(r);
+        });
+        let html = render(&[replayed], &[], "now").unwrap().html;
+        for part in [
+            "Trace replays",
+            "58 of 60 (2 dropped)",
+            "75.6 / 57.7",
+            "3 of 4 completed",
+            "18 offered, 5 calls",
+            "2 of 60 trace requests were not sent",
+        ] {
+            assert!(html.contains(part), "{part}");
         }
     }
 
