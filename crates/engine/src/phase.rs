@@ -88,9 +88,9 @@ pub(crate) struct Shared {
 pub(crate) struct Phase {
     prompts: PromptGenerator,
     dataset: Option<Arc<Vec<Request>>>,
-    /// A replayed trace (measured phase only) and its first request id:
-    /// request `first_id + k` sends entry k.
-    replay: Option<(Arc<crate::replay::ReplayPlan>, u64)>,
+    /// A replayed trace (measured phase only): request `first_id + k`
+    /// sends entry k.
+    replay: Option<Arc<crate::replay::ReplayPlan>>,
     /// Multi-turn conversations, when the run has them.
     pub(crate) sessions: Option<crate::session::SessionPlan>,
     /// The conversations' numbers and turns.
@@ -165,11 +165,7 @@ impl Phase {
         Self {
             prompts: plan.prompts.clone(),
             dataset: plan.dataset.clone(),
-            replay: plan
-                .replay
-                .clone()
-                .filter(|_| measured)
-                .map(|r| (r, first_id)),
+            replay: plan.replay.clone().filter(|_| measured),
             sessions: plan.sessions,
             // Warm-up and measured conversations never share a number.
             session_book: Mutex::new(SessionBook::new(
@@ -254,8 +250,8 @@ impl Phase {
 
     /// The trace entry request `id` replays; `None` outside a replay.
     fn replayed(&self, id: u64) -> Option<Request> {
-        let (plan, first) = self.replay.as_ref()?;
-        plan.request(usize::try_from(id.checked_sub(*first)?).ok()?)
+        let plan = self.replay.as_ref()?;
+        plan.request(usize::try_from(id.checked_sub(self.first_id)?).ok()?)
     }
 
     /// Dataset entry `key` (modulo the selection); `None` without a dataset.

@@ -116,12 +116,7 @@ struct Replaying {
 
 /// Sends the measured requests of `phase` as `plan` replays them.
 /// Returns the number sent.
-pub(crate) async fn dispatch(
-    phase: Arc<Phase>,
-    plan: Arc<ReplayPlan>,
-    first_id: u64,
-    lanes: &Lanes,
-) -> u64 {
+pub(crate) async fn dispatch(phase: Arc<Phase>, plan: Arc<ReplayPlan>, lanes: &Lanes) -> u64 {
     let origin = phase.t0 + phase.lag.as_ref().map_or(Duration::ZERO, |b| b.origin());
     let (ready, mut rx) = mpsc::unbounded_channel::<(usize, Instant)>();
     let r = Arc::new(Replaying {
@@ -131,7 +126,7 @@ pub(crate) async fn dispatch(
             .map(|c| Arc::new(Semaphore::new(c as usize))),
         phase: phase.clone(),
         plan: plan.clone(),
-        first_id,
+        first_id: phase.first_id(),
         origin,
         sent: AtomicU64::new(0),
         ready,

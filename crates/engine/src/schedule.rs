@@ -249,8 +249,7 @@ async fn measure(
     let sent = match schedule {
         _ if plan.replay.is_some() => {
             let replay = plan.replay.clone()?;
-            let first_id = phase.first_id();
-            Some(crate::replay::dispatch(phase.clone(), replay, first_id, lanes).await)
+            Some(crate::replay::dispatch(phase.clone(), replay, lanes).await)
         }
         Some((schedule, cap)) => {
             Some(crate::open_loop::dispatch(phase.clone(), schedule, cap, lanes).await)
