@@ -105,6 +105,9 @@ pub enum WorkloadKey {
     /// At a depth, whether each user's context was cached (`on`, `off`;
     /// `none` without a depth).
     DepthCache,
+    /// A replayed trace: its file's SHA-256 and how it was fitted to the
+    /// machine (window, speed, scale, caps, tools); `none` without one.
+    Trace,
 }
 
 /// What a key reads when the run has no such setting.
@@ -115,7 +118,7 @@ const SALTED: &str = "salted";
 
 impl WorkloadKey {
     /// Every key, in the order messages list them.
-    pub const ALL: [Self; 25] = [
+    pub const ALL: [Self; 26] = [
         Self::Concurrency,
         Self::RequestRate,
         Self::Arrival,
@@ -141,6 +144,7 @@ impl WorkloadKey {
         Self::CacheSalt,
         Self::Depth,
         Self::DepthCache,
+        Self::Trace,
     ];
 
     /// The load level: what `merge` leaves out (each shard applies its
@@ -187,6 +191,7 @@ impl WorkloadKey {
             Self::CacheSalt => "cache_salt",
             Self::Depth => "depth",
             Self::DepthCache => "depth_cache",
+            Self::Trace => "trace",
         }
     }
 
@@ -218,6 +223,7 @@ impl WorkloadKey {
             Self::CacheSalt => "load.cache_salt",
             Self::Depth => "load.depth.tokens",
             Self::DepthCache => "load.depth.cached",
+            Self::Trace => "load.trace",
         }
     }
 
@@ -268,6 +274,7 @@ impl WorkloadKey {
                 .as_ref()
                 .map_or(NONE, |d| if d.cached { "on" } else { "off" })
                 .to_string(),
+            Self::Trace => opt(l.trace.as_ref().map(trace_identity)),
         }
     }
 
@@ -281,6 +288,23 @@ impl WorkloadKey {
             _ => value.to_string(),
         }
     }
+}
+
+/// A trace replay's identity: the file's hash and every shaping that
+/// changes what is sent.
+fn trace_identity(t: &crate::replay::TraceLoad) -> String {
+    let window = t.window_s.map_or(String::new(), |[a, b]| format!(" window {a}..{b}"));
+    let cap = |name: &str, v: Option<u32>| v.map_or(String::new(), |n| format!(" {name}<={n}"));
+    format!(
+        "{} sha256 {} speed x{} scale x{}{window}{}{}{}",
+        t.format,
+        &t.sha256[..t.sha256.len().min(12)],
+        t.speed,
+        t.scale,
+        cap("input", t.max_input),
+        cap("output", t.max_output),
+        if t.no_tools { " no tools" } else { "" }
+    )
 }
 
 impl fmt::Display for WorkloadKey {

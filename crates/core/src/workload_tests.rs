@@ -19,6 +19,24 @@ fn base() -> RunFile {
         ttft_ms: Some(500.0),
         ..Slo::default()
     });
+    r.load.trace = Some(crate::replay::TraceLoad {
+        format: "mooncake".into(),
+        source: "embedded:mooncake".into(),
+        sha256: "cd".repeat(32),
+        file_entries: 200,
+        entries: 60,
+        window_s: None,
+        speed: 20.0,
+        scale: 0.0625,
+        max_input: Some(1024),
+        max_output: None,
+        inputs_capped: 3,
+        outputs_capped: 0,
+        links_cut: 0,
+        block_tokens: Some(32),
+        span_s: 3.6,
+        no_tools: false,
+    });
     r.load.dataset = Some(DatasetInfo {
         path: "datasets/sharegpt.json".into(),
         sha256: "ab".repeat(32),
@@ -95,6 +113,11 @@ fn change(key: WorkloadKey, r: &mut RunFile) {
         WorkloadKey::DepthCache => {
             if let Some(d) = l.depth.as_mut() {
                 d.cached = false;
+            }
+        }
+        WorkloadKey::Trace => {
+            if let Some(t) = l.trace.as_mut() {
+                t.speed = 4.0;
             }
         }
     }
