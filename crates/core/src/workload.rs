@@ -293,7 +293,9 @@ impl WorkloadKey {
 /// A trace replay's identity: the file's hash and every shaping that
 /// changes what is sent.
 fn trace_identity(t: &crate::replay::TraceLoad) -> String {
-    let window = t.window_s.map_or(String::new(), |[a, b]| format!(" window {a}..{b}"));
+    let window = t
+        .window_s
+        .map_or(String::new(), |[a, b]| format!(" window {a}..{b}"));
     let cap = |name: &str, v: Option<u32>| v.map_or(String::new(), |n| format!(" {name}<={n}"));
     format!(
         "{} sha256 {} speed x{} scale x{}{window}{}{}{}",

@@ -254,7 +254,7 @@ fn a_suite_scenario_replays_a_trace() {
     sharing_trace(dir.path(), 100, 4);
     let scenarios = "[defaults]\nwarmup-requests = 0\n\
         [[scenario]]\nname = \"moon\"\nconcurrency = 1\nmax-concurrency = 4\nrequests = 12\n\
-        trace = { source = \"mooncake\", speed = 50, scale = 0.0625, max-input = 256, max-output = 4 }\n\
+        trace = { source = \"mooncake\", speed = 50, window = [10, 72], scale = 0.0625, max-input = 256, max-output = 4 }\n\
         [[scenario]]\nname = \"share\"\nconcurrency = 1\nrequests = 10\n\
         trace = { source = \"sharing.jsonl\", format = \"mooncake\", speed = 4, scale = 0.125 }\n";
     let suite = crate::common::write_suite(dir.path(), "t", &[("sim.toml", stack)], scenarios);
@@ -269,6 +269,10 @@ fn a_suite_scenario_replays_a_trace() {
         "{moon}"
     );
     assert_eq!(moon["load"]["trace"]["entries"], 12);
+    assert_eq!(
+        moon["load"]["trace"]["window_s"],
+        serde_json::json!([10.0, 72.0])
+    );
     assert_eq!(moon["load"]["concurrency"], 4, "the cap");
     assert_eq!(moon["replay"]["arrival"]["sent"], 12);
     let share = read_run_json(&out.join("sim").join("share"));

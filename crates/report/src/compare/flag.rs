@@ -229,7 +229,7 @@ mod tests {
         let e = "slow".parse::<FlagKind>().err().map(|e| e.to_string());
         assert_eq!(
             e.as_deref(),
-            Some("unknown flag 'slow' (known: saturated, errors, disagree, incomplete, cache, unsteady, throttled)")
+            Some("unknown flag 'slow' (known: saturated, errors, disagree, incomplete, cache, unsteady, throttled, replay)")
         );
     }
 }
